@@ -1,0 +1,40 @@
+"""Developer commands: `nox` lints, type-checks and runs every test (browser tests included)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests", "e2e"]
+nox.options.reuse_existing_virtualenvs = True
+
+SOURCES = ["c4actors", "protocol", "tests", "bench", "noxfile.py"]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff (lint and format check) and mypy --strict."""
+    session.install("-e", ".[test,e2e,lint]")
+    session.run("ruff", "check", *SOURCES)
+    session.run("ruff", "format", "--check", *SOURCES)
+    session.run("mypy", "--strict", "c4actors", "protocol", "noxfile.py")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit, property and socket tests (pytest; pass --hypothesis-profile=dev for a quick run)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "not e2e", *session.posargs)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Browser tests: Playwright driving Debian's Chromium against a real server."""
+    session.install("-e", ".[test,e2e]")
+    session.run("pytest", "-m", "e2e", "tests/e2e", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: print figures and write docs/benchmarks.md."""
+    session.install("-e", ".")
+    session.run("python", "bench/rules_bench.py", *session.posargs)

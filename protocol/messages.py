@@ -1,0 +1,277 @@
+"""Every message of the c4actors wire protocol, in one registry.
+
+Each class is one JSON object on the wire, tagged by its ``type`` field (the
+snake_case name in ``TYPE_NAMES``).  The server, the load tester and the tests
+all import these classes, so there is exactly one definition of the protocol.
+
+Client -> server messages are the ``ClientMessage`` union; server -> client
+messages are the ``ServerMessage`` union.  Rows (in ``board``, ``last_move``
+and ``line``) count from 0 at the top; columns from 0 at the left.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import attrs
+
+PROTOCOL_VERSION = 1
+
+UserState: TypeAlias = Literal["AVAILABLE", "INVITATION_SENT", "INVITATION_RECEIVED", "PLAYING"]
+GameResult: TypeAlias = Literal["win", "draw"]
+GameOverReason: TypeAlias = Literal["four_in_a_row", "board_full", "forfeit", "disconnect"]
+PlayerNumber: TypeAlias = Literal[1, 2]
+
+frozen = attrs.frozen(kw_only=True)
+
+
+# --------------------------------------------------------------------------- shared values
+
+
+@frozen
+class UserInfo:
+    """One row of the lobby's user table, as every watcher sees it."""
+
+    name: str
+    state: UserState
+    wins: int = 0
+    losses: int = 0
+    draws: int = 0
+    registered: bool = False
+
+
+@frozen
+class Colors:
+    """CSS colours (``#rrggbb``) of the two players' tokens in one game."""
+
+    player1: str
+    player2: str
+
+
+@frozen
+class Cell:
+    """A board cell: ``row`` 0 is the top row, ``column`` 0 the leftmost."""
+
+    row: int
+    column: int
+
+
+# --------------------------------------------------------------------------- client -> server
+
+
+@frozen
+class NewConnection:
+    """First message on every socket: claim a name, or resume a session with its token."""
+
+    username: str
+    resume: str | None = None
+
+
+@frozen
+class Challenge:
+    """Invite an AVAILABLE user to a game."""
+
+    opponent: str
+
+
+@frozen
+class Cancel:
+    """The challenger withdraws their pending invitation to ``opponent``."""
+
+    opponent: str
+
+
+@frozen
+class Accept:
+    """The invited user accepts ``challenger``'s invitation: a game starts."""
+
+    challenger: str
+
+
+@frozen
+class Decline:
+    """The invited user refuses ``challenger``'s invitation."""
+
+    challenger: str
+
+
+@frozen
+class Move:
+    """Drop a token in ``column`` (0..6) of game ``game_id``."""
+
+    game_id: str
+    column: int
+
+
+@frozen
+class Quit:
+    """Leave game ``game_id``: a forfeit, the opponent wins."""
+
+    game_id: str
+
+
+ClientMessage: TypeAlias = NewConnection | Challenge | Cancel | Accept | Decline | Move | Quit
+CLIENT_MESSAGE_TYPES: tuple[type, ...] = (
+    NewConnection,
+    Challenge,
+    Cancel,
+    Accept,
+    Decline,
+    Move,
+    Quit,
+)
+
+
+# --------------------------------------------------------------------------- server -> client
+
+
+@frozen
+class Welcome:
+    """Reply to ``new_connection``: the session is open. Keep ``resume`` to reconnect."""
+
+    username: str
+    resume: str
+    protocol: int = PROTOCOL_VERSION
+    account: bool = False
+
+
+@frozen
+class UserList:
+    """Full snapshot of the lobby; a client replaces its whole view with it."""
+
+    users: list[UserInfo]
+
+
+@frozen
+class LobbyUpdate:
+    """Changes since the last update: apply ``left`` first, then ``users``."""
+
+    users: list[UserInfo]
+    left: list[str]
+
+
+@frozen
+class InvitationSent:
+    """To the challenger: the invitation to ``to`` is pending."""
+
+    to: str
+
+
+@frozen
+class Invitation:
+    """To the challenged user: ``from_`` (wire key ``from``) invites you."""
+
+    from_: str
+
+
+@frozen
+class InvitationDeclined:
+    """To the challenger: ``by`` declined (or left before answering)."""
+
+    by: str
+
+
+@frozen
+class InvitationCancelled:
+    """To the challenged user: ``by`` withdrew the invitation (or left)."""
+
+    by: str
+
+
+@frozen
+class GameStarted:
+    """To both players: a game began (or is resumed after a reconnect)."""
+
+    game_id: str
+    player1: str
+    player2: str
+    colors: Colors
+    you: PlayerNumber
+
+
+@frozen
+class GameState:
+    """To both players after every move: the whole position. ``next`` is null once over."""
+
+    game_id: str
+    board: list[str]
+    moves: list[int]
+    next: str | None
+    last_move: Cell | None
+
+
+@frozen
+class GameOver:
+    """To both players: the game ended. ``line`` is the winning four, if any."""
+
+    game_id: str
+    result: GameResult
+    winner: str | None
+    reason: GameOverReason
+    line: list[tuple[int, int]] | None = None
+
+
+@frozen
+class OpponentDisconnected:
+    """Your opponent's socket dropped; they have ``grace_seconds`` to come back."""
+
+    game_id: str
+    grace_seconds: float
+
+
+@frozen
+class OpponentReconnected:
+    """Your opponent came back within the grace period; play goes on."""
+
+    game_id: str
+
+
+@frozen
+class Error:
+    """A request was refused or malformed. ``code`` is machine-readable; ``ref`` names the
+    request type it answers, when known."""
+
+    code: str
+    message: str
+    ref: str | None = None
+
+
+ServerMessage: TypeAlias = (
+    Welcome
+    | UserList
+    | LobbyUpdate
+    | InvitationSent
+    | Invitation
+    | InvitationDeclined
+    | InvitationCancelled
+    | GameStarted
+    | GameState
+    | GameOver
+    | OpponentDisconnected
+    | OpponentReconnected
+    | Error
+)
+SERVER_MESSAGE_TYPES: tuple[type, ...] = (
+    Welcome,
+    UserList,
+    LobbyUpdate,
+    InvitationSent,
+    Invitation,
+    InvitationDeclined,
+    InvitationCancelled,
+    GameStarted,
+    GameState,
+    GameOver,
+    OpponentDisconnected,
+    OpponentReconnected,
+    Error,
+)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+TYPE_NAMES: dict[type, str] = {
+    cls: _snake(cls.__name__) for cls in CLIENT_MESSAGE_TYPES + SERVER_MESSAGE_TYPES
+}
