@@ -1,0 +1,429 @@
+"""The pure lobby core: hand-written paths plus a hypothesis state machine over random events."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from c4actors.lobby_state import (
+    CLOSE_TAKEN_OVER,
+    CloseConnection,
+    Connected,
+    Disconnected,
+    Effect,
+    GameEnded,
+    LobbyChanged,
+    LobbyState,
+    LobbyUpdateBuffer,
+    PlayerAway,
+    PlayerReturned,
+    Request,
+    Send,
+    StartGame,
+)
+from protocol.messages import (
+    Accept,
+    Cancel,
+    Challenge,
+    Decline,
+    Error,
+    Invitation,
+    InvitationCancelled,
+    InvitationDeclined,
+    InvitationSent,
+    LobbyUpdate,
+    UserInfo,
+    UserList,
+    Welcome,
+)
+
+ERROR_CODES = {
+    "not_connected",
+    "already_connected",
+    "invalid_name",
+    "name_taken",
+    "self_challenge",
+    "not_available",
+    "unknown_user",
+    "no_invitation",
+}
+
+
+def make_lobby() -> LobbyState:
+    tokens = (f"token-{i}" for i in itertools.count())
+    games = (f"game-{i}" for i in itertools.count())
+    return LobbyState(new_token=lambda: next(tokens), new_game_id=lambda: next(games))
+
+
+def sends_to(effects: list[Effect], conn: int) -> list[Any]:
+    return [e.message for e in effects if isinstance(e, Send) and e.conn == conn]
+
+
+def error_codes(effects: list[Effect]) -> list[str]:
+    return [e.message.code for e in effects if isinstance(e, Send) and isinstance(e.message, Error)]
+
+
+def connect(lobby: LobbyState, conn: int, name: str) -> list[Effect]:
+    effects = lobby.handle(Connected(conn, name))
+    assert isinstance(sends_to(effects, conn)[0], Welcome), effects
+    return effects
+
+
+# --------------------------------------------------------------------------- hand-written paths
+
+
+def test_connect_sends_welcome_then_snapshot_including_self() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "Ann")
+    effects = lobby.handle(Connected(2, "bob"))
+    welcome, user_list = sends_to(effects, 2)
+    assert welcome == Welcome(username="bob", resume="token-1", account=False)
+    assert isinstance(user_list, UserList)
+    assert {u.name for u in user_list.users} == {"Ann", "bob"}
+    assert LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE"),)) in effects
+
+
+def test_names_are_unique_case_insensitively_and_validated() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "Ann")
+    assert error_codes(lobby.handle(Connected(2, "ANN"))) == ["name_taken"]
+    for bad in ["", "x" * 25, "<b>x</b>", "a b", "é"]:
+        assert error_codes(lobby.handle(Connected(3, bad))) == ["invalid_name"]
+    assert error_codes(lobby.handle(Connected(1, "Other"))) == ["already_connected"]
+    connect(lobby, 4, "x" * 24)
+
+
+def test_requests_before_connecting_are_refused() -> None:
+    lobby = make_lobby()
+    assert error_codes(lobby.handle(Request(9, Challenge(opponent="a")))) == ["not_connected"]
+
+
+def test_challenge_accept_starts_game_with_challenged_user_first() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    effects = lobby.handle(Request(1, Challenge(opponent="BOB")))
+    assert sends_to(effects, 1) == [InvitationSent(to="bob")]
+    assert sends_to(effects, 2) == [Invitation(from_="ann")]
+    effects = lobby.handle(Request(2, Accept(challenger="ann")))
+    assert StartGame("game-0", "bob", "ann", 2, 1) in effects
+    assert lobby.user_info("ann") == UserInfo(name="ann", state="PLAYING")
+    assert list(lobby.watchers()) == []
+
+
+def test_challenge_refusals() -> None:
+    lobby = make_lobby()
+    for conn, name in enumerate(["ann", "bob", "cy"], start=1):
+        connect(lobby, conn, name)
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="Ann")))) == ["self_challenge"]
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="zed")))) == ["unknown_user"]
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    assert error_codes(lobby.handle(Request(3, Challenge(opponent="bob")))) == ["not_available"]
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="cy")))) == ["not_available"]
+    assert error_codes(lobby.handle(Request(1, Accept(challenger="bob")))) == ["no_invitation"]
+    assert error_codes(lobby.handle(Request(2, Cancel(opponent="ann")))) == ["no_invitation"]
+    assert error_codes(lobby.handle(Request(3, Decline(challenger="ann")))) == ["no_invitation"]
+
+
+def test_decline_and_cancel_notify_the_other_side() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    effects = lobby.handle(Request(2, Decline(challenger="ann")))
+    assert sends_to(effects, 1) == [InvitationDeclined(by="bob")]
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    effects = lobby.handle(Request(1, Cancel(opponent="bob")))
+    assert sends_to(effects, 2) == [InvitationCancelled(by="ann")]
+    assert {u.state for u in lobby.snapshot()} == {"AVAILABLE"}
+
+
+def test_disconnect_cancels_invitations() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    effects = lobby.handle(Disconnected(1))
+    assert sends_to(effects, 2) == [InvitationCancelled(by="ann")]
+    assert LobbyChanged(left=("ann",)) in effects
+    assert lobby.user_info("bob") == UserInfo(name="bob", state="AVAILABLE")
+
+
+def test_playing_user_who_drops_is_kept_away_and_can_resume() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    lobby.handle(Request(2, Accept(challenger="ann")))
+    assert lobby.handle(Disconnected(1)) == [PlayerAway("game-0", "ann")]
+    assert lobby.is_away("ann")
+    # The name stays reserved; a wrong token does not get it.
+    assert error_codes(lobby.handle(Connected(3, "ann", resume="nope"))) == ["name_taken"]
+    effects = lobby.handle(Connected(3, "ann", resume="token-0"))
+    welcome, user_list = sends_to(effects, 3)
+    assert isinstance(welcome, Welcome)
+    assert welcome.resume != "token-0"
+    assert isinstance(user_list, UserList)
+    assert effects[-1] == PlayerReturned("game-0", "ann", 3)
+
+
+def test_resume_takes_over_an_open_socket() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    effects = lobby.handle(Connected(3, "ann", resume="token-0"))
+    assert effects[0] == CloseConnection(
+        1, CLOSE_TAKEN_OVER, "session resumed on another connection"
+    )
+    assert sends_to(effects, 3)[-1] == InvitationSent(to="bob")
+    # The old socket's close arrives late and must not remove the resumed session.
+    assert lobby.handle(Disconnected(1)) == []
+    assert lobby.name_of(3) == "ann"
+
+
+def test_game_end_updates_records_and_resynchronises_players() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    lobby.handle(Request(2, Accept(challenger="ann")))
+    lobby.handle(Disconnected(1))
+    effects = lobby.handle(GameEnded("game-0", winner="bob"))
+    assert effects[0] == LobbyChanged(
+        users=(UserInfo(name="bob", state="AVAILABLE", wins=1),), left=("ann",)
+    )
+    assert sends_to(effects, 2) == [
+        UserList(users=[UserInfo(name="bob", state="AVAILABLE", wins=1)])
+    ]
+    assert lobby.handle(GameEnded("game-0", winner="bob")) == []
+
+
+def test_update_buffer_coalesces_and_drops_join_then_leave() -> None:
+    buffer = LobbyUpdateBuffer()
+    assert buffer.take() is None
+    ann = UserInfo(name="ann", state="AVAILABLE")
+    buffer.add(LobbyChanged(users=(ann,)))
+    buffer.add(LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE"),)))
+    buffer.add(LobbyChanged(left=("bob",)))
+    assert buffer.take() == LobbyUpdate(users=[ann], left=["bob"])
+    assert buffer.take() is None
+
+
+# --------------------------------------------------------------------------- state machine
+
+NAMES = ["ann", "Ann", "bob", "cy", "dee", "", "bad name"]
+
+
+def apply_update(view: dict[str, UserInfo], users: Any, left: Any) -> None:
+    for name in left:
+        view.pop(name, None)
+    for info in users:
+        view[info.name] = info
+
+
+class LobbyMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lobby = make_lobby()
+        self.next_conn = 0
+        self.opened: list[int] = []
+        self.closed: set[int] = set()
+        self.tokens: dict[str, str] = {}
+        self.started: list[str] = []
+        self.ended: set[str] = set()
+        self.mirror: dict[str, UserInfo] = {}
+        self.buffered_mirror: dict[str, UserInfo] = {}
+        self.buffer = LobbyUpdateBuffer()
+
+    def fingerprint(self) -> Any:
+        names = [u.name for u in self.lobby.snapshot()]
+        return (
+            sorted(self.lobby.snapshot(), key=lambda u: u.name),
+            {
+                n: (self.lobby.peer_of(n), self.lobby.game_of(n), self.lobby.is_away(n))
+                for n in names
+            },
+            {c: self.lobby.name_of(c) for c in self.opened},
+            self.lobby.game_count(),
+        )
+
+    def run(self, event: Any) -> list[Effect]:
+        before = self.fingerprint()
+        effects = self.lobby.handle(event)
+        codes = error_codes(effects)
+        assert set(codes) <= ERROR_CODES
+        if codes:
+            assert len(effects) == 1, "a refused event only answers with an error"
+            assert self.fingerprint() == before, "a refused event changed the state"
+        for effect in effects:
+            match effect:
+                case LobbyChanged(users=users, left=left):
+                    assert users or left
+                    apply_update(self.mirror, users, left)
+                    self.buffer.add(effect)
+                case Send(message=Welcome(username=name, resume=token)):
+                    self.tokens[name.casefold()] = token
+                case StartGame(game_id=game_id):
+                    self.started.append(game_id)
+                case CloseConnection(conn=conn):
+                    assert self.lobby.name_of(conn) is None
+        return effects
+
+    @rule(name=st.sampled_from(NAMES), resume=st.sampled_from(["none", "valid", "wrong"]))
+    def connect(self, name: str, resume: str) -> None:
+        conn = self.next_conn
+        self.next_conn += 1
+        token = {"none": None, "valid": self.tokens.get(name.casefold()), "wrong": "x"}[resume]
+        effects = self.run(Connected(conn, name, token))
+        replies = sends_to(effects, conn)
+        if isinstance(replies[0], Welcome):
+            self.opened.append(conn)
+            assert isinstance(replies[1], UserList)
+            assert name.casefold() in {u.name.casefold() for u in replies[1].users}
+
+    @rule(data=st.data())
+    def disconnect(self, data: st.DataObject) -> None:
+        if not self.opened:
+            return
+        conn = data.draw(st.sampled_from(self.opened))
+        self.run(Disconnected(conn))
+        self.closed.add(conn)
+
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from([Challenge, Cancel, Accept, Decline]),
+        other=st.sampled_from(NAMES),
+    )
+    def request(self, data: st.DataObject, kind: Any, other: str) -> None:
+        conn = data.draw(st.sampled_from(self.opened)) if self.opened else 999
+        field = "opponent" if kind in (Challenge, Cancel) else "challenger"
+        self.run(Request(conn, kind(**{field: other})))
+
+    def live_conns(self) -> list[int]:
+        return [c for c in self.opened if self.lobby.name_of(c) is not None]
+
+    @rule(data=st.data())
+    def challenge_someone_online(self, data: st.DataObject) -> None:
+        """Targeted: random requests alone rarely find two available users."""
+        live = self.live_conns()
+        if len(live) < 2:
+            return
+        conn = data.draw(st.sampled_from(live))
+        others = [u.name for u in self.lobby.snapshot()]
+        self.run(Request(conn, Challenge(opponent=data.draw(st.sampled_from(others)))))
+
+    @rule(data=st.data(), action=st.sampled_from(["accept", "decline", "cancel"]))
+    def answer_a_pending_invitation(self, data: st.DataObject, action: str) -> None:
+        """Targeted: the invited user answers, or the challenger withdraws."""
+        wanted = "INVITATION_SENT" if action == "cancel" else "INVITATION_RECEIVED"
+        candidates = [
+            c
+            for c in self.live_conns()
+            if (info := self.lobby.user_info(self.lobby.name_of(c) or "")) is not None
+            and info.state == wanted
+        ]
+        if not candidates:
+            return
+        conn = data.draw(st.sampled_from(candidates))
+        peer = self.lobby.peer_of(self.lobby.name_of(conn) or "")
+        assert peer is not None
+        message = {
+            "accept": Accept(challenger=peer),
+            "decline": Decline(challenger=peer),
+            "cancel": Cancel(opponent=peer),
+        }[action]
+        effects = self.run(Request(conn, message))
+        assert not error_codes(effects)
+
+    @rule(data=st.data(), outcome=st.sampled_from(["p1", "p2", "draw"]))
+    def end_game(self, data: st.DataObject, outcome: str) -> None:
+        game_id = data.draw(st.sampled_from([*self.started, "game-unknown"]))
+        players = self.lobby.game_players(game_id)
+        winner = None
+        if players is not None and outcome != "draw":
+            winner = players[0] if outcome == "p1" else players[1]
+        effects = self.run(GameEnded(game_id, winner))
+        if game_id in self.ended or players is None:
+            assert effects == []
+        self.ended.add(game_id)
+
+    @rule()
+    def flush(self) -> None:
+        update = self.buffer.take()
+        if update is not None:
+            assert update.users or update.left
+            apply_update(self.buffered_mirror, update.users, update.left)
+
+    @invariant()
+    def states_are_pairwise_consistent(self) -> None:
+        for info in self.lobby.snapshot():
+            peer = self.lobby.peer_of(info.name)
+            game = self.lobby.game_of(info.name)
+            if info.state == "AVAILABLE":
+                assert peer is None and game is None
+                continue
+            assert peer is not None
+            other = self.lobby.user_info(peer)
+            assert other is not None
+            assert self.lobby.peer_of(peer) == info.name
+            expected = {
+                "INVITATION_SENT": "INVITATION_RECEIVED",
+                "INVITATION_RECEIVED": "INVITATION_SENT",
+                "PLAYING": "PLAYING",
+            }[info.state]
+            assert other.state == expected
+            if info.state == "PLAYING":
+                assert game is not None and self.lobby.game_of(peer) == game
+                assert set(self.lobby.game_players(game) or ()) == {info.name, peer}
+            else:
+                assert game is None
+                assert not self.lobby.is_away(info.name)
+
+    @invariant()
+    def closed_sockets_appear_nowhere(self) -> None:
+        for conn in self.closed:
+            assert self.lobby.name_of(conn) is None
+        watchers = list(self.lobby.watchers())
+        assert len(watchers) == len(set(watchers))
+        for conn in watchers:
+            name = self.lobby.name_of(conn)
+            assert name is not None
+            info = self.lobby.user_info(name)
+            assert info is not None and info.state != "PLAYING"
+
+    @invariant()
+    def away_users_are_only_players(self) -> None:
+        for info in self.lobby.snapshot():
+            if self.lobby.is_away(info.name):
+                assert info.state == "PLAYING"
+
+    @invariant()
+    def replaying_updates_reproduces_the_registry(self) -> None:
+        registry = {u.name: u for u in self.lobby.snapshot()}
+        assert self.mirror == registry
+        pending = copy.deepcopy(self.buffer).take()
+        view = dict(self.buffered_mirror)
+        if pending is not None:
+            apply_update(view, pending.users, pending.left)
+        assert view == registry
+
+    @invariant()
+    def games_match_playing_users(self) -> None:
+        playing = [u for u in self.lobby.snapshot() if u.state == "PLAYING"]
+        assert len(playing) == 2 * self.lobby.game_count()
+
+
+TestLobbyMachine = LobbyMachine.TestCase
+
+
+def test_player_away_effect_only_for_players() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    effects = lobby.handle(Disconnected(1))
+    assert not any(isinstance(e, PlayerAway) for e in effects)
+    assert lobby.user_count() == 0
