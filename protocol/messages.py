@@ -19,16 +19,17 @@ PROTOCOL_VERSION = 1
 
 UserState: TypeAlias = Literal["AVAILABLE", "INVITATION_SENT", "INVITATION_RECEIVED", "PLAYING"]
 GameResult: TypeAlias = Literal["win", "draw"]
-GameOverReason: TypeAlias = Literal["four_in_a_row", "board_full", "forfeit", "disconnect"]
+GameOverReason: TypeAlias = Literal[
+    "four_in_a_row", "board_full", "forfeit", "disconnect", "aborted"
+]
+"""``aborted``: the game could not go on (a server fault or shutdown); nobody's record changes."""
 PlayerNumber: TypeAlias = Literal[1, 2]
-
-frozen = attrs.frozen(kw_only=True)
 
 
 # --------------------------------------------------------------------------- shared values
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class UserInfo:
     """One row of the lobby's user table, as every watcher sees it."""
 
@@ -40,7 +41,7 @@ class UserInfo:
     registered: bool = False
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Colors:
     """CSS colours (``#rrggbb``) of the two players' tokens in one game."""
 
@@ -48,7 +49,7 @@ class Colors:
     player2: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Cell:
     """A board cell: ``row`` 0 is the top row, ``column`` 0 the leftmost."""
 
@@ -59,7 +60,7 @@ class Cell:
 # --------------------------------------------------------------------------- client -> server
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class NewConnection:
     """First message on every socket: claim a name, or resume a session with its token."""
 
@@ -67,35 +68,35 @@ class NewConnection:
     resume: str | None = None
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Challenge:
     """Invite an AVAILABLE user to a game."""
 
     opponent: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Cancel:
     """The challenger withdraws their pending invitation to ``opponent``."""
 
     opponent: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Accept:
     """The invited user accepts ``challenger``'s invitation: a game starts."""
 
     challenger: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Decline:
     """The invited user refuses ``challenger``'s invitation."""
 
     challenger: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Move:
     """Drop a token in ``column`` (0..6) of game ``game_id``."""
 
@@ -103,7 +104,7 @@ class Move:
     column: int
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Quit:
     """Leave game ``game_id``: a forfeit, the opponent wins."""
 
@@ -125,7 +126,7 @@ CLIENT_MESSAGE_TYPES: tuple[type, ...] = (
 # --------------------------------------------------------------------------- server -> client
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Welcome:
     """Reply to ``new_connection``: the session is open. Keep ``resume`` to reconnect."""
 
@@ -135,14 +136,14 @@ class Welcome:
     account: bool = False
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class UserList:
     """Full snapshot of the lobby; a client replaces its whole view with it."""
 
     users: list[UserInfo]
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class LobbyUpdate:
     """Changes since the last update: apply ``left`` first, then ``users``."""
 
@@ -150,35 +151,35 @@ class LobbyUpdate:
     left: list[str]
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class InvitationSent:
     """To the challenger: the invitation to ``to`` is pending."""
 
     to: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Invitation:
     """To the challenged user: ``from_`` (wire key ``from``) invites you."""
 
     from_: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class InvitationDeclined:
     """To the challenger: ``by`` declined (or left before answering)."""
 
     by: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class InvitationCancelled:
     """To the challenged user: ``by`` withdrew the invitation (or left)."""
 
     by: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class GameStarted:
     """To both players: a game began (or is resumed after a reconnect)."""
 
@@ -189,7 +190,7 @@ class GameStarted:
     you: PlayerNumber
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class GameState:
     """To both players after every move: the whole position. ``next`` is null once over."""
 
@@ -200,7 +201,7 @@ class GameState:
     last_move: Cell | None
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class GameOver:
     """To both players: the game ended. ``line`` is the winning four, if any."""
 
@@ -211,7 +212,7 @@ class GameOver:
     line: list[tuple[int, int]] | None = None
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class OpponentDisconnected:
     """Your opponent's socket dropped; they have ``grace_seconds`` to come back."""
 
@@ -219,14 +220,14 @@ class OpponentDisconnected:
     grace_seconds: float
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class OpponentReconnected:
     """Your opponent came back within the grace period; play goes on."""
 
     game_id: str
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Error:
     """A request was refused or malformed. ``code`` is machine-readable; ``ref`` names the
     request type it answers, when known."""
