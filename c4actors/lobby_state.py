@@ -92,10 +92,12 @@ class Request:
 
 @attrs.frozen
 class GameEnded:
-    """A game actor finished its game. ``winner`` is None for a draw."""
+    """A game actor finished its game. ``winner`` is None for a draw or an aborted game;
+    an aborted game (a crash, a shutdown) changes nobody's record."""
 
     game_id: str
     winner: str | None
+    aborted: bool = False
 
 
 Event: TypeAlias = Connected | Disconnected | Request | GameEnded
@@ -273,8 +275,8 @@ class LobbyState:
                 if key is None:
                     return [_error(conn, "not_connected", "send new_connection first")]
                 return self._request(conn, self._users[key], message)
-            case GameEnded(game_id=game_id, winner=winner):
-                return self._game_ended(game_id, winner)
+            case GameEnded(game_id=game_id, winner=winner, aborted=aborted):
+                return self._game_ended(game_id, winner, aborted)
 
     def _connect(self, event: Connected) -> list[Effect]:
         conn, name = event.conn, event.username
@@ -416,7 +418,7 @@ class LobbyState:
         effects.append(LobbyChanged(users=(user.info(), other.info())))
         return effects
 
-    def _game_ended(self, game_id: str, winner: str | None) -> list[Effect]:
+    def _game_ended(self, game_id: str, winner: str | None, aborted: bool) -> list[Effect]:
         keys = self._games.pop(game_id, None)
         if keys is None:
             return []
@@ -426,7 +428,9 @@ class LobbyState:
         still_here: list[ConnId] = []
         for key in keys:
             user = self._users[key]
-            if winner_key is None:
+            if aborted:
+                pass
+            elif winner_key is None:
                 user.draws += 1
             elif winner_key == key:
                 user.wins += 1

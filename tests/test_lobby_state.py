@@ -340,14 +340,19 @@ class LobbyMachine(RuleBasedStateMachine):
         effects = self.run(Request(conn, message))
         assert not error_codes(effects)
 
-    @rule(data=st.data(), outcome=st.sampled_from(["p1", "p2", "draw"]))
+    @rule(data=st.data(), outcome=st.sampled_from(["p1", "p2", "draw", "aborted"]))
     def end_game(self, data: st.DataObject, outcome: str) -> None:
         game_id = data.draw(st.sampled_from([*self.started, "game-unknown"]))
         players = self.lobby.game_players(game_id)
         winner = None
         if players is not None and outcome != "draw":
             winner = players[0] if outcome == "p1" else players[1]
-        effects = self.run(GameEnded(game_id, winner))
+        records = {u.name: (u.wins, u.losses, u.draws) for u in self.lobby.snapshot()}
+        effects = self.run(GameEnded(game_id, winner, aborted=outcome == "aborted"))
+        if outcome == "aborted":
+            for info in self.lobby.snapshot():
+                if info.name in records:
+                    assert records[info.name] == (info.wins, info.losses, info.draws)
         if game_id in self.ended or players is None:
             assert effects == []
         self.ended.add(game_id)

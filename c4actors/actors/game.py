@@ -1,0 +1,291 @@
+"""The game actor: one Trio task per game, the only owner of its board.
+
+Players' connections send ``PlayMove`` / ``QuitGame`` straight to the game's inbox
+(no lobby hop on the move path); the lobby sends ``SeatLeft`` / ``SeatReturned``
+when a player's socket drops or comes back.  The game answers through the players'
+mailboxes, which never block, and reports its end to the lobby.
+
+Error handling: any exception inside the game ends this game only.  Both players
+get ``error internal_error`` and a ``game_over`` (reason ``aborted``), the traceback
+is logged, and the lobby is told so that both players return to the lobby without
+a change to their records.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import attrs
+import trio
+
+from c4actors.actors.mailbox import Mailbox
+from c4actors.rules import Board, IllegalMoveError, Termination
+from protocol.codec import encode
+from protocol.messages import (
+    Cell,
+    Colors,
+    Error,
+    GameOver,
+    GameOverReason,
+    GameStarted,
+    GameState,
+    OpponentDisconnected,
+    OpponentReconnected,
+)
+
+log = logging.getLogger("c4actors.game")
+
+GUEST_COLORS: Final = Colors(player1="#d7263d", player2="#f2c40f")
+GAME_INBOX_SIZE: Final = 64
+
+
+@attrs.frozen
+class PlayMove:
+    """From a player's connection: drop a token in ``column``."""
+
+    sender: Mailbox
+    name: str
+    column: int
+
+
+@attrs.frozen
+class QuitGame:
+    """From a player's connection: forfeit."""
+
+    sender: Mailbox
+    name: str
+
+
+@attrs.frozen
+class SeatLeft:
+    """From the lobby: ``name``'s socket dropped; start their grace period."""
+
+    name: str
+
+
+@attrs.frozen
+class SeatReturned:
+    """From the lobby: ``name`` is back on ``mailbox``; resend the game there."""
+
+    name: str
+    mailbox: Mailbox
+
+
+GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned
+
+
+@attrs.frozen
+class GameResult:
+    """What the game reports to the lobby when it ends. ``winner`` is None for a draw."""
+
+    game_id: str
+    winner: str | None
+    reason: GameOverReason
+
+
+@attrs.define
+class _Seat:
+    name: str
+    mailbox: Mailbox
+    away_deadline: float = math.inf
+
+
+class GameActor:
+    """Runs one game from ``game_started`` to ``game_over``; see the module docstring."""
+
+    def __init__(
+        self,
+        game_id: str,
+        player1: tuple[str, Mailbox],
+        player2: tuple[str, Mailbox],
+        inbox: trio.MemoryReceiveChannel[GameInput],
+        report: Callable[[GameResult], Awaitable[None]],
+        *,
+        grace_seconds: float,
+        colors: Colors = GUEST_COLORS,
+    ) -> None:
+        self.game_id = game_id
+        self.seats = (_Seat(*player1), _Seat(*player2))
+        self.inbox = inbox
+        self.report = report
+        self.grace_seconds = grace_seconds
+        self.colors = colors
+        self.board = Board.empty()
+        self.last_state = ""
+        self.result: GameResult | None = None
+
+    async def run(self) -> None:
+        """Play the game to its end, then report the result to the lobby (always)."""
+        try:
+            async with self.inbox:
+                for number, seat in enumerate(self.seats, start=1):
+                    self._send_started(seat, number)
+                self._publish_state()
+                await self._play()
+                self._refuse_late_requests()
+        except Exception:
+            log.exception("game crashed game_id=%s", self.game_id)
+            error = encode(Error(code="internal_error", message="this game crashed and ended"))
+            self._broadcast(error)
+            self._finish(None, "aborted")
+        finally:
+            if self.result is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await self.report(self.result)
+
+    async def _play(self) -> None:
+        while self.result is None:
+            deadline = min(seat.away_deadline for seat in self.seats)
+            with trio.move_on_at(deadline) as waiting:
+                item = await self.inbox.receive()
+            if waiting.cancelled_caught:
+                gone = min(self.seats, key=lambda seat: seat.away_deadline)
+                self._finish(self._other(gone).name, "disconnect")
+                return
+            self.handle(item)
+
+    def _refuse_late_requests(self) -> None:
+        """Answer moves that were already queued when the game ended, instead of dropping them."""
+        while True:
+            try:
+                item = self.inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+            if isinstance(item, PlayMove | QuitGame):
+                _reply(item.sender, "game_over", "this game is over")
+
+    def handle(self, item: GameInput) -> None:
+        """Apply one input; may finish the game."""
+        match item:
+            case PlayMove(sender=sender, name=name, column=column):
+                self._move(sender, name, column)
+            case QuitGame(sender=sender, name=name):
+                seat = self._seat_of(sender, name)
+                if seat is not None:
+                    self._finish(self._other(seat).name, "forfeit")
+            case SeatLeft(name=name):
+                self._seat_left(name)
+            case SeatReturned(name=name, mailbox=mailbox):
+                self._seat_returned(name, mailbox)
+
+    def _move(self, sender: Mailbox, name: str, column: int) -> None:
+        seat = self._seat_of(sender, name)
+        if seat is None:
+            return
+        if self.board.turn != self.seats.index(seat) + 1 and not self.board.is_over:
+            _reply(sender, "not_your_turn", "wait for your opponent's move")
+            return
+        try:
+            self.board = self.board.play(column)
+        except IllegalMoveError as error:
+            _reply(sender, error.code, error.message)
+            return
+        self._publish_state()
+        outcome = self.board.outcome
+        if outcome.termination is Termination.WIN:
+            assert outcome.winner is not None
+            self._finish(self.seats[outcome.winner - 1].name, "four_in_a_row", outcome.line)
+        elif outcome.termination is Termination.DRAW:
+            self._finish(None, "board_full")
+
+    def _seat_left(self, name: str) -> None:
+        seat = self._seat_named(name)
+        if seat is None:
+            return
+        if self.grace_seconds <= 0:
+            self._finish(self._other(seat).name, "disconnect")
+            return
+        seat.away_deadline = trio.current_time() + self.grace_seconds
+        notice = OpponentDisconnected(game_id=self.game_id, grace_seconds=self.grace_seconds)
+        self._other(seat).mailbox.deliver(encode(notice))
+
+    def _seat_returned(self, name: str, mailbox: Mailbox) -> None:
+        seat = self._seat_named(name)
+        if seat is None:
+            return
+        was_away = seat.away_deadline != math.inf
+        seat.mailbox, seat.away_deadline = mailbox, math.inf
+        self._send_started(seat, self.seats.index(seat) + 1)
+        mailbox.deliver(self.last_state)
+        if was_away:
+            self._other(seat).mailbox.deliver(encode(OpponentReconnected(game_id=self.game_id)))
+
+    # ----------------------------------------------------------------- output
+
+    def _send_started(self, seat: _Seat, number: int) -> None:
+        started = GameStarted(
+            game_id=self.game_id,
+            player1=self.seats[0].name,
+            player2=self.seats[1].name,
+            colors=self.colors,
+            you=1 if number == 1 else 2,
+        )
+        seat.mailbox.deliver(encode(started))
+
+    def _publish_state(self) -> None:
+        board = self.board
+        last = board.last_move
+        state = GameState(
+            game_id=self.game_id,
+            board=board.to_rows(),
+            moves=list(board.moves),
+            next=None if board.is_over else self.seats[board.turn - 1].name,
+            last_move=None if last is None else Cell(row=last[0], column=last[1]),
+        )
+        self.last_state = encode(state)
+        self._broadcast(self.last_state)
+
+    def _finish(
+        self,
+        winner: str | None,
+        reason: GameOverReason,
+        line: tuple[tuple[int, int], ...] | None = None,
+    ) -> None:
+        if self.result is not None:
+            return
+        self.result = GameResult(self.game_id, winner, reason)
+        over = GameOver(
+            game_id=self.game_id,
+            result="draw" if winner is None else "win",
+            winner=winner,
+            reason=reason,
+            line=None if line is None else [(row, column) for row, column in line],
+        )
+        self._broadcast(encode(over))
+        log.info(
+            "game ended game_id=%s winner=%s reason=%s moves=%d",
+            self.game_id,
+            winner,
+            reason,
+            len(self.board.moves),
+        )
+
+    def _broadcast(self, frame: str) -> None:
+        for seat in self.seats:
+            seat.mailbox.deliver(frame)
+
+    # ----------------------------------------------------------------- seats
+
+    def _seat_named(self, name: str) -> _Seat | None:
+        for seat in self.seats:
+            if seat.name == name:
+                return seat
+        return None
+
+    def _seat_of(self, sender: Mailbox, name: str) -> _Seat | None:
+        """The sender's seat, if the sender is the seat's current connection."""
+        seat = self._seat_named(name)
+        if seat is None or seat.mailbox is not sender:
+            _reply(sender, "unknown_game", "you are not playing in this game")
+            return None
+        return seat
+
+    def _other(self, seat: _Seat) -> _Seat:
+        return self.seats[1] if seat is self.seats[0] else self.seats[0]
+
+
+def _reply(mailbox: Mailbox, code: str, message: str) -> None:
+    mailbox.deliver(encode(Error(code=code, message=message, ref="move")))

@@ -1,0 +1,90 @@
+"""The one way other actors reach a connection: a bounded inbox they never wait on.
+
+The lobby and the games hold a ``Mailbox`` per connection and call ``deliver``,
+which never blocks: a connection whose inbox is full cannot keep up, so it is
+closed (``CLOSE_TOO_SLOW``) instead of being waited for.  The connection's own
+actor reads the other end of the channel and writes to its socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+import attrs
+import trio
+
+if TYPE_CHECKING:
+    from c4actors.actors.game import GameInput
+
+CLOSE_GOING_AWAY: Final = 1001
+CLOSE_POLICY: Final = 1008
+CLOSE_TOO_SLOW: Final = 1013
+
+
+@attrs.frozen
+class SessionOpened:
+    """Control item: the lobby accepted this socket's ``new_connection`` under ``name``."""
+
+    name: str
+
+
+@attrs.frozen
+class JoinedGame:
+    """Control item: route this connection's moves for ``game_id`` to ``game_inbox``."""
+
+    game_id: str
+    game_inbox: trio.MemorySendChannel[GameInput]
+
+
+@attrs.frozen
+class CloseRequested:
+    """Control item, always last: send what came before it, then close the socket."""
+
+
+Outgoing: TypeAlias = str | SessionOpened | JoinedGame | CloseRequested
+"""A ``str`` is an encoded frame, sent to the socket as is (encoded once, maybe shared)."""
+
+CLOSE_REQUESTED: Final = CloseRequested()
+
+
+class Mailbox:
+    """Send side of one connection's inbox, plus the request to close that connection."""
+
+    __slots__ = ("_send", "close_code", "close_reason", "closed", "conn")
+
+    def __init__(self, conn: int, send_channel: trio.MemorySendChannel[Outgoing]) -> None:
+        self.conn = conn
+        self._send = send_channel
+        self.closed = trio.Event()
+        self.close_code = 1000
+        self.close_reason = ""
+
+    def deliver(self, item: Outgoing) -> bool:
+        """Queue ``item`` without blocking; a full inbox closes the connection instead."""
+        if self.closed.is_set():
+            return False
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            self.close(CLOSE_TOO_SLOW, "too slow: message queue full")
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the connection's actor to close its socket with ``code`` and ``reason``."""
+        if self.closed.is_set():
+            return
+        self.close_code, self.close_reason = code, reason
+        self.closed.set()
+        # Lets the connection flush what is queued first; when the queue is full (too slow)
+        # this does not fit, and the connection closes at once instead.
+        with contextlib.suppress(
+            trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+        ):
+            self._send.send_nowait(CLOSE_REQUESTED)
+
+    def __repr__(self) -> str:
+        return f"<Mailbox conn={self.conn}>"

@@ -1,0 +1,218 @@
+"""The user actor: one per WebSocket connection, the only code that touches that socket.
+
+Two tasks share the actor's state: the reader decodes frames and routes them
+(lobby requests to the lobby's inbox, moves straight to the game's inbox); the
+writer sends everything from the actor's own inbox to the socket and applies the
+control items the lobby puts there (``SessionOpened``, ``JoinedGame``).
+
+Error handling: bad frames are answered with ``error`` and the connection stays
+up.  Any unexpected exception closes this connection only (1011) and is logged.
+However the connection ends, the lobby hears ``Disconnected`` exactly once.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from typing import Final, Protocol
+
+import trio
+
+from c4actors.actors.game import GAME_INBOX_SIZE, GameInput, PlayMove, QuitGame
+from c4actors.actors.lobby import Join, LobbyInput
+from c4actors.actors.mailbox import (
+    CLOSE_POLICY,
+    CLOSE_TOO_SLOW,
+    CloseRequested,
+    JoinedGame,
+    Mailbox,
+    Outgoing,
+    SessionOpened,
+)
+from c4actors.lobby_state import Connected, Disconnected, Request
+from protocol.codec import ProtocolError, decode_client, encode
+from protocol.messages import (
+    Accept,
+    Cancel,
+    Challenge,
+    Decline,
+    Error,
+    Move,
+    NewConnection,
+    Quit,
+)
+
+log = logging.getLogger("c4actors.user")
+
+CLOSE_INTERNAL_ERROR: Final = 1011
+FINISHED_GAMES_REMEMBERED: Final = 64
+GAME_INBOX_SHARE: Final = GAME_INBOX_SIZE // 4
+"""Most requests one connection may have queued at a game: the rest is kept for the
+other player and the lobby, so a flood from one side cannot crowd them out."""
+
+
+class Socket(Protocol):
+    """What the actor needs from a WebSocket; ``web.py`` adapts ASGI to it."""
+
+    async def receive(self) -> str | bytes | None:
+        """The next message, or None once the peer has closed."""
+
+    async def send(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class UserActor:
+    """Serves one connection until either side closes it; see the module docstring."""
+
+    def __init__(
+        self,
+        conn: int,
+        socket: Socket,
+        lobby: trio.MemorySendChannel[LobbyInput],
+        *,
+        inbox_size: int,
+        handshake_timeout: float,
+    ) -> None:
+        self.conn = conn
+        self.socket = socket
+        self.lobby = lobby
+        self.handshake_timeout = handshake_timeout
+        send, self._inbox = trio.open_memory_channel[Outgoing](inbox_size)
+        self.mailbox = Mailbox(conn, send)
+        self.name: str | None = None
+        self.joined = False
+        self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
+        self.finished: collections.deque[str] = collections.deque(maxlen=FINISHED_GAMES_REMEMBERED)
+        self._writer_done = trio.Event()
+
+    async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write)
+                nursery.start_soon(self._close_when_asked, nursery.cancel_scope)
+                await self._read()
+                nursery.cancel_scope.cancel()
+        except Exception:
+            log.exception("connection crashed conn=%d name=%s", self.conn, self.name)
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await self.socket.close(CLOSE_INTERNAL_ERROR, "internal error")
+        finally:
+            if self.joined:
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await self.lobby.send(Disconnected(self.conn))
+
+    # ----------------------------------------------------------------- reading
+
+    async def _read(self) -> None:
+        deadline = trio.current_time() + self.handshake_timeout
+        while True:
+            with trio.move_on_at(deadline if self.name is None else math.inf) as waiting:
+                frame = await self.socket.receive()
+            if waiting.cancelled_caught:
+                self.mailbox.close(CLOSE_POLICY, "no new_connection received in time")
+                return
+            if frame is None:
+                return
+            if isinstance(frame, bytes):
+                self._error("bad_message", "binary frames are not supported; send JSON text")
+                continue
+            try:
+                message = decode_client(frame)
+            except ProtocolError as error:
+                self._error(error.code, error.message)
+                continue
+            match message:
+                case NewConnection(username=username, resume=resume):
+                    if self.name is not None:
+                        self._error("already_connected", "this socket already has a session")
+                        continue
+                    deadline = trio.current_time() + self.handshake_timeout
+                    self.joined = True
+                    await self.lobby.send(
+                        Join(Connected(self.conn, username, resume), self.mailbox)
+                    )
+                case Challenge() | Cancel() | Accept() | Decline():
+                    if self._check_connected():
+                        await self.lobby.send(Request(self.conn, message))
+                case Move(game_id=game_id, column=column):
+                    if self._check_connected():
+                        assert self.name is not None
+                        self._to_game(game_id, PlayMove(self.mailbox, self.name, column), "move")
+                case Quit(game_id=game_id):
+                    if self._check_connected():
+                        assert self.name is not None
+                        self._to_game(game_id, QuitGame(self.mailbox, self.name), "quit")
+
+    def _check_connected(self) -> bool:
+        if self.name is None:
+            self._error("not_connected", "send new_connection first")
+            return False
+        return True
+
+    def _to_game(self, game_id: str, item: GameInput, ref: str) -> None:
+        game = self.games.get(game_id)
+        if game is None:
+            if game_id in self.finished:
+                self._error("game_over", "this game is over", ref)
+            else:
+                self._error("unknown_game", "you are not playing in this game", ref)
+            return
+        if game.statistics().current_buffer_used >= GAME_INBOX_SHARE:
+            self._error("rate_limited", "too many requests in flight; wait for replies", ref)
+            return
+        try:
+            game.send_nowait(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._forget_game(game_id)
+            self._error("game_over", "this game is over", ref)
+        except trio.WouldBlock:
+            self._error("rate_limited", "too many requests in flight; wait for replies", ref)
+
+    def _error(self, code: str, message: str, ref: str | None = None) -> None:
+        self.mailbox.deliver(encode(Error(code=code, message=message, ref=ref)))
+
+    # ----------------------------------------------------------------- writing
+
+    async def _write(self) -> None:
+        try:
+            async with self._inbox:
+                async for item in self._inbox:
+                    if isinstance(item, str):
+                        await self.socket.send(item)
+                    elif isinstance(item, SessionOpened):
+                        self.name = item.name
+                    elif isinstance(item, JoinedGame):
+                        self._joined_game(item)
+                    elif isinstance(item, CloseRequested):
+                        return
+        finally:
+            self._writer_done.set()
+
+    def _joined_game(self, joined: JoinedGame) -> None:
+        for game_id, game in list(self.games.items()):
+            if game.statistics().open_receive_channels == 0:
+                self._forget_game(game_id)
+        self.games[joined.game_id] = joined.game_inbox
+
+    def _forget_game(self, game_id: str) -> None:
+        if self.games.pop(game_id, None) is not None:
+            self.finished.append(game_id)
+
+    async def _close_when_asked(self, cancel_scope: trio.CancelScope) -> None:
+        """Close the socket when the lobby, a game or the handshake timer asks."""
+        await self.mailbox.closed.wait()
+        if self.mailbox.close_code != CLOSE_TOO_SLOW:
+            with trio.move_on_after(1):
+                await self._writer_done.wait()
+        cancel_scope.cancel()
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            await self.socket.close(self.mailbox.close_code, self.mailbox.close_reason)
+        log.info(
+            "connection closed by server conn=%d name=%s code=%d reason=%s",
+            self.conn,
+            self.name,
+            self.mailbox.close_code,
+            self.mailbox.close_reason,
+        )

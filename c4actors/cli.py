@@ -1,0 +1,93 @@
+"""The ``c4actors`` command: ``c4actors serve`` runs the server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import trio
+
+import c4actors
+from c4actors.server import ServerSettings, run_server
+from c4actors.web import WebSettings
+
+log = logging.getLogger("c4actors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="c4actors", description="Real-time multi-user Connect Four server."
+    )
+    parser.add_argument("--version", action="version", version=f"c4actors {c4actors.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server (page, JSON endpoints, WebSocket)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
+    serve.add_argument(
+        "--grace",
+        type=_non_negative,
+        default=20.0,
+        help="seconds a player who dropped mid-game has to come back (0 forfeits at once)",
+    )
+    serve.add_argument(
+        "--lobby-tick",
+        type=_non_negative,
+        default=0.05,
+        help="seconds over which lobby changes are coalesced into one update (0: send each)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="logging threshold",
+    )
+    return parser
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
+    return value
+
+
+async def _serve(settings: ServerSettings) -> None:
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+
+        async def stop_on_signal() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    log.info("received %s", signal.Signals(signum).name)
+                    stop.set()
+                    return
+
+        nursery.start_soon(stop_on_signal)
+        await run_server(settings, stop)
+        nursery.cancel_scope.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "serve":
+        settings = ServerSettings(
+            host=args.host,
+            port=args.port,
+            grace_seconds=args.grace,
+            lobby_tick=args.lobby_tick,
+            web=WebSettings(),
+        )
+        trio.run(_serve, settings)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

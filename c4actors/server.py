@@ -1,0 +1,103 @@
+"""Assembles the running server: the lobby actor plus hypercorn serving the ASGI app.
+
+``run_server`` is what ``c4actors serve`` and the tests both call, so the tests
+exercise the real wiring on an ephemeral port.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+import attrs
+import hypercorn.trio
+import trio
+from hypercorn.config import Config
+from hypercorn.typing import Framework
+
+from c4actors.actors.lobby import LobbyActor, Shutdown
+from c4actors.web import LobbyClient, WebSettings, create_app
+
+log = logging.getLogger("c4actors.server")
+
+
+@attrs.frozen
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grace_seconds: float = 20.0
+    lobby_tick: float = 0.05
+    web: WebSettings = attrs.field(factory=WebSettings)
+    max_message_bytes: int = 64 * 1024
+    ping_interval: float | None = 20.0
+    shutdown_timeout: float = 3.0
+
+
+@attrs.frozen
+class RunningServer:
+    """What a started server tells its caller: where it listens."""
+
+    host: str
+    port: int
+    lobby: LobbyClient
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+
+async def run_server(
+    settings: ServerSettings,
+    stop: trio.Event | None = None,
+    *,
+    task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until ``stop`` is set (or forever), then shut down gracefully.
+
+    Shutdown: every client gets ``error server_shutdown`` and a close 1001, then
+    hypercorn stops accepting and waits up to ``shutdown_timeout`` for connections.
+    """
+    if stop is None:
+        stop = trio.Event()
+    lobby_actor = LobbyActor(grace_seconds=settings.grace_seconds, tick=settings.lobby_tick)
+    lobby = LobbyClient(lobby_actor.inbox_send)
+    app = create_app(lobby, settings.web)
+
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.websocket_max_message_size = settings.max_message_bytes
+    config.websocket_ping_interval = settings.ping_interval
+    config.graceful_timeout = settings.shutdown_timeout
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        log.info("shutting down: closing every connection")
+        await lobby_actor.inbox_send.send(Shutdown())
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lobby_actor.run)
+
+        async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
+            try:
+                await hypercorn.trio.serve(
+                    cast(Framework, app),
+                    config,
+                    shutdown_trigger=shutdown_trigger,
+                    task_status=task_status,
+                )
+            finally:
+                # hypercorn has closed every connection: the actors can stop now.
+                nursery.cancel_scope.cancel()
+
+        binds: list[str] = await nursery.start(serve_http)
+        host, _, port = binds[0].rpartition(":")
+        running = RunningServer(host.removeprefix("http://"), int(port), lobby)
+        log.info("listening on %s (WebSocket %s)", running.http_url, running.ws_url)
+        task_status.started(running)
+    log.info("server stopped")

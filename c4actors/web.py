@@ -1,0 +1,146 @@
+"""The ASGI application: the page, static files, JSON endpoints and the WebSocket.
+
+HTTP goes through Starlette (routing, static files with ETags, JSON responses).
+The WebSocket at ``/ws`` is handled by raw ASGI, the hot path: each connection
+becomes a ``UserActor`` running in the task hypercorn gives it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import cattrs
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import c4actors
+from c4actors.actors.lobby import LobbyInput, LobbyStats, SnapshotQuery, StatsQuery
+from c4actors.actors.user import UserActor
+from protocol.messages import UserInfo
+
+WWW_DIR: Final = Path(__file__).resolve().parent.parent / "www"
+NO_CACHE: Final = {"Cache-Control": "no-cache"}
+"""The page and its files change with each release and have no hashed names: always
+revalidate (cheap, thanks to ETag / Last-Modified) rather than serve stale code."""
+
+_unstructure = cattrs.Converter().unstructure
+
+
+@attrs.frozen
+class WebSettings:
+    inbox_size: int = 256
+    handshake_timeout: float = 10.0
+    www_dir: Path = WWW_DIR
+
+
+class LobbyClient:
+    """How request handlers talk to the lobby actor: only through its inbox."""
+
+    def __init__(self, inbox: trio.MemorySendChannel[LobbyInput]) -> None:
+        self.inbox = inbox
+
+    async def snapshot(self) -> list[UserInfo]:
+        send, receive = trio.open_memory_channel[list[UserInfo]](1)
+        await self.inbox.send(SnapshotQuery(send))
+        return await receive.receive()
+
+    async def stats(self) -> LobbyStats:
+        send, receive = trio.open_memory_channel[LobbyStats](1)
+        await self.inbox.send(StatsQuery(send))
+        return await receive.receive()
+
+
+class _AsgiSocket:
+    """Adapts one ASGI WebSocket connection to the ``Socket`` protocol of the user actor."""
+
+    __slots__ = ("_receive", "_send", "closed")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self.closed = False
+
+    async def receive(self) -> str | bytes | None:
+        while not self.closed:
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                return text if text is not None else message.get("bytes") or b""
+            if kind == "websocket.disconnect":
+                self.closed = True
+        return None
+
+    async def send(self, text: str) -> None:
+        if not self.closed:
+            await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+def create_app(lobby: LobbyClient, settings: WebSettings) -> ASGIApp:
+    """The whole application: ``/ws`` to the actors, everything else to Starlette."""
+    conn_ids = itertools.count(1)
+    www = settings.www_dir
+
+    async def index(request: Request) -> Response:
+        return FileResponse(www / "index.html", headers=NO_CACHE)
+
+    async def userlist(request: Request) -> Response:
+        users = await lobby.snapshot()
+        return JSONResponse([_unstructure(user) for user in users])
+
+    async def healthz(request: Request) -> Response:
+        stats = await lobby.stats()
+        return JSONResponse(
+            {"status": "ok", "version": c4actors.__version__, **_unstructure(stats)}
+        )
+
+    http = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/userlist", userlist),
+            Route("/healthz", healthz),
+            Mount("/static", app=_NoCacheStatic(directory=www), name="static"),
+        ]
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await http(scope, receive, send)
+            return
+        if scope["path"] != "/ws":
+            await send({"type": "websocket.close", "code": 1008, "reason": "unknown path"})
+            return
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        actor = UserActor(
+            next(conn_ids),
+            _AsgiSocket(receive, send),
+            lobby.inbox,
+            inbox_size=settings.inbox_size,
+            handshake_timeout=settings.handshake_timeout,
+        )
+        await actor.run()
+
+    return app
+
+
+class _NoCacheStatic(StaticFiles):
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(NO_CACHE)
+        return response

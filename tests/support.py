@@ -1,0 +1,109 @@
+"""Test harness: a real server on an ephemeral port and typed trio-websocket clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import attrs
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from c4actors.server import RunningServer, ServerSettings, run_server
+from protocol import (
+    Accept,
+    Challenge,
+    ClientMessage,
+    GameStarted,
+    NewConnection,
+    ServerMessage,
+    UserList,
+    Welcome,
+    decode_server,
+    encode,
+)
+
+M = TypeVar("M")
+TIMEOUT = 10.0
+
+
+@asynccontextmanager
+async def open_server(**overrides: Any) -> AsyncIterator[RunningServer]:
+    settings = attrs.evolve(ServerSettings(port=0, lobby_tick=0.0), **overrides)
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        running: RunningServer = await nursery.start(run_server, settings, stop)
+        try:
+            yield running
+        finally:
+            stop.set()
+
+
+class Client:
+    """One player's socket, speaking the typed protocol."""
+
+    def __init__(self, ws: WebSocketConnection, name: str = "") -> None:
+        self.ws = ws
+        self.name = name
+        self.token = ""
+
+    async def send(self, message: ClientMessage) -> None:
+        await self.ws.send_message(encode(message))
+
+    async def send_raw(self, text: str | bytes) -> None:
+        await self.ws.send_message(text)
+
+    async def receive(self) -> ServerMessage:
+        with trio.fail_after(TIMEOUT):
+            text = await self.ws.get_message()
+        assert isinstance(text, str)
+        return decode_server(text)
+
+    async def expect(self, kind: type[M]) -> M:
+        message = await self.receive()
+        assert isinstance(message, kind), f"{self.name}: expected {kind.__name__}, got {message!r}"
+        return message
+
+    async def expect_skipping(self, kind: type[M], *skip: type) -> M:
+        """The next ``kind``, skipping any of ``skip`` (e.g. lobby updates) on the way."""
+        while True:
+            message = await self.receive()
+            if isinstance(message, kind):
+                return message
+            assert isinstance(message, skip), f"{self.name}: expected {kind.__name__}, got {message!r}"
+
+    async def join(self, name: str, resume: str | None = None) -> Welcome:
+        self.name = name
+        await self.send(NewConnection(username=name, resume=resume))
+        welcome = await self.expect(Welcome)
+        self.token = welcome.resume
+        await self.expect(UserList)
+        return welcome
+
+
+@asynccontextmanager
+async def connect(server: RunningServer, name: str | None = None) -> AsyncIterator[Client]:
+    async with open_websocket_url(server.ws_url) as ws:
+        client = Client(ws)
+        if name is not None:
+            await client.join(name)
+        yield client
+
+
+async def start_game(challenger: Client, challenged: Client, skip: tuple[type, ...] = ()) -> str:
+    """Challenge, accept, and read both players' ``game_started`` and first ``game_state``."""
+    from protocol import GameState, Invitation, InvitationSent, LobbyUpdate
+
+    skip = (LobbyUpdate, *skip)
+    await challenger.send(Challenge(opponent=challenged.name))
+    await challenger.expect_skipping(InvitationSent, *skip)
+    await challenged.expect_skipping(Invitation, *skip)
+    await challenged.send(Accept(challenger=challenger.name))
+    started = await challenged.expect_skipping(GameStarted, *skip)
+    assert started.you == 1
+    other = await challenger.expect_skipping(GameStarted, *skip)
+    assert other.you == 2 and other.game_id == started.game_id
+    await challenged.expect(GameState)
+    await challenger.expect(GameState)
+    return started.game_id
