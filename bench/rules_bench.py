@@ -1,0 +1,257 @@
+"""Micro-benchmark: the bitboard rules engine against the brute-force referee.
+
+Both sides replay the same seeded corpus of random games, one move at a time:
+
+* engine: ``Board.play`` and reading ``Board.outcome`` (worked out incrementally by ``play``);
+* brute force: ``rules_reference.drop`` on the drawn rows, then ``brute_force_outcome``, which
+  scans all 69 lines of four.  The property tests trust that same referee.
+
+Each side is timed ``--repeats`` times with ``time.perf_counter_ns`` and the garbage collector
+off; the best run counts, since noise only ever adds time.  The final outcomes of both sides are
+compared too, so a fast but wrong engine cannot produce a figure.
+
+Prints the figures, checks the targets (at least 20x the brute force, under 5,000 ns per move),
+and rewrites its own section of ``docs/benchmarks.md``.  Exits 0 unless ``--strict`` is given and
+a target is missed, so a slow or noisy machine does not break ``nox -s bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import platform
+import random
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+
+from c4actors.rules import CELLS, ONGOING, Board, Column, Outcome
+from c4actors.rules_reference import EMPTY_ROWS, brute_force_outcome, drop
+
+TARGET_SPEEDUP = 20.0
+TARGET_NS_PER_MOVE = 5_000.0
+
+START_MARKER = "<!-- rules-bench:start -->"
+END_MARKER = "<!-- rules-bench:end -->"
+DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+NEW_FILE_HEADER = (
+    "# Benchmarks\n\n"
+    "Figures measured by the scripts in `bench/`; each script rewrites only its own section.\n"
+)
+
+# The referee works on drawn rows and does not know whose turn it is.
+TOKENS = ("1", "2") * (CELLS // 2)
+
+Game = tuple[Column, ...]
+Timer = Callable[[Sequence[Game]], tuple[int, list[Outcome]]]
+
+
+@attrs.frozen
+class Figures:
+    """What one benchmark run measured."""
+
+    games: int
+    moves: int
+    repeats: int
+    engine_ns: float
+    brute_force_ns: float
+
+    @property
+    def speedup(self) -> float:
+        return self.brute_force_ns / self.engine_ns
+
+    @property
+    def speedup_met(self) -> bool:
+        return self.speedup >= TARGET_SPEEDUP
+
+    @property
+    def latency_met(self) -> bool:
+        return self.engine_ns < TARGET_NS_PER_MOVE
+
+
+def random_games(count: int, seed: int) -> list[Game]:
+    """``count`` games of uniformly random legal moves, played to the end."""
+    rng = random.Random(seed)
+    games = []
+    for _ in range(count):
+        board = Board.empty()
+        while not board.is_over:
+            board = board.play(rng.choice(board.legal_columns()))
+        games.append(board.moves)
+    return games
+
+
+def time_engine(games: Sequence[Game]) -> tuple[int, list[Outcome]]:
+    """Nanoseconds to replay ``games`` with the engine, and each game's final outcome."""
+    play = Board.play
+    empty = Board.empty()
+    finals = []
+    start = time.perf_counter_ns()
+    for moves in games:
+        board = empty
+        outcome = ONGOING
+        for column in moves:
+            board = play(board, column)
+            outcome = board.outcome
+        finals.append(outcome)
+    return time.perf_counter_ns() - start, finals
+
+
+def time_brute_force(games: Sequence[Game]) -> tuple[int, list[Outcome]]:
+    """Nanoseconds to replay ``games`` with the referee, and each game's final outcome."""
+    finals = []
+    start = time.perf_counter_ns()
+    for moves in games:
+        rows: Sequence[str] = EMPTY_ROWS
+        outcome = ONGOING
+        for column, token in zip(moves, TOKENS, strict=False):
+            rows = drop(rows, column, token)
+            outcome = brute_force_outcome(rows)
+        finals.append(outcome)
+    return time.perf_counter_ns() - start, finals
+
+
+def best_of(timer: Timer, games: Sequence[Game], repeats: int) -> tuple[int, list[Outcome]]:
+    """The fastest of ``repeats`` runs, with the garbage collector off as ``timeit`` does."""
+    best: tuple[int, list[Outcome]] | None = None
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            elapsed, finals = timer(games)
+            if best is None or elapsed < best[0]:
+                best = (elapsed, finals)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    assert best is not None, "repeats must be at least 1"
+    return best
+
+
+def measure(games: Sequence[Game], repeats: int) -> Figures:
+    moves = sum(len(game) for game in games)
+    engine_elapsed, engine_finals = best_of(time_engine, games, repeats)
+    brute_elapsed, brute_finals = best_of(time_brute_force, games, repeats)
+    for index, (mine, reference) in enumerate(zip(engine_finals, brute_finals, strict=True)):
+        # The referee's line may be another four of the same move, so compare who won and how.
+        if (mine.termination, mine.winner) != (reference.termination, reference.winner):
+            raise SystemExit(f"engine and referee disagree on game {index}: {mine} / {reference}")
+    return Figures(
+        games=len(games),
+        moves=moves,
+        repeats=repeats,
+        engine_ns=engine_elapsed / moves,
+        brute_force_ns=brute_elapsed / moves,
+    )
+
+
+def cpu_model() -> str:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    match = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    if match:
+        return match.group(1).strip()
+    return platform.processor() or "unknown"
+
+
+def machine() -> str:
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{platform.platform()}; CPU: {cpu_model()}; Python: {python}"
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def report(figures: Figures) -> str:
+    """The figures as plain text, for the terminal."""
+    return "\n".join(
+        [
+            f"{figures.games} random games, {figures.moves} moves, best of {figures.repeats}",
+            f"engine (play + outcome):           {figures.engine_ns:10,.0f} ns/move",
+            f"brute force (drop + 69-line scan): {figures.brute_force_ns:10,.0f} ns/move",
+            f"speed-up:                          {figures.speedup:10.1f}x",
+            f"target >= {TARGET_SPEEDUP:.0f}x: {verdict(figures.speedup_met)}",
+            f"target < {TARGET_NS_PER_MOVE:,.0f} ns/move: {verdict(figures.latency_met)}",
+            f"machine: {machine()}",
+        ]
+    )
+
+
+def markdown_section(figures: Figures, today: datetime.date) -> str:
+    """The ``docs/benchmarks.md`` section, markers included."""
+    speedup = f"{figures.speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x: "
+    speedup += f"{verdict(figures.speedup_met)})"
+    latency = f"{figures.engine_ns:,.0f} ns/move (target < {TARGET_NS_PER_MOVE:,.0f}: "
+    latency += f"{verdict(figures.latency_met)})"
+    return "\n".join(
+        [
+            START_MARKER,
+            "## Rules engine",
+            "",
+            "`bench/rules_bench.py`: `Board.play` plus reading `Board.outcome`, against the",
+            "brute-force referee in `c4actors/rules_reference.py` (drop the stone into the drawn",
+            "rows, then scan all 69 lines of four), replaying the same seeded random games;",
+            "best of several runs.",
+            "",
+            "| Figure | Value |",
+            "| --- | --- |",
+            f"| Engine: play + outcome | {latency} |",
+            f"| Brute force: drop + 69-line scan | {figures.brute_force_ns:,.0f} ns/move |",
+            f"| Speed-up | {speedup} |",
+            f"| Games / moves / runs | {figures.games:,} / {figures.moves:,} / {figures.repeats} |",
+            "",
+            f"Machine: {machine()}.  Measured {today.isoformat()}.",
+            END_MARKER,
+        ]
+    )
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace this benchmark's section of ``path``, leaving everything else as it was."""
+    text = path.read_text() if path.exists() else NEW_FILE_HEADER
+    start, end = text.find(START_MARKER), text.find(END_MARKER)
+    if 0 <= start < end:
+        text = text[:start] + section + text[end + len(END_MARKER) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--games", type=int, default=2000, help="random games (default 2000)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per side (default 7)")
+    parser.add_argument("--seed", type=int, default=20241126, help="seed of the game corpus")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown file")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    if args.games < 1 or args.repeats < 1:
+        parser.error("--games and --repeats must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    figures = measure(random_games(args.games, args.seed), args.repeats)
+    print(report(figures))
+    if not args.no_write:
+        today = datetime.datetime.now(datetime.UTC).date()
+        write_section(args.output, markdown_section(figures, today))
+        print(f"wrote {args.output}")
+    if args.strict and not (figures.speedup_met and figures.latency_met):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
