@@ -1,0 +1,598 @@
+// Entry point: the client state machine. Views are "loading" | "name" | "lobby" | "game";
+// server messages and user actions move between them. Rendering is delegated to
+// lobby.js and game.js, the socket to connection.js.
+
+import { Connection, socketUrl } from "./connection.js";
+import { LobbyView } from "./lobby.js";
+import { GameView } from "./game.js";
+import { dropRow, emptyBoard } from "./board.js";
+
+export const NAME_RE = /^[A-Za-z0-9_-]{1,24}$/;
+const MAX_NAME = 24;
+
+const NOTICE_MS = 8_000;
+// After a resume the server sends game_started right after user_list; wait this
+// long for it before concluding the game is gone.
+const RESUME_GAME_WAIT_MS = 1_500;
+// If the server never answers a challenge, don't leave every button disabled.
+const CHALLENGE_WAIT_MS = 5_000;
+
+const NAME_ERRORS = new Set(["name_taken", "invalid_name"]);
+
+// Fallback wording when an error arrives without a message.
+const ERROR_TEXT = {
+  invalid_name: "That name is not allowed.",
+  name_taken: "That name is already taken.",
+  not_available: "That player is not available.",
+  self_challenge: "You can't challenge yourself.",
+  unknown_user: "That player is no longer online.",
+  no_invitation: "That invitation is no longer valid.",
+  invalid_column: "Invalid column",
+  column_full: "Column full",
+  not_your_turn: "Not your turn",
+  unknown_game: "This game no longer exists.",
+  game_over: "The game is over.",
+  not_connected: "Not connected yet.",
+  rate_limited: "Slow down a little, please.",
+  server_shutdown: "The server is restarting.",
+  internal_error: "Something went wrong on the server.",
+  bad_json: "The server could not read a message.",
+  invalid_field: "The server rejected a message.",
+};
+
+/** Same rule as the server; returns an error message, or null when the name is fine. */
+export function validateName(name) {
+  if (name.length === 0) return "Please enter a name.";
+  if (name.length > MAX_NAME) return `That name is too long: at most ${MAX_NAME} characters (it has ${name.length}).`;
+  if (!NAME_RE.test(name)) return "Use only letters, digits, _ and - (no spaces or other characters).";
+  return null;
+}
+
+// --------------------------------------------------------------------------- storage
+
+// sessionStorage is per tab, so two tabs can be two players; it can throw in
+// locked-down browsers, in which case we simply don't remember anything.
+const store = {
+  get(key) {
+    try {
+      return sessionStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  },
+  set(key, value) {
+    try {
+      if (value === null) sessionStorage.removeItem(key);
+      else sessionStorage.setItem(key, value);
+    } catch {
+      /* ignore: storage unavailable */
+    }
+  },
+  get name() {
+    return this.get("c4actors.username");
+  },
+  get token() {
+    return this.get("c4actors.resume");
+  },
+  save(name, token) {
+    this.set("c4actors.username", name);
+    this.set("c4actors.resume", token);
+  },
+  clear() {
+    this.set("c4actors.username", null);
+    this.set("c4actors.resume", null);
+  },
+};
+
+// --------------------------------------------------------------------------- DOM
+
+const $ = (id) => document.getElementById(id);
+
+const dom = {
+  connectionBanner: $("connection-banner"),
+  greeting: $("greeting"),
+  notice: $("notice"),
+  srLive: $("sr-live"),
+  views: { loading: $("loading"), name: $("name-view"), lobby: $("lobby"), game: $("game") },
+  nameForm: $("name-form"),
+  nameInput: $("name-input"),
+  nameSubmit: $("name-submit"),
+  nameError: $("name-error"),
+  lobbyTitle: $("lobby-title"),
+  result: $("result"),
+};
+
+// --------------------------------------------------------------------------- state
+
+const state = {
+  view: null,
+  me: null, // name confirmed by the server's welcome
+  wantedName: null, // name sent in new_connection
+  sessionOpen: false, // welcome received on the current socket
+  settling: false, // first user_list after a welcome decides which view to show
+  users: new Map(), // name -> UserInfo, includes me
+  incoming: [], // challengers, oldest first
+  outgoing: null, // the user we challenged, while pending
+  challenging: null, // challenge sent, invitation_sent not yet received
+  answering: new Set(), // challengers we just accepted
+  game: null,
+};
+
+const timers = { notice: null, resume: null, challenge: null };
+
+// --------------------------------------------------------------------------- views
+
+function showView(name) {
+  state.view = name;
+  for (const [key, section] of Object.entries(dom.views)) section.hidden = key !== name;
+}
+
+function showNotice(text) {
+  clearTimeout(timers.notice);
+  dom.notice.textContent = text;
+  dom.notice.hidden = false;
+  timers.notice = setTimeout(hideNotice, NOTICE_MS);
+}
+
+function hideNotice() {
+  clearTimeout(timers.notice);
+  dom.notice.hidden = true;
+  dom.notice.textContent = "";
+}
+
+function announce(text) {
+  // Clearing first makes screen readers repeat an identical message.
+  dom.srLive.textContent = "";
+  requestAnimationFrame(() => {
+    dom.srLive.textContent = text;
+  });
+}
+
+function showBanner(text) {
+  dom.connectionBanner.textContent = text;
+  dom.connectionBanner.hidden = false;
+}
+
+function hideBanner() {
+  dom.connectionBanner.hidden = true;
+  dom.connectionBanner.textContent = "";
+}
+
+function setNameBusy(busy) {
+  dom.nameSubmit.disabled = busy;
+  dom.nameInput.readOnly = busy;
+  dom.nameSubmit.textContent = busy ? "Connecting…" : "Play";
+}
+
+function showNameError(text) {
+  dom.nameError.textContent = text;
+  dom.nameInput.setAttribute("aria-invalid", text ? "true" : "false");
+}
+
+const lobby = new LobbyView(
+  {
+    tbody: document.querySelector("#user-table tbody"),
+    emptyEl: $("lobby-empty"),
+    countEl: $("online-count"),
+    invitations: $("invitations"),
+    invitationList: $("invitation-list"),
+  },
+  { onChallenge: challenge, onAccept: accept, onDecline: decline, onCancel: cancelChallenge },
+);
+
+const gameView = new GameView(
+  {
+    game: $("game"),
+    board: $("board"),
+    columns: $("columns"),
+    opponentLine: $("opponent-line"),
+    legendYou: $("legend-you"),
+    legendOpp: $("legend-opp"),
+    turn: $("turn"),
+    gameMessage: $("game-message"),
+    opponentBanner: $("opponent-banner"),
+    result: $("result"),
+    quit: $("quit"),
+    backToLobby: $("back-to-lobby"),
+    quitDialog: $("quit-dialog"),
+  },
+  { onMove: tryMove, onQuit: quitGame, onBack: backToLobby },
+);
+
+function renderLobby() {
+  if (!state.me) return;
+  lobby.renderUsers(state.users, state.me, state.challenging);
+  lobby.renderInvitations(state.incoming, state.outgoing, state.answering);
+}
+
+// --------------------------------------------------------------------------- connection
+
+const conn = new Connection({
+  url: socketUrl(),
+  hello: () => ({ type: "new_connection", username: state.wantedName, resume: store.token }),
+  onMessage: handleMessage,
+  onStatus: (status) => {
+    if (status === "down") {
+      state.sessionOpen = false;
+      showBanner("Disconnected — reconnecting…");
+    } else if (status === "ready" || status === "stopped") {
+      hideBanner();
+    }
+  },
+});
+
+function handleMessage(msg) {
+  const handler = HANDLERS[msg.type];
+  if (handler) handler(msg);
+  else console.warn("Unknown message type from server:", msg.type);
+}
+
+const HANDLERS = {
+  welcome(msg) {
+    state.me = msg.username;
+    state.wantedName = msg.username;
+    state.sessionOpen = true;
+    store.save(msg.username, msg.resume);
+    conn.ready();
+    setNameBusy(false);
+    showNameError("");
+    dom.greeting.textContent = `Hello ${msg.username}`;
+    dom.greeting.hidden = false;
+    // Stay where we are if a game is on screen; otherwise wait for user_list to choose.
+    state.settling = true;
+    if (state.view !== "game" && state.view !== "lobby") showView("loading");
+  },
+
+  user_list(msg) {
+    state.users = new Map((msg.users ?? []).map((u) => [u.name, u]));
+    // A full snapshot is authoritative: drop invitations that can't exist any more.
+    const mine = state.users.get(state.me)?.state;
+    if (mine === "AVAILABLE" || mine === "PLAYING") {
+      state.incoming = [];
+      state.outgoing = null;
+      state.answering.clear();
+    }
+    state.incoming = state.incoming.filter((name) => state.users.has(name));
+    renderLobby();
+    if (state.settling) {
+      state.settling = false;
+      settleAfterWelcome(mine);
+    }
+  },
+
+  lobby_update(msg) {
+    for (const name of msg.left ?? []) {
+      state.users.delete(name);
+      if (state.outgoing === name) state.outgoing = null;
+      state.answering.delete(name);
+    }
+    for (const user of msg.users ?? []) state.users.set(user.name, user);
+    state.incoming = state.incoming.filter((name) => state.users.has(name));
+    renderLobby();
+  },
+
+  invitation_sent(msg) {
+    clearTimeout(timers.challenge);
+    state.challenging = null;
+    state.outgoing = msg.to;
+    renderLobby();
+  },
+
+  invitation(msg) {
+    const from = msg.from;
+    if (!state.incoming.includes(from)) state.incoming.push(from);
+    renderLobby();
+    if (state.view === "game") showNotice(`${from} challenges you — go back to the lobby to answer`);
+    announce(`${from} challenges you`);
+  },
+
+  invitation_declined(msg) {
+    clearTimeout(timers.challenge);
+    if (state.outgoing === msg.by) state.outgoing = null;
+    if (state.challenging === msg.by) state.challenging = null;
+    renderLobby();
+    showNotice(`${msg.by} declined your challenge`);
+  },
+
+  invitation_cancelled(msg) {
+    state.incoming = state.incoming.filter((name) => name !== msg.by);
+    state.answering.delete(msg.by);
+    renderLobby();
+    showNotice(`${msg.by} cancelled the challenge`);
+  },
+
+  game_started(msg) {
+    clearTimeout(timers.resume);
+    hideNotice(); // lobby news is stale once the game is on
+    clearTimeout(timers.challenge);
+    state.incoming = [];
+    state.outgoing = null;
+    state.challenging = null;
+    state.answering.clear();
+    renderLobby();
+
+    const resumed = state.game?.id === msg.game_id;
+    const you = msg.you === 2 ? 2 : 1;
+    const meta = {
+      id: msg.game_id,
+      player1: msg.player1,
+      player2: msg.player2,
+      colors: msg.colors ?? {},
+      you,
+      opponent: you === 1 ? msg.player2 : msg.player1,
+    };
+    if (resumed) {
+      Object.assign(state.game, meta);
+      state.game.synced = false; // the next game_state may jump several moves
+    } else {
+      state.game = {
+        ...meta,
+        board: emptyBoard(),
+        moves: [],
+        next: msg.player1, // player1 always opens
+        lastMove: null,
+        over: null,
+        awaiting: false,
+        // After a reload the first game_state jumps to the current position: don't animate it.
+        synced: state.view !== "loading",
+      };
+    }
+    gameView.start(state.game, state.me, { resumed });
+    showView("game");
+    gameView.focusBoard();
+    if (!resumed) announce(`Game started: you are playing with ${state.game.opponent}`);
+  },
+
+  game_state(msg) {
+    const game = state.game;
+    if (!game || game.id !== msg.game_id) return;
+    const before = game.moves.length;
+    const moves = Array.isArray(msg.moves) ? msg.moves : [];
+    game.board = Array.isArray(msg.board) && msg.board.length === 6 ? msg.board : game.board;
+    game.moves = moves;
+    game.next = msg.next ?? null;
+    game.lastMove = msg.last_move ?? null;
+    game.awaiting = false;
+    const animate = game.synced && moves.length === before + 1;
+    game.synced = true;
+    if (moves.length !== before) gameView.clearMessage();
+    // The opponent just moved, so they are back even if opponent_reconnected got lost.
+    if (moves.length > before && game.next === state.me) gameView.hideOpponentBanner();
+    gameView.update(game, state.me, animate);
+  },
+
+  game_over(msg) {
+    const game = state.game;
+    if (!game || game.id !== msg.game_id) return;
+    game.over = {
+      result: msg.result,
+      winner: msg.winner ?? null,
+      reason: msg.reason,
+      line: Array.isArray(msg.line) ? msg.line : null,
+    };
+    game.next = null;
+    game.awaiting = false;
+    gameView.finish(game, state.me);
+    announce(dom.result.textContent);
+  },
+
+  opponent_disconnected(msg) {
+    if (state.game && state.game.id === msg.game_id && !state.game.over) {
+      gameView.opponentDisconnected(msg.grace_seconds);
+      announce(`Your opponent disconnected. They have ${Math.round(msg.grace_seconds)} seconds to come back.`);
+    }
+  },
+
+  opponent_reconnected(msg) {
+    if (state.game && state.game.id === msg.game_id) {
+      gameView.hideOpponentBanner();
+      announce("Your opponent is back.");
+    }
+  },
+
+  error(msg) {
+    const code = msg.code;
+    const text = msg.message || ERROR_TEXT[code] || code;
+    clearTimeout(timers.challenge);
+    state.challenging = null;
+
+    if (!state.sessionOpen && (NAME_ERRORS.has(code) || (code === "invalid_field" && msg.ref === "new_connection"))) {
+      nameRejected(text);
+      return;
+    }
+    if (code === "server_shutdown") {
+      // The server is going away: don't wait for it to close the socket, start the
+      // reconnect loop (and its banner) now; backoff covers the restart time.
+      conn.drop();
+      return;
+    }
+    if (code === "already_connected") return; // a duplicate hello; the session is fine
+
+    if (state.view === "game" && state.game) {
+      state.game.awaiting = false;
+      // Our own wording for the two rule errors, so local and server checks read the same.
+      const gameText = code === "not_your_turn" || code === "column_full" ? ERROR_TEXT[code] : text;
+      gameView.showMessage(gameText);
+      return;
+    }
+    if (code === "no_invitation") {
+      // The invitation we answered is gone (withdrawn meanwhile): stop offering it.
+      state.incoming = state.incoming.filter((name) => !state.answering.has(name));
+      state.answering.clear();
+    }
+    if (state.view === "name") {
+      showNameError(text);
+      return;
+    }
+    renderLobby();
+    showNotice(text);
+  },
+};
+
+/** The first user_list after welcome tells whether we are back in a game or in the lobby. */
+function settleAfterWelcome(myState) {
+  const game = state.game;
+  if (game && !game.over) {
+    if (myState !== "PLAYING") {
+      // Give game_started a moment: if it doesn't come, the game ended while we were away.
+      clearTimeout(timers.resume);
+      timers.resume = setTimeout(() => {
+        if (state.game === game && !game.over) {
+          game.over = { result: "unknown", winner: null, reason: null, line: null };
+          game.next = null;
+          gameView.finish(game, state.me);
+        }
+      }, RESUME_GAME_WAIT_MS);
+    }
+    return;
+  }
+  if (state.view === "game") return; // a finished game's result is still on screen
+  if (myState === "PLAYING") {
+    // A resumed game: game_started follows; avoid flashing the lobby meanwhile.
+    clearTimeout(timers.resume);
+    timers.resume = setTimeout(() => enterLobby(), RESUME_GAME_WAIT_MS);
+    return;
+  }
+  enterLobby();
+}
+
+function enterLobby() {
+  const wasElsewhere = state.view !== "lobby";
+  showView("lobby");
+  renderLobby();
+  // Focus was in a view that just disappeared; give it a sensible home.
+  if (wasElsewhere) dom.lobbyTitle.focus({ preventScroll: true });
+}
+
+/** The server refused our name (taken, invalid, or an expired resume token). */
+function nameRejected(text) {
+  const previous = state.wantedName ?? "";
+  conn.stop();
+  store.clear();
+  clearTimeout(timers.resume);
+  Object.assign(state, {
+    me: null,
+    wantedName: null,
+    sessionOpen: false,
+    settling: false,
+    users: new Map(),
+    incoming: [],
+    outgoing: null,
+    challenging: null,
+    game: null,
+  });
+  state.answering.clear();
+  gameView.reset();
+  dom.greeting.hidden = true;
+  dom.greeting.textContent = "";
+  setNameBusy(false);
+  showView("name");
+  dom.nameInput.value = previous;
+  showNameError(text);
+  dom.nameInput.focus();
+  dom.nameInput.select();
+}
+
+// --------------------------------------------------------------------------- actions
+
+function challenge(name) {
+  state.challenging = name;
+  renderLobby();
+  clearTimeout(timers.challenge);
+  timers.challenge = setTimeout(() => {
+    state.challenging = null;
+    renderLobby();
+  }, CHALLENGE_WAIT_MS);
+  conn.send({ type: "challenge", opponent: name });
+}
+
+function accept(from) {
+  state.answering.add(from);
+  renderLobby();
+  conn.send({ type: "accept", challenger: from });
+}
+
+function decline(from) {
+  state.incoming = state.incoming.filter((name) => name !== from);
+  renderLobby();
+  conn.send({ type: "decline", challenger: from });
+}
+
+function cancelChallenge(to) {
+  state.outgoing = null;
+  renderLobby();
+  conn.send({ type: "cancel", opponent: to });
+}
+
+/** Check the move locally first: the reply would only be an error round trip. */
+function tryMove(col) {
+  const game = state.game;
+  if (!game) return;
+  if (game.over) {
+    gameView.showMessage("The game is over");
+    return;
+  }
+  if (game.next !== state.me || game.awaiting) {
+    gameView.showMessage("Not your turn");
+    return;
+  }
+  if (dropRow(game.board, col) < 0) {
+    gameView.showMessage("Column full");
+    return;
+  }
+  gameView.clearMessage();
+  game.awaiting = true; // blocks a double click from sending two moves
+  conn.send({ type: "move", game_id: game.id, column: col });
+}
+
+function quitGame() {
+  const game = state.game;
+  if (game && !game.over) conn.send({ type: "quit", game_id: game.id });
+}
+
+function backToLobby() {
+  state.game = null;
+  gameView.reset();
+  enterLobby();
+}
+
+// --------------------------------------------------------------------------- name form
+
+dom.nameForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = dom.nameInput.value;
+  const problem = validateName(name);
+  if (problem) {
+    showNameError(problem);
+    dom.nameInput.focus();
+    return;
+  }
+  showNameError("");
+  setNameBusy(true);
+  state.wantedName = name;
+  store.clear(); // a new name starts a new session: never resume someone else's token
+  conn.stop();
+  conn.start();
+});
+
+dom.nameInput.addEventListener("input", () => {
+  if (dom.nameError.textContent) showNameError("");
+});
+
+// --------------------------------------------------------------------------- boot
+
+function boot() {
+  const saved = store.name;
+  if (saved && NAME_RE.test(saved)) {
+    // Reload or new visit in the same tab: take the session back without asking.
+    state.wantedName = saved;
+    showView("loading");
+    conn.start();
+  } else {
+    store.clear();
+    showView("name");
+    dom.nameInput.focus();
+  }
+}
+
+boot();

@@ -1,0 +1,190 @@
+// Game view: opponent line, turn indicator, messages, result, the
+// opponent-disconnected countdown and the quit confirmation dialog.
+// Game rules and networking live in app.js; this module only draws.
+
+import { BoardView, emptyBoard } from "./board.js";
+
+const DEFAULT_COLORS = { player1: "#e11d48", player2: "#facc15" };
+const HEX_COLOR = /^#[0-9a-fA-F]{6}$/;
+
+const REASONS = {
+  four_in_a_row: () => "by four in a row",
+  board_full: () => "— the board is full",
+  forfeit: () => "by forfeit",
+  disconnect: (iWon) => (iWon ? "— opponent disconnected" : "— you were disconnected"),
+};
+
+/** Headline and reason for a finished game, from the local player's point of view. */
+export function describeResult(over, me) {
+  if (!over || over.result === "unknown") {
+    return { headline: "Game over", detail: "— it ended while you were disconnected", outcome: "unknown" };
+  }
+  if (over.result === "draw") {
+    return { headline: "Draw", detail: (REASONS[over.reason] ?? (() => ""))(false), outcome: "draw" };
+  }
+  const iWon = over.winner === me;
+  const headline = iWon ? "You won" : `${over.winner ?? "Your opponent"} won`;
+  const detail = (REASONS[over.reason] ?? (() => ""))(iWon);
+  return { headline, detail, outcome: iWon ? "won" : "lost" };
+}
+
+/** Relative luminance check: pick a readable text colour to put on top of a token colour. */
+function inkFor(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  const lin = (v) => {
+    const c = v / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const lum = 0.2126 * lin((n >> 16) & 255) + 0.7152 * lin((n >> 8) & 255) + 0.0722 * lin(n & 255);
+  return lum > 0.4 ? "#111827" : "#ffffff";
+}
+
+export class GameView {
+  constructor(dom, { onMove, onQuit, onBack }) {
+    this.dom = dom;
+    this.countdown = null;
+    this.board = new BoardView(dom.board, dom.columns, { onPlay: (col) => onMove(col) });
+
+    dom.quit.addEventListener("click", () => {
+      dom.quitDialog.returnValue = "";
+      dom.quitDialog.showModal();
+    });
+    // <form method="dialog"> closes the dialog with the clicked button's value;
+    // Escape closes it with the empty value we set above.
+    dom.quitDialog.addEventListener("close", () => {
+      if (dom.quitDialog.returnValue === "forfeit") onQuit();
+    });
+    dom.backToLobby.addEventListener("click", () => onBack());
+  }
+
+  /** A game began or was resumed: set players, colours and an empty (or kept) board. */
+  start(game, me, { resumed }) {
+    const { dom } = this;
+    const colors = {
+      player1: HEX_COLOR.test(game.colors?.player1 ?? "") ? game.colors.player1 : DEFAULT_COLORS.player1,
+      player2: HEX_COLOR.test(game.colors?.player2 ?? "") ? game.colors.player2 : DEFAULT_COLORS.player2,
+    };
+    const youColor = game.you === 1 ? colors.player1 : colors.player2;
+    const oppColor = game.you === 1 ? colors.player2 : colors.player1;
+    // CSSOM custom properties (not a style attribute) so a strict CSP still allows them.
+    const root = dom.game;
+    root.style.setProperty("--p1", colors.player1);
+    root.style.setProperty("--p2", colors.player2);
+    root.style.setProperty("--p1-ink", inkFor(colors.player1));
+    root.style.setProperty("--p2-ink", inkFor(colors.player2));
+    root.style.setProperty("--you", youColor);
+    root.style.setProperty("--opp", oppColor);
+
+    dom.opponentLine.textContent = `You are playing with ${game.opponent}`;
+    dom.legendYou.textContent = game.you === 1 ? "You (move first)" : "You";
+    dom.legendOpp.textContent = game.you === 2 ? `${game.opponent} (moves first)` : game.opponent;
+
+    this.board.setPlayers({ you: game.you, youLabel: "your token", oppLabel: `${game.opponent}'s token` });
+    if (!resumed) {
+      this.clearMessage();
+      this.hideOpponentBanner();
+      this.board.reset();
+    }
+    dom.result.hidden = true;
+    dom.result.replaceChildren();
+    dom.backToLobby.hidden = true;
+    dom.quit.hidden = false;
+    dom.game.classList.remove("over");
+    this.update(game, me, false);
+  }
+
+  /** Draw the current position and whose turn it is. */
+  update(game, me, animate) {
+    const over = game.over;
+    this.board.render(game.board ?? emptyBoard(), game.lastMove, over?.line ?? null, animate);
+    const myTurn = !over && game.next === me;
+    this.board.setInteractive(myTurn);
+    const { turn } = this.dom;
+    if (over) turn.textContent = "Game over";
+    else if (!game.next) turn.textContent = "";
+    else turn.textContent = myTurn ? "Your turn" : `${game.next}'s turn`;
+    turn.classList.toggle("mine", myTurn);
+  }
+
+  /** Show the result, the winning line and the way back to the lobby. */
+  finish(game, me) {
+    const { dom } = this;
+    this.update(game, me, false);
+    this.hideOpponentBanner();
+    if (dom.quitDialog.open) dom.quitDialog.close("cancel");
+    dom.quit.hidden = true;
+    dom.game.classList.add("over");
+
+    const { headline, detail, outcome } = describeResult(game.over, me);
+    const strong = document.createElement("strong");
+    strong.className = "result-headline";
+    strong.textContent = headline;
+    const reason = document.createElement("span");
+    reason.className = "result-reason";
+    reason.textContent = detail ? ` ${detail}` : "";
+    dom.result.replaceChildren(strong, reason);
+    dom.result.dataset.outcome = outcome;
+    dom.result.hidden = false;
+    dom.backToLobby.hidden = false;
+    // Keyboard players were on the board; move them to the only useful next action.
+    if (!document.activeElement || document.activeElement === document.body || dom.game.contains(document.activeElement)) {
+      dom.backToLobby.focus();
+    }
+  }
+
+  showMessage(text) {
+    const box = this.dom.gameMessage;
+    // The same text again changes nothing visible, so nudge it to show the click was seen.
+    if (box.textContent === text) {
+      box.classList.remove("again");
+      void box.offsetWidth;
+      box.classList.add("again");
+    }
+    box.textContent = text;
+  }
+
+  clearMessage() {
+    this.dom.gameMessage.textContent = "";
+  }
+
+  opponentDisconnected(graceSeconds) {
+    const banner = this.dom.opponentBanner;
+    const deadline = Date.now() + Math.max(0, Number(graceSeconds) || 0) * 1000;
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      banner.textContent = `Opponent disconnected, ${left} s`;
+      if (left === 0) this.stopCountdown();
+    };
+    this.stopCountdown();
+    tick();
+    banner.hidden = false;
+    // Sub-second ticks keep the display from skipping a number when timers drift.
+    if (!banner.hidden && deadline > Date.now()) this.countdown = setInterval(tick, 250);
+  }
+
+  stopCountdown() {
+    clearInterval(this.countdown);
+    this.countdown = null;
+  }
+
+  hideOpponentBanner() {
+    this.stopCountdown();
+    this.dom.opponentBanner.hidden = true;
+    this.dom.opponentBanner.textContent = "";
+  }
+
+  focusBoard() {
+    this.board.focus();
+  }
+
+  /** Leave the game view clean for the next game. */
+  reset() {
+    this.hideOpponentBanner();
+    this.clearMessage();
+    if (this.dom.quitDialog.open) this.dom.quitDialog.close("cancel");
+    this.board.reset();
+    this.dom.result.hidden = true;
+    this.dom.backToLobby.hidden = true;
+    this.dom.quit.hidden = false;
+  }
+}

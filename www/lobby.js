@@ -1,0 +1,201 @@
+// Lobby rendering: the user table and the invitations panel.
+// All user-supplied text goes in through textContent only.
+
+export const STATE_LABELS = {
+  AVAILABLE: "available",
+  INVITATION_SENT: "inviting",
+  INVITATION_RECEIVED: "invited",
+  PLAYING: "playing",
+};
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(text, className, label, data) {
+  const btn = el("button", `btn ${className}`, text);
+  btn.type = "button";
+  btn.setAttribute("aria-label", label);
+  Object.assign(btn.dataset, data);
+  return btn;
+}
+
+/** Self first, then case-insensitive by name: a stable order, so rows don't jump under the pointer. */
+function compareUsers(me) {
+  return (a, b) => {
+    if (a === me) return -1;
+    if (b === me) return 1;
+    const la = a.toLowerCase();
+    const lb = b.toLowerCase();
+    if (la !== lb) return la < lb ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
+}
+
+function count(n) {
+  return Number.isFinite(n) ? String(n) : "0";
+}
+
+export class LobbyView {
+  constructor(dom, { onChallenge, onAccept, onDecline, onCancel }) {
+    this.dom = dom;
+    this.rows = new Map(); // name -> row parts, updated in place to keep focus
+    this.handlers = { onChallenge, onAccept, onDecline, onCancel };
+
+    dom.tbody.addEventListener("click", (event) => {
+      const btn = event.target.closest("button[data-action='challenge']");
+      if (btn && !btn.disabled) this.handlers.onChallenge(btn.dataset.user);
+    });
+    dom.invitationList.addEventListener("click", (event) => {
+      const btn = event.target.closest("button[data-action]");
+      if (!btn || btn.disabled) return;
+      const { action, user } = btn.dataset;
+      if (action === "accept") this.handlers.onAccept(user);
+      else if (action === "decline") this.handlers.onDecline(user);
+      else if (action === "cancel") this.handlers.onCancel(user);
+    });
+  }
+
+  /**
+   * @param {Map<string, object>} users name -> UserInfo (includes me)
+   * @param {string} me
+   * @param {string|null} pendingChallenge name we just challenged (awaiting the server)
+   */
+  renderUsers(users, me, pendingChallenge) {
+    const { tbody, emptyEl, countEl } = this.dom;
+    const meInfo = users.get(me);
+    const iAmFree = meInfo?.state === "AVAILABLE" && !pendingChallenge;
+
+    for (const [name, row] of this.rows) {
+      if (!users.has(name)) {
+        row.tr.remove();
+        this.rows.delete(name);
+      }
+    }
+
+    const names = [...users.keys()].sort(compareUsers(me));
+    names.forEach((name, index) => {
+      const info = users.get(name);
+      let row = this.rows.get(name);
+      if (!row) {
+        row = this.createRow(name, name === me);
+        this.rows.set(name, row);
+      }
+      this.updateRow(row, info, name === me, iAmFree);
+      // Move only rows that are out of place: moving a node would drop its focus.
+      const current = tbody.children[index];
+      if (current !== row.tr) tbody.insertBefore(row.tr, current ?? null);
+    });
+
+    const others = names.length - (users.has(me) ? 1 : 0);
+    emptyEl.hidden = others > 0;
+    countEl.textContent = `${names.length} online`;
+  }
+
+  createRow(name, isMe) {
+    const tr = el("tr");
+    tr.dataset.user = name;
+    const nameCell = el("td", "col-name");
+    const nameText = el("span", "name-text", name);
+    nameCell.append(nameText);
+    if (isMe) {
+      tr.classList.add("me");
+      nameCell.append(el("span", "you", " (you)"));
+    }
+    const stateCell = el("td", "col-state");
+    const pill = el("span", "pill");
+    stateCell.append(pill);
+    const wins = el("td", "num");
+    const losses = el("td", "num");
+    const draws = el("td", "num");
+    // Shown as "W 3" on phones, where the header row is hidden.
+    wins.dataset.label = "W";
+    losses.dataset.label = "L";
+    draws.dataset.label = "D";
+    const actionCell = el("td", "col-action");
+    let btn = null;
+    if (!isMe) {
+      btn = button("Challenge", "btn-small btn-primary", `Challenge ${name}`, {
+        action: "challenge",
+        user: name,
+      });
+      actionCell.append(btn);
+    }
+    tr.append(nameCell, stateCell, wins, losses, draws, actionCell);
+    tr.setAttribute("role", "row");
+    for (const td of tr.children) td.setAttribute("role", "cell");
+    return { tr, pill, wins, losses, draws, btn, nameCell };
+  }
+
+  updateRow(row, info, isMe, iAmFree) {
+    const state = info.state;
+    row.tr.dataset.state = state;
+    row.tr.classList.toggle("registered", !!info.registered);
+    row.nameCell.title = info.registered ? "Registered player" : "";
+    row.pill.textContent = STATE_LABELS[state] ?? String(state).toLowerCase();
+    row.pill.dataset.state = state;
+    row.wins.textContent = count(info.wins);
+    row.losses.textContent = count(info.losses);
+    row.draws.textContent = count(info.draws);
+    if (row.btn && !isMe) {
+      const enabled = iAmFree && state === "AVAILABLE";
+      row.btn.disabled = !enabled;
+      row.btn.title = enabled ? "" : state === "AVAILABLE" ? "Finish your current invitation first" : `${info.name} is busy`;
+    }
+  }
+
+  /**
+   * @param {string[]} incoming challengers, oldest first
+   * @param {string|null} outgoing the user we are waiting for
+   * @param {Set<string>} busy challengers whose Accept/Decline was just sent
+   */
+  renderInvitations(incoming, outgoing, busy) {
+    const { invitations, invitationList } = this.dom;
+    // The list is small, so it is rebuilt; focus is put back on the equivalent button.
+    const focused = invitationList.contains(document.activeElement) ? document.activeElement.dataset : null;
+    const focusKey = focused ? `${focused.action}:${focused.user}` : null;
+
+    invitationList.replaceChildren();
+    for (const from of incoming) {
+      const li = el("li", "invitation incoming");
+      li.dataset.from = from;
+      const text = el("span", "invitation-text", `${from} challenges you`);
+      const actions = el("span", "invitation-actions");
+      const accept = button("Accept", "btn-small btn-primary", `Accept challenge from ${from}`, {
+        action: "accept",
+        user: from,
+      });
+      const decline = button("Decline", "btn-small", `Decline challenge from ${from}`, {
+        action: "decline",
+        user: from,
+      });
+      accept.disabled = decline.disabled = busy.has(from);
+      actions.append(accept, decline);
+      li.append(text, actions);
+      invitationList.append(li);
+    }
+    if (outgoing) {
+      const li = el("li", "invitation outgoing");
+      li.dataset.to = outgoing;
+      const text = el("span", "invitation-text");
+      text.append(el("span", "spinner spinner-small"), document.createTextNode(`Waiting for ${outgoing}…`));
+      text.firstChild.setAttribute("aria-hidden", "true");
+      const actions = el("span", "invitation-actions");
+      actions.append(
+        button("Cancel", "btn-small", `Cancel challenge to ${outgoing}`, { action: "cancel", user: outgoing }),
+      );
+      li.append(text, actions);
+      invitationList.append(li);
+    }
+    invitations.hidden = incoming.length === 0 && !outgoing;
+
+    if (focusKey) {
+      for (const btn of invitationList.querySelectorAll("button")) {
+        if (`${btn.dataset.action}:${btn.dataset.user}` === focusKey) btn.focus();
+      }
+    }
+  }
+}
