@@ -29,7 +29,9 @@ class ServerSettings:
     lobby_tick: float = 0.05
     web: WebSettings = attrs.field(factory=WebSettings)
     max_message_bytes: int = 64 * 1024
-    ping_interval: float | None = 20.0
+    ping_interval: float | None = None
+    """hypercorn's own WebSocket pings. Off: they do not detect a vanished peer under Trio
+    (hypercorn #210) and keep each closed connection's task alive until the next ping."""
     shutdown_timeout: float = 3.0
 
 

@@ -71,7 +71,9 @@ class Client:
             message = await self.receive()
             if isinstance(message, kind):
                 return message
-            assert isinstance(message, skip), f"{self.name}: expected {kind.__name__}, got {message!r}"
+            assert isinstance(message, skip), (
+                f"{self.name}: expected {kind.__name__}, got {message!r}"
+            )
 
     async def join(self, name: str, resume: str | None = None) -> Welcome:
         self.name = name
@@ -83,8 +85,25 @@ class Client:
 
 
 @asynccontextmanager
+async def open_socket(url: str) -> AsyncIterator[WebSocketConnection]:
+    """``open_websocket_url`` that also closes the TCP stream when the *server* closed first.
+
+    trio-websocket's client leaves its stream open in that case (its reader stops at EOF
+    without closing it), which shows up as a ResourceWarning about an unclosed socket.
+    """
+    connection: WebSocketConnection | None = None
+    try:
+        async with open_websocket_url(url) as ws:
+            connection = ws
+            yield ws
+    finally:
+        if connection is not None:
+            await connection._stream.aclose()
+
+
+@asynccontextmanager
 async def connect(server: RunningServer, name: str | None = None) -> AsyncIterator[Client]:
-    async with open_websocket_url(server.ws_url) as ws:
+    async with open_socket(server.ws_url) as ws:
         client = Client(ws)
         if name is not None:
             await client.join(name)

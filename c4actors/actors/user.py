@@ -93,7 +93,9 @@ class UserActor:
                 nursery.start_soon(self._write)
                 nursery.start_soon(self._close_when_asked, nursery.cancel_scope)
                 await self._read()
-                nursery.cancel_scope.cancel()
+                if not self.mailbox.closed.is_set():
+                    nursery.cancel_scope.cancel()
+                # else: _close_when_asked is closing the socket and will cancel the rest.
         except Exception:
             log.exception("connection crashed conn=%d name=%s", self.conn, self.name)
             with trio.CancelScope(shield=True), trio.move_on_after(1):

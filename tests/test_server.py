@@ -1,0 +1,547 @@
+"""The whole server through real sockets: in-process server on an ephemeral port."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import httpx
+import pytest
+import trio
+from trio_websocket import ConnectionClosed
+
+from c4actors.actors import game as game_module
+from c4actors.rules import Board, Termination
+from protocol import (
+    Accept,
+    Cancel,
+    Challenge,
+    Decline,
+    Error,
+    GameOver,
+    GameStarted,
+    GameState,
+    Invitation,
+    InvitationCancelled,
+    InvitationDeclined,
+    InvitationSent,
+    LobbyUpdate,
+    Move,
+    NewConnection,
+    OpponentDisconnected,
+    OpponentReconnected,
+    Quit,
+    UserList,
+    Welcome,
+)
+from tests.support import Client, connect, open_server, open_socket, start_game
+
+DRAW_GAME = [4, 3, 6, 0, 1, 4, 5, 5, 1, 1, 5, 0, 1, 6, 0, 1, 5, 5, 1, 0, 4, 6]
+DRAW_GAME += [3, 2, 6, 6, 0, 4, 6, 5, 2, 0, 4, 2, 4, 2, 2, 2, 3, 3, 3, 3]
+
+
+async def play(
+    first: Client,
+    second: Client,
+    game_id: str,
+    columns: Sequence[int],
+    earlier: Sequence[int] = (),
+) -> GameState:
+    """Play ``columns`` after the ``earlier`` moves (``first`` is player 1); check that both
+    players see every state."""
+    players = (first, second)
+    board = Board.from_moves(earlier)
+    state: GameState | None = None
+    for column in columns:
+        mover = players[board.turn - 1]
+        await mover.send(Move(game_id=game_id, column=column))
+        board = board.play(column)
+        seen = [await first.expect(GameState), await second.expect(GameState)]
+        assert seen[0] == seen[1]
+        state = seen[0]
+        assert state.board == board.to_rows()
+        assert state.moves == list(board.moves)
+        expected_next = None if board.is_over else players[board.turn - 1].name
+        assert state.next == expected_next
+    assert state is not None
+    return state
+
+
+async def expect_error(client: Client, code: str) -> Error:
+    error = await client.expect_skipping(Error, LobbyUpdate)
+    assert error.code == code, error
+    return error
+
+
+# --------------------------------------------------------------------------- games
+
+
+async def test_two_users_play_to_a_win_and_return_to_the_lobby() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        # bob was challenged, so bob is player 1 and moves first.
+        final = await play(bob, ann, game_id, [0, 1, 0, 1, 0, 1, 0])
+        assert final.next is None
+        assert final.last_move is not None and (final.last_move.row, final.last_move.column) == (
+            2,
+            0,
+        )
+        for client in (ann, bob):
+            over = await client.expect(GameOver)
+            assert over.result == "win" and over.winner == "bob"
+            assert over.reason == "four_in_a_row"
+            assert over.line is not None and sorted(over.line) == [(2, 0), (3, 0), (4, 0), (5, 0)]
+            snapshot = await client.expect(UserList)
+            users = {user.name: user for user in snapshot.users}
+            assert users["bob"].state == users["ann"].state == "AVAILABLE"
+            assert (users["bob"].wins, users["ann"].losses) == (1, 1)
+
+
+async def test_two_users_play_to_a_draw() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await play(bob, ann, game_id, DRAW_GAME)
+        for client in (ann, bob):
+            over = await client.expect(GameOver)
+            assert (over.result, over.winner, over.reason, over.line) == (
+                "draw",
+                None,
+                "board_full",
+                None,
+            )
+
+
+async def test_illegal_moves_are_refused_and_change_nothing() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await ann.send(Move(game_id=game_id, column=3))
+        await expect_error(ann, "not_your_turn")
+        await bob.send(Move(game_id=game_id, column=7))
+        await expect_error(bob, "invalid_column")
+        await bob.send(Move(game_id=game_id, column=-1))
+        await expect_error(bob, "invalid_column")
+        await bob.send_raw(f'{{"type":"move","game_id":"{game_id}","column":"3"}}')
+        error = await expect_error(bob, "invalid_field")
+        assert "column" in error.message
+        for raw in ["3.5", "true", "null"]:
+            await bob.send_raw(f'{{"type":"move","game_id":"{game_id}","column":{raw}}}')
+            await expect_error(bob, "invalid_field")
+        await bob.send(Move(game_id="not-a-game", column=3))
+        await expect_error(bob, "unknown_game")
+        await play(bob, ann, game_id, [0, 0, 0, 0, 0, 0])
+        await bob.send(Move(game_id=game_id, column=0))
+        await expect_error(bob, "column_full")
+        state = await play(bob, ann, game_id, [1], earlier=[0] * 6)
+        assert state.moves == [0, 0, 0, 0, 0, 0, 1]
+
+
+async def test_moves_after_the_end_and_in_other_games() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+        connect(server, "cy") as cy,
+        connect(server, "dee") as dee,
+    ):
+        game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+        other_game = await start_game(cy, dee, skip=(LobbyUpdate,))
+        await ann.send(Move(game_id=other_game, column=0))
+        await expect_error(ann, "unknown_game")
+        await ann.send(Quit(game_id=other_game))
+        await expect_error(ann, "unknown_game")
+        await play(bob, ann, game_id, [0, 1, 0, 1, 0, 1, 0])
+        await ann.expect(GameOver)
+        await bob.expect(GameOver)
+        await ann.expect(UserList)
+        await ann.send(Move(game_id=game_id, column=2))
+        await expect_error(ann, "game_over")
+        await ann.send(Quit(game_id=game_id))
+        await expect_error(ann, "game_over")
+        # The other game was untouched by all this.
+        state = await play(dee, cy, other_game, [3])
+        assert state.moves == [3]
+
+
+async def test_quit_forfeits() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await ann.send(Quit(game_id=game_id))
+        for client in (ann, bob):
+            over = await client.expect(GameOver)
+            assert (over.result, over.winner, over.reason) == ("win", "bob", "forfeit")
+
+
+# --------------------------------------------------------------------------- challenges
+
+
+async def test_decline_and_cancel() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        await ann.send(Challenge(opponent="bob"))
+        assert await ann.expect_skipping(InvitationSent, LobbyUpdate) == InvitationSent(to="bob")
+        assert await bob.expect_skipping(Invitation, LobbyUpdate) == Invitation(from_="ann")
+        await bob.send(Decline(challenger="ann"))
+        declined = await ann.expect_skipping(InvitationDeclined, LobbyUpdate)
+        assert declined.by == "bob"
+        await ann.send(Challenge(opponent="bob"))
+        await ann.expect_skipping(InvitationSent, LobbyUpdate)
+        await bob.expect_skipping(Invitation, LobbyUpdate)
+        await ann.send(Cancel(opponent="bob"))
+        cancelled = await bob.expect_skipping(InvitationCancelled, LobbyUpdate)
+        assert cancelled.by == "ann"
+        # Both are available again: a new challenge works.
+        await bob.send(Challenge(opponent="ann"))
+        await bob.expect_skipping(InvitationSent, LobbyUpdate)
+
+
+async def test_challenge_refusals() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+        connect(server, "cy") as cy,
+    ):
+        await ann.send(Challenge(opponent="ANN"))
+        await expect_error(ann, "self_challenge")
+        await ann.send(Challenge(opponent="nobody"))
+        await expect_error(ann, "unknown_user")
+        await ann.send(Challenge(opponent="bob"))
+        await ann.expect_skipping(InvitationSent, LobbyUpdate)
+        await bob.expect_skipping(Invitation, LobbyUpdate)
+        await cy.send(Challenge(opponent="bob"))
+        await expect_error(cy, "not_available")
+        await cy.send(Accept(challenger="ann"))
+        await expect_error(cy, "no_invitation")
+        await bob.send(Cancel(opponent="ann"))
+        await expect_error(bob, "no_invitation")
+        await ann.send(Challenge(opponent="cy"))
+        await expect_error(ann, "not_available")
+
+
+async def test_lobby_updates_follow_changes_but_skip_players() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        # With --lobby-tick 0 every change is its own update (ann also hears of her own join).
+        assert (await ann.expect(LobbyUpdate)).users[0].name == "ann"
+        update = await ann.expect(LobbyUpdate)
+        assert [u.name for u in update.users] == ["bob"] and update.left == []
+        assert (await bob.expect(LobbyUpdate)).users[0].name == "bob"
+        async with connect(server, "watcher") as watcher:
+            await ann.expect(LobbyUpdate)
+            await bob.expect(LobbyUpdate)
+            await watcher.expect(LobbyUpdate)
+            await start_game(ann, bob)
+            states: dict[str, str] = {}
+            while states.get("ann") != "PLAYING" or states.get("bob") != "PLAYING":
+                for user in (await watcher.expect(LobbyUpdate)).users:
+                    states[user.name] = user.state
+            async with connect(server, "late"):
+                update = await watcher.expect(LobbyUpdate)
+                assert [u.name for u in update.users] == ["late"]
+            update = await watcher.expect(LobbyUpdate)
+            assert update == LobbyUpdate(users=[], left=["late"])
+            # The players heard nothing of "late": their next message is their game's.
+            game_id = (await ann.send(Quit(game_id="x")), None)[1]
+            await expect_error(ann, "unknown_game")
+            del game_id
+
+
+async def test_lobby_tick_coalesces_changes() -> None:
+    async with open_server(lobby_tick=0.3) as server, connect(server, "watcher") as watcher:
+        assert (await watcher.expect(LobbyUpdate)).users[0].name == "watcher"
+        async with connect(server, "a1"), connect(server, "a2"):
+            pass
+        async with connect(server, "b1"):
+            update = await watcher.expect(LobbyUpdate)
+            assert {u.name for u in update.users} == {"b1"}
+            assert set(update.left) == {"a1", "a2"}
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+async def test_welcome_contract_and_name_rules() -> None:
+    async with open_server() as server, connect(server) as ann:
+        await ann.send(NewConnection(username="Ann_1"))
+        welcome = await ann.expect(Welcome)
+        assert welcome.username == "Ann_1" and welcome.protocol == 1
+        assert welcome.account is False and len(welcome.resume) >= 16
+        users = (await ann.expect(UserList)).users
+        assert [(u.name, u.state, u.registered) for u in users] == [("Ann_1", "AVAILABLE", False)]
+        await ann.send(NewConnection(username="again"))
+        await expect_error(ann, "already_connected")
+        async with connect(server) as other:
+            await other.send(Challenge(opponent="Ann_1"))
+            await expect_error(other, "not_connected")
+            await other.send(Move(game_id="g", column=1))
+            await expect_error(other, "not_connected")
+            await other.send(NewConnection(username="ann_1"))
+            await expect_error(other, "name_taken")
+            for bad in ["", "x" * 25, "<b>x</b>", "a b"]:
+                await other.send(NewConnection(username=bad))
+                await expect_error(other, "invalid_name")
+            await other.join("x" * 24)
+
+
+async def test_malformed_frames_get_errors_and_the_connection_survives() -> None:
+    async with open_server() as server, connect(server, "ann") as ann:
+        cases = {
+            "not json": "bad_json",
+            "[1, 2]": "bad_message",
+            '{"username": "x"}': "unknown_type",
+            '{"type": "dance"}': "unknown_type",
+            '{"type": "challenge"}': "invalid_field",
+            '{"type": "challenge", "opponent": "bob", "extra": 1}': "invalid_field",
+            "x" * 5000: "too_large",
+        }
+        for frame, code in cases.items():
+            await ann.send_raw(frame)
+            await expect_error(ann, code)
+        await ann.send_raw(b"\x00\x01binary")
+        await expect_error(ann, "bad_message")
+        await ann.send(Challenge(opponent="ann"))
+        await expect_error(ann, "self_challenge")
+
+
+async def test_disconnect_with_no_grace_forfeits_at_once() -> None:
+    async with open_server(grace_seconds=0) as server, connect(server, "ann") as ann:
+        async with connect(server, "bob") as bob:
+            await start_game(ann, bob)
+        with trio.fail_after(2):
+            over = await ann.expect(GameOver)
+        assert (over.winner, over.reason) == ("ann", "disconnect")
+        snapshot = await ann.expect(UserList)
+        assert [u.name for u in snapshot.users] == ["ann"]
+
+
+async def test_disconnect_after_the_grace_period_forfeits() -> None:
+    async with open_server(grace_seconds=0.5) as server, connect(server, "ann") as ann:
+        async with connect(server, "bob") as bob:
+            game_id = await start_game(ann, bob)
+        notice = await ann.expect(OpponentDisconnected)
+        assert notice == OpponentDisconnected(game_id=game_id, grace_seconds=0.5)
+        over = await ann.expect(GameOver)
+        assert (over.winner, over.reason) == ("ann", "disconnect")
+
+
+async def test_reconnect_within_grace_resumes_the_exact_game() -> None:
+    async with open_server(grace_seconds=30) as server, connect(server, "ann") as ann:
+        async with connect(server, "bob") as bob:
+            game_id = await start_game(ann, bob)
+            before = await play(bob, ann, game_id, [3, 3, 4])
+            token = bob.token
+        await ann.expect(OpponentDisconnected)
+        async with connect(server) as bob_again:
+            # The name is reserved while bob is away.
+            await bob_again.send(NewConnection(username="bob"))
+            await expect_error(bob_again, "name_taken")
+            await bob_again.send(NewConnection(username="bob", resume=token))
+            assert (await bob_again.expect(Welcome)).resume != token
+            await bob_again.expect(UserList)
+            started = await bob_again.expect(GameStarted)
+            assert (started.game_id, started.you, started.player1) == (game_id, 1, "bob")
+            assert await bob_again.expect(GameState) == before
+            assert await ann.expect(OpponentReconnected) == OpponentReconnected(game_id=game_id)
+            bob_again.name = "bob"
+            state = await play(bob_again, ann, game_id, [5], earlier=[3, 3, 4])
+            assert state.moves == [3, 3, 4, 5]
+
+
+async def test_resume_token_takes_over_a_socket_that_is_still_open() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        async with connect(server) as ann_again:
+            await ann_again.send(NewConnection(username="ann", resume=ann.token))
+            await ann_again.expect(Welcome)
+            await ann_again.expect(UserList)
+            assert (await ann_again.expect(GameStarted)).game_id == game_id
+            await ann_again.expect(GameState)
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await ann.ws.get_message()
+            assert closed.value.reason.code == 4000
+            assert closed.value.reason.reason is not None and closed.value.reason.reason != ""
+            ann_again.name = "ann"
+            await play(bob, ann_again, game_id, [2])
+            # The opponent never saw a disconnect: the takeover was seamless.
+            await bob.send(Quit(game_id=game_id))
+            assert (await bob.expect(GameOver)).winner == "ann"
+
+
+async def test_handshake_timeout_closes_silent_sockets() -> None:
+    from c4actors.web import WebSettings
+
+    async with (
+        open_server(web=WebSettings(handshake_timeout=0.2)) as server,
+        open_socket(server.ws_url) as ws,
+    ):
+        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+            await ws.get_message()
+        assert closed.value.reason.code == 1008
+
+
+# --------------------------------------------------------------------------- scale and faults
+
+
+async def play_random_game(
+    server_url_holder: object, first: Client, second: Client, seed: int
+) -> GameOver:
+    """Both players play random legal moves; every state and the result are checked."""
+    rng = random.Random(seed)
+    game_id = await start_game(second, first, skip=(LobbyUpdate,))
+    board = Board.empty()
+    players = (first, second)
+    while not board.is_over:
+        column = rng.choice(board.legal_columns())
+        await players[board.turn - 1].send(Move(game_id=game_id, column=column))
+        board = board.play(column)
+        for client in players:
+            state = await client.expect(GameState)
+            assert state.board == board.to_rows() and state.moves == list(board.moves)
+    overs = [await client.expect(GameOver) for client in players]
+    assert overs[0] == overs[1]
+    outcome = board.outcome
+    if outcome.termination is Termination.WIN:
+        assert outcome.winner is not None
+        assert overs[0].winner == players[outcome.winner - 1].name
+        assert overs[0].line is not None and outcome.line is not None
+        assert sorted(overs[0].line) == sorted(outcome.line)
+    else:
+        assert overs[0].result == "draw"
+    return overs[0]
+
+
+async def test_one_hundred_concurrent_games() -> None:
+    results: list[GameOver] = []
+    async with open_server(lobby_tick=0.05) as server:
+
+        async def one_game(index: int) -> None:
+            async with (
+                connect(server, f"p{index}a") as first,
+                connect(server, f"p{index}b") as second,
+            ):
+                results.append(await play_random_game(server, first, second, seed=index))
+
+        async with trio.open_nursery() as nursery:
+            for index in range(100):
+                nursery.start_soon(one_game, index)
+        stats = await server.lobby.stats()
+        assert stats.games == 0
+    assert len(results) == 100
+    assert len({over.game_id for over in results}) == 100
+
+
+async def test_an_exception_in_one_game_ends_only_that_game(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = game_module.GameActor._move
+    doomed: set[str] = set()
+
+    def flaky_move(self: game_module.GameActor, sender: object, name: str, column: int) -> None:
+        if self.game_id in doomed:
+            raise RuntimeError("injected fault")
+        original(self, sender, name, column)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(game_module.GameActor, "_move", flaky_move)
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+        connect(server, "cy") as cy,
+        connect(server, "dee") as dee,
+    ):
+        broken = await start_game(ann, bob, skip=(LobbyUpdate,))
+        healthy = await start_game(cy, dee, skip=(LobbyUpdate,))
+        doomed.add(broken)
+        await bob.send(Move(game_id=broken, column=0))
+        for client in (ann, bob):
+            assert (await client.expect(Error)).code == "internal_error"
+            over = await client.expect(GameOver)
+            assert (over.result, over.winner, over.reason) == ("draw", None, "aborted")
+            users = {u.name: u for u in (await client.expect(UserList)).users}
+            assert users["ann"].state == "AVAILABLE"
+            assert (users["ann"].wins, users["ann"].losses, users["ann"].draws) == (0, 0, 0)
+        await play(dee, cy, healthy, [0, 1, 0, 1, 0, 1, 0])
+        assert (await cy.expect(GameOver)).winner == "dee"
+        # The crashed game's players can start a new game.
+        await start_game(ann, bob, skip=(LobbyUpdate,))
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+async def test_http_endpoints() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann"),
+        httpx.AsyncClient(base_url=server.http_url) as http,
+    ):
+        page = await http.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "<title>" in page.text and 'charset="utf-8"' in page.text.lower()
+        for path, kind in [("/static/app.js", "javascript"), ("/static/style.css", "css")]:
+            response = await http.get(path)
+            assert response.status_code == 200 and kind in response.headers["content-type"]
+            assert response.headers["cache-control"] == "no-cache"
+            assert "etag" in response.headers
+        assert (await http.get("/static/nope.js")).status_code == 404
+        users = (await http.get("/userlist")).json()
+        assert users == [
+            {
+                "name": "ann",
+                "state": "AVAILABLE",
+                "wins": 0,
+                "losses": 0,
+                "draws": 0,
+                "registered": False,
+            }
+        ]
+        health = (await http.get("/healthz")).json()
+        assert health["status"] == "ok" and health["users"] == 1
+
+
+async def test_shutdown_closes_clients_with_a_reason() -> None:
+    async with open_server() as server, connect(server, "ann") as ann:
+        closing = trio.Event()
+
+        async def read_until_closed() -> None:
+            error = await ann.expect_skipping(Error, LobbyUpdate)
+            assert error.code == "server_shutdown"
+            with pytest.raises(ConnectionClosed) as closed:
+                await ann.ws.get_message()
+            assert closed.value.reason.code == 1001
+            closing.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_until_closed)
+            from c4actors.actors.lobby import Shutdown
+
+            await server.lobby.inbox.send(Shutdown())
+        assert closing.is_set()
