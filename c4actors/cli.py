@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import trio
 
 import c4actors
+from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
 from c4actors.server import ServerSettings, run_server
 from c4actors.web import WebSettings
 
@@ -44,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="logging threshold",
     )
+    loadtest = commands.add_parser(
+        "loadtest", help="simulate many players against a server and report figures"
+    )
+    add_loadtest_arguments(loadtest)
     return parser
 
 
@@ -86,7 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             web=WebSettings(),
         )
         trio.run(_serve, settings)
-    return 0
+        return 0
+    if args.command == "loadtest":
+        return run_loadtest(args)
+    return 2
 
 
 if __name__ == "__main__":

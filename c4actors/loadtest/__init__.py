@@ -1,0 +1,1 @@
+"""The load tester: many simulated players speaking ``protocol/`` over trio-websocket."""
