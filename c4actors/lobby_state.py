@@ -26,10 +26,12 @@ from typing import Final, TypeAlias
 
 import attrs
 
+from c4actors.colors import assign_colors, css_colors
 from protocol.messages import (
     Accept,
     Cancel,
     Challenge,
+    Colors,
     Decline,
     Error,
     Invitation,
@@ -67,12 +69,30 @@ def is_valid_username(name: str) -> bool:
 
 
 @attrs.frozen
+class AccountInfo:
+    """A registered account as the lobby needs it (looked up before ``Connected``)."""
+
+    name: str
+    color: str
+    wins: int = 0
+    losses: int = 0
+    draws: int = 0
+
+
+@attrs.frozen
 class Connected:
-    """A socket sent ``new_connection``. ``resume`` is the token it offered, if any."""
+    """A socket sent ``new_connection``. ``resume`` is the token it offered, if any.
+
+    ``account`` is the account the socket is signed in to (its session cookie), if
+    any; ``name_registered`` says whether ``username`` belongs to an account, so a
+    guest can be refused a registered name.
+    """
 
     conn: ConnId
     username: str
     resume: str | None = None
+    account: AccountInfo | None = None
+    name_registered: bool = False
 
 
 @attrs.frozen
@@ -98,9 +118,20 @@ class GameEnded:
     game_id: str
     winner: str | None
     aborted: bool = False
+    recorded: bool = True
+    """False when the store failed to save the result: registered players' records, which
+    mirror the store, then stay as they were."""
 
 
-Event: TypeAlias = Connected | Disconnected | Request | GameEnded
+@attrs.frozen
+class ColorChanged:
+    """A registered user picked another colour (it applies from their next game)."""
+
+    name: str
+    color: str
+
+
+Event: TypeAlias = Connected | Disconnected | Request | GameEnded | ColorChanged
 
 
 # --------------------------------------------------------------------------- effects
@@ -134,6 +165,14 @@ class StartGame:
     player2: str
     conn1: ConnId
     conn2: ConnId
+    color1: str = "red"
+    color2: str = "yellow"
+    registered1: bool = False
+    registered2: bool = False
+
+    @property
+    def colors(self) -> Colors:
+        return css_colors(self.color1, self.color2)
 
 
 @attrs.frozen
@@ -181,6 +220,9 @@ class _User:
     wins: int = 0
     losses: int = 0
     draws: int = 0
+    registered: bool = False
+    color: str | None = None
+    """A registered user's preferred colour; None for guests."""
 
     def info(self) -> UserInfo:
         return UserInfo(
@@ -189,7 +231,7 @@ class _User:
             wins=self.wins,
             losses=self.losses,
             draws=self.draws,
-            registered=False,
+            registered=self.registered,
         )
 
     def reset(self) -> None:
@@ -275,8 +317,13 @@ class LobbyState:
                 if key is None:
                     return [_error(conn, "not_connected", "send new_connection first")]
                 return self._request(conn, self._users[key], message)
-            case GameEnded(game_id=game_id, winner=winner, aborted=aborted):
-                return self._game_ended(game_id, winner, aborted)
+            case GameEnded():
+                return self._game_ended(event)
+            case ColorChanged(name=name, color=color):
+                user = self._users.get(_key(name))
+                if user is not None and user.registered:
+                    user.color = color
+                return []
 
     def _connect(self, event: Connected) -> list[Effect]:
         conn, name = event.conn, event.username
@@ -285,14 +332,25 @@ class LobbyState:
             return [_error(conn, "already_connected", "this socket already has a session", ref)]
         if not is_valid_username(name):
             return [_error(conn, "invalid_name", f"invalid name: {USERNAME_RULE}", ref)]
+        account = event.account
+        if account is not None and _key(account.name) != _key(name):
+            text = f"you are signed in as {account.name}: connect under that name or sign out"
+            return [_error(conn, "account_mismatch", text, ref)]
+        if account is None and event.name_registered:
+            text = f"{name!r} is a registered name: sign in to use it"
+            return [_error(conn, "name_registered", text, ref)]
         key = _key(name)
         user = self._users.get(key)
         if user is None:
             user = _User(name=name, token=self._new_token(), conn=conn)
+            if account is not None:
+                user.name, user.registered, user.color = account.name, True, account.color
+                user.wins, user.losses, user.draws = account.wins, account.losses, account.draws
             self._users[key] = user
             self._conns[conn] = key
+            welcome = Welcome(username=user.name, resume=user.token, account=user.registered)
             return [
-                Send(conn, Welcome(username=name, resume=user.token)),
+                Send(conn, welcome),
                 LobbyChanged(users=(user.info(),)),
                 Send(conn, UserList(users=self.snapshot())),
             ]
@@ -311,7 +369,7 @@ class LobbyState:
         user.token = self._new_token()
         self._conns[conn] = key
         effects += [
-            Send(conn, Welcome(username=user.name, resume=user.token)),
+            Send(conn, Welcome(username=user.name, resume=user.token, account=user.registered)),
             Send(conn, UserList(users=self.snapshot())),
         ]
         if user.state == PLAYING:
@@ -401,8 +459,20 @@ class LobbyState:
             user.game_id = other.game_id = game_id
             self._games[game_id] = (_key(user.name), key)
             assert other.conn is not None
+            color1, color2 = assign_colors(user.color, other.color)
+            start = StartGame(
+                game_id,
+                user.name,
+                other.name,
+                conn,
+                other.conn,
+                color1,
+                color2,
+                user.registered,
+                other.registered,
+            )
             return [
-                StartGame(game_id, user.name, other.name, conn, other.conn),
+                start,
                 LobbyChanged(users=(user.info(), other.info())),
             ]
         user.reset()
@@ -418,17 +488,17 @@ class LobbyState:
         effects.append(LobbyChanged(users=(user.info(), other.info())))
         return effects
 
-    def _game_ended(self, game_id: str, winner: str | None, aborted: bool) -> list[Effect]:
-        keys = self._games.pop(game_id, None)
+    def _game_ended(self, event: GameEnded) -> list[Effect]:
+        keys = self._games.pop(event.game_id, None)
         if keys is None:
             return []
-        winner_key = None if winner is None else _key(winner)
+        winner_key = None if event.winner is None else _key(event.winner)
         changed: list[UserInfo] = []
         left: list[str] = []
         still_here: list[ConnId] = []
         for key in keys:
             user = self._users[key]
-            if aborted:
+            if event.aborted or (user.registered and not event.recorded):
                 pass
             elif winner_key is None:
                 user.draws += 1

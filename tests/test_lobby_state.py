@@ -11,7 +11,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from c4actors.lobby_state import (
     CLOSE_TAKEN_OVER,
+    AccountInfo,
     CloseConnection,
+    ColorChanged,
     Connected,
     Disconnected,
     Effect,
@@ -42,6 +44,8 @@ from protocol.messages import (
 )
 
 ERROR_CODES = {
+    "account_mismatch",
+    "name_registered",
     "not_connected",
     "already_connected",
     "invalid_name",
@@ -274,13 +278,24 @@ class LobbyMachine(RuleBasedStateMachine):
                     assert self.lobby.name_of(conn) is None
         return effects
 
-    @rule(name=st.sampled_from(NAMES), resume=st.sampled_from(["none", "valid", "wrong"]))
-    def connect(self, name: str, resume: str) -> None:
+    @rule(
+        name=st.sampled_from(NAMES),
+        resume=st.sampled_from(["none", "valid", "wrong"]),
+        signed_in=st.booleans(),
+    )
+    def connect(self, name: str, resume: str, signed_in: bool) -> None:
+        """``dee`` is a registered account; a signed-in socket is signed in as dee."""
         conn = self.next_conn
         self.next_conn += 1
         token = {"none": None, "valid": self.tokens.get(name.casefold()), "wrong": "x"}[resume]
-        effects = self.run(Connected(conn, name, token))
+        account = AccountInfo(name="Dee", color="blue", wins=3) if signed_in else None
+        event = Connected(conn, name, token, account, name_registered=name.casefold() == "dee")
+        effects = self.run(event)
         replies = sends_to(effects, conn)
+        if resume != "valid" and not signed_in and name.casefold() == "dee":
+            assert error_codes(effects) in (["name_registered"], ["invalid_name"])
+        if signed_in and name.casefold() != "dee" and name != "" and " " not in name:
+            assert error_codes(effects) in (["account_mismatch"], ["already_connected"])
         if isinstance(replies[0], Welcome):
             self.opened.append(conn)
             assert isinstance(replies[1], UserList)
@@ -340,19 +355,25 @@ class LobbyMachine(RuleBasedStateMachine):
         effects = self.run(Request(conn, message))
         assert not error_codes(effects)
 
-    @rule(data=st.data(), outcome=st.sampled_from(["p1", "p2", "draw", "aborted"]))
-    def end_game(self, data: st.DataObject, outcome: str) -> None:
+    @rule(
+        data=st.data(),
+        outcome=st.sampled_from(["p1", "p2", "draw", "aborted"]),
+        recorded=st.booleans(),
+    )
+    def end_game(self, data: st.DataObject, outcome: str, recorded: bool) -> None:
         game_id = data.draw(st.sampled_from([*self.started, "game-unknown"]))
         players = self.lobby.game_players(game_id)
         winner = None
         if players is not None and outcome != "draw":
             winner = players[0] if outcome == "p1" else players[1]
         records = {u.name: (u.wins, u.losses, u.draws) for u in self.lobby.snapshot()}
-        effects = self.run(GameEnded(game_id, winner, aborted=outcome == "aborted"))
-        if outcome == "aborted":
-            for info in self.lobby.snapshot():
-                if info.name in records:
-                    assert records[info.name] == (info.wins, info.losses, info.draws)
+        ended = GameEnded(game_id, winner, aborted=outcome == "aborted", recorded=recorded)
+        effects = self.run(ended)
+        for info in self.lobby.snapshot():
+            if info.name in records and (
+                outcome == "aborted" or (info.registered and not recorded)
+            ):
+                assert records[info.name] == (info.wins, info.losses, info.draws)
         if game_id in self.ended or players is None:
             assert effects == []
         self.ended.add(game_id)
@@ -400,6 +421,15 @@ class LobbyMachine(RuleBasedStateMachine):
             assert name is not None
             info = self.lobby.user_info(name)
             assert info is not None and info.state != "PLAYING"
+
+    @rule(color=st.sampled_from(["blue", "red"]))
+    def change_color(self, color: str) -> None:
+        assert self.run(ColorChanged("dee", color)) == []
+
+    @invariant()
+    def only_accounts_are_registered(self) -> None:
+        for info in self.lobby.snapshot():
+            assert info.registered == (info.name == "Dee")
 
     @invariant()
     def away_users_are_only_players(self) -> None:

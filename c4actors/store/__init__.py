@@ -1,0 +1,48 @@
+"""Persistence behind one small interface, so a networked backend can replace SQLite.
+
+The actors and the HTTP handlers only ever see ``Store``; ``SQLiteStore`` is the
+embedded default.  Every method is async and safe to call from any task: a store
+never blocks the Trio event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from c4actors.store.errors import NameTaken, SchemaTooNew, StoreError
+from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
+
+
+class Store(Protocol):
+    async def create_account(self, name: str, password_hash: str, color: str) -> Account: ...
+
+    async def get_account(self, name: str) -> Account | None:
+        """The account registered under ``name`` (ignoring case), if any."""
+
+    async def set_color(self, name: str, color: str) -> Account | None: ...
+
+    async def set_password_hash(self, name: str, password_hash: str) -> None:
+        """Store a re-hash (argon2 parameters changed) of the same password."""
+
+    async def record_game(self, record: GameRecord) -> None:
+        """Store a finished game and update its registered players' records, atomically."""
+
+    async def get_game(self, game_id: str) -> GameRecord | None: ...
+
+    async def recent_games(self, name: str, limit: int = 20) -> list[GameSummary]: ...
+
+    async def leaderboard(self, limit: int = 50) -> list[LeaderboardRow]: ...
+
+    async def aclose(self) -> None: ...
+
+
+__all__ = [
+    "Account",
+    "GameRecord",
+    "GameSummary",
+    "LeaderboardRow",
+    "NameTaken",
+    "SchemaTooNew",
+    "Store",
+    "StoreError",
+]

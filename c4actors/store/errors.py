@@ -1,0 +1,15 @@
+"""What can go wrong in a store, as exceptions the rest of the server handles."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (I/O error, corrupt database, ...)."""
+
+
+class NameTaken(StoreError):
+    """``create_account`` for a name that is already registered (ignoring case)."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer version of c4actors: refuse to touch it."""

@@ -1,0 +1,269 @@
+"""The embedded default store: one SQLite file, worked on off the event loop.
+
+Resource handling: one connection, used by one worker thread at a time (a
+``CapacityLimiter(1)`` serialises the calls), so the event loop never waits on
+the disk and no two queries interleave.  WAL journal with ``synchronous=FULL``:
+a committed result survives a crash or a power cut.
+
+Error handling: ``sqlite3`` errors become ``StoreError``; a failed write is rolled
+back whole, so a game's record and both players' statistics change together or
+not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from c4actors.store.errors import NameTaken, StoreError
+from c4actors.store.migrations import migrate
+from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
+
+T = TypeVar("T")
+
+_ACCOUNT_COLUMNS = "name, password_hash, color, wins, losses, draws, created_at"
+_GAME_COLUMNS = (
+    "game_id, player1, player2, registered1, registered2, color1, color2, moves,"
+    " result, winner, reason, started_at, ended_at"
+)
+
+
+def _key(name: str) -> str:
+    return name.casefold()
+
+
+class SQLiteStore:
+    """See the module docstring. Open with ``await SQLiteStore.open(path)``."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._limiter = trio.CapacityLimiter(1)
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SQLiteStore:
+        """Open (creating if needed) and migrate the database at ``path``."""
+
+        def connect() -> sqlite3.Connection:
+            db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA busy_timeout = 5000")
+                migrate(db)
+            except BaseException:
+                db.close()
+                raise
+            return db
+
+        try:
+            db = await trio.to_thread.run_sync(connect)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the database {str(path)!r}: {error}") from error
+        return cls(db)
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def guarded() -> T:
+            try:
+                return work(self._db)
+            except sqlite3.Error as error:
+                raise StoreError(str(error)) from error
+
+        return await trio.to_thread.run_sync(guarded, limiter=self._limiter)
+
+    async def aclose(self) -> None:
+        await self._run(lambda db: db.close())
+
+    # ----------------------------------------------------------------- accounts
+
+    async def create_account(self, name: str, password_hash: str, color: str) -> Account:
+        account = Account(
+            name=name, password_hash=password_hash, color=color, created_at=time.time()
+        )
+
+        def insert(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO accounts (name_key, name, password_hash, color, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (_key(name), name, password_hash, color, account.created_at),
+                )
+            except sqlite3.IntegrityError as error:
+                raise NameTaken(f"the name {name!r} is already registered") from error
+
+        await self._run(insert)
+        return account
+
+    async def get_account(self, name: str) -> Account | None:
+        row = await self._run(
+            lambda db: db.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?", (_key(name),)
+            ).fetchone()
+        )
+        return None if row is None else _account(row)
+
+    async def set_color(self, name: str, color: str) -> Account | None:
+        def update(db: sqlite3.Connection) -> Any:
+            db.execute("UPDATE accounts SET color = ? WHERE name_key = ?", (color, _key(name)))
+            return db.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?", (_key(name),)
+            ).fetchone()
+
+        row = await self._run(update)
+        return None if row is None else _account(row)
+
+    async def set_password_hash(self, name: str, password_hash: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE accounts SET password_hash = ? WHERE name_key = ?",
+                (password_hash, _key(name)),
+            )
+        )
+
+    # ----------------------------------------------------------------- games
+
+    async def record_game(self, record: GameRecord) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    f"INSERT INTO games ({_GAME_COLUMNS}, player1_key, player2_key)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.game_id,
+                        record.player1,
+                        record.player2,
+                        record.registered1,
+                        record.registered2,
+                        record.color1,
+                        record.color2,
+                        json.dumps(list(record.moves)),
+                        record.result,
+                        record.winner,
+                        record.reason,
+                        record.started_at,
+                        record.ended_at,
+                        _key(record.player1),
+                        _key(record.player2),
+                    ),
+                )
+                if record.result is not None:
+                    for name, registered in (
+                        (record.player1, record.registered1),
+                        (record.player2, record.registered2),
+                    ):
+                        if registered:
+                            column = _record_column(record, name)
+                            db.execute(
+                                f"UPDATE accounts SET {column} = {column} + 1 WHERE name_key = ?",
+                                (_key(name),),
+                            )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await self._run(write)
+
+    async def get_game(self, game_id: str) -> GameRecord | None:
+        row = await self._run(
+            lambda db: db.execute(
+                f"SELECT {_GAME_COLUMNS} FROM games WHERE game_id = ?", (game_id,)
+            ).fetchone()
+        )
+        return None if row is None else _game(row)
+
+    async def recent_games(self, name: str, limit: int = 20) -> list[GameSummary]:
+        key = _key(name)
+        rows = await self._run(
+            lambda db: db.execute(
+                f"SELECT {_GAME_COLUMNS} FROM games"
+                " WHERE (player1_key = ?1 AND registered1) OR (player2_key = ?1 AND registered2)"
+                " ORDER BY ended_at DESC LIMIT ?2",
+                (key, limit),
+            ).fetchall()
+        )
+        return [_summary(_game(row), name) for row in rows]
+
+    async def leaderboard(self, limit: int = 50) -> list[LeaderboardRow]:
+        rows = await self._run(
+            lambda db: db.execute(
+                "SELECT name, wins, losses, draws FROM accounts"
+                " ORDER BY wins DESC, (losses + draws) ASC, name_key ASC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [
+            LeaderboardRow(
+                name=name,
+                wins=wins,
+                losses=losses,
+                draws=draws,
+                ratio=round(wins / played, 3) if (played := wins + losses + draws) else 0.0,
+            )
+            for name, wins, losses, draws in rows
+        ]
+
+
+def _record_column(record: GameRecord, name: str) -> str:
+    if record.result == "draw":
+        return "draws"
+    return "wins" if record.winner == name else "losses"
+
+
+def _account(row: Any) -> Account:
+    name, password_hash, color, wins, losses, draws, created_at = row
+    return Account(
+        name=name,
+        password_hash=password_hash,
+        color=color,
+        wins=wins,
+        losses=losses,
+        draws=draws,
+        created_at=created_at,
+    )
+
+
+def _game(row: Any) -> GameRecord:
+    (game_id, p1, p2, reg1, reg2, color1, color2, moves, result, winner, reason, started, ended) = (
+        row
+    )
+    return GameRecord(
+        game_id=game_id,
+        player1=p1,
+        player2=p2,
+        registered1=bool(reg1),
+        registered2=bool(reg2),
+        color1=color1,
+        color2=color2,
+        moves=tuple(json.loads(moves)),
+        result=result,
+        winner=winner,
+        reason=reason,
+        started_at=started,
+        ended_at=ended,
+    )
+
+
+def _summary(game: GameRecord, name: str) -> GameSummary:
+    mine_first = _key(game.player1) == _key(name) and game.registered1
+    opponent = game.player2 if mine_first else game.player1
+    if game.result is None:
+        outcome = "aborted"
+    elif game.result == "draw":
+        outcome = "draw"
+    else:
+        outcome = "win" if game.winner is not None and _key(game.winner) == _key(name) else "loss"
+    return GameSummary(
+        game_id=game.game_id,
+        opponent=opponent,
+        outcome=outcome,
+        reason=game.reason,
+        moves=len(game.moves),
+        ended_at=game.ended_at,
+    )
