@@ -13,6 +13,8 @@ import trio
 import c4actors
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
 from c4actors.server import ServerSettings, run_server
+from c4actors.sessions import SECRET_ENV
+from c4actors.store import StoreError
 from c4actors.web import WebSettings
 
 log = logging.getLogger("c4actors")
@@ -38,6 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=0.05,
         help="seconds over which lobby changes are coalesced into one update (0: send each)",
+    )
+    serve.add_argument(
+        "--db",
+        default="c4actors.sqlite3",
+        help="SQLite database file, created and migrated on start (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--secret",
+        default=None,
+        help=f"key that signs session cookies (default: ${SECRET_ENV}, else a file beside --db)",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept WebSocket upgrades from this origin, e.g. https://example.org "
+        "(repeatable; the server's own host is always accepted)",
     )
     serve.add_argument(
         "--log-level",
@@ -88,9 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             grace_seconds=args.grace,
             lobby_tick=args.lobby_tick,
-            web=WebSettings(),
+            web=WebSettings(allowed_origins=tuple(args.allowed_origin)),
+            db_path=args.db,
+            secret=args.secret,
         )
-        trio.run(_serve, settings)
+        try:
+            trio.run(_serve, settings)
+        except StoreError as error:
+            log.error("cannot start: %s", error)
+            return 1
         return 0
     if args.command == "loadtest":
         return run_loadtest(args)

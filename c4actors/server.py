@@ -7,6 +7,7 @@ exercise the real wiring on an ephemeral port.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import cast
 
 import attrs
@@ -16,6 +17,9 @@ from hypercorn.config import Config
 from hypercorn.typing import Framework
 
 from c4actors.actors.lobby import LobbyActor, Shutdown
+from c4actors.sessions import SessionSigner, load_secret
+from c4actors.store import Store
+from c4actors.store.sqlite import SQLiteStore
 from c4actors.web import LobbyClient, WebSettings, create_app
 
 log = logging.getLogger("c4actors.server")
@@ -33,6 +37,10 @@ class ServerSettings:
     """hypercorn's own WebSocket pings. Off: they do not detect a vanished peer under Trio
     (hypercorn #210) and keep each closed connection's task alive until the next ping."""
     shutdown_timeout: float = 3.0
+    db_path: str = ":memory:"
+    """The SQLite file (``c4actors serve`` defaults to ``./c4actors.sqlite3``)."""
+    secret: str | None = None
+    """Signs session cookies; see ``sessions.load_secret`` for the fallbacks."""
 
 
 @attrs.frozen
@@ -42,6 +50,7 @@ class RunningServer:
     host: str
     port: int
     lobby: LobbyClient
+    store: Store
 
     @property
     def http_url(self) -> str:
@@ -65,9 +74,27 @@ async def run_server(
     """
     if stop is None:
         stop = trio.Event()
-    lobby_actor = LobbyActor(grace_seconds=settings.grace_seconds, tick=settings.lobby_tick)
+    store = await SQLiteStore.open(settings.db_path)
+    try:
+        await _serve(settings, stop, store, task_status)
+    finally:
+        # Game actors saved their last results while being cancelled; now the file can close.
+        with trio.CancelScope(shield=True):
+            await store.aclose()
+    log.info("server stopped")
+
+
+async def _serve(
+    settings: ServerSettings,
+    stop: trio.Event,
+    store: Store,
+    task_status: trio.TaskStatus[RunningServer],
+) -> None:
+    in_memory = settings.db_path == ":memory:"
+    secret = load_secret(settings.secret, None if in_memory else Path(settings.db_path))
+    lobby_actor = LobbyActor(store, grace_seconds=settings.grace_seconds, tick=settings.lobby_tick)
     lobby = LobbyClient(lobby_actor.inbox_send)
-    app = create_app(lobby, settings.web)
+    app = create_app(lobby, settings.web, store, SessionSigner(secret))
 
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
@@ -99,7 +126,6 @@ async def run_server(
 
         binds: list[str] = await nursery.start(serve_http)
         host, _, port = binds[0].rpartition(":")
-        running = RunningServer(host.removeprefix("http://"), int(port), lobby)
+        running = RunningServer(host.removeprefix("http://"), int(port), lobby, store)
         log.info("listening on %s (WebSocket %s)", running.http_url, running.ws_url)
         task_status.started(running)
-    log.info("server stopped")

@@ -8,23 +8,31 @@ becomes a ``UserActor`` running in the task hypercorn gives it.
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
 import trio
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import c4actors
+from c4actors.accounts import AccountsApi
 from c4actors.actors.lobby import LobbyInput, LobbyStats, SnapshotQuery, StatsQuery
 from c4actors.actors.user import UserActor
+from c4actors.lobby_state import ColorChanged
+from c4actors.sessions import COOKIE_NAME, SessionSigner
+from c4actors.store import Store
 from protocol.messages import UserInfo
+
+log = logging.getLogger("c4actors.web")
 
 WWW_DIR: Final = Path(__file__).resolve().parent.parent / "www"
 NO_CACHE: Final = {"Cache-Control": "no-cache"}
@@ -39,6 +47,22 @@ class WebSettings:
     inbox_size: int = 256
     handshake_timeout: float = 10.0
     www_dir: Path = WWW_DIR
+    allowed_origins: tuple[str, ...] = ()
+    """Origins (``https://example.org``) allowed to open the WebSocket besides the server's
+    own host. Requests without an ``Origin`` (non-browser clients) are always allowed."""
+
+
+def origin_allowed(scope: Scope, allowed: tuple[str, ...]) -> bool:
+    """Refuse cross-site WebSocket hijacking: a browser always sends ``Origin``."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True
+    origin_text = origin.decode("latin-1")
+    if origin_text in allowed:
+        return True
+    host = headers.get(b"host", b"").decode("latin-1")
+    return bool(host) and urlsplit(origin_text).netloc == host
 
 
 class LobbyClient:
@@ -56,6 +80,9 @@ class LobbyClient:
         send, receive = trio.open_memory_channel[LobbyStats](1)
         await self.inbox.send(StatsQuery(send))
         return await receive.receive()
+
+    async def color_changed(self, change: ColorChanged) -> None:
+        await self.inbox.send(change)
 
 
 class _AsgiSocket:
@@ -89,10 +116,13 @@ class _AsgiSocket:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-def create_app(lobby: LobbyClient, settings: WebSettings) -> ASGIApp:
+def create_app(
+    lobby: LobbyClient, settings: WebSettings, store: Store, signer: SessionSigner
+) -> ASGIApp:
     """The whole application: ``/ws`` to the actors, everything else to Starlette."""
     conn_ids = itertools.count(1)
     www = settings.www_dir
+    accounts = AccountsApi(store, signer, lobby.color_changed)
 
     async def index(request: Request) -> Response:
         return FileResponse(www / "index.html", headers=NO_CACHE)
@@ -112,6 +142,7 @@ def create_app(lobby: LobbyClient, settings: WebSettings) -> ASGIApp:
             Route("/", index),
             Route("/userlist", userlist),
             Route("/healthz", healthz),
+            *accounts.routes(),
             Mount("/static", app=_NoCacheStatic(directory=www), name="static"),
         ]
     )
@@ -126,11 +157,18 @@ def create_app(lobby: LobbyClient, settings: WebSettings) -> ASGIApp:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        if not origin_allowed(scope, settings.allowed_origins):
+            log.info("websocket refused: origin not allowed")
+            await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+            return
+        account_name = signer.account_name(HTTPConnection(scope).cookies.get(COOKIE_NAME))
         await send({"type": "websocket.accept"})
         actor = UserActor(
             next(conn_ids),
             _AsgiSocket(receive, send),
             lobby.inbox,
+            store,
+            account_name=account_name,
             inbox_size=settings.inbox_size,
             handshake_timeout=settings.handshake_timeout,
         )

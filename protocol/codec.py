@@ -24,7 +24,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from typing import Any, Final, Literal, get_args, get_origin
+from typing import Any, Final, Literal, TypeVar, get_args, get_origin
 
 import attrs
 from cattrs import Converter
@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 MAX_MESSAGE_CHARS = 4096
+_T = TypeVar("_T")
 """Longest client frame the server parses, in characters (``too_large`` beyond)."""
 
 # A UTF-8 character takes at most 4 bytes: longer byte strings are too large for sure,
@@ -330,3 +331,13 @@ def decode_server(text: str | bytes) -> ServerMessage:
     except Exception as exc:
         raise _invalid_field(exc, tag) from None
     return result
+
+
+def decode_object(text: str | bytes, cls: type[_T], max_chars: int) -> _T:
+    """Parse a JSON object into the attrs class ``cls`` with the same strict rules as the
+    wire messages (for the HTTP API's bodies); raise ``ProtocolError`` and nothing else."""
+    message = _parse_object(text, max_chars)
+    try:
+        return converter.structure(message, cls)
+    except Exception as exc:
+        raise _invalid_field(exc, cls.__name__) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -23,6 +24,7 @@ import trio
 
 from c4actors.actors.mailbox import Mailbox
 from c4actors.rules import Board, IllegalMoveError, Termination
+from c4actors.store import GameRecord, Store
 from protocol.codec import encode
 from protocol.messages import (
     Cell,
@@ -38,8 +40,8 @@ from protocol.messages import (
 
 log = logging.getLogger("c4actors.game")
 
-GUEST_COLORS: Final = Colors(player1="#d7263d", player2="#f2c40f")
 GAME_INBOX_SIZE: Final = 64
+SAVE_TIMEOUT: Final = 10.0
 
 
 @attrs.frozen
@@ -79,11 +81,28 @@ GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned
 
 @attrs.frozen
 class GameResult:
-    """What the game reports to the lobby when it ends. ``winner`` is None for a draw."""
+    """What the game reports to the lobby when it ends. ``winner`` is None for a draw.
+
+    ``recorded`` is False when the store failed to save the game."""
 
     game_id: str
     winner: str | None
     reason: GameOverReason
+    recorded: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class GameSetup:
+    """Who plays, in which colours, and whether each player has an account."""
+
+    game_id: str
+    player1: str
+    player2: str
+    color1: str
+    color2: str
+    colors: Colors
+    registered1: bool = False
+    registered2: bool = False
 
 
 @attrs.define
@@ -98,27 +117,34 @@ class GameActor:
 
     def __init__(
         self,
-        game_id: str,
-        player1: tuple[str, Mailbox],
-        player2: tuple[str, Mailbox],
+        setup: GameSetup,
+        mailboxes: tuple[Mailbox, Mailbox],
         inbox: trio.MemoryReceiveChannel[GameInput],
         report: Callable[[GameResult], Awaitable[None]],
+        store: Store,
         *,
         grace_seconds: float,
-        colors: Colors = GUEST_COLORS,
     ) -> None:
-        self.game_id = game_id
-        self.seats = (_Seat(*player1), _Seat(*player2))
+        self.setup = setup
+        self.game_id = setup.game_id
+        self.seats = (_Seat(setup.player1, mailboxes[0]), _Seat(setup.player2, mailboxes[1]))
         self.inbox = inbox
         self.report = report
+        self.store = store
         self.grace_seconds = grace_seconds
-        self.colors = colors
+        self.colors = setup.colors
         self.board = Board.empty()
         self.last_state = ""
         self.result: GameResult | None = None
+        self.started_at = time.time()
 
     async def run(self) -> None:
-        """Play the game to its end, then report the result to the lobby (always)."""
+        """Play the game to its end, save it, then report the result to the lobby (always).
+
+        Cancelled (the server is shutting down): the game is saved as aborted, so it is
+        never lost silently; the lobby is going away and is not told.
+        """
+        shutting_down = False
         try:
             async with self.inbox:
                 for number, seat in enumerate(self.seats, start=1):
@@ -131,10 +157,45 @@ class GameActor:
             error = encode(Error(code="internal_error", message="this game crashed and ended"))
             self._broadcast(error)
             self._finish(None, "aborted")
+        except trio.Cancelled:
+            shutting_down = True
+            self._finish(None, "aborted")
+            raise
         finally:
-            if self.result is not None:
-                with trio.CancelScope(shield=True), trio.move_on_after(5):
-                    await self.report(self.result)
+            assert self.result is not None
+            with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
+                recorded = await self._save(self.result)
+                if not shutting_down:
+                    await self.report(attrs.evolve(self.result, recorded=recorded))
+
+    async def _save(self, result: GameResult) -> bool:
+        """Store the finished game; on failure tell both players their records did not change."""
+        setup = self.setup
+        record = GameRecord(
+            game_id=self.game_id,
+            player1=setup.player1,
+            player2=setup.player2,
+            registered1=setup.registered1,
+            registered2=setup.registered2,
+            color1=setup.color1,
+            color2=setup.color2,
+            moves=self.board.moves,
+            result=None
+            if result.reason == "aborted"
+            else ("draw" if result.winner is None else "win"),
+            winner=result.winner,
+            reason=result.reason,
+            started_at=self.started_at,
+            ended_at=time.time(),
+        )
+        try:
+            await self.store.record_game(record)
+        except Exception:
+            log.exception("could not save game game_id=%s", self.game_id)
+            text = "the result could not be saved: records are unchanged"
+            self._broadcast(encode(Error(code="result_not_saved", message=text)))
+            return False
+        return True
 
     async def _play(self) -> None:
         while self.result is None:

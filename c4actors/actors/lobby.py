@@ -25,12 +25,14 @@ from c4actors.actors.game import (
     GameActor,
     GameInput,
     GameResult,
+    GameSetup,
     SeatLeft,
     SeatReturned,
 )
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox, SessionOpened
 from c4actors.lobby_state import (
     CloseConnection,
+    ColorChanged,
     Connected,
     Disconnected,
     Effect,
@@ -44,6 +46,7 @@ from c4actors.lobby_state import (
     Send,
     StartGame,
 )
+from c4actors.store import Store
 from protocol.codec import encode
 from protocol.messages import Error, UserInfo, Welcome
 
@@ -88,13 +91,23 @@ class Shutdown:
     """The server is stopping: tell every connection, then close it (1001)."""
 
 
-LobbyInput = Join | Disconnected | Request | GameResult | SnapshotQuery | StatsQuery | Shutdown
+LobbyInput = (
+    Join
+    | Disconnected
+    | Request
+    | GameResult
+    | ColorChanged
+    | SnapshotQuery
+    | StatsQuery
+    | Shutdown
+)
 
 
 class LobbyActor:
     """See the module docstring. Start with ``nursery.start(actor.run)``."""
 
-    def __init__(self, *, grace_seconds: float, tick: float) -> None:
+    def __init__(self, store: Store, *, grace_seconds: float, tick: float) -> None:
+        self.store = store
         self.grace_seconds = grace_seconds
         self.tick = tick
         self.inbox_send, self._inbox = trio.open_memory_channel[LobbyInput](LOBBY_INBOX_SIZE)
@@ -152,11 +165,11 @@ class LobbyActor:
                 self._mailboxes.pop(conn, None)
                 if name is not None:
                     log.info("user disconnected conn=%d name=%s", conn, name)
-            case Request():
+            case Request() | ColorChanged():
                 self._apply(self._state.handle(item))
-            case GameResult(game_id=game_id, winner=winner, reason=reason):
+            case GameResult(game_id=game_id, winner=winner, reason=reason, recorded=recorded):
                 self._games.pop(game_id, None)
-                ended = GameEnded(game_id, winner, aborted=reason == "aborted")
+                ended = GameEnded(game_id, winner, aborted=reason == "aborted", recorded=recorded)
                 self._apply(self._state.handle(ended))
             case SnapshotQuery(reply=reply):
                 _answer(reply, self._state.snapshot())
@@ -210,12 +223,22 @@ class LobbyActor:
         mailbox1, mailbox2 = self._mailboxes[start.conn1], self._mailboxes[start.conn2]
         mailbox1.deliver(JoinedGame(start.game_id, send))
         mailbox2.deliver(JoinedGame(start.game_id, send))
+        setup = GameSetup(
+            game_id=start.game_id,
+            player1=start.player1,
+            player2=start.player2,
+            color1=start.color1,
+            color2=start.color2,
+            colors=start.colors,
+            registered1=start.registered1,
+            registered2=start.registered2,
+        )
         actor = GameActor(
-            start.game_id,
-            (start.player1, mailbox1),
-            (start.player2, mailbox2),
+            setup,
+            (mailbox1, mailbox2),
             receive,
             self.inbox_send.send,
+            self.store,
             grace_seconds=self.grace_seconds,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")

@@ -30,7 +30,14 @@ from c4actors.actors.mailbox import (
     Outgoing,
     SessionOpened,
 )
-from c4actors.lobby_state import Connected, Disconnected, Request
+from c4actors.lobby_state import (
+    AccountInfo,
+    Connected,
+    Disconnected,
+    Request,
+    is_valid_username,
+)
+from c4actors.store import Account, Store, StoreError
 from protocol.codec import ProtocolError, decode_client, encode
 from protocol.messages import (
     Accept,
@@ -71,11 +78,16 @@ class UserActor:
         conn: int,
         socket: Socket,
         lobby: trio.MemorySendChannel[LobbyInput],
+        store: Store,
         *,
+        account_name: str | None,
         inbox_size: int,
         handshake_timeout: float,
     ) -> None:
         self.conn = conn
+        self.store = store
+        self.account_name = account_name
+        """The account this socket's session cookie is signed for, if any."""
         self.socket = socket
         self.lobby = lobby
         self.handshake_timeout = handshake_timeout
@@ -131,10 +143,14 @@ class UserActor:
                         self._error("already_connected", "this socket already has a session")
                         continue
                     deadline = trio.current_time() + self.handshake_timeout
+                    try:
+                        joining = await self._identify(username, resume)
+                    except StoreError:
+                        log.exception("account lookup failed conn=%d", self.conn)
+                        self._error("store_unavailable", "accounts are unavailable, try again")
+                        continue
                     self.joined = True
-                    await self.lobby.send(
-                        Join(Connected(self.conn, username, resume), self.mailbox)
-                    )
+                    await self.lobby.send(Join(joining, self.mailbox))
                 case Challenge() | Cancel() | Accept() | Decline():
                     if self._check_connected():
                         await self.lobby.send(Request(self.conn, message))
@@ -146,6 +162,18 @@ class UserActor:
                     if self._check_connected():
                         assert self.name is not None
                         self._to_game(game_id, QuitGame(self.mailbox, self.name), "quit")
+
+    async def _identify(self, username: str, resume: str | None) -> Connected:
+        """Look the accounts up here, in this connection's task, so the lobby never waits."""
+        signed_in = None
+        if self.account_name is not None:
+            signed_in = await self.store.get_account(self.account_name)
+        if signed_in is not None:
+            return Connected(self.conn, username, resume, _account_info(signed_in))
+        registered = is_valid_username(username) and (
+            await self.store.get_account(username) is not None
+        )
+        return Connected(self.conn, username, resume, name_registered=registered)
 
     def _check_connected(self) -> bool:
         if self.name is None:
@@ -218,3 +246,13 @@ class UserActor:
             self.mailbox.close_code,
             self.mailbox.close_reason,
         )
+
+
+def _account_info(account: Account) -> AccountInfo:
+    return AccountInfo(
+        name=account.name,
+        color=account.color,
+        wins=account.wins,
+        losses=account.losses,
+        draws=account.draws,
+    )

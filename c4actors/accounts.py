@@ -1,0 +1,252 @@
+"""The JSON HTTP API: accounts, sessions, profiles, game records and the leaderboard.
+
+Error replies are ``{"error": code, "message": text}`` with a status that says
+what kind of problem it is: 400 invalid input (the message names the field),
+401 wrong credentials (the same text whether the name or the password was
+wrong), 404, 409 name taken, 413 body too large, 429 too many failed logins,
+503 the store failed.  Passwords are hashed with argon2 in a worker thread and
+never logged or returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+import argon2
+import attrs
+import cattrs
+import trio
+from argon2.exceptions import InvalidHashError, VerificationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from c4actors.colors import PALETTE, css_colors
+from c4actors.lobby_state import USERNAME_RULE, ColorChanged, is_valid_username
+from c4actors.sessions import COOKIE_NAME, MAX_AGE_SECONDS, SessionSigner
+from c4actors.store import Account, NameTaken, Store, StoreError
+from c4actors.throttle import LoginThrottle
+from protocol.api import ColorRequest, LoginRequest, RegisterRequest
+from protocol.codec import ProtocolError, decode_object
+
+log = logging.getLogger("c4actors.accounts")
+
+MAX_BODY_BYTES: Final = 4096
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+T = TypeVar("T")
+
+_unstructure = cattrs.Converter().unstructure
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": error.code, "message": error.message}
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+async def _read_body(request: Request, cls: type[T]) -> T:
+    """The request body as ``cls``: capped in size while it is read, then strictly parsed."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+    try:
+        return decode_object(bytes(body), cls, MAX_BODY_BYTES)
+    except ProtocolError as error:
+        code = "invalid_field" if error.code == "invalid_field" else "bad_json"
+        raise ApiError(400, code, error.message) from None
+
+
+def _check_username(name: str) -> None:
+    if not is_valid_username(name):
+        raise ApiError(400, "invalid_name", f"username: {USERNAME_RULE}")
+
+
+def _check_password(password: str) -> None:
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        text = f"password: {PASSWORD_MIN} to {PASSWORD_MAX} characters"
+        raise ApiError(400, "invalid_password", text)
+
+
+def _check_color(color: str) -> None:
+    if color not in PALETTE:
+        raise ApiError(400, "invalid_color", f"color: one of {', '.join(PALETTE)}")
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    return {
+        "name": account.name,
+        "color": account.color,
+        "color_css": PALETTE.get(account.color),
+        "wins": account.wins,
+        "losses": account.losses,
+        "draws": account.draws,
+        "registered": True,
+    }
+
+
+@attrs.define
+class AccountsApi:
+    """The ``/api`` routes; holds the store, the session signer and the login throttle."""
+
+    store: Store
+    signer: SessionSigner
+    notify_lobby: Callable[[ColorChanged], Awaitable[None]]
+    throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
+    hasher: argon2.PasswordHasher = attrs.field(factory=argon2.PasswordHasher)
+    _hashing: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(2))
+    _dummy_hash: str | None = None
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/register", self._guard(self.register), methods=["POST"]),
+            Route("/api/login", self._guard(self.login), methods=["POST"]),
+            Route("/api/logout", self._guard(self.logout), methods=["POST"]),
+            Route("/api/me", self._guard(self.me), methods=["GET", "PATCH"]),
+            Route("/api/users/{name}", self._guard(self.profile), methods=["GET"]),
+            Route("/api/games/{game_id}", self._guard(self.game), methods=["GET"]),
+            Route("/api/leaderboard", self._guard(self.leaderboard), methods=["GET"]),
+        ]
+
+    def _guard(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Turn ``ApiError`` and store failures into JSON replies; nothing escapes unhandled."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as error:
+                return _error_response(error)
+            except StoreError:
+                log.exception("store failed during %s %s", request.method, request.url.path)
+                unavailable = ApiError(503, "store_unavailable", "storage unavailable, try again")
+                return _error_response(unavailable)
+
+        return endpoint
+
+    # ----------------------------------------------------------------- sessions
+
+    def _signed_in(self, response: Response, request: Request, account: Account) -> Response:
+        response.set_cookie(
+            COOKIE_NAME,
+            self.signer.sign(account.name),
+            max_age=MAX_AGE_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    def current_account_name(self, request: Request) -> str | None:
+        return self.signer.account_name(request.cookies.get(COOKIE_NAME))
+
+    async def _hash(self, password: str) -> str:
+        return await trio.to_thread.run_sync(self.hasher.hash, password, limiter=self._hashing)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        def verify() -> bool:
+            try:
+                return self.hasher.verify(password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await trio.to_thread.run_sync(verify, limiter=self._hashing)
+
+    # ----------------------------------------------------------------- endpoints
+
+    async def register(self, request: Request) -> Response:
+        body = await _read_body(request, RegisterRequest)
+        _check_username(body.username)
+        _check_password(body.password)
+        _check_color(body.color)
+        password_hash = await self._hash(body.password)
+        try:
+            account = await self.store.create_account(body.username, password_hash, body.color)
+        except NameTaken:
+            raise ApiError(409, "name_taken", f"the name {body.username!r} is taken") from None
+        log.info("account registered name=%s", account.name)
+        response = JSONResponse(account_json(account), status_code=201)
+        return self._signed_in(response, request, account)
+
+    async def login(self, request: Request) -> Response:
+        body = await _read_body(request, LoginRequest)
+        address = request.client.host if request.client else "unknown"
+        now = time.monotonic()
+        wait = self.throttle.retry_after(body.username, address, now)
+        if wait > 0:
+            error = ApiError(429, "too_many_attempts", "too many failed logins: try again later")
+            return _error_response(error, headers={"Retry-After": str(int(wait) + 1)})
+        account = await self.store.get_account(body.username)
+        if account is None:
+            # Spend the same time as a real check, so timing does not tell which names exist.
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hash("not a real password")
+            await self._verify(self._dummy_hash, body.password)
+            ok = False
+        else:
+            ok = await self._verify(account.password_hash, body.password)
+        if not ok or account is None:
+            self.throttle.failed(body.username, address, now)
+            log.info("login failed name=%s address=%s", body.username[:40], address)
+            raise ApiError(401, "wrong_credentials", "wrong username or password")
+        self.throttle.succeeded(body.username)
+        if self.hasher.check_needs_rehash(account.password_hash):
+            await self.store.set_password_hash(account.name, await self._hash(body.password))
+        log.info("login name=%s", account.name)
+        return self._signed_in(JSONResponse(account_json(account)), request, account)
+
+    async def logout(self, request: Request) -> Response:
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
+        return response
+
+    async def me(self, request: Request) -> Response:
+        name = self.current_account_name(request)
+        account = None if name is None else await self.store.get_account(name)
+        if account is None:
+            raise ApiError(401, "not_signed_in", "not signed in")
+        if request.method == "PATCH":
+            body = await _read_body(request, ColorRequest)
+            _check_color(body.color)
+            updated = await self.store.set_color(account.name, body.color)
+            if updated is None:
+                raise ApiError(401, "not_signed_in", "not signed in")
+            account = updated
+            await self.notify_lobby(ColorChanged(account.name, account.color))
+        return JSONResponse(account_json(account))
+
+    async def profile(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        account = await self.store.get_account(name) if is_valid_username(name) else None
+        if account is None:
+            raise ApiError(404, "unknown_user", f"no registered user named {name[:40]!r}")
+        games = await self.store.recent_games(account.name, 20)
+        body = account_json(account) | {"games": [_unstructure(game) for game in games]}
+        return JSONResponse(body)
+
+    async def game(self, request: Request) -> Response:
+        game_id = request.path_params["game_id"]
+        record = await self.store.get_game(game_id) if len(game_id) <= 64 else None
+        if record is None:
+            raise ApiError(404, "unknown_game", "no such game")
+        colors = css_colors(record.color1, record.color2)
+        body = _unstructure(record) | {"colors": _unstructure(colors)}
+        return JSONResponse(body)
+
+    async def leaderboard(self, request: Request) -> Response:
+        rows = await self.store.leaderboard(50)
+        return JSONResponse([_unstructure(row) for row in rows])

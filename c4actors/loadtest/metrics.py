@@ -1,0 +1,130 @@
+"""What a run measures as it goes: latency samples, counters, and errors by kind.
+
+Recording is the hot path (once per move, frame or connection), so it is an append to an
+``array`` or an integer add; percentiles are only worked out by the progress display (over the
+samples since its last refresh) and once at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+
+import attrs
+
+
+@attrs.frozen
+class LatencySummary:
+    """Percentiles of one kind of latency, in milliseconds."""
+
+    count: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+
+
+def percentile(ordered: array[float] | list[float], fraction: float) -> float:
+    """The nearest-rank percentile of already sorted samples (``fraction`` in 0..1)."""
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+class LatencyRecorder:
+    """Every sample of one latency, in seconds, plus a window for the live p99."""
+
+    __slots__ = ("_samples", "_window")
+
+    def __init__(self) -> None:
+        self._samples: array[float] = array("d")
+        self._window: list[float] = []
+
+    def record(self, seconds: float) -> None:
+        self._samples.append(seconds)
+        self._window.append(seconds)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def take_window_p99(self) -> float | None:
+        """The p99 of the samples recorded since the last call (seconds), then forget them."""
+        window, self._window = self._window, []
+        if not window:
+            return None
+        window.sort()
+        return percentile(window, 0.99)
+
+    def summary(self) -> LatencySummary | None:
+        if not self._samples:
+            return None
+        ordered = array("d", sorted(self._samples))
+        return LatencySummary(
+            count=len(ordered),
+            p50_ms=percentile(ordered, 0.50) * 1000,
+            p90_ms=percentile(ordered, 0.90) * 1000,
+            p99_ms=percentile(ordered, 0.99) * 1000,
+            max_ms=ordered[-1] * 1000,
+            mean_ms=sum(ordered) / len(ordered) * 1000,
+        )
+
+
+class ErrorLog:
+    """Errors by kind, with the first message of each kind as an example.
+
+    Kinds: ``protocol_error`` (a frame that does not decode, or an unexpected message),
+    ``server_error:<code>`` (an ``error`` reply), ``unexpected_close``, ``connect_failed``,
+    ``wrong_board``, ``wrong_result``, ``wrong_echo``, ``missed_update``, ``timeout``.
+    """
+
+    __slots__ = ("counts", "examples")
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
+
+    def add(self, kind: str, detail: str) -> None:
+        self.counts[kind] += 1
+        self.examples.setdefault(kind, detail[:300])
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class RunStats:
+    """Live counters shared by every simulated client of one run (one Trio thread)."""
+
+    __slots__ = (
+        "bytes_received",
+        "connections_failed",
+        "connections_open",
+        "connections_opened",
+        "errors",
+        "frames_received",
+        "games",
+        "games_in_flight",
+        "handshake",
+        "latency",
+        "operations",
+    )
+
+    def __init__(self) -> None:
+        self.connections_open = 0
+        self.connections_opened = 0
+        self.connections_failed = 0
+        self.games_in_flight = 0
+        self.games = 0
+        self.operations = 0
+        """Moves (games), round trips (echo) or joins (churn) completed in the window."""
+        self.frames_received = 0
+        self.bytes_received = 0
+        self.latency = LatencyRecorder()
+        """Move round trips (games), echo round trips, join deliveries (churn)."""
+        self.handshake = LatencyRecorder()
+        self.errors = ErrorLog()

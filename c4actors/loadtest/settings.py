@@ -1,0 +1,91 @@
+"""The settings of one load-test run: what ``c4actors loadtest`` parses, as a frozen value."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from pathlib import Path
+from typing import Final, Literal, TypeAlias
+
+import attrs
+
+Scenario: TypeAlias = Literal["games", "idle", "churn", "echo"]
+Strategy: TypeAlias = Literal["random", "heuristic"]
+
+SCENARIOS: Final[tuple[Scenario, ...]] = ("games", "idle", "churn", "echo")
+DEFAULT_DURATION: Final = 10.0
+COUNT_MODE_TIMEOUT: Final = 300.0
+"""Hard limit on the measured phase of a ``--games N`` run that sets no ``--duration``."""
+DRAIN_SECONDS: Final = 10.0
+"""Time allowed after the window for games to wind down and joins to reach every watcher."""
+
+_NAME_ALPHABET: Final = string.ascii_lowercase + string.digits
+
+
+def random_run_tag() -> str:
+    """Four random characters that keep this run's user names apart from any other run's.
+
+    Not derived from ``--seed``: a rerun with the same seed must not collide with the
+    sessions an earlier run left in their grace period.
+    """
+    return "".join(secrets.choice(_NAME_ALPHABET) for _ in range(4))
+
+
+@attrs.frozen(kw_only=True)
+class LoadSettings:
+    """Everything that shapes a run; see ``add_loadtest_arguments`` for each option's meaning."""
+
+    scenario: Scenario
+    url: str = "ws://127.0.0.1:8000/ws"
+    concurrent: int = 10
+    connections: int = 100
+    watchers: int = 100
+    join_rate: float = 5.0
+    lifetime: float = 1.0
+    duration: float | None = None
+    games: int | None = None
+    ramp: float = 1000.0
+    seed: int = 1
+    think: float = 0.0
+    move_rate: float | None = None
+    strategy: Strategy = "heuristic"
+    server_pid: int | None = None
+    json_path: Path | None = None
+    quiet: bool = False
+    timeout: float | None = None
+    echo_server: bool = False
+    settle: float = 1.0
+    message_queue_size: int = 4
+    max_connecting: int = 64
+    run_tag: str = attrs.field(factory=random_run_tag)
+
+    @property
+    def window(self) -> float | None:
+        """Length of the measured phase in seconds; None when a game count ends it."""
+        if self.duration is not None:
+            return self.duration
+        if self.scenario == "games" and self.games is not None:
+            return None
+        return DEFAULT_DURATION
+
+    @property
+    def connection_count(self) -> int:
+        """How many long-lived connections the scenario opens before its window starts."""
+        if self.scenario == "games":
+            return 2 * self.concurrent
+        if self.scenario == "churn":
+            return self.watchers
+        return self.connections
+
+    @property
+    def hard_limit(self) -> float:
+        """Seconds after which the run is stopped whatever state it is in."""
+        if self.timeout is not None:
+            return self.timeout
+        ramp = self.connection_count / self.ramp
+        window = self.window if self.window is not None else COUNT_MODE_TIMEOUT
+        return 30.0 + 2 * ramp + window + self.settle + 3 * DRAIN_SECONDS
+
+    def user_name(self, role: str, index: int) -> str:
+        """A unique, valid lobby name (at most 24 characters of ``[A-Za-z0-9_-]``)."""
+        return f"{role}{self.run_tag}-{index}"
