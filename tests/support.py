@@ -85,7 +85,9 @@ class Client:
 
 
 @asynccontextmanager
-async def open_socket(url: str) -> AsyncIterator[WebSocketConnection]:
+async def open_socket(
+    url: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> AsyncIterator[WebSocketConnection]:
     """``open_websocket_url`` that also closes the TCP stream when the *server* closed first.
 
     trio-websocket's client leaves its stream open in that case (its reader stops at EOF
@@ -93,7 +95,7 @@ async def open_socket(url: str) -> AsyncIterator[WebSocketConnection]:
     """
     connection: WebSocketConnection | None = None
     try:
-        async with open_websocket_url(url) as ws:
+        async with open_websocket_url(url, extra_headers=headers) as ws:
             connection = ws
             yield ws
     finally:
@@ -102,8 +104,11 @@ async def open_socket(url: str) -> AsyncIterator[WebSocketConnection]:
 
 
 @asynccontextmanager
-async def connect(server: RunningServer, name: str | None = None) -> AsyncIterator[Client]:
-    async with open_socket(server.ws_url) as ws:
+async def connect(
+    server: RunningServer, name: str | None = None, cookie: str | None = None
+) -> AsyncIterator[Client]:
+    headers = None if cookie is None else [(b"cookie", f"c4session={cookie}".encode())]
+    async with open_socket(server.ws_url, headers) as ws:
         client = Client(ws)
         if name is not None:
             await client.join(name)

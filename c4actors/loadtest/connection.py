@@ -1,0 +1,119 @@
+"""One simulated user's WebSocket: opened through the ramp, typed sends, counted receives.
+
+Resource handling: ``connect`` always closes the TCP stream on the way out, including when
+the *server* closed first, which trio-websocket's client leaves open (its reader stops at EOF
+without closing the stream; ``tests/support.py`` works around the same leak).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Final
+
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from protocol.codec import encode
+from protocol.messages import ClientMessage, NewConnection, Welcome
+
+from .failures import ClientFailure, unexpected
+from .frames import peek_type
+from .loadrun import LoadRun
+
+MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+"""A ``user_list`` grows with the lobby (about 90 bytes per user): no practical limit."""
+CONNECT_TIMEOUT: Final = 30.0
+CLOSE_TIMEOUT: Final = 5.0
+REPLY_TIMEOUT: Final = 30.0
+"""Longest wait for the answer to ``new_connection`` before counting a ``timeout``."""
+
+
+class Client:
+    """A connected socket; ``receive`` counts frames and bytes into the run's stats."""
+
+    __slots__ = ("name", "run", "ws")
+
+    def __init__(self, ws: WebSocketConnection, run: LoadRun) -> None:
+        self.ws = ws
+        self.run = run
+        self.name = ""
+
+    async def send(self, message: ClientMessage) -> None:
+        await self.ws.send_message(encode(message))
+
+    async def send_text(self, text: str) -> None:
+        await self.ws.send_message(text)
+
+    async def receive(self) -> str:
+        """The next text frame (a binary frame is a ``protocol_error``)."""
+        text = await self.ws.get_message()
+        if not isinstance(text, str):
+            raise ClientFailure("protocol_error", "binary frame from the server")
+        stats = self.run.stats
+        stats.frames_received += 1
+        stats.bytes_received += len(text)
+        return text
+
+    async def join(self, name: str) -> Welcome:
+        """``new_connection`` as ``name``; returns after the ``welcome`` and ``user_list``."""
+        self.name = name
+        await self.send(NewConnection(username=name))
+        with trio.fail_after(REPLY_TIMEOUT):
+            welcome = self.run.decoder.decode(await self.receive())
+            if not isinstance(welcome, Welcome) or welcome.username != name:
+                raise unexpected(welcome, f"{name} joining")
+            text = await self.receive()
+        if peek_type(text) != "user_list":
+            raise unexpected(self.run.decoder.decode(text), f"{name} after welcome")
+        return welcome
+
+
+@asynccontextmanager
+async def open_socket(url: str, queue_size: int) -> AsyncIterator[WebSocketConnection]:
+    """``open_websocket_url`` that also closes the TCP stream when the server closed first."""
+    connection: WebSocketConnection | None = None
+    try:
+        async with open_websocket_url(
+            url,
+            message_queue_size=queue_size,
+            max_message_size=MAX_MESSAGE_BYTES,
+            connect_timeout=CONNECT_TIMEOUT,
+            disconnect_timeout=CLOSE_TIMEOUT,
+        ) as ws:
+            connection = ws
+            yield ws
+    finally:
+        if connection is not None:
+            await connection._stream.aclose()
+
+
+@asynccontextmanager
+async def connect(run: LoadRun, name: str | None, *, ramp: bool = True) -> AsyncIterator[Client]:
+    """Open a socket (after a ramp slot, unless ``ramp`` is false) and join as ``name``.
+
+    The handshake latency (TCP + WebSocket handshakes, then ``new_connection`` to
+    ``user_list``; just the socket when ``name`` is None) is recorded in the run's stats.
+    Failures propagate: the caller counts them.
+    """
+    stats = run.stats
+    async with AsyncExitStack() as stack:
+        if ramp:
+            await run.ramp.wait_turn()
+        async with run.ramp.limiter:
+            started = trio.current_time()
+            ws = await stack.enter_async_context(
+                open_socket(run.settings.url, run.settings.message_queue_size)
+            )
+            stats.connections_opened += 1
+            stats.connections_open += 1
+            stack.callback(_closed, run)
+            client = Client(ws, run)
+            if name is not None:
+                await client.join(name)
+            stats.handshake.record(trio.current_time() - started)
+        yield client
+
+
+def _closed(run: LoadRun) -> None:
+    run.stats.connections_open -= 1

@@ -1,0 +1,106 @@
+"""The shared state of one run: settings, live stats, the measured window and its samples.
+
+A run has three phases.  Ramp-up: every long-lived connection is opened (paced by the
+``Ramp``) and joins the lobby.  The window: once every connection attempt has finished, the
+scenario's traffic starts and is measured, until ``--duration`` runs out or the game count is
+reached.  Wind-down: clients finish what they are doing and close.  Only the window counts
+towards rates and latencies, so a slow ramp does not dilute the figures.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import trio
+
+from . import procfs
+from .failures import classify
+from .frames import FrameDecoder
+from .metrics import RunStats
+from .pacing import Ramp
+from .settings import LoadSettings
+
+
+class LoadRun:
+    """See the module docstring.  Everything here lives in the one Trio thread."""
+
+    def __init__(self, settings: LoadSettings) -> None:
+        self.settings = settings
+        self.stats = RunStats()
+        self.decoder = FrameDecoder()
+        self.ramp = Ramp(settings.ramp, settings.max_connecting)
+        self.rng = random.Random(settings.seed)
+        self.window_open = trio.Event()
+        self.window_closed = trio.Event()
+        self.ramp_started = trio.current_time()
+        self.ramp_seconds: float | None = None
+        self.window_start = 0.0
+        self.window_end = 0.0
+        self._settled = 0
+        self._client_cpu_at_open = 0.0
+        self.client_cpu_share: float | None = None
+        self.server_at_start: procfs.ProcessSample | None = None
+        self.server_at_open: procfs.ProcessSample | None = None
+        self.server_at_close: procfs.ProcessSample | None = None
+        if settings.server_pid is not None:
+            self.server_at_start = procfs.sample(settings.server_pid, time.monotonic())
+
+    @property
+    def measuring(self) -> bool:
+        """True inside the window, where operations and latencies count."""
+        return self.window_open.is_set() and not self.window_closed.is_set()
+
+    def connection_settled(self) -> None:
+        """One long-lived connection attempt finished (joined or failed).
+
+        The window opens when all of them have, i.e. at the end of the ramp.
+        """
+        self._settled += 1
+        if self._settled >= self.settings.connection_count:
+            self.open_window()
+
+    def open_window(self) -> None:
+        if self.window_open.is_set():
+            return
+        self.window_start = trio.current_time()
+        self.ramp_seconds = self.window_start - self.ramp_started
+        self._client_cpu_at_open = time.process_time()
+        if self.settings.server_pid is not None:
+            self.server_at_open = procfs.sample(self.settings.server_pid, time.monotonic())
+        self.window_open.set()
+
+    def close_window(self) -> None:
+        if self.window_closed.is_set():
+            return
+        if not self.window_open.is_set():
+            self.open_window()
+        self.window_end = trio.current_time()
+        elapsed = self.window_end - self.window_start
+        if elapsed > 0:
+            self.client_cpu_share = (time.process_time() - self._client_cpu_at_open) / elapsed
+        if self.settings.server_pid is not None:
+            self.server_at_close = procfs.sample(self.settings.server_pid, time.monotonic())
+        self.window_closed.set()
+
+    @property
+    def window_seconds(self) -> float:
+        if not self.window_open.is_set():
+            return 0.0
+        end = self.window_end if self.window_closed.is_set() else trio.current_time()
+        return max(end - self.window_start, 0.0)
+
+    def fail(self, error: BaseException) -> None:
+        """Count an expected kind of failure; anything else is a bug and propagates."""
+        classified = classify(error)
+        if classified is None:
+            raise error
+        self.stats.errors.add(*classified)
+
+    async def run_until_window_closes(self, window: float | None) -> None:
+        """Close the window ``window`` seconds after it opens (or leave it to the scenario)."""
+        await self.window_open.wait()
+        if window is not None:
+            with trio.move_on_after(window):
+                await self.window_closed.wait()
+            self.close_window()

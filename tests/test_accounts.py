@@ -1,0 +1,294 @@
+"""Accounts, sessions, records and colours through the real HTTP API and WebSocket."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from trio_websocket import ConnectionRejected, open_websocket_url
+
+from c4actors.colors import PALETTE
+from c4actors.server import RunningServer
+from c4actors.web import WebSettings
+from protocol import (
+    Accept,
+    Challenge,
+    Error,
+    GameOver,
+    GameStarted,
+    GameState,
+    Invitation,
+    InvitationSent,
+    LobbyUpdate,
+    Move,
+    NewConnection,
+    Quit,
+    UserList,
+    Welcome,
+)
+from tests.support import Client, connect, open_server, start_game
+
+
+@asynccontextmanager
+async def http_client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.http_url) as client:
+        yield client
+
+
+async def register(
+    http: httpx.AsyncClient, name: str, color: str = "red", password: str = "correct horse"
+) -> str:
+    response = await http.post(
+        "/api/register", json={"username": name, "password": password, "color": color}
+    )
+    assert response.status_code == 201, response.text
+    cookie = http.cookies.get("c4session")
+    assert cookie
+    return cookie
+
+
+def error_of(response: httpx.Response) -> str:
+    body: dict[str, Any] = response.json()
+    return str(body["error"])
+
+
+async def test_register_login_logout() -> None:
+    async with open_server() as server, http_client(server) as http:
+        response = await http.post(
+            "/api/register", json={"username": "Ann", "password": "correct horse", "color": "blue"}
+        )
+        assert response.status_code == 201
+        assert response.json() == {
+            "name": "Ann",
+            "color": "blue",
+            "color_css": PALETTE["blue"],
+            "wins": 0,
+            "losses": 0,
+            "draws": 0,
+            "registered": True,
+        }
+        set_cookie = response.headers["set-cookie"].lower()
+        assert "httponly" in set_cookie and "samesite=lax" in set_cookie
+        assert "correct horse" not in response.text
+        assert (await http.get("/api/me")).json()["name"] == "Ann"
+        assert (await http.post("/api/logout")).status_code == 200
+        assert "c4session" not in http.cookies
+        me = await http.get("/api/me")
+        assert me.status_code == 401 and error_of(me) == "not_signed_in"
+        wrong = await http.post("/api/login", json={"username": "ann", "password": "nope nope"})
+        unknown = await http.post("/api/login", json={"username": "zed", "password": "nope nope"})
+        assert wrong.status_code == unknown.status_code == 401
+        assert wrong.json() == unknown.json()
+        ok = await http.post("/api/login", json={"username": "ANN", "password": "correct horse"})
+        assert ok.status_code == 200 and ok.json()["name"] == "Ann"
+        assert (await http.get("/api/me")).json()["color"] == "blue"
+        changed = await http.patch("/api/me", json={"color": "green"})
+        assert changed.status_code == 200 and changed.json()["color"] == "green"
+
+
+async def test_duplicate_names_and_malformed_bodies() -> None:
+    async with open_server() as server, http_client(server) as http:
+        await register(http, "Ann")
+        taken = await http.post(
+            "/api/register", json={"username": "aNN", "password": "12345678", "color": "red"}
+        )
+        assert taken.status_code == 409 and error_of(taken) == "name_taken"
+        cases: list[tuple[Any, int, str, str]] = [
+            (b"not json", 400, "bad_json", ""),
+            ({"username": "x"}, 400, "invalid_field", "password"),
+            ({"username": 3, "password": "12345678"}, 400, "invalid_field", "username"),
+            (
+                {"username": "x", "password": "12345678", "admin": True},
+                400,
+                "invalid_field",
+                "admin",
+            ),
+            ({"username": "a b", "password": "12345678"}, 400, "invalid_name", "username"),
+            ({"username": "x" * 25, "password": "12345678"}, 400, "invalid_name", "username"),
+            ({"username": "ok", "password": "short"}, 400, "invalid_password", "password"),
+            (
+                {"username": "ok", "password": "12345678", "color": "plaid"},
+                400,
+                "invalid_color",
+                "",
+            ),
+            ({"username": "ok", "password": "x" * 5000}, 413, "too_large", ""),
+        ]
+        for body, status, code, field in cases:
+            if isinstance(body, bytes):
+                response = await http.post("/api/register", content=body)
+            else:
+                response = await http.post("/api/register", json=body)
+            assert (response.status_code, error_of(response)) == (status, code), body
+            assert field in response.json()["message"]
+        login = await http.post("/api/login", content=b"[1]")
+        assert login.status_code == 400
+        assert (await http.get("/api/users/nobody")).status_code == 404
+        assert (await http.get("/api/games/nothing")).status_code == 404
+
+
+async def test_failed_logins_are_rate_limited() -> None:
+    async with open_server() as server, http_client(server) as http:
+        await register(http, "Ann")
+        for _ in range(5):
+            response = await http.post("/api/login", json={"username": "ann", "password": "bad"})
+            assert response.status_code == 401
+        blocked = await http.post(
+            "/api/login", json={"username": "ann", "password": "correct horse"}
+        )
+        assert blocked.status_code == 429 and error_of(blocked) == "too_many_attempts"
+        assert int(blocked.headers["retry-after"]) > 0
+        other = await http.post("/api/login", json={"username": "bob", "password": "whatever1"})
+        assert other.status_code == 401, "another name from the same address is not blocked yet"
+
+
+async def test_the_cookie_carries_into_the_websocket() -> None:
+    async with open_server() as server, http_client(server) as http:
+        cookie = await register(http, "Ann", color="green")
+        async with connect(server, cookie=cookie) as ann:
+            await ann.send(NewConnection(username="bob"))
+            assert (await ann.expect(Error)).code == "account_mismatch"
+            welcome = await ann.join("ann")
+            assert welcome.account is True and welcome.username == "Ann"
+            async with connect(server) as guest:
+                await guest.send(NewConnection(username="ANN"))
+                assert (await guest.expect(Error)).code == "name_registered"
+                await guest.join("guest")
+                users: dict[str, Any] = {}
+                while "guest" not in users:
+                    users |= {u.name: u for u in (await ann.expect(LobbyUpdate)).users}
+                assert users["guest"].registered is False
+                assert users["Ann"].registered is True
+        async with connect(server, cookie="forged.cookie.value") as forged:
+            await forged.send(NewConnection(username="Ann"))
+            assert (await forged.expect(Error)).code == "name_registered"
+
+
+async def test_records_colours_and_games_survive_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "c4.sqlite3")
+    async with open_server(db_path=db) as server, http_client(server) as http:
+        ann_cookie = await register(http, "Ann", color="blue")
+        http.cookies.clear()
+        bob_cookie = await register(http, "Bob", color="purple")
+        async with (
+            connect(server, cookie=ann_cookie) as ann,
+            connect(server, cookie=bob_cookie) as bob,
+        ):
+            await ann.join("Ann")
+            await bob.join("Bob")
+            await ann.expect(LobbyUpdate)
+            game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+            # Player 1 (Bob) keeps purple; Ann's blue is too close, so she gets another colour.
+            await bob.send(Move(game_id=game_id, column=0))
+            for client in (ann, bob):
+                await client.expect(GameState)
+            await ann.send(Quit(game_id=game_id))
+            for client in (ann, bob):
+                assert (await client.expect(GameOver)).winner == "Bob"
+            users = {u.name: u for u in (await ann.expect(UserList)).users}
+            assert (users["Bob"].wins, users["Ann"].losses) == (1, 1)
+            assert users["Bob"].registered and users["Ann"].registered
+        record = (await http.get(f"/api/games/{game_id}")).json()
+        assert record["moves"] == [0] and record["winner"] == "Bob"
+        assert record["reason"] == "forfeit" and record["color1"] == "purple"
+        assert record["color2"] != "blue" and record["colors"]["player1"] == PALETTE["purple"]
+    async with open_server(db_path=db) as server, http_client(server) as http:
+        profile = (await http.get("/api/users/ann")).json()
+        assert (profile["name"], profile["color"], profile["losses"]) == ("Ann", "blue", 1)
+        assert [g["game_id"] for g in profile["games"]] == [game_id]
+        assert profile["games"][0]["outcome"] == "loss"
+        board = (await http.get("/api/leaderboard")).json()
+        assert [(row["name"], row["wins"]) for row in board] == [("Bob", 1), ("Ann", 0)]
+        async with connect(server, cookie=ann_cookie) as ann:
+            await ann.send(NewConnection(username="Ann"))
+            assert (await ann.expect(Welcome)).account is True
+            users = (await ann.expect(UserList)).users
+            assert [(u.name, u.losses, u.registered) for u in users] == [("Ann", 1, True)]
+
+
+async def challenge_and_accept(challenger: Client, challenged: Client) -> GameStarted:
+    """The challenged user's ``game_started``."""
+    await challenger.send(Challenge(opponent=challenged.name))
+    await challenger.expect_skipping(InvitationSent, LobbyUpdate)
+    await challenged.expect_skipping(Invitation, LobbyUpdate)
+    await challenged.send(Accept(challenger=challenger.name))
+    return await challenged.expect_skipping(GameStarted, LobbyUpdate)
+
+
+async def test_player_colours_follow_preferences() -> None:
+    async with open_server() as server, http_client(server) as http:
+        cookie = await register(http, "Ann", color="yellow")
+        async with connect(server, cookie=cookie) as ann, connect(server, "guest") as guest:
+            await ann.join("Ann")
+            # The guest challenges Ann: Ann is player 1 and keeps yellow; the guest would get
+            # yellow too, so gets red, the other default.
+            started = await challenge_and_accept(guest, ann)
+            assert (started.colors.player1, started.colors.player2) == (
+                PALETTE["yellow"],
+                PALETTE["red"],
+            )
+        async with connect(server, "g1") as g1, connect(server, "g2") as g2:
+            started = await challenge_and_accept(g1, g2)
+            assert (started.colors.player1, started.colors.player2) == (
+                PALETTE["red"],
+                PALETTE["yellow"],
+            )
+
+
+async def test_a_failed_result_write_informs_players_and_changes_no_record(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "c4.sqlite3")
+    async with open_server(db_path=db) as server, http_client(server) as http:
+        ann_cookie = await register(http, "Ann")
+        http.cookies.clear()
+        bob_cookie = await register(http, "Bob")
+        raw = sqlite3.connect(db)
+        raw.execute(
+            "CREATE TRIGGER fail_games BEFORE INSERT ON games"
+            " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+        raw.commit()
+        raw.close()
+        async with (
+            connect(server, cookie=ann_cookie) as ann,
+            connect(server, cookie=bob_cookie) as bob,
+        ):
+            await ann.join("Ann")
+            await bob.join("Bob")
+            game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+            await ann.send(Quit(game_id=game_id))
+            for client in (ann, bob):
+                await client.expect(GameOver)
+                assert (await client.expect(Error)).code == "result_not_saved"
+                users = {u.name: u for u in (await client.expect(UserList)).users}
+                assert (users["Ann"].losses, users["Bob"].wins) == (0, 0)
+        profile = (await http.get("/api/users/bob")).json()
+        assert (profile["wins"], profile["games"]) == (0, [])
+        # The server carries on: a new game can start.
+        async with connect(server, "g1") as g1, connect(server, "g2") as g2:
+            await g1.expect(LobbyUpdate)
+            await start_game(g1, g2, skip=(LobbyUpdate,))
+
+
+async def test_cross_site_websocket_upgrades_are_refused() -> None:
+    settings = WebSettings(allowed_origins=("https://friend.example",))
+    async with open_server(web=settings) as server:
+        host = f"{server.host}:{server.port}"
+        with pytest.raises(ConnectionRejected) as rejected:
+            async with open_websocket_url(
+                server.ws_url, extra_headers=[(b"origin", b"https://evil.example")]
+            ):
+                pass
+        assert rejected.value.status_code == 403
+        for origin in [f"http://{host}", "https://friend.example"]:
+            async with open_websocket_url(
+                server.ws_url, extra_headers=[(b"origin", origin.encode())]
+            ) as ws:
+                client = Client(ws)
+                await client.join(f"user{len(origin)}")
