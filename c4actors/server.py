@@ -17,6 +17,7 @@ from hypercorn.config import Config
 from hypercorn.typing import Framework
 
 from c4actors.actors.lobby import LobbyActor, Shutdown
+from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.store import Store
 from c4actors.store.sqlite import SQLiteStore
@@ -33,6 +34,7 @@ class ServerSettings:
     lobby_tick: float = 0.05
     web: WebSettings = attrs.field(factory=WebSettings)
     max_message_bytes: int = 64 * 1024
+    """hypercorn's hard limit; the user actor enforces ``web.max_message_bytes`` (with a reason)."""
     ping_interval: float | None = None
     """hypercorn's own WebSocket pings. Off: they do not detect a vanished peer under Trio
     (hypercorn #210) and keep each closed connection's task alive until the next ping."""
@@ -92,9 +94,12 @@ async def _serve(
 ) -> None:
     in_memory = settings.db_path == ":memory:"
     secret = load_secret(settings.secret, None if in_memory else Path(settings.db_path))
-    lobby_actor = LobbyActor(store, grace_seconds=settings.grace_seconds, tick=settings.lobby_tick)
+    metrics = Metrics()
+    lobby_actor = LobbyActor(
+        store, metrics, grace_seconds=settings.grace_seconds, tick=settings.lobby_tick
+    )
     lobby = LobbyClient(lobby_actor.inbox_send)
-    app = create_app(lobby, settings.web, store, SessionSigner(secret))
+    app = create_app(lobby, settings.web, store, SessionSigner(secret), metrics)
 
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]

@@ -26,8 +26,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import c4actors
 from c4actors.accounts import AccountsApi
 from c4actors.actors.lobby import LobbyInput, LobbyStats, SnapshotQuery, StatsQuery
-from c4actors.actors.user import UserActor
+from c4actors.actors.user import ConnectionSettings, UserActor
+from c4actors.limits import ConnectionLimits
 from c4actors.lobby_state import ColorChanged
+from c4actors.metrics import Metrics
 from c4actors.sessions import COOKIE_NAME, SessionSigner
 from c4actors.store import Store
 from protocol.messages import UserInfo
@@ -42,10 +44,16 @@ revalidate (cheap, thanks to ETag / Last-Modified) rather than serve stale code.
 _unstructure = cattrs.Converter().unstructure
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class WebSettings:
     inbox_size: int = 256
     handshake_timeout: float = 10.0
+    max_message_bytes: int = 4096
+    rate: float = 20.0
+    burst: float = 40.0
+    abuse_limit: int = 100
+    max_connections: int = 20_000
+    max_per_address: int = 2_000
     www_dir: Path = WWW_DIR
     allowed_origins: tuple[str, ...] = ()
     """Origins (``https://example.org``) allowed to open the WebSocket besides the server's
@@ -117,12 +125,25 @@ class _AsgiSocket:
 
 
 def create_app(
-    lobby: LobbyClient, settings: WebSettings, store: Store, signer: SessionSigner
+    lobby: LobbyClient,
+    settings: WebSettings,
+    store: Store,
+    signer: SessionSigner,
+    metrics: Metrics,
 ) -> ASGIApp:
     """The whole application: ``/ws`` to the actors, everything else to Starlette."""
     conn_ids = itertools.count(1)
     www = settings.www_dir
     accounts = AccountsApi(store, signer, lobby.color_changed)
+    limits = ConnectionLimits(settings.max_connections, settings.max_per_address)
+    connection_settings = ConnectionSettings(
+        inbox_size=settings.inbox_size,
+        handshake_timeout=settings.handshake_timeout,
+        max_message_bytes=settings.max_message_bytes,
+        rate=settings.rate,
+        burst=settings.burst,
+        abuse_limit=settings.abuse_limit,
+    )
 
     async def index(request: Request) -> Response:
         return FileResponse(www / "index.html", headers=NO_CACHE)
@@ -137,11 +158,19 @@ def create_app(
             {"status": "ok", "version": c4actors.__version__, **_unstructure(stats)}
         )
 
+    async def metrics_endpoint(request: Request) -> Response:
+        stats = await lobby.stats()
+        metrics.users.set(stats.users)
+        metrics.games_active.set(stats.games)
+        metrics.lobby_inbox.set(lobby.inbox.statistics().current_buffer_used)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
     http = Starlette(
         routes=[
             Route("/", index),
             Route("/userlist", userlist),
             Route("/healthz", healthz),
+            Route("/metrics", metrics_endpoint),
             *accounts.routes(),
             Mount("/static", app=_NoCacheStatic(directory=www), name="static"),
         ]
@@ -159,22 +188,46 @@ def create_app(
             return
         if not origin_allowed(scope, settings.allowed_origins):
             log.info("websocket refused: origin not allowed")
-            await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+            metrics.refused.labels("origin").inc()
+            await _refuse(send, 403, "origin not allowed")
+            return
+        address = (scope.get("client") or ("unknown", 0))[0]
+        refusal = limits.refusal(address)
+        if refusal is not None:
+            status, reason = refusal
+            log.warning("websocket refused address=%s status=%d: %s", address, status, reason)
+            metrics.refused.labels(str(status)).inc()
+            await _refuse(send, status, reason)
             return
         account_name = signer.account_name(HTTPConnection(scope).cookies.get(COOKIE_NAME))
-        await send({"type": "websocket.accept"})
-        actor = UserActor(
-            next(conn_ids),
-            _AsgiSocket(receive, send),
-            lobby.inbox,
-            store,
-            account_name=account_name,
-            inbox_size=settings.inbox_size,
-            handshake_timeout=settings.handshake_timeout,
-        )
-        await actor.run()
+        limits.open(address)
+        try:
+            await send({"type": "websocket.accept"})
+            actor = UserActor(
+                next(conn_ids),
+                _AsgiSocket(receive, send),
+                lobby.inbox,
+                store,
+                metrics,
+                connection_settings,
+                account_name=account_name,
+            )
+            await actor.run()
+        finally:
+            limits.close(address)
 
     return app
+
+
+async def _refuse(send: Send, status: int, reason: str) -> None:
+    """Refuse a WebSocket handshake with an HTTP status and a plain-text reason."""
+    body = reason.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 class _NoCacheStatic(StaticFiles):

@@ -131,3 +131,29 @@ async def start_game(challenger: Client, challenged: Client, skip: tuple[type, .
     await challenged.expect(GameState)
     await challenger.expect(GameState)
     return started.game_id
+
+
+async def handshake_status(server: RunningServer, headers: dict[str, str] | None = None) -> int:
+    """The HTTP status a WebSocket upgrade to ``/ws`` gets (101 when accepted).
+
+    Raw, because trio-websocket's client leaks its socket when a handshake is refused."""
+    lines = [
+        "GET /ws HTTP/1.1",
+        f"Host: {server.host}:{server.port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    stream = await trio.open_tcp_stream(server.host, server.port)
+    async with stream:
+        await stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode())
+        response = b""
+        with trio.fail_after(TIMEOUT):
+            while b"\r\n" not in response:
+                chunk = await stream.receive_some(4096)
+                if not chunk:
+                    break
+                response += chunk
+    return int(response.split(b" ", 2)[1])

@@ -314,7 +314,7 @@ async def test_malformed_frames_get_errors_and_the_connection_survives() -> None
             '{"type": "dance"}': "unknown_type",
             '{"type": "challenge"}': "invalid_field",
             '{"type": "challenge", "opponent": "bob", "extra": 1}': "invalid_field",
-            "x" * 5000: "too_large",
+            "x" * 4096: "bad_json",
         }
         for frame, code in cases.items():
             await ann.send_raw(frame)
@@ -323,6 +323,16 @@ async def test_malformed_frames_get_errors_and_the_connection_survives() -> None
         await expect_error(ann, "bad_message")
         await ann.send(Challenge(opponent="ann"))
         await expect_error(ann, "self_challenge")
+
+
+async def test_frames_over_the_size_limit_close_the_connection() -> None:
+    async with open_server() as server, connect(server, "ann") as ann:
+        await ann.send_raw("é" * 2049)  # 2049 characters, 4098 bytes
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                assert isinstance(await ann.receive(), LobbyUpdate)
+        assert closed.value.reason.code == 1009
+        assert closed.value.reason.reason == "message too large: the limit is 4096 bytes"
 
 
 async def test_disconnect_with_no_grace_forfeits_at_once() -> None:

@@ -23,6 +23,7 @@ import attrs
 import trio
 
 from c4actors.actors.mailbox import Mailbox
+from c4actors.metrics import Metrics
 from c4actors.rules import Board, IllegalMoveError, Termination
 from c4actors.store import GameRecord, Store
 from protocol.codec import encode
@@ -51,6 +52,8 @@ class PlayMove:
     sender: Mailbox
     name: str
     column: int
+    received_at: float = 0.0
+    """``trio.current_time()`` when the frame arrived, for the move latency metric."""
 
 
 @attrs.frozen
@@ -122,9 +125,11 @@ class GameActor:
         inbox: trio.MemoryReceiveChannel[GameInput],
         report: Callable[[GameResult], Awaitable[None]],
         store: Store,
+        metrics: Metrics,
         *,
         grace_seconds: float,
     ) -> None:
+        self.metrics = metrics
         self.setup = setup
         self.game_id = setup.game_id
         self.seats = (_Seat(setup.player1, mailboxes[0]), _Seat(setup.player2, mailboxes[1]))
@@ -216,13 +221,15 @@ class GameActor:
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
             if isinstance(item, PlayMove | QuitGame):
-                _reply(item.sender, "game_over", "this game is over")
+                self._reply(item.sender, "game_over", "this game is over")
 
     def handle(self, item: GameInput) -> None:
         """Apply one input; may finish the game."""
         match item:
-            case PlayMove(sender=sender, name=name, column=column):
+            case PlayMove(sender=sender, name=name, column=column, received_at=received_at):
                 self._move(sender, name, column)
+                if received_at:
+                    self.metrics.move_seconds.observe(trio.current_time() - received_at)
             case QuitGame(sender=sender, name=name):
                 seat = self._seat_of(sender, name)
                 if seat is not None:
@@ -237,12 +244,12 @@ class GameActor:
         if seat is None:
             return
         if self.board.turn != self.seats.index(seat) + 1 and not self.board.is_over:
-            _reply(sender, "not_your_turn", "wait for your opponent's move")
+            self._reply(sender, "not_your_turn", "wait for your opponent's move")
             return
         try:
             self.board = self.board.play(column)
         except IllegalMoveError as error:
-            _reply(sender, error.code, error.message)
+            self._reply(sender, error.code, error.message)
             return
         self._publish_state()
         outcome = self.board.outcome
@@ -308,6 +315,7 @@ class GameActor:
         if self.result is not None:
             return
         self.result = GameResult(self.game_id, winner, reason)
+        self.metrics.games_finished.labels(reason).inc()
         over = GameOver(
             game_id=self.game_id,
             result="draw" if winner is None else "win",
@@ -340,13 +348,13 @@ class GameActor:
         """The sender's seat, if the sender is the seat's current connection."""
         seat = self._seat_named(name)
         if seat is None or seat.mailbox is not sender:
-            _reply(sender, "unknown_game", "you are not playing in this game")
+            self._reply(sender, "unknown_game", "you are not playing in this game")
             return None
         return seat
 
+    def _reply(self, mailbox: Mailbox, code: str, message: str) -> None:
+        self.metrics.errors.labels(code).inc()
+        mailbox.deliver(encode(Error(code=code, message=message, ref="move")))
+
     def _other(self, seat: _Seat) -> _Seat:
         return self.seats[1] if seat is self.seats[0] else self.seats[0]
-
-
-def _reply(mailbox: Mailbox, code: str, message: str) -> None:
-    mailbox.deliver(encode(Error(code=code, message=message, ref="move")))

@@ -46,6 +46,7 @@ from c4actors.lobby_state import (
     Send,
     StartGame,
 )
+from c4actors.metrics import Metrics
 from c4actors.store import Store
 from protocol.codec import encode
 from protocol.messages import Error, UserInfo, Welcome
@@ -106,8 +107,11 @@ LobbyInput = (
 class LobbyActor:
     """See the module docstring. Start with ``nursery.start(actor.run)``."""
 
-    def __init__(self, store: Store, *, grace_seconds: float, tick: float) -> None:
+    def __init__(
+        self, store: Store, metrics: Metrics, *, grace_seconds: float, tick: float
+    ) -> None:
         self.store = store
+        self.metrics = metrics
         self.grace_seconds = grace_seconds
         self.tick = tick
         self.inbox_send, self._inbox = trio.open_memory_channel[LobbyInput](LOBBY_INBOX_SIZE)
@@ -196,6 +200,8 @@ class LobbyActor:
                         continue
                     if isinstance(message, Welcome):
                         mailbox.deliver(SessionOpened(message.username))
+                    elif isinstance(message, Error):
+                        self.metrics.errors.labels(message.code).inc()
                     mailbox.deliver(encode(message))
                 case LobbyChanged():
                     if not self._buffer:
@@ -239,6 +245,7 @@ class LobbyActor:
             receive,
             self.inbox_send.send,
             self.store,
+            self.metrics,
             grace_seconds=self.grace_seconds,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")

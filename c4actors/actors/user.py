@@ -6,8 +6,10 @@ writer sends everything from the actor's own inbox to the socket and applies the
 control items the lobby puts there (``SessionOpened``, ``JoinedGame``).
 
 Error handling: bad frames are answered with ``error`` and the connection stays
-up.  Any unexpected exception closes this connection only (1011) and is logged.
-However the connection ends, the lobby hears ``Disconnected`` exactly once.
+up.  Frames over ``max_message_bytes`` close it (1009).  Over the rate limit a
+message is dropped with ``error rate_limited``; a client that keeps flooding is
+closed (1008).  Any unexpected exception closes this connection only (1011) and
+is logged.  However the connection ends, the lobby hears ``Disconnected`` once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import math
 from typing import Final, Protocol
 
+import attrs
 import trio
 
 from c4actors.actors.game import GAME_INBOX_SIZE, GameInput, PlayMove, QuitGame
@@ -30,6 +33,7 @@ from c4actors.actors.mailbox import (
     Outgoing,
     SessionOpened,
 )
+from c4actors.limits import TokenBucket
 from c4actors.lobby_state import (
     AccountInfo,
     Connected,
@@ -37,6 +41,7 @@ from c4actors.lobby_state import (
     Request,
     is_valid_username,
 )
+from c4actors.metrics import Metrics
 from c4actors.store import Account, Store, StoreError
 from protocol.codec import ProtocolError, decode_client, encode
 from protocol.messages import (
@@ -53,10 +58,25 @@ from protocol.messages import (
 log = logging.getLogger("c4actors.user")
 
 CLOSE_INTERNAL_ERROR: Final = 1011
+CLOSE_TOO_BIG: Final = 1009
 FINISHED_GAMES_REMEMBERED: Final = 64
 GAME_INBOX_SHARE: Final = GAME_INBOX_SIZE // 4
 """Most requests one connection may have queued at a game: the rest is kept for the
 other player and the lobby, so a flood from one side cannot crowd them out."""
+
+
+@attrs.frozen(kw_only=True)
+class ConnectionSettings:
+    inbox_size: int = 256
+    handshake_timeout: float = 10.0
+    """Seconds a socket may stay open without a session (no accepted ``new_connection``)."""
+    max_message_bytes: int = 4096
+    rate: float = 20.0
+    """Messages per second allowed on average (0: no limit)..."""
+    burst: float = 40.0
+    """...and in one burst."""
+    abuse_limit: int = 100
+    """Messages dropped by the rate limit after which the connection is closed."""
 
 
 class Socket(Protocol):
@@ -79,19 +99,22 @@ class UserActor:
         socket: Socket,
         lobby: trio.MemorySendChannel[LobbyInput],
         store: Store,
+        metrics: Metrics,
+        settings: ConnectionSettings,
         *,
         account_name: str | None,
-        inbox_size: int,
-        handshake_timeout: float,
     ) -> None:
         self.conn = conn
         self.store = store
+        self.metrics = metrics
+        self.settings = settings
         self.account_name = account_name
         """The account this socket's session cookie is signed for, if any."""
         self.socket = socket
         self.lobby = lobby
-        self.handshake_timeout = handshake_timeout
-        send, self._inbox = trio.open_memory_channel[Outgoing](inbox_size)
+        self.bucket = TokenBucket(settings.rate, settings.burst)
+        self.dropped = 0
+        send, self._inbox = trio.open_memory_channel[Outgoing](settings.inbox_size)
         self.mailbox = Mailbox(conn, send)
         self.name: str | None = None
         self.joined = False
@@ -100,6 +123,8 @@ class UserActor:
         self._writer_done = trio.Event()
 
     async def run(self) -> None:
+        self.metrics.connections.inc()
+        reason = "client_closed"
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write)
@@ -109,10 +134,15 @@ class UserActor:
                     nursery.cancel_scope.cancel()
                 # else: _close_when_asked is closing the socket and will cancel the rest.
         except Exception:
+            reason = "crashed"
             log.exception("connection crashed conn=%d name=%s", self.conn, self.name)
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await self.socket.close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
+            if self.mailbox.closed.is_set() and reason != "crashed":
+                reason = f"server_closed_{self.mailbox.close_code}"
+            self.metrics.connections.dec()
+            self.metrics.disconnects.labels(reason).inc()
             if self.joined:
                 with trio.CancelScope(shield=True), trio.move_on_after(5):
                     await self.lobby.send(Disconnected(self.conn))
@@ -120,7 +150,8 @@ class UserActor:
     # ----------------------------------------------------------------- reading
 
     async def _read(self) -> None:
-        deadline = trio.current_time() + self.handshake_timeout
+        settings = self.settings
+        deadline = trio.current_time() + settings.handshake_timeout
         while True:
             with trio.move_on_at(deadline if self.name is None else math.inf) as waiting:
                 frame = await self.socket.receive()
@@ -129,6 +160,20 @@ class UserActor:
                 return
             if frame is None:
                 return
+            received_at = trio.current_time()
+            self.metrics.messages_in.inc()
+            if _byte_size(frame, settings.max_message_bytes) > settings.max_message_bytes:
+                limit = settings.max_message_bytes
+                self.mailbox.close(CLOSE_TOO_BIG, f"message too large: the limit is {limit} bytes")
+                return
+            if not self.bucket.take(received_at):
+                self.metrics.rate_limited.inc()
+                self.dropped += 1
+                if self.dropped >= settings.abuse_limit:
+                    self.mailbox.close(CLOSE_POLICY, "too many messages: rate limit exceeded")
+                    return
+                self._error("rate_limited", "too many messages: slow down (this one was dropped)")
+                continue
             if isinstance(frame, bytes):
                 self._error("bad_message", "binary frames are not supported; send JSON text")
                 continue
@@ -142,7 +187,7 @@ class UserActor:
                     if self.name is not None:
                         self._error("already_connected", "this socket already has a session")
                         continue
-                    deadline = trio.current_time() + self.handshake_timeout
+                    deadline = trio.current_time() + settings.handshake_timeout
                     try:
                         joining = await self._identify(username, resume)
                     except StoreError:
@@ -157,7 +202,8 @@ class UserActor:
                 case Move(game_id=game_id, column=column):
                     if self._check_connected():
                         assert self.name is not None
-                        self._to_game(game_id, PlayMove(self.mailbox, self.name, column), "move")
+                        move = PlayMove(self.mailbox, self.name, column, received_at)
+                        self._to_game(game_id, move, "move")
                 case Quit(game_id=game_id):
                     if self._check_connected():
                         assert self.name is not None
@@ -201,16 +247,19 @@ class UserActor:
             self._error("rate_limited", "too many requests in flight; wait for replies", ref)
 
     def _error(self, code: str, message: str, ref: str | None = None) -> None:
+        self.metrics.errors.labels(code).inc()
         self.mailbox.deliver(encode(Error(code=code, message=message, ref=ref)))
 
     # ----------------------------------------------------------------- writing
 
     async def _write(self) -> None:
+        messages_out = self.metrics.messages_out
         try:
             async with self._inbox:
                 async for item in self._inbox:
                     if isinstance(item, str):
                         await self.socket.send(item)
+                        messages_out.inc()
                     elif isinstance(item, SessionOpened):
                         self.name = item.name
                     elif isinstance(item, JoinedGame):
@@ -246,6 +295,13 @@ class UserActor:
             self.mailbox.close_code,
             self.mailbox.close_reason,
         )
+
+
+def _byte_size(frame: str | bytes, limit: int) -> int:
+    """The frame's size in bytes, encoding only text that might be over ``limit``."""
+    if isinstance(frame, bytes) or len(frame) * 4 <= limit:
+        return len(frame)
+    return len(frame.encode("utf-8", "surrogatepass"))
 
 
 def _account_info(account: Account) -> AccountInfo:

@@ -1,0 +1,67 @@
+"""Protections against floods: a token bucket per connection, connection caps per server and
+per client address.  Pure (clocks are passed in), so the tests need no waiting."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.define
+class TokenBucket:
+    """Allows ``rate`` messages per second on average, bursts of up to ``burst``.
+
+    ``rate <= 0`` disables the limit."""
+
+    rate: float
+    burst: float
+    _tokens: float = attrs.field(init=False)
+    _updated: float = attrs.field(init=False, default=0.0)
+
+    def __attrs_post_init__(self) -> None:
+        self._tokens = self.burst
+
+    def take(self, now: float) -> bool:
+        """Spend one token if there is one; False means "over the limit, drop it"."""
+        if self.rate <= 0:
+            return True
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
+@attrs.define
+class ConnectionLimits:
+    """Counts open WebSocket connections; refuses more than ``total`` or ``per_address``
+    (0 disables a limit).  The web layer calls ``open``/``close`` around each connection."""
+
+    total: int
+    per_address: int
+    _open: int = 0
+    _by_address: dict[str, int] = attrs.field(factory=dict)
+
+    def refusal(self, address: str) -> tuple[int, str] | None:
+        """(HTTP status, reason) if a new connection from ``address`` must be refused."""
+        if self.total and self._open >= self.total:
+            return 503, "server full: too many connections"
+        if self.per_address and self._by_address.get(address, 0) >= self.per_address:
+            return 429, "too many connections from your address"
+        return None
+
+    def open(self, address: str) -> None:
+        self._open += 1
+        self._by_address[address] = self._by_address.get(address, 0) + 1
+
+    def close(self, address: str) -> None:
+        self._open -= 1
+        left = self._by_address[address] - 1
+        if left:
+            self._by_address[address] = left
+        else:
+            del self._by_address[address]
+
+    @property
+    def count(self) -> int:
+        return self._open

@@ -1,0 +1,48 @@
+"""Prometheus metrics (``GET /metrics``), one registry per server so tests can run many.
+
+The actors update counters directly: a metric is the one piece of state that is
+meant to be shared, and prometheus-client makes each update thread-safe and cheap.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+MOVE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.connections = Gauge("c4_connections", "Open WebSocket connections", registry=r)
+        self.users = Gauge("c4_users", "Users in the lobby (including away players)", registry=r)
+        self.games_active = Gauge("c4_games_active", "Games in progress", registry=r)
+        self.games_finished = Counter(
+            "c4_games_finished", "Games finished, by reason", ["reason"], registry=r
+        )
+        self.messages_in = Counter("c4_messages_in", "WebSocket messages received", registry=r)
+        self.messages_out = Counter("c4_messages_out", "WebSocket messages sent", registry=r)
+        self.errors = Counter("c4_errors", "error messages sent, by code", ["code"], registry=r)
+        self.rate_limited = Counter(
+            "c4_rate_limited", "Messages dropped by the rate limit", registry=r
+        )
+        self.disconnects = Counter(
+            "c4_disconnects", "Closed connections, by reason", ["reason"], registry=r
+        )
+        self.refused = Counter(
+            "c4_connections_refused",
+            "WebSocket handshakes refused, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.lobby_inbox = Gauge("c4_lobby_inbox_depth", "Events waiting in the lobby", registry=r)
+        self.move_seconds = Histogram(
+            "c4_move_seconds",
+            "From a move frame's arrival to its game_state being queued for both players",
+            buckets=MOVE_BUCKETS,
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,93 @@
+"""Limits and operations: rate limits, connection caps, metrics."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from trio_websocket import ConnectionClosed
+
+from c4actors.limits import ConnectionLimits, TokenBucket
+from c4actors.web import WebSettings
+from protocol import Challenge, Error, GameState, LobbyUpdate, Move
+from tests.support import connect, handshake_status, open_server, start_game
+
+
+def test_token_bucket_allows_bursts_then_the_rate() -> None:
+    bucket = TokenBucket(rate=10, burst=3)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(0.05) is False
+    assert bucket.take(0.1) is True
+    assert TokenBucket(rate=0, burst=0).take(0.0) is True
+
+
+def test_connection_limits_count_per_address_and_in_total() -> None:
+    limits = ConnectionLimits(total=3, per_address=2)
+    limits.open("a")
+    limits.open("a")
+    assert limits.refusal("a") == (429, "too many connections from your address")
+    assert limits.refusal("b") is None
+    limits.open("b")
+    assert limits.refusal("c") == (503, "server full: too many connections")
+    limits.close("a")
+    assert limits.refusal("a") is None
+    assert ConnectionLimits(total=0, per_address=0).refusal("x") is None
+
+
+async def test_flooding_is_rate_limited_then_disconnected() -> None:
+    settings = WebSettings(rate=5, burst=5, abuse_limit=20)
+    async with (
+        open_server(web=settings) as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        for _ in range(30):
+            await ann.send(Challenge(opponent="ann"))
+        codes: list[str] = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                message = await ann.receive()
+                if isinstance(message, Error):
+                    codes.append(message.code)
+        assert closed.value.reason.code == 1008
+        assert "rate limit" in (closed.value.reason.reason or "")
+        assert "rate_limited" in codes and "self_challenge" in codes
+        # Others are unaffected.
+        await bob.send(Move(game_id="nope", column=1))
+        assert (await bob.expect_skipping(Error, LobbyUpdate)).code == "unknown_game"
+
+
+async def test_connection_caps_refuse_the_handshake() -> None:
+    async with (
+        open_server(web=WebSettings(max_per_address=2)) as server,
+        connect(server, "a1"),
+        connect(server, "a2"),
+    ):
+        assert await handshake_status(server) == 429
+    async with open_server(web=WebSettings(max_connections=1)) as server, connect(server, "a1"):
+        assert await handshake_status(server) == 503
+
+
+async def test_metrics_endpoint() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await bob.send(Move(game_id=game_id, column=9))
+        assert (await bob.expect(Error)).code == "invalid_column"
+        await bob.send(Move(game_id=game_id, column=3))
+        await ann.expect(GameState)
+        await bob.expect(GameState)
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            text = (await http.get("/metrics")).text
+        values = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
+        assert values["c4_connections"] == 2
+        assert values["c4_users"] == 2 and values["c4_games_active"] == 1
+        assert values['c4_errors_total{code="invalid_column"}'] == 1
+        assert values["c4_messages_in_total"] >= 6
+        assert values["c4_move_seconds_count"] == 2
