@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 from collections.abc import Sequence
 
 import trio
 
 import c4actors
+from c4actors import logs
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
 from c4actors.server import ServerSettings, run_server
 from c4actors.sessions import SECRET_ENV
@@ -59,11 +59,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="also accept WebSocket upgrades from this origin, e.g. https://example.org "
         "(repeatable; the server's own host is always accepted)",
     )
+    limits = serve.add_argument_group("limits (0 disables a limit)")
+    limits.add_argument("--max-message-bytes", type=int, default=4096, help="%(default)s")
+    limits.add_argument(
+        "--rate", type=float, default=20.0, help="messages/s per connection (%(default)s)"
+    )
+    limits.add_argument("--burst", type=float, default=40.0, help="burst size (%(default)s)")
+    limits.add_argument(
+        "--max-connections", type=int, default=20_000, help="per server (%(default)s)"
+    )
+    limits.add_argument(
+        "--max-per-address", type=int, default=2_000, help="per client address (%(default)s)"
+    )
+    limits.add_argument(
+        "--handshake-timeout",
+        type=_non_negative,
+        default=10.0,
+        help="seconds to send new_connection (%(default)s)",
+    )
     serve.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
         help="logging threshold",
+    )
+    serve.add_argument(
+        "--log-format", default="text", choices=["text", "json"], help="log line format"
     )
     loadtest = commands.add_parser(
         "loadtest", help="simulate many players against a server and report figures"
@@ -95,27 +116,45 @@ async def _serve(settings: ServerSettings) -> None:
         nursery.cancel_scope.cancel()
 
 
+def _store_error(error: BaseException) -> StoreError | None:
+    """The ``StoreError`` that stopped the server, possibly inside exception groups."""
+    if isinstance(error, StoreError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := _store_error(inner)) is not None:
+                return found
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
     if args.command == "serve":
+        logs.configure(args.log_level, args.log_format)
         settings = ServerSettings(
             host=args.host,
             port=args.port,
             grace_seconds=args.grace,
             lobby_tick=args.lobby_tick,
-            web=WebSettings(allowed_origins=tuple(args.allowed_origin)),
+            web=WebSettings(
+                allowed_origins=tuple(args.allowed_origin),
+                max_message_bytes=args.max_message_bytes,
+                rate=args.rate,
+                burst=args.burst,
+                max_connections=args.max_connections,
+                max_per_address=args.max_per_address,
+                handshake_timeout=args.handshake_timeout,
+            ),
             db_path=args.db,
             secret=args.secret,
         )
         try:
             trio.run(_serve, settings)
-        except StoreError as error:
-            log.error("cannot start: %s", error)
+        except (StoreError, ExceptionGroup) as error:
+            cause = _store_error(error)
+            if cause is None:
+                raise
+            log.error("cannot start: %s", cause)
             return 1
         return 0
     if args.command == "loadtest":
