@@ -1,14 +1,142 @@
-"""``c4actors loadtest``: argument parsing and the entry point (placeholder until it lands)."""
+"""``c4actors loadtest``: the options, and the entry point that runs one scenario.
+
+Exit status: 0 when the run saw no error; 1 when any protocol error, unexpected close, wrong
+board or result, missed update or timeout occurred (the summary lists them by kind).
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import cast
+
+import trio
+from rich.console import Console
+
+from .figures import write_json
+from .report import print_summary
+from .runner import run_load
+from .settings import SCENARIOS, LoadSettings, Scenario, Strategy
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
+    return value
 
 
 def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scenario",
+        choices=SCENARIOS,
+        help="games: pairs playing; idle: users doing nothing; churn: users coming and going "
+        "while others watch the lobby; echo: round trips against bench/echo_server.py",
+    )
     parser.add_argument("--url", default="ws://127.0.0.1:8000/ws", help="server WebSocket URL")
+    size = parser.add_argument_group("size")
+    size.add_argument("--concurrent", type=_count, default=10, help="games: games in flight")
+    size.add_argument(
+        "--connections", type=_count, default=100, help="idle, echo: connections (default 100)"
+    )
+    size.add_argument("--watchers", type=_count, default=100, help="churn: lobby watchers")
+    size.add_argument("--join-rate", type=_positive, default=5.0, help="churn: joins per second")
+    size.add_argument(
+        "--lifetime", type=_non_negative, default=1.0, help="churn: seconds a newcomer stays"
+    )
+    length = parser.add_argument_group("length (a run always ends)")
+    length.add_argument(
+        "--duration",
+        type=_positive,
+        help="seconds measured after the ramp (default 10, or until --games are played)",
+    )
+    length.add_argument("--games", type=_count, help="games: stop after this many games")
+    length.add_argument("--timeout", type=_positive, help="hard limit on the whole run, seconds")
+    pace = parser.add_argument_group("pace")
+    pace.add_argument(
+        "--ramp", type=_positive, default=1000.0, help="new connections per second (default 1000)"
+    )
+    pace.add_argument("--think", type=_non_negative, default=0.0, help="seconds before each move")
+    pace.add_argument(
+        "--move-rate", type=_positive, help="open loop: moves per second per game (games)"
+    )
+    pace.add_argument(
+        "--strategy", choices=["random", "heuristic"], default="heuristic", help="how bots play"
+    )
+    pace.add_argument(
+        "--send-rate",
+        type=_non_negative,
+        default=20.0,
+        help="most messages per second per connection, the server's default limit "
+        "(default 20; 0: no cap, for a server started without the limit)",
+    )
+    pace.add_argument("--seed", type=int, default=1, help="seed of the bots' choices")
+    measure = parser.add_argument_group("measurement and output")
+    measure.add_argument(
+        "--server-pid", type=int, help="local server's pid: report its CPU and memory (/proc)"
+    )
+    measure.add_argument(
+        "--settle", type=_non_negative, default=1.0, help="idle: seconds before reading memory"
+    )
+    measure.add_argument(
+        "--echo-server", action="store_true", help="idle: the target is the bare echo app"
+    )
+    measure.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
+    measure.add_argument("--quiet", action="store_true", help="no live progress display")
+    # ``c4actors.cli.main`` configures logging from this for every command.
+    measure.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="logging threshold (default warning)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> LoadSettings:
+    return LoadSettings(
+        scenario=cast(Scenario, args.scenario),
+        url=args.url,
+        concurrent=args.concurrent,
+        connections=args.connections,
+        watchers=args.watchers,
+        join_rate=args.join_rate,
+        lifetime=args.lifetime,
+        duration=args.duration,
+        games=args.games,
+        timeout=args.timeout,
+        ramp=args.ramp,
+        think=args.think,
+        move_rate=args.move_rate,
+        send_rate=args.send_rate,
+        strategy=cast(Strategy, args.strategy),
+        seed=args.seed,
+        server_pid=args.server_pid,
+        settle=args.settle,
+        echo_server=args.echo_server,
+        json_path=args.json_path,
+        quiet=args.quiet,
+    )
 
 
 def run_loadtest(args: argparse.Namespace) -> int:
-    print("the load tester is not implemented yet")
-    return 2
+    """Run the scenario, print the summary (and write ``--json``); 0 when error-free."""
+    settings = settings_from_args(args)
+    summary = trio.run(run_load, settings)
+    print_summary(summary, Console())
+    if settings.json_path is not None:
+        write_json(summary, settings.json_path)
+    return 0 if summary.ok else 1

@@ -1,5 +1,11 @@
 """One simulated user's WebSocket: opened through the ramp, typed sends, counted receives.
 
+Sends are capped at ``--send-rate`` messages per second per connection (a token bucket with
+one second of burst), 20 by default: the server's own default limit is 20 per second with
+bursts of 40, and a message over it is dropped with ``error rate_limited``.  A closed loop
+against a default server is therefore paced by the client, never dropped by the server;
+``--send-rate 0`` lifts the cap for servers started without the limit (the benchmarks).
+
 Resource handling: ``connect`` always closes the TCP stream on the way out, including when
 the *server* closed first, which trio-websocket's client leaves open (its reader stops at EOF
 without closing the stream; ``tests/support.py`` works around the same leak).
@@ -32,18 +38,35 @@ REPLY_TIMEOUT: Final = 30.0
 class Client:
     """A connected socket; ``receive`` counts frames and bytes into the run's stats."""
 
-    __slots__ = ("name", "run", "ws")
+    __slots__ = ("_rate", "_tokens", "_updated", "name", "run", "sent_at", "ws")
 
     def __init__(self, ws: WebSocketConnection, run: LoadRun) -> None:
         self.ws = ws
         self.run = run
         self.name = ""
+        self.sent_at = 0.0
+        """When the latest message went out, after any wait for the send-rate cap."""
+        self._rate = run.settings.send_rate
+        self._tokens = self._rate
+        self._updated = trio.current_time()
 
     async def send(self, message: ClientMessage) -> None:
-        await self.ws.send_message(encode(message))
+        await self.send_text(encode(message))
 
     async def send_text(self, text: str) -> None:
+        if self._rate > 0:
+            await self._wait_for_token()
+        self.sent_at = trio.current_time()
         await self.ws.send_message(text)
+
+    async def _wait_for_token(self) -> None:
+        """Token bucket with a burst of one second's worth; a debt is slept off first."""
+        now = trio.current_time()
+        rate = self._rate
+        self._tokens = min(rate, self._tokens + (now - self._updated) * rate) - 1
+        self._updated = now
+        if self._tokens < 0:
+            await trio.sleep(-self._tokens / rate)
 
     async def receive(self) -> str:
         """The next text frame (a binary frame is a ``protocol_error``)."""

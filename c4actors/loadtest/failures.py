@@ -12,6 +12,8 @@ from trio_websocket import ConnectionClosed, DisconnectionTimeout, HandshakeErro
 from protocol.codec import ProtocolError
 from protocol.messages import Error, ServerMessage
 
+from .referee import RefereeError
+
 
 class ClientFailure(Exception):
     """The server did something a correct server does not: ``kind`` names what."""
@@ -37,7 +39,7 @@ def unexpected(message: ServerMessage, context: str) -> ClientFailure:
 
 def classify(error: BaseException) -> tuple[str, str] | None:
     """``(kind, detail)`` for the exceptions a client expects; None for anything else (a bug)."""
-    if isinstance(error, ClientFailure):
+    if isinstance(error, ClientFailure | RefereeError):
         return error.kind, error.detail
     if isinstance(error, ProtocolError):
         return "protocol_error", str(error)

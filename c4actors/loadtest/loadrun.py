@@ -9,8 +9,10 @@ towards rates and latencies, so a slow ramp does not dilute the figures.
 
 from __future__ import annotations
 
+import math
 import random
 import time
+from collections.abc import Callable
 
 import trio
 
@@ -19,7 +21,7 @@ from .failures import classify
 from .frames import FrameDecoder
 from .metrics import RunStats
 from .pacing import Ramp
-from .settings import LoadSettings
+from .settings import DRAIN_SECONDS, LoadSettings
 
 
 class LoadRun:
@@ -38,6 +40,7 @@ class LoadRun:
         self.window_start = 0.0
         self.window_end = 0.0
         self._settled = 0
+        self._active = 0
         self._client_cpu_at_open = 0.0
         self.client_cpu_share: float | None = None
         self.server_at_start: procfs.ProcessSample | None = None
@@ -97,10 +100,36 @@ class LoadRun:
             raise error
         self.stats.errors.add(*classified)
 
-    async def run_until_window_closes(self, window: float | None) -> None:
-        """Close the window ``window`` seconds after it opens (or leave it to the scenario)."""
-        await self.window_open.wait()
-        if window is not None:
-            with trio.move_on_after(window):
-                await self.window_closed.wait()
+    def client_started(self) -> None:
+        """Call before starting a client task that ends with ``client_finished``."""
+        self._active += 1
+
+    def client_finished(self) -> None:
+        """A client task ended; once none is left the window closes (nothing to measure)."""
+        self._active -= 1
+        if self._active <= 0:
             self.close_window()
+
+    async def run_until_window_closes(self) -> None:
+        """Close the window ``--duration`` after it opens, or wait for the scenario to."""
+        await self.window_open.wait()
+        window = self.settings.window
+        with trio.move_on_after(math.inf if window is None else window):
+            await self.window_closed.wait()
+        self.close_window()
+
+    async def drive(self, start_clients: Callable[[trio.Nursery], None]) -> None:
+        """Run the clients ``start_clients`` starts through the window, then wind down.
+
+        Clients get ``DRAIN_SECONDS`` after the window closes to finish; any still busy
+        then are cancelled and counted as one ``timeout`` error.
+        """
+        with trio.CancelScope() as drain:
+            async with trio.open_nursery() as nursery:
+                start_clients(nursery)
+                await self.run_until_window_closes()
+                drain.deadline = trio.current_time() + DRAIN_SECONDS
+        if drain.cancelled_caught:
+            self.stats.errors.add(
+                "timeout", f"{self._active} clients still busy {DRAIN_SECONDS:.0f} s after the end"
+            )

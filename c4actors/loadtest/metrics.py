@@ -35,28 +35,25 @@ def percentile(ordered: array[float] | list[float], fraction: float) -> float:
 
 
 class LatencyRecorder:
-    """Every sample of one latency, in seconds, plus a window for the live p99."""
+    """Every sample of one latency, in seconds."""
 
-    __slots__ = ("_samples", "_window")
+    __slots__ = ("_mark", "_samples")
 
     def __init__(self) -> None:
         self._samples: array[float] = array("d")
-        self._window: list[float] = []
+        self._mark = 0
 
     def record(self, seconds: float) -> None:
         self._samples.append(seconds)
-        self._window.append(seconds)
 
     def __len__(self) -> int:
         return len(self._samples)
 
-    def take_window_p99(self) -> float | None:
-        """The p99 of the samples recorded since the last call (seconds), then forget them."""
-        window, self._window = self._window, []
-        if not window:
-            return None
-        window.sort()
-        return percentile(window, 0.99)
+    def recent_p99(self) -> float | None:
+        """The p99 (seconds) of the samples recorded since the previous call, for the display."""
+        recent = sorted(self._samples[self._mark :])
+        self._mark = len(self._samples)
+        return percentile(recent, 0.99) if recent else None
 
     def summary(self) -> LatencySummary | None:
         if not self._samples:

@@ -82,7 +82,9 @@ class GameReferee:
             raise RefereeError("wrong_board", f"illegal move {column}: {error}") from None
         row, column = self.board.last_move or (0, 0)
         line = self.rows[row]
-        self.rows[row] = line[:column] + _TOKENS[2 - (len(self.board.moves) & 1)] + line[column + 1 :]
+        self.rows[row] = (
+            line[:column] + _TOKENS[2 - (len(self.board.moves) & 1)] + line[column + 1 :]
+        )
 
     def check_over(self, over: GameOver, forfeited_by: str | None = None) -> None:
         """Compare the result with the engine's outcome; raises ``RefereeError``.
@@ -110,7 +112,12 @@ class GameReferee:
                 raise RefereeError("wrong_result", f"{over!r}, engine: a draw")
         elif forfeited_by is not None and forfeited_by in self.players:
             other = self.players[1] if forfeited_by == self.players[0] else self.players[0]
-            if (over.result, over.winner, over.reason, over.line) != ("win", other, "forfeit", None):
+            if (over.result, over.winner, over.reason, over.line) != (
+                "win",
+                other,
+                "forfeit",
+                None,
+            ):
                 raise RefereeError("wrong_result", f"{over!r}, expected {other} wins by forfeit")
         else:
             raise RefereeError("wrong_result", f"{over!r}, engine: the game is not over")

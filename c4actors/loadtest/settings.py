@@ -55,6 +55,8 @@ class LoadSettings:
     timeout: float | None = None
     echo_server: bool = False
     settle: float = 1.0
+    send_rate: float = 20.0
+    """Most messages per second one connection sends (0: no cap); see ``connection``."""
     message_queue_size: int = 4
     max_connecting: int = 64
     run_tag: str = attrs.field(factory=random_run_tag)
