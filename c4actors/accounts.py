@@ -134,6 +134,10 @@ class AccountsApi:
                 log.exception("store failed during %s %s", request.method, request.url.path)
                 unavailable = ApiError(503, "store_unavailable", "storage unavailable, try again")
                 return _error_response(unavailable)
+            except Exception:
+                # A bug: this request fails, the server and every other request carry on.
+                log.exception("request failed: %s %s", request.method, request.url.path)
+                return _error_response(ApiError(500, "internal_error", "internal error"))
 
         return endpoint
 

@@ -7,6 +7,7 @@ becomes a ``UserActor`` running in the task hypercorn gives it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from pathlib import Path
@@ -115,13 +116,19 @@ class _AsgiSocket:
         return None
 
     async def send(self, text: str) -> None:
-        if not self.closed:
+        if self.closed:
+            return
+        try:
             await self._send({"type": "websocket.send", "text": text})
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            # The peer is gone (reset); hypercorn reports the disconnect to ``receive``.
+            self.closed = True
 
     async def close(self, code: int, reason: str) -> None:
         if not self.closed:
             self.closed = True
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 def create_app(

@@ -379,6 +379,24 @@ async def test_reconnect_within_grace_resumes_the_exact_game() -> None:
             assert state.moves == [3, 3, 4, 5]
 
 
+async def test_a_move_sent_as_soon_as_a_resumed_welcome_arrives_reaches_the_game() -> None:
+    async with open_server(grace_seconds=30) as server, connect(server, "ann") as ann:
+        async with connect(server, "bob") as bob:
+            game_id = await start_game(ann, bob)
+            token = bob.token
+        await ann.expect(OpponentDisconnected)
+        async with connect(server) as bob_again:
+            await bob_again.send(NewConnection(username="bob", resume=token))
+            await bob_again.expect(Welcome)
+            # Before reading anything else: the game must already route this move.
+            await bob_again.send(Move(game_id=game_id, column=6))
+            await bob_again.expect(UserList)
+            await bob_again.expect(GameStarted)
+            await bob_again.expect(GameState)
+            state = await bob_again.expect(GameState)
+            assert state.moves == [6]
+
+
 async def test_resume_token_takes_over_a_socket_that_is_still_open() -> None:
     async with (
         open_server() as server,
@@ -467,6 +485,7 @@ async def test_one_hundred_concurrent_games() -> None:
     assert len({over.game_id for over in results}) == 100
 
 
+@pytest.mark.expect_error_logs
 async def test_an_exception_in_one_game_ends_only_that_game(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

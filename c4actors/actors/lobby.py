@@ -29,7 +29,13 @@ from c4actors.actors.game import (
     SeatLeft,
     SeatReturned,
 )
-from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox, SessionOpened
+from c4actors.actors.mailbox import (
+    CLOSE_GOING_AWAY,
+    JoinedGame,
+    Mailbox,
+    SessionOpened,
+    SessionRefused,
+)
 from c4actors.lobby_state import (
     CloseConnection,
     ColorChanged,
@@ -161,6 +167,7 @@ class LobbyActor:
                 self._apply(self._state.handle(event))
                 if self._state.name_of(event.conn) is None:
                     del self._mailboxes[event.conn]
+                    mailbox.deliver(SessionRefused())
                 else:
                     log.info("user connected conn=%d name=%s", event.conn, event.username)
             case Disconnected(conn=conn):
@@ -200,6 +207,7 @@ class LobbyActor:
                         continue
                     if isinstance(message, Welcome):
                         mailbox.deliver(SessionOpened(message.username))
+                        self._rejoin_game(message.username, mailbox)
                     elif isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
                     mailbox.deliver(encode(message))
@@ -212,15 +220,19 @@ class LobbyActor:
                 case PlayerAway(game_id=game_id, name=name):
                     self._tell_game(game_id, SeatLeft(name))
                 case PlayerReturned(game_id=game_id, name=name, conn=conn):
-                    mailbox = self._mailboxes[conn]
-                    game = self._games.get(game_id)
-                    if game is not None:
-                        mailbox.deliver(JoinedGame(game_id, game))
-                        self._tell_game(game_id, SeatReturned(name, mailbox))
+                    self._tell_game(game_id, SeatReturned(name, self._mailboxes[conn]))
                 case CloseConnection(conn=conn, code=code, reason=reason):
                     old = self._mailboxes.pop(conn, None)
                     if old is not None:
                         old.close(code, reason)
+
+    def _rejoin_game(self, name: str, mailbox: Mailbox) -> None:
+        """A resumed session routes its moves to its game before it even sees ``welcome``,
+        so a move sent the moment ``welcome`` arrives is not refused."""
+        game_id = self._state.game_of(name)
+        game = None if game_id is None else self._games.get(game_id)
+        if game_id is not None and game is not None:
+            mailbox.deliver(JoinedGame(game_id, game))
 
     def _start_game(self, start: StartGame) -> None:
         assert self._nursery is not None

@@ -30,6 +30,11 @@ class SessionOpened:
 
 
 @attrs.frozen
+class SessionRefused:
+    """Control item: the lobby refused this socket's ``new_connection`` (it may try again)."""
+
+
+@attrs.frozen
 class JoinedGame:
     """Control item: route this connection's moves for ``game_id`` to ``game_inbox``."""
 
@@ -42,7 +47,7 @@ class CloseRequested:
     """Control item, always last: send what came before it, then close the socket."""
 
 
-Outgoing: TypeAlias = str | SessionOpened | JoinedGame | CloseRequested
+Outgoing: TypeAlias = str | SessionOpened | SessionRefused | JoinedGame | CloseRequested
 """A ``str`` is an encoded frame, sent to the socket as is (encoded once, maybe shared)."""
 
 CLOSE_REQUESTED: Final = CloseRequested()

@@ -15,6 +15,7 @@ is logged.  However the connection ends, the lobby hears ``Disconnected`` once.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 from typing import Final, Protocol
@@ -32,6 +33,7 @@ from c4actors.actors.mailbox import (
     Mailbox,
     Outgoing,
     SessionOpened,
+    SessionRefused,
 )
 from c4actors.limits import TokenBucket
 from c4actors.lobby_state import (
@@ -121,6 +123,10 @@ class UserActor:
         self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
         self.finished: collections.deque[str] = collections.deque(maxlen=FINISHED_GAMES_REMEMBERED)
         self._writer_done = trio.Event()
+        self._handshake_deadline = math.inf
+        """Until a session opens: when this socket must have sent ``new_connection`` by.
+        Suspended (inf) while the lobby decides on one; restarted when it refuses."""
+        self._handshake_wait: trio.CancelScope | None = None
 
     async def run(self) -> None:
         self.metrics.connections.inc()
@@ -144,17 +150,25 @@ class UserActor:
             self.metrics.connections.dec()
             self.metrics.disconnects.labels(reason).inc()
             if self.joined:
-                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                with (
+                    trio.CancelScope(shield=True),
+                    trio.move_on_after(5),
+                    # The lobby is already gone when the whole server is stopping.
+                    contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
+                ):
                     await self.lobby.send(Disconnected(self.conn))
 
     # ----------------------------------------------------------------- reading
 
     async def _read(self) -> None:
         settings = self.settings
-        deadline = trio.current_time() + settings.handshake_timeout
+        self._handshake_deadline = trio.current_time() + settings.handshake_timeout
         while True:
-            with trio.move_on_at(deadline if self.name is None else math.inf) as waiting:
+            with trio.move_on_at(self._handshake_deadline) as waiting:
+                # The writer moves this deadline when the lobby answers mid-wait.
+                self._handshake_wait = waiting
                 frame = await self.socket.receive()
+            self._handshake_wait = None
             if waiting.cancelled_caught:
                 self.mailbox.close(CLOSE_POLICY, "no new_connection received in time")
                 return
@@ -187,18 +201,21 @@ class UserActor:
                     if self.name is not None:
                         self._error("already_connected", "this socket already has a session")
                         continue
-                    deadline = trio.current_time() + settings.handshake_timeout
                     try:
                         joining = await self._identify(username, resume)
                     except StoreError:
                         log.exception("account lookup failed conn=%d", self.conn)
                         self._error("store_unavailable", "accounts are unavailable, try again")
                         continue
+                    self._set_handshake_deadline(math.inf)
                     self.joined = True
-                    await self.lobby.send(Join(joining, self.mailbox))
+                    if not await self._to_lobby(Join(joining, self.mailbox)):
+                        return
                 case Challenge() | Cancel() | Accept() | Decline():
-                    if self._check_connected():
-                        await self.lobby.send(Request(self.conn, message))
+                    if self._check_connected() and not await self._to_lobby(
+                        Request(self.conn, message)
+                    ):
+                        return
                 case Move(game_id=game_id, column=column):
                     if self._check_connected():
                         assert self.name is not None
@@ -208,6 +225,14 @@ class UserActor:
                     if self._check_connected():
                         assert self.name is not None
                         self._to_game(game_id, QuitGame(self.mailbox, self.name), "quit")
+
+    async def _to_lobby(self, item: LobbyInput) -> bool:
+        """Send to the lobby; False when it is gone (the server is stopping)."""
+        try:
+            await self.lobby.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
 
     async def _identify(self, username: str, resume: str | None) -> Connected:
         """Look the accounts up here, in this connection's task, so the lobby never waits."""
@@ -262,12 +287,20 @@ class UserActor:
                         messages_out.inc()
                     elif isinstance(item, SessionOpened):
                         self.name = item.name
+                    elif isinstance(item, SessionRefused):
+                        limit = self.settings.handshake_timeout
+                        self._set_handshake_deadline(trio.current_time() + limit)
                     elif isinstance(item, JoinedGame):
                         self._joined_game(item)
                     elif isinstance(item, CloseRequested):
                         return
         finally:
             self._writer_done.set()
+
+    def _set_handshake_deadline(self, deadline: float) -> None:
+        self._handshake_deadline = deadline
+        if self._handshake_wait is not None:
+            self._handshake_wait.deadline = deadline
 
     def _joined_game(self, joined: JoinedGame) -> None:
         for game_id, game in list(self.games.items()):

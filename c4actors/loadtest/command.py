@@ -65,6 +65,12 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds measured after the ramp (default 10, or until --games are played)",
     )
     length.add_argument("--games", type=_count, help="games: stop after this many games")
+    length.add_argument(
+        "--ramp-timeout",
+        type=_positive,
+        help="seconds after which measuring starts even if connections are still joining "
+        "(a slow_ramp error; default 60 + 3 x connections / ramp)",
+    )
     length.add_argument("--timeout", type=_positive, help="hard limit on the whole run, seconds")
     pace = parser.add_argument_group("pace")
     pace.add_argument(
@@ -118,6 +124,7 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         duration=args.duration,
         games=args.games,
         timeout=args.timeout,
+        ramp_timeout=args.ramp_timeout,
         ramp=args.ramp,
         think=args.think,
         move_rate=args.move_rate,

@@ -30,7 +30,7 @@ from .loadrun import LoadRun
 MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 """A ``user_list`` grows with the lobby (about 90 bytes per user): no practical limit."""
 CONNECT_TIMEOUT: Final = 30.0
-CLOSE_TIMEOUT: Final = 5.0
+CLOSE_TIMEOUT: Final = 10.0
 REPLY_TIMEOUT: Final = 30.0
 """Longest wait for the answer to ``new_connection`` before counting a ``timeout``."""
 

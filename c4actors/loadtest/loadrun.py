@@ -37,10 +37,12 @@ class LoadRun:
         self.window_closed = trio.Event()
         self.ramp_started = trio.current_time()
         self.ramp_seconds: float | None = None
+        """From the first connection attempt until the last one finished; None if it never did."""
         self.window_start = 0.0
         self.window_end = 0.0
         self._settled = 0
         self._active = 0
+        self._all_done = trio.Event()
         self._client_cpu_at_open = 0.0
         self.client_cpu_share: float | None = None
         self.server_at_start: procfs.ProcessSample | None = None
@@ -60,14 +62,14 @@ class LoadRun:
         The window opens when all of them have, i.e. at the end of the ramp.
         """
         self._settled += 1
-        if self._settled >= self.settings.connection_count:
+        if self._settled == self.settings.connection_count:
+            self.ramp_seconds = trio.current_time() - self.ramp_started
             self.open_window()
 
     def open_window(self) -> None:
         if self.window_open.is_set():
             return
         self.window_start = trio.current_time()
-        self.ramp_seconds = self.window_start - self.ramp_started
         self._client_cpu_at_open = time.process_time()
         if self.settings.server_pid is not None:
             self.server_at_open = procfs.sample(self.settings.server_pid, time.monotonic())
@@ -109,10 +111,19 @@ class LoadRun:
         self._active -= 1
         if self._active <= 0:
             self.close_window()
+            self._all_done.set()
 
     async def run_until_window_closes(self) -> None:
         """Close the window ``--duration`` after it opens, or wait for the scenario to."""
-        await self.window_open.wait()
+        with trio.move_on_after(self.settings.ramp_limit):
+            await self.window_open.wait()
+        if not self.window_open.is_set():
+            self.stats.errors.add(
+                "slow_ramp",
+                f"{self._settled:,} of {self.settings.connection_count:,} connection attempts "
+                f"done after {self.settings.ramp_limit:.0f} s: measuring without the rest",
+            )
+            self.open_window()
         window = self.settings.window
         with trio.move_on_after(math.inf if window is None else window):
             await self.window_closed.wait()
@@ -124,12 +135,12 @@ class LoadRun:
         Clients get ``DRAIN_SECONDS`` after the window closes to finish; any still busy
         then are cancelled and counted as one ``timeout`` error.
         """
-        with trio.CancelScope() as drain:
-            async with trio.open_nursery() as nursery:
-                start_clients(nursery)
-                await self.run_until_window_closes()
-                drain.deadline = trio.current_time() + DRAIN_SECONDS
-        if drain.cancelled_caught:
-            self.stats.errors.add(
-                "timeout", f"{self._active} clients still busy {DRAIN_SECONDS:.0f} s after the end"
-            )
+        async with trio.open_nursery() as nursery:
+            start_clients(nursery)
+            await self.run_until_window_closes()
+            with trio.move_on_after(DRAIN_SECONDS):
+                await self._all_done.wait()
+            if not self._all_done.is_set():
+                stuck = f"{self._active} clients still busy {DRAIN_SECONDS:.0f} s after the end"
+                self.stats.errors.add("timeout", stuck)
+                nursery.cancel_scope.cancel()

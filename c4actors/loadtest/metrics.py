@@ -74,7 +74,8 @@ class ErrorLog:
 
     Kinds: ``protocol_error`` (a frame that does not decode, or an unexpected message),
     ``server_error:<code>`` (an ``error`` reply), ``unexpected_close``, ``connect_failed``,
-    ``wrong_board``, ``wrong_result``, ``wrong_echo``, ``missed_update``, ``timeout``.
+    ``wrong_board``, ``wrong_result``, ``wrong_echo``, ``missed_update``, ``slow_ramp``,
+    ``close_timeout``, ``timeout``.
     """
 
     __slots__ = ("counts", "examples")

@@ -16,7 +16,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = ("games", "idle", "churn", "echo")
 DEFAULT_DURATION: Final = 10.0
 COUNT_MODE_TIMEOUT: Final = 300.0
 """Hard limit on the measured phase of a ``--games N`` run that sets no ``--duration``."""
-DRAIN_SECONDS: Final = 10.0
+DRAIN_SECONDS: Final = 20.0
 """Time allowed after the window for games to wind down and joins to reach every watcher."""
 
 _NAME_ALPHABET: Final = string.ascii_lowercase + string.digits
@@ -53,6 +53,7 @@ class LoadSettings:
     json_path: Path | None = None
     quiet: bool = False
     timeout: float | None = None
+    ramp_timeout: float | None = None
     echo_server: bool = False
     settle: float = 1.0
     send_rate: float = 20.0
@@ -80,13 +81,19 @@ class LoadSettings:
         return self.connections
 
     @property
+    def ramp_limit(self) -> float:
+        """Seconds after which the window opens even if some connections are still joining."""
+        if self.ramp_timeout is not None:
+            return self.ramp_timeout
+        return 60.0 + 3 * self.connection_count / self.ramp
+
+    @property
     def hard_limit(self) -> float:
         """Seconds after which the run is stopped whatever state it is in."""
         if self.timeout is not None:
             return self.timeout
-        ramp = self.connection_count / self.ramp
         window = self.window if self.window is not None else COUNT_MODE_TIMEOUT
-        return 30.0 + 2 * ramp + window + self.settle + 3 * DRAIN_SECONDS
+        return 30.0 + self.ramp_limit + window + self.settle + 2 * DRAIN_SECONDS
 
     def user_name(self, role: str, index: int) -> str:
         """A unique, valid lobby name (at most 24 characters of ``[A-Za-z0-9_-]``)."""

@@ -1,0 +1,186 @@
+"""Screenshots of the browser client for the docs: ``python bench/screenshots.py``.
+
+Starts ``c4actors serve`` on a free port (with a throwaway database), lets two players
+(two browser contexts of Debian's Chromium) meet and play, and saves the lobby, a game
+in progress and a finished game at desktop and phone sizes as
+``docs/screenshots/{lobby,game,result}-{desktop,phone}.png``. Stops the server with
+SIGTERM at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+CHROMIUM: Final = "/usr/bin/chromium"
+CHROMIUM_ARGS: Final = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LISTENING_RE: Final = re.compile(r"listening on (http://127\.0\.0\.1:\d+) \(WebSocket ")
+TIMEOUT_MS: Final = 10_000
+
+
+class Size:
+    """A screen the screenshots are taken at."""
+
+    def __init__(self, name: str, width: int, height: int, scale: float) -> None:
+        self.name = name
+        self.viewport = ViewportSize(width=width, height=height)
+        self.scale = scale
+        self.mobile = width < 600
+
+
+SIZES: Final = (Size("desktop", 1280, 800, 1), Size("phone", 390, 844, 2))
+
+
+@contextmanager
+def serve(workdir: Path) -> Iterator[str]:
+    """``c4actors serve`` on a free port; yields its address; SIGTERM when done."""
+    options = ["--host", "127.0.0.1", "--port", "0", "--grace", "20", "--lobby-tick", "0.05"]
+    database = ["--db", str(workdir / "c4actors.sqlite3")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "c4actors.cli", "serve", *options, *database],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    found: list[str] = []
+    listening = threading.Event()
+
+    def drain() -> None:  # also keeps the pipe from filling up and blocking the server
+        assert process.stderr is not None
+        with process.stderr:
+            for line in process.stderr:
+                if not found and (match := LISTENING_RE.search(line)):
+                    found.append(match.group(1))
+                    listening.set()
+        listening.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        if not listening.wait(15) or not found:
+            raise RuntimeError("the server did not start (run `c4actors serve` to see why)")
+        yield found[0]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+    if code != 0:
+        raise RuntimeError(f"the server exited with code {code}")
+
+
+def open_player(browser: Browser, url: str, size: Size, name: str) -> Page:
+    context = browser.new_context(
+        viewport=size.viewport,
+        device_scale_factor=size.scale,
+        is_mobile=size.mobile,
+        has_touch=size.mobile,
+        color_scheme="light",
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Play", exact=True).click()
+    expect(page.locator("#greeting")).to_have_text(f"Hello {name}")
+    return page
+
+
+def play(mover: Page, other: Page, column: int, filled: int) -> None:
+    """``mover`` drops a token in ``column``; wait until both boards have ``filled`` tokens."""
+    expect(mover.locator("#turn")).to_have_text("Your turn")
+    mover.locator(f'#columns button[data-col="{column}"]').click()
+    for page in (mover, other):
+        expect(page.locator("#board .cell.filled")).to_have_count(filled)
+
+
+def shoot(page: Page, out: Path, view: str, size: Size) -> Path:
+    """Save ``page`` as ``<view>-<size>.png``, with its drop animations finished."""
+    path = out / f"{view}-{size.name}.png"
+    page.screenshot(path=path, full_page=True, animations="disabled")
+    return path
+
+
+def take_screenshots(browser: Browser, url: str, size: Size, out: Path) -> list[Path]:
+    # Each size gets its own names: the previous pair may still be leaving the lobby.
+    ann = open_player(browser, url, size, f"ann_{size.name}")
+    bob = open_player(browser, url, size, f"bob_{size.name}")
+    try:
+        # The lobby: bob has just been challenged by ann.
+        ann.get_by_role("button", name=f"Challenge bob_{size.name}", exact=True).click()
+        accept = bob.get_by_role("button", name=f"Accept challenge from ann_{size.name}")
+        expect(accept).to_be_visible()
+        saved = [shoot(bob, out, "lobby", size)]
+
+        accept.click()
+        for page in (ann, bob):
+            expect(page.locator("#game")).to_be_visible()
+        # bob, who was challenged, moves first; ann is one move from a diagonal four.
+        columns = [3, 1, 2, 2, 4, 4, 3, 3, 4, 6, 0]
+        for filled, column in enumerate(columns, start=1):
+            mover, other = (bob, ann) if filled % 2 else (ann, bob)
+            play(mover, other, column, filled)
+        # ann's pointer rests over the winning column, which shows her ghost token there.
+        ann.locator('#columns button[data-col="4"]').hover()
+        saved.append(shoot(ann, out, "game", size))
+
+        play(ann, bob, 4, len(columns) + 1)
+        expect(ann.locator("#result")).to_have_text("You won by four in a row")
+        saved.append(shoot(ann, out, "result", size))
+        return saved
+    finally:
+        ann.context.close()
+        bob.context.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--chromium", default=CHROMIUM, help="browser executable")
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=TIMEOUT_MS)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="c4actors-shots-") as workdir,
+        serve(Path(workdir)) as url,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            for size in SIZES:
+                for path in take_screenshots(browser, url, size, out):
+                    print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+        finally:
+            browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""The figures a run reports: one frozen ``Summary``, rendered as a table or written as JSON.
+
+Rates and latencies cover the measured window only (see ``loadrun``).  Each scenario fills its
+own section; CPU shares are fractions of one core over the window.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+
+from .metrics import LatencySummary
+
+
+@attrs.frozen
+class ServerFigures:
+    """The server process, when its pid was given (``--server-pid``, local servers only)."""
+
+    pid: int
+    cpu_share: float | None
+    rss_kib_start: int | None
+    """Before the first connection."""
+    rss_kib_open: int | None
+    """When the window opened: every connection made."""
+    rss_kib_close: int | None
+
+
+@attrs.frozen
+class GamesFigures:
+    concurrent: int
+    moves: int
+    moves_per_s: float
+    games: int
+    """Games that ended on the board (win or draw) inside the window."""
+    games_per_s: float
+    mean_moves_per_game: float | None
+    move_latency: LatencySummary | None
+    """``move`` sent -> the mover's ``game_state`` received."""
+    ends: dict[str, int]
+    """Every game of the run by ``game_over.reason`` (``forfeit``: stopped by the window)."""
+    move_rate: float | None
+    """Open loop: moves per second per game; None for a closed loop."""
+    schedule_slips: int
+    """Open loop: moves sent more than one interval late."""
+
+
+@attrs.frozen
+class EchoFigures:
+    connections: int
+    round_trips: int
+    round_trips_per_s: float
+    latency: LatencySummary | None
+
+
+@attrs.frozen
+class IdleFigures:
+    connections: int
+    connected: int
+    """Connections still open (joined) when the server's memory was read."""
+    connect_all_seconds: float | None
+    """From the first connection attempt until every connection had joined."""
+    rss_kib_settled: int | None
+    """Server memory ``--settle`` seconds after the last connection joined."""
+    rss_per_connection_kib: float | None
+    bytes_per_connection: float
+    """Received by each idle connection during the window (lobby updates)."""
+
+
+@attrs.frozen
+class ChurnFigures:
+    watchers: int
+    join_rate: float
+    joins: int
+    leaves: int
+    delivery_latency: LatencySummary | None
+    """``new_connection`` sent -> one watcher's ``lobby_update`` naming the user."""
+    all_watchers_latency: LatencySummary | None
+    """``new_connection`` sent -> the last watcher's ``lobby_update`` naming the user."""
+    undelivered: int
+    """Joins that some watcher never saw (also counted as ``missed_update`` errors)."""
+    bytes_per_watcher_per_join: float | None
+    bytes_per_watcher_per_change: float | None
+    """Per join or leave."""
+    frames_per_watcher_per_join: float | None
+
+
+@attrs.frozen
+class Summary:
+    scenario: str
+    url: str
+    started_utc: str
+    settings: dict[str, Any]
+    ramp_seconds: float | None
+    window_seconds: float
+    connections_target: int
+    connections_opened: int
+    handshake: LatencySummary | None
+    """TCP + WebSocket handshakes, then ``new_connection`` until the ``user_list``."""
+    client_cpu_share: float | None
+    """The load tester's own CPU over the window: near 1.0, it is the bottleneck."""
+    server: ServerFigures | None = None
+    games: GamesFigures | None = None
+    echo: EchoFigures | None = None
+    idle: IdleFigures | None = None
+    churn: ChurnFigures | None = None
+    errors: dict[str, int] = attrs.field(factory=dict)
+    error_examples: dict[str, str] = attrs.field(factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """No error of any kind: the exit status is 0."""
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = _converter.unstructure(self)
+        data["ok"] = self.ok
+        return data
+
+
+_converter = cattrs.Converter()
+_converter.register_unstructure_hook(Path, str)
+
+
+def write_json(summary: Summary, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary.to_json(), indent=2, allow_nan=False) + "\n")
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
+
+
+def summary_from_json(data: dict[str, Any]) -> Summary:
+    """The inverse of ``Summary.to_json`` (the derived ``ok`` key is ignored)."""
+    summary: Summary = _converter.structure(data, Summary)
+    return summary

@@ -1,0 +1,106 @@
+"""Runs one scenario under a hard time limit and assembles its ``Summary``.
+
+``run_load`` is what ``c4actors loadtest``, the benchmark suite and the tests call.  Whatever
+happens, it returns within ``LoadSettings.hard_limit`` seconds: a run still going then is
+cancelled and a ``timeout`` error recorded.
+"""
+
+from __future__ import annotations
+
+import datetime
+import resource
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeAlias
+
+import attrs
+import trio
+
+from .figures import ChurnFigures, EchoFigures, GamesFigures, IdleFigures, ServerFigures, Summary
+from .loadrun import LoadRun
+from .procfs import cpu_share
+from .progress import show_progress
+from .scenarios.churn import run_churn
+from .scenarios.echo import run_echo
+from .scenarios.games import run_games
+from .scenarios.idle import run_idle
+from .settings import LoadSettings, Scenario
+
+Section: TypeAlias = GamesFigures | IdleFigures | ChurnFigures | EchoFigures
+SCENARIO_RUNNERS: Final[dict[Scenario, Callable[[LoadRun], Awaitable[Section]]]] = {
+    "games": run_games,
+    "idle": run_idle,
+    "churn": run_churn,
+    "echo": run_echo,
+}
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` towards ``wanted`` (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+async def run_load(settings: LoadSettings) -> Summary:
+    """Run ``settings.scenario`` and return its figures (errors included, never raised)."""
+    # One socket per connection, plus churners, plus some slack for the process itself.
+    raise_open_file_limit(2 * settings.connection_count + 1024)
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    run = LoadRun(settings)
+    section: Section | None = None
+    with trio.move_on_after(settings.hard_limit) as limit:
+        async with trio.open_nursery() as nursery:
+            if not settings.quiet:
+                nursery.start_soon(show_progress, run)
+            section = await SCENARIO_RUNNERS[settings.scenario](run)
+            nursery.cancel_scope.cancel()
+    if limit.cancelled_caught:
+        run.stats.errors.add("timeout", f"the run hit its hard limit of {settings.hard_limit} s")
+        run.close_window()
+    return _summary(run, started, section)
+
+
+def _summary(run: LoadRun, started: str, section: Section | None) -> Summary:
+    settings, stats = run.settings, run.stats
+    server = None
+    if settings.server_pid is not None:
+        server = _server_figures(run, settings.server_pid)
+    return Summary(
+        scenario=settings.scenario,
+        url=settings.url,
+        started_utc=started,
+        settings=attrs.asdict(settings, value_serializer=_plain),
+        ramp_seconds=run.ramp_seconds,
+        window_seconds=run.window_seconds,
+        connections_target=settings.connection_count,
+        connections_opened=stats.connections_opened,
+        handshake=stats.handshake.summary(),
+        client_cpu_share=run.client_cpu_share,
+        server=server,
+        games=section if isinstance(section, GamesFigures) else None,
+        echo=section if isinstance(section, EchoFigures) else None,
+        idle=section if isinstance(section, IdleFigures) else None,
+        churn=section if isinstance(section, ChurnFigures) else None,
+        errors=dict(sorted(stats.errors.counts.items())),
+        error_examples=dict(sorted(stats.errors.examples.items())),
+    )
+
+
+def _server_figures(run: LoadRun, pid: int) -> ServerFigures:
+    opened, closed = run.server_at_open, run.server_at_close
+    return ServerFigures(
+        pid=pid,
+        cpu_share=cpu_share(opened, closed) if opened and closed else None,
+        rss_kib_start=run.server_at_start.rss_kib if run.server_at_start else None,
+        rss_kib_open=opened.rss_kib if opened else None,
+        rss_kib_close=closed.rss_kib if closed else None,
+    )
+
+
+def _plain(instance: object, field: object, value: object) -> object:
+    """Settings as JSON-ready values (paths as strings)."""
+    del instance, field
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)

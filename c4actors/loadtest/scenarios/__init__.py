@@ -1,0 +1,1 @@
+"""The load tester's scenarios, one module each: ``games``, ``idle``, ``churn``, ``echo``."""
