@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from c4actors.colors import PALETTE
 from c4actors.server import RunningServer
@@ -238,6 +239,7 @@ async def test_player_colours_follow_preferences() -> None:
             )
 
 
+@pytest.mark.expect_error_logs
 async def test_a_failed_result_write_informs_players_and_changes_no_record(
     tmp_path: Path,
 ) -> None:
