@@ -7,14 +7,16 @@ exercise the real wiring on an ephemeral port.
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
-from typing import cast
+from typing import Final, cast
 
 import attrs
-import hypercorn.trio
 import trio
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
+from hypercorn.trio.run import worker_serve
 from hypercorn.typing import Framework
+from hypercorn.utils import wrap_app
 
 from c4actors.actors.lobby import LobbyActor, Shutdown
 from c4actors.metrics import Metrics
@@ -24,6 +26,28 @@ from c4actors.store.sqlite import SQLiteStore
 from c4actors.web import LobbyClient, WebSettings, create_app
 
 log = logging.getLogger("c4actors.server")
+
+TCP_OPTIONS: Final = (
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 5),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3),
+    (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 30_000),
+)
+"""Set on the listening socket, inherited by every accepted one.  Keepalive notices a
+vanished peer (a half-open connection) within about 25 s, which hypercorn's own pings do
+not under Trio (hypercorn #210).  The user timeout ends a connection whose data has not
+been acknowledged, or whose peer advertised a zero window (it stopped reading), for 30 s:
+hypercorn shields its socket writes, so nothing else can end them."""
+
+
+def open_listening_sockets(config: Config) -> Sockets:
+    sockets = config.create_sockets()
+    for sock in sockets.insecure_sockets:
+        for level, option, value in TCP_OPTIONS:
+            sock.setsockopt(level, option, value)
+        sock.listen(config.backlog)
+    return sockets
 
 
 @attrs.frozen
@@ -119,9 +143,11 @@ async def _serve(
 
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
             try:
-                await hypercorn.trio.serve(
-                    cast(Framework, app),
+                # hypercorn.trio.serve, but on sockets with our TCP options.
+                await worker_serve(
+                    wrap_app(cast(Framework, app), config.wsgi_max_body_size, None),
                     config,
+                    sockets=open_listening_sockets(config),
                     shutdown_trigger=shutdown_trigger,
                     task_status=task_status,
                 )

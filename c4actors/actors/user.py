@@ -123,6 +123,7 @@ class UserActor:
         self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
         self.finished: collections.deque[str] = collections.deque(maxlen=FINISHED_GAMES_REMEMBERED)
         self._writer_done = trio.Event()
+        self._left = False
         self._handshake_deadline = math.inf
         """Until a session opens: when this socket must have sent ``new_connection`` by.
         Suspended (inf) while the lobby decides on one; restarted when it refuses."""
@@ -149,14 +150,20 @@ class UserActor:
                 reason = f"server_closed_{self.mailbox.close_code}"
             self.metrics.connections.dec()
             self.metrics.disconnects.labels(reason).inc()
-            if self.joined:
-                with (
-                    trio.CancelScope(shield=True),
-                    trio.move_on_after(5),
-                    # The lobby is already gone when the whole server is stopping.
-                    contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
-                ):
-                    await self.lobby.send(Disconnected(self.conn))
+            await self._leave_lobby()
+
+    async def _leave_lobby(self) -> None:
+        """Tell the lobby this connection is gone, once."""
+        if not self.joined or self._left:
+            return
+        self._left = True
+        with (
+            trio.CancelScope(shield=True),
+            trio.move_on_after(5),
+            # The lobby is already gone when the whole server is stopping.
+            contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
+        ):
+            await self.lobby.send(Disconnected(self.conn))
 
     # ----------------------------------------------------------------- reading
 
@@ -318,6 +325,9 @@ class UserActor:
         if self.mailbox.close_code != CLOSE_TOO_SLOW:
             with trio.move_on_after(1):
                 await self._writer_done.wait()
+        # Leave the lobby now: hypercorn shields its socket writes, so a client that stopped
+        # reading keeps this task alive until TCP gives up on it (TCP_USER_TIMEOUT).
+        await self._leave_lobby()
         cancel_scope.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.socket.close(self.mailbox.close_code, self.mailbox.close_reason)
