@@ -1,10 +1,11 @@
 """Screenshots of the browser client for the docs: ``python bench/screenshots.py``.
 
 Starts ``c4actors serve`` on a free port (with a throwaway database), lets two players
-(two browser contexts of Debian's Chromium) meet and play, and saves the lobby, a game
-in progress and a finished game at desktop and phone sizes as
-``docs/screenshots/{lobby,game,result}-{desktop,phone}.png``. Stops the server with
-SIGTERM at the end.
+(two browser contexts of Debian's Chromium) meet and play, ann with an account and bob
+as a guest, and saves, at desktop and phone sizes, the first screen (ann registering),
+the lobby, a game in progress, a finished game, ann's profile and the game's replay as
+``docs/screenshots/{entry,lobby,game,result,profile,replay}-{desktop,phone}.png``.
+Stops the server with SIGTERM at the end.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def serve(workdir: Path) -> Iterator[str]:
         raise RuntimeError(f"the server exited with code {code}")
 
 
-def open_player(browser: Browser, url: str, size: Size, name: str) -> Page:
+def new_page(browser: Browser, url: str, size: Size) -> Page:
     context = browser.new_context(
         viewport=size.viewport,
         device_scale_factor=size.scale,
@@ -103,10 +104,26 @@ def open_player(browser: Browser, url: str, size: Size, name: str) -> Page:
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(url)
+    return page
+
+
+def join_as_guest(page: Page, name: str) -> None:
     page.get_by_label("Your name").fill(name)
     page.get_by_role("button", name="Play", exact=True).click()
     expect(page.locator("#greeting")).to_have_text(f"Hello {name}")
-    return page
+
+
+def fill_registration(page: Page, name: str, color: str) -> None:
+    page.get_by_role("tab", name="Register").click()
+    form = page.locator("#register-form")
+    form.get_by_label("Username").fill(name)
+    form.get_by_label("Password").fill("a long password")
+    form.get_by_role("radio", name=color).check()
+
+
+def register(page: Page, name: str) -> None:
+    page.locator("#register-form").get_by_role("button", name="Create account").click()
+    expect(page.locator("#greeting")).to_have_text(f"Hello {name}")
 
 
 def play(mover: Page, other: Page, column: int, filled: int) -> None:
@@ -126,14 +143,20 @@ def shoot(page: Page, out: Path, view: str, size: Size) -> Path:
 
 def take_screenshots(browser: Browser, url: str, size: Size, out: Path) -> list[Path]:
     # Each size gets its own names: the previous pair may still be leaving the lobby.
-    ann = open_player(browser, url, size, f"ann_{size.name}")
-    bob = open_player(browser, url, size, f"bob_{size.name}")
+    ann_name, bob_name = f"ann_{size.name}", f"bob_{size.name}"
+    ann = new_page(browser, url, size)
+    bob = new_page(browser, url, size)
     try:
+        fill_registration(ann, ann_name, "Purple")
+        saved = [shoot(ann, out, "entry", size)]
+        register(ann, ann_name)
+        join_as_guest(bob, bob_name)
+
         # The lobby: bob has just been challenged by ann.
-        ann.get_by_role("button", name=f"Challenge bob_{size.name}", exact=True).click()
-        accept = bob.get_by_role("button", name=f"Accept challenge from ann_{size.name}")
+        ann.get_by_role("button", name=f"Challenge {bob_name}", exact=True).click()
+        accept = bob.get_by_role("button", name=f"Accept challenge from {ann_name}")
         expect(accept).to_be_visible()
-        saved = [shoot(bob, out, "lobby", size)]
+        saved.append(shoot(bob, out, "lobby", size))
 
         accept.click()
         for page in (ann, bob):
@@ -150,6 +173,18 @@ def take_screenshots(browser: Browser, url: str, size: Size, out: Path) -> list[
         play(ann, bob, 4, len(columns) + 1)
         expect(ann.locator("#result")).to_have_text("You won by four in a row")
         saved.append(shoot(ann, out, "result", size))
+
+        # ann's profile lists the game; its replay, at the end, shows the winning four.
+        ann.get_by_role("button", name="Back to lobby").click()
+        expect(ann.locator("#lobby-title")).to_be_focused()
+        ann.get_by_role("button", name="My profile").click()
+        expect(ann.locator("#profile-games tbody tr")).to_have_count(1)
+        saved.append(shoot(ann, out, "profile", size))
+        ann.get_by_role("button", name=re.compile(f"^Replay the game against {bob_name}")).click()
+        expect(ann.locator("#replay-step")).to_have_text(f"Move 0 of {len(columns) + 1}")
+        ann.get_by_role("button", name="Last", exact=True).click()
+        expect(ann.locator("#replay-result")).to_have_text(f"{ann_name} won by four in a row")
+        saved.append(shoot(ann, out, "replay", size))
         return saved
     finally:
         ann.context.close()

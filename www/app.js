@@ -1,14 +1,17 @@
-// Entry point: the client state machine. Views are "loading" | "name" | "lobby" | "game";
-// server messages and user actions move between them. Rendering is delegated to
-// lobby.js and game.js, the socket to connection.js.
+// Entry point: the client state machine. Views are "loading" | "name" (the first
+// screen) | "lobby" | "game" | "profile" | "replay"; server messages and user actions
+// move between them. Rendering is delegated to entry.js, account.js, lobby.js,
+// game.js, profile.js and replay.js, the socket to connection.js, HTTP to api.js.
 
+import { api, commonProblem } from "./api.js";
+import { AccountPanel, findAccountDom } from "./account.js";
 import { Connection, socketUrl } from "./connection.js";
+import { EntryView, NAME_RE, findEntryDom } from "./entry.js";
 import { LobbyView } from "./lobby.js";
 import { GameView } from "./game.js";
+import { ProfileView, findProfileDom } from "./profile.js";
+import { ReplayView, findReplayDom } from "./replay.js";
 import { dropRow, emptyBoard } from "./board.js";
-
-export const NAME_RE = /^[A-Za-z0-9_-]{1,24}$/;
-const MAX_NAME = 24;
 
 const NOTICE_MS = 8_000;
 // After a resume the server sends game_started right after user_list; wait this
@@ -17,7 +20,10 @@ const RESUME_GAME_WAIT_MS = 1_500;
 // If the server never answers a challenge, don't leave every button disabled.
 const CHALLENGE_WAIT_MS = 5_000;
 
-const NAME_ERRORS = new Set(["name_taken", "invalid_name"]);
+// Refusals of new_connection: the session cannot open under this name.
+const NAME_ERRORS = new Set(["name_taken", "invalid_name", "name_registered", "account_mismatch", "store_unavailable"]);
+// Views that live beside the lobby: the socket stays up and the account bar is shown.
+const LOBBY_SIDE = new Set(["lobby", "profile", "replay"]);
 
 // Fallback wording when an error arrives without a message.
 const ERROR_TEXT = {
@@ -39,14 +45,6 @@ const ERROR_TEXT = {
   bad_json: "The server could not read a message.",
   invalid_field: "The server rejected a message.",
 };
-
-/** Same rule as the server; returns an error message, or null when the name is fine. */
-export function validateName(name) {
-  if (name.length === 0) return "Please enter a name.";
-  if (name.length > MAX_NAME) return `That name is too long: at most ${MAX_NAME} characters (it has ${name.length}).`;
-  if (!NAME_RE.test(name)) return "Use only letters, digits, _ and - (no spaces or other characters).";
-  return null;
-}
 
 // --------------------------------------------------------------------------- storage
 
@@ -93,11 +91,15 @@ const dom = {
   greeting: $("greeting"),
   notice: $("notice"),
   srLive: $("sr-live"),
-  views: { loading: $("loading"), name: $("name-view"), lobby: $("lobby"), game: $("game") },
-  nameForm: $("name-form"),
-  nameInput: $("name-input"),
-  nameSubmit: $("name-submit"),
-  nameError: $("name-error"),
+  views: {
+    loading: $("loading"),
+    name: $("name-view"),
+    lobby: $("lobby"),
+    game: $("game"),
+    profile: $("profile"),
+    replay: $("replay"),
+  },
+  loadingText: $("loading-text"),
   lobbyTitle: $("lobby-title"),
   result: $("result"),
 };
@@ -122,9 +124,11 @@ const timers = { notice: null, resume: null, challenge: null };
 
 // --------------------------------------------------------------------------- views
 
-function showView(name) {
+function showView(name, { loadingText = "Connecting…" } = {}) {
   state.view = name;
+  dom.loadingText.textContent = loadingText;
   for (const [key, section] of Object.entries(dom.views)) section.hidden = key !== name;
+  account.setBarVisible(LOBBY_SIDE.has(name));
 }
 
 function showNotice(text) {
@@ -158,16 +162,21 @@ function hideBanner() {
   dom.connectionBanner.textContent = "";
 }
 
-function setNameBusy(busy) {
-  dom.nameSubmit.disabled = busy;
-  dom.nameInput.readOnly = busy;
-  dom.nameSubmit.textContent = busy ? "Connecting…" : "Play";
-}
+const entry = new EntryView(findEntryDom(), {
+  onGuest: joinAsGuest,
+  onSignedIn: joinAsAccount,
+  onAccountPlay: () => {
+    entry.setAccountBusy(true);
+    joinAsAccount(account.account);
+  },
+  onSignOut: signOut,
+});
 
-function showNameError(text) {
-  dom.nameError.textContent = text;
-  dom.nameInput.setAttribute("aria-invalid", text ? "true" : "false");
-}
+const account = new AccountPanel(findAccountDom(), { onProfile: openProfile, onSignOut: signOut });
+
+const profileView = new ProfileView(findProfileDom(), { onBack: () => enterLobby(), onReplay: openReplay });
+
+const replayView = new ReplayView(findReplayDom(), { onClose: closeReplay });
 
 const lobby = new LobbyView(
   {
@@ -177,7 +186,7 @@ const lobby = new LobbyView(
     invitations: $("invitations"),
     invitationList: $("invitation-list"),
   },
-  { onChallenge: challenge, onAccept: accept, onDecline: decline, onCancel: cancelChallenge },
+  { onChallenge: challenge, onAccept: accept, onDecline: decline, onCancel: cancelChallenge, onProfile: openProfile },
 );
 
 const gameView = new GameView(
@@ -234,13 +243,16 @@ const HANDLERS = {
     state.sessionOpen = true;
     store.save(msg.username, msg.resume);
     conn.ready();
-    setNameBusy(false);
-    showNameError("");
+    entry.settled();
     dom.greeting.textContent = `Hello ${msg.username}`;
     dom.greeting.hidden = false;
-    // Stay where we are if a game is on screen; otherwise wait for user_list to choose.
+    if (msg.account && !account.signedIn) refreshAccount();
+    else if (!msg.account && account.signedIn) account.hide();
+    account.paintGreeting();
+    // Stay where we are if a game, the lobby or a profile is on screen; otherwise wait
+    // for user_list to choose.
     state.settling = true;
-    if (state.view !== "game" && state.view !== "lobby") showView("loading");
+    if (state.view !== "game" && !LOBBY_SIDE.has(state.view)) showView("loading");
   },
 
   user_list(msg) {
@@ -282,7 +294,7 @@ const HANDLERS = {
     const from = msg.from;
     if (!state.incoming.includes(from)) state.incoming.push(from);
     renderLobby();
-    if (state.view === "game") showNotice(`${from} challenges you — go back to the lobby to answer`);
+    if (state.view !== "lobby") showNotice(`${from} challenges you — go back to the lobby to answer`);
     announce(`${from} challenges you`);
   },
 
@@ -397,7 +409,7 @@ const HANDLERS = {
     state.challenging = null;
 
     if (!state.sessionOpen && (NAME_ERRORS.has(code) || (code === "invalid_field" && msg.ref === "new_connection"))) {
-      nameRejected(text);
+      nameRejected(text, code);
       return;
     }
     if (code === "server_shutdown") {
@@ -419,10 +431,6 @@ const HANDLERS = {
       // The invitation we answered is gone (withdrawn meanwhile): stop offering it.
       state.incoming = state.incoming.filter((name) => !state.answering.has(name));
       state.answering.clear();
-    }
-    if (state.view === "name") {
-      showNameError(text);
-      return;
     }
     renderLobby();
     showNotice(text);
@@ -447,6 +455,8 @@ function settleAfterWelcome(myState) {
     return;
   }
   if (state.view === "game") return; // a finished game's result is still on screen
+  // A profile or a replay needs no socket: a reconnect leaves the person reading it.
+  if ((state.view === "profile" || state.view === "replay") && myState !== "PLAYING") return;
   if (myState === "PLAYING") {
     // A resumed game: game_started follows; avoid flashing the lobby meanwhile.
     clearTimeout(timers.resume);
@@ -464,9 +474,8 @@ function enterLobby() {
   if (wasElsewhere) dom.lobbyTitle.focus({ preventScroll: true });
 }
 
-/** The server refused our name (taken, invalid, or an expired resume token). */
-function nameRejected(text) {
-  const previous = state.wantedName ?? "";
+/** Close the session for good and forget it: the first screen comes next. */
+function endSession() {
   conn.stop();
   store.clear();
   clearTimeout(timers.resume);
@@ -485,12 +494,98 @@ function nameRejected(text) {
   gameView.reset();
   dom.greeting.hidden = true;
   dom.greeting.textContent = "";
-  setNameBusy(false);
+}
+
+/** The server refused our name (taken, registered, invalid, or an expired resume token). */
+function nameRejected(serverText, code) {
+  const previous = state.wantedName ?? "";
+  const text = serverText.charAt(0).toUpperCase() + serverText.slice(1);
+  endSession();
   showView("name");
-  dom.nameInput.value = previous;
-  showNameError(text);
-  dom.nameInput.focus();
-  dom.nameInput.select();
+  if (account.signedIn) {
+    if (code === "name_registered") {
+      // The server saw no session cookie: the sign-in expired, or ended in another tab.
+      account.hide();
+      entry.show({ tab: "signin", username: previous });
+      showNotice("You are no longer signed in: please sign in again.");
+    } else if (code === "name_taken") {
+      entry.showAccount(account.account, `${text}: in another tab or browser? Leave there, then play here.`);
+    } else {
+      entry.showAccount(account.account, text);
+    }
+    return;
+  }
+  if (code === "account_mismatch") {
+    // This browser signed in meanwhile (another tab): offer that account.
+    api.me().then((reply) => {
+      if (!reply.ok || state.view !== "name") return;
+      account.show(reply.data);
+      entry.showAccount(reply.data, text);
+    });
+  }
+  entry.guestRefused(previous, text, code);
+}
+
+/** The welcome says this socket is an account's, but we never loaded it (e.g. /api/me failed at boot). */
+async function refreshAccount() {
+  const reply = await api.me();
+  if (reply.ok && state.sessionOpen) {
+    account.show(reply.data);
+    showView(state.view); // the account bar belongs to the current view now
+  }
+}
+
+// --------------------------------------------------------------------------- joining
+
+function joinAsGuest(name) {
+  state.wantedName = name;
+  store.clear(); // a new name starts a new session: never resume someone else's token
+  conn.stop();
+  conn.start();
+}
+
+/** Signed in (or registered, or reloaded while signed in): join under the account's name. */
+function joinAsAccount(data) {
+  account.show(data);
+  // Resume only this account's own session (a reload); anything else starts afresh.
+  if (store.name !== data.name) store.clear();
+  state.wantedName = data.name;
+  conn.stop();
+  conn.start();
+}
+
+async function signOut() {
+  const name = account.account?.name ?? state.me ?? "";
+  // Close the socket first: signing out ends the lobby session with it.
+  endSession();
+  showView("loading", { loadingText: "Signing out…" });
+  const reply = await api.logout();
+  showView("name");
+  if (!reply.ok) {
+    const problem = commonProblem(reply) ?? (reply.message || reply.code);
+    entry.showAccount(account.account ?? { name }, `Could not sign out: ${problem}`);
+    return;
+  }
+  account.hide();
+  entry.show({ tab: "signin", username: name });
+  showNotice("You are signed out.");
+}
+
+// --------------------------------------------------------------------------- profiles
+
+function openProfile(name) {
+  showView("profile");
+  profileView.show(name);
+}
+
+function openReplay(gameId) {
+  showView("replay");
+  replayView.show(gameId);
+}
+
+function closeReplay() {
+  showView("profile");
+  profileView.focusTitle();
 }
 
 // --------------------------------------------------------------------------- actions
@@ -556,42 +651,25 @@ function backToLobby() {
   enterLobby();
 }
 
-// --------------------------------------------------------------------------- name form
-
-dom.nameForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const name = dom.nameInput.value;
-  const problem = validateName(name);
-  if (problem) {
-    showNameError(problem);
-    dom.nameInput.focus();
-    return;
-  }
-  showNameError("");
-  setNameBusy(true);
-  state.wantedName = name;
-  store.clear(); // a new name starts a new session: never resume someone else's token
-  conn.stop();
-  conn.start();
-});
-
-dom.nameInput.addEventListener("input", () => {
-  if (dom.nameError.textContent) showNameError("");
-});
-
 // --------------------------------------------------------------------------- boot
 
-function boot() {
+async function boot() {
+  showView("loading");
+  // Signed in (the cookie is HttpOnly, so only the server can tell): skip the first screen.
+  const me = await api.me();
+  if (me.ok && typeof me.data?.name === "string") {
+    joinAsAccount(me.data);
+    return;
+  }
   const saved = store.name;
   if (saved && NAME_RE.test(saved)) {
     // Reload or new visit in the same tab: take the session back without asking.
     state.wantedName = saved;
-    showView("loading");
     conn.start();
   } else {
     store.clear();
     showView("name");
-    dom.nameInput.focus();
+    entry.show({ tab: "guest" });
   }
 }
 

@@ -3,9 +3,7 @@
 // Game rules and networking live in app.js; this module only draws.
 
 import { BoardView, emptyBoard } from "./board.js";
-
-const DEFAULT_COLORS = { player1: "#e11d48", player2: "#facc15" };
-const HEX_COLOR = /^#[0-9a-fA-F]{6}$/;
+import { applyTokenColors } from "./colors.js";
 
 const REASONS = {
   four_in_a_row: () => "by four in a row",
@@ -26,17 +24,6 @@ export function describeResult(over, me) {
   const headline = iWon ? "You won" : `${over.winner ?? "Your opponent"} won`;
   const detail = (REASONS[over.reason] ?? (() => ""))(iWon);
   return { headline, detail, outcome: iWon ? "won" : "lost" };
-}
-
-/** Relative luminance check: pick a readable text colour to put on top of a token colour. */
-function inkFor(hex) {
-  const n = parseInt(hex.slice(1), 16);
-  const lin = (v) => {
-    const c = v / 255;
-    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-  };
-  const lum = 0.2126 * lin((n >> 16) & 255) + 0.7152 * lin((n >> 8) & 255) + 0.0722 * lin(n & 255);
-  return lum > 0.4 ? "#111827" : "#ffffff";
 }
 
 export class GameView {
@@ -60,20 +47,10 @@ export class GameView {
   /** A game began or was resumed: set players, colours and an empty (or kept) board. */
   start(game, me, { resumed }) {
     const { dom } = this;
-    const colors = {
-      player1: HEX_COLOR.test(game.colors?.player1 ?? "") ? game.colors.player1 : DEFAULT_COLORS.player1,
-      player2: HEX_COLOR.test(game.colors?.player2 ?? "") ? game.colors.player2 : DEFAULT_COLORS.player2,
-    };
-    const youColor = game.you === 1 ? colors.player1 : colors.player2;
-    const oppColor = game.you === 1 ? colors.player2 : colors.player1;
-    // CSSOM custom properties (not a style attribute) so a strict CSP still allows them.
-    const root = dom.game;
-    root.style.setProperty("--p1", colors.player1);
-    root.style.setProperty("--p2", colors.player2);
-    root.style.setProperty("--p1-ink", inkFor(colors.player1));
-    root.style.setProperty("--p2-ink", inkFor(colors.player2));
-    root.style.setProperty("--you", youColor);
-    root.style.setProperty("--opp", oppColor);
+    // Registered players' colours come from the server (game_started.colors) like guests'.
+    const colors = applyTokenColors(dom.game, game.colors);
+    dom.game.style.setProperty("--you", game.you === 1 ? colors.player1 : colors.player2);
+    dom.game.style.setProperty("--opp", game.you === 1 ? colors.player2 : colors.player1);
 
     dom.opponentLine.textContent = `You are playing with ${game.opponent}`;
     dom.legendYou.textContent = game.you === 1 ? "You (move first)" : "You";

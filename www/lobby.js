@@ -1,5 +1,6 @@
 // Lobby rendering: the user table and the invitations panel.
-// All user-supplied text goes in through textContent only.
+// All user-supplied text goes in through textContent only. A registered user's name
+// is a button that opens their profile, with a badge that says they are registered.
 
 export const STATE_LABELS = {
   AVAILABLE: "available",
@@ -40,14 +41,17 @@ function count(n) {
 }
 
 export class LobbyView {
-  constructor(dom, { onChallenge, onAccept, onDecline, onCancel }) {
+  constructor(dom, { onChallenge, onAccept, onDecline, onCancel, onProfile }) {
     this.dom = dom;
     this.rows = new Map(); // name -> row parts, updated in place to keep focus
-    this.handlers = { onChallenge, onAccept, onDecline, onCancel };
+    this.invitationItems = new Map(); // "in:name" / "out:name" -> <li>, kept like the rows
+    this.handlers = { onChallenge, onAccept, onDecline, onCancel, onProfile };
 
     dom.tbody.addEventListener("click", (event) => {
-      const btn = event.target.closest("button[data-action='challenge']");
-      if (btn && !btn.disabled) this.handlers.onChallenge(btn.dataset.user);
+      const btn = event.target.closest("button[data-action]");
+      if (!btn || btn.disabled) return;
+      if (btn.dataset.action === "challenge") this.handlers.onChallenge(btn.dataset.user);
+      else if (btn.dataset.action === "profile") this.handlers.onProfile(btn.dataset.user);
     });
     dom.invitationList.addEventListener("click", (event) => {
       const btn = event.target.closest("button[data-action]");
@@ -99,12 +103,7 @@ export class LobbyView {
     const tr = el("tr");
     tr.dataset.user = name;
     const nameCell = el("td", "col-name");
-    const nameText = el("span", "name-text", name);
-    nameCell.append(nameText);
-    if (isMe) {
-      tr.classList.add("me");
-      nameCell.append(el("span", "you", " (you)"));
-    }
+    if (isMe) tr.classList.add("me");
     const stateCell = el("td", "col-state");
     const pill = el("span", "pill");
     stateCell.append(pill);
@@ -127,14 +126,40 @@ export class LobbyView {
     tr.append(nameCell, stateCell, wins, losses, draws, actionCell);
     tr.setAttribute("role", "row");
     for (const td of tr.children) td.setAttribute("role", "cell");
-    return { tr, pill, wins, losses, draws, btn, nameCell };
+    return { tr, pill, wins, losses, draws, btn, nameCell, name, isMe, registered: null };
+  }
+
+  /** The name, as a profile button plus a badge when registered, then "(you)". */
+  renderName(row, registered) {
+    row.registered = registered;
+    const { name, nameCell, isMe } = row;
+    const parts = [];
+    if (registered) {
+      const link = el("button", "name-link", name);
+      link.type = "button";
+      // The visible name is inside the accessible name, so voice control can say it.
+      link.setAttribute("aria-label", `View ${name}'s profile`);
+      link.title = `View ${name}'s profile`;
+      Object.assign(link.dataset, { action: "profile", user: name });
+      const badge = el("span", "badge-registered", "★");
+      badge.setAttribute("role", "img");
+      badge.setAttribute("aria-label", "registered player");
+      badge.title = "Registered player";
+      parts.push(link, badge);
+    } else {
+      parts.push(el("span", "name-text", name));
+    }
+    if (isMe) parts.push(el("span", "you", " (you)"));
+    nameCell.replaceChildren(...parts);
   }
 
   updateRow(row, info, isMe, iAmFree) {
     const state = info.state;
     row.tr.dataset.state = state;
-    row.tr.classList.toggle("registered", !!info.registered);
-    row.nameCell.title = info.registered ? "Registered player" : "";
+    const registered = !!info.registered;
+    row.tr.classList.toggle("registered", registered);
+    // Rebuilt only when this changes, so a focused profile button survives updates.
+    if (row.registered !== registered) this.renderName(row, registered);
     row.pill.textContent = STATE_LABELS[state] ?? String(state).toLowerCase();
     row.pill.dataset.state = state;
     row.wins.textContent = count(info.wins);
@@ -154,48 +179,59 @@ export class LobbyView {
    */
   renderInvitations(incoming, outgoing, busy) {
     const { invitations, invitationList } = this.dom;
-    // The list is small, so it is rebuilt; focus is put back on the equivalent button.
-    const focused = invitationList.contains(document.activeElement) ? document.activeElement.dataset : null;
-    const focusKey = focused ? `${focused.action}:${focused.user}` : null;
-
-    invitationList.replaceChildren();
-    for (const from of incoming) {
-      const li = el("li", "invitation incoming");
-      li.dataset.from = from;
-      const text = el("span", "invitation-text", `${from} challenges you`);
-      const actions = el("span", "invitation-actions");
-      const accept = button("Accept", "btn-small btn-primary", `Accept challenge from ${from}`, {
-        action: "accept",
-        user: from,
-      });
-      const decline = button("Decline", "btn-small", `Decline challenge from ${from}`, {
-        action: "decline",
-        user: from,
-      });
-      accept.disabled = decline.disabled = busy.has(from);
-      actions.append(accept, decline);
-      li.append(text, actions);
-      invitationList.append(li);
-    }
-    if (outgoing) {
-      const li = el("li", "invitation outgoing");
-      li.dataset.to = outgoing;
-      const text = el("span", "invitation-text");
-      text.append(el("span", "spinner spinner-small"), document.createTextNode(`Waiting for ${outgoing}…`));
-      text.firstChild.setAttribute("aria-hidden", "true");
-      const actions = el("span", "invitation-actions");
-      actions.append(
-        button("Cancel", "btn-small", `Cancel challenge to ${outgoing}`, { action: "cancel", user: outgoing }),
-      );
-      li.append(text, actions);
-      invitationList.append(li);
-    }
-    invitations.hidden = incoming.length === 0 && !outgoing;
-
-    if (focusKey) {
-      for (const btn of invitationList.querySelectorAll("button")) {
-        if (`${btn.dataset.action}:${btn.dataset.user}` === focusKey) btn.focus();
+    // Items are kept by key and only moved or added: rebuilding them on every lobby
+    // update would replay their pop-in animation and drop the focus of their buttons.
+    const wanted = [...incoming.map((from) => `in:${from}`), ...(outgoing ? [`out:${outgoing}`] : [])];
+    for (const [key, li] of this.invitationItems) {
+      if (!wanted.includes(key)) {
+        li.remove();
+        this.invitationItems.delete(key);
       }
     }
+    wanted.forEach((key, index) => {
+      let li = this.invitationItems.get(key);
+      if (!li) {
+        li = key.startsWith("in:") ? this.incomingItem(key.slice(3)) : this.outgoingItem(key.slice(4));
+        this.invitationItems.set(key, li);
+      }
+      if (key.startsWith("in:")) {
+        const answering = busy.has(key.slice(3));
+        for (const btn of li.querySelectorAll("button")) btn.disabled = answering;
+      }
+      const current = invitationList.children[index];
+      if (current !== li) invitationList.insertBefore(li, current ?? null);
+    });
+    invitations.hidden = wanted.length === 0;
+  }
+
+  incomingItem(from) {
+    const li = el("li", "invitation incoming");
+    li.dataset.from = from;
+    const text = el("span", "invitation-text", `${from} challenges you`);
+    const actions = el("span", "invitation-actions");
+    const accept = button("Accept", "btn-small btn-primary", `Accept challenge from ${from}`, {
+      action: "accept",
+      user: from,
+    });
+    const decline = button("Decline", "btn-small", `Decline challenge from ${from}`, {
+      action: "decline",
+      user: from,
+    });
+    actions.append(accept, decline);
+    li.append(text, actions);
+    return li;
+  }
+
+  outgoingItem(to) {
+    const li = el("li", "invitation outgoing");
+    li.dataset.to = to;
+    const text = el("span", "invitation-text");
+    const spinner = el("span", "spinner spinner-small");
+    spinner.setAttribute("aria-hidden", "true");
+    text.append(spinner, document.createTextNode(`Waiting for ${to}…`));
+    const actions = el("span", "invitation-actions");
+    actions.append(button("Cancel", "btn-small", `Cancel challenge to ${to}`, { action: "cancel", user: to }));
+    li.append(text, actions);
+    return li;
   }
 }

@@ -14,7 +14,7 @@ without closing the stream; ``tests/support.py`` works around the same leak).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Final
 
 import trio
@@ -23,7 +23,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 from protocol.codec import encode
 from protocol.messages import ClientMessage, NewConnection, Welcome
 
-from .failures import ClientFailure, unexpected
+from .failures import ClientFailure, RampCutShort, unexpected
 from .frames import peek_type
 from .loadrun import LoadRun
 
@@ -113,30 +113,38 @@ async def open_socket(url: str, queue_size: int) -> AsyncIterator[WebSocketConne
 
 @asynccontextmanager
 async def connect(run: LoadRun, name: str | None, *, ramp: bool = True) -> AsyncIterator[Client]:
-    """Open a socket (after a ramp slot, unless ``ramp`` is false) and join as ``name``.
+    """Open a socket and join as ``name`` (just the socket when ``name`` is None).
 
-    The handshake latency (TCP + WebSocket handshakes, then ``new_connection`` to
-    ``user_list``; just the socket when ``name`` is None) is recorded in the run's stats.
-    Failures propagate: the caller counts them.
+    With ``ramp`` (the long-lived connections), first wait for a ramp slot and hold one of the
+    ramp's handshake places until joined; once the window has closed, connect no more
+    (``RampCutShort``).  Without it (churn newcomers), connect at once.  The handshake
+    latency (TCP + WebSocket handshakes, then ``new_connection`` until the ``user_list``) is
+    recorded in the run's stats.  Failures propagate: the caller counts them.
     """
     stats = run.stats
-    async with AsyncExitStack() as stack:
-        if ramp:
-            await run.ramp.wait_turn()
-        async with run.ramp.limiter:
-            started = trio.current_time()
-            ws = await stack.enter_async_context(
-                open_socket(run.settings.url, run.settings.message_queue_size)
-            )
+    limited = False
+    if ramp:
+        await run.ramp.wait_turn()
+        await run.ramp.limiter.acquire()
+        limited = True
+    try:
+        if ramp and run.window_closed.is_set():
+            raise RampCutShort("the run ended before this connection's turn")
+        started = trio.current_time()
+        async with open_socket(run.settings.url, run.settings.message_queue_size) as ws:
             stats.connections_opened += 1
             stats.connections_open += 1
-            stack.callback(_closed, run)
-            client = Client(ws, run)
-            if name is not None:
-                await client.join(name)
-            stats.handshake.record(trio.current_time() - started)
-        yield client
-
-
-def _closed(run: LoadRun) -> None:
-    run.stats.connections_open -= 1
+            try:
+                client = Client(ws, run)
+                if name is not None:
+                    await client.join(name)
+                stats.handshake.record(trio.current_time() - started)
+                if limited:
+                    run.ramp.limiter.release()
+                    limited = False
+                yield client
+            finally:
+                stats.connections_open -= 1
+    finally:
+        if limited:
+            run.ramp.limiter.release()

@@ -27,6 +27,10 @@ class ClientFailure(Exception):
         return f"{self.kind}: {self.detail}"
 
 
+class RampCutShort(Exception):
+    """A connection that never started because the run ended first: not an error."""
+
+
 def unexpected(message: ServerMessage, context: str) -> ClientFailure:
     """A message that has no place at this point of the conversation.
 
@@ -38,7 +42,10 @@ def unexpected(message: ServerMessage, context: str) -> ClientFailure:
 
 
 def classify(error: BaseException) -> tuple[str, str] | None:
-    """``(kind, detail)`` for the exceptions a client expects; None for anything else (a bug)."""
+    """``(kind, detail)`` for the exceptions a client expects; None for anything else (a bug).
+
+    ``RampCutShort`` is expected but not an error: the caller skips it.
+    """
     if isinstance(error, ClientFailure | RefereeError):
         return error.kind, error.detail
     if isinstance(error, ProtocolError):

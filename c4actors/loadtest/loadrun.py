@@ -17,7 +17,7 @@ from collections.abc import Callable
 import trio
 
 from . import procfs
-from .failures import classify
+from .failures import RampCutShort, classify
 from .frames import FrameDecoder
 from .metrics import RunStats
 from .pacing import Ramp
@@ -97,6 +97,8 @@ class LoadRun:
 
     def fail(self, error: BaseException) -> None:
         """Count an expected kind of failure; anything else is a bug and propagates."""
+        if isinstance(error, RampCutShort):
+            return
         classified = classify(error)
         if classified is None:
             raise error

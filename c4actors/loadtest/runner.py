@@ -19,10 +19,10 @@ from .figures import ChurnFigures, EchoFigures, GamesFigures, IdleFigures, Serve
 from .loadrun import LoadRun
 from .procfs import cpu_share
 from .progress import show_progress
-from .scenarios.churn import run_churn
-from .scenarios.echo import run_echo
-from .scenarios.games import run_games
-from .scenarios.idle import run_idle
+from .scenario_churn import run_churn
+from .scenario_echo import run_echo
+from .scenario_games import run_games
+from .scenario_idle import run_idle
 from .settings import LoadSettings, Scenario
 
 Section: TypeAlias = GamesFigures | IdleFigures | ChurnFigures | EchoFigures

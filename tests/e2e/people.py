@@ -12,7 +12,10 @@ What counts as an unexpected error:
   ``tolerate``. Only the network-drop test does: while its player is offline, each
   reconnect attempt makes Chromium log "WebSocket connection to ... failed: ...
   net::ERR_INTERNET_DISCONNECTED" (a closing WebSocket logs nothing, so no other
-  test needs a tolerance);
+  test needs a tolerance). One exception holds for every page: Chromium logs each
+  4xx reply of the JSON API ("Failed to load resource: ... status of 401"), and
+  those are answers the page shows, not faults (``GET /api/me`` is a 401 for every
+  guest, a wrong password is a 401, a taken name a 409);
 * the client's own protocol warnings (``Unknown message type from server``,
   ``Ignoring a non-JSON frame``): they mean the client and server disagree.
 """
@@ -31,6 +34,8 @@ from tests.e2e.player import Player
 
 ACTION_TIMEOUT_MS: Final = 10_000
 PROTOCOL_WARNINGS: Final = re.compile(r"^(Unknown message type from server|Ignoring a non-JSON)")
+API_REFUSAL: Final = re.compile(r"^Failed to load resource: .* status of 4\d\d\b")
+API_URL: Final = re.compile(r"^https?://[^/]+/api/")
 
 _suffixes = itertools.count(1)
 """Names get a per-test suffix: a player left over from an earlier test (e.g. one that
@@ -58,6 +63,8 @@ class PageLog:
 
     def _is_problem(self, message: ConsoleMessage) -> bool:
         if message.type == "error":
+            if _is_api_refusal(message):
+                return False
             return not any(pattern.search(message.text) for pattern in self.tolerated)
         return message.type == "warning" and PROTOCOL_WARNINGS.search(message.text) is not None
 
@@ -65,6 +72,12 @@ class PageLog:
         line = f"[uncaught] {error.name}: {error.message}\n{error.stack or ''}".rstrip()
         self.lines.append(line)
         self.problems.append(line)
+
+
+def _is_api_refusal(message: ConsoleMessage) -> bool:
+    """Chromium's log line for a 4xx reply of the JSON API (see the module docstring)."""
+    url = message.location.get("url", "")
+    return API_REFUSAL.search(message.text) is not None and API_URL.search(url) is not None
 
 
 class People:

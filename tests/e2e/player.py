@@ -109,10 +109,14 @@ class Player:
     def winning_cells(self) -> Locator:
         return self.page.locator("#board .cell.win")
 
-    def board_rows(self) -> list[str]:
+    def board_rows(self, board_id: str = "board") -> list[str]:
         """The board as the page draws it, in the protocol's notation: 6 strings of 7,
-        top row first, ``.`` empty, ``1`` / ``2`` a token of player 1 / 2."""
-        tokens: list[str] = self.board.locator(".cell .token").evaluate_all(
+        top row first, ``.`` empty, ``1`` / ``2`` a token of player 1 / 2.
+
+        ``board_id`` picks another board drawn the same way (the replay's).
+        """
+        cells = self.by_id(board_id).locator(".cell .token")
+        tokens: list[str] = cells.evaluate_all(
             """tokens => tokens.map(t =>
                 t.classList.contains("p1") ? "1" : t.classList.contains("p2") ? "2" : ".")"""
         )

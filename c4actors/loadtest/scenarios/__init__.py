@@ -1,1 +1,0 @@
-"""The load tester's scenarios, one module each: ``games``, ``idle``, ``churn``, ``echo``."""
