@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import operator
 from collections.abc import Callable, Iterable
 from typing import Final, Literal, TypeAlias
@@ -298,20 +299,16 @@ class Board:
         return (ROWS - height, column)
 
     def to_rows(self) -> list[str]:
-        """Six strings of seven characters, TOP row first: ``.`` empty, ``1`` and ``2`` stones."""
-        rows = []
-        for row_from_bottom in range(ROWS - 1, -1, -1):
-            cells = []
-            for column in range(COLUMNS):
-                index = bit_index(row_from_bottom, column)
-                if self.bitboard1 >> index & 1:
-                    cells.append("1")
-                elif self.bitboard2 >> index & 1:
-                    cells.append("2")
-                else:
-                    cells.append(".")
-            rows.append("".join(cells))
-        return rows
+        """Six strings of seven characters, TOP row first: ``.`` empty, ``1`` and ``2`` stones.
+
+        On the move path (every ``game_state``), so one table lookup per row: a row's bits sit
+        7 apart, and shifting them down to bit 0 and masking gives a key for the row's text.
+        """
+        bitboard1, bitboard2 = self.bitboard1, self.bitboard2
+        return [
+            _ROW_TEXT[(bitboard1 >> row) & _ROW_SPREAD | ((bitboard2 >> row) & _ROW_SPREAD) << 1]
+            for row in _ROWS_TOP_DOWN
+        ]
 
     def __repr__(self) -> str:
         return f"Board.from_moves({list(self.moves)!r})"
@@ -328,3 +325,20 @@ _set_moves: Final[Callable[[Board, tuple[Column, ...]], None]] = Board.__dict__[
 _set_outcome: Final[Callable[[Board, Outcome], None]] = Board.__dict__["outcome"].__set__
 
 _EMPTY_BOARD: Final = Board()
+
+
+def _row_texts() -> dict[int, str]:
+    """Every row's text, keyed by its stones spread 7 bits apart (player 2's shifted by one)."""
+    texts = {}
+    for cells in itertools.product(".12", repeat=COLUMNS):
+        key = 0
+        for column, cell in enumerate(cells):
+            if cell != ".":
+                key |= 1 << (column * _STRIDE + (cell == "2"))
+        texts[key] = "".join(cells)
+    return texts
+
+
+_ROW_SPREAD: Final = sum(1 << (column * _STRIDE) for column in range(COLUMNS))
+_ROWS_TOP_DOWN: Final = tuple(range(ROWS - 1, -1, -1))
+_ROW_TEXT: Final = _row_texts()
