@@ -104,6 +104,7 @@ class AccountsApi:
     store: Store
     signer: SessionSigner
     notify_lobby: Callable[[ColorChanged], Awaitable[None]]
+    is_online: Callable[[str], Awaitable[bool]]
     throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
     hasher: argon2.PasswordHasher = attrs.field(factory=argon2.PasswordHasher)
     _hashing: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(2))
@@ -177,6 +178,10 @@ class AccountsApi:
         _check_username(body.username)
         _check_password(body.password)
         _check_color(body.color)
+        if await self.is_online(body.username):
+            # A guest is playing under this name: taking it would strand their session.
+            text = f"the name {body.username!r} is in use right now"
+            raise ApiError(409, "name_taken", text)
         password_hash = await self._hash(body.password)
         try:
             account = await self.store.create_account(body.username, password_hash, body.color)

@@ -332,15 +332,18 @@ class LobbyState:
             return [_error(conn, "already_connected", "this socket already has a session", ref)]
         if not is_valid_username(name):
             return [_error(conn, "invalid_name", f"invalid name: {USERNAME_RULE}", ref)]
+        key = _key(name)
+        user = self._users.get(key)
+        if user is not None and _token_matches(event.resume, user.token):
+            # The token proves the session, whatever happened to the name meanwhile.
+            return self._resume(conn, key, user)
         account = event.account
-        if account is not None and _key(account.name) != _key(name):
+        if account is not None and _key(account.name) != key:
             text = f"you are signed in as {account.name}: connect under that name or sign out"
             return [_error(conn, "account_mismatch", text, ref)]
         if account is None and event.name_registered:
             text = f"{name!r} is a registered name: sign in to use it"
             return [_error(conn, "name_registered", text, ref)]
-        key = _key(name)
-        user = self._users.get(key)
         if user is None:
             user = _User(name=name, token=self._new_token(), conn=conn)
             if account is not None:
@@ -354,9 +357,7 @@ class LobbyState:
                 LobbyChanged(users=(user.info(),)),
                 Send(conn, UserList(users=self.snapshot())),
             ]
-        if event.resume is None or not hmac.compare_digest(event.resume, user.token):
-            return [_error(conn, "name_taken", f"the name {user.name!r} is already online", ref)]
-        return self._resume(conn, key, user)
+        return [_error(conn, "name_taken", f"the name {user.name!r} is already online", ref)]
 
     def _resume(self, conn: ConnId, key: str, user: _User) -> list[Effect]:
         """A valid token takes the session over, even from a socket that is still open."""
@@ -518,6 +519,10 @@ class LobbyState:
         snapshot = self.snapshot()
         effects += [Send(conn, UserList(users=snapshot)) for conn in still_here]
         return effects
+
+
+def _token_matches(offered: str | None, token: str) -> bool:
+    return offered is not None and hmac.compare_digest(offered, token)
 
 
 def _error(conn: ConnId, code: str, message: str, ref: str | None = None) -> Send:

@@ -90,6 +90,10 @@ class LobbyClient:
         await self.inbox.send(StatsQuery(send))
         return await receive.receive()
 
+    async def is_online(self, name: str) -> bool:
+        key = name.casefold()
+        return any(user.name.casefold() == key for user in await self.snapshot())
+
     async def color_changed(self, change: ColorChanged) -> None:
         await self.inbox.send(change)
 
@@ -141,7 +145,7 @@ def create_app(
     """The whole application: ``/ws`` to the actors, everything else to Starlette."""
     conn_ids = itertools.count(1)
     www = settings.www_dir
-    accounts = AccountsApi(store, signer, lobby.color_changed)
+    accounts = AccountsApi(store, signer, lobby.color_changed, lobby.is_online)
     limits = ConnectionLimits(settings.max_connections, settings.max_per_address)
     connection_settings = ConnectionSettings(
         inbox_size=settings.inbox_size,

@@ -97,6 +97,11 @@ async def test_duplicate_names_and_malformed_bodies() -> None:
             "/api/register", json={"username": "aNN", "password": "12345678", "color": "red"}
         )
         assert taken.status_code == 409 and error_of(taken) == "name_taken"
+        async with connect(server, "Guest1"):
+            online = await http.post(
+                "/api/register", json={"username": "guest1", "password": "12345678"}
+            )
+            assert online.status_code == 409 and error_of(online) == "name_taken"
         cases: list[tuple[Any, int, str, str]] = [
             (b"not json", 400, "bad_json", ""),
             ({"username": "x"}, 400, "invalid_field", "password"),

@@ -26,6 +26,7 @@ from c4actors.lobby_state import (
     Request,
     Send,
     StartGame,
+    is_valid_username,
 )
 from protocol.messages import (
     Accept,
@@ -175,6 +176,16 @@ def test_playing_user_who_drops_is_kept_away_and_can_resume() -> None:
     assert effects[-1] == PlayerReturned("game-0", "ann", 3)
 
 
+def test_a_valid_token_resumes_even_if_the_name_was_registered_meanwhile() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    # Someone registered "ann" while this guest played: the guest's own token still works.
+    effects = lobby.handle(Connected(3, "ann", resume="token-0", name_registered=True))
+    assert isinstance(sends_to(effects, 3)[0], Welcome)
+    refused = lobby.handle(Connected(4, "ann", name_registered=True))
+    assert error_codes(refused) == ["name_registered"]
+
+
 def test_resume_takes_over_an_open_socket() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
@@ -294,7 +305,8 @@ class LobbyMachine(RuleBasedStateMachine):
         replies = sends_to(effects, conn)
         if resume != "valid" and not signed_in and name.casefold() == "dee":
             assert error_codes(effects) in (["name_registered"], ["invalid_name"])
-        if signed_in and name.casefold() != "dee" and name != "" and " " not in name:
+        valid = is_valid_username(name)
+        if signed_in and resume != "valid" and name.casefold() != "dee" and valid:
             assert error_codes(effects) in (["account_mismatch"], ["already_connected"])
         if isinstance(replies[0], Welcome):
             self.opened.append(conn)

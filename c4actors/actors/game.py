@@ -13,6 +13,7 @@ a change to their records.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -171,7 +172,9 @@ class GameActor:
             with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
                 recorded = await self._save(self.result)
                 if not shutting_down:
-                    await self.report(attrs.evolve(self.result, recorded=recorded))
+                    # The lobby is gone only when the whole server is stopping.
+                    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                        await self.report(attrs.evolve(self.result, recorded=recorded))
 
     async def _save(self, result: GameResult) -> bool:
         """Store the finished game; on failure tell both players their records did not change."""
