@@ -1,0 +1,290 @@
+"""The ``games`` scenario: N pairs of players, each pair playing game after game.
+
+In each pair the *challenger* challenges its partner, who accepts and so becomes player 1 and
+moves first; when a game ends both wait for their fresh ``user_list`` (back in the lobby) and
+the challenger challenges again, as long as the run's game budget and window allow.  Every
+``game_state`` and ``game_over`` goes through the player's ``GameReferee``.
+
+A move's round trip is timed from sending the ``move`` to receiving the mover's own
+``game_state`` for it.  When a ``--duration`` window closes, the player to move sends ``quit``
+instead of a move, so games in flight end at once (a forfeit the referee expects); with only a
+``--games`` count, games play to their natural end and the window closes with the last one.
+
+Any failure ends the pair that saw it (both connections), is counted by kind, and leaves the
+other pairs playing.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Final
+
+import attrs
+import trio
+
+from protocol.messages import (
+    Accept,
+    Challenge,
+    GameOver,
+    GameStarted,
+    GameState,
+    Invitation,
+    InvitationSent,
+    Move,
+    Quit,
+    ServerMessage,
+)
+
+from .connection import Client, connect
+from .failures import unexpected
+from .figures import GamesFigures, rate
+from .frames import peek_type
+from .loadrun import LoadRun
+from .pacing import MovePace
+from .referee import GameReferee
+from .strategy import STRATEGIES
+
+LOBBY_FRAMES: Final = frozenset({"lobby_update", "user_list"})
+
+
+@attrs.define
+class GameTally:
+    """Games of the whole run: the budget (``--games``) and what was played in the window."""
+
+    run: LoadRun
+    budget: int | None
+    started: int = 0
+    completed: int = 0
+    moves_in_completed: int = 0
+    reasons: dict[str, int] = attrs.field(factory=dict)
+    slips: int = 0
+
+    def try_start(self) -> bool:
+        """Whether a pair may start another game (and take it from the budget)."""
+        if self.run.window_closed.is_set():
+            return False
+        if self.budget is not None and self.started >= self.budget:
+            return False
+        self.started += 1
+        return True
+
+    def finished(self, over: GameOver, moves: int) -> None:
+        self.completed += 1
+        self.reasons[over.reason] = self.reasons.get(over.reason, 0) + 1
+        if self.run.measuring and over.reason != "forfeit":
+            self.run.stats.games += 1
+            self.moves_in_completed += moves
+        if self.budget is not None and self.completed >= self.budget:
+            self.run.close_window()
+
+
+class Pair:
+    """Two players who play each other for the whole run; see the module docstring."""
+
+    def __init__(self, run: LoadRun, index: int, tally: GameTally) -> None:
+        settings = run.settings
+        self.run = run
+        self.tally = tally
+        self.challenger = settings.user_name("g", 2 * index)
+        self.challenged = settings.user_name("g", 2 * index + 1)
+        pair_rng = random.Random(f"{settings.seed}-{index}")
+        self.pace = MovePace(settings.think, settings.move_rate, pair_rng)
+        self.choose_column = STRATEGIES[settings.strategy]
+        self.rng = pair_rng
+        self.quit_when_window_closes = settings.window is not None
+        self.quitter: str | None = None
+        self.finished = trio.Event()
+        self.idle_scope: trio.CancelScope | None = None
+        self._cancel_scope: trio.CancelScope | None = None
+
+    async def run_pair(self) -> None:
+        """Both players until the pair is done; always reports back to the run."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._cancel_scope = nursery.cancel_scope
+                nursery.start_soon(self._player, self.challenger, self.challenged, True)
+                nursery.start_soon(self._player, self.challenged, self.challenger, False)
+        finally:
+            self.tally.slips += self.pace.slips
+            self.run.client_finished()
+
+    def finish(self) -> None:
+        """The challenger starts no more games: wake its partner if it waits for one."""
+        self.finished.set()
+        if self.idle_scope is not None:
+            self.idle_scope.cancel()
+
+    async def _player(self, name: str, opponent: str, challenger: bool) -> None:
+        run = self.run
+        settled = False
+        try:
+            async with connect(run, name) as client:
+                settled = True
+                run.connection_settled()
+                await run.window_open.wait()
+                player = _Player(self, client, opponent, challenger)
+                if challenger:
+                    await player.challenge_games()
+                else:
+                    await player.accept_games()
+        except Exception as error:
+            run.fail(error)
+            if self._cancel_scope is not None:
+                self._cancel_scope.cancel()  # the partner cannot go on alone
+        finally:
+            if not settled:
+                run.connection_settled()
+
+
+class _Player:
+    """One side of a pair, on an open and joined connection."""
+
+    def __init__(self, pair: Pair, client: Client, opponent: str, challenger: bool) -> None:
+        self.pair = pair
+        self.client = client
+        self.name = client.name
+        self.opponent = opponent
+        self.challenger = challenger
+        self.number = 2 if challenger else 1
+        self.run = pair.run
+
+    async def challenge_games(self) -> None:
+        try:
+            while self.pair.tally.try_start():
+                await self.client.send(Challenge(opponent=self.opponent))
+                sent = await self._next_message()
+                if not (isinstance(sent, InvitationSent) and sent.to == self.opponent):
+                    raise unexpected(sent, f"{self.name} after challenge")
+                await self._play_game()
+        finally:
+            self.pair.finish()
+
+    async def accept_games(self) -> None:
+        while await self._wait_invitation():
+            await self.client.send(Accept(challenger=self.opponent))
+            await self._play_game()
+
+    async def _wait_invitation(self) -> bool:
+        """True on the partner's invitation; False once the partner has finished."""
+        with trio.CancelScope() as scope:
+            self.pair.idle_scope = scope
+            if self.pair.finished.is_set():
+                return False
+            try:
+                invitation = await self._next_message()
+            finally:
+                self.pair.idle_scope = None
+            if not (isinstance(invitation, Invitation) and invitation.from_ == self.opponent):
+                raise unexpected(invitation, f"{self.name} waiting for an invitation")
+            return True
+        return False
+
+    async def _next_message(self) -> ServerMessage:
+        """The next message that is not a lobby frame (those are not decoded)."""
+        while True:
+            text = await self.client.receive()
+            if peek_type(text) not in LOBBY_FRAMES:
+                return self.run.decoder.decode(text)
+
+    async def _play_game(self) -> None:
+        started = await self._next_message()
+        if not (
+            isinstance(started, GameStarted)
+            and (started.player1, started.player2, started.you)
+            == (self.pair.challenged, self.pair.challenger, self.number)
+        ):
+            raise unexpected(started, f"{self.name} waiting for game_started")
+        stats = self.run.stats
+        if self.challenger:
+            stats.games_in_flight += 1
+        referee = GameReferee(started)
+        try:
+            over = await self._play_moves(referee)
+        finally:
+            if self.challenger:
+                stats.games_in_flight -= 1
+        if self.challenger:
+            self.pair.tally.finished(over, len(referee.board.moves))
+        await self._back_in_lobby()
+
+    async def _play_moves(self, referee: GameReferee) -> GameOver:
+        """Handle ``game_state``s (moving on our turn) until the ``game_over``."""
+        run, stats, client = self.run, self.run.stats, self.client
+        decode = run.decoder.decode
+        sent_at = 0.0
+        awaited = -1  # length of ``moves`` in the state that answers our move
+        while True:
+            text = await client.receive()
+            received_at = trio.current_time()
+            if peek_type(text) in LOBBY_FRAMES:
+                continue
+            message = decode(text)
+            if isinstance(message, GameState):
+                referee.check_state(message)
+                if len(message.moves) == awaited:
+                    awaited = -1
+                    if run.measuring:
+                        stats.operations += 1
+                        stats.latency.record(received_at - sent_at)
+                if message.next == self.name:
+                    column = await self._choose_move(referee)
+                    if column is None:
+                        self.pair.quitter = self.name
+                        await client.send(Quit(game_id=referee.game_id))
+                    else:
+                        awaited = len(message.moves) + 1
+                        await client.send(Move(game_id=referee.game_id, column=column))
+                        sent_at = client.sent_at
+            elif isinstance(message, GameOver):
+                referee.check_over(message, forfeited_by=self.pair.quitter)
+                return message
+            else:
+                raise unexpected(message, f"{self.name} in game {referee.game_id}")
+
+    async def _choose_move(self, referee: GameReferee) -> int | None:
+        """The column to play, after the pace's wait; None to quit (the window closed)."""
+        pair, run = self.pair, self.run
+        if not pair.pace.immediate:
+            due = pair.pace.next_move_at()
+            if due > trio.current_time():
+                with trio.move_on_at(due):
+                    await run.window_closed.wait()
+        if pair.quit_when_window_closes and run.window_closed.is_set():
+            return None
+        return pair.choose_column(referee.board, pair.rng)
+
+    async def _back_in_lobby(self) -> None:
+        """Wait for the fresh ``user_list`` that follows every ``game_over``."""
+        while True:
+            text = await self.client.receive()
+            kind = peek_type(text)
+            if kind == "user_list":
+                return
+            if kind != "lobby_update":
+                raise unexpected(self.run.decoder.decode(text), f"{self.name} after game_over")
+
+
+async def run_games(run: LoadRun) -> GamesFigures:
+    """The scenario's entry point: play, then the figures of the window."""
+    settings = run.settings
+    tally = GameTally(run, settings.games)
+
+    def start_pairs(nursery: trio.Nursery) -> None:
+        for index in range(settings.concurrent):
+            run.client_started()
+            nursery.start_soon(Pair(run, index, tally).run_pair)
+
+    await run.drive(start_pairs)
+    stats, seconds = run.stats, run.window_seconds
+    return GamesFigures(
+        concurrent=settings.concurrent,
+        moves=stats.operations,
+        moves_per_s=rate(stats.operations, seconds),
+        games=stats.games,
+        games_per_s=rate(stats.games, seconds),
+        mean_moves_per_game=tally.moves_in_completed / stats.games if stats.games else None,
+        move_latency=stats.latency.summary(),
+        ends=dict(sorted(tally.reasons.items())),
+        move_rate=settings.move_rate,
+        schedule_slips=tally.slips,
+    )
