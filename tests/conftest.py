@@ -41,12 +41,15 @@ def no_unexpected_error_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     """Any ERROR logged by the server (an unhandled exception in an actor, say) fails the
     test, unless the test injects that fault on purpose (``expect_error_logs``)."""
     handler = _ErrorRecords()
-    logger = logging.getLogger("c4actors")
-    logger.addHandler(handler)
+    # hypercorn.error is where an exception escaping the ASGI app would be reported.
+    loggers = [logging.getLogger("c4actors"), logging.getLogger("hypercorn.error")]
+    for logger in loggers:
+        logger.addHandler(handler)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
+        for logger in loggers:
+            logger.removeHandler(handler)
     if request.node.get_closest_marker("expect_error_logs") is None and handler.records:
         lines = [f"{r.name}: {r.getMessage()}" for r in handler.records]
         pytest.fail("the server logged errors:\n" + "\n".join(lines))
