@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
+from hypercorn.config import Config
 from trio_websocket import ConnectionClosed
 
 from c4actors.limits import ConnectionLimits, TokenBucket
+from c4actors.server import open_listening_sockets
 from c4actors.web import WebSettings
 from protocol import Challenge, Error, GameState, LobbyUpdate, Move
 from tests.support import connect, handshake_status, open_server, start_game
@@ -91,3 +95,23 @@ async def test_metrics_endpoint() -> None:
         assert values['c4_errors_total{code="invalid_column"}'] == 1
         assert values["c4_messages_in_total"] >= 6
         assert values["c4_move_seconds_count"] == 2
+
+
+def test_connections_inherit_keepalive_and_a_user_timeout() -> None:
+    """Half-open peers and peers that stopped reading are cut off by TCP itself."""
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    sockets = open_listening_sockets(config)
+    listener = sockets.insecure_sockets[0]
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    try:
+        assert accepted.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        idle = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+        interval = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)
+        probes = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
+        assert idle + interval * probes <= 30, "a vanished peer is noticed within ~30 s"
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
+    finally:
+        for sock in (accepted, client, listener):
+            sock.close()
