@@ -41,7 +41,6 @@ from protocol.messages import (
     LobbyUpdate,
     ServerMessage,
     UserInfo,
-    UserList,
     UserState,
     Welcome,
 )
@@ -146,6 +145,17 @@ class Send:
 
 
 @attrs.frozen
+class SendUserList:
+    """Deliver a ``user_list`` snapshot of the whole lobby to ``conn``.
+
+    Not a ``Send`` with the users in it: building that list for every join would make
+    joining O(users).  The actor keeps the lobby's encoded rows from the ``LobbyChanged``
+    effects instead, which always come before this effect within one event."""
+
+    conn: ConnId
+
+
+@attrs.frozen
 class LobbyChanged:
     """Users joined or changed (``users``, their current info) or left (``left``).
 
@@ -201,7 +211,9 @@ class CloseConnection:
     reason: str
 
 
-Effect: TypeAlias = Send | LobbyChanged | StartGame | PlayerAway | PlayerReturned | CloseConnection
+Effect: TypeAlias = (
+    Send | SendUserList | LobbyChanged | StartGame | PlayerAway | PlayerReturned | CloseConnection
+)
 
 
 # --------------------------------------------------------------------------- state
@@ -355,7 +367,7 @@ class LobbyState:
             return [
                 Send(conn, welcome),
                 LobbyChanged(users=(user.info(),)),
-                Send(conn, UserList(users=self.snapshot())),
+                SendUserList(conn),
             ]
         return [_error(conn, "name_taken", f"the name {user.name!r} is already online", ref)]
 
@@ -371,7 +383,7 @@ class LobbyState:
         self._conns[conn] = key
         effects += [
             Send(conn, Welcome(username=user.name, resume=user.token, account=user.registered)),
-            Send(conn, UserList(users=self.snapshot())),
+            SendUserList(conn),
         ]
         if user.state == PLAYING:
             assert user.game_id is not None
@@ -516,8 +528,7 @@ class LobbyState:
                 still_here.append(user.conn)
         effects: list[Effect] = [LobbyChanged(users=tuple(changed), left=tuple(left))]
         # Players got no lobby traffic during the game: resynchronise them with a snapshot.
-        snapshot = self.snapshot()
-        effects += [Send(conn, UserList(users=snapshot)) for conn in still_here]
+        effects += [SendUserList(conn) for conn in still_here]
         return effects
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal, TypeVar, get_args, get_origin
 
 import attrs
@@ -40,6 +40,7 @@ from protocol.messages import (
     ClientMessage,
     Invitation,
     ServerMessage,
+    UserInfo,
 )
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "decode_client",
     "decode_server",
     "encode",
+    "encode_user_info",
+    "encode_user_list",
 ]
 
 MAX_MESSAGE_CHARS = 4096
@@ -238,6 +241,20 @@ def encode(message: ServerMessage | ClientMessage) -> str:
     except KeyError:
         raise TypeError(f"not a protocol message: {message!r}") from None
     text: str = _dump_json(unstructure(message))
+    return text
+
+
+_unstructure_user_info: Final = converter.get_unstructure_hook(UserInfo)
+
+
+def encode_user_list(rows: Iterable[str]) -> str:
+    """A ``user_list`` frame from rows already encoded by ``encode_user_info``: the lobby
+    keeps every row encoded, so a snapshot is one string join, not one encode per user."""
+    return '{"type":"user_list","users":[' + ",".join(rows) + "]}"
+
+
+def encode_user_info(info: UserInfo) -> str:
+    text: str = _dump_json(_unstructure_user_info(info))
     return text
 
 

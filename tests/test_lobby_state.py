@@ -25,6 +25,7 @@ from c4actors.lobby_state import (
     PlayerReturned,
     Request,
     Send,
+    SendUserList,
     StartGame,
     is_valid_username,
 )
@@ -64,8 +65,16 @@ def make_lobby() -> LobbyState:
     return LobbyState(new_token=lambda: next(tokens), new_game_id=lambda: next(games))
 
 
-def sends_to(effects: list[Effect], conn: int) -> list[Any]:
-    return [e.message for e in effects if isinstance(e, Send) and e.conn == conn]
+def sends_to(effects: list[Effect], conn: int, lobby: LobbyState | None = None) -> list[Any]:
+    """The messages ``conn`` gets; a ``SendUserList`` is the lobby's snapshot (pass ``lobby``)."""
+    messages: list[Any] = []
+    for effect in effects:
+        if isinstance(effect, Send) and effect.conn == conn:
+            messages.append(effect.message)
+        elif isinstance(effect, SendUserList) and effect.conn == conn:
+            assert lobby is not None, "pass the lobby to resolve user_list snapshots"
+            messages.append(UserList(users=lobby.snapshot()))
+    return messages
 
 
 def error_codes(effects: list[Effect]) -> list[str]:
@@ -74,7 +83,7 @@ def error_codes(effects: list[Effect]) -> list[str]:
 
 def connect(lobby: LobbyState, conn: int, name: str) -> list[Effect]:
     effects = lobby.handle(Connected(conn, name))
-    assert isinstance(sends_to(effects, conn)[0], Welcome), effects
+    assert isinstance(sends_to(effects, conn, lobby)[0], Welcome), effects
     return effects
 
 
@@ -85,7 +94,7 @@ def test_connect_sends_welcome_then_snapshot_including_self() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "Ann")
     effects = lobby.handle(Connected(2, "bob"))
-    welcome, user_list = sends_to(effects, 2)
+    welcome, user_list = sends_to(effects, 2, lobby)
     assert welcome == Welcome(username="bob", resume="token-1", account=False)
     assert isinstance(user_list, UserList)
     assert {u.name for u in user_list.users} == {"Ann", "bob"}
@@ -169,7 +178,7 @@ def test_playing_user_who_drops_is_kept_away_and_can_resume() -> None:
     # The name stays reserved; a wrong token does not get it.
     assert error_codes(lobby.handle(Connected(3, "ann", resume="nope"))) == ["name_taken"]
     effects = lobby.handle(Connected(3, "ann", resume="token-0"))
-    welcome, user_list = sends_to(effects, 3)
+    welcome, user_list = sends_to(effects, 3, lobby)
     assert isinstance(welcome, Welcome)
     assert welcome.resume != "token-0"
     assert isinstance(user_list, UserList)
@@ -181,7 +190,7 @@ def test_a_valid_token_resumes_even_if_the_name_was_registered_meanwhile() -> No
     connect(lobby, 1, "ann")
     # Someone registered "ann" while this guest played: the guest's own token still works.
     effects = lobby.handle(Connected(3, "ann", resume="token-0", name_registered=True))
-    assert isinstance(sends_to(effects, 3)[0], Welcome)
+    assert isinstance(sends_to(effects, 3, lobby)[0], Welcome)
     refused = lobby.handle(Connected(4, "ann", name_registered=True))
     assert error_codes(refused) == ["name_registered"]
 
@@ -195,7 +204,7 @@ def test_resume_takes_over_an_open_socket() -> None:
     assert effects[0] == CloseConnection(
         1, CLOSE_TAKEN_OVER, "session resumed on another connection"
     )
-    assert sends_to(effects, 3)[-1] == InvitationSent(to="bob")
+    assert sends_to(effects, 3, lobby)[-1] == InvitationSent(to="bob")
     # The old socket's close arrives late and must not remove the resumed session.
     assert lobby.handle(Disconnected(1)) == []
     assert lobby.name_of(3) == "ann"
@@ -212,7 +221,7 @@ def test_game_end_updates_records_and_resynchronises_players() -> None:
     assert effects[0] == LobbyChanged(
         users=(UserInfo(name="bob", state="AVAILABLE", wins=1),), left=("ann",)
     )
-    assert sends_to(effects, 2) == [
+    assert sends_to(effects, 2, lobby) == [
         UserList(users=[UserInfo(name="bob", state="AVAILABLE", wins=1)])
     ]
     assert lobby.handle(GameEnded("game-0", winner="bob")) == []
@@ -275,9 +284,13 @@ class LobbyMachine(RuleBasedStateMachine):
         if codes:
             assert len(effects) == 1, "a refused event only answers with an error"
             assert self.fingerprint() == before, "a refused event changed the state"
+        seen_user_list = False
         for effect in effects:
             match effect:
+                case SendUserList():
+                    seen_user_list = True
                 case LobbyChanged(users=users, left=left):
+                    assert not seen_user_list, "a snapshot must not miss this event's changes"
                     assert users or left
                     apply_update(self.mirror, users, left)
                     self.buffer.add(effect)
@@ -302,7 +315,7 @@ class LobbyMachine(RuleBasedStateMachine):
         account = AccountInfo(name="Dee", color="blue", wins=3) if signed_in else None
         event = Connected(conn, name, token, account, name_registered=name.casefold() == "dee")
         effects = self.run(event)
-        replies = sends_to(effects, conn)
+        replies = sends_to(effects, conn, self.lobby)
         if resume != "valid" and not signed_in and name.casefold() == "dee":
             assert error_codes(effects) in (["name_registered"], ["invalid_name"])
         valid = is_valid_username(name)

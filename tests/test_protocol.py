@@ -25,12 +25,15 @@ from protocol import (
     NewConnection,
     OpponentDisconnected,
     ProtocolError,
+    UserInfo,
+    UserList,
     Welcome,
     codec,
     decode_client,
     decode_server,
     encode,
 )
+from protocol.codec import encode_user_info, encode_user_list
 
 PROTOCOL_DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 ALL_MESSAGE_TYPES = CLIENT_MESSAGE_TYPES + SERVER_MESSAGE_TYPES
@@ -423,3 +426,9 @@ def test_public_api_is_reexported() -> None:
         assert name in protocol.__all__
     for cls in ALL_MESSAGE_TYPES:
         assert getattr(protocol, cls.__name__) is cls
+
+
+@given(st.lists(st.builds(UserInfo, state=st.sampled_from(["AVAILABLE", "PLAYING"])), max_size=5))
+def test_user_list_built_from_encoded_rows_is_a_user_list(users: list[UserInfo]) -> None:
+    frame = encode_user_list(encode_user_info(user) for user in users)
+    assert decode_server(frame) == UserList(users=users)

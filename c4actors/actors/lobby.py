@@ -36,6 +36,7 @@ from c4actors.actors.mailbox import (
     SessionOpened,
     SessionRefused,
 )
+from c4actors.actors.snapshot import UserListCache
 from c4actors.lobby_state import (
     CloseConnection,
     ColorChanged,
@@ -50,6 +51,7 @@ from c4actors.lobby_state import (
     PlayerReturned,
     Request,
     Send,
+    SendUserList,
     StartGame,
 )
 from c4actors.metrics import Metrics
@@ -128,6 +130,7 @@ class LobbyActor:
         self._mailboxes: dict[int, Mailbox] = {}
         self._games: dict[str, trio.MemorySendChannel[GameInput]] = {}
         self._buffer = LobbyUpdateBuffer()
+        self._user_list = UserListCache()
         self._flush_at = 0.0
         self._nursery: trio.Nursery | None = None
 
@@ -215,6 +218,11 @@ class LobbyActor:
                     if not self._buffer:
                         self._flush_at = trio.current_time() + self.tick
                     self._buffer.add(effect)
+                    self._user_list.apply(effect)
+                case SendUserList(conn=conn):
+                    mailbox = self._mailboxes.get(conn)
+                    if mailbox is not None:
+                        mailbox.deliver(self._user_list.frame())
                 case StartGame():
                     self._start_game(effect)
                 case PlayerAway(game_id=game_id, name=name):
