@@ -1,0 +1,99 @@
+"""The game server as the benchmarks start it: ``run_server`` with the flood limits lifted.
+
+``c4actors serve`` caps every connection at 20 messages per second and every client address
+at 2,000 connections: a load tester on one machine exceeds both by design.  This runs the very
+same server (``c4actors.server.run_server``, same defaults otherwise, a SQLite file in a fresh
+temporary directory as ``c4actors serve`` would use) with:
+
+* the rate limit set so high it never drops a message, so its per-message cost is still paid;
+* no connection caps;
+* the open-file limit raised to the hard limit;
+* logging at ``warning`` (``info`` logs every connection and game).
+
+Prints ``listening on http://H:P (WebSocket ws://H:P/ws)`` on stdout once ready, then serves
+until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import trio
+
+from c4actors.loadtest.runner import raise_open_file_limit
+from c4actors.server import RunningServer, ServerSettings, run_server
+from c4actors.web import WebSettings
+
+log = logging.getLogger("bench.game_server")
+
+LIFTED_LIMITS: Final[dict[str, Any]] = {
+    "rate": 1e9,
+    "burst": 1e9,
+    "max_connections": 0,
+    "max_per_address": 0,
+}
+
+
+def web_settings() -> WebSettings:
+    """``WebSettings()`` with ``LIFTED_LIMITS`` applied (those that exist in this version)."""
+    known = attrs.fields_dict(WebSettings)
+    missing = sorted(set(LIFTED_LIMITS) - set(known))
+    if missing:
+        log.warning("WebSettings has no %s: left as they are", ", ".join(missing))
+    return attrs.evolve(WebSettings(), **{k: v for k, v in LIFTED_LIMITS.items() if k in known})
+
+
+async def serve(host: str, port: int, lobby_tick: float, grace: float, db_path: Path) -> None:
+    settings = ServerSettings(
+        host=host,
+        port=port,
+        grace_seconds=grace,
+        lobby_tick=lobby_tick,
+        web=web_settings(),
+        db_path=str(db_path),
+    )
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+
+        async def stop_on_signal() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    stop.set()
+                    return
+
+        nursery.start_soon(stop_on_signal)
+        running: RunningServer = await nursery.start(run_server, settings, stop)
+        print(f"listening on {running.http_url} (WebSocket {running.ws_url})", flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--lobby-tick", type=float, default=0.05)
+    parser.add_argument("--grace", type=float, default=20.0)
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    raise_open_file_limit(1 << 20)
+    with tempfile.TemporaryDirectory(prefix="c4bench-") as directory:
+        db_path = Path(directory) / "c4actors.sqlite3"
+        trio.run(serve, args.host, args.port, args.lobby_tick, args.grace, db_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""What the load benchmark runs: every step's server, load-tester options and size.
+
+Each step is one ``c4actors loadtest`` run against a fresh server: the game server
+(``game_server.py``) or the bare echo app (``echo_server.py``).  Echo steps use the same
+connection counts as the game steps they are compared with.  ``--quick`` runs the same steps at
+smoke-test sizes, so the whole suite can be tried in a minute or two.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import attrs
+
+ServerKind: TypeAlias = Literal["game", "echo"]
+
+
+@attrs.frozen
+class Step:
+    """One load-tester run; ``name`` keys its figures in ``docs/benchmarks.json``."""
+
+    name: str
+    server: ServerKind
+    args: tuple[str, ...]
+    size: str
+    """The size in words, for the table."""
+
+
+@attrs.frozen
+class Sizes:
+    closed_games: tuple[int, ...]
+    """Games in flight for the closed-loop steps (echo runs twice as many connections)."""
+    closed_seconds: float
+    open_games: int
+    open_seconds: float
+    idle_connections: int
+    idle_seconds: float
+    churn_rate: float
+    churn_watchers: int
+    churn_seconds: float
+    target_games: tuple[int, ...]
+    """Closed-loop sizes whose moves/s are held to the echo ratio target."""
+
+
+FULL = Sizes(
+    closed_games=(1, 100, 1000),
+    closed_seconds=15.0,
+    open_games=2000,
+    open_seconds=30.0,
+    idle_connections=10_000,
+    idle_seconds=5.0,
+    churn_rate=20.0,
+    churn_watchers=2000,
+    churn_seconds=20.0,
+    target_games=(100, 1000),
+)
+
+QUICK = Sizes(
+    closed_games=(1, 20),
+    closed_seconds=5.0,
+    open_games=50,
+    open_seconds=5.0,
+    idle_connections=500,
+    idle_seconds=3.0,
+    churn_rate=5.0,
+    churn_watchers=100,
+    churn_seconds=5.0,
+    target_games=(20,),
+)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def closed_name(games: int) -> str:
+    return f"games-closed-{games}"
+
+
+def echo_name(connections: int) -> str:
+    return f"echo-{connections}"
+
+
+OPEN_LOOP = "games-open-loop"
+IDLE = "idle"
+IDLE_ECHO = "idle-echo"
+CHURN = "churn"
+
+
+RAMP_TIMEOUT = 120.0
+"""Seconds of ramp-up allowed before measuring starts anyway (a ``slow_ramp`` error)."""
+
+
+def plan(sizes: Sizes, seed: int) -> list[Step]:
+    """Every step, game server and echo interleaved so that noise hits both alike."""
+    common = ("--seed", str(seed), "--ramp-timeout", str(RAMP_TIMEOUT))
+    steps: list[Step] = []
+    for games in sizes.closed_games:
+        seconds = str(sizes.closed_seconds)
+        steps.append(
+            Step(
+                closed_name(games),
+                "game",
+                ("games", "--concurrent", str(games), "--duration", seconds, *common),
+                f"{_plural(games, 'game')} ({2 * games:,} connections), closed loop",
+            )
+        )
+        steps.append(
+            Step(
+                echo_name(2 * games),
+                "echo",
+                ("echo", "--connections", str(2 * games), "--duration", seconds, *common),
+                f"{2 * games:,} connections, closed loop",
+            )
+        )
+    steps.append(
+        Step(
+            OPEN_LOOP,
+            "game",
+            (
+                "games",
+                "--concurrent",
+                str(sizes.open_games),
+                "--move-rate",
+                "1",
+                "--duration",
+                str(sizes.open_seconds),
+                *common,
+            ),
+            f"{sizes.open_games:,} games ({2 * sizes.open_games:,} connections), 1 move/s/game",
+        )
+    )
+    idle = ("--connections", str(sizes.idle_connections), "--duration", str(sizes.idle_seconds))
+    idle_size = f"{sizes.idle_connections:,} connections"
+    steps.append(Step(IDLE, "game", ("idle", *idle, "--settle", "2", *common), idle_size))
+    steps.append(
+        Step(
+            IDLE_ECHO, "echo", ("idle", *idle, "--settle", "2", "--echo-server", *common), idle_size
+        )
+    )
+    steps.append(
+        Step(
+            CHURN,
+            "game",
+            (
+                "churn",
+                "--watchers",
+                str(sizes.churn_watchers),
+                "--join-rate",
+                str(sizes.churn_rate),
+                "--duration",
+                str(sizes.churn_seconds),
+                *common,
+            ),
+            f"{sizes.churn_rate:g} joins/s, {sizes.churn_watchers:,} watchers",
+        )
+    )
+    return steps

@@ -1,0 +1,405 @@
+"""The load benchmark's verdicts and write-ups: targets, the markdown section, the JSON file.
+
+Targets (issue 5), each computed from the figures of the steps it compares:
+
+* closed loop at 100 and 1,000 games: moves/s >= 60% of the echo app's round trips/s at the
+  same connection count;
+* open loop, 2,000 games at 1 move/s: move round trip p99 < 25 ms, max < 250 ms, no error;
+* 10,000 idle users: server memory per user <= 1.5x the echo app's per idle connection, and
+  everyone connected within 30 s;
+* churn (20 joins/s, 2,000 watchers): a join reaches every watcher with p99 < 1 s, and the
+  server uses < 60% of one core; bytes per watcher per change are reported.
+
+A step that failed or is missing makes its targets "not measured" rather than met.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+from suite_plan import (
+    CHURN,
+    FULL,
+    IDLE,
+    IDLE_ECHO,
+    OPEN_LOOP,
+    QUICK,
+    Sizes,
+    Step,
+    closed_name,
+    echo_name,
+)
+
+from c4actors.loadtest.figures import Summary, summary_from_json
+from c4actors.loadtest.metrics import LatencySummary
+
+START_MARKER: Final = "<!-- loadtest-bench:start -->"
+END_MARKER: Final = "<!-- loadtest-bench:end -->"
+NEW_FILE_HEADER: Final = (
+    "# Benchmarks\n\n"
+    "Figures measured by the scripts in `bench/`; each script rewrites only its own section.\n"
+)
+PACKAGES: Final = ("c4actors", "trio", "trio-websocket", "hypercorn", "wsproto", "cattrs")
+
+ECHO_RATIO_TARGET: Final = 0.60
+OPEN_P99_MS: Final = 25.0
+OPEN_MAX_MS: Final = 250.0
+IDLE_MEMORY_RATIO: Final = 1.5
+IDLE_CONNECT_SECONDS: Final = 30.0
+CHURN_P99_MS: Final = 1000.0
+CHURN_CPU_SHARE: Final = 0.60
+
+
+@attrs.frozen
+class StepResult:
+    step: Step
+    summary: Summary | None
+    """None when the step could not run (``failure`` says why)."""
+    load_average: tuple[float, float, float]
+    """Of the whole machine just before the step: other work on it skews the figures."""
+    cpu_pressure: float | None = None
+    """PSI ``some avg10`` just before the step: the share of time a runnable task waited."""
+    failure: str | None = None
+
+
+@attrs.frozen
+class Verdict:
+    target: str
+    measured: str
+    met: bool | None
+    """None: not measured, or reported without a target."""
+
+    @property
+    def word(self) -> str:
+        return {True: "met", False: "**NOT MET**", None: "-"}[self.met]
+
+
+def _summary(results: Mapping[str, StepResult], name: str) -> Summary | None:
+    result = results.get(name)
+    return None if result is None else result.summary
+
+
+def verdicts(results: Mapping[str, StepResult], sizes: Sizes) -> list[Verdict]:
+    found: list[Verdict] = []
+    for games in sizes.target_games:
+        game = _summary(results, closed_name(games))
+        echo = _summary(results, echo_name(2 * games))
+        target = f"Closed loop, {games:,} games: moves/s >= 60% of echo round trips/s"
+        if game is None or echo is None or game.games is None or echo.echo is None:
+            found.append(Verdict(target, "not measured", None))
+            continue
+        ratio = game.games.moves_per_s / echo.echo.round_trips_per_s
+        measured = (
+            f"{game.games.moves_per_s:,.0f} / {echo.echo.round_trips_per_s:,.0f} = {ratio:.0%}"
+        )
+        met = ratio >= ECHO_RATIO_TARGET and game.ok and echo.ok
+        found.append(Verdict(target, measured + _errors_note(game, echo), met))
+    found.append(_open_loop(_summary(results, OPEN_LOOP), sizes))
+    found.extend(_idle(_summary(results, IDLE), _summary(results, IDLE_ECHO), sizes))
+    found.extend(_churn(_summary(results, CHURN), sizes))
+    return found
+
+
+def _errors_note(*summaries: Summary) -> str:
+    errors = sum(sum(s.errors.values()) for s in summaries)
+    return f"; {errors:,} errors" if errors else ""
+
+
+def _open_loop(summary: Summary | None, sizes: Sizes) -> Verdict:
+    target = (
+        f"Open loop, {sizes.open_games:,} games at 1 move/s: p99 < 25 ms, max < 250 ms, 0 errors"
+    )
+    if summary is None or summary.games is None:
+        return Verdict(target, "not measured", None)
+    latency = summary.games.move_latency
+    if latency is None:
+        errors = ", ".join(f"{kind} {count:,}" for kind, count in summary.errors.items())
+        return Verdict(target, f"no move measured ({errors or 'no error'})", False)
+    measured = f"p99 {latency.p99_ms:,.1f} ms, max {latency.max_ms:,.1f} ms"
+    measured += _errors_note(summary) or ", 0 errors"
+    met = latency.p99_ms < OPEN_P99_MS and latency.max_ms < OPEN_MAX_MS and summary.ok
+    return Verdict(target, measured, met)
+
+
+def _idle(game: Summary | None, echo: Summary | None, sizes: Sizes) -> list[Verdict]:
+    count = sizes.idle_connections
+    memory_target = f"{count:,} idle users: server memory/user <= 1.5x echo's per connection"
+    connect_target = f"{count:,} idle users: all connected within 30 s"
+    if game is None or game.idle is None:
+        return [Verdict(memory_target, "not measured", None), Verdict(connect_target, "-", None)]
+    idle = game.idle
+    echo_idle = None if echo is None else echo.idle
+    per_user = idle.rss_per_connection_kib
+    per_echo = None if echo_idle is None else echo_idle.rss_per_connection_kib
+    if per_user is None or per_echo is None or per_echo <= 0:
+        memory = Verdict(memory_target, "not measured", None)
+    else:
+        ratio = per_user / per_echo
+        measured = f"{per_user:,.1f} / {per_echo:,.1f} KiB = {ratio:.1f}x"
+        memory = Verdict(memory_target, measured, ratio <= IDLE_MEMORY_RATIO)
+    seconds = idle.connect_all_seconds
+    everyone = idle.connected == count and game.ok
+    measured = f"{idle.connected:,} connected in " + (
+        "-" if seconds is None else f"{seconds:.1f} s"
+    )
+    measured += _errors_note(game)
+    met = everyone and seconds is not None and seconds <= IDLE_CONNECT_SECONDS
+    return [memory, Verdict(connect_target, measured, met)]
+
+
+def _churn(summary: Summary | None, sizes: Sizes) -> list[Verdict]:
+    size = f"{sizes.churn_rate:g} joins/s, {sizes.churn_watchers:,} watchers"
+    latency_target = f"Churn, {size}: join reaches every watcher, p99 < 1 s"
+    cpu_target = f"Churn, {size}: server CPU < 60% of one core"
+    bytes_target = f"Churn, {size}: bytes per watcher per change"
+    if summary is None or summary.churn is None:
+        return [
+            Verdict(t, "not measured", None) for t in (latency_target, cpu_target, bytes_target)
+        ]
+    churn = summary.churn
+    latency = churn.all_watchers_latency
+    if latency is None:
+        reach = Verdict(latency_target, "no join reached every watcher", False)
+    else:
+        measured = f"p99 {latency.p99_ms:,.0f} ms" + _errors_note(summary)
+        reach = Verdict(latency_target, measured, latency.p99_ms < CHURN_P99_MS and summary.ok)
+    cpu = None if summary.server is None or not churn.joins else summary.server.cpu_share
+    cpu_verdict = Verdict(
+        cpu_target,
+        "not measured" if cpu is None else f"{cpu:.0%}",
+        None if cpu is None else cpu < CHURN_CPU_SHARE,
+    )
+    per_change = churn.bytes_per_watcher_per_change
+    bytes_verdict = Verdict(bytes_target, "-" if per_change is None else f"{per_change:,.0f}", None)
+    return [reach, cpu_verdict, bytes_verdict]
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _ms(latency: LatencySummary | None) -> str:
+    if latency is None:
+        return "-"
+    return (
+        f"{latency.p50_ms:,.1f} / {latency.p90_ms:,.1f} / "
+        f"{latency.p99_ms:,.1f} / {latency.max_ms:,.0f}"
+    )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def throughput_text(summary: Summary) -> tuple[str, str]:
+    """(what was done, its latency) for the figures table."""
+    if summary.games is not None:
+        games = summary.games
+        text = f"{games.moves_per_s:,.0f} moves/s, {games.games_per_s:,.1f} games/s"
+        return text, _ms(games.move_latency)
+    if summary.echo is not None:
+        return f"{summary.echo.round_trips_per_s:,.0f} round trips/s", _ms(summary.echo.latency)
+    if summary.idle is not None:
+        idle = summary.idle
+        seconds = "-" if idle.connect_all_seconds is None else f"{idle.connect_all_seconds:.1f} s"
+        memory = idle.rss_per_connection_kib
+        text = f"{idle.connected:,} in {seconds}; " + (
+            "-" if memory is None else f"{memory:,.1f} KiB/connection"
+        )
+        return text, "-"
+    if summary.churn is not None:
+        churn = summary.churn
+        per_change = churn.bytes_per_watcher_per_change
+        text = f"{churn.joins:,} joins; " + (
+            "-" if per_change is None else f"{per_change:,.0f} bytes/watcher/change"
+        )
+        return text, _ms(churn.all_watchers_latency)
+    return "-", "-"
+
+
+def errors_text(result: StepResult) -> str:
+    if result.summary is None:
+        return f"failed: {result.failure}"
+    if result.summary.ok:
+        return "0"
+    return ", ".join(f"{kind} {count:,}" for kind, count in result.summary.errors.items())
+
+
+def figures_table(results: Mapping[str, StepResult]) -> list[str]:
+    lines = [
+        "| Step | Size | Throughput | Latency ms p50 / p90 / p99 / max "
+        "| Handshake ms p50 / p99 | Server CPU | Tester CPU | Errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, result in results.items():
+        summary = result.summary
+        if summary is None:
+            lines.append(
+                f"| {name} | {result.step.size} | - | - | - | - | - | {errors_text(result)} |"
+            )
+            continue
+        throughput, latency = throughput_text(summary)
+        handshake = summary.handshake
+        shake = "-" if handshake is None else f"{handshake.p50_ms:,.1f} / {handshake.p99_ms:,.0f}"
+        server_cpu = _share(summary.server.cpu_share if summary.server else None)
+        lines.append(
+            f"| {name} | {result.step.size} | {throughput} | {latency} | {shake} "
+            f"| {server_cpu} | {_share(summary.client_cpu_share)} | {errors_text(result)} |"
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------- the documents
+
+
+def cpu_model() -> str:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    match = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    return match.group(1).strip() if match else (platform.processor() or "unknown")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": f"{platform.python_implementation()} {platform.python_version()}"}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+@attrs.frozen
+class Run:
+    """A whole suite run, for the write-ups."""
+
+    quick: bool
+    started: datetime.datetime
+    seconds: float
+    pinning: str
+    results: dict[str, StepResult]
+    sizes: Sizes
+
+    @property
+    def kind(self) -> str:
+        return "quick smoke run (`--quick`, small sizes)" if self.quick else "full suite"
+
+
+def markdown_section(run: Run) -> str:
+    found = verdicts(run.results, run.sizes)
+    loads = [r.load_average[0] for r in run.results.values()]
+    pressures = [r.cpu_pressure for r in run.results.values() if r.cpu_pressure is not None]
+    version_text = ", ".join(f"{name} {version}" for name, version in versions().items())
+    lines = [
+        START_MARKER,
+        "## Server under load",
+        "",
+        "`bench/run_bench.py` (`nox -s bench`; `--quick` for a smoke run) starts a fresh server",
+        "for every step: the game server as `bench/game_server.py` runs it (`run_server` with",
+        "the per-connection rate limit and the connection caps lifted, logging at `warning`),",
+        "or the transport baseline `bench/echo_server.py` (a raw ASGI echo app on the same",
+        "hypercorn Trio worker).  `c4actors loadtest` drives it from another process; rates",
+        "and latencies cover the measured window after the ramp-up.  Latencies are round",
+        "trips: `move` sent to the mover's `game_state`, echo sent to echo received, and for",
+        "churn `new_connection` sent to the *last* watcher's `lobby_update`.  Tester CPU near",
+        "100% means the load tester, not the server, was the bottleneck.",
+        "",
+        *figures_table(run.results),
+        "",
+        "| Target | Measured | Verdict |",
+        "| --- | --- | --- |",
+        *(f"| {v.target} | {v.measured} | {v.word} |" for v in found),
+        "",
+        f"Run: {run.kind}, {run.started:%Y-%m-%d %H:%M} UTC, {run.seconds / 60:.1f} min; "
+        f"{run.pinning}.",
+        f"Machine: {platform.platform()}; CPU: {cpu_model()} x {_cpu_count()}.",
+        f"Load average before the steps: {min(loads, default=0):.2f} to "
+        f"{max(loads, default=0):.2f} (above ~1, other work shared the machine and skews "
+        "the figures)"
+        + (
+            f"; CPU pressure (PSI some avg10) {min(pressures):.0%} to {max(pressures):.0%}."
+            if pressures
+            else "."
+        ),
+        f"Versions: {version_text}.",
+        END_MARKER,
+    ]
+    return "\n".join(lines)
+
+
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+def json_document(run: Run) -> dict[str, Any]:
+    return {
+        "kind": "quick" if run.quick else "full",
+        "started_utc": run.started.isoformat(timespec="seconds"),
+        "seconds": round(run.seconds, 1),
+        "pinning": run.pinning,
+        "machine": {"platform": platform.platform(), "cpu": cpu_model(), "cpus": _cpu_count()},
+        "versions": versions(),
+        "targets": [attrs.asdict(v) for v in verdicts(run.results, run.sizes)],
+        "steps": {
+            name: {
+                "size": result.step.size,
+                "server": result.step.server,
+                "loadtest_args": list(result.step.args),
+                "load_average_before": list(result.load_average),
+                "cpu_pressure_before": result.cpu_pressure,
+                "failure": result.failure,
+                "figures": None if result.summary is None else result.summary.to_json(),
+            }
+            for name, result in run.results.items()
+        },
+    }
+
+
+def run_from_json(path: Path) -> Run:
+    """A suite run read back from its ``json_document``, to re-render the markdown."""
+    data = json.loads(path.read_text())
+    results = {}
+    for name, step in data["steps"].items():
+        figures = step["figures"]
+        results[name] = StepResult(
+            Step(name, step["server"], tuple(step["loadtest_args"]), step["size"]),
+            None if figures is None else summary_from_json(figures),
+            tuple(step["load_average_before"]),
+            step.get("cpu_pressure_before"),
+            step["failure"],
+        )
+    return Run(
+        quick=data["kind"] == "quick",
+        started=datetime.datetime.fromisoformat(data["started_utc"]),
+        seconds=data["seconds"],
+        pinning=data["pinning"],
+        results=results,
+        sizes=QUICK if data["kind"] == "quick" else FULL,
+    )
+
+
+def write_markdown(path: Path, section: str) -> None:
+    """Replace this benchmark's section of ``path``, leaving everything else as it was."""
+    text = path.read_text() if path.exists() else NEW_FILE_HEADER
+    start, end = text.find(START_MARKER), text.find(END_MARKER)
+    if 0 <= start < end:
+        text = text[:start] + section + text[end + len(END_MARKER) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def write_json(path: Path, run: Run) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_document(run), indent=2, allow_nan=False) + "\n")

@@ -1,0 +1,332 @@
+"""The load tester: each scenario, tiny, against a real in-process server; the referee alone.
+
+The scenario runs check that the figures are sane (things happened, latencies were recorded,
+no error); the referee tests feed it fabricated wrong positions and results, and one run
+corrupts a board on the way in to show that a wrong board ends as an error, not a statistic.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from c4actors.cli import build_parser
+from c4actors.loadtest import LoadSettings, run_load
+from c4actors.loadtest.command import settings_from_args
+from c4actors.loadtest.frames import FrameDecoder, peek_type
+from c4actors.loadtest.referee import GameReferee, RefereeError
+from c4actors.loadtest.settings import Scenario
+from c4actors.rules import Board
+from protocol import (
+    TYPE_NAMES,
+    Cell,
+    Colors,
+    Error,
+    GameOver,
+    GameStarted,
+    GameState,
+    LobbyUpdate,
+    ServerMessage,
+    UserInfo,
+    UserList,
+    Welcome,
+    encode,
+)
+from tests.support import open_server
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+
+
+def quick(scenario: Scenario, url: str, **overrides: Any) -> LoadSettings:
+    settings = LoadSettings(scenario=scenario, url=url, quiet=True, timeout=30.0)
+    return attrs.evolve(settings, **overrides)
+
+
+def assert_clean(summary: Any) -> None:
+    assert summary.ok, summary.error_examples
+    assert summary.errors == {}
+    assert summary.handshake is not None and summary.handshake.count > 0
+    assert summary.window_seconds > 0
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+async def test_games_by_count_plays_every_game_to_its_end() -> None:
+    async with open_server() as server:
+        summary = await run_load(quick("games", server.ws_url, concurrent=3, games=5))
+    assert_clean(summary)
+    games = summary.games
+    assert games is not None
+    assert games.games == 5 and games.ends.keys() <= {"four_in_a_row", "board_full"}
+    assert games.moves >= 5 * 7 and games.moves_per_s > 0 and games.games_per_s > 0
+    assert games.move_latency is not None and games.move_latency.count == games.moves
+    assert 0 < games.move_latency.p50_ms <= games.move_latency.p99_ms <= games.move_latency.max_ms
+
+
+async def test_games_by_duration_quits_the_games_in_flight() -> None:
+    async with open_server() as server:
+        settings = quick("games", server.ws_url, concurrent=2, duration=1.0, server_pid=os.getpid())
+        summary = await run_load(settings)
+    assert_clean(summary)
+    assert summary.games is not None and summary.games.moves > 0
+    assert summary.games.ends.get("forfeit", 0) <= 2  # at most the games in flight
+    assert summary.server is not None and summary.server.cpu_share is not None
+    assert 0.9 < summary.window_seconds < 2.0
+
+
+async def test_games_open_loop_paces_moves() -> None:
+    async with open_server() as server:
+        settings = quick("games", server.ws_url, concurrent=2, duration=1.0, move_rate=10.0)
+        summary = await run_load(settings)
+    assert_clean(summary)
+    assert summary.games is not None and summary.games.move_latency is not None
+    # Two games at 10 moves/s each for a second: about 20 moves, never a closed loop's rate.
+    assert 5 <= summary.games.moves <= 30
+
+
+async def test_idle_reports_memory_per_connection() -> None:
+    async with open_server() as server:
+        settings = quick(
+            "idle", server.ws_url, connections=20, duration=0.3, settle=0.1, server_pid=os.getpid()
+        )
+        summary = await run_load(settings)
+    assert_clean(summary)
+    idle = summary.idle
+    assert idle is not None and idle.connected == 20
+    assert idle.connect_all_seconds is not None and idle.connect_all_seconds > 0
+    assert idle.rss_per_connection_kib is not None
+
+
+async def test_churn_delivers_every_join_to_every_watcher() -> None:
+    async with open_server() as server:
+        settings = quick(
+            "churn", server.ws_url, watchers=5, join_rate=10.0, lifetime=0.2, duration=0.6
+        )
+        summary = await run_load(settings)
+    assert_clean(summary)
+    churn = summary.churn
+    assert churn is not None and churn.joins >= 3 and churn.undelivered == 0
+    assert churn.all_watchers_latency is not None
+    assert churn.all_watchers_latency.count == churn.joins
+    assert churn.delivery_latency is not None
+    assert churn.delivery_latency.count == churn.joins * 5
+    assert churn.bytes_per_watcher_per_join is not None and churn.bytes_per_watcher_per_join > 0
+
+
+def load_bench_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@asynccontextmanager
+async def open_echo_server() -> AsyncIterator[str]:
+    echo = load_bench_module("echo_server")
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        config = echo.make_config("127.0.0.1", 0)
+        binds = await nursery.start(echo._serve_app, echo.EchoApp(), config, stop.wait)
+        try:
+            yield binds[0].replace("http://", "ws://") + "/ws"
+        finally:
+            stop.set()
+
+
+async def test_echo_round_trips_against_the_bench_echo_app() -> None:
+    async with open_echo_server() as url:
+        summary = await run_load(quick("echo", url, connections=4, duration=0.5, send_rate=0))
+        idle = await run_load(quick("idle", url, connections=5, duration=0.2, echo_server=True))
+    assert_clean(summary)
+    assert summary.echo is not None and summary.echo.round_trips > 10
+    assert summary.echo.latency is not None
+    assert_clean(idle)
+    assert idle.idle is not None and idle.idle.connected == 5
+
+
+async def test_a_refused_connection_is_an_error_and_the_run_still_ends() -> None:
+    with trio.socket.socket() as sock:  # a port nobody listens on
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    summary = await run_load(quick("games", f"ws://127.0.0.1:{port}/ws", concurrent=1))
+    assert not summary.ok
+    assert summary.errors.keys() == {"connect_failed"}  # the pair stops at the first
+
+
+# --------------------------------------------------------------------------- wrong boards
+
+
+class CorruptingDecoder(FrameDecoder):
+    """Flips one cell of the third ``game_state`` it decodes, as a buggy server would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states = 0
+
+    def decode(self, text: str) -> ServerMessage:
+        message = super().decode(text)
+        if isinstance(message, GameState):
+            self.states += 1
+            if self.states == 3:
+                rows = list(message.board)
+                rows[0] = "2" + rows[0][1:]
+                return attrs.evolve(message, board=rows)
+        return message
+
+
+async def test_a_wrong_board_from_the_server_is_counted_as_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("c4actors.loadtest.loadrun.FrameDecoder", CorruptingDecoder)
+    async with open_server() as server:
+        summary = await run_load(quick("games", server.ws_url, concurrent=1, games=2))
+    assert not summary.ok
+    assert summary.errors.get("wrong_board") == 1
+
+
+STARTED = GameStarted(
+    game_id="g1",
+    player1="ann",
+    player2="bob",
+    colors=Colors(player1="#ff0000", player2="#ffff00"),
+    you=1,
+)
+
+
+def state_after(played: list[int], **changes: Any) -> GameState:
+    """The state a correct server sends after ``played``, with ``changes`` applied."""
+    board = Board.from_moves(played)
+    last = board.last_move
+    state = GameState(
+        game_id="g1",
+        board=board.to_rows(),
+        moves=played,
+        next=None if board.is_over else ("ann", "bob")[board.turn - 1],
+        last_move=None if last is None else Cell(row=last[0], column=last[1]),
+    )
+    return attrs.evolve(state, **changes)
+
+
+def referee_after(moves: list[int]) -> GameReferee:
+    referee = GameReferee(STARTED)
+    for count in range(len(moves) + 1):
+        referee.check_state(state_after(moves[:count]))
+    return referee
+
+
+def test_referee_accepts_a_correct_game() -> None:
+    moves = [3, 4, 3, 4, 3, 4, 3]
+    referee = referee_after(moves)
+    win = Board.from_moves(moves).outcome
+    assert win.line is not None
+    over = GameOver(
+        game_id="g1",
+        result="win",
+        winner="ann",
+        reason="four_in_a_row",
+        line=[(row, column) for row, column in win.line],
+    )
+    referee.check_over(over)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"board": [".......", ".......", ".......", ".......", ".......", "...2..."]},
+        {"board": [".......", ".......", ".......", ".......", ".......", "..1...."]},
+        {"moves": [2]},
+        {"next": "ann"},
+        {"last_move": Cell(row=4, column=3)},
+        {"game_id": "g2"},
+    ],
+)
+def test_referee_rejects_a_wrong_state(wrong: dict[str, Any]) -> None:
+    referee = referee_after([])
+    with pytest.raises(RefereeError) as caught:
+        referee.check_state(state_after([3], **wrong))
+    assert caught.value.kind == "wrong_board"
+
+
+def test_referee_rejects_an_illegal_or_skipped_move() -> None:
+    referee = referee_after([0, 0, 0, 0, 0, 0])
+    with pytest.raises(RefereeError, match="illegal"):
+        referee.check_state(state_after([0, 0, 0, 0, 0], moves=[0, 0, 0, 0, 0, 0, 0]))
+    with pytest.raises(RefereeError):
+        referee_after([3]).check_state(state_after([3, 4, 5]))
+
+
+@pytest.mark.parametrize(
+    ("over", "forfeited_by"),
+    [
+        # The game is won by ann: bob is not the winner, and it is not a draw.
+        (GameOver(game_id="g1", result="win", winner="bob", reason="four_in_a_row"), None),
+        (GameOver(game_id="g1", result="draw", winner=None, reason="board_full"), None),
+        # A line that is not ann's four.
+        (
+            GameOver(
+                game_id="g1",
+                result="win",
+                winner="ann",
+                reason="four_in_a_row",
+                line=[(5, 4), (4, 4), (3, 4), (2, 4)],
+            ),
+            None,
+        ),
+        (GameOver(game_id="g1", result="win", winner="ann", reason="forfeit"), "bob"),
+    ],
+)
+def test_referee_rejects_a_wrong_result(over: GameOver, forfeited_by: str | None) -> None:
+    referee = referee_after([3, 4, 3, 4, 3, 4, 3])
+    with pytest.raises(RefereeError) as caught:
+        referee.check_over(over, forfeited_by)
+    assert caught.value.kind == "wrong_result"
+
+
+def test_referee_expects_a_forfeit_only_from_the_player_who_quit() -> None:
+    referee = referee_after([3, 4])
+    forfeit = GameOver(game_id="g1", result="win", winner="bob", reason="forfeit")
+    referee.check_over(forfeit, forfeited_by="ann")
+    with pytest.raises(RefereeError):
+        referee.check_over(forfeit, forfeited_by=None)
+    with pytest.raises(RefereeError):
+        referee.check_over(forfeit, forfeited_by="bob")
+
+
+# --------------------------------------------------------------------------- small parts
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Welcome(username="ann", resume="token"),
+        UserList(users=[UserInfo(name="type", state="AVAILABLE")]),
+        LobbyUpdate(users=[], left=["ann"]),
+        Error(code="bad_json", message='a "type":"quote" inside'),
+        state_after([3]),
+    ],
+)
+def test_peek_type_reads_the_tag_of_any_server_message(message: ServerMessage) -> None:
+    assert peek_type(encode(message)) == TYPE_NAMES[type(message)]
+
+
+def test_command_line_options_become_settings() -> None:
+    args = build_parser().parse_args(
+        ["loadtest", "games", "--concurrent", "7", "--games", "9", "--move-rate", "1", "--quiet"]
+    )
+    settings = settings_from_args(args)
+    assert (settings.scenario, settings.concurrent, settings.games) == ("games", 7, 9)
+    assert settings.move_rate == 1.0 and settings.quiet and settings.window is None
+    assert settings.connection_count == 14
