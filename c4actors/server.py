@@ -132,6 +132,7 @@ async def _serve(
     config.websocket_max_message_size = settings.max_message_bytes
     config.websocket_ping_interval = settings.ping_interval
     config.graceful_timeout = settings.shutdown_timeout
+    config.backlog = 2048  # hypercorn's 100 drops connections when thousands arrive at once
 
     async def shutdown_trigger() -> None:
         await stop.wait()

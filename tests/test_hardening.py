@@ -115,3 +115,16 @@ def test_connections_inherit_keepalive_and_a_user_timeout() -> None:
     finally:
         for sock in (accepted, client, listener):
             sock.close()
+
+
+def test_the_lobby_tick_lengthens_with_the_number_of_watchers() -> None:
+    from c4actors.actors.lobby import LobbyActor
+    from c4actors.metrics import Metrics
+    from c4actors.store.sqlite import SQLiteStore
+
+    lobby = LobbyActor(SQLiteStore.__new__(SQLiteStore), Metrics(), grace_seconds=20, tick=0.05)
+    assert lobby.effective_tick == 0.05
+    lobby._watchers = 2_000
+    assert lobby.effective_tick == pytest.approx(0.2)
+    lobby._watchers = 10_000
+    assert lobby.effective_tick == pytest.approx(1.0)

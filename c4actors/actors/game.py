@@ -170,11 +170,23 @@ class GameActor:
         finally:
             assert self.result is not None
             with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
-                recorded = await self._save(self.result)
-                if not shutting_down:
-                    # The lobby is gone only when the whole server is stopping.
-                    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                        await self.report(attrs.evolve(self.result, recorded=recorded))
+                if self.setup.registered1 or self.setup.registered2:
+                    # Registered records mirror the store: the lobby changes them only once
+                    # the result is saved.
+                    recorded = await self._save(self.result)
+                    if not shutting_down:
+                        await self._report(attrs.evolve(self.result, recorded=recorded))
+                else:
+                    # Guests' records live in the lobby only: free the players first (they
+                    # may start their next game), then save the game.
+                    if not shutting_down:
+                        await self._report(self.result)
+                    await self._save(self.result)
+
+    async def _report(self, result: GameResult) -> None:
+        # The lobby is gone only when the whole server is stopping.
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.report(result)
 
     async def _save(self, result: GameResult) -> bool:
         """Store the finished game; on failure tell both players their records did not change."""

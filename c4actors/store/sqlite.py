@@ -1,9 +1,11 @@
 """The embedded default store: one SQLite file, worked on off the event loop.
 
-Resource handling: one connection, used by one worker thread at a time (a
-``CapacityLimiter(1)`` serialises the calls), so the event loop never waits on
-the disk and no two queries interleave.  WAL journal with ``synchronous=FULL``:
-a committed result survives a crash or a power cut.
+Resource handling: a writing connection and a reading one, each used by one
+worker thread at a time (a ``CapacityLimiter(1)`` each), so the event loop never
+waits on the disk and no two queries interleave on a connection.  In WAL mode
+readers do not wait for writers: an account lookup on join never queues behind a
+game's fsync.  WAL journal with ``synchronous=FULL``: a committed result survives
+a crash or a power cut.  (An in-memory database has one connection for both.)
 
 Error handling: ``sqlite3`` errors become ``StoreError``; a failed write is rolled
 back whole, so a game's record and both players' statistics change together or
@@ -41,9 +43,11 @@ def _key(name: str) -> str:
 class SQLiteStore:
     """See the module docstring. Open with ``await SQLiteStore.open(path)``."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, reader: sqlite3.Connection | None = None) -> None:
         self._db = db
         self._limiter = trio.CapacityLimiter(1)
+        self._reader = reader or db
+        self._read_limiter = trio.CapacityLimiter(1) if reader is not None else self._limiter
 
     @classmethod
     async def open(cls, path: str | Path) -> SQLiteStore:
@@ -61,22 +65,36 @@ class SQLiteStore:
                 raise
             return db
 
+        def connect_reader() -> sqlite3.Connection | None:
+            if str(path) == ":memory:":
+                return None
+            reader = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            reader.execute("PRAGMA busy_timeout = 5000")
+            reader.execute("PRAGMA query_only = ON")
+            return reader
+
         try:
             db = await trio.to_thread.run_sync(connect)
+            reader = await trio.to_thread.run_sync(connect_reader)
         except sqlite3.Error as error:
             raise StoreError(f"cannot open the database {str(path)!r}: {error}") from error
-        return cls(db)
+        return cls(db, reader)
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, read: bool = False) -> T:
+        db = self._reader if read else self._db
+
         def guarded() -> T:
             try:
-                return work(self._db)
+                return work(db)
             except sqlite3.Error as error:
                 raise StoreError(str(error)) from error
 
-        return await trio.to_thread.run_sync(guarded, limiter=self._limiter)
+        limiter = self._read_limiter if read else self._limiter
+        return await trio.to_thread.run_sync(guarded, limiter=limiter)
 
     async def aclose(self) -> None:
+        if self._reader is not self._db:
+            await self._run(lambda db: db.close(), read=True)
         await self._run(lambda db: db.close())
 
     # ----------------------------------------------------------------- accounts
@@ -103,7 +121,8 @@ class SQLiteStore:
         row = await self._run(
             lambda db: db.execute(
                 f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?", (_key(name),)
-            ).fetchone()
+            ).fetchone(),
+            read=True,
         )
         return None if row is None else _account(row)
 
@@ -174,7 +193,8 @@ class SQLiteStore:
         row = await self._run(
             lambda db: db.execute(
                 f"SELECT {_GAME_COLUMNS} FROM games WHERE game_id = ?", (game_id,)
-            ).fetchone()
+            ).fetchone(),
+            read=True,
         )
         return None if row is None else _game(row)
 
@@ -186,7 +206,8 @@ class SQLiteStore:
                 " WHERE (player1_key = ?1 AND registered1) OR (player2_key = ?1 AND registered2)"
                 " ORDER BY ended_at DESC LIMIT ?2",
                 (key, limit),
-            ).fetchall()
+            ).fetchall(),
+            read=True,
         )
         return [_summary(_game(row), name) for row in rows]
 
@@ -196,7 +217,8 @@ class SQLiteStore:
                 "SELECT name, wins, losses, draws FROM accounts"
                 " ORDER BY wins DESC, (losses + draws) ASC, name_key ASC LIMIT ?",
                 (limit,),
-            ).fetchall()
+            ).fetchall(),
+            read=True,
         )
         return [
             LeaderboardRow(
