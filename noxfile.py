@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests", "e2e"]
@@ -17,6 +19,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *SOURCES)
     session.run("ruff", "format", "--check", *SOURCES)
     session.run("mypy", "--strict", "c4actors", "protocol", "noxfile.py")
+    bench_scripts = [str(path) for path in sorted(Path("bench").glob("*.py"))]
+    session.run("mypy", "--strict", *bench_scripts, env={"MYPYPATH": "bench"})
 
 
 @nox.session
@@ -35,6 +39,10 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: print figures and write docs/benchmarks.md."""
+    """Benchmarks (rules engine, then the server under load): write docs/benchmarks.md.
+
+    Pass --quick for a two-minute smoke run of the load steps; the full run takes ~15 min.
+    """
     session.install("-e", ".")
-    session.run("python", "bench/rules_bench.py", *session.posargs)
+    session.run("python", "bench/rules_bench.py")
+    session.run("python", "bench/run_bench.py", *session.posargs)
