@@ -11,6 +11,7 @@ import trio
 
 import c4actors
 from c4actors import logs
+from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
 from c4actors.server import ServerSettings, run_server
 from c4actors.sessions import SECRET_ENV
@@ -137,13 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             grace_seconds=args.grace,
             lobby_tick=args.lobby_tick,
             web=WebSettings(
+                connection=ConnectionSettings(
+                    max_message_bytes=args.max_message_bytes,
+                    rate=args.rate,
+                    burst=args.burst,
+                    handshake_timeout=args.handshake_timeout,
+                ),
                 allowed_origins=tuple(args.allowed_origin),
-                max_message_bytes=args.max_message_bytes,
-                rate=args.rate,
-                burst=args.burst,
                 max_connections=args.max_connections,
                 max_per_address=args.max_per_address,
-                handshake_timeout=args.handshake_timeout,
             ),
             db_path=args.db,
             secret=args.secret,

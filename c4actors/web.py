@@ -47,12 +47,8 @@ _unstructure = cattrs.Converter().unstructure
 
 @attrs.frozen(kw_only=True)
 class WebSettings:
-    inbox_size: int = 256
-    handshake_timeout: float = 10.0
-    max_message_bytes: int = 4096
-    rate: float = 20.0
-    burst: float = 40.0
-    abuse_limit: int = 100
+    connection: ConnectionSettings = attrs.field(factory=ConnectionSettings)
+    """What each connection's user actor allows (inbox, handshake time, size and rate)."""
     max_connections: int = 20_000
     max_per_address: int = 2_000
     www_dir: Path = WWW_DIR
@@ -147,14 +143,6 @@ def create_app(
     www = settings.www_dir
     accounts = AccountsApi(store, signer, lobby.color_changed, lobby.is_online)
     limits = ConnectionLimits(settings.max_connections, settings.max_per_address)
-    connection_settings = ConnectionSettings(
-        inbox_size=settings.inbox_size,
-        handshake_timeout=settings.handshake_timeout,
-        max_message_bytes=settings.max_message_bytes,
-        rate=settings.rate,
-        burst=settings.burst,
-        abuse_limit=settings.abuse_limit,
-    )
 
     async def index(request: Request) -> Response:
         return FileResponse(www / "index.html", headers=NO_CACHE)
@@ -220,7 +208,7 @@ def create_app(
                 lobby.inbox,
                 store,
                 metrics,
-                connection_settings,
+                settings.connection,
                 account_name=account_name,
             )
             await actor.run()

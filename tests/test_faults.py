@@ -18,6 +18,7 @@ from trio_websocket import ConnectionClosed
 from wsproto.events import Request as WsRequest
 
 from c4actors.actors import user as user_module
+from c4actors.actors.user import ConnectionSettings
 from c4actors.server import RunningServer
 from c4actors.store.sqlite import SQLiteStore
 from c4actors.web import WebSettings
@@ -69,7 +70,7 @@ async def test_a_client_that_never_reads_is_dropped_and_slows_nobody(
     # busy machine. The latency assertions below are what this test is about.
     monkeypatch.setattr(support, "TIMEOUT", 60.0)
     # No rate limit here, so the stuck client can fill its inbox quickly.
-    settings = WebSettings(rate=0)
+    settings = WebSettings(connection=ConnectionSettings(rate=0))
     async with (
         open_server(web=settings, lobby_tick=0.25) as server,
         trio.open_nursery() as nursery,

@@ -9,6 +9,7 @@ import pytest
 from hypercorn.config import Config
 from trio_websocket import ConnectionClosed
 
+from c4actors.actors.user import ConnectionSettings
 from c4actors.limits import ConnectionLimits, TokenBucket
 from c4actors.server import open_listening_sockets
 from c4actors.web import WebSettings
@@ -38,7 +39,7 @@ def test_connection_limits_count_per_address_and_in_total() -> None:
 
 
 async def test_flooding_is_rate_limited_then_disconnected() -> None:
-    settings = WebSettings(rate=5, burst=5, abuse_limit=20)
+    settings = WebSettings(connection=ConnectionSettings(rate=5, burst=5, abuse_limit=20))
     async with (
         open_server(web=settings) as server,
         connect(server, "ann") as ann,

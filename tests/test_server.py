@@ -423,10 +423,13 @@ async def test_resume_token_takes_over_a_socket_that_is_still_open() -> None:
 
 
 async def test_handshake_timeout_closes_silent_sockets() -> None:
+    from c4actors.actors.user import ConnectionSettings
     from c4actors.web import WebSettings
 
     async with (
-        open_server(web=WebSettings(handshake_timeout=0.2)) as server,
+        open_server(
+            web=WebSettings(connection=ConnectionSettings(handshake_timeout=0.2))
+        ) as server,
         open_socket(server.ws_url) as ws,
     ):
         with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
