@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
+from doc_sections import replace_section
 
 from c4actors.rules import CELLS, ONGOING, Board, Column, Outcome
 from c4actors.rules_reference import EMPTY_ROWS, brute_force_outcome, drop
@@ -39,10 +40,6 @@ TARGET_NS_PER_MOVE = 5_000.0
 START_MARKER = "<!-- rules-bench:start -->"
 END_MARKER = "<!-- rules-bench:end -->"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-NEW_FILE_HEADER = (
-    "# Benchmarks\n\n"
-    "Figures measured by the scripts in `bench/`; each script rewrites only its own section.\n"
-)
 
 # The referee works on drawn rows and does not know whose turn it is.
 TOKENS = ("1", "2") * (CELLS // 2)
@@ -214,18 +211,6 @@ def markdown_section(figures: Figures, today: datetime.date) -> str:
     )
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path``, leaving everything else as it was."""
-    text = path.read_text() if path.exists() else NEW_FILE_HEADER
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if 0 <= start < end:
-        text = text[:start] + section + text[end + len(END_MARKER) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--games", type=int, default=2000, help="random games (default 2000)")
@@ -246,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report(figures))
     if not args.no_write:
         today = datetime.datetime.now(datetime.UTC).date()
-        write_section(args.output, markdown_section(figures, today))
+        replace_section(args.output, markdown_section(figures, today), START_MARKER, END_MARKER)
         print(f"wrote {args.output}")
     if args.strict and not (figures.speedup_met and figures.latency_met):
         return 1

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import attrs
+from doc_sections import replace_section
 from suite_plan import (
     CHURN,
     FULL,
@@ -44,10 +45,6 @@ from c4actors.loadtest.metrics import LatencySummary
 
 START_MARKER: Final = "<!-- loadtest-bench:start -->"
 END_MARKER: Final = "<!-- loadtest-bench:end -->"
-NEW_FILE_HEADER: Final = (
-    "# Benchmarks\n\n"
-    "Figures measured by the scripts in `bench/`; each script rewrites only its own section.\n"
-)
 PACKAGES: Final = ("c4actors", "trio", "trio-websocket", "hypercorn", "wsproto", "cattrs")
 
 ECHO_RATIO_TARGET: Final = 0.60
@@ -389,15 +386,7 @@ def run_from_json(path: Path) -> Run:
 
 
 def write_markdown(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path``, leaving everything else as it was."""
-    text = path.read_text() if path.exists() else NEW_FILE_HEADER
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if 0 <= start < end:
-        text = text[:start] + section + text[end + len(END_MARKER) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    replace_section(path, section, START_MARKER, END_MARKER)
 
 
 def write_json(path: Path, run: Run) -> None:
