@@ -486,6 +486,9 @@ async def test_one_hundred_concurrent_games() -> None:
         assert stats.games == 0
     assert len(results) == 100
     assert len({over.game_id for over in results}) == 100
+    # Unguessable: at least 96 random bits each (16 URL-safe base64 characters), no sequence.
+    assert all(len(over.game_id) >= 16 for over in results)
+    assert len({over.game_id[:4] for over in results}) > 50
 
 
 @pytest.mark.expect_error_logs
