@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, cast
@@ -30,6 +29,7 @@ from hypercorn.typing import Framework
 from starlette.types import Receive, Scope, Send
 
 from c4actors.loadtest.runner import raise_open_file_limit
+from c4actors.server import stop_on_signal
 
 
 class EchoApp:
@@ -111,14 +111,7 @@ async def serve(host: str, port: int) -> None:
         await stop.wait()
 
     async with trio.open_nursery() as nursery:
-
-        async def stop_on_signal() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    stop.set()
-                    return
-
-        nursery.start_soon(stop_on_signal)
+        nursery.start_soon(stop_on_signal, stop)
         binds: list[str] = await nursery.start(
             _serve_app, EchoApp(), make_config(host, port), shutdown_trigger
         )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ import trio
 
 from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.runner import raise_open_file_limit
-from c4actors.server import RunningServer, ServerSettings, run_server
+from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.web import WebSettings
 
 log = logging.getLogger("bench.game_server")
@@ -55,14 +54,7 @@ async def serve(host: str, port: int, lobby_tick: float, grace: float, db_path: 
     )
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
-
-        async def stop_on_signal() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    stop.set()
-                    return
-
-        nursery.start_soon(stop_on_signal)
+        nursery.start_soon(stop_on_signal, stop)
         running: RunningServer = await nursery.start(run_server, settings, stop)
         print(f"listening on {running.http_url} (WebSocket {running.ws_url})", flush=True)
         await stop.wait()

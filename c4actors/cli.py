@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 from collections.abc import Sequence
 
 import trio
@@ -13,7 +12,7 @@ import c4actors
 from c4actors import logs
 from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
-from c4actors.server import ServerSettings, run_server
+from c4actors.server import ServerSettings, run_server, stop_on_signal
 from c4actors.sessions import SECRET_ENV
 from c4actors.store import StoreError
 from c4actors.web import WebSettings
@@ -104,15 +103,7 @@ def _non_negative(text: str) -> float:
 async def _serve(settings: ServerSettings) -> None:
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
-
-        async def stop_on_signal() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    log.info("received %s", signal.Signals(signum).name)
-                    stop.set()
-                    return
-
-        nursery.start_soon(stop_on_signal)
+        nursery.start_soon(stop_on_signal, stop)
         await run_server(settings, stop)
         nursery.cancel_scope.cancel()
 

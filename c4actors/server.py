@@ -7,6 +7,7 @@ exercise the real wiring on an ephemeral port.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 from pathlib import Path
 from typing import Final, cast
@@ -85,6 +86,15 @@ class RunningServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}/ws"
+
+
+async def stop_on_signal(stop: trio.Event) -> None:
+    """Set ``stop`` at the first SIGINT or SIGTERM (for ``run_server`` in a command)."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("received %s", signal.Signals(signum).name)
+            stop.set()
+            return
 
 
 async def run_server(

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 import attrs
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import WebSocketConnection
 
+from c4actors.loadtest.connection import open_socket
 from c4actors.server import RunningServer, ServerSettings, run_server
 from protocol import (
     Accept,
@@ -85,30 +86,11 @@ class Client:
 
 
 @asynccontextmanager
-async def open_socket(
-    url: str, headers: list[tuple[bytes, bytes]] | None = None
-) -> AsyncIterator[WebSocketConnection]:
-    """``open_websocket_url`` that also closes the TCP stream when the *server* closed first.
-
-    trio-websocket's client leaves its stream open in that case (its reader stops at EOF
-    without closing it), which shows up as a ResourceWarning about an unclosed socket.
-    """
-    connection: WebSocketConnection | None = None
-    try:
-        async with open_websocket_url(url, extra_headers=headers) as ws:
-            connection = ws
-            yield ws
-    finally:
-        if connection is not None:
-            await connection._stream.aclose()
-
-
-@asynccontextmanager
 async def connect(
     server: RunningServer, name: str | None = None, cookie: str | None = None
 ) -> AsyncIterator[Client]:
     headers = None if cookie is None else [(b"cookie", f"c4session={cookie}".encode())]
-    async with open_socket(server.ws_url, headers) as ws:
+    async with open_socket(server.ws_url, headers=headers) as ws:
         client = Client(ws)
         if name is not None:
             await client.join(name)

@@ -93,12 +93,21 @@ class Client:
 
 
 @asynccontextmanager
-async def open_socket(url: str, queue_size: int) -> AsyncIterator[WebSocketConnection]:
-    """``open_websocket_url`` that also closes the TCP stream when the server closed first."""
+async def open_socket(
+    url: str,
+    queue_size: int = 1,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> AsyncIterator[WebSocketConnection]:
+    """``open_websocket_url`` that also closes the TCP stream when the server closed first.
+
+    trio-websocket's client leaves its stream open in that case (its reader stops at EOF
+    without closing it), which shows up as a ResourceWarning about an unclosed socket.
+    """
     connection: WebSocketConnection | None = None
     try:
         async with open_websocket_url(
             url,
+            extra_headers=headers,
             message_queue_size=queue_size,
             max_message_size=MAX_MESSAGE_BYTES,
             connect_timeout=CONNECT_TIMEOUT,
