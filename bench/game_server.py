@@ -25,6 +25,7 @@ from pathlib import Path
 
 import trio
 
+from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.runner import raise_open_file_limit
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
@@ -43,12 +44,15 @@ def web_settings() -> WebSettings:
     )
 
 
-async def serve(host: str, port: int, lobby_tick: float, grace: float, db_path: Path) -> None:
+async def serve(
+    host: str, port: int, lobby_tick: float, list_limit: int, grace: float, db_path: Path
+) -> None:
     settings = ServerSettings(
         host=host,
         port=port,
         grace_seconds=grace,
         lobby_tick=lobby_tick,
+        lobby_list_limit=list_limit or None,
         web=web_settings(),
         db_path=str(db_path),
     )
@@ -65,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--lobby-tick", type=float, default=0.05)
+    parser.add_argument(
+        "--lobby-list-limit", type=int, default=DEFAULT_LIST_LIMIT, help="0: list everyone"
+    )
     parser.add_argument("--grace", type=float, default=20.0)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
@@ -76,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise_open_file_limit(1 << 20)
     with tempfile.TemporaryDirectory(prefix="c4bench-") as directory:
         db_path = Path(directory) / "c4actors.sqlite3"
-        trio.run(serve, args.host, args.port, args.lobby_tick, args.grace, db_path)
+        limit = args.lobby_list_limit
+        trio.run(serve, args.host, args.port, args.lobby_tick, limit, args.grace, db_path)
     return 0
 
 

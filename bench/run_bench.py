@@ -48,7 +48,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def run_step(step: Step, pinning: Pinning) -> StepResult:
     before, pressure = load_average(), cpu_pressure()
     try:
-        with server_process(step.server, pinning) as server:
+        with server_process(step.server, pinning, step.server_args) as server:
             figures = run_loadtest(step, server, pinning)
     except (RuntimeError, OSError) as error:
         failure = str(error).splitlines()[0]

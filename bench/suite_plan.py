@@ -24,6 +24,8 @@ class Step:
     args: tuple[str, ...]
     size: str
     """The size in words, for the table."""
+    server_args: tuple[str, ...] = ()
+    """Options for the server script, when a step needs other than its defaults."""
 
 
 @attrs.frozen
@@ -152,7 +154,11 @@ def plan(sizes: Sizes, seed: int) -> list[Step]:
                 str(sizes.churn_seconds),
                 *common,
             ),
-            f"{sizes.churn_rate:g} joins/s, {sizes.churn_watchers:,} watchers",
+            f"{sizes.churn_rate:g} joins/s, {sizes.churn_watchers:,} watchers, all listed",
+            # Every newcomer listed, so every join is broadcast to every watcher: the worst
+            # case, and the only one where a join is a row a watcher can see arrive.  With
+            # the default list limit, joins beyond the list reach watchers only as a count.
+            server_args=("--lobby-list-limit", "0"),
         )
     )
     return steps

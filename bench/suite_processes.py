@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -71,9 +71,12 @@ class RunningServer:
 
 
 @contextmanager
-def server_process(kind: ServerKind, pinning: Pinning) -> Iterator[RunningServer]:
+def server_process(
+    kind: ServerKind, pinning: Pinning, args: Sequence[str] = ()
+) -> Iterator[RunningServer]:
     """A fresh server of ``kind`` on an ephemeral port, stopped on the way out."""
-    command = [*pinning.server, sys.executable, str(SERVER_SCRIPTS[kind]), "--port", "0"]
+    script = str(SERVER_SCRIPTS[kind])
+    command = [*pinning.server, sys.executable, script, "--port", "0", *args]
     with tempfile.TemporaryFile("w+") as errors:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
         try:

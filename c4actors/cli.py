@@ -10,6 +10,7 @@ import trio
 
 import c4actors
 from c4actors import logs
+from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
 from c4actors.server import ServerSettings, run_server, stop_on_signal
@@ -40,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=0.05,
         help="seconds over which lobby changes are coalesced into one update (0: send each)",
+    )
+    serve.add_argument(
+        "--lobby-list-limit",
+        type=_non_negative_int,
+        default=DEFAULT_LIST_LIMIT,
+        help="users listed in the lobby, the first to connect; the others are counted and "
+        "can be challenged by name (0: list everyone; default: %(default)s)",
     )
     serve.add_argument(
         "--db",
@@ -93,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text!r}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -128,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             grace_seconds=args.grace,
             lobby_tick=args.lobby_tick,
+            lobby_list_limit=args.lobby_list_limit or None,
             web=WebSettings(
                 connection=ConnectionSettings(
                     max_message_bytes=args.max_message_bytes,

@@ -14,14 +14,18 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
 * a user has at most one pending invitation and at most one game;
 * a refused event returns only an ``Send(conn, Error)`` and changes nothing;
 * replaying the emitted ``LobbyChanged`` effects on a copy of the first snapshot
-  reproduces ``snapshot()`` exactly.
+  reproduces ``listed()`` exactly, and every unlisted user is told their own row.
+
+The list is bounded (``list_limit``): only the first users to connect are listed, so a
+join costs a bounded snapshot and, beyond the limit, no broadcast at all but a count.
 """
 
 from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final, TypeAlias
 
 import attrs
@@ -146,24 +150,33 @@ class Send:
 
 @attrs.frozen
 class SendUserList:
-    """Deliver a ``user_list`` snapshot of the whole lobby to ``conn``.
+    """Deliver a ``user_list`` snapshot of the listed lobby to ``conn``, with ``own`` (the
+    user's own row) appended when they are not listed.
 
-    Not a ``Send`` with the users in it: building that list for every join would make
-    joining O(users).  The actor keeps the lobby's encoded rows from the ``LobbyChanged``
+    Not a ``Send`` with the users in it: building that list for every join would cost
+    O(list) encodes.  The actor keeps the listed rows encoded from the ``LobbyChanged``
     effects instead, which always come before this effect within one event."""
 
     conn: ConnId
+    own: UserInfo | None = None
 
 
 @attrs.frozen
 class LobbyChanged:
-    """Users joined or changed (``users``, their current info) or left (``left``).
+    """Listed users joined or changed (``users``, their current info) or left the list
+    (``left``); ``online`` is how many users are connected after the event.
 
+    Both tuples are empty when only the count changed (an unlisted user came or went).
     The actor coalesces these into ``lobby_update`` broadcasts (see ``LobbyUpdateBuffer``).
     """
 
     users: tuple[UserInfo, ...] = ()
     left: tuple[str, ...] = ()
+    online: int = attrs.field(kw_only=True)
+
+    @property
+    def count_only(self) -> bool:
+        return not (self.users or self.left)
 
 
 @attrs.frozen
@@ -262,20 +275,40 @@ class LobbyState:
 
     ``new_token`` and ``new_game_id`` are injected so that the object stays
     deterministic under test while the server passes ``secrets``-based factories.
+    ``list_limit`` bounds how many users are listed (None: everyone).
     """
 
-    def __init__(self, new_token: Callable[[], str], new_game_id: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        new_token: Callable[[], str],
+        new_game_id: Callable[[], str],
+        list_limit: int | None = None,
+    ) -> None:
+        if list_limit is not None and list_limit < 1:
+            raise ValueError(f"list_limit must be at least 1 (or None), not {list_limit}")
         self._new_token = new_token
         self._new_game_id = new_game_id
+        self._list_limit = list_limit
         self._users: dict[str, _User] = {}
         self._conns: dict[ConnId, str] = {}
         self._games: dict[str, tuple[str, str]] = {}
+        # Keys of the listed users, and of the others in the order they joined (the next
+        # to be listed first): both ordered, so promotion is O(1).
+        self._listed: dict[str, None] = {}
+        self._waiting: OrderedDict[str, None] = OrderedDict()
 
     # ----------------------------------------------------------------- queries
 
     def snapshot(self) -> list[UserInfo]:
-        """The whole lobby as a ``user_list`` carries it."""
+        """The whole registry, listed or not (``GET /userlist``, tests)."""
         return [user.info() for user in self._users.values()]
+
+    def listed(self) -> list[UserInfo]:
+        """The listed users, as a ``user_list`` carries them (before the user's own row)."""
+        return [self._users[key].info() for key in self._listed]
+
+    def is_listed(self, name: str) -> bool:
+        return _key(name) in self._listed
 
     def watchers(self) -> Iterator[ConnId]:
         """Sockets that receive lobby updates: connected users who are not playing."""
@@ -364,11 +397,13 @@ class LobbyState:
             self._users[key] = user
             self._conns[conn] = key
             welcome = Welcome(username=user.name, resume=user.token, account=user.registered)
-            return [
-                Send(conn, welcome),
-                LobbyChanged(users=(user.info(),)),
-                SendUserList(conn),
-            ]
+            if self._list_limit is None or len(self._listed) < self._list_limit:
+                self._listed[key] = None
+                change = LobbyChanged(users=(user.info(),), online=len(self._users))
+            else:
+                self._waiting[key] = None
+                change = LobbyChanged(online=len(self._users))
+            return [Send(conn, welcome), change, self._send_user_list(conn, key)]
         return [_error(conn, "name_taken", f"the name {user.name!r} is already online", ref)]
 
     def _resume(self, conn: ConnId, key: str, user: _User) -> list[Effect]:
@@ -383,7 +418,7 @@ class LobbyState:
         self._conns[conn] = key
         effects += [
             Send(conn, Welcome(username=user.name, resume=user.token, account=user.registered)),
-            SendUserList(conn),
+            self._send_user_list(conn, key),
         ]
         if user.state == PLAYING:
             assert user.game_id is not None
@@ -418,9 +453,8 @@ class LobbyState:
             peer.reset()
             if peer.conn is not None:
                 effects.append(Send(peer.conn, notice))
-            effects.append(LobbyChanged(users=(peer.info(),)))
-        del self._users[key]
-        effects.append(LobbyChanged(left=(user.name,)))
+            effects += self._changed([peer])
+        effects.append(self._remove([key]))
         return effects
 
     def _request(
@@ -453,7 +487,7 @@ class LobbyState:
         effects: list[Effect] = [Send(conn, InvitationSent(to=opponent.name))]
         if opponent.conn is not None:
             effects.append(Send(opponent.conn, Invitation(from_=user.name)))
-        effects.append(LobbyChanged(users=(user.info(), opponent.info())))
+        effects += self._changed([user, opponent])
         return effects
 
     def _answer(
@@ -484,10 +518,7 @@ class LobbyState:
                 user.registered,
                 other.registered,
             )
-            return [
-                start,
-                LobbyChanged(users=(user.info(), other.info())),
-            ]
+            return [start, *self._changed([user, other])]
         user.reset()
         other.reset()
         effects: list[Effect] = []
@@ -498,7 +529,7 @@ class LobbyState:
                 else InvitationDeclined(by=user.name)
             )
             effects.append(Send(other.conn, notice))
-        effects.append(LobbyChanged(users=(user.info(), other.info())))
+        effects += self._changed([user, other])
         return effects
 
     def _game_ended(self, event: GameEnded) -> list[Effect]:
@@ -506,9 +537,8 @@ class LobbyState:
         if keys is None:
             return []
         winner_key = None if event.winner is None else _key(event.winner)
-        changed: list[UserInfo] = []
-        left: list[str] = []
-        still_here: list[ConnId] = []
+        changed: list[_User] = []
+        gone: list[str] = []
         for key in keys:
             user = self._users[key]
             if event.aborted or (user.registered and not event.recorded):
@@ -521,15 +551,58 @@ class LobbyState:
                 user.losses += 1
             user.reset()
             if user.conn is None:
-                del self._users[key]
+                gone.append(key)
+            else:
+                changed.append(user)
+        # Players got no lobby traffic during the game: a snapshot resynchronises them, and
+        # carries their own row, so they need no personal update.
+        effects = self._changed(changed, tell_unlisted=False)
+        if gone:
+            effects.append(self._remove(gone))
+        for user in changed:
+            assert user.conn is not None
+            effects.append(self._send_user_list(user.conn, _key(user.name)))
+        return effects
+
+    # ----------------------------------------------------------------- the list
+
+    def _send_user_list(self, conn: ConnId, key: str) -> SendUserList:
+        if key in self._listed:
+            return SendUserList(conn)
+        return SendUserList(conn, own=self._users[key].info())
+
+    def _changed(self, users: Iterable[_User], *, tell_unlisted: bool = True) -> list[Effect]:
+        """The effects of these users' rows changing: a broadcast for the listed ones, and
+        for each unlisted one a ``lobby_update`` with their own row, to them alone."""
+        listed: list[UserInfo] = []
+        effects: list[Effect] = []
+        online = len(self._users)
+        for user in users:
+            if _key(user.name) in self._listed:
+                listed.append(user.info())
+            elif tell_unlisted and user.conn is not None:
+                own = LobbyUpdate(users=[user.info()], left=[], online=online)
+                effects.append(Send(user.conn, own))
+        if listed:
+            effects.insert(0, LobbyChanged(users=tuple(listed), online=online))
+        return effects
+
+    def _remove(self, keys: list[str]) -> LobbyChanged:
+        """Forget these users; listed places they free go to the longest-waiting users."""
+        left: list[str] = []
+        for key in keys:
+            user = self._users.pop(key)
+            if key in self._listed:
+                del self._listed[key]
                 left.append(user.name)
             else:
-                changed.append(user.info())
-                still_here.append(user.conn)
-        effects: list[Effect] = [LobbyChanged(users=tuple(changed), left=tuple(left))]
-        # Players got no lobby traffic during the game: resynchronise them with a snapshot.
-        effects += [SendUserList(conn) for conn in still_here]
-        return effects
+                del self._waiting[key]
+        promoted: list[UserInfo] = []
+        while self._waiting and (self._list_limit is None or len(self._listed) < self._list_limit):
+            key, _ = self._waiting.popitem(last=False)
+            self._listed[key] = None
+            promoted.append(self._users[key].info())
+        return LobbyChanged(users=tuple(promoted), left=tuple(left), online=len(self._users))
 
 
 def _token_matches(offered: str | None, token: str) -> bool:
@@ -554,6 +627,8 @@ class LobbyUpdateBuffer:
 
     _users: dict[str, UserInfo] = attrs.field(factory=dict)
     _left: dict[str, None] = attrs.field(factory=dict)
+    _online: int = 0
+    _online_sent: int = 0
 
     def add(self, change: LobbyChanged) -> None:
         for name in change.left:
@@ -561,15 +636,24 @@ class LobbyUpdateBuffer:
             self._left[name] = None
         for info in change.users:
             self._users[info.name] = info
+        self._online = change.online
 
     def __bool__(self) -> bool:
-        return bool(self._users or self._left)
+        return bool(self._users or self._left) or self._online != self._online_sent
+
+    @property
+    def count_only(self) -> bool:
+        """Only the count changed: the actor may send it less often than rows."""
+        return not (self._users or self._left)
 
     def take(self) -> LobbyUpdate | None:
         """The pending update, or None when nothing changed; the buffer is then empty."""
         if not self:
             return None
-        update = LobbyUpdate(users=list(self._users.values()), left=list(self._left))
+        update = LobbyUpdate(
+            users=list(self._users.values()), left=list(self._left), online=self._online
+        )
         self._users.clear()
         self._left.clear()
+        self._online_sent = self._online
         return update

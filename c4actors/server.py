@@ -19,7 +19,7 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.typing import Framework
 from hypercorn.utils import wrap_app
 
-from c4actors.actors.lobby import LobbyActor, Shutdown
+from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.store import Store
@@ -57,6 +57,8 @@ class ServerSettings:
     port: int = 8000
     grace_seconds: float = 20.0
     lobby_tick: float = 0.05
+    lobby_list_limit: int | None = DEFAULT_LIST_LIMIT
+    """Users listed in the lobby (the first to connect); None lists everyone."""
     web: WebSettings = attrs.field(factory=WebSettings)
     max_message_bytes: int = 64 * 1024
     """hypercorn's hard limit; the user actor enforces ``web.max_message_bytes`` (with a reason)."""
@@ -130,7 +132,11 @@ async def _serve(
     secret = load_secret(settings.secret, None if in_memory else Path(settings.db_path))
     metrics = Metrics()
     lobby_actor = LobbyActor(
-        store, metrics, grace_seconds=settings.grace_seconds, tick=settings.lobby_tick
+        store,
+        metrics,
+        grace_seconds=settings.grace_seconds,
+        tick=settings.lobby_tick,
+        list_limit=settings.lobby_list_limit,
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
     app = create_app(lobby, settings.web, store, SessionSigner(secret), metrics)

@@ -247,10 +247,10 @@ def encode(message: ServerMessage | ClientMessage) -> str:
 _unstructure_user_info: Final = converter.get_unstructure_hook(UserInfo)
 
 
-def encode_user_list(rows: Iterable[str]) -> str:
+def encode_user_list(rows: Iterable[str], online: int) -> str:
     """A ``user_list`` frame from rows already encoded by ``encode_user_info``: the lobby
     keeps every row encoded, so a snapshot is one string join, not one encode per user."""
-    return '{"type":"user_list","users":[' + ",".join(rows) + "]}"
+    return f'{{"type":"user_list","users":[{",".join(rows)}],"online":{int(online)}}}'
 
 
 def encode_user_info(info: UserInfo) -> str:

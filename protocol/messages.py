@@ -138,17 +138,22 @@ class Welcome:
 
 @attrs.frozen(kw_only=True)
 class UserList:
-    """Full snapshot of the lobby; a client replaces its whole view with it."""
+    """Snapshot of the listed lobby plus the user themself; a client replaces its whole view
+    with it.  ``online`` counts every connected user, listed or not: on a busy server the list
+    holds only the first users (``docs/protocol.md``), so a join need not cost O(users)."""
 
     users: list[UserInfo]
+    online: int
 
 
 @attrs.frozen(kw_only=True)
 class LobbyUpdate:
-    """Changes since the last update: apply ``left`` first, then ``users``."""
+    """Changes since the last update: apply ``left`` first, then ``users``; ``online`` is the
+    number of connected users now (it may be the only change)."""
 
     users: list[UserInfo]
     left: list[str]
+    online: int
 
 
 @attrs.frozen(kw_only=True)

@@ -69,10 +69,11 @@ async def test_a_client_that_never_reads_is_dropped_and_slows_nobody(
     # 500 clients and the server share this process: joining them all takes a while on a
     # busy machine. The latency assertions below are what this test is about.
     monkeypatch.setattr(support, "TIMEOUT", 60.0)
-    # No rate limit here, so the stuck client can fill its inbox quickly.
+    # No rate limit here, so the stuck client can fill its inbox quickly; everyone listed,
+    # so that every join is broadcast to every watcher (the worst case).
     settings = WebSettings(connection=ConnectionSettings(rate=0))
     async with (
-        open_server(web=settings, lobby_tick=0.25) as server,
+        open_server(web=settings, lobby_tick=0.25, lobby_list_limit=None) as server,
         trio.open_nursery() as nursery,
     ):
         arrivals: dict[str, float] = {}

@@ -312,8 +312,8 @@ def test_referee_expects_a_forfeit_only_from_the_player_who_quit() -> None:
     "message",
     [
         Welcome(username="ann", resume="token"),
-        UserList(users=[UserInfo(name="type", state="AVAILABLE")]),
-        LobbyUpdate(users=[], left=["ann"]),
+        UserList(users=[UserInfo(name="type", state="AVAILABLE")], online=1),
+        LobbyUpdate(users=[], left=["ann"], online=0),
         Error(code="bad_json", message='a "type":"quote" inside'),
         state_after([3]),
     ],

@@ -6,6 +6,7 @@ import copy
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -59,10 +60,12 @@ ERROR_CODES = {
 }
 
 
-def make_lobby() -> LobbyState:
+def make_lobby(list_limit: int | None = None) -> LobbyState:
     tokens = (f"token-{i}" for i in itertools.count())
     games = (f"game-{i}" for i in itertools.count())
-    return LobbyState(new_token=lambda: next(tokens), new_game_id=lambda: next(games))
+    return LobbyState(
+        new_token=lambda: next(tokens), new_game_id=lambda: next(games), list_limit=list_limit
+    )
 
 
 def sends_to(effects: list[Effect], conn: int, lobby: LobbyState | None = None) -> list[Any]:
@@ -73,7 +76,8 @@ def sends_to(effects: list[Effect], conn: int, lobby: LobbyState | None = None) 
             messages.append(effect.message)
         elif isinstance(effect, SendUserList) and effect.conn == conn:
             assert lobby is not None, "pass the lobby to resolve user_list snapshots"
-            messages.append(UserList(users=lobby.snapshot()))
+            own = [] if effect.own is None else [effect.own]
+            messages.append(UserList(users=lobby.listed() + own, online=lobby.user_count()))
     return messages
 
 
@@ -98,7 +102,7 @@ def test_connect_sends_welcome_then_snapshot_including_self() -> None:
     assert welcome == Welcome(username="bob", resume="token-1", account=False)
     assert isinstance(user_list, UserList)
     assert {u.name for u in user_list.users} == {"Ann", "bob"}
-    assert LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE"),)) in effects
+    assert LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE"),), online=2) in effects
 
 
 def test_names_are_unique_case_insensitively_and_validated() -> None:
@@ -163,7 +167,7 @@ def test_disconnect_cancels_invitations() -> None:
     lobby.handle(Request(1, Challenge(opponent="bob")))
     effects = lobby.handle(Disconnected(1))
     assert sends_to(effects, 2) == [InvitationCancelled(by="ann")]
-    assert LobbyChanged(left=("ann",)) in effects
+    assert LobbyChanged(left=("ann",), online=1) in effects
     assert lobby.user_info("bob") == UserInfo(name="bob", state="AVAILABLE")
 
 
@@ -218,11 +222,12 @@ def test_game_end_updates_records_and_resynchronises_players() -> None:
     lobby.handle(Request(2, Accept(challenger="ann")))
     lobby.handle(Disconnected(1))
     effects = lobby.handle(GameEnded("game-0", winner="bob"))
-    assert effects[0] == LobbyChanged(
-        users=(UserInfo(name="bob", state="AVAILABLE", wins=1),), left=("ann",)
-    )
+    assert effects[:2] == [
+        LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE", wins=1),), online=2),
+        LobbyChanged(left=("ann",), online=1),
+    ]
     assert sends_to(effects, 2, lobby) == [
-        UserList(users=[UserInfo(name="bob", state="AVAILABLE", wins=1)])
+        UserList(users=[UserInfo(name="bob", state="AVAILABLE", wins=1)], online=1)
     ]
     assert lobby.handle(GameEnded("game-0", winner="bob")) == []
 
@@ -231,11 +236,80 @@ def test_update_buffer_coalesces_and_drops_join_then_leave() -> None:
     buffer = LobbyUpdateBuffer()
     assert buffer.take() is None
     ann = UserInfo(name="ann", state="AVAILABLE")
-    buffer.add(LobbyChanged(users=(ann,)))
-    buffer.add(LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE"),)))
-    buffer.add(LobbyChanged(left=("bob",)))
-    assert buffer.take() == LobbyUpdate(users=[ann], left=["bob"])
+    buffer.add(LobbyChanged(users=(ann,), online=1))
+    buffer.add(LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE"),), online=2))
+    buffer.add(LobbyChanged(left=("bob",), online=1))
+    assert buffer.take() == LobbyUpdate(users=[ann], left=["bob"], online=1)
     assert buffer.take() is None
+
+
+def test_update_buffer_sends_a_changed_count_alone_and_skips_a_count_that_came_back() -> None:
+    buffer = LobbyUpdateBuffer()
+    buffer.add(LobbyChanged(online=5))
+    assert buffer.count_only
+    assert buffer.take() == LobbyUpdate(users=[], left=[], online=5)
+    buffer.add(LobbyChanged(online=6))
+    buffer.add(LobbyChanged(online=5))
+    assert not buffer
+    assert buffer.take() is None
+
+
+def test_the_list_holds_the_first_users_and_the_next_takes_a_freed_place() -> None:
+    lobby = make_lobby(list_limit=2)
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    effects = connect(lobby, 3, "cy")
+    # cy is online but not listed: only the count changes for everyone else ...
+    assert LobbyChanged(online=3) in effects
+    assert not any(isinstance(e, LobbyChanged) and e.users for e in effects)
+    # ... and cy's own snapshot is the list plus cy.
+    _, user_list = sends_to(effects, 3, lobby)
+    assert [u.name for u in user_list.users] == ["ann", "bob", "cy"]
+    assert user_list.online == 3
+    assert [u.name for u in lobby.listed()] == ["ann", "bob"]
+    connect(lobby, 4, "dee")
+    effects = lobby.handle(Disconnected(1))
+    cy = UserInfo(name="cy", state="AVAILABLE")
+    assert effects == [LobbyChanged(users=(cy,), left=("ann",), online=3)]
+    assert [u.name for u in lobby.listed()] == ["bob", "cy"]
+    # An unlisted user who leaves changes only the count.
+    assert lobby.handle(Disconnected(4)) == [LobbyChanged(online=2)]
+
+
+def test_unlisted_users_play_by_name_and_are_told_their_own_row() -> None:
+    lobby = make_lobby(list_limit=1)
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    connect(lobby, 3, "cy")
+    effects = lobby.handle(Request(2, Challenge(opponent="cy")))
+    # Neither is listed: no broadcast, but each learns their own new row.
+    assert not any(isinstance(e, LobbyChanged) for e in effects)
+    assert sends_to(effects, 2) == [
+        InvitationSent(to="cy"),
+        LobbyUpdate(users=[UserInfo(name="bob", state="INVITATION_SENT")], left=[], online=3),
+    ]
+    assert sends_to(effects, 3) == [
+        Invitation(from_="bob"),
+        LobbyUpdate(users=[UserInfo(name="cy", state="INVITATION_RECEIVED")], left=[], online=3),
+    ]
+    effects = lobby.handle(Request(3, Accept(challenger="bob")))
+    assert StartGame("game-0", "cy", "bob", 3, 2) in effects
+    effects = lobby.handle(GameEnded("game-0", winner="cy"))
+    # Back in the lobby each gets the list plus their own row, and no separate update.
+    assert sends_to(effects, 3, lobby) == [
+        UserList(
+            users=[
+                UserInfo(name="ann", state="AVAILABLE"),
+                UserInfo(name="cy", state="AVAILABLE", wins=1),
+            ],
+            online=3,
+        )
+    ]
+
+
+def test_list_limit_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="list_limit"):
+        make_lobby(list_limit=0)
 
 
 # --------------------------------------------------------------------------- state machine
@@ -251,9 +325,13 @@ def apply_update(view: dict[str, UserInfo], users: Any, left: Any) -> None:
 
 
 class LobbyMachine(RuleBasedStateMachine):
+    """Random events against one lobby; ``LimitedLobbyMachine`` runs them with a list of 2."""
+
+    list_limit: int | None = None
+
     def __init__(self) -> None:
         super().__init__()
-        self.lobby = make_lobby()
+        self.lobby = make_lobby(self.list_limit)
         self.next_conn = 0
         self.opened: list[int] = []
         self.closed: set[int] = set()
@@ -263,6 +341,10 @@ class LobbyMachine(RuleBasedStateMachine):
         self.mirror: dict[str, UserInfo] = {}
         self.buffered_mirror: dict[str, UserInfo] = {}
         self.buffer = LobbyUpdateBuffer()
+        self.online = 0
+        self.buffered_online = 0
+        self.own_rows: dict[str, UserInfo] = {}
+        """What each unlisted user was last told about their own row."""
 
     def fingerprint(self) -> Any:
         names = [u.name for u in self.lobby.snapshot()]
@@ -287,13 +369,25 @@ class LobbyMachine(RuleBasedStateMachine):
         seen_user_list = False
         for effect in effects:
             match effect:
-                case SendUserList():
+                case SendUserList(own=own):
                     seen_user_list = True
-                case LobbyChanged(users=users, left=left):
+                    name = self.lobby.name_of(effect.conn)
+                    assert name is not None
+                    assert (own is None) == self.lobby.is_listed(name)
+                    if own is not None:
+                        self.own_rows[name.casefold()] = own
+                case LobbyChanged(users=users, left=left, online=online):
                     assert not seen_user_list, "a snapshot must not miss this event's changes"
-                    assert users or left
+                    assert users or left or online != self.online
                     apply_update(self.mirror, users, left)
+                    self.online = online
                     self.buffer.add(effect)
+                case Send(conn=conn, message=LobbyUpdate(users=[own], left=[])):
+                    # Only an unlisted user is sent an update directly: their own row.
+                    name = self.lobby.name_of(conn)
+                    assert name is not None and own.name == name
+                    assert not self.lobby.is_listed(name)
+                    self.own_rows[name.casefold()] = own
                 case Send(message=Welcome(username=name, resume=token)):
                     self.tokens[name.casefold()] = token
                 case StartGame(game_id=game_id):
@@ -407,8 +501,9 @@ class LobbyMachine(RuleBasedStateMachine):
     def flush(self) -> None:
         update = self.buffer.take()
         if update is not None:
-            assert update.users or update.left
+            assert update.users or update.left or update.online != self.buffered_online
             apply_update(self.buffered_mirror, update.users, update.left)
+            self.buffered_online = update.online
 
     @invariant()
     def states_are_pairwise_consistent(self) -> None:
@@ -463,14 +558,33 @@ class LobbyMachine(RuleBasedStateMachine):
                 assert info.state == "PLAYING"
 
     @invariant()
-    def replaying_updates_reproduces_the_registry(self) -> None:
-        registry = {u.name: u for u in self.lobby.snapshot()}
-        assert self.mirror == registry
+    def replaying_updates_reproduces_the_list(self) -> None:
+        listed = {u.name: u for u in self.lobby.listed()}
+        assert self.mirror == listed
+        assert self.online == self.lobby.user_count()
         pending = copy.deepcopy(self.buffer).take()
-        view = dict(self.buffered_mirror)
+        view, online = dict(self.buffered_mirror), self.buffered_online
         if pending is not None:
             apply_update(view, pending.users, pending.left)
-        assert view == registry
+            online = pending.online
+        assert view == listed
+        assert online == self.lobby.user_count()
+
+    @invariant()
+    def the_list_is_the_first_users_up_to_the_limit(self) -> None:
+        registry = [u.name for u in self.lobby.snapshot()]
+        listed = [u.name for u in self.lobby.listed()]
+        # The registry keeps join order: the listed users are its head, in that order.
+        limit = self.list_limit or len(registry)
+        assert listed == registry[:limit]
+
+    @invariant()
+    def unlisted_users_know_their_own_row(self) -> None:
+        for conn in self.live_conns():
+            name = self.lobby.name_of(conn)
+            assert name is not None
+            if not self.lobby.is_listed(name):
+                assert self.own_rows[name.casefold()] == self.lobby.user_info(name)
 
     @invariant()
     def games_match_playing_users(self) -> None:
@@ -479,6 +593,13 @@ class LobbyMachine(RuleBasedStateMachine):
 
 
 TestLobbyMachine = LobbyMachine.TestCase
+
+
+class LimitedLobbyMachine(LobbyMachine):
+    list_limit = 2
+
+
+TestLimitedLobbyMachine = LimitedLobbyMachine.TestCase
 
 
 def test_player_away_effect_only_for_players() -> None:

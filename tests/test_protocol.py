@@ -428,7 +428,12 @@ def test_public_api_is_reexported() -> None:
         assert getattr(protocol, cls.__name__) is cls
 
 
-@given(st.lists(st.builds(UserInfo, state=st.sampled_from(["AVAILABLE", "PLAYING"])), max_size=5))
-def test_user_list_built_from_encoded_rows_is_a_user_list(users: list[UserInfo]) -> None:
-    frame = encode_user_list(encode_user_info(user) for user in users)
-    assert decode_server(frame) == UserList(users=users)
+@given(
+    st.lists(st.builds(UserInfo, state=st.sampled_from(["AVAILABLE", "PLAYING"])), max_size=5),
+    st.integers(min_value=0, max_value=10**9),
+)
+def test_user_list_built_from_encoded_rows_is_a_user_list(
+    users: list[UserInfo], online: int
+) -> None:
+    frame = encode_user_list((encode_user_info(user) for user in users), online)
+    assert decode_server(frame) == UserList(users=users, online=online)

@@ -261,7 +261,7 @@ async def test_lobby_updates_follow_changes_but_skip_players() -> None:
                 update = await watcher.expect(LobbyUpdate)
                 assert [u.name for u in update.users] == ["late"]
             update = await watcher.expect(LobbyUpdate)
-            assert update == LobbyUpdate(users=[], left=["late"])
+            assert update == LobbyUpdate(users=[], left=["late"], online=3)
             # The players heard nothing of "late": their next message is their game's.
             game_id = (await ann.send(Quit(game_id="x")), None)[1]
             await expect_error(ann, "unknown_game")
@@ -580,3 +580,56 @@ async def test_shutdown_closes_clients_with_a_reason() -> None:
 
             await server.lobby.inbox.send(Shutdown())
         assert closing.is_set()
+
+
+async def test_a_bounded_lobby_lists_the_first_users_and_counts_everyone() -> None:
+    """With a list of one, later users are counted, not listed; they still play by name, and
+    the next in line takes the place of a listed user who leaves."""
+    async with open_server(lobby_list_limit=1) as server:
+        async with connect(server, "bob") as bob, connect(server, "cy") as cy:
+            async with connect(server) as ann:
+                await ann.send(NewConnection(username="ann"))
+                await ann.expect(Welcome)
+                snapshot = await ann.expect(UserList)
+                # The list (bob), then ann's own row; the count says who else is there.
+                assert ([u.name for u in snapshot.users], snapshot.online) == (["bob", "ann"], 3)
+                for watcher in (bob, cy):
+                    update = await watcher.expect(LobbyUpdate)
+                    while update.online != 3:
+                        update = await watcher.expect(LobbyUpdate)
+                    assert update == LobbyUpdate(users=[], left=[], online=3)
+            while (await cy.expect(LobbyUpdate)).online != 2:  # ann left
+                pass
+            # Unlisted users play by name; each is told their own row, nobody else is.
+            async with connect(server, "dee") as dee:
+                await cy.send(Challenge(opponent="DEE"))
+                assert await cy.expect_skipping(InvitationSent, LobbyUpdate) == InvitationSent(
+                    to="dee"
+                )
+                own = await cy.expect(LobbyUpdate)
+                assert (own.users[0].name, own.users[0].state) == ("cy", "INVITATION_SENT")
+                invitation = await dee.expect_skipping(Invitation, LobbyUpdate)
+                assert invitation == Invitation(from_="cy")
+                own = await dee.expect(LobbyUpdate)
+                assert (own.users[0].name, own.users[0].state) == ("dee", "INVITATION_RECEIVED")
+                await dee.send(Accept(challenger="cy"))
+                started = await dee.expect_skipping(GameStarted, LobbyUpdate)
+                assert (started.player1, started.player2) == ("dee", "cy")
+                await bob.send(Quit(game_id=started.game_id))
+                # bob heard only counts meanwhile: his next message answers his request.
+                error = await bob.expect_skipping(Error, LobbyUpdate)
+                assert error.code in {"unknown_game", "not_in_game"}
+        # bob, listed, left; cy and dee are away from their game.  cy, the next in join
+        # order, took bob's place.
+        with trio.fail_after(10):
+            while "bob" in {user.name for user in await server.lobby.snapshot()}:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        async with connect(server) as eve:
+            await eve.send(NewConnection(username="eve"))
+            await eve.expect(Welcome)
+            snapshot = await eve.expect(UserList)
+            assert [(u.name, u.state) for u in snapshot.users] == [
+                ("cy", "PLAYING"),
+                ("eve", "AVAILABLE"),
+            ]
+            assert snapshot.online == 3

@@ -7,7 +7,10 @@ its own nursery.
 
 Lobby changes are coalesced: every ``LobbyChanged`` effect within one tick
 (``tick`` seconds after the first change) becomes one ``lobby_update``, encoded once
-and delivered to every watcher.  ``tick=0`` sends each change at once.
+and delivered to every watcher.  ``tick=0`` sends each change at once.  A change of the
+online count alone (users beyond the list limit came or went) waits longer
+(``count_tick``): it is worth less than a row, and would otherwise cost a broadcast to
+every watcher for every join on a busy server.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ log = logging.getLogger("c4actors.lobby")
 
 LOBBY_INBOX_SIZE: Final = 4096
 TICK_PER_WATCHER: Final = 0.0001
+COUNT_TICK: Final = 1.0
+"""Shortest wait before a count-only ``lobby_update``; under load it is 3 ticks."""
+DEFAULT_LIST_LIMIT: Final = 100
 _T = TypeVar("_T")
 
 
@@ -117,7 +123,13 @@ class LobbyActor:
     """See the module docstring. Start with ``nursery.start(actor.run)``."""
 
     def __init__(
-        self, store: Store, metrics: Metrics, *, grace_seconds: float, tick: float
+        self,
+        store: Store,
+        metrics: Metrics,
+        *,
+        grace_seconds: float,
+        tick: float,
+        list_limit: int | None = DEFAULT_LIST_LIMIT,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -127,6 +139,7 @@ class LobbyActor:
         self._state = LobbyState(
             new_token=lambda: secrets.token_urlsafe(18),
             new_game_id=lambda: secrets.token_urlsafe(12),
+            list_limit=list_limit,
         )
         self._mailboxes: dict[int, Mailbox] = {}
         self._games: dict[str, trio.MemorySendChannel[GameInput]] = {}
@@ -218,14 +231,13 @@ class LobbyActor:
                         self.metrics.errors.labels(message.code).inc()
                     mailbox.deliver(encode(message))
                 case LobbyChanged():
-                    if not self._buffer:
-                        self._flush_at = trio.current_time() + self.effective_tick
+                    self._schedule_flush(effect)
                     self._buffer.add(effect)
                     self._user_list.apply(effect)
-                case SendUserList(conn=conn):
+                case SendUserList(conn=conn, own=own):
                     mailbox = self._mailboxes.get(conn)
                     if mailbox is not None:
-                        mailbox.deliver(self._user_list.frame())
+                        mailbox.deliver(self._user_list.frame(own))
                 case StartGame():
                     self._start_game(effect)
                 case PlayerAway(game_id=game_id, name=name):
@@ -236,6 +248,18 @@ class LobbyActor:
                     old = self._mailboxes.pop(conn, None)
                     if old is not None:
                         old.close(code, reason)
+
+    def _schedule_flush(self, change: LobbyChanged) -> None:
+        """Set when the pending update goes out: a tick after its first row change, or a
+        count tick after a count change if that is all there is."""
+        now = trio.current_time()
+        if change.count_only:
+            if not self._buffer:
+                self._flush_at = now + self.count_tick
+        elif not self._buffer:
+            self._flush_at = now + self.effective_tick
+        elif self._buffer.count_only:
+            self._flush_at = min(self._flush_at, now + self.effective_tick)
 
     def _rejoin_game(self, name: str, mailbox: Mailbox) -> None:
         """A resumed session routes its moves to its game before it even sees ``welcome``,
@@ -312,6 +336,12 @@ class LobbyActor:
         CPU per watcher, so with many watchers each tick's fan-out is kept to a fraction of
         the tick (``TICK_PER_WATCHER``); 2,000 watchers get a tick of 0.2 s, 10,000 of 1 s."""
         return max(self.tick, self._watchers * TICK_PER_WATCHER)
+
+    @property
+    def count_tick(self) -> float:
+        """The wait before a count-only update: at least ``COUNT_TICK``, 3 ticks under load
+        (10,000 watchers: 3 s)."""
+        return max(COUNT_TICK, 3 * self.effective_tick)
 
 
 def _answer(reply: trio.MemorySendChannel[_T], value: _T) -> None:

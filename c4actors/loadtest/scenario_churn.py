@@ -7,6 +7,10 @@ seconds, joins, stays ``--lifetime`` seconds and disconnects.  Each watcher note
 Watchers also count the bytes they receive in the window, to give the cost of one change to
 one watcher.  A join that some watcher never sees (within the drain time after the window)
 is a ``missed_update`` error.
+
+Only a *listed* newcomer appears in watchers' updates: run it against a server that lists
+everyone (``c4actors serve --lobby-list-limit 0``), or with fewer watchers than its list
+limit; beyond the list, joins reach watchers only as a changed ``online`` count.
 """
 
 from __future__ import annotations
