@@ -31,7 +31,7 @@ const ERROR_TEXT = {
   name_taken: "That name is already taken.",
   not_available: "That player is not available.",
   self_challenge: "You can't challenge yourself.",
-  unknown_user: "That player is no longer online.",
+  unknown_user: "No player by that name is online.",
   no_invitation: "That invitation is no longer valid.",
   invalid_column: "Invalid column",
   column_full: "Column full",
@@ -112,8 +112,9 @@ const state = {
   wantedName: null, // name sent in new_connection
   sessionOpen: false, // welcome received on the current socket
   settling: false, // first user_list after a welcome decides which view to show
-  users: new Map(), // name -> UserInfo, includes me
-  incoming: [], // challengers, oldest first
+  users: new Map(), // name -> UserInfo: the listed users, and always me
+  online: null, // users connected, listed or not (the server lists a bounded number)
+  incoming: [], // challengers, oldest first; they need not be listed
   outgoing: null, // the user we challenged, while pending
   challenging: null, // challenge sent, invitation_sent not yet received
   answering: new Set(), // challengers we just accepted
@@ -183,6 +184,10 @@ const lobby = new LobbyView(
     tbody: document.querySelector("#user-table tbody"),
     emptyEl: $("lobby-empty"),
     countEl: $("online-count"),
+    challengeForm: $("challenge-form"),
+    challengeInput: $("challenge-name"),
+    challengeSubmit: $("challenge-submit"),
+    challengeError: $("challenge-error"),
     invitations: $("invitations"),
     invitationList: $("invitation-list"),
   },
@@ -210,7 +215,7 @@ const gameView = new GameView(
 
 function renderLobby() {
   if (!state.me) return;
-  lobby.renderUsers(state.users, state.me, state.challenging);
+  lobby.renderUsers(state.users, state.me, state.challenging, state.online);
   lobby.renderInvitations(state.incoming, state.outgoing, state.answering);
 }
 
@@ -257,14 +262,15 @@ const HANDLERS = {
 
   user_list(msg) {
     state.users = new Map((msg.users ?? []).map((u) => [u.name, u]));
-    // A full snapshot is authoritative: drop invitations that can't exist any more.
+    state.online = Number.isInteger(msg.online) ? msg.online : null;
+    // A full snapshot is authoritative about my own state: drop the invitations it
+    // rules out. Not about who is online: a challenger need not be listed.
     const mine = state.users.get(state.me)?.state;
-    if (mine === "AVAILABLE" || mine === "PLAYING") {
+    if (mine !== undefined && mine !== "INVITATION_RECEIVED") {
       state.incoming = [];
-      state.outgoing = null;
       state.answering.clear();
     }
-    state.incoming = state.incoming.filter((name) => state.users.has(name));
+    if (mine !== undefined && mine !== "INVITATION_SENT") state.outgoing = null;
     renderLobby();
     if (state.settling) {
       state.settling = false;
@@ -273,13 +279,17 @@ const HANDLERS = {
   },
 
   lobby_update(msg) {
-    for (const name of msg.left ?? []) {
+    // `left` means gone from the server, not merely off the list; an unlisted user's
+    // leaving is told by invitation_cancelled / invitation_declined instead.
+    const left = new Set(msg.left ?? []);
+    for (const name of left) {
       state.users.delete(name);
       if (state.outgoing === name) state.outgoing = null;
       state.answering.delete(name);
     }
+    state.incoming = state.incoming.filter((name) => !left.has(name));
     for (const user of msg.users ?? []) state.users.set(user.name, user);
-    state.incoming = state.incoming.filter((name) => state.users.has(name));
+    if (Number.isInteger(msg.online)) state.online = msg.online;
     renderLobby();
   },
 
@@ -287,6 +297,7 @@ const HANDLERS = {
     clearTimeout(timers.challenge);
     state.challenging = null;
     state.outgoing = msg.to;
+    lobby.challengeSent(msg.to);
     renderLobby();
   },
 
@@ -485,12 +496,14 @@ function endSession() {
     sessionOpen: false,
     settling: false,
     users: new Map(),
+    online: null,
     incoming: [],
     outgoing: null,
     challenging: null,
     game: null,
   });
   state.answering.clear();
+  lobby.resetChallengeForm();
   gameView.reset();
   dom.greeting.hidden = true;
   dom.greeting.textContent = "";

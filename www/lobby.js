@@ -1,6 +1,12 @@
-// Lobby rendering: the user table and the invitations panel.
+// Lobby rendering: the user table, the online count, the challenge-by-name form and
+// the invitations panel.
 // All user-supplied text goes in through textContent only. A registered user's name
 // is a button that opens their profile, with a badge that says they are registered.
+//
+// The server lists at most its lobby list limit of users, so the table may not show
+// everyone online: the count says so, and the form challenges anyone by name.
+
+import { validateName } from "./entry.js";
 
 export const STATE_LABELS = {
   AVAILABLE: "available",
@@ -40,12 +46,45 @@ function count(n) {
   return Number.isFinite(n) ? String(n) : "0";
 }
 
+/** 2345 -> "2,345": the page is in English. */
+function thousands(n) {
+  return n.toLocaleString("en");
+}
+
+/**
+ * "3 online", or "2,345 online · showing 100" when the server lists fewer than are online.
+ * @param {number|null} online the server's count of connected users (null: unknown)
+ * @param {number} listed rows in the table, me included
+ */
+export function onlineText(online, listed) {
+  // The count can lag a tick behind the rows; never claim fewer online than shown.
+  const total = Number.isInteger(online) ? Math.max(online, listed) : listed;
+  const text = `${thousands(total)} online`;
+  return total > listed ? `${text} · showing ${thousands(listed)}` : text;
+}
+
+/**
+ * Same name rule as the server, and not myself (names are unique case-insensitively);
+ * an error message, or null when the name is worth sending.
+ */
+export function validateOpponent(name, me) {
+  if (name.length === 0) return "Please enter the name of a player to challenge.";
+  const problem = validateName(name);
+  if (problem) return problem;
+  if (me && name.toLowerCase() === me.toLowerCase()) return "You can't challenge yourself.";
+  return null;
+}
+
 export class LobbyView {
   constructor(dom, { onChallenge, onAccept, onDecline, onCancel, onProfile }) {
     this.dom = dom;
     this.rows = new Map(); // name -> row parts, updated in place to keep focus
     this.invitationItems = new Map(); // "in:name" / "out:name" -> <li>, kept like the rows
     this.handlers = { onChallenge, onAccept, onDecline, onCancel, onProfile };
+    this.me = null;
+    this.users = new Map();
+    this.emptyText = dom.emptyEl.textContent;
+    this.bindChallengeForm();
 
     dom.tbody.addEventListener("click", (event) => {
       const btn = event.target.closest("button[data-action]");
@@ -67,9 +106,12 @@ export class LobbyView {
    * @param {Map<string, object>} users name -> UserInfo (includes me)
    * @param {string} me
    * @param {string|null} pendingChallenge name we just challenged (awaiting the server)
+   * @param {number|null} online users connected, listed or not (null: unknown)
    */
-  renderUsers(users, me, pendingChallenge) {
+  renderUsers(users, me, pendingChallenge, online = null) {
     const { tbody, emptyEl, countEl } = this.dom;
+    this.me = me;
+    this.users = users;
     const meInfo = users.get(me);
     const iAmFree = meInfo?.state === "AVAILABLE" && !pendingChallenge;
 
@@ -95,8 +137,71 @@ export class LobbyView {
     });
 
     const others = names.length - (users.has(me) ? 1 : 0);
+    const unlisted = Number.isInteger(online) && online > names.length;
     emptyEl.hidden = others > 0;
-    countEl.textContent = `${names.length} online`;
+    emptyEl.textContent = unlisted
+      ? "Other players are online but not listed here: challenge one by name."
+      : this.emptyText;
+    countEl.textContent = onlineText(online, names.length);
+    this.renderChallengeForm(meInfo?.state, iAmFree);
+  }
+
+  // ------------------------------------------------------------------ challenge by name
+
+  bindChallengeForm() {
+    const { challengeForm: form, challengeInput: input } = this.dom;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (this.dom.challengeSubmit.disabled) return;
+      const problem = validateOpponent(input.value, this.me);
+      if (problem) {
+        this.showChallengeError(problem);
+        input.focus();
+        return;
+      }
+      this.showChallengeError("");
+      this.handlers.onChallenge(this.knownName(input.value));
+    });
+    input.addEventListener("input", () => {
+      if (this.dom.challengeError.textContent) this.showChallengeError("");
+    });
+  }
+
+  /** The listed spelling of `name` if it is in the table (the server ignores case anyway). */
+  knownName(name) {
+    if (this.users.has(name)) return name;
+    const key = name.toLowerCase();
+    for (const listed of this.users.keys()) if (listed.toLowerCase() === key) return listed;
+    return name;
+  }
+
+  showChallengeError(text) {
+    this.dom.challengeError.textContent = text;
+    this.dom.challengeInput.setAttribute("aria-invalid", text ? "true" : "false");
+  }
+
+  /** Same rule as the rows' buttons; the input stays editable so typing is never cut off. */
+  renderChallengeForm(myState, iAmFree) {
+    const submit = this.dom.challengeSubmit;
+    submit.disabled = !iAmFree;
+    submit.title = iAmFree
+      ? ""
+      : myState === "PLAYING"
+        ? "You are in a game"
+        : "Finish your current invitation first";
+  }
+
+  /** The server took the challenge to `to`: the typed name has done its job. */
+  challengeSent(to) {
+    const input = this.dom.challengeInput;
+    if (input.value.toLowerCase() === to.toLowerCase()) input.value = "";
+    this.showChallengeError("");
+  }
+
+  /** Forget what was typed (the session ended). */
+  resetChallengeForm() {
+    this.dom.challengeInput.value = "";
+    this.showChallengeError("");
   }
 
   createRow(name, isMe) {

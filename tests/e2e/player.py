@@ -87,6 +87,28 @@ class Player:
     def connection_banner(self) -> Locator:
         return self.by_id("connection-banner")
 
+    @property
+    def online_count(self) -> Locator:
+        """The lobby's count line, e.g. "3 online · showing 2"."""
+        return self.by_id("online-count")
+
+    @property
+    def user_rows(self) -> Locator:
+        """Every row of the lobby table, mine included."""
+        return self.page.locator("#user-table tbody tr")
+
+    @property
+    def challenge_name_input(self) -> Locator:
+        return self.page.get_by_label("Challenge by name")
+
+    @property
+    def challenge_name_button(self) -> Locator:
+        return self.by_id("challenge-form").get_by_role("button", name="Challenge", exact=True)
+
+    @property
+    def challenge_name_error(self) -> Locator:
+        return self.by_id("challenge-error")
+
     def row(self, who: Player | str) -> Locator:
         """The lobby table row of ``who``."""
         return self.page.locator(f'#user-table tr[data-user="{_name(who)}"]')
@@ -147,6 +169,11 @@ class Player:
     def challenge(self, other: Player) -> None:
         self.page.get_by_role("button", name=f"Challenge {other.name}", exact=True).click()
         expect(self.outgoing(other)).to_contain_text(f"Waiting for {other.name}…")
+
+    def challenge_by_name(self, name: str) -> None:
+        """Type ``name`` into the challenge-by-name form and submit it (whatever the outcome)."""
+        self.challenge_name_input.fill(name)
+        self.challenge_name_button.click()
 
     def cancel_challenge(self, other: Player) -> None:
         self.page.get_by_role("button", name=f"Cancel challenge to {other.name}").click()

@@ -49,15 +49,33 @@ class ServerProcess:
         threading.Thread(target=self._drain, name="c4actors-stderr", daemon=True).start()
 
     @classmethod
-    def start(cls, *, grace: float, db: Path, lobby_tick: float = 0.05) -> Self:
+    def start(
+        cls,
+        *,
+        grace: float,
+        db: Path,
+        lobby_tick: float = 0.05,
+        lobby_list_limit: int | None = None,
+    ) -> Self:
         """Start ``c4actors serve --port 0`` on the database ``db`` and wait until it listens.
 
         ``db`` is created if missing; tests pass a fresh temporary file, so nothing
         is left in the working directory and no test sees another run's records.
+        ``lobby_list_limit`` None keeps the server's default limit.
         """
         address = ["--host", "127.0.0.1", "--port", "0"]
+        limit = [] if lobby_list_limit is None else ["--lobby-list-limit", str(lobby_list_limit)]
         server = cls(
-            [*address, "--grace", str(grace), "--lobby-tick", str(lobby_tick), "--db", str(db)]
+            [
+                *address,
+                "--grace",
+                str(grace),
+                "--lobby-tick",
+                str(lobby_tick),
+                *limit,
+                "--db",
+                str(db),
+            ]
         )
         if not server._listening.wait(START_TIMEOUT) or not server.url:
             exited = server.process.poll()
@@ -103,9 +121,11 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(*, grace: float, db: Path) -> Iterator[ServerProcess]:
+def running_server(
+    *, grace: float, db: Path, lobby_list_limit: int | None = None
+) -> Iterator[ServerProcess]:
     """A started server; on exit, SIGTERM, and it must stop cleanly (exit code 0)."""
-    server = ServerProcess.start(grace=grace, db=db)
+    server = ServerProcess.start(grace=grace, db=db, lobby_list_limit=lobby_list_limit)
     try:
         yield server
     finally:
