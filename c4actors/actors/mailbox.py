@@ -9,6 +9,7 @@ actor reads the other end of the channel and writes to its socket.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import attrs
@@ -54,20 +55,32 @@ CLOSE_REQUESTED: Final = CloseRequested()
 
 
 class Mailbox:
-    """Send side of one connection's inbox, plus the request to close that connection."""
+    """Send side of one connection's inbox, plus the request to close that connection.
 
-    __slots__ = ("_send", "close_code", "close_reason", "closed", "conn")
+    ``on_close`` is called (once, synchronously) when a close is requested: the connection's
+    actor cancels its read there, so that no task per connection has to sit waiting for a
+    close that almost never comes.  A flag and a callback, not a ``trio.Event``: with
+    10,000 idle connections every few hundred bytes per connection count.
+    """
 
-    def __init__(self, conn: int, send_channel: trio.MemorySendChannel[Outgoing]) -> None:
+    __slots__ = ("_send", "close_code", "close_reason", "closed", "conn", "on_close")
+
+    def __init__(
+        self,
+        conn: int,
+        send_channel: trio.MemorySendChannel[Outgoing],
+        on_close: Callable[[], object] | None = None,
+    ) -> None:
         self.conn = conn
         self._send = send_channel
-        self.closed = trio.Event()
+        self.closed = False
         self.close_code = 1000
         self.close_reason = ""
+        self.on_close = on_close
 
     def deliver(self, item: Outgoing) -> bool:
         """Queue ``item`` without blocking; a full inbox closes the connection instead."""
-        if self.closed.is_set():
+        if self.closed:
             return False
         try:
             self._send.send_nowait(item)
@@ -80,16 +93,18 @@ class Mailbox:
 
     def close(self, code: int, reason: str) -> None:
         """Ask the connection's actor to close its socket with ``code`` and ``reason``."""
-        if self.closed.is_set():
+        if self.closed:
             return
         self.close_code, self.close_reason = code, reason
-        self.closed.set()
+        self.closed = True
         # Lets the connection flush what is queued first; when the queue is full (too slow)
         # this does not fit, and the connection closes at once instead.
         with contextlib.suppress(
             trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
         ):
             self._send.send_nowait(CLOSE_REQUESTED)
+        if self.on_close is not None:
+            self.on_close()
 
     def __repr__(self) -> str:
         return f"<Mailbox conn={self.conn}>"

@@ -93,7 +93,37 @@ class Socket(Protocol):
 
 
 class UserActor:
-    """Serves one connection until either side closes it; see the module docstring."""
+    """Serves one connection until either side closes it; see the module docstring.
+
+    Two tasks per connection: the reader (``run`` itself, in hypercorn's task for the socket)
+    and the writer.  A close requested by another actor cancels the read, and the reader
+    closes the socket; slots, and the finished-games record made only when needed, keep an
+    idle connection small.
+    """
+
+    __slots__ = (
+        "_finished",
+        "_handshake_deadline",
+        "_handshake_wait",
+        "_inbox",
+        "_left",
+        "_reading",
+        "_writer_done",
+        "_writer_finished",
+        "account_name",
+        "bucket",
+        "conn",
+        "dropped",
+        "games",
+        "joined",
+        "lobby",
+        "mailbox",
+        "metrics",
+        "name",
+        "settings",
+        "socket",
+        "store",
+    )
 
     def __init__(
         self,
@@ -116,13 +146,17 @@ class UserActor:
         self.lobby = lobby
         self.bucket = TokenBucket(settings.rate, settings.burst)
         self.dropped = 0
+        self._reading = trio.CancelScope()
+        """Cancelled by ``Mailbox.close``: the reader then closes the socket."""
         send, self._inbox = trio.open_memory_channel[Outgoing](settings.inbox_size)
-        self.mailbox = Mailbox(conn, send)
+        self.mailbox = Mailbox(conn, send, on_close=self._reading.cancel)
         self.name: str | None = None
         self.joined = False
         self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
-        self.finished: collections.deque[str] = collections.deque(maxlen=FINISHED_GAMES_REMEMBERED)
-        self._writer_done = trio.Event()
+        self._finished: collections.deque[str] | None = None
+        """Games this connection played that are over (made at the first one)."""
+        self._writer_finished = False
+        self._writer_done: trio.Event | None = None
         self._left = False
         self._handshake_deadline = math.inf
         """Until a session opens: when this socket must have sent ``new_connection`` by.
@@ -135,18 +169,18 @@ class UserActor:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write)
-                nursery.start_soon(self._close_when_asked, nursery.cancel_scope)
-                await self._read()
-                if not self.mailbox.closed.is_set():
-                    nursery.cancel_scope.cancel()
-                # else: _close_when_asked is closing the socket and will cancel the rest.
+                with self._reading:
+                    await self._read()
+                if self.mailbox.closed:
+                    await self._close_as_asked()
+                nursery.cancel_scope.cancel()
         except Exception:
             reason = "crashed"
             log.exception("connection crashed conn=%d name=%s", self.conn, self.name)
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await self.socket.close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
-            if self.mailbox.closed.is_set() and reason != "crashed":
+            if self.mailbox.closed and reason != "crashed":
                 reason = f"server_closed_{self.mailbox.close_code}"
             self.metrics.connections.dec()
             self.metrics.disconnects.labels(reason).inc()
@@ -262,7 +296,7 @@ class UserActor:
     def _to_game(self, game_id: str, item: GameInput, ref: str) -> None:
         game = self.games.get(game_id)
         if game is None:
-            if game_id in self.finished:
+            if self._finished is not None and game_id in self._finished:
                 self._error("game_over", "this game is over", ref)
             else:
                 self._error("unknown_game", "you are not playing in this game", ref)
@@ -302,7 +336,9 @@ class UserActor:
                     elif isinstance(item, CloseRequested):
                         return
         finally:
-            self._writer_done.set()
+            self._writer_finished = True
+            if self._writer_done is not None:
+                self._writer_done.set()
 
     def _set_handshake_deadline(self, deadline: float) -> None:
         self._handshake_deadline = deadline
@@ -317,18 +353,20 @@ class UserActor:
 
     def _forget_game(self, game_id: str) -> None:
         if self.games.pop(game_id, None) is not None:
-            self.finished.append(game_id)
+            if self._finished is None:
+                self._finished = collections.deque(maxlen=FINISHED_GAMES_REMEMBERED)
+            self._finished.append(game_id)
 
-    async def _close_when_asked(self, cancel_scope: trio.CancelScope) -> None:
-        """Close the socket when the lobby, a game or the handshake timer asks."""
-        await self.mailbox.closed.wait()
-        if self.mailbox.close_code != CLOSE_TOO_SLOW:
+    async def _close_as_asked(self) -> None:
+        """Close the socket as the lobby, a game or the handshake timer asked: after what
+        was queued before the request, unless the client is too slow to wait for."""
+        if self.mailbox.close_code != CLOSE_TOO_SLOW and not self._writer_finished:
+            self._writer_done = trio.Event()
             with trio.move_on_after(1):
                 await self._writer_done.wait()
         # Leave the lobby now: hypercorn shields its socket writes, so a client that stopped
-        # reading keeps this task alive until TCP gives up on it (TCP_USER_TIMEOUT).
+        # reading keeps the writer alive until TCP gives up on it (TCP_USER_TIMEOUT).
         await self._leave_lobby()
-        cancel_scope.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.socket.close(self.mailbox.close_code, self.mailbox.close_reason)
         log.info(
