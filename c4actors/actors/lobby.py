@@ -68,7 +68,7 @@ LOBBY_INBOX_SIZE: Final = 4096
 TICK_PER_WATCHER: Final = 0.0001
 COUNT_TICK: Final = 1.0
 """Shortest wait before a count-only ``lobby_update``..."""
-COUNT_TICK_PER_WATCHER: Final = 0.001
+COUNT_TICK_PER_WATCHER: Final = 0.005
 """...lengthened by this much per watcher, so count broadcasts stay under ~5% of a core."""
 DEFAULT_LIST_LIMIT: Final = 100
 _T = TypeVar("_T")

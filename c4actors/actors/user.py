@@ -103,8 +103,6 @@ class UserActor:
 
     __slots__ = (
         "_finished",
-        "_handshake_deadline",
-        "_handshake_wait",
         "_inbox",
         "_left",
         "_reading",
@@ -147,7 +145,10 @@ class UserActor:
         self.bucket = TokenBucket(settings.rate, settings.burst)
         self.dropped = 0
         self._reading = trio.CancelScope()
-        """Cancelled by ``Mailbox.close``: the reader then closes the socket."""
+        """The reader's one cancel scope.  ``Mailbox.close`` cancels it, and the reader then
+        closes the socket.  Until a session opens, its deadline is the handshake's: when this
+        socket must have sent ``new_connection`` by (suspended while the lobby decides on
+        one, restarted when it refuses)."""
         send, self._inbox = trio.open_memory_channel[Outgoing](settings.inbox_size)
         self.mailbox = Mailbox(conn, send, on_close=self._reading.cancel)
         self.name: str | None = None
@@ -158,10 +159,6 @@ class UserActor:
         self._writer_finished = False
         self._writer_done: trio.Event | None = None
         self._left = False
-        self._handshake_deadline = math.inf
-        """Until a session opens: when this socket must have sent ``new_connection`` by.
-        Suspended (inf) while the lobby decides on one; restarted when it refuses."""
-        self._handshake_wait: trio.CancelScope | None = None
 
     async def run(self) -> None:
         self.metrics.connections.inc()
@@ -171,6 +168,8 @@ class UserActor:
                 nursery.start_soon(self._write)
                 with self._reading:
                     await self._read()
+                if self._reading.cancelled_caught and not self.mailbox.closed:
+                    self.mailbox.close(CLOSE_POLICY, "no new_connection received in time")
                 if self.mailbox.closed:
                     await self._close_as_asked()
                 nursery.cancel_scope.cancel()
@@ -202,17 +201,11 @@ class UserActor:
     # ----------------------------------------------------------------- reading
 
     async def _read(self) -> None:
+        """Read until the peer closes; runs in ``self._reading`` (see there)."""
         settings = self.settings
-        self._handshake_deadline = trio.current_time() + settings.handshake_timeout
+        self._set_handshake_deadline(trio.current_time() + settings.handshake_timeout)
         while True:
-            with trio.move_on_at(self._handshake_deadline) as waiting:
-                # The writer moves this deadline when the lobby answers mid-wait.
-                self._handshake_wait = waiting
-                frame = await self.socket.receive()
-            self._handshake_wait = None
-            if waiting.cancelled_caught:
-                self.mailbox.close(CLOSE_POLICY, "no new_connection received in time")
-                return
+            frame = await self.socket.receive()
             if frame is None:
                 return
             received_at = trio.current_time()
@@ -242,13 +235,15 @@ class UserActor:
                     if self.name is not None:
                         self._error("already_connected", "this socket already has a session")
                         continue
+                    deadline = self._reading.deadline
+                    self._set_handshake_deadline(math.inf)
                     try:
                         joining = await self._identify(username, resume)
                     except StoreError:
                         log.exception("account lookup failed conn=%d", self.conn)
                         self._error("store_unavailable", "accounts are unavailable, try again")
+                        self._set_handshake_deadline(deadline)
                         continue
-                    self._set_handshake_deadline(math.inf)
                     self.joined = True
                     if not await self._to_lobby(Join(joining, self.mailbox)):
                         return
@@ -341,9 +336,7 @@ class UserActor:
                 self._writer_done.set()
 
     def _set_handshake_deadline(self, deadline: float) -> None:
-        self._handshake_deadline = deadline
-        if self._handshake_wait is not None:
-            self._handshake_wait.deadline = deadline
+        self._reading.deadline = deadline
 
     def _joined_game(self, joined: JoinedGame) -> None:
         for game_id, game in list(self.games.items()):
