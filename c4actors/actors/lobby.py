@@ -65,7 +65,7 @@ from protocol.messages import Error, UserInfo, Welcome
 log = logging.getLogger("c4actors.lobby")
 
 LOBBY_INBOX_SIZE: Final = 4096
-TICK_PER_WATCHER: Final = 0.0001
+TICK_PER_WATCHER: Final = 0.00015
 COUNT_TICK: Final = 1.0
 """Shortest wait before a count-only ``lobby_update``..."""
 COUNT_TICK_PER_WATCHER: Final = 0.005
@@ -335,15 +335,17 @@ class LobbyActor:
     @property
     def effective_tick(self) -> float:
         """The coalescing tick, lengthened under load: a broadcast costs about 50 us of server
-        CPU per watcher, so with many watchers each tick's fan-out is kept to a fraction of
-        the tick (``TICK_PER_WATCHER``); 2,000 watchers get a tick of 0.2 s, 10,000 of 1 s."""
+        CPU per watcher, so with many watchers each tick's fan-out is kept to a third of the
+        tick (``TICK_PER_WATCHER``), and broadcasts to a third of the core however busy the
+        lobby: 2,000 watchers get a tick of 0.3 s, 10,000 of 1.5 s."""
         return max(self.tick, self._watchers * TICK_PER_WATCHER)
 
     @property
     def count_tick(self) -> float:
         """The wait before a count-only update: a count is worth less than a row, and on a
         busy server every join changes it, so its broadcasts (about 40 us per watcher) are
-        kept to a few percent of the core: 1 s up to 1,000 watchers, 10 s at 10,000."""
+        kept to a few percent of the core: 1 s up to 200 watchers, 10 s at 2,000, 50 s at
+        10,000 (the count also rides along in every row update)."""
         return max(COUNT_TICK, self._watchers * COUNT_TICK_PER_WATCHER)
 
 
