@@ -220,12 +220,16 @@ class GameActor:
     async def _play(self) -> None:
         while self.result is None:
             deadline = min(seat.away_deadline for seat in self.seats)
-            with trio.move_on_at(deadline) as waiting:
+            if deadline == math.inf:
+                # Both players here, the usual case: no cancel scope per move.
                 item = await self.inbox.receive()
-            if waiting.cancelled_caught:
-                gone = min(self.seats, key=lambda seat: seat.away_deadline)
-                self._finish(self._other(gone).name, "disconnect")
-                return
+            else:
+                with trio.move_on_at(deadline) as waiting:
+                    item = await self.inbox.receive()
+                if waiting.cancelled_caught:
+                    gone = min(self.seats, key=lambda seat: seat.away_deadline)
+                    self._finish(self._other(gone).name, "disconnect")
+                    return
             self.handle(item)
 
     def _refuse_late_requests(self) -> None:
