@@ -125,7 +125,10 @@ def test_the_lobby_tick_lengthens_with_the_number_of_watchers() -> None:
 
     lobby = LobbyActor(SQLiteStore.__new__(SQLiteStore), Metrics(), grace_seconds=20, tick=0.05)
     assert lobby.effective_tick == 0.05
+    assert lobby.count_tick == 1.0
     lobby._watchers = 2_000
-    assert lobby.effective_tick == pytest.approx(0.2)
+    assert lobby.effective_tick == pytest.approx(0.3)
+    assert lobby.count_tick == pytest.approx(10.0)
     lobby._watchers = 10_000
-    assert lobby.effective_tick == pytest.approx(1.0)
+    assert lobby.effective_tick == pytest.approx(1.5)
+    assert lobby.count_tick == pytest.approx(50.0)
