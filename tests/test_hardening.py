@@ -132,3 +132,25 @@ def test_the_lobby_tick_lengthens_with_the_number_of_watchers() -> None:
     lobby._watchers = 10_000
     assert lobby.effective_tick == pytest.approx(1.5)
     assert lobby.count_tick == pytest.approx(50.0)
+
+
+async def test_a_count_change_alone_waits_for_the_count_tick_and_a_row_change_does_not() -> None:
+    import trio
+
+    from c4actors.actors.lobby import LobbyActor
+    from c4actors.lobby_state import LobbyChanged
+    from c4actors.metrics import Metrics
+    from c4actors.store.sqlite import SQLiteStore
+    from protocol.messages import UserInfo
+
+    lobby = LobbyActor(SQLiteStore.__new__(SQLiteStore), Metrics(), grace_seconds=20, tick=0.05)
+    now = trio.current_time()
+    lobby._apply([LobbyChanged(online=101)])
+    assert lobby._flush_at == pytest.approx(now + 1.0, abs=0.01)
+    lobby._apply([LobbyChanged(online=102)])
+    assert lobby._flush_at == pytest.approx(now + 1.0, abs=0.01)
+    # A row change pending brings the update forward to the ordinary tick.
+    lobby._apply([LobbyChanged(users=(UserInfo(name="ann", state="AVAILABLE"),), online=102)])
+    assert lobby._flush_at == pytest.approx(now + 0.05, abs=0.01)
+    lobby._flush()
+    assert not lobby._buffer
