@@ -132,6 +132,24 @@ def plan(sizes: Sizes, seed: int) -> list[Step]:
             f"{sizes.open_games:,} games ({2 * sizes.open_games:,} connections), 1 move/s/game",
         )
     )
+    # The transport's own capacity at the open loop's connection count: how much of it the
+    # open loop's offered load needs.
+    open_connections = 2 * sizes.open_games
+    steps.append(
+        Step(
+            echo_name(open_connections),
+            "echo",
+            (
+                "echo",
+                "--connections",
+                str(open_connections),
+                "--duration",
+                str(sizes.closed_seconds),
+                *common,
+            ),
+            f"{open_connections:,} connections, closed loop",
+        )
+    )
     idle = ("--connections", str(sizes.idle_connections), "--duration", str(sizes.idle_seconds))
     idle_size = f"{sizes.idle_connections:,} connections"
     steps.append(Step(IDLE, "game", ("idle", *idle, "--settle", "2", *common), idle_size))

@@ -101,6 +101,7 @@ def verdicts(results: Mapping[str, StepResult], sizes: Sizes) -> list[Verdict]:
         met = ratio >= ECHO_RATIO_TARGET and game.ok and echo.ok
         found.append(Verdict(target, measured + _errors_note(game, echo), met))
     found.append(_open_loop(_summary(results, OPEN_LOOP), sizes))
+    found.append(_open_loop_capacity(_summary(results, echo_name(2 * sizes.open_games)), sizes))
     found.extend(_idle(_summary(results, IDLE), _summary(results, IDLE_ECHO), sizes))
     found.extend(_churn(_summary(results, CHURN), sizes))
     return found
@@ -127,6 +128,23 @@ def _open_loop(summary: Summary | None, sizes: Sizes) -> Verdict:
     return Verdict(target, measured, met)
 
 
+def _open_loop_capacity(echo: Summary | None, sizes: Sizes) -> Verdict:
+    """Not a target: what the bare transport does at the open loop's connection count.
+
+    A move is one frame in and two out (``game_state`` to both players), an echo round trip
+    one in and one out, so the open loop's load is about 1.5x its moves/s in echo round trips.
+    """
+    connections = 2 * sizes.open_games
+    target = f"Open loop: echo round trips/s at {connections:,} connections (transport only)"
+    if echo is None or echo.echo is None:
+        return Verdict(target, "not measured", None)
+    offered = 1.5 * sizes.open_games
+    capacity = echo.echo.round_trips_per_s
+    share = offered / capacity
+    measured = f"{capacity:,.0f}; the open loop needs about {offered:,.0f} ({share:.0%})"
+    return Verdict(target, measured, None)
+
+
 def _idle(game: Summary | None, echo: Summary | None, sizes: Sizes) -> list[Verdict]:
     count = sizes.idle_connections
     memory_target = f"{count:,} idle users: server memory/user <= 1.5x echo's per connection"
@@ -141,7 +159,7 @@ def _idle(game: Summary | None, echo: Summary | None, sizes: Sizes) -> list[Verd
         memory = Verdict(memory_target, "not measured", None)
     else:
         ratio = per_user / per_echo
-        measured = f"{per_user:,.1f} / {per_echo:,.1f} KiB = {ratio:.1f}x"
+        measured = f"{per_user:,.1f} / {per_echo:,.1f} KiB = {ratio:.2f}x"
         memory = Verdict(memory_target, measured, ratio <= IDLE_MEMORY_RATIO)
     seconds = idle.connect_all_seconds
     everyone = idle.connected == count and game.ok
