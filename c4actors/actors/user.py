@@ -96,16 +96,20 @@ class UserActor:
     """Serves one connection until either side closes it; see the module docstring.
 
     Two tasks per connection: the reader (``run`` itself, in hypercorn's task for the socket)
-    and the writer.  A close requested by another actor cancels the read, and the reader
-    closes the socket; slots, and the finished-games record made only when needed, keep an
-    idle connection small.
+    and the writer.  A third, the closer, is started only when another actor (or the reader)
+    asks to close the connection.  An idle connection holds no cancel scope of its own
+    either: the handshake deadline is a scope around the read only until a session opens.
+    Every few hundred bytes count with 10,000 idle users; so do the slots, and the
+    finished-games record made only when needed.
     """
 
     __slots__ = (
         "_finished",
+        "_handshake_deadline",
+        "_handshake_wait",
         "_inbox",
         "_left",
-        "_reading",
+        "_nursery",
         "_writer_done",
         "_writer_finished",
         "account_name",
@@ -144,13 +148,9 @@ class UserActor:
         self.lobby = lobby
         self.bucket = TokenBucket(settings.rate, settings.burst)
         self.dropped = 0
-        self._reading = trio.CancelScope()
-        """The reader's one cancel scope.  ``Mailbox.close`` cancels it, and the reader then
-        closes the socket.  Until a session opens, its deadline is the handshake's: when this
-        socket must have sent ``new_connection`` by (suspended while the lobby decides on
-        one, restarted when it refuses)."""
+        self._nursery: trio.Nursery | None = None
         send, self._inbox = trio.open_memory_channel[Outgoing](settings.inbox_size)
-        self.mailbox = Mailbox(conn, send, on_close=self._reading.cancel)
+        self.mailbox = Mailbox(conn, send, on_close=self._start_closer)
         self.name: str | None = None
         self.joined = False
         self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
@@ -159,26 +159,29 @@ class UserActor:
         self._writer_finished = False
         self._writer_done: trio.Event | None = None
         self._left = False
+        self._handshake_deadline = math.inf
+        """Until a session opens: when this socket must have sent ``new_connection`` by.
+        Suspended (inf) while the lobby decides on one; restarted when it refuses."""
+        self._handshake_wait: trio.CancelScope | None = None
 
     async def run(self) -> None:
         self.metrics.connections.inc()
         reason = "client_closed"
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._write)
-                with self._reading:
-                    await self._read()
-                if self._reading.cancelled_caught and not self.mailbox.closed:
-                    self.mailbox.close(CLOSE_POLICY, "no new_connection received in time")
-                if self.mailbox.closed:
-                    await self._close_as_asked()
-                nursery.cancel_scope.cancel()
+                await self._read()
+                if not self.mailbox.closed:
+                    nursery.cancel_scope.cancel()
+                # else: the closer is closing the socket, and then cancels the rest.
         except Exception:
             reason = "crashed"
             log.exception("connection crashed conn=%d name=%s", self.conn, self.name)
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await self.socket.close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
+            self._nursery = None  # closed to new tasks: a late close request has no closer
             if self.mailbox.closed and reason != "crashed":
                 reason = f"server_closed_{self.mailbox.close_code}"
             self.metrics.connections.dec()
@@ -201,11 +204,21 @@ class UserActor:
     # ----------------------------------------------------------------- reading
 
     async def _read(self) -> None:
-        """Read until the peer closes; runs in ``self._reading`` (see there)."""
+        """Read until the peer closes, or a close is asked for (the closer cancels this)."""
         settings = self.settings
-        self._set_handshake_deadline(trio.current_time() + settings.handshake_timeout)
+        self._handshake_deadline = trio.current_time() + settings.handshake_timeout
         while True:
-            frame = await self.socket.receive()
+            if self.name is None:
+                with trio.move_on_at(self._handshake_deadline) as waiting:
+                    # The writer moves this deadline when the lobby answers mid-wait.
+                    self._handshake_wait = waiting
+                    frame = await self.socket.receive()
+                self._handshake_wait = None
+                if waiting.cancelled_caught:
+                    self.mailbox.close(CLOSE_POLICY, "no new_connection received in time")
+                    return
+            else:
+                frame = await self.socket.receive()
             if frame is None:
                 return
             received_at = trio.current_time()
@@ -235,7 +248,7 @@ class UserActor:
                     if self.name is not None:
                         self._error("already_connected", "this socket already has a session")
                         continue
-                    deadline = self._reading.deadline
+                    deadline = self._handshake_deadline
                     self._set_handshake_deadline(math.inf)
                     try:
                         joining = await self._identify(username, resume)
@@ -343,7 +356,9 @@ class UserActor:
                 self._writer_done.set()
 
     def _set_handshake_deadline(self, deadline: float) -> None:
-        self._reading.deadline = deadline
+        self._handshake_deadline = deadline
+        if self._handshake_wait is not None:
+            self._handshake_wait.deadline = deadline
 
     def _joined_game(self, joined: JoinedGame) -> None:
         for game_id, game in list(self.games.items()):
@@ -357,9 +372,17 @@ class UserActor:
                 self._finished = collections.deque(maxlen=FINISHED_GAMES_REMEMBERED)
             self._finished.append(game_id)
 
+    def _start_closer(self) -> None:
+        """``Mailbox.close`` was called: start the task that closes the socket."""
+        if self._nursery is not None:
+            self._nursery.start_soon(self._close_as_asked)
+
     async def _close_as_asked(self) -> None:
-        """Close the socket as the lobby, a game or the handshake timer asked: after what
-        was queued before the request, unless the client is too slow to wait for."""
+        """Close the socket as the lobby, a game or the reader asked: after what was queued
+        before the request, unless the client is too slow to wait for; then end the reader
+        and the writer."""
+        assert self._nursery is not None
+        cancel_scope = self._nursery.cancel_scope
         if self.mailbox.close_code != CLOSE_TOO_SLOW and not self._writer_finished:
             self._writer_done = trio.Event()
             with trio.move_on_after(1):
@@ -367,6 +390,7 @@ class UserActor:
         # Leave the lobby now: hypercorn shields its socket writes, so a client that stopped
         # reading keeps the writer alive until TCP gives up on it (TCP_USER_TIMEOUT).
         await self._leave_lobby()
+        cancel_scope.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.socket.close(self.mailbox.close_code, self.mailbox.close_reason)
         log.info(
