@@ -4,7 +4,10 @@ Both sides replay the same seeded corpus of random games, one move at a time:
 
 * engine: ``Board.play`` and reading ``Board.outcome`` (worked out incrementally by ``play``);
 * brute force: ``rules_reference.drop`` on the drawn rows, then ``brute_force_outcome``, which
-  scans all 69 lines of four.  The property tests trust that same referee.
+  scans all 69 lines of four.  The property tests trust that same referee;
+* floor: what ``play`` costs before any rule: making the new immutable ``Board`` (the same
+  ``object.__new__`` and slot stores ``play`` uses) from the old one's fields.  No engine that
+  returns a new ``Board`` per move can beat it, so brute force / floor bounds the speed-up.
 
 Each side is timed ``--repeats`` times with ``time.perf_counter_ns`` and the garbage collector
 off; the best run counts, since noise only ever adds time.  The final outcomes of both sides are
@@ -57,10 +60,16 @@ class Figures:
     repeats: int
     engine_ns: float
     brute_force_ns: float
+    floor_ns: float
 
     @property
     def speedup(self) -> float:
         return self.brute_force_ns / self.engine_ns
+
+    @property
+    def best_possible_speedup(self) -> float:
+        """The speed-up of an engine whose rules cost nothing (see ``time_floor``)."""
+        return self.brute_force_ns / self.floor_ns
 
     @property
     def speedup_met(self) -> bool:
@@ -94,6 +103,30 @@ def time_engine(games: Sequence[Game]) -> tuple[int, list[Outcome]]:
         outcome = ONGOING
         for column in moves:
             board = play(board, column)
+            outcome = board.outcome
+        finals.append(outcome)
+    return time.perf_counter_ns() - start, finals
+
+
+def time_floor(games: Sequence[Game]) -> tuple[int, list[Outcome]]:
+    """Nanoseconds to make one new ``Board`` per move of ``games`` as ``play`` does, with no
+    rule at all (the fields are copied, so every board is the empty one)."""
+    new, empty = object.__new__, Board.empty()
+    slots = Board.__dict__
+    set1, set2 = slots["bitboard1"].__set__, slots["bitboard2"].__set__
+    set_moves, set_outcome = slots["moves"].__set__, slots["outcome"].__set__
+    finals = []
+    start = time.perf_counter_ns()
+    for moves in games:
+        board = empty
+        outcome = ONGOING
+        for _column in moves:
+            made = new(Board)
+            set1(made, board.bitboard1)
+            set2(made, board.bitboard2)
+            set_moves(made, board.moves)
+            set_outcome(made, board.outcome)
+            board = made
             outcome = board.outcome
         finals.append(outcome)
     return time.perf_counter_ns() - start, finals
@@ -134,6 +167,7 @@ def measure(games: Sequence[Game], repeats: int) -> Figures:
     moves = sum(len(game) for game in games)
     engine_elapsed, engine_finals = best_of(time_engine, games, repeats)
     brute_elapsed, brute_finals = best_of(time_brute_force, games, repeats)
+    floor_elapsed, _ = best_of(time_floor, games, repeats)
     for index, (mine, reference) in enumerate(zip(engine_finals, brute_finals, strict=True)):
         # The referee's line may be another four of the same move, so compare who won and how.
         if (mine.termination, mine.winner) != (reference.termination, reference.winner):
@@ -144,6 +178,7 @@ def measure(games: Sequence[Game], repeats: int) -> Figures:
         repeats=repeats,
         engine_ns=engine_elapsed / moves,
         brute_force_ns=brute_elapsed / moves,
+        floor_ns=floor_elapsed / moves,
     )
 
 
@@ -175,6 +210,8 @@ def report(figures: Figures) -> str:
             f"engine (play + outcome):           {figures.engine_ns:10,.0f} ns/move",
             f"brute force (drop + 69-line scan): {figures.brute_force_ns:10,.0f} ns/move",
             f"speed-up:                          {figures.speedup:10.1f}x",
+            f"floor (new Board, no rules):       {figures.floor_ns:10,.0f} ns/move",
+            f"best possible speed-up:            {figures.best_possible_speedup:10.1f}x",
             f"target >= {TARGET_SPEEDUP:.0f}x: {verdict(figures.speedup_met)}",
             f"target < {TARGET_NS_PER_MOVE:,.0f} ns/move: {verdict(figures.latency_met)}",
             f"machine: {machine()}",
@@ -186,6 +223,7 @@ def markdown_section(figures: Figures, today: datetime.date) -> str:
     """The ``docs/benchmarks.md`` section, markers included."""
     speedup = f"{figures.speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x: "
     speedup += f"{verdict(figures.speedup_met)})"
+    best_possible = figures.best_possible_speedup
     latency = f"{figures.engine_ns:,.0f} ns/move (target < {TARGET_NS_PER_MOVE:,.0f}: "
     latency += f"{verdict(figures.latency_met)})"
     return "\n".join(
@@ -196,13 +234,18 @@ def markdown_section(figures: Figures, today: datetime.date) -> str:
             "`bench/rules_bench.py`: `Board.play` plus reading `Board.outcome`, against the",
             "brute-force referee in `c4actors/rules_reference.py` (drop the stone into the drawn",
             "rows, then scan all 69 lines of four), replaying the same seeded random games;",
-            "best of several runs.",
+            "best of several runs.  The floor is the cost of making the new immutable `Board`",
+            "alone, as `play` makes it, with no rule applied: no engine that returns a new",
+            "`Board` per move (the issue's preferred design) can be faster, so brute force /",
+            "floor is the best speed-up any such engine could show against this referee.",
             "",
             "| Figure | Value |",
             "| --- | --- |",
             f"| Engine: play + outcome | {latency} |",
             f"| Brute force: drop + 69-line scan | {figures.brute_force_ns:,.0f} ns/move |",
             f"| Speed-up | {speedup} |",
+            f"| Floor: a new `Board` per move, no rules | {figures.floor_ns:,.0f} ns/move |",
+            f"| Best possible speed-up (brute force / floor) | {best_possible:.1f}x |",
             f"| Games / moves / runs | {figures.games:,} / {figures.moves:,} / {figures.repeats} |",
             "",
             f"Machine: {machine()}.  Measured {today.isoformat()}.",
