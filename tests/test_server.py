@@ -633,3 +633,7 @@ async def test_a_bounded_lobby_lists_the_first_users_and_counts_everyone() -> No
                 ("eve", "AVAILABLE"),
             ]
             assert snapshot.online == 3
+            # The HTTP view of the lobby is bounded the same way.
+            async with httpx.AsyncClient(base_url=server.http_url) as http:
+                listed = (await http.get("/userlist")).json()
+            assert [user["name"] for user in listed] == ["cy"]

@@ -84,7 +84,10 @@ class Join:
 
 @attrs.frozen
 class SnapshotQuery:
-    """Ask for the user list (``GET /userlist``); the answer goes to ``reply``."""
+    """Ask for the listed users (``GET /userlist``); the answer goes to ``reply``.
+
+    The listed users, not the whole registry: the endpoint is public, and a request must
+    not cost the lobby O(users)."""
 
     reply: trio.MemorySendChannel[list[UserInfo]]
 
@@ -204,7 +207,7 @@ class LobbyActor:
                 ended = GameEnded(game_id, winner, aborted=reason == "aborted", recorded=recorded)
                 self._apply(self._state.handle(ended))
             case SnapshotQuery(reply=reply):
-                _answer(reply, self._state.snapshot())
+                _answer(reply, self._state.listed())
             case StatsQuery(reply=reply):
                 stats = LobbyStats(
                     users=self._state.user_count(),
