@@ -300,7 +300,7 @@ class LobbyState:
     # ----------------------------------------------------------------- queries
 
     def snapshot(self) -> list[UserInfo]:
-        """The whole registry, listed or not (``GET /userlist``, tests)."""
+        """The whole registry, listed or not (the property tests check it against the list)."""
         return [user.info() for user in self._users.values()]
 
     def listed(self) -> list[UserInfo]:
@@ -397,7 +397,7 @@ class LobbyState:
             self._users[key] = user
             self._conns[conn] = key
             welcome = Welcome(username=user.name, resume=user.token, account=user.registered)
-            if self._list_limit is None or len(self._listed) < self._list_limit:
+            if self._list_has_room():
                 self._listed[key] = None
                 change = LobbyChanged(users=(user.info(),), online=len(self._users))
             else:
@@ -566,6 +566,9 @@ class LobbyState:
 
     # ----------------------------------------------------------------- the list
 
+    def _list_has_room(self) -> bool:
+        return self._list_limit is None or len(self._listed) < self._list_limit
+
     def _send_user_list(self, conn: ConnId, key: str) -> SendUserList:
         if key in self._listed:
             return SendUserList(conn)
@@ -598,7 +601,7 @@ class LobbyState:
             else:
                 del self._waiting[key]
         promoted: list[UserInfo] = []
-        while self._waiting and (self._list_limit is None or len(self._listed) < self._list_limit):
+        while self._waiting and self._list_has_room():
             key, _ = self._waiting.popitem(last=False)
             self._listed[key] = None
             promoted.append(self._users[key].info())
