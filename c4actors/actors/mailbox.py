@@ -58,9 +58,9 @@ class Mailbox:
     """Send side of one connection's inbox, plus the request to close that connection.
 
     ``on_close`` is called (once, synchronously) when a close is requested: the connection's
-    actor cancels its read there, so that no task per connection has to sit waiting for a
-    close that almost never comes.  A flag and a callback, not a ``trio.Event``: with
-    10,000 idle connections every few hundred bytes per connection count.
+    actor starts the task that closes the socket there, so that no task per connection has
+    to sit waiting for a close that almost never comes.  A flag and a callback, not a
+    ``trio.Event``: with 10,000 idle connections every few hundred bytes per connection count.
     """
 
     __slots__ = ("_send", "close_code", "close_reason", "closed", "conn", "on_close")
