@@ -124,6 +124,16 @@ async def test_churn_delivers_every_join_to_every_watcher() -> None:
     assert churn.bytes_per_watcher_per_join is not None and churn.bytes_per_watcher_per_join > 0
 
 
+async def test_churn_says_why_when_newcomers_are_beyond_the_lobby_list() -> None:
+    async with open_server(lobby_list_limit=3) as server:
+        settings = quick(
+            "churn", server.ws_url, watchers=5, join_rate=10.0, lifetime=0.2, duration=0.6
+        )
+        summary = await run_load(settings)
+    assert not summary.ok
+    assert summary.errors.get("not_listed") == 1
+
+
 def load_bench_module(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
     assert spec is not None and spec.loader is not None

@@ -38,7 +38,7 @@ REPLY_TIMEOUT: Final = 30.0
 class Client:
     """A connected socket; ``receive`` counts frames and bytes into the run's stats."""
 
-    __slots__ = ("_rate", "_tokens", "_updated", "name", "run", "sent_at", "ws")
+    __slots__ = ("_rate", "_tokens", "_updated", "name", "run", "sent_at", "user_list", "ws")
 
     def __init__(self, ws: WebSocketConnection, run: LoadRun) -> None:
         self.ws = ws
@@ -46,6 +46,8 @@ class Client:
         self.name = ""
         self.sent_at = 0.0
         """When the latest message went out, after any wait for the send-rate cap."""
+        self.user_list = ""
+        """The text of the ``user_list`` that answered ``join``, undecoded."""
         self._rate = run.settings.send_rate
         self._tokens = self._rate
         self._updated = trio.current_time()
@@ -89,6 +91,7 @@ class Client:
             text = await self.receive()
         if peek_type(text) != "user_list":
             raise unexpected(self.run.decoder.decode(text), f"{name} after welcome")
+        self.user_list = text
         return welcome
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import attrs
 import trio
 
-from protocol.messages import LobbyUpdate
+from protocol.messages import LobbyUpdate, UserList
 
-from .connection import connect
-from .failures import unexpected
+from .connection import Client, connect
+from .failures import ClientFailure, unexpected
 from .figures import ChurnFigures
 from .frames import peek_type
 from .loadrun import LoadRun
@@ -51,6 +51,7 @@ class JoinTracker:
         self.window_frames = 0
         self.quiet = trio.Event()
         """Set once the window has closed, no churner is left and every join was seen."""
+        self.listing_checked = False
 
     def check_quiet(self) -> None:
         if self.run.window_closed.is_set() and not self.pending and not self.churners_active:
@@ -71,6 +72,23 @@ class JoinTracker:
             self.all_reached.record(at - join.sent_at)
             del self.pending[name]
             self.check_quiet()
+
+
+def check_listed(client: Client, run: LoadRun) -> None:
+    """Fail at once, and say why, when newcomers are beyond the server's lobby list: no
+    watcher would ever see them join, and every join would count as a missed update."""
+    listing = run.decoder.decode(client.user_list)
+    if not isinstance(listing, UserList):
+        raise unexpected(listing, f"{client.name} joining")
+    if listing.online > len(listing.users):
+        shown = len(listing.users) - 1  # the newcomer's own row is appended to the list
+        raise ClientFailure(
+            "not_listed",
+            f"the server lists {shown:,} of {listing.online:,} users, so newcomers are not "
+            "listed and no watcher can see them join: run churn against a server that lists "
+            "everyone (c4actors serve --lobby-list-limit 0), or with fewer watchers than its "
+            "list limit",
+        )
 
 
 async def run_churn(run: LoadRun) -> ChurnFigures:
@@ -117,6 +135,9 @@ async def run_churn(run: LoadRun) -> ChurnFigures:
             async with connect(run, None, ramp=False) as client:
                 tracker.sent(name, trio.current_time())
                 await client.join(name)
+                if not tracker.listing_checked:
+                    tracker.listing_checked = True
+                    check_listed(client, run)
                 await trio.sleep(settings.lifetime)
             if run.measuring:
                 tracker.leaves += 1
