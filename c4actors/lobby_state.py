@@ -453,7 +453,11 @@ class LobbyState:
             peer.reset()
             if peer.conn is not None:
                 effects.append(Send(peer.conn, notice))
+            # Leave first: the place freed on the list may go to the peer, whose new row is
+            # then broadcast rather than told to the peer alone.
+            effects.append(self._remove([key]))
             effects += self._changed([peer])
+            return effects
         effects.append(self._remove([key]))
         return effects
 

@@ -307,6 +307,19 @@ def test_unlisted_users_play_by_name_and_are_told_their_own_row() -> None:
     ]
 
 
+def test_a_peer_who_takes_the_freed_place_gets_a_broadcast_not_a_personal_update() -> None:
+    lobby = make_lobby(list_limit=1)
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    effects = lobby.handle(Disconnected(1))
+    bob = UserInfo(name="bob", state="AVAILABLE")
+    # bob is listed now: his new row goes to everyone, with ann's leaving.
+    assert sends_to(effects, 2) == [InvitationCancelled(by="ann")]
+    assert LobbyChanged(users=(bob,), left=("ann",), online=1) in effects
+    assert lobby.listed() == [bob]
+
+
 def test_list_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="list_limit"):
         make_lobby(list_limit=0)
@@ -427,6 +440,20 @@ class LobbyMachine(RuleBasedStateMachine):
         conn = data.draw(st.sampled_from(self.opened))
         self.run(Disconnected(conn))
         self.closed.add(conn)
+
+    @rule(data=st.data())
+    def disconnect_someone_with_an_invitation(self, data: st.DataObject) -> None:
+        """Targeted: a leaver frees a place on the list while their peer's row changes."""
+        inviting = [
+            conn
+            for conn in self.live_conns()
+            if (info := self.lobby.user_info(self.lobby.name_of(conn) or "")) is not None
+            and info.state in ("INVITATION_SENT", "INVITATION_RECEIVED")
+        ]
+        if inviting:
+            conn = data.draw(st.sampled_from(inviting))
+            self.run(Disconnected(conn))
+            self.closed.add(conn)
 
     @rule(
         data=st.data(),
