@@ -8,6 +8,7 @@ corrupts a board on the way in to show that a wrong board ends as an error, not 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ import trio
 from c4actors.cli import build_parser
 from c4actors.loadtest import LoadSettings, run_load
 from c4actors.loadtest.command import settings_from_args
+from c4actors.loadtest.figures import summary_from_json
 from c4actors.loadtest.frames import FrameDecoder, peek_type
 from c4actors.loadtest.referee import GameReferee, RefereeError
 from c4actors.loadtest.settings import Scenario
@@ -132,6 +134,40 @@ async def test_churn_says_why_when_newcomers_are_beyond_the_lobby_list() -> None
         summary = await run_load(settings)
     assert not summary.ok
     assert summary.errors.get("not_listed") == 1
+
+
+async def run_command(*args: str) -> trio.CompletedProcess[bytes]:
+    """``c4actors loadtest ...`` as a child process, the way an operator runs it."""
+    command = [sys.executable, "-m", "c4actors.cli", "loadtest", *args]
+    with trio.fail_after(60):
+        return await trio.run_process(
+            command, capture_stdout=True, capture_stderr=True, check=False
+        )
+
+
+async def test_the_command_writes_json_and_exits_0_when_clean(tmp_path: Path) -> None:
+    figures = tmp_path / "figures.json"
+    async with open_server() as server:
+        done = await run_command(
+            "games", "--url", server.ws_url, "--concurrent", "2", "--games", "4", "--quiet",
+            "--json", str(figures),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"Moves/s" in done.stdout
+    summary = summary_from_json(json.loads(figures.read_text()))
+    assert summary.ok and summary.games is not None and summary.games.games >= 4
+
+
+async def test_the_command_exits_1_when_an_error_occurred(tmp_path: Path) -> None:
+    figures = tmp_path / "figures.json"
+    async with open_server(lobby_list_limit=2) as server:
+        done = await run_command(
+            "churn", "--url", server.ws_url, "--watchers", "3", "--join-rate", "10",
+            "--lifetime", "0.2", "--duration", "0.5", "--quiet", "--json", str(figures),
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert b"not_listed" in done.stdout
+    assert summary_from_json(json.loads(figures.read_text())).errors.get("not_listed") == 1
 
 
 def load_bench_module(name: str) -> ModuleType:
