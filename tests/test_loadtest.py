@@ -76,6 +76,22 @@ async def test_games_by_count_plays_every_game_to_its_end() -> None:
     assert 0 < games.move_latency.p50_ms <= games.move_latency.p99_ms <= games.move_latency.max_ms
 
 
+async def test_the_same_seed_plays_the_same_games() -> None:
+    """``--seed`` makes a run reproducible: one pair, eight games, twice, move for move."""
+
+    async def play(seed: int) -> tuple[int, dict[str, int]]:
+        async with open_server() as server:
+            settings = quick(
+                "games", server.ws_url, concurrent=1, games=8, seed=seed, send_rate=0.0
+            )
+            summary = await run_load(settings)
+        assert_clean(summary)
+        assert summary.games is not None
+        return summary.games.moves, summary.games.ends
+
+    assert await play(11) == await play(11)
+
+
 async def test_games_by_duration_quits_the_games_in_flight() -> None:
     async with open_server() as server:
         settings = quick("games", server.ws_url, concurrent=2, duration=1.0, server_pid=os.getpid())
