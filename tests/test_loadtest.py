@@ -21,6 +21,7 @@ import attrs
 import pytest
 import trio
 
+from c4actors.actors.user import ConnectionSettings
 from c4actors.cli import build_parser
 from c4actors.loadtest import LoadSettings, run_load
 from c4actors.loadtest.command import settings_from_args
@@ -29,6 +30,7 @@ from c4actors.loadtest.frames import FrameDecoder, peek_type
 from c4actors.loadtest.referee import GameReferee, RefereeError
 from c4actors.loadtest.settings import Scenario
 from c4actors.rules import Board
+from c4actors.web import WebSettings
 from protocol import (
     TYPE_NAMES,
     Cell,
@@ -80,7 +82,9 @@ async def test_the_same_seed_plays_the_same_games() -> None:
     """``--seed`` makes a run reproducible: one pair, eight games, twice, move for move."""
 
     async def play(seed: int) -> tuple[int, dict[str, int]]:
-        async with open_server() as server:
+        # The server's rate limit lifted, so the bots need not pace themselves.
+        unlimited = WebSettings(connection=ConnectionSettings(rate=0))
+        async with open_server(web=unlimited) as server:
             settings = quick(
                 "games", server.ws_url, concurrent=1, games=8, seed=seed, send_rate=0.0
             )
