@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 import pytest
 import trio
+from rich.console import Console
 
 from c4actors.actors.user import ConnectionSettings
 from c4actors.cli import build_parser
@@ -27,6 +28,8 @@ from c4actors.loadtest import LoadSettings, run_load
 from c4actors.loadtest.command import settings_from_args
 from c4actors.loadtest.figures import summary_from_json
 from c4actors.loadtest.frames import FrameDecoder, peek_type
+from c4actors.loadtest.loadrun import LoadRun
+from c4actors.loadtest.progress import render
 from c4actors.loadtest.referee import GameReferee, RefereeError
 from c4actors.loadtest.settings import Scenario
 from c4actors.rules import Board
@@ -396,3 +399,15 @@ def test_command_line_options_become_settings() -> None:
     assert (settings.scenario, settings.concurrent, settings.games) == ("games", 7, 9)
     assert settings.move_rate == 1.0 and settings.quiet and settings.window is None
     assert settings.connection_count == 14
+
+
+async def test_the_progress_display_shows_connections_games_rate_p99_and_errors() -> None:
+    run = LoadRun(quick("games", "ws://127.0.0.1:1/ws", concurrent=5))
+    run.stats.connections_open = 7
+    run.stats.games_in_flight = 3
+    console = Console(record=True, width=120)
+    console.print(render(run, 1234.4, 0.0123))
+    text = console.export_text()
+    for heading in ("phase", "connections", "games in flight", "moves/s", "p99 (ms)", "errors"):
+        assert heading in text
+    assert "ramping up" in text and "7/10" in text and "1,234" in text and "12.3" in text
