@@ -26,7 +26,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import c4actors
 from c4actors.accounts import AccountsApi
-from c4actors.actors.lobby import LobbyInput, LobbyStats, SnapshotQuery, StatsQuery
+from c4actors.actors.lobby import (
+    LobbyInput,
+    LobbyStats,
+    OnlineQuery,
+    SnapshotQuery,
+    StatsQuery,
+)
 from c4actors.actors.user import ConnectionSettings, UserActor
 from c4actors.limits import ConnectionLimits
 from c4actors.lobby_state import ColorChanged
@@ -87,8 +93,10 @@ class LobbyClient:
         return await receive.receive()
 
     async def is_online(self, name: str) -> bool:
-        key = name.casefold()
-        return any(user.name.casefold() == key for user in await self.snapshot())
+        """Whether anyone is online (or away in a game) under ``name``, listed or not."""
+        send, receive = trio.open_memory_channel[bool](1)
+        await self.inbox.send(OnlineQuery(name, send))
+        return await receive.receive()
 
     async def color_changed(self, change: ColorChanged) -> None:
         await self.inbox.send(change)

@@ -136,6 +136,27 @@ async def test_duplicate_names_and_malformed_bodies() -> None:
         assert (await http.get("/api/games/nothing")).status_code == 404
 
 
+async def test_an_online_guest_beyond_the_lobby_list_keeps_their_name() -> None:
+    """The lobby lists only its first users; a guest beyond the list is online all the same,
+    and registering their name would strand their session."""
+    async with (
+        open_server(lobby_list_limit=1) as server,
+        http_client(server) as http,
+        connect(server, "Listed"),
+        connect(server, "Unlisted"),
+    ):
+        listed = [user["name"] for user in (await http.get("/userlist")).json()]
+        assert listed == ["Listed"], "the second guest must be beyond the list"
+        taken = await http.post(
+            "/api/register", json={"username": "UNLISTED", "password": "12345678"}
+        )
+        assert taken.status_code == 409 and error_of(taken) == "name_taken"
+        free = await http.post(
+            "/api/register", json={"username": "offline", "password": "12345678"}
+        )
+        assert free.status_code == 201
+
+
 async def test_failed_logins_are_rate_limited() -> None:
     async with open_server() as server, http_client(server) as http:
         await register(http, "Ann")

@@ -93,6 +93,17 @@ class SnapshotQuery:
 
 
 @attrs.frozen
+class OnlineQuery:
+    """Ask whether ``name`` (any case) is in the registry, listed or not, connected or away
+    (``POST /api/register`` must not take the name of a guest who is playing under it).
+
+    One name, one dictionary lookup: the listed snapshot would miss unlisted users."""
+
+    name: str
+    reply: trio.MemorySendChannel[bool]
+
+
+@attrs.frozen
 class LobbyStats:
     """A consistent view of the lobby's size, for health checks and invariant tests."""
 
@@ -119,6 +130,7 @@ LobbyInput = (
     | GameResult
     | ColorChanged
     | SnapshotQuery
+    | OnlineQuery
     | StatsQuery
     | Shutdown
 )
@@ -208,6 +220,8 @@ class LobbyActor:
                 self._apply(self._state.handle(ended))
             case SnapshotQuery(reply=reply):
                 _answer(reply, self._state.listed())
+            case OnlineQuery(name=name, reply=reply):
+                _answer(reply, self._state.user_info(name) is not None)
             case StatsQuery(reply=reply):
                 stats = LobbyStats(
                     users=self._state.user_count(),
