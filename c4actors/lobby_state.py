@@ -13,6 +13,9 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
   INVITATION_RECEIVED from A; A PLAYING with B iff B PLAYING with A in one game);
 * a user has at most one pending invitation and at most one game;
 * a refused event returns only an ``Send(conn, Error)`` and changes nothing;
+* a user who disconnects outside a game cancels the invitation they are part of, in either
+  direction: the side that stays gets ``invitation_cancelled`` with ``reason: "left"``,
+  never ``invitation_declined``;
 * replaying the emitted ``LobbyChanged`` effects on a copy of the first snapshot
   reproduces ``listed()`` exactly, and every unlisted user is told their own row.
 
@@ -444,15 +447,11 @@ class LobbyState:
             return [PlayerAway(user.game_id, user.name)]
         effects: list[Effect] = []
         if user.peer is not None:
+            # Leaving is not declining: whichever side stays is told the invitation is off.
             peer = self._users[user.peer]
-            notice = (
-                InvitationCancelled(by=user.name)
-                if user.state == INVITATION_SENT
-                else InvitationDeclined(by=user.name)
-            )
             peer.reset()
             if peer.conn is not None:
-                effects.append(Send(peer.conn, notice))
+                effects.append(Send(peer.conn, InvitationCancelled(by=user.name, reason="left")))
             # Leave first: the place freed on the list may go to the peer, whose new row is
             # then broadcast rather than told to the peer alone.
             effects.append(self._remove([key]))
@@ -528,7 +527,7 @@ class LobbyState:
         effects: list[Effect] = []
         if other.conn is not None:
             notice = (
-                InvitationCancelled(by=user.name)
+                InvitationCancelled(by=user.name, reason="cancelled")
                 if action == "cancel"
                 else InvitationDeclined(by=user.name)
             )

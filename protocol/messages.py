@@ -24,6 +24,9 @@ GameOverReason: TypeAlias = Literal[
 ]
 """``aborted``: the game could not go on (a server fault or shutdown); nobody's record changes."""
 PlayerNumber: TypeAlias = Literal[1, 2]
+CancelReason: TypeAlias = Literal["cancelled", "left"]
+"""Why an invitation was called off: ``cancelled`` (the challenger withdrew it) or ``left``
+(either side disconnected)."""
 
 
 # --------------------------------------------------------------------------- shared values
@@ -172,16 +175,20 @@ class Invitation:
 
 @attrs.frozen(kw_only=True)
 class InvitationDeclined:
-    """To the challenger: ``by`` declined (or left before answering)."""
+    """To the challenger: ``by`` declined the invitation."""
 
     by: str
 
 
 @attrs.frozen(kw_only=True)
 class InvitationCancelled:
-    """To the challenged user: ``by`` withdrew the invitation (or left)."""
+    """To either side: the invitation is off because ``by`` withdrew it (``reason``
+    ``cancelled``, told to the challenged user) or left (``left``, told to whoever stays).
+
+    ``reason`` has a default so that a frame without it (an older server) still decodes."""
 
     by: str
+    reason: CancelReason = "cancelled"
 
 
 @attrs.frozen(kw_only=True)

@@ -156,7 +156,7 @@ def test_decline_and_cancel_notify_the_other_side() -> None:
     assert sends_to(effects, 1) == [InvitationDeclined(by="bob")]
     lobby.handle(Request(1, Challenge(opponent="bob")))
     effects = lobby.handle(Request(1, Cancel(opponent="bob")))
-    assert sends_to(effects, 2) == [InvitationCancelled(by="ann")]
+    assert sends_to(effects, 2) == [InvitationCancelled(by="ann", reason="cancelled")]
     assert {u.state for u in lobby.snapshot()} == {"AVAILABLE"}
 
 
@@ -166,9 +166,19 @@ def test_disconnect_cancels_invitations() -> None:
     connect(lobby, 2, "bob")
     lobby.handle(Request(1, Challenge(opponent="bob")))
     effects = lobby.handle(Disconnected(1))
-    assert sends_to(effects, 2) == [InvitationCancelled(by="ann")]
+    assert sends_to(effects, 2) == [InvitationCancelled(by="ann", reason="left")]
     assert LobbyChanged(left=("ann",), online=1) in effects
     assert lobby.user_info("bob") == UserInfo(name="bob", state="AVAILABLE")
+
+
+def test_a_challenged_user_who_leaves_cancels_the_invitation_not_declines_it() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    effects = lobby.handle(Disconnected(2))
+    assert sends_to(effects, 1) == [InvitationCancelled(by="bob", reason="left")]
+    assert lobby.user_info("ann") == UserInfo(name="ann", state="AVAILABLE")
 
 
 def test_playing_user_who_drops_is_kept_away_and_can_resume() -> None:
@@ -315,7 +325,7 @@ def test_a_peer_who_takes_the_freed_place_gets_a_broadcast_not_a_personal_update
     effects = lobby.handle(Disconnected(1))
     bob = UserInfo(name="bob", state="AVAILABLE")
     # bob is listed now: his new row goes to everyone, with ann's leaving.
-    assert sends_to(effects, 2) == [InvitationCancelled(by="ann")]
+    assert sends_to(effects, 2) == [InvitationCancelled(by="ann", reason="left")]
     assert LobbyChanged(users=(bob,), left=("ann",), online=1) in effects
     assert lobby.listed() == [bob]
 
@@ -373,7 +383,23 @@ class LobbyMachine(RuleBasedStateMachine):
 
     def run(self, event: Any) -> list[Effect]:
         before = self.fingerprint()
+        leaver = self.lobby.name_of(event.conn) if isinstance(event, Disconnected) else None
+        leaver_info = None if leaver is None else self.lobby.user_info(leaver)
+        peer = None if leaver is None else self.lobby.peer_of(leaver)
+        peer_conn = next((c for c in self.live_conns() if self.lobby.name_of(c) == peer), None)
         effects = self.lobby.handle(event)
+        if leaver_info is not None and leaver_info.state != "PLAYING":
+            # A disconnect cancels the invitation it involves, whichever side left.
+            notices = [
+                m
+                for m in sends_to(effects, peer_conn if peer_conn is not None else -1)
+                if not isinstance(m, LobbyUpdate)
+            ]
+            expected = [] if peer is None else [InvitationCancelled(by=leaver, reason="left")]
+            assert notices == expected
+        if isinstance(event, Disconnected):
+            sent = [e.message for e in effects if isinstance(e, Send)]
+            assert not any(isinstance(m, InvitationDeclined) for m in sent), "leaving is no decline"
         codes = error_codes(effects)
         assert set(codes) <= ERROR_CODES
         if codes:

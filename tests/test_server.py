@@ -207,10 +207,28 @@ async def test_decline_and_cancel() -> None:
         await bob.expect_skipping(Invitation, LobbyUpdate)
         await ann.send(Cancel(opponent="bob"))
         cancelled = await bob.expect_skipping(InvitationCancelled, LobbyUpdate)
-        assert cancelled.by == "ann"
+        assert cancelled == InvitationCancelled(by="ann", reason="cancelled")
         # Both are available again: a new challenge works.
         await bob.send(Challenge(opponent="ann"))
         await bob.expect_skipping(InvitationSent, LobbyUpdate)
+
+
+async def test_leaving_cancels_an_invitation_in_both_directions() -> None:
+    """The side that stays is told the invitation is off because the other left: never
+    ``invitation_declined``, which would say the challenged user answered."""
+    async with open_server() as server, connect(server, "ann") as ann:
+        for leaver_is_challenged in (True, False):
+            async with connect(server, "bob") as bob:
+                await ann.send(Challenge(opponent="bob"))
+                await ann.expect_skipping(InvitationSent, LobbyUpdate)
+                await bob.expect_skipping(Invitation, LobbyUpdate)
+                if not leaver_is_challenged:
+                    await ann.ws.aclose()
+                    notice = await bob.expect_skipping(InvitationCancelled, LobbyUpdate)
+                    assert notice == InvitationCancelled(by="ann", reason="left")
+            if leaver_is_challenged:
+                notice = await ann.expect_skipping(InvitationCancelled, LobbyUpdate)
+                assert notice == InvitationCancelled(by="bob", reason="left")
 
 
 async def test_challenge_refusals() -> None:

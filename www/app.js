@@ -280,7 +280,7 @@ const HANDLERS = {
 
   lobby_update(msg) {
     // `left` means gone from the server, not merely off the list; an unlisted user's
-    // leaving is told by invitation_cancelled / invitation_declined instead.
+    // leaving is told by invitation_cancelled (reason "left") instead.
     const left = new Set(msg.left ?? []);
     for (const name of left) {
       state.users.delete(name);
@@ -318,10 +318,17 @@ const HANDLERS = {
   },
 
   invitation_cancelled(msg) {
+    // Either side: the challenger withdrew (reason "cancelled", or missing from an older
+    // server), or the other side of an invitation in either direction left ("left").
     state.incoming = state.incoming.filter((name) => name !== msg.by);
     state.answering.delete(msg.by);
+    if (state.outgoing === msg.by) state.outgoing = null;
+    if (state.challenging === msg.by) {
+      clearTimeout(timers.challenge);
+      state.challenging = null;
+    }
     renderLobby();
-    showNotice(`${msg.by} cancelled the challenge`);
+    showNotice(msg.reason === "left" ? `${msg.by} left` : `${msg.by} cancelled the challenge`);
   },
 
   game_started(msg) {

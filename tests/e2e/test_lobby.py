@@ -43,6 +43,22 @@ def test_declined_and_cancelled_challenges(people: People) -> None:
     _both_available(ann, bob)
 
 
+def test_a_challenged_user_who_leaves_is_said_to_have_left_not_to_have_declined(
+    people: People,
+) -> None:
+    ann = people.open("ann")
+    bob = people.open("bob")
+    ann.join()
+    bob.join()
+
+    ann.challenge(bob)
+    expect(bob.incoming(ann)).to_contain_text(f"{ann.name} challenges you")
+    bob.context.close()
+    expect(ann.notice).to_have_text(f"{bob.name} left")
+    expect(ann.outgoing(bob)).to_have_count(0)
+    expect(ann.row(ann)).to_have_attribute("data-state", "AVAILABLE")
+
+
 def test_a_third_user_sees_the_players_states_change_live(people: People) -> None:
     ann = people.open("ann")
     bob = people.open("bob")

@@ -140,6 +140,6 @@ def test_an_unlisted_challengers_invitation_lasts_until_they_leave(people: Peopl
 
     bob.context.close()
     expect(ann.incoming(bob)).to_have_count(0)
-    expect(ann.notice).to_have_text(f"{bob.name} cancelled the challenge")
+    expect(ann.notice).to_have_text(f"{bob.name} left")
     expect(ann.row(ann)).to_have_attribute("data-state", "AVAILABLE")
     expect(ann.online_count).to_have_text("1 online", timeout=ALONE_TIMEOUT_MS)
