@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from c4actors.colors import PALETTE, css_colors
+from c4actors.colors import PALETTE
 from c4actors.lobby_state import USERNAME_RULE, ColorChanged, is_valid_username
 from c4actors.sessions import COOKIE_NAME, MAX_AGE_SECONDS, SessionSigner
-from c4actors.store import Account, NameTaken, Store, StoreError
+from c4actors.store import Account, GameRecord, NameTaken, Store, StoreError
 from c4actors.throttle import LoginThrottle
 from protocol.api import ColorRequest, LoginRequest, RegisterRequest
 from protocol.codec import ProtocolError, decode_object
@@ -252,10 +252,30 @@ class AccountsApi:
         record = await self.store.get_game(game_id) if len(game_id) <= 64 else None
         if record is None:
             raise ApiError(404, "unknown_game", "no such game")
-        colors = css_colors(record.color1, record.color2)
-        body = _unstructure(record) | {"colors": _unstructure(colors)}
-        return JSONResponse(body)
+        return JSONResponse(game_json(record))
 
     async def leaderboard(self, request: Request) -> Response:
         rows = await self.store.leaderboard(50)
         return JSONResponse([_unstructure(row) for row in rows])
+
+
+def game_json(record: GameRecord) -> dict[str, Any]:
+    """A stored game as ``GET /api/games/{id}`` shows it: one flat object (see the API doc)."""
+    player1, player2 = record.setup.players
+    result = record.result
+    return {
+        "game_id": record.game_id,
+        "player1": player1.name,
+        "player2": player2.name,
+        "registered1": player1.registered,
+        "registered2": player2.registered,
+        "color1": player1.color,
+        "color2": player2.color,
+        "moves": list(result.moves),
+        "result": result.outcome,
+        "winner": result.winner,
+        "reason": result.reason,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "colors": _unstructure(record.setup.colors),
+    }

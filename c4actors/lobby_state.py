@@ -33,12 +33,12 @@ from typing import Final, TypeAlias
 
 import attrs
 
-from c4actors.colors import assign_colors, css_colors
+from c4actors.colors import assign_colors
+from c4actors.game_record import GameResult, GameSetup, Player
 from protocol.messages import (
     Accept,
     Cancel,
     Challenge,
-    Colors,
     Decline,
     Error,
     Invitation,
@@ -118,12 +118,11 @@ class Request:
 
 @attrs.frozen
 class GameEnded:
-    """A game actor finished its game. ``winner`` is None for a draw or an aborted game;
-    an aborted game (a crash, a shutdown) changes nobody's record."""
+    """A game actor finished its game; a result that does not count (an aborted game: a
+    crash, a shutdown) changes nobody's record."""
 
     game_id: str
-    winner: str | None
-    aborted: bool = False
+    result: GameResult
     recorded: bool = True
     """False when the store failed to save the result: registered players' records, which
     mirror the store, then stay as they were."""
@@ -184,21 +183,15 @@ class LobbyChanged:
 
 @attrs.frozen
 class StartGame:
-    """Start a game actor; ``player1`` (the challenged user) moves first."""
+    """Start a game actor for ``setup``, its players on sockets ``conn1`` and ``conn2``."""
 
-    game_id: str
-    player1: str
-    player2: str
+    setup: GameSetup
     conn1: ConnId
     conn2: ConnId
-    color1: str = "red"
-    color2: str = "yellow"
-    registered1: bool = False
-    registered2: bool = False
 
     @property
-    def colors(self) -> Colors:
-        return css_colors(self.color1, self.color2)
+    def game_id(self) -> str:
+        return self.setup.game_id
 
 
 @attrs.frozen
@@ -510,18 +503,12 @@ class LobbyState:
             self._games[game_id] = (_key(user.name), key)
             assert other.conn is not None
             color1, color2 = assign_colors(user.color, other.color)
-            start = StartGame(
-                game_id,
-                user.name,
-                other.name,
-                conn,
-                other.conn,
-                color1,
-                color2,
-                user.registered,
-                other.registered,
+            setup = GameSetup(
+                game_id=game_id,
+                player1=Player(name=user.name, color=color1, registered=user.registered),
+                player2=Player(name=other.name, color=color2, registered=other.registered),
             )
-            return [start, *self._changed([user, other])]
+            return [StartGame(setup, conn, other.conn), *self._changed([user, other])]
         user.reset()
         other.reset()
         effects: list[Effect] = []
@@ -539,12 +526,13 @@ class LobbyState:
         keys = self._games.pop(event.game_id, None)
         if keys is None:
             return []
-        winner_key = None if event.winner is None else _key(event.winner)
+        result = event.result
+        winner_key = None if result.winner is None else _key(result.winner)
         changed: list[_User] = []
         gone: list[str] = []
         for key in keys:
             user = self._users[key]
-            if event.aborted or (user.registered and not event.recorded):
+            if not result.counts or (user.registered and not event.recorded):
                 pass
             elif winner_key is None:
                 user.draws += 1

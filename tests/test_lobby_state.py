@@ -10,6 +10,7 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.lobby_state import (
     CLOSE_TAKEN_OVER,
     AccountInfo,
@@ -58,6 +59,24 @@ ERROR_CODES = {
     "unknown_user",
     "no_invitation",
 }
+
+
+WON_GAME = (0, 1, 0, 1, 0, 1, 0)
+"""Player 1 wins in column 0 after both players moved."""
+
+
+def won_by(name: str) -> GameResult:
+    return GameResult(winner=name, reason="four_in_a_row", moves=WON_GAME)
+
+
+def start_game(game_id: str, player1: str, player2: str, conn1: int, conn2: int) -> StartGame:
+    """The ``StartGame`` of two guests (default colours)."""
+    setup = GameSetup(
+        game_id=game_id,
+        player1=Player(name=player1, color="red"),
+        player2=Player(name=player2, color="yellow"),
+    )
+    return StartGame(setup, conn1, conn2)
 
 
 def make_lobby(list_limit: int | None = None) -> LobbyState:
@@ -128,7 +147,7 @@ def test_challenge_accept_starts_game_with_challenged_user_first() -> None:
     assert sends_to(effects, 1) == [InvitationSent(to="bob")]
     assert sends_to(effects, 2) == [Invitation(from_="ann")]
     effects = lobby.handle(Request(2, Accept(challenger="ann")))
-    assert StartGame("game-0", "bob", "ann", 2, 1) in effects
+    assert start_game("game-0", "bob", "ann", 2, 1) in effects
     assert lobby.user_info("ann") == UserInfo(name="ann", state="PLAYING")
     assert list(lobby.watchers()) == []
 
@@ -231,7 +250,7 @@ def test_game_end_updates_records_and_resynchronises_players() -> None:
     lobby.handle(Request(1, Challenge(opponent="bob")))
     lobby.handle(Request(2, Accept(challenger="ann")))
     lobby.handle(Disconnected(1))
-    effects = lobby.handle(GameEnded("game-0", winner="bob"))
+    effects = lobby.handle(GameEnded("game-0", won_by("bob")))
     assert effects[:2] == [
         LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE", wins=1),), online=2),
         LobbyChanged(left=("ann",), online=1),
@@ -239,7 +258,7 @@ def test_game_end_updates_records_and_resynchronises_players() -> None:
     assert sends_to(effects, 2, lobby) == [
         UserList(users=[UserInfo(name="bob", state="AVAILABLE", wins=1)], online=1)
     ]
-    assert lobby.handle(GameEnded("game-0", winner="bob")) == []
+    assert lobby.handle(GameEnded("game-0", won_by("bob"))) == []
 
 
 def test_update_buffer_coalesces_and_drops_join_then_leave() -> None:
@@ -303,8 +322,8 @@ def test_unlisted_users_play_by_name_and_are_told_their_own_row() -> None:
         LobbyUpdate(users=[UserInfo(name="cy", state="INVITATION_RECEIVED")], left=[], online=3),
     ]
     effects = lobby.handle(Request(3, Accept(challenger="bob")))
-    assert StartGame("game-0", "cy", "bob", 3, 2) in effects
-    effects = lobby.handle(GameEnded("game-0", winner="cy"))
+    assert start_game("game-0", "cy", "bob", 3, 2) in effects
+    effects = lobby.handle(GameEnded("game-0", won_by("cy")))
     # Back in the lobby each gets the list plus their own row, and no separate update.
     assert sends_to(effects, 3, lobby) == [
         UserList(
@@ -539,7 +558,9 @@ class LobbyMachine(RuleBasedStateMachine):
         if players is not None and outcome != "draw":
             winner = players[0] if outcome == "p1" else players[1]
         records = {u.name: (u.wins, u.losses, u.draws) for u in self.lobby.snapshot()}
-        ended = GameEnded(game_id, winner, aborted=outcome == "aborted", recorded=recorded)
+        reason = {"draw": "board_full", "aborted": "aborted"}.get(outcome, "four_in_a_row")
+        result = GameResult(winner=winner, reason=reason, moves=WON_GAME)  # type: ignore[arg-type]
+        ended = GameEnded(game_id, result, recorded=recorded)
         effects = self.run(ended)
         for info in self.lobby.snapshot():
             if info.name in records and (

@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from c4actors.colors import PALETTE, TOO_CLOSE, assign_colors, distance
+from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.store import GameRecord, NameTaken, SchemaTooNew, StoreError
 from c4actors.store.migrations import LATEST, current_version, migrate
 from c4actors.store.sqlite import SQLiteStore
@@ -18,21 +19,14 @@ from c4actors.throttle import LoginThrottle
 def record(
     game_id: str, winner: str | None, *, result: str | None = "win", ended_at: float = 2.0
 ) -> GameRecord:
-    return GameRecord(
+    setup = GameSetup(
         game_id=game_id,
-        player1="ann",
-        player2="Bob",
-        registered1=True,
-        registered2=True,
-        color1="red",
-        color2="yellow",
-        moves=(3, 3, 4),
-        result=None if result is None else ("draw" if winner is None else "win"),  # type: ignore[arg-type]
-        winner=winner,
-        reason="forfeit" if result is not None else "aborted",
-        started_at=1.0,
-        ended_at=ended_at,
+        player1=Player(name="ann", color="red", registered=True),
+        player2=Player(name="Bob", color="yellow", registered=True),
     )
+    reason = "forfeit" if result is not None else "aborted"
+    outcome = GameResult(winner=winner, reason=reason, moves=(3, 3, 4))
+    return GameRecord(setup=setup, result=outcome, started_at=1.0, ended_at=ended_at)
 
 
 async def test_migrates_an_empty_file_and_survives_reopening(tmp_path: Path) -> None:
@@ -63,17 +57,12 @@ async def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None
     assert account is not None and (account.wins, account.losses, account.draws) == (0, 0, 0)
     await store.record_game(
         GameRecord(
-            game_id="g",
-            player1="Old",
-            player2="guest",
-            registered1=True,
-            registered2=False,
-            color1="green",
-            color2="red",
-            moves=(1,),
-            result="win",
-            winner="Old",
-            reason="forfeit",
+            setup=GameSetup(
+                game_id="g",
+                player1=Player(name="Old", color="green", registered=True),
+                player2=Player(name="guest", color="red"),
+            ),
+            result=GameResult(winner="Old", reason="forfeit", moves=(1,)),
             started_at=0,
             ended_at=1,
         )

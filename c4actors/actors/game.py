@@ -24,13 +24,14 @@ import attrs
 import trio
 
 from c4actors.actors.mailbox import Mailbox
+from c4actors.game_record import GameRecord, GameResult, GameSetup
+from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
 from c4actors.rules import Board, IllegalMoveError, Termination
-from c4actors.store import GameRecord, Store
+from c4actors.store import Store
 from protocol.codec import encode
 from protocol.messages import (
     Cell,
-    Colors,
     Error,
     GameOver,
     GameOverReason,
@@ -83,32 +84,6 @@ class SeatReturned:
 GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned
 
 
-@attrs.frozen
-class GameResult:
-    """What the game reports to the lobby when it ends. ``winner`` is None for a draw.
-
-    ``recorded`` is False when the store failed to save the game."""
-
-    game_id: str
-    winner: str | None
-    reason: GameOverReason
-    recorded: bool = True
-
-
-@attrs.frozen(kw_only=True)
-class GameSetup:
-    """Who plays, in which colours, and whether each player has an account."""
-
-    game_id: str
-    player1: str
-    player2: str
-    color1: str
-    color2: str
-    colors: Colors
-    registered1: bool = False
-    registered2: bool = False
-
-
 @attrs.define
 class _Seat:
     name: str
@@ -124,7 +99,7 @@ class GameActor:
         setup: GameSetup,
         mailboxes: tuple[Mailbox, Mailbox],
         inbox: trio.MemoryReceiveChannel[GameInput],
-        report: Callable[[GameResult], Awaitable[None]],
+        report: Callable[[GameEnded], Awaitable[None]],
         store: Store,
         metrics: Metrics,
         *,
@@ -133,7 +108,10 @@ class GameActor:
         self.metrics = metrics
         self.setup = setup
         self.game_id = setup.game_id
-        self.seats = (_Seat(setup.player1, mailboxes[0]), _Seat(setup.player2, mailboxes[1]))
+        self.seats = (
+            _Seat(setup.player1.name, mailboxes[0]),
+            _Seat(setup.player2.name, mailboxes[1]),
+        )
         self.inbox = inbox
         self.report = report
         self.store = store
@@ -170,12 +148,12 @@ class GameActor:
         finally:
             assert self.result is not None
             with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
-                if self.setup.registered1 or self.setup.registered2:
+                if self.setup.any_registered:
                     # Registered records mirror the store: the lobby changes them only once
                     # the result is saved.
                     recorded = await self._save(self.result)
                     if not shutting_down:
-                        await self._report(attrs.evolve(self.result, recorded=recorded))
+                        await self._report(self.result, recorded=recorded)
                 else:
                     # Guests' records live in the lobby only: free the players first (they
                     # may start their next game), then save the game.
@@ -183,30 +161,15 @@ class GameActor:
                         await self._report(self.result)
                     await self._save(self.result)
 
-    async def _report(self, result: GameResult) -> None:
+    async def _report(self, result: GameResult, *, recorded: bool = True) -> None:
         # The lobby is gone only when the whole server is stopping.
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.report(result)
+            await self.report(GameEnded(self.game_id, result, recorded))
 
     async def _save(self, result: GameResult) -> bool:
         """Store the finished game; on failure tell both players their records did not change."""
-        setup = self.setup
         record = GameRecord(
-            game_id=self.game_id,
-            player1=setup.player1,
-            player2=setup.player2,
-            registered1=setup.registered1,
-            registered2=setup.registered2,
-            color1=setup.color1,
-            color2=setup.color2,
-            moves=self.board.moves,
-            result=None
-            if result.reason == "aborted"
-            else ("draw" if result.winner is None else "win"),
-            winner=result.winner,
-            reason=result.reason,
-            started_at=self.started_at,
-            ended_at=time.time(),
+            setup=self.setup, result=result, started_at=self.started_at, ended_at=time.time()
         )
         try:
             await self.store.record_game(record)
@@ -333,7 +296,7 @@ class GameActor:
     ) -> None:
         if self.result is not None:
             return
-        self.result = GameResult(self.game_id, winner, reason)
+        self.result = GameResult(winner=winner, reason=reason, moves=self.board.moves)
         self.metrics.games_finished.labels(reason).inc()
         over = GameOver(
             game_id=self.game_id,

@@ -27,8 +27,6 @@ from c4actors.actors.game import (
     GAME_INBOX_SIZE,
     GameActor,
     GameInput,
-    GameResult,
-    GameSetup,
     SeatLeft,
     SeatReturned,
 )
@@ -127,7 +125,7 @@ LobbyInput = (
     Join
     | Disconnected
     | Request
-    | GameResult
+    | GameEnded
     | ColorChanged
     | SnapshotQuery
     | OnlineQuery
@@ -214,10 +212,9 @@ class LobbyActor:
                     log.info("user disconnected conn=%d name=%s", conn, name)
             case Request() | ColorChanged():
                 self._apply(self._state.handle(item))
-            case GameResult(game_id=game_id, winner=winner, reason=reason, recorded=recorded):
+            case GameEnded(game_id=game_id):
                 self._games.pop(game_id, None)
-                ended = GameEnded(game_id, winner, aborted=reason == "aborted", recorded=recorded)
-                self._apply(self._state.handle(ended))
+                self._apply(self._state.handle(item))
             case SnapshotQuery(reply=reply):
                 _answer(reply, self._state.listed())
             case OnlineQuery(name=name, reply=reply):
@@ -295,18 +292,8 @@ class LobbyActor:
         mailbox1, mailbox2 = self._mailboxes[start.conn1], self._mailboxes[start.conn2]
         mailbox1.deliver(JoinedGame(start.game_id, send))
         mailbox2.deliver(JoinedGame(start.game_id, send))
-        setup = GameSetup(
-            game_id=start.game_id,
-            player1=start.player1,
-            player2=start.player2,
-            color1=start.color1,
-            color2=start.color2,
-            colors=start.colors,
-            registered1=start.registered1,
-            registered2=start.registered2,
-        )
         actor = GameActor(
-            setup,
+            start.setup,
             (mailbox1, mailbox2),
             receive,
             self.inbox_send.send,
@@ -318,8 +305,8 @@ class LobbyActor:
         log.info(
             "game started game_id=%s player1=%s player2=%s",
             start.game_id,
-            start.player1,
-            start.player2,
+            start.setup.player1.name,
+            start.setup.player2.name,
         )
 
     def _tell_game(self, game_id: str, item: GameInput) -> None:

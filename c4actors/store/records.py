@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import attrs
 
-from protocol.messages import GameOverReason, GameResult
+from c4actors.game_record import GameRecord
+from protocol.messages import GameOverReason
+
+__all__ = ["Account", "GameRecord", "GameSummary", "LeaderboardRow"]
 
 
 @attrs.frozen(kw_only=True)
@@ -16,26 +19,6 @@ class Account:
     losses: int = 0
     draws: int = 0
     created_at: float = 0.0
-
-
-@attrs.frozen(kw_only=True)
-class GameRecord:
-    """A finished game as stored. ``winner`` is None for a draw or an aborted game."""
-
-    game_id: str
-    player1: str
-    player2: str
-    registered1: bool
-    registered2: bool
-    color1: str
-    color2: str
-    moves: tuple[int, ...]
-    result: GameResult | None
-    """None for an aborted game (no result, nobody's record changes)."""
-    winner: str | None
-    reason: GameOverReason
-    started_at: float
-    ended_at: float
 
 
 @attrs.frozen(kw_only=True)

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.store.errors import NameTaken, StoreError
 from c4actors.store.migrations import migrate
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
@@ -148,39 +149,38 @@ class SQLiteStore:
 
     async def record_game(self, record: GameRecord) -> None:
         def write(db: sqlite3.Connection) -> None:
+            setup, result = record.setup, record.result
+            player1, player2 = setup.players
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute(
                     f"INSERT INTO games ({_GAME_COLUMNS}, player1_key, player2_key)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        record.game_id,
-                        record.player1,
-                        record.player2,
-                        record.registered1,
-                        record.registered2,
-                        record.color1,
-                        record.color2,
-                        json.dumps(list(record.moves)),
-                        record.result,
-                        record.winner,
-                        record.reason,
+                        setup.game_id,
+                        player1.name,
+                        player2.name,
+                        player1.registered,
+                        player2.registered,
+                        player1.color,
+                        player2.color,
+                        json.dumps(list(result.moves)),
+                        result.outcome,
+                        result.winner,
+                        result.reason,
                         record.started_at,
                         record.ended_at,
-                        _key(record.player1),
-                        _key(record.player2),
+                        _key(player1.name),
+                        _key(player2.name),
                     ),
                 )
-                if record.result is not None:
-                    for name, registered in (
-                        (record.player1, record.registered1),
-                        (record.player2, record.registered2),
-                    ):
-                        if registered:
-                            column = _record_column(record, name)
+                if result.counts:
+                    for player in setup.players:
+                        if player.registered:
+                            column = _record_column(result, player.name)
                             db.execute(
                                 f"UPDATE accounts SET {column} = {column} + 1 WHERE name_key = ?",
-                                (_key(name),),
+                                (_key(player.name),),
                             )
                 db.execute("COMMIT")
             except BaseException:
@@ -232,10 +232,10 @@ class SQLiteStore:
         ]
 
 
-def _record_column(record: GameRecord, name: str) -> str:
-    if record.result == "draw":
+def _record_column(result: GameResult, name: str) -> str:
+    if result.winner is None:
         return "draws"
-    return "wins" if record.winner == name else "losses"
+    return "wins" if result.winner == name else "losses"
 
 
 def _account(row: Any) -> Account:
@@ -255,37 +255,32 @@ def _game(row: Any) -> GameRecord:
     (game_id, p1, p2, reg1, reg2, color1, color2, moves, result, winner, reason, started, ended) = (
         row
     )
-    return GameRecord(
+    del result  # the outcome follows from the reason and the winner
+    setup = GameSetup(
         game_id=game_id,
-        player1=p1,
-        player2=p2,
-        registered1=bool(reg1),
-        registered2=bool(reg2),
-        color1=color1,
-        color2=color2,
-        moves=tuple(json.loads(moves)),
-        result=result,
-        winner=winner,
-        reason=reason,
-        started_at=started,
-        ended_at=ended,
+        player1=Player(name=p1, color=color1, registered=bool(reg1)),
+        player2=Player(name=p2, color=color2, registered=bool(reg2)),
     )
+    outcome = GameResult(winner=winner, reason=reason, moves=tuple(json.loads(moves)))
+    return GameRecord(setup=setup, result=outcome, started_at=started, ended_at=ended)
 
 
 def _summary(game: GameRecord, name: str) -> GameSummary:
-    mine_first = _key(game.player1) == _key(name) and game.registered1
-    opponent = game.player2 if mine_first else game.player1
-    if game.result is None:
+    player1, player2 = game.setup.players
+    mine_first = _key(player1.name) == _key(name) and player1.registered
+    opponent = player2.name if mine_first else player1.name
+    result = game.result
+    if result.aborted:
         outcome = "aborted"
-    elif game.result == "draw":
+    elif result.winner is None:
         outcome = "draw"
     else:
-        outcome = "win" if game.winner is not None and _key(game.winner) == _key(name) else "loss"
+        outcome = "win" if _key(result.winner) == _key(name) else "loss"
     return GameSummary(
         game_id=game.game_id,
         opponent=opponent,
         outcome=outcome,
-        reason=game.reason,
-        moves=len(game.moves),
+        reason=result.reason,
+        moves=len(result.moves),
         ended_at=game.ended_at,
     )
