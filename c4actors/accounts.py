@@ -226,6 +226,10 @@ class AccountsApi:
     async def me(self, request: Request) -> Response:
         name = self.current_account_name(request)
         account = None if name is None else await self.store.get_account(name)
+        if account is None and request.method == "GET":
+            # Every guest's page asks on load: "no account" is an answer, not an error
+            # (a 401 would show as a failed request in every guest's browser console).
+            return Response(status_code=204)
         if account is None:
             raise ApiError(401, "not_signed_in", "not signed in")
         if request.method == "PATCH":

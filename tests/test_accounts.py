@@ -78,7 +78,7 @@ async def test_register_login_logout() -> None:
         assert (await http.post("/api/logout")).status_code == 200
         assert "c4session" not in http.cookies
         me = await http.get("/api/me")
-        assert me.status_code == 401 and error_of(me) == "not_signed_in"
+        assert me.status_code == 204 and me.content == b"", "signed out: no account"
         wrong = await http.post("/api/login", json={"username": "ann", "password": "nope nope"})
         unknown = await http.post("/api/login", json={"username": "zed", "password": "nope nope"})
         assert wrong.status_code == unknown.status_code == 401
@@ -88,6 +88,17 @@ async def test_register_login_logout() -> None:
         assert (await http.get("/api/me")).json()["color"] == "blue"
         changed = await http.patch("/api/me", json={"color": "green"})
         assert changed.status_code == 200 and changed.json()["color"] == "green"
+
+
+async def test_a_guest_asking_who_they_are_gets_no_content_not_an_error() -> None:
+    async with open_server() as server, http_client(server) as http:
+        me = await http.get("/api/me")
+        assert me.status_code == 204 and me.content == b""
+        forged = await http.get("/api/me", headers={"Cookie": "c4session=forged.cookie.value"})
+        assert forged.status_code == 204 and forged.content == b""
+        # Changing an account still needs one.
+        patch = await http.patch("/api/me", json={"color": "green"})
+        assert patch.status_code == 401 and error_of(patch) == "not_signed_in"
 
 
 async def test_duplicate_names_and_malformed_bodies() -> None:

@@ -22,10 +22,12 @@ async function call(method, path, body) {
     return { ok: false, status: 0, code: "network", message: "", retryAfter: null };
   }
   let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    /* an empty or non-JSON body (a proxy's error page): judged by the status alone */
+  if (response.status !== 204) {
+    try {
+      data = await response.json();
+    } catch {
+      /* an empty or non-JSON body (a proxy's error page): judged by the status alone */
+    }
   }
   if (response.ok) return { ok: true, status: response.status, data };
   const retry = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
@@ -41,7 +43,7 @@ async function call(method, path, body) {
 const part = (text) => encodeURIComponent(text);
 
 export const api = {
-  /** The signed-in account, or 401 not_signed_in. */
+  /** The signed-in account; for a guest 204, so `data` is null (not an error). */
   me: () => call("GET", "/api/me"),
   register: (username, password, color) => call("POST", "/api/register", { username, password, color }),
   login: (username, password) => call("POST", "/api/login", { username, password }),

@@ -538,7 +538,7 @@ function nameRejected(serverText, code) {
   if (code === "account_mismatch") {
     // This browser signed in meanwhile (another tab): offer that account.
     api.me().then((reply) => {
-      if (!reply.ok || state.view !== "name") return;
+      if (!reply.ok || !reply.data || state.view !== "name") return;
       account.show(reply.data);
       entry.showAccount(reply.data, text);
     });
@@ -549,7 +549,7 @@ function nameRejected(serverText, code) {
 /** The welcome says this socket is an account's, but we never loaded it (e.g. /api/me failed at boot). */
 async function refreshAccount() {
   const reply = await api.me();
-  if (reply.ok && state.sessionOpen) {
+  if (reply.ok && reply.data && state.sessionOpen) {
     account.show(reply.data);
     showView(state.view); // the account bar belongs to the current view now
   }

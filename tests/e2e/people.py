@@ -14,8 +14,9 @@ What counts as an unexpected error:
   net::ERR_INTERNET_DISCONNECTED" (a closing WebSocket logs nothing, so no other
   test needs a tolerance). One exception holds for every page: Chromium logs each
   4xx reply of the JSON API ("Failed to load resource: ... status of 401"), and
-  those are answers the page shows, not faults (``GET /api/me`` is a 401 for every
-  guest, a wrong password is a 401, a taken name a 409);
+  those are answers the page shows, not faults (a wrong password is a 401, a taken
+  name a 409). A guest's page load makes no such request (``GET /api/me`` answers a
+  guest with 204), and ``test_a_guest_page_load_logs_nothing`` holds it to that;
 * the client's own protocol warnings (``Unknown message type from server``,
   ``Ignoring a non-JSON frame``): they mean the client and server disagree.
 """

@@ -228,6 +228,17 @@ def test_two_accounts_play_then_see_records_profiles_and_the_replay(people: Peop
     expect(ann.by_id("profile")).to_be_visible()
 
 
+def test_a_guest_page_load_logs_nothing(people: People) -> None:
+    """A guest's first visit asks the server who they are; the answer "nobody" must not show
+    up as a failed request (or anything else) in the console. The shared check tolerates
+    the API's 4xx replies, so this one reads every line the page logged."""
+    guest = people.open("guest")
+    expect(guest.name_input).to_be_visible()
+    guest.page.wait_for_load_state("networkidle")
+    lines = people.logs[guest.page].lines
+    assert not [line for line in lines if line.startswith(("[error]", "[warning]"))], lines
+
+
 def test_a_guest_cannot_take_a_registered_name_and_a_wrong_password_is_refused(
     people: People,
 ) -> None:
