@@ -12,7 +12,11 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
 * user states are pairwise consistent (A INVITATION_SENT to B iff B
   INVITATION_RECEIVED from A; A PLAYING with B iff B PLAYING with A in one game);
 * a user has at most one pending invitation and at most one game;
-* a refused event returns only an ``Send(conn, Error)`` and changes nothing;
+* a refused event returns only an ``Send(conn, Error)`` (followed, for a refused
+  ``new_connection``, by ``SessionRefused(conn)``) and changes nothing;
+* the core says what became of each ``new_connection`` itself: an accepted one emits
+  ``SessionOpened`` before anything else is sent to that socket, so the actor never
+  has to infer a session from a ``welcome`` or from querying the registry afterwards;
 * a user who disconnects outside a game cancels the invitation they are part of, in either
   direction: the side that stays gets ``invitation_cancelled`` with ``reason: "left"``,
   never ``invitation_declined``;
@@ -169,7 +173,8 @@ class LobbyChanged:
     (``left``); ``online`` is how many users are connected after the event.
 
     Both tuples are empty when only the count changed (an unlisted user came or went).
-    The actor coalesces these into ``lobby_update`` broadcasts (see ``LobbyUpdateBuffer``).
+    The actor coalesces these into ``lobby_update`` broadcasts
+    (see ``c4actors.lobby_updates.LobbyUpdateBuffer``).
     """
 
     users: tuple[UserInfo, ...] = ()
@@ -220,8 +225,40 @@ class CloseConnection:
     reason: str
 
 
+@attrs.frozen
+class SessionOpened:
+    """Socket ``conn`` now holds the session of ``name`` (new, or resumed from another socket).
+
+    Emitted before anything else is sent to ``conn``, so the connection knows its name
+    (and, when ``game_id`` is set, the game it is playing) before it reads its next frame.
+    """
+
+    conn: ConnId
+    name: str
+    game_id: str | None = None
+
+
+@attrs.frozen
+class SessionRefused:
+    """Socket ``conn``'s ``new_connection`` was refused: it has no session (it may try again).
+
+    Emitted after the error that says why, so the actor can still deliver that error.
+    Not emitted when the socket already has a session (``already_connected``): that
+    session stays open."""
+
+    conn: ConnId
+
+
 Effect: TypeAlias = (
-    Send | SendUserList | LobbyChanged | StartGame | PlayerAway | PlayerReturned | CloseConnection
+    Send
+    | SendUserList
+    | LobbyChanged
+    | StartGame
+    | PlayerAway
+    | PlayerReturned
+    | CloseConnection
+    | SessionOpened
+    | SessionRefused
 )
 
 
@@ -372,7 +409,7 @@ class LobbyState:
         if conn in self._conns:
             return [_error(conn, "already_connected", "this socket already has a session", ref)]
         if not is_valid_username(name):
-            return [_error(conn, "invalid_name", f"invalid name: {USERNAME_RULE}", ref)]
+            return _refuse(conn, "invalid_name", f"invalid name: {USERNAME_RULE}")
         key = _key(name)
         user = self._users.get(key)
         if user is not None and _token_matches(event.resume, user.token):
@@ -381,10 +418,10 @@ class LobbyState:
         account = event.account
         if account is not None and _key(account.name) != key:
             text = f"you are signed in as {account.name}: connect under that name or sign out"
-            return [_error(conn, "account_mismatch", text, ref)]
+            return _refuse(conn, "account_mismatch", text)
         if account is None and event.name_registered:
             text = f"{name!r} is a registered name: sign in to use it"
-            return [_error(conn, "name_registered", text, ref)]
+            return _refuse(conn, "name_registered", text)
         if user is None:
             user = _User(name=name, token=self._new_token(), conn=conn)
             if account is not None:
@@ -399,8 +436,9 @@ class LobbyState:
             else:
                 self._waiting[key] = None
                 change = LobbyChanged(online=len(self._users))
-            return [Send(conn, welcome), change, self._send_user_list(conn, key)]
-        return [_error(conn, "name_taken", f"the name {user.name!r} is already online", ref)]
+            opened = SessionOpened(conn, user.name)
+            return [opened, Send(conn, welcome), change, self._send_user_list(conn, key)]
+        return _refuse(conn, "name_taken", f"the name {user.name!r} is already online")
 
     def _resume(self, conn: ConnId, key: str, user: _User) -> list[Effect]:
         """A valid token takes the session over, even from a socket that is still open."""
@@ -412,7 +450,9 @@ class LobbyState:
         user.conn = conn
         user.token = self._new_token()
         self._conns[conn] = key
+        game_id = user.game_id if user.state == PLAYING else None
         effects += [
+            SessionOpened(conn, user.name, game_id),
             Send(conn, Welcome(username=user.name, resume=user.token, account=user.registered)),
             self._send_user_list(conn, key),
         ]
@@ -607,47 +647,6 @@ def _error(conn: ConnId, code: str, message: str, ref: str | None = None) -> Sen
     return Send(conn, Error(code=code, message=message, ref=ref))
 
 
-# --------------------------------------------------------------------------- broadcasts
-
-
-@attrs.define
-class LobbyUpdateBuffer:
-    """Coalesces ``LobbyChanged`` effects into one ``lobby_update`` per tick.
-
-    Only each user's latest info is kept; a user who joined and left within one
-    tick appears only in ``left``.  Clients apply ``left`` first, then ``users``,
-    so a name that left and came back appears in both and ends up present.
-    """
-
-    _users: dict[str, UserInfo] = attrs.field(factory=dict)
-    _left: dict[str, None] = attrs.field(factory=dict)
-    _online: int = 0
-    _online_sent: int = 0
-
-    def add(self, change: LobbyChanged) -> None:
-        for name in change.left:
-            self._users.pop(name, None)
-            self._left[name] = None
-        for info in change.users:
-            self._users[info.name] = info
-        self._online = change.online
-
-    def __bool__(self) -> bool:
-        return bool(self._users or self._left) or self._online != self._online_sent
-
-    @property
-    def count_only(self) -> bool:
-        """Only the count changed: the actor may send it less often than rows."""
-        return not (self._users or self._left)
-
-    def take(self) -> LobbyUpdate | None:
-        """The pending update, or None when nothing changed; the buffer is then empty."""
-        if not self:
-            return None
-        update = LobbyUpdate(
-            users=list(self._users.values()), left=list(self._left), online=self._online
-        )
-        self._users.clear()
-        self._left.clear()
-        self._online_sent = self._online
-        return update
+def _refuse(conn: ConnId, code: str, message: str) -> list[Effect]:
+    """A ``new_connection`` refused: the reason, then the refusal itself."""
+    return [_error(conn, code, message, "new_connection"), SessionRefused(conn)]

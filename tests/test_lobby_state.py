@@ -22,15 +22,17 @@ from c4actors.lobby_state import (
     GameEnded,
     LobbyChanged,
     LobbyState,
-    LobbyUpdateBuffer,
     PlayerAway,
     PlayerReturned,
     Request,
     Send,
     SendUserList,
+    SessionOpened,
+    SessionRefused,
     StartGame,
     is_valid_username,
 )
+from c4actors.lobby_updates import LobbyUpdateBuffer
 from protocol.messages import (
     Accept,
     Cancel,
@@ -132,6 +134,38 @@ def test_names_are_unique_case_insensitively_and_validated() -> None:
         assert error_codes(lobby.handle(Connected(3, bad))) == ["invalid_name"]
     assert error_codes(lobby.handle(Connected(1, "Other"))) == ["already_connected"]
     connect(lobby, 4, "x" * 24)
+
+
+def test_the_core_states_each_session_outcome_itself() -> None:
+    """The actor learns a session opened or was refused from an effect, not from a welcome."""
+    lobby = make_lobby()
+    effects = lobby.handle(Connected(1, "ann"))
+    assert effects[0] == SessionOpened(1, "ann")
+    assert not any(isinstance(e, SessionRefused) for e in effects)
+    for refused in (Connected(2, "ANN"), Connected(3, "a b")):
+        effects = lobby.handle(refused)
+        assert error_codes(effects) != [] and effects[-1] == SessionRefused(refused.conn)
+    registered = Connected(4, "dee", name_registered=True)
+    assert lobby.handle(registered)[-1] == SessionRefused(4)
+    mismatch = Connected(5, "eve", account=AccountInfo(name="Dee", color="blue"))
+    assert lobby.handle(mismatch)[-1] == SessionRefused(5)
+    # A second new_connection on a socket with a session keeps that session open.
+    effects = lobby.handle(Connected(1, "other"))
+    assert error_codes(effects) == ["already_connected"]
+    assert not any(isinstance(e, SessionRefused) for e in effects)
+
+
+def test_a_session_resumed_mid_game_opens_with_its_game() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob")))
+    lobby.handle(Request(2, Accept(challenger="ann")))
+    effects = lobby.handle(Connected(3, "ann", resume="token-0"))
+    assert effects[:2] == [
+        CloseConnection(1, CLOSE_TAKEN_OVER, "session resumed on another connection"),
+        SessionOpened(3, "ann", "game-0"),
+    ]
 
 
 def test_requests_before_connecting_are_refused() -> None:
@@ -261,28 +295,6 @@ def test_game_end_updates_records_and_resynchronises_players() -> None:
     assert lobby.handle(GameEnded("game-0", won_by("bob"))) == []
 
 
-def test_update_buffer_coalesces_and_drops_join_then_leave() -> None:
-    buffer = LobbyUpdateBuffer()
-    assert buffer.take() is None
-    ann = UserInfo(name="ann", state="AVAILABLE")
-    buffer.add(LobbyChanged(users=(ann,), online=1))
-    buffer.add(LobbyChanged(users=(UserInfo(name="bob", state="AVAILABLE"),), online=2))
-    buffer.add(LobbyChanged(left=("bob",), online=1))
-    assert buffer.take() == LobbyUpdate(users=[ann], left=["bob"], online=1)
-    assert buffer.take() is None
-
-
-def test_update_buffer_sends_a_changed_count_alone_and_skips_a_count_that_came_back() -> None:
-    buffer = LobbyUpdateBuffer()
-    buffer.add(LobbyChanged(online=5))
-    assert buffer.count_only
-    assert buffer.take() == LobbyUpdate(users=[], left=[], online=5)
-    buffer.add(LobbyChanged(online=6))
-    buffer.add(LobbyChanged(online=5))
-    assert not buffer
-    assert buffer.take() is None
-
-
 def test_the_list_holds_the_first_users_and_the_next_takes_a_freed_place() -> None:
     lobby = make_lobby(list_limit=2)
     connect(lobby, 1, "ann")
@@ -382,7 +394,8 @@ class LobbyMachine(RuleBasedStateMachine):
         self.ended: set[str] = set()
         self.mirror: dict[str, UserInfo] = {}
         self.buffered_mirror: dict[str, UserInfo] = {}
-        self.buffer = LobbyUpdateBuffer()
+        self.buffer = LobbyUpdateBuffer(tick=0.05)
+        self.now = 0.0
         self.online = 0
         self.buffered_online = 0
         self.own_rows: dict[str, UserInfo] = {}
@@ -422,8 +435,19 @@ class LobbyMachine(RuleBasedStateMachine):
         codes = error_codes(effects)
         assert set(codes) <= ERROR_CODES
         if codes:
-            assert len(effects) == 1, "a refused event only answers with an error"
+            if isinstance(event, Connected) and codes != ["already_connected"]:
+                assert effects[1:] == [SessionRefused(event.conn)], "a refusal says so, last"
+                assert len(effects) == 2, "a refused event only answers with an error"
+            else:
+                assert len(effects) == 1, "a refused event only answers with an error"
             assert self.fingerprint() == before, "a refused event changed the state"
+        elif isinstance(event, Connected):
+            opened = [e for e in effects if isinstance(e, SessionOpened)]
+            assert opened == [SessionOpened(event.conn, opened[0].name, opened[0].game_id)]
+            assert self.lobby.name_of(event.conn) == opened[0].name
+            assert opened[0].game_id == self.lobby.game_of(opened[0].name)
+            first_to_conn = next(e for e in effects if getattr(e, "conn", None) == event.conn)
+            assert first_to_conn is opened[0], "the session opens before anything is sent"
         seen_user_list = False
         for effect in effects:
             match effect:
@@ -439,7 +463,7 @@ class LobbyMachine(RuleBasedStateMachine):
                     assert users or left or online != self.online
                     apply_update(self.mirror, users, left)
                     self.online = online
-                    self.buffer.add(effect)
+                    self.buffer.add(effect, self.now)
                 case Send(conn=conn, message=LobbyUpdate(users=[own], left=[])):
                     # Only an unlisted user is sent an update directly: their own row.
                     name = self.lobby.name_of(conn)

@@ -5,12 +5,9 @@ its inbox; it talks to connections only through their ``Mailbox`` (never awaited
 so a slow client cannot stall the lobby) and starts one ``GameActor`` per game in
 its own nursery.
 
-Lobby changes are coalesced: every ``LobbyChanged`` effect within one tick
-(``tick`` seconds after the first change) becomes one ``lobby_update``, encoded once
-and delivered to every watcher.  ``tick=0`` sends each change at once.  A change of the
-online count alone (users beyond the list limit came or went) waits longer
-(``count_tick``): it is worth less than a row, and would otherwise cost a broadcast to
-every watcher for every join on a busy server.
+Lobby changes are coalesced by a ``LobbyUpdateBuffer``, which also decides when they
+go out (``c4actors.lobby_updates`` states the policy); the actor sleeps until the
+buffer's update is due, then encodes it once and delivers it to every watcher.
 """
 
 from __future__ import annotations
@@ -23,6 +20,7 @@ from typing import Final, TypeVar
 import attrs
 import trio
 
+from c4actors.actors import mailbox as control
 from c4actors.actors.game import (
     GAME_INBOX_SIZE,
     GameActor,
@@ -30,13 +28,7 @@ from c4actors.actors.game import (
     SeatLeft,
     SeatReturned,
 )
-from c4actors.actors.mailbox import (
-    CLOSE_GOING_AWAY,
-    JoinedGame,
-    Mailbox,
-    SessionOpened,
-    SessionRefused,
-)
+from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
 from c4actors.lobby_state import (
     CloseConnection,
@@ -47,27 +39,24 @@ from c4actors.lobby_state import (
     GameEnded,
     LobbyChanged,
     LobbyState,
-    LobbyUpdateBuffer,
     PlayerAway,
     PlayerReturned,
     Request,
     Send,
     SendUserList,
+    SessionOpened,
+    SessionRefused,
     StartGame,
 )
+from c4actors.lobby_updates import LobbyUpdateBuffer
 from c4actors.metrics import Metrics
 from c4actors.store import Store
 from protocol.codec import encode
-from protocol.messages import Error, UserInfo, Welcome
+from protocol.messages import Error, UserInfo
 
 log = logging.getLogger("c4actors.lobby")
 
 LOBBY_INBOX_SIZE: Final = 4096
-TICK_PER_WATCHER: Final = 0.00015
-COUNT_TICK: Final = 1.0
-"""Shortest wait before a count-only ``lobby_update``..."""
-COUNT_TICK_PER_WATCHER: Final = 0.005
-"""...lengthened by this much per watcher, so count broadcasts stay under ~5% of a core."""
 DEFAULT_LIST_LIMIT: Final = 100
 _T = TypeVar("_T")
 
@@ -158,11 +147,8 @@ class LobbyActor:
         )
         self._mailboxes: dict[int, Mailbox] = {}
         self._games: dict[str, trio.MemorySendChannel[GameInput]] = {}
-        self._buffer = LobbyUpdateBuffer()
+        self._buffer = LobbyUpdateBuffer(tick)
         self._user_list = UserListCache()
-        self._watchers = 0
-        """Watchers reached by the last broadcast; sets the tick (``effective_tick``)."""
-        self._flush_at = 0.0
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -175,35 +161,31 @@ class LobbyActor:
     async def _loop(self) -> None:
         while True:
             item: LobbyInput | None = None
+            due = self._buffer.due
             try:
-                if self._buffer:
-                    with trio.move_on_at(self._flush_at):
-                        item = await self._inbox.receive()
-                else:
+                if due is None:
                     item = await self._inbox.receive()
+                else:
+                    with trio.move_on_at(due):
+                        item = await self._inbox.receive()
             except trio.EndOfChannel:
                 return
-            if item is None:
-                self._flush()
-                continue
-            try:
-                self._dispatch(item)
-            except Exception:
-                # A bug handling one event must not take every player down with it.
-                log.exception("lobby failed to handle %r", item)
-            if self._buffer and self.tick <= 0:
+            if item is not None:
+                try:
+                    self._dispatch(item)
+                except Exception:
+                    # A bug handling one event must not take every player down with it.
+                    log.exception("lobby failed to handle %r", item)
+            due = self._buffer.due
+            if due is not None and due <= trio.current_time():
                 self._flush()
 
     def _dispatch(self, item: LobbyInput) -> None:
         match item:
             case Join(event=event, mailbox=mailbox):
+                # Registered first, so the effects can reach it; a refusal unregisters it.
                 self._mailboxes[event.conn] = mailbox
                 self._apply(self._state.handle(event))
-                if self._state.name_of(event.conn) is None:
-                    del self._mailboxes[event.conn]
-                    mailbox.deliver(SessionRefused())
-                else:
-                    log.info("user connected conn=%d name=%s", event.conn, event.username)
             case Disconnected(conn=conn):
                 name = self._state.name_of(conn)
                 self._apply(self._state.handle(item))
@@ -240,15 +222,18 @@ class LobbyActor:
                     mailbox = self._mailboxes.get(conn)
                     if mailbox is None:
                         continue
-                    if isinstance(message, Welcome):
-                        mailbox.deliver(SessionOpened(message.username))
-                        self._rejoin_game(message.username, mailbox)
-                    elif isinstance(message, Error):
+                    if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
                     mailbox.deliver(encode(message))
+                case SessionOpened(conn=conn, name=name, game_id=game_id):
+                    mailbox = self._mailboxes[conn]
+                    mailbox.deliver(control.SessionOpened(name))
+                    self._rejoin_game(game_id, mailbox)
+                    log.info("user connected conn=%d name=%s", conn, name)
+                case SessionRefused(conn=conn):
+                    self._mailboxes.pop(conn).deliver(control.SessionRefused())
                 case LobbyChanged():
-                    self._schedule_flush(effect)
-                    self._buffer.add(effect)
+                    self._buffer.add(effect, trio.current_time())
                     self._user_list.apply(effect)
                 case SendUserList(conn=conn, own=own):
                     mailbox = self._mailboxes.get(conn)
@@ -265,22 +250,9 @@ class LobbyActor:
                     if old is not None:
                         old.close(code, reason)
 
-    def _schedule_flush(self, change: LobbyChanged) -> None:
-        """Set when the pending update goes out: a tick after its first row change, or a
-        count tick after a count change if that is all there is."""
-        now = trio.current_time()
-        if change.count_only:
-            if not self._buffer:
-                self._flush_at = now + self.count_tick
-        elif not self._buffer:
-            self._flush_at = now + self.effective_tick
-        elif self._buffer.count_only:
-            self._flush_at = min(self._flush_at, now + self.effective_tick)
-
-    def _rejoin_game(self, name: str, mailbox: Mailbox) -> None:
+    def _rejoin_game(self, game_id: str | None, mailbox: Mailbox) -> None:
         """A resumed session routes its moves to its game before it even sees ``welcome``,
         so a move sent the moment ``welcome`` arrives is not refused."""
-        game_id = self._state.game_of(name)
         game = None if game_id is None else self._games.get(game_id)
         if game_id is not None and game is not None:
             mailbox.deliver(JoinedGame(game_id, game))
@@ -334,23 +306,7 @@ class LobbyActor:
             if mailbox is not None:
                 mailbox.deliver(frame)
                 watchers += 1
-        self._watchers = watchers
-
-    @property
-    def effective_tick(self) -> float:
-        """The coalescing tick, lengthened under load: a broadcast costs about 50 us of server
-        CPU per watcher, so with many watchers each tick's fan-out is kept to a third of the
-        tick (``TICK_PER_WATCHER``), and broadcasts to a third of the core however busy the
-        lobby: 2,000 watchers get a tick of 0.3 s, 10,000 of 1.5 s."""
-        return max(self.tick, self._watchers * TICK_PER_WATCHER)
-
-    @property
-    def count_tick(self) -> float:
-        """The wait before a count-only update: a count is worth less than a row, and on a
-        busy server every join changes it, so its broadcasts (about 40 us per watcher) are
-        kept to a few percent of the core: 1 s up to 200 watchers, 10 s at 2,000, 50 s at
-        10,000 (the count also rides along in every row update)."""
-        return max(COUNT_TICK, self._watchers * COUNT_TICK_PER_WATCHER)
+        self._buffer.reached(watchers)
 
 
 def _answer(reply: trio.MemorySendChannel[_T], value: _T) -> None:

@@ -1,0 +1,96 @@
+"""The lobby actor as a shell: its broadcasts go out when the update buffer says, in Trio time.
+
+Run under pytest-trio's ``autojump_clock``: a one-second count tick takes no real time, and
+the instants asserted are exact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from c4actors.actors.lobby import Join, LobbyActor
+from c4actors.actors.mailbox import Mailbox, Outgoing
+from c4actors.lobby_state import Connected
+from c4actors.metrics import Metrics
+from c4actors.store.sqlite import SQLiteStore
+
+
+@asynccontextmanager
+async def running_lobby(**options: Any) -> AsyncIterator[LobbyActor]:
+    store = await SQLiteStore.open(":memory:")
+    try:
+        async with trio.open_nursery() as nursery:
+            lobby = LobbyActor(store, Metrics(), grace_seconds=20, **options)
+            await nursery.start(lobby.run)
+            yield lobby
+            nursery.cancel_scope.cancel()
+    finally:
+        await store.aclose()
+
+
+class Inbox:
+    """One fake connection: its mailbox, and the frames the lobby delivered to it."""
+
+    def __init__(self, conn: int) -> None:
+        send, self.receive = trio.open_memory_channel[Outgoing](256)
+        self.mailbox = Mailbox(conn, send)
+
+    async def frame(self, kind: str) -> dict[str, Any]:
+        """The next frame of ``kind``, skipping control items and other frames."""
+        while True:
+            item = await self.receive.receive()
+            if isinstance(item, str) and json.loads(item)["type"] == kind:
+                frame: dict[str, Any] = json.loads(item)
+                return frame
+
+
+async def join(lobby: LobbyActor, conn: int, name: str) -> Inbox:
+    inbox = Inbox(conn)
+    await lobby.inbox_send.send(Join(Connected(conn, name), inbox.mailbox))
+    await inbox.frame("user_list")
+    return inbox
+
+
+async def test_a_row_change_reaches_watchers_one_tick_later(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_lobby(tick=0.05) as lobby:
+        ann = await join(lobby, 1, "ann")
+        await ann.frame("lobby_update")  # ann's own arrival
+        start = trio.current_time()
+        await join(lobby, 2, "bob")
+        update = await ann.frame("lobby_update")
+        assert trio.current_time() - start == pytest.approx(0.05)
+        assert [u["name"] for u in update["users"]] == ["bob"]
+
+
+async def test_a_count_change_alone_reaches_watchers_after_the_count_tick(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_lobby(tick=0.05, list_limit=1) as lobby:
+        ann = await join(lobby, 1, "ann")
+        await ann.frame("lobby_update")
+        start = trio.current_time()
+        await join(lobby, 2, "bob")  # beyond the list: only the count changes
+        update = await ann.frame("lobby_update")
+        assert trio.current_time() - start == pytest.approx(1.0)
+        assert update == {"type": "lobby_update", "users": [], "left": [], "online": 2}
+
+
+async def test_a_zero_tick_broadcasts_every_change_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_lobby(tick=0) as lobby:
+        ann = await join(lobby, 1, "ann")
+        await ann.frame("lobby_update")
+        start = trio.current_time()
+        await join(lobby, 2, "bob")
+        await ann.frame("lobby_update")
+        assert trio.current_time() == start
