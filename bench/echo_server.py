@@ -7,8 +7,8 @@ it with the load tester's ``echo`` scenario, so the game server's figures can be
 a fraction of what hypercorn + wsproto + Trio alone can do on the same machine.
 
 ``GET /healthz`` answers ``{"status": "ok", "connections": N}``.  Like ``game_server.py`` it
-raises its open-file limit and prints ``listening on http://H:P (WebSocket ws://H:P/ws)`` on
-stdout once ready.
+raises its open-file limit, writes its address to ``--ready-file`` once listening (see
+``c4actors.server_process``) and prints ``listening on http://H:P (WebSocket ws://H:P/ws)``.
 
 Run: ``python bench/echo_server.py --port 0`` (stops on SIGINT or SIGTERM).
 """
@@ -20,6 +20,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import hypercorn.trio
@@ -30,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from c4actors.loadtest.runner import raise_open_file_limit
 from c4actors.server import stop_on_signal
+from c4actors.server_process import ReadyInfo, write_ready_file
 
 
 class EchoApp:
@@ -103,7 +105,7 @@ def make_config(host: str, port: int) -> Config:
     return config
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, ready_file: Path | None = None) -> None:
     """Serve until SIGINT or SIGTERM."""
     stop = trio.Event()
 
@@ -117,6 +119,9 @@ async def serve(host: str, port: int) -> None:
         )
         http_url = binds[0]
         ws_url = http_url.replace("http://", "ws://", 1) + "/ws"
+        if ready_file is not None:
+            bound_host, _, bound_port = http_url.removeprefix("http://").rpartition(":")
+            write_ready_file(ready_file, ReadyInfo.listening(bound_host, int(bound_port)))
         print(f"listening on {http_url} (WebSocket {ws_url})", flush=True)
         await stop.wait()
 
@@ -140,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument("--ready-file", type=Path, help="write the address here once listening")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -147,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     raise_open_file_limit(1 << 20)
-    trio.run(serve, args.host, args.port)
+    trio.run(serve, args.host, args.port, args.ready_file)
     return 0
 
 

@@ -10,8 +10,9 @@ temporary directory as ``c4actors serve`` would use) with:
 * the open-file limit raised to the hard limit;
 * logging at ``warning`` (``info`` logs every connection and game).
 
-Prints ``listening on http://H:P (WebSocket ws://H:P/ws)`` on stdout once ready, then serves
-until SIGINT or SIGTERM.
+With ``--ready-file PATH`` it writes its address there once listening, as ``c4actors serve``
+does (``c4actors.server_process``); it also prints ``listening on http://H:P (WebSocket
+ws://H:P/ws)`` for a person at a terminal.  It serves until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.runner import raise_open_file_limit
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
+from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.web import WebSettings
 
 log = logging.getLogger("bench.game_server")
@@ -45,7 +47,13 @@ def web_settings() -> WebSettings:
 
 
 async def serve(
-    host: str, port: int, lobby_tick: float, list_limit: int, grace: float, db_path: Path
+    host: str,
+    port: int,
+    lobby_tick: float,
+    list_limit: int,
+    grace: float,
+    db_path: Path,
+    ready_file: Path | None,
 ) -> None:
     settings = ServerSettings(
         host=host,
@@ -60,6 +68,8 @@ async def serve(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(stop_on_signal, stop)
         running: RunningServer = await nursery.start(run_server, settings, stop)
+        if ready_file is not None:
+            write_ready_file(ready_file, ReadyInfo.listening(running.host, running.port))
         print(f"listening on {running.http_url} (WebSocket {running.ws_url})", flush=True)
         await stop.wait()
 
@@ -74,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--grace", type=float, default=20.0)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--ready-file", type=Path, help="write the address here once listening")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -84,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="c4bench-") as directory:
         db_path = Path(directory) / "c4actors.sqlite3"
         limit = args.lobby_list_limit
-        trio.run(serve, args.host, args.port, args.lobby_tick, limit, args.grace, db_path)
+        options = (args.lobby_tick, limit, args.grace, db_path, args.ready_file)
+        trio.run(serve, args.host, args.port, *options)
     return 0
 
 

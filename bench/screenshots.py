@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import re
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+
+from c4actors.server_process import ServerProcess
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 CHROMIUM: Final = "/usr/bin/chromium"
@@ -34,7 +32,6 @@ CHROMIUM_ARGS: Final = [
     "--disable-sync",
     "--no-first-run",
 ]
-LISTENING_RE: Final = re.compile(r"listening on (http://127\.0\.0\.1:\d+) \(WebSocket ")
 TIMEOUT_MS: Final = 10_000
 
 
@@ -56,41 +53,13 @@ def serve(workdir: Path) -> Iterator[str]:
     """``c4actors serve`` on a free port; yields its address; SIGTERM when done."""
     options = ["--host", "127.0.0.1", "--port", "0", "--grace", "20", "--lobby-tick", "0.05"]
     database = ["--db", str(workdir / "c4actors.sqlite3")]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "c4actors.cli", "serve", *options, *database],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    found: list[str] = []
-    listening = threading.Event()
-
-    def drain() -> None:  # also keeps the pipe from filling up and blocking the server
-        assert process.stderr is not None
-        with process.stderr:
-            for line in process.stderr:
-                if not found and (match := LISTENING_RE.search(line)):
-                    found.append(match.group(1))
-                    listening.set()
-        listening.set()
-
-    threading.Thread(target=drain, daemon=True).start()
+    server = ServerProcess.start([*options, *database], cwd=ROOT)
     try:
-        if not listening.wait(15) or not found:
-            raise RuntimeError("the server did not start (run `c4actors serve` to see why)")
-        yield found[0]
+        yield server.http_url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
+        code = server.stop()
     if code != 0:
-        raise RuntimeError(f"the server exited with code {code}")
+        raise RuntimeError(f"the server exited with code {code}:\n{server.log()}")
 
 
 def new_page(browser: Browser, url: str, size: Size) -> Page:

@@ -5,9 +5,9 @@ server's own (the load tester reads its CPU time and memory from ``/proc/<pid>``
 machine with fewer than two CPUs, or without ``taskset``, nothing is pinned and the report says
 so.  Both servers raise their own open-file limit; so does the load tester.
 
-Resource handling: a server is stopped with SIGTERM (graceful shutdown), then killed if it
-has not exited within ``STOP_TIMEOUT`` seconds; its stderr goes to a temporary file whose tail
-is shown if it fails to start.
+Resource handling: a server is started and stopped by ``c4actors.server_process`` (it writes
+its address to a ready file; SIGTERM for a graceful shutdown, killed if it hangs; its stderr
+is shown if it fails to start).
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,17 +29,15 @@ from suite_plan import ServerKind, Step
 
 from c4actors.cli import build_parser
 from c4actors.loadtest.command import settings_from_args
+from c4actors.server_process import running_server
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
 SERVER_SCRIPTS: Final[dict[ServerKind, Path]] = {
     "game": BENCH_DIR / "game_server.py",
     "echo": BENCH_DIR / "echo_server.py",
 }
-START_TIMEOUT: Final = 30.0
-STOP_TIMEOUT: Final = 15.0
 LOADTEST_SLACK: Final = 120.0
 """Seconds allowed beyond the load tester's own hard limit before it is killed."""
-_READY: Final = re.compile(r"listening on \S+ \(WebSocket (\S+)\)")
 
 
 @attrs.frozen
@@ -75,43 +70,9 @@ def server_process(
     kind: ServerKind, pinning: Pinning, args: Sequence[str] = ()
 ) -> Iterator[RunningServer]:
     """A fresh server of ``kind`` on an ephemeral port, stopped on the way out."""
-    script = str(SERVER_SCRIPTS[kind])
-    command = [*pinning.server, sys.executable, script, "--port", "0", *args]
-    with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
-        try:
-            yield RunningServer(process.pid, _wait_ready(process, errors, " ".join(command)))
-        finally:
-            _stop(process)
-
-
-def _wait_ready(process: subprocess.Popen[str], errors: Any, command: str) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            line = process.stdout.readline()
-            match = _READY.search(line)
-            if match:
-                return match.group(1)
-        if process.poll() is not None:
-            break
-    errors.seek(0)
-    tail = errors.read()[-2000:]
-    raise RuntimeError(f"the server did not start ({command}):\n{tail}")
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+    command = [*pinning.server, sys.executable, str(SERVER_SCRIPTS[kind])]
+    with running_server(["--port", "0", *args], command=command) as server:
+        yield RunningServer(server.pid, server.ws_url)
 
 
 def run_loadtest(step: Step, server: RunningServer, pinning: Pinning) -> dict[str, Any]:

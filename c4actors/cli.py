@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import trio
 
@@ -13,7 +14,8 @@ from c4actors import logs
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
-from c4actors.server import ServerSettings, run_server, stop_on_signal
+from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
+from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV
 from c4actors.store import StoreError
 from c4actors.web import WebSettings
@@ -86,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to send new_connection (%(default)s)",
     )
     serve.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="once listening, write the bound address as JSON to PATH "
+        "(host, port, http_url, ws_url, pid): how scripts learn a --port 0 server's port",
+    )
+    serve.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -118,12 +128,20 @@ def _non_negative(text: str) -> float:
     return value
 
 
-async def _serve(settings: ServerSettings) -> None:
+async def _serve(settings: ServerSettings, ready_file: Path | None) -> None:
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(stop_on_signal, stop)
-        await run_server(settings, stop)
-        nursery.cancel_scope.cancel()
+
+        async def serve(*, task_status: trio.TaskStatus[RunningServer]) -> None:
+            try:
+                await run_server(settings, stop, task_status=task_status)
+            finally:
+                nursery.cancel_scope.cancel()  # the server has stopped: so does the signal task
+
+        running: RunningServer = await nursery.start(serve)
+        if ready_file is not None:
+            write_ready_file(ready_file, ReadyInfo.listening(running.host, running.port))
 
 
 def _store_error(error: BaseException) -> StoreError | None:
@@ -162,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             secret=args.secret,
         )
         try:
-            trio.run(_serve, settings)
+            trio.run(_serve, settings, args.ready_file)
         except (StoreError, ExceptionGroup) as error:
             cause = _store_error(error)
             if cause is None:

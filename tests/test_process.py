@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,58 +17,29 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from c4actors.server import RunningServer
+from c4actors.server_process import ServerProcess
 from protocol import Error, GameOver, GameState, LobbyUpdate, Move, Quit, UserList
 from tests.support import connect, start_game
 
-LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
 
-
-class ServerProcess:
-    def __init__(self, process: subprocess.Popen[str], host: str, port: int) -> None:
-        self.process = process
-        self.host = host
-        self.port = port
-        self.lines: list[str] = []
-
-    @property
-    def running(self) -> RunningServer:
-        # Only the addresses are used by the socket helpers.
-        return RunningServer(self.host, self.port, None, None)  # type: ignore[arg-type]
+def address(server: ServerProcess) -> RunningServer:
+    """The started server's address, as the socket helpers take it (only it is used)."""
+    return RunningServer(server.info.host, server.info.port, None, None)  # type: ignore[arg-type]
 
 
 @contextmanager
 def server_process(db: Path, *extra: str) -> Iterator[ServerProcess]:
-    command = [sys.executable, "-m", "c4actors.cli", "serve", "--port", "0", "--db", str(db)]
-    process = subprocess.Popen(
-        [*command, "--lobby-tick", "0", *extra],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stderr is not None
-    lines = []
-    for line in process.stderr:
-        lines.append(line)
-        found = LISTENING.search(line)
-        if found:
-            break
-    else:
-        raise AssertionError("the server did not start:\n" + "".join(lines))
-    server = ServerProcess(process, found[1], int(found[2]))
-    server.lines = lines
+    args = ["--port", "0", "--db", str(db), "--lobby-tick", "0", *extra]
+    server = ServerProcess.start(args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         yield server
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        server.lines += process.stderr.readlines()
-        process.stderr.close()
+        server.kill()
 
 
 @asynccontextmanager
 async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://{server.host}:{server.port}") as client:
+    async with httpx.AsyncClient(base_url=server.http_url) as client:
         yield client
 
 
@@ -83,8 +53,8 @@ async def test_sigterm_shuts_down_gracefully_and_records_interrupted_games(
     db = tmp_path / "c4.sqlite3"
     with server_process(db, "--log-format", "json") as server:
         async with (
-            connect(server.running, "ann") as ann,
-            connect(server.running, "bob") as bob,
+            connect(address(server), "ann") as ann,
+            connect(address(server), "bob") as bob,
         ):
             game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
             await bob.send(Move(game_id=game_id, column=3))
@@ -127,8 +97,8 @@ async def test_kill_9_mid_game_loses_nothing_finished(tmp_path: Path) -> None:
                 cookies[name] = client.cookies.get("c4session")
                 client.cookies.clear()
         async with (
-            connect(server.running, cookie=cookies["ann"]) as ann,
-            connect(server.running, cookie=cookies["bob"]) as bob,
+            connect(address(server), cookie=cookies["ann"]) as ann,
+            connect(address(server), cookie=cookies["bob"]) as bob,
         ):
             await ann.join("ann")
             await bob.join("bob")

@@ -90,7 +90,7 @@ def browser_type_launch_args(
 
 @pytest.fixture(scope="session")
 def base_url() -> None:
-    """No base URL: players open ``server.url``, which differs per server fixture.
+    """No base URL: players open ``server.http_url``, which differs per server fixture.
 
     This also replaces pytest-playwright's fallback ``base_url``, a fixture defined as a
     method of a plugin object, which pytest 9 deprecates with a PytestRemovedIn10Warning
@@ -131,7 +131,7 @@ def people(
 ) -> Iterator[People]:
     from tests.e2e.people import People
 
-    crowd = People(new_context, server.url)
+    crowd = People(new_context, server.http_url)
     request.node.stash[PEOPLE] = crowd
     yield crowd
     reports = request.node.stash.get(REPORTS, {})
