@@ -8,6 +8,7 @@ becomes a ``UserActor`` running in the task hypercorn gives it.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import logging
 from pathlib import Path
@@ -43,7 +44,24 @@ from protocol.messages import UserInfo
 
 log = logging.getLogger("c4actors.web")
 
-WWW_DIR: Final = Path(__file__).resolve().parent.parent / "www"
+
+def find_www_dir() -> Path:
+    """The folder of the page's files: the package ``c4actors.www``, wherever it is installed.
+
+    A wheel holds it inside ``c4actors/``; an editable install maps it to the repository's
+    top-level ``www/``.  An editable install made before that mapping existed finds no such
+    package: then the checkout's own folder is used, so an old development venv keeps working.
+    """
+    spec = importlib.util.find_spec("c4actors.www")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    checkout = Path(__file__).resolve().parent.parent / "www"
+    if checkout.is_dir():
+        return checkout
+    raise RuntimeError("the page's files (package c4actors.www) are not installed")
+
+
+WWW_DIR: Final = find_www_dir()
 NO_CACHE: Final = {"Cache-Control": "no-cache"}
 """The page and its files change with each release and have no hashed names: always
 revalidate (cheap, thanks to ETag / Last-Modified) rather than serve stale code."""
