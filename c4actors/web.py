@@ -13,7 +13,6 @@ import itertools
 import logging
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -35,6 +34,7 @@ from c4actors.actors.lobby import (
     StatsQuery,
 )
 from c4actors.actors.user import ConnectionSettings, UserActor
+from c4actors.http_security import BrowserGuard, origin_allowed
 from c4actors.limits import ConnectionLimits
 from c4actors.lobby_state import ColorChanged
 from c4actors.metrics import Metrics
@@ -77,21 +77,9 @@ class WebSettings:
     max_per_address: int = 2_000
     www_dir: Path = WWW_DIR
     allowed_origins: tuple[str, ...] = ()
-    """Origins (``https://example.org``) allowed to open the WebSocket besides the server's
-    own host. Requests without an ``Origin`` (non-browser clients) are always allowed."""
-
-
-def origin_allowed(scope: Scope, allowed: tuple[str, ...]) -> bool:
-    """Refuse cross-site WebSocket hijacking: a browser always sends ``Origin``."""
-    headers = dict(scope.get("headers", []))
-    origin = headers.get(b"origin")
-    if origin is None:
-        return True
-    origin_text = origin.decode("latin-1")
-    if origin_text in allowed:
-        return True
-    host = headers.get(b"host", b"").decode("latin-1")
-    return bool(host) and urlsplit(origin_text).netloc == host
+    """Origins (``https://example.org``) allowed to open the WebSocket and to change things
+    through the API besides the server's own host. Requests without an ``Origin``
+    (non-browser clients) are always allowed (``http_security``)."""
 
 
 class LobbyClient:
@@ -190,7 +178,7 @@ def create_app(
         metrics.lobby_inbox.set(lobby.inbox.statistics().current_buffer_used)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    http = Starlette(
+    starlette = Starlette(
         routes=[
             Route("/", index),
             Route("/userlist", userlist),
@@ -200,6 +188,8 @@ def create_app(
             Mount("/static", app=_NoCacheStatic(directory=www), name="static"),
         ]
     )
+    # Security headers on every response; cross-site API writes refused before any handler.
+    http = BrowserGuard(starlette, settings.allowed_origins)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":

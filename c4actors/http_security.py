@@ -1,0 +1,107 @@
+"""What the server promises browsers, and which browser requests it refuses.
+
+Applied to every HTTP request by ``BrowserGuard`` (an ASGI middleware around the
+Starlette app); the WebSocket handshake applies ``origin_allowed`` in ``web.py``:
+
+* **Security headers on every response** (``security_headers``): a Content-Security-Policy
+  that allows only the server's own files (the page has no inline script or style, and
+  its only connections are ``fetch`` to itself and the WebSocket to the same host), no
+  framing (``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` against clickjacking),
+  no content sniffing, and no ``Referer`` sent to other sites.
+
+The decisions are pure functions of the request's headers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_HOST_RE: Final = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+"""A Host header safe to repeat inside the CSP (no spaces, quotes or ``;``)."""
+
+STATIC_HEADERS: Final = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def content_security_policy(host: str) -> str:
+    """The policy for a response to a request for ``host`` (its ``Host`` header).
+
+    ``connect-src`` names the WebSocket's own origins (``ws://`` and ``wss://``) as well as
+    ``'self'``: CSP level 3 lets ``'self'`` match them, older browsers do not."""
+    sockets = f" ws://{host} wss://{host}" if _HOST_RE.fullmatch(host) else ""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            f"connect-src 'self'{sockets}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def security_headers(host: str) -> dict[str, str]:
+    """Every header ``BrowserGuard`` adds to a response (see the module docstring)."""
+    return {"Content-Security-Policy": content_security_policy(host), **STATIC_HEADERS}
+
+
+def origin_accepted(origin: str | None, host: str, allowed: tuple[str, ...]) -> bool:
+    """The origin rule of the WebSocket and the API: no ``Origin`` (not a browser), the
+    server's own host, or one of the ``allowed`` origins."""
+    if origin is None:
+        return True
+    if origin in allowed:
+        return True
+    return bool(host) and urlsplit(origin).netloc == host
+
+
+def origin_allowed(scope: Scope, allowed: tuple[str, ...]) -> bool:
+    """``origin_accepted`` for an ASGI connection (the WebSocket handshake)."""
+    headers = _headers(scope)
+    return origin_accepted(headers.get("origin"), headers.get("host", ""), allowed)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers, names lower-cased; the last of repeated ones wins."""
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in scope.get("headers", [])
+    }
+
+
+class BrowserGuard:
+    """ASGI middleware applying the module docstring's rules to HTTP requests."""
+
+    def __init__(self, app: ASGIApp, allowed_origins: tuple[str, ...]) -> None:
+        self.app = app
+        self.allowed_origins = allowed_origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        added = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in security_headers(headers.get("host", "")).items()
+        ]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in added if name not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
