@@ -3,9 +3,9 @@
 ``LobbyState.handle(event)`` takes one event (a connection opened or closed, a
 challenge request, a game's end, ...) and returns the effects to carry out: messages
 for connections, games to start, lobby changes to broadcast.  It owns no socket, no
-task and no clock, so the Trio lobby actor drives it today and a multi-process
-(Redis) lobby can drive the very same object later; the property tests run it
-through millions of event sequences without any I/O.
+task and no clock (a ``Request`` carries the time it arrived), so the Trio lobby actor
+drives it today and a multi-process (Redis) lobby can drive the very same object later;
+the property tests run it through millions of event sequences without any I/O.
 
 Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
 
@@ -14,6 +14,10 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
 * a user has at most one pending invitation and at most one game;
 * a refused event returns only an ``Send(conn, Error)`` (followed, for a refused
   ``new_connection``, by ``SessionRefused(conn)``) and changes nothing;
+* nobody is kept busy by invitations: a challenger whose invitation was declined cannot
+  invite the same user again for ``decline_cooldown`` seconds (``declined_recently``), and
+  a user holding an invitation who challenges someone else declines it instead of being
+  refused;
 * the core says what became of each ``new_connection`` itself: an accepted one emits
   ``SessionOpened`` before anything else is sent to that socket, so the actor never
   has to infer a session from a ``welcome`` or from querying the registry afterwards;
@@ -30,6 +34,7 @@ join costs a bounded snapshot and, beyond the limit, no broadcast at all but a c
 from __future__ import annotations
 
 import hmac
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -66,6 +71,11 @@ AVAILABLE: Final = "AVAILABLE"
 INVITATION_SENT: Final = "INVITATION_SENT"
 INVITATION_RECEIVED: Final = "INVITATION_RECEIVED"
 PLAYING: Final = "PLAYING"
+
+DECLINE_COOLDOWN: Final = 60.0
+"""Seconds after a decline during which the declined challenger cannot invite that user
+again: otherwise a challenger who re-invites the moment they are declined keeps the
+other user's state INVITATION_RECEIVED, and nobody else can ever invite them."""
 
 CLOSE_TAKEN_OVER: Final = 4000
 """Close code for a socket whose session was taken over by a newer one (a reload)."""
@@ -114,10 +124,15 @@ class Disconnected:
 
 @attrs.frozen
 class Request:
-    """A lobby request (challenge, cancel, accept, decline) from a socket."""
+    """A lobby request (challenge, cancel, accept, decline) from a socket.
+
+    ``at`` is when it arrived, in seconds on the server's monotonic clock: the rules that
+    depend on time (the decline cooldown, the games-started cap) read it here, so the
+    core never reads a clock itself."""
 
     conn: ConnId
     message: Challenge | Cancel | Accept | Decline
+    at: float
 
 
 @attrs.frozen
@@ -309,6 +324,7 @@ class LobbyState:
     ``new_token`` and ``new_game_id`` are injected so that the object stays
     deterministic under test while the server passes ``secrets``-based factories.
     ``list_limit`` bounds how many users are listed (None: everyone).
+    ``decline_cooldown`` is how long a declined challenger must wait to invite that user again.
     """
 
     def __init__(
@@ -316,12 +332,21 @@ class LobbyState:
         new_token: Callable[[], str],
         new_game_id: Callable[[], str],
         list_limit: int | None = None,
+        decline_cooldown: float = DECLINE_COOLDOWN,
     ) -> None:
         if list_limit is not None and list_limit < 1:
             raise ValueError(f"list_limit must be at least 1 (or None), not {list_limit}")
+        if decline_cooldown < 0:
+            raise ValueError(f"decline_cooldown must not be negative, not {decline_cooldown}")
         self._new_token = new_token
         self._new_game_id = new_game_id
         self._list_limit = list_limit
+        self._decline_cooldown = decline_cooldown
+        # (challenger key, declining user's key) -> when the challenger may invite again.
+        # Every entry lasts as long, so insertion order is expiry order: expired entries
+        # are dropped from the front (``_forget_declines``), and the table stays as small
+        # as the declines of the last ``decline_cooldown`` seconds.
+        self._declines: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._users: dict[str, _User] = {}
         self._conns: dict[ConnId, str] = {}
         self._games: dict[str, tuple[str, str]] = {}
@@ -381,6 +406,11 @@ class LobbyState:
         user = self._users.get(_key(name))
         return user is not None and user.conn is None
 
+    def declined_until(self, challenger: str, challenged: str) -> float | None:
+        """When ``challenger`` may invite ``challenged`` again after being declined by them
+        (None: no decline remembered; the time may already have passed)."""
+        return self._declines.get((_key(challenger), _key(challenged)))
+
     # ----------------------------------------------------------------- events
 
     def handle(self, event: Event) -> list[Effect]:
@@ -390,11 +420,12 @@ class LobbyState:
                 return self._connect(event)
             case Disconnected(conn=conn):
                 return self._disconnect(conn)
-            case Request(conn=conn, message=message):
+            case Request(conn=conn, message=message, at=at):
                 key = self._conns.get(conn)
                 if key is None:
                     return [_error(conn, "not_connected", "send new_connection first")]
-                return self._request(conn, self._users[key], message)
+                self._forget_declines(at)
+                return self._request(conn, self._users[key], message, at)
             case GameEnded():
                 return self._game_ended(event)
             case ColorChanged(name=name, color=color):
@@ -494,19 +525,19 @@ class LobbyState:
         return effects
 
     def _request(
-        self, conn: ConnId, user: _User, message: Challenge | Cancel | Accept | Decline
+        self, conn: ConnId, user: _User, message: Challenge | Cancel | Accept | Decline, at: float
     ) -> list[Effect]:
         match message:
             case Challenge(opponent=opponent):
-                return self._challenge(conn, user, opponent)
+                return self._challenge(conn, user, opponent, at)
             case Cancel(opponent=opponent):
-                return self._answer(conn, user, opponent, INVITATION_SENT, "cancel")
+                return self._answer(conn, user, opponent, INVITATION_SENT, "cancel", at)
             case Accept(challenger=challenger):
-                return self._answer(conn, user, challenger, INVITATION_RECEIVED, "accept")
+                return self._answer(conn, user, challenger, INVITATION_RECEIVED, "accept", at)
             case Decline(challenger=challenger):
-                return self._answer(conn, user, challenger, INVITATION_RECEIVED, "decline")
+                return self._answer(conn, user, challenger, INVITATION_RECEIVED, "decline", at)
 
-    def _challenge(self, conn: ConnId, user: _User, opponent_name: str) -> list[Effect]:
+    def _challenge(self, conn: ConnId, user: _User, opponent_name: str, at: float) -> list[Effect]:
         ref = "challenge"
         key = _key(opponent_name)
         if key == _key(user.name):
@@ -514,20 +545,59 @@ class LobbyState:
         opponent = self._users.get(key)
         if opponent is None:
             return [_error(conn, "unknown_user", f"no user named {opponent_name!r} is online", ref)]
-        if user.state != AVAILABLE:
+        if user.state not in (AVAILABLE, INVITATION_RECEIVED):
             return [_error(conn, "not_available", "you already have an invitation or a game", ref)]
+        until = self._declines.get((_key(user.name), key))
+        if until is not None and until > at:
+            wait = math.ceil(until - at)
+            text = f"{opponent.name} declined your challenge: you can challenge them in {wait} s"
+            return [_error(conn, "declined_recently", text, ref)]
         if opponent.state != AVAILABLE:
             return [_error(conn, "not_available", f"{opponent.name} is not available", ref)]
+        effects: list[Effect] = []
+        changed = [user, opponent]
+        if user.state == INVITATION_RECEIVED:
+            # Challenging someone else answers the invitation held: a decline.  Refusing
+            # instead would let a challenger who re-invites at once keep this user busy.
+            assert user.peer is not None
+            challenger = self._users[user.peer]
+            effects += self._decline(user, challenger, at)
+            changed.insert(0, challenger)
         user.state, user.peer = INVITATION_SENT, key
         opponent.state, opponent.peer = INVITATION_RECEIVED, _key(user.name)
-        effects: list[Effect] = [Send(conn, InvitationSent(to=opponent.name))]
+        effects.append(Send(conn, InvitationSent(to=opponent.name)))
         if opponent.conn is not None:
             effects.append(Send(opponent.conn, Invitation(from_=user.name)))
-        effects += self._changed([user, opponent])
+        effects += self._changed(changed)
         return effects
 
+    def _decline(self, user: _User, challenger: _User, at: float) -> list[Effect]:
+        """``user`` declines ``challenger``'s invitation: both are available again, the
+        challenger is told, and cannot invite ``user`` again for the cooldown."""
+        user.reset()
+        challenger.reset()
+        pair = (_key(challenger.name), _key(user.name))
+        self._declines.pop(pair, None)  # re-inserted last, so the table stays in expiry order
+        self._declines[pair] = at + self._decline_cooldown
+        if challenger.conn is None:
+            return []
+        return [Send(challenger.conn, InvitationDeclined(by=user.name))]
+
+    def _forget_declines(self, now: float) -> None:
+        while self._declines:
+            pair, until = next(iter(self._declines.items()))
+            if until > now:
+                return
+            del self._declines[pair]
+
     def _answer(
-        self, conn: ConnId, user: _User, other_name: str, needed: UserState, action: str
+        self,
+        conn: ConnId,
+        user: _User,
+        other_name: str,
+        needed: UserState,
+        action: str,
+        at: float,
     ) -> list[Effect]:
         """Cancel (by the challenger), accept or decline (by the challenged user)."""
         key = _key(other_name)
@@ -549,16 +619,15 @@ class LobbyState:
                 player2=Player(name=other.name, color=color2, registered=other.registered),
             )
             return [StartGame(setup, conn, other.conn), *self._changed([user, other])]
-        user.reset()
-        other.reset()
         effects: list[Effect] = []
-        if other.conn is not None:
-            notice = (
-                InvitationCancelled(by=user.name, reason="cancelled")
-                if action == "cancel"
-                else InvitationDeclined(by=user.name)
-            )
-            effects.append(Send(other.conn, notice))
+        if action == "decline":
+            effects += self._decline(user, other, at)
+        else:
+            user.reset()
+            other.reset()
+            if other.conn is not None:
+                notice = InvitationCancelled(by=user.name, reason="cancelled")
+                effects.append(Send(other.conn, notice))
         effects += self._changed([user, other])
         return effects
 

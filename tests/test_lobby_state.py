@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.lobby_state import (
     CLOSE_TAKEN_OVER,
+    DECLINE_COOLDOWN,
     AccountInfo,
     CloseConnection,
     ColorChanged,
@@ -60,6 +61,7 @@ ERROR_CODES = {
     "not_available",
     "unknown_user",
     "no_invitation",
+    "declined_recently",
 }
 
 
@@ -159,8 +161,8 @@ def test_a_session_resumed_mid_game_opens_with_its_game() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    lobby.handle(Request(1, Challenge(opponent="bob")))
-    lobby.handle(Request(2, Accept(challenger="ann")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    lobby.handle(Request(2, Accept(challenger="ann"), at=0.0))
     effects = lobby.handle(Connected(3, "ann", resume="token-0"))
     assert effects[:2] == [
         CloseConnection(1, CLOSE_TAKEN_OVER, "session resumed on another connection"),
@@ -170,17 +172,19 @@ def test_a_session_resumed_mid_game_opens_with_its_game() -> None:
 
 def test_requests_before_connecting_are_refused() -> None:
     lobby = make_lobby()
-    assert error_codes(lobby.handle(Request(9, Challenge(opponent="a")))) == ["not_connected"]
+    assert error_codes(lobby.handle(Request(9, Challenge(opponent="a"), at=0.0))) == [
+        "not_connected"
+    ]
 
 
 def test_challenge_accept_starts_game_with_challenged_user_first() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    effects = lobby.handle(Request(1, Challenge(opponent="BOB")))
+    effects = lobby.handle(Request(1, Challenge(opponent="BOB"), at=0.0))
     assert sends_to(effects, 1) == [InvitationSent(to="bob")]
     assert sends_to(effects, 2) == [Invitation(from_="ann")]
-    effects = lobby.handle(Request(2, Accept(challenger="ann")))
+    effects = lobby.handle(Request(2, Accept(challenger="ann"), at=0.0))
     assert start_game("game-0", "bob", "ann", 2, 1) in effects
     assert lobby.user_info("ann") == UserInfo(name="ann", state="PLAYING")
     assert list(lobby.watchers()) == []
@@ -190,34 +194,117 @@ def test_challenge_refusals() -> None:
     lobby = make_lobby()
     for conn, name in enumerate(["ann", "bob", "cy"], start=1):
         connect(lobby, conn, name)
-    assert error_codes(lobby.handle(Request(1, Challenge(opponent="Ann")))) == ["self_challenge"]
-    assert error_codes(lobby.handle(Request(1, Challenge(opponent="zed")))) == ["unknown_user"]
-    lobby.handle(Request(1, Challenge(opponent="bob")))
-    assert error_codes(lobby.handle(Request(3, Challenge(opponent="bob")))) == ["not_available"]
-    assert error_codes(lobby.handle(Request(1, Challenge(opponent="cy")))) == ["not_available"]
-    assert error_codes(lobby.handle(Request(1, Accept(challenger="bob")))) == ["no_invitation"]
-    assert error_codes(lobby.handle(Request(2, Cancel(opponent="ann")))) == ["no_invitation"]
-    assert error_codes(lobby.handle(Request(3, Decline(challenger="ann")))) == ["no_invitation"]
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="Ann"), at=0.0))) == [
+        "self_challenge"
+    ]
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="zed"), at=0.0))) == [
+        "unknown_user"
+    ]
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    assert error_codes(lobby.handle(Request(3, Challenge(opponent="bob"), at=0.0))) == [
+        "not_available"
+    ]
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="cy"), at=0.0))) == [
+        "not_available"
+    ]
+    assert error_codes(lobby.handle(Request(1, Accept(challenger="bob"), at=0.0))) == [
+        "no_invitation"
+    ]
+    assert error_codes(lobby.handle(Request(2, Cancel(opponent="ann"), at=0.0))) == [
+        "no_invitation"
+    ]
+    assert error_codes(lobby.handle(Request(3, Decline(challenger="ann"), at=0.0))) == [
+        "no_invitation"
+    ]
 
 
 def test_decline_and_cancel_notify_the_other_side() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    lobby.handle(Request(1, Challenge(opponent="bob")))
-    effects = lobby.handle(Request(2, Decline(challenger="ann")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    effects = lobby.handle(Request(2, Decline(challenger="ann"), at=0.0))
     assert sends_to(effects, 1) == [InvitationDeclined(by="bob")]
-    lobby.handle(Request(1, Challenge(opponent="bob")))
-    effects = lobby.handle(Request(1, Cancel(opponent="bob")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=DECLINE_COOLDOWN))
+    effects = lobby.handle(Request(1, Cancel(opponent="bob"), at=DECLINE_COOLDOWN))
     assert sends_to(effects, 2) == [InvitationCancelled(by="ann", reason="cancelled")]
     assert {u.state for u in lobby.snapshot()} == {"AVAILABLE"}
+
+
+def test_a_declined_challenger_waits_before_inviting_that_user_again() -> None:
+    lobby = make_lobby()
+    for conn, name in enumerate(["ann", "bob", "cy"], start=1):
+        connect(lobby, conn, name)
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=100.0))
+    lobby.handle(Request(2, Decline(challenger="ann"), at=100.0))
+    assert lobby.declined_until("ANN", "bob") == 100.0 + DECLINE_COOLDOWN
+    effects = lobby.handle(Request(1, Challenge(opponent="Bob"), at=100.5))
+    assert effects == [
+        Send(
+            1,
+            Error(
+                code="declined_recently",
+                message="bob declined your challenge: you can challenge them in 60 s",
+                ref="challenge",
+            ),
+        )
+    ]
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="bob"), at=159.9))) == [
+        "declined_recently"
+    ]
+    # Only that pair: bob may invite ann, and ann anybody else.
+    effects = lobby.handle(Request(1, Challenge(opponent="cy"), at=101.0))
+    assert sends_to(effects, 1) == [InvitationSent(to="cy")]
+    lobby.handle(Request(1, Cancel(opponent="cy"), at=101.0))
+    effects = lobby.handle(Request(2, Challenge(opponent="ann"), at=101.0))
+    assert sends_to(effects, 2) == [InvitationSent(to="ann")]
+    lobby.handle(Request(2, Cancel(opponent="ann"), at=101.0))
+    # Once the cooldown is over, the decline is forgotten.
+    effects = lobby.handle(Request(1, Challenge(opponent="bob"), at=160.0))
+    assert sends_to(effects, 2) == [Invitation(from_="ann")]
+    assert lobby.declined_until("ann", "bob") is None
+
+
+def test_challenging_someone_else_declines_the_invitation_held() -> None:
+    """The "kept busy" attack: ann re-invites bob the moment he declines; bob, holding her
+    invitation, still gets to challenge cy, and that declines ann's invitation."""
+    lobby = make_lobby()
+    for conn, name in enumerate(["ann", "bob", "cy"], start=1):
+        connect(lobby, conn, name)
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    effects = lobby.handle(Request(2, Challenge(opponent="cy"), at=1.0))
+    assert sends_to(effects, 1) == [InvitationDeclined(by="bob")]
+    assert sends_to(effects, 2) == [InvitationSent(to="cy")]
+    assert sends_to(effects, 3) == [Invitation(from_="bob")]
+    assert [info.state for info in lobby.snapshot()] == [
+        "AVAILABLE",
+        "INVITATION_SENT",
+        "INVITATION_RECEIVED",
+    ]
+    changed = [e for e in effects if isinstance(e, LobbyChanged)]
+    assert [u.name for c in changed for u in c.users] == ["ann", "bob", "cy"]
+    assert lobby.declined_until("ann", "bob") == 1.0 + DECLINE_COOLDOWN
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="bob"), at=2.0))) == [
+        "declined_recently"
+    ]
+    # Challenging back the one who invited you is no way around accepting: refused.
+    lobby.handle(Request(2, Cancel(opponent="cy"), at=3.0))
+    lobby.handle(Request(3, Challenge(opponent="bob"), at=3.0))
+    assert error_codes(lobby.handle(Request(2, Challenge(opponent="cy"), at=3.0))) == [
+        "not_available"
+    ]
+
+
+def test_the_decline_cooldown_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="decline_cooldown"):
+        LobbyState(new_token=str, new_game_id=str, decline_cooldown=-1)
 
 
 def test_disconnect_cancels_invitations() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    lobby.handle(Request(1, Challenge(opponent="bob")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
     effects = lobby.handle(Disconnected(1))
     assert sends_to(effects, 2) == [InvitationCancelled(by="ann", reason="left")]
     assert LobbyChanged(left=("ann",), online=1) in effects
@@ -228,7 +315,7 @@ def test_a_challenged_user_who_leaves_cancels_the_invitation_not_declines_it() -
     lobby = make_lobby()
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    lobby.handle(Request(1, Challenge(opponent="bob")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
     effects = lobby.handle(Disconnected(2))
     assert sends_to(effects, 1) == [InvitationCancelled(by="bob", reason="left")]
     assert lobby.user_info("ann") == UserInfo(name="ann", state="AVAILABLE")
@@ -238,8 +325,8 @@ def test_playing_user_who_drops_is_kept_away_and_can_resume() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    lobby.handle(Request(1, Challenge(opponent="bob")))
-    lobby.handle(Request(2, Accept(challenger="ann")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    lobby.handle(Request(2, Accept(challenger="ann"), at=0.0))
     assert lobby.handle(Disconnected(1)) == [PlayerAway("game-0", "ann")]
     assert lobby.is_away("ann")
     # The name stays reserved; a wrong token does not get it.
@@ -266,7 +353,7 @@ def test_resume_takes_over_an_open_socket() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    lobby.handle(Request(1, Challenge(opponent="bob")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
     effects = lobby.handle(Connected(3, "ann", resume="token-0"))
     assert effects[0] == CloseConnection(
         1, CLOSE_TAKEN_OVER, "session resumed on another connection"
@@ -281,8 +368,8 @@ def test_game_end_updates_records_and_resynchronises_players() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    lobby.handle(Request(1, Challenge(opponent="bob")))
-    lobby.handle(Request(2, Accept(challenger="ann")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    lobby.handle(Request(2, Accept(challenger="ann"), at=0.0))
     lobby.handle(Disconnected(1))
     effects = lobby.handle(GameEnded("game-0", won_by("bob")))
     assert effects[:2] == [
@@ -322,7 +409,7 @@ def test_unlisted_users_play_by_name_and_are_told_their_own_row() -> None:
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
     connect(lobby, 3, "cy")
-    effects = lobby.handle(Request(2, Challenge(opponent="cy")))
+    effects = lobby.handle(Request(2, Challenge(opponent="cy"), at=0.0))
     # Neither is listed: no broadcast, but each learns their own new row.
     assert not any(isinstance(e, LobbyChanged) for e in effects)
     assert sends_to(effects, 2) == [
@@ -333,7 +420,7 @@ def test_unlisted_users_play_by_name_and_are_told_their_own_row() -> None:
         Invitation(from_="bob"),
         LobbyUpdate(users=[UserInfo(name="cy", state="INVITATION_RECEIVED")], left=[], online=3),
     ]
-    effects = lobby.handle(Request(3, Accept(challenger="bob")))
+    effects = lobby.handle(Request(3, Accept(challenger="bob"), at=0.0))
     assert start_game("game-0", "cy", "bob", 3, 2) in effects
     effects = lobby.handle(GameEnded("game-0", won_by("cy")))
     # Back in the lobby each gets the list plus their own row, and no separate update.
@@ -352,7 +439,7 @@ def test_a_peer_who_takes_the_freed_place_gets_a_broadcast_not_a_personal_update
     lobby = make_lobby(list_limit=1)
     connect(lobby, 1, "ann")
     connect(lobby, 2, "bob")
-    lobby.handle(Request(1, Challenge(opponent="bob")))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
     effects = lobby.handle(Disconnected(1))
     bob = UserInfo(name="bob", state="AVAILABLE")
     # bob is listed now: his new row goes to everyone, with ann's leaving.
@@ -400,6 +487,10 @@ class LobbyMachine(RuleBasedStateMachine):
         self.buffered_online = 0
         self.own_rows: dict[str, UserInfo] = {}
         """What each unlisted user was last told about their own row."""
+        self.now = 0.0
+        self.declined_at: dict[tuple[str, str], float] = {}
+        """(challenger, decliner) casefolded -> when the decline happened: the model of the
+        cooldown, kept from the requests alone."""
 
     def fingerprint(self) -> Any:
         names = [u.name for u in self.lobby.snapshot()]
@@ -419,7 +510,15 @@ class LobbyMachine(RuleBasedStateMachine):
         leaver_info = None if leaver is None else self.lobby.user_info(leaver)
         peer = None if leaver is None else self.lobby.peer_of(leaver)
         peer_conn = next((c for c in self.live_conns() if self.lobby.name_of(c) == peer), None)
+        asker = self.lobby.name_of(event.conn) if isinstance(event, Request) else None
+        asker_info = None if asker is None else self.lobby.user_info(asker)
+        asker_peer = None if asker is None else self.lobby.peer_of(asker)
+        opponent = None
+        if isinstance(event, Request) and isinstance(event.message, Challenge):
+            opponent = self.lobby.user_info(event.message.opponent)
         effects = self.lobby.handle(event)
+        if asker_info is not None:
+            self.check_request(event, asker_info, asker_peer, opponent, effects)
         if leaver_info is not None and leaver_info.state != "PLAYING":
             # A disconnect cancels the invitation it involves, whichever side left.
             notices = [
@@ -478,6 +577,50 @@ class LobbyMachine(RuleBasedStateMachine):
                     assert self.lobby.name_of(conn) is None
         return effects
 
+    def check_request(
+        self,
+        event: Request,
+        asker: UserInfo,
+        peer: str | None,
+        opponent: UserInfo | None,
+        effects: list[Effect],
+    ) -> None:
+        """The rules that keep anyone from being kept busy, checked against a model of the
+        declines; ``asker``, ``peer`` and ``opponent`` are as they were before the request."""
+        codes = error_codes(effects)
+        me = asker.name.casefold()
+        if isinstance(event.message, Decline) and not codes:
+            assert peer is not None
+            self.declined_at[peer.casefold(), me] = event.at
+        if (
+            not isinstance(event.message, Challenge)
+            or opponent is None
+            or opponent.name == asker.name
+        ):
+            return
+        declined = self.declined_at.get((me, opponent.name.casefold()))
+        if asker.state not in ("AVAILABLE", "INVITATION_RECEIVED"):
+            assert codes == ["not_available"]
+        elif declined is not None and event.at < declined + DECLINE_COOLDOWN:
+            assert codes == ["declined_recently"]
+        elif opponent.state != "AVAILABLE":
+            assert codes == ["not_available"]
+        else:
+            # Holding an invitation is no reason to be refused.
+            assert codes == []
+        if not codes and asker.state == "INVITATION_RECEIVED":
+            # The invitation held was declined: its sender is told, and cools down.
+            assert peer is not None
+            peer_conn = next(c for c in self.live_conns() if self.lobby.name_of(c) == peer)
+            assert InvitationDeclined(by=asker.name) in sends_to(effects, peer_conn)
+            info = self.lobby.user_info(peer)
+            assert info is not None and info.state == "AVAILABLE"
+            self.declined_at[peer.casefold(), me] = event.at
+
+    @rule(seconds=st.sampled_from([1.0, 30.0, DECLINE_COOLDOWN - 0.5, DECLINE_COOLDOWN]))
+    def time_passes(self, seconds: float) -> None:
+        self.now += seconds
+
     @rule(
         name=st.sampled_from(NAMES),
         resume=st.sampled_from(["none", "valid", "wrong"]),
@@ -532,7 +675,7 @@ class LobbyMachine(RuleBasedStateMachine):
     def request(self, data: st.DataObject, kind: Any, other: str) -> None:
         conn = data.draw(st.sampled_from(self.opened)) if self.opened else 999
         field = "opponent" if kind in (Challenge, Cancel) else "challenger"
-        self.run(Request(conn, kind(**{field: other})))
+        self.run(Request(conn, kind(**{field: other}), at=self.now))
 
     def live_conns(self) -> list[int]:
         return [c for c in self.opened if self.lobby.name_of(c) is not None]
@@ -545,7 +688,7 @@ class LobbyMachine(RuleBasedStateMachine):
             return
         conn = data.draw(st.sampled_from(live))
         others = [u.name for u in self.lobby.snapshot()]
-        self.run(Request(conn, Challenge(opponent=data.draw(st.sampled_from(others)))))
+        self.run(Request(conn, Challenge(opponent=data.draw(st.sampled_from(others))), self.now))
 
     @rule(data=st.data(), action=st.sampled_from(["accept", "decline", "cancel"]))
     def answer_a_pending_invitation(self, data: st.DataObject, action: str) -> None:
@@ -567,7 +710,7 @@ class LobbyMachine(RuleBasedStateMachine):
             "decline": Decline(challenger=peer),
             "cancel": Cancel(opponent=peer),
         }[action]
-        effects = self.run(Request(conn, message))
+        effects = self.run(Request(conn, message, self.now))
         assert not error_codes(effects)
 
     @rule(

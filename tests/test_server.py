@@ -202,12 +202,15 @@ async def test_decline_and_cancel() -> None:
         await bob.send(Decline(challenger="ann"))
         declined = await ann.expect_skipping(InvitationDeclined, LobbyUpdate)
         assert declined.by == "bob"
+        # Declined: ann may not invite bob again for a while, but bob may invite ann.
         await ann.send(Challenge(opponent="bob"))
-        await ann.expect_skipping(InvitationSent, LobbyUpdate)
-        await bob.expect_skipping(Invitation, LobbyUpdate)
-        await ann.send(Cancel(opponent="bob"))
-        cancelled = await bob.expect_skipping(InvitationCancelled, LobbyUpdate)
-        assert cancelled == InvitationCancelled(by="ann", reason="cancelled")
+        await expect_error(ann, "declined_recently")
+        await bob.send(Challenge(opponent="ann"))
+        await bob.expect_skipping(InvitationSent, LobbyUpdate)
+        await ann.expect_skipping(Invitation, LobbyUpdate)
+        await bob.send(Cancel(opponent="ann"))
+        cancelled = await ann.expect_skipping(InvitationCancelled, LobbyUpdate)
+        assert cancelled == InvitationCancelled(by="bob", reason="cancelled")
         # Both are available again: a new challenge works.
         await bob.send(Challenge(opponent="ann"))
         await bob.expect_skipping(InvitationSent, LobbyUpdate)
@@ -229,6 +232,47 @@ async def test_leaving_cancels_an_invitation_in_both_directions() -> None:
             if leaver_is_challenged:
                 notice = await ann.expect_skipping(InvitationCancelled, LobbyUpdate)
                 assert notice == InvitationCancelled(by="bob", reason="left")
+
+
+async def test_nobody_can_be_kept_busy_by_a_challenger_who_reinvites_at_once() -> None:
+    """The attack: mallory re-invites bob the moment he declines, so bob, always holding an
+    invitation, was refused ``not_available`` whenever he challenged anyone (ten tries,
+    ten refusals).  Now mallory must wait after a decline, and bob challenging cy while
+    holding an invitation declines it."""
+    async with (
+        open_server() as server,
+        connect(server, "mallory") as mallory,
+        connect(server, "bob") as bob,
+        connect(server, "cy") as cy,
+    ):
+        for attempt in range(10):
+            await mallory.send(Challenge(opponent="bob"))
+            if attempt == 0:
+                await mallory.expect_skipping(InvitationSent, LobbyUpdate)
+                await bob.expect_skipping(Invitation, LobbyUpdate)
+                await bob.send(Decline(challenger="mallory"))
+                await mallory.expect_skipping(InvitationDeclined, LobbyUpdate)
+                continue
+            refused = await expect_error(mallory, "declined_recently")
+            assert refused.ref == "challenge" and "60 s" in refused.message
+            await bob.send(Challenge(opponent="cy"))
+            assert await bob.expect_skipping(InvitationSent, LobbyUpdate) == InvitationSent(to="cy")
+            await cy.expect_skipping(Invitation, LobbyUpdate)
+            await bob.send(Cancel(opponent="cy"))
+            await cy.expect_skipping(InvitationCancelled, LobbyUpdate)
+
+        # Holding an invitation (from cy this time) is no reason to be refused either.
+        await cy.send(Challenge(opponent="bob"))
+        await cy.expect_skipping(InvitationSent, LobbyUpdate)
+        await bob.expect_skipping(Invitation, LobbyUpdate)
+        await bob.send(Challenge(opponent="mallory"))
+        assert await bob.expect_skipping(InvitationSent, LobbyUpdate) == InvitationSent(
+            to="mallory"
+        )
+        assert await cy.expect_skipping(InvitationDeclined, LobbyUpdate) == InvitationDeclined(
+            by="bob"
+        )
+        await mallory.expect_skipping(Invitation, LobbyUpdate)
 
 
 async def test_challenge_refusals() -> None:

@@ -297,6 +297,9 @@ const HANDLERS = {
     clearTimeout(timers.challenge);
     state.challenging = null;
     state.outgoing = msg.to;
+    // Challenging while holding an invitation declined it on the server.
+    state.incoming = [];
+    state.answering.clear();
     lobby.challengeSent(msg.to);
     renderLobby();
   },

@@ -113,7 +113,10 @@ export class LobbyView {
     this.me = me;
     this.users = users;
     const meInfo = users.get(me);
-    const iAmFree = meInfo?.state === "AVAILABLE" && !pendingChallenge;
+    // Holding an invitation does not stop me challenging someone else: the server then
+    // declines the invitation held (so a challenger who re-invites cannot keep me busy).
+    const myState = meInfo?.state;
+    const iAmFree = (myState === "AVAILABLE" || myState === "INVITATION_RECEIVED") && !pendingChallenge;
 
     for (const [name, row] of this.rows) {
       if (!users.has(name)) {

@@ -262,7 +262,7 @@ class UserActor:
                         return
                 case Challenge() | Cancel() | Accept() | Decline():
                     if self._check_connected() and not await self._to_lobby(
-                        Request(self.conn, message)
+                        Request(self.conn, message, received_at)
                     ):
                         return
                 case Move(game_id=game_id, column=column):

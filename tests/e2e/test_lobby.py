@@ -34,13 +34,34 @@ def test_declined_and_cancelled_challenges(people: People) -> None:
     expect(bob.incoming(ann)).to_have_count(0)
     _both_available(ann, bob)
 
+    # Declined, ann may not invite bob again for a while (the server says so), but bob may.
+    ann.page.get_by_role("button", name=f"Challenge {bob.name}", exact=True).click()
+    expect(ann.notice).to_contain_text(f"{bob.name} declined your challenge: you can challenge")
+    bob.challenge(ann)
+    expect(ann.incoming(bob)).to_contain_text(f"{bob.name} challenges you")
+    bob.cancel_challenge(ann)
+    expect(ann.incoming(bob)).to_have_count(0)
+    expect(ann.notice).to_have_text(f"{bob.name} cancelled the challenge")
+    expect(bob.outgoing(ann)).to_have_count(0)
+    _both_available(ann, bob)
+
+
+def test_holding_an_invitation_one_may_challenge_someone_else_which_declines_it(
+    people: People,
+) -> None:
+    ann = people.open("ann")
+    bob = people.open("bob")
+    cy = people.open("cy")
+    for me in (ann, bob, cy):
+        me.join()
+
     ann.challenge(bob)
     expect(bob.incoming(ann)).to_contain_text(f"{ann.name} challenges you")
-    ann.cancel_challenge(bob)
+    bob.challenge(cy)
     expect(bob.incoming(ann)).to_have_count(0)
-    expect(bob.notice).to_have_text(f"{ann.name} cancelled the challenge")
+    expect(ann.notice).to_have_text(f"{bob.name} declined your challenge")
     expect(ann.outgoing(bob)).to_have_count(0)
-    _both_available(ann, bob)
+    expect(cy.incoming(bob)).to_contain_text(f"{bob.name} challenges you")
 
 
 def test_a_challenged_user_who_leaves_is_said_to_have_left_not_to_have_declined(
