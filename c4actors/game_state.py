@@ -1,0 +1,432 @@
+"""The rules of one game as a sans-io reducer: seats, turns, grace deadlines and the end.
+
+``apply(game, event, now)`` takes the game's whole state (an immutable ``Game``), one
+event (a move or a quit from a socket, a seat left or returned, a deadline reached,
+an abort) and the current time, and returns the new state with the effects to carry
+out: messages for sockets (``Send``; the shell encodes each once), the deadline to wake
+up at (``ArmDeadline`` / ``CancelDeadline``) and the end (``Finished``, once).  It owns
+no socket, no task and no clock: the Trio ``GameActor`` drives it today, and since a
+``Game`` serialises to JSON and back (``to_json`` / ``from_json``), a multi-process
+server can keep it in Redis and carry on with it anywhere.
+
+Rules, checked by ``tests/test_game_state.py`` over random event sequences:
+
+* a game ends exactly once (one ``Finished``, one ``game_over`` to the players then
+  connected), and its result agrees with ``c4actors.rules`` for the moves played;
+* after the end nothing changes: a move or a quit is answered ``game_over``;
+* a refused event (not your turn, an illegal move, a stranger's move, a deadline that
+  has not passed, a seat that is not away) returns the same state, and at most one
+  ``error`` to its sender;
+* a player who is away never wins by disconnect: when a grace period ends the win goes
+  to the opponent only if they are connected then; with both away the game is aborted.
+
+Sockets are named by ``ConnId`` (the lobby's ids): a move counts only from the socket
+that holds the seat now, so a socket whose session was taken over plays no more.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final, TypeAlias
+
+import attrs
+import cattrs
+
+from c4actors.game_record import GameResult, GameSetup
+from c4actors.rules import Board, IllegalMoveError, Termination
+from protocol.messages import (
+    Cell,
+    Error,
+    GameOver,
+    GameOverReason,
+    GameStarted,
+    GameState,
+    OpponentDisconnected,
+    OpponentReconnected,
+    PlayerNumber,
+    ServerMessage,
+)
+
+ConnId: TypeAlias = int
+"""Identifies one socket, as in the lobby."""
+
+SEATS: Final[tuple[PlayerNumber, PlayerNumber]] = (1, 2)
+
+
+# --------------------------------------------------------------------------- state
+
+
+@attrs.frozen(kw_only=True)
+class Seat:
+    """One player's place at the table: the socket that holds it now (None while the player is
+    away) and, while away, when their grace period ends (clock seconds, as ``now``)."""
+
+    conn: ConnId | None
+    away_until: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Game:
+    """The whole state of one game: a plain value, equal after a JSON round trip."""
+
+    setup: GameSetup
+    grace_seconds: float
+    seats: tuple[Seat, Seat]
+    board: Board = attrs.field(factory=Board.empty)
+    result: GameResult | None = None
+    """Set once, when the game ends."""
+
+    @property
+    def game_id(self) -> str:
+        return self.setup.game_id
+
+    @property
+    def is_over(self) -> bool:
+        return self.result is not None
+
+    @property
+    def deadline(self) -> float | None:
+        """The earliest grace deadline, if a player is away."""
+        times = [seat.away_until for seat in self.seats if seat.away_until is not None]
+        return min(times, default=None)
+
+    def seat(self, number: PlayerNumber) -> Seat:
+        return self.seats[number - 1]
+
+    def number_of(self, name: str) -> PlayerNumber | None:
+        """The seat of the player called ``name`` (exactly as the lobby spells it)."""
+        for number in SEATS:
+            if self.setup.player(number).name == name:
+                return number
+        return None
+
+    def connected(self) -> tuple[ConnId, ...]:
+        """The sockets of the players who are here, seat 1 first."""
+        return tuple(seat.conn for seat in self.seats if seat.conn is not None)
+
+
+# --------------------------------------------------------------------------- events
+
+
+@attrs.frozen
+class MoveRequested:
+    """Socket ``conn``, signed in as ``name``, asks to drop a token in ``column``."""
+
+    conn: ConnId
+    name: str
+    column: int
+
+
+@attrs.frozen
+class QuitRequested:
+    """Socket ``conn``, signed in as ``name``, forfeits."""
+
+    conn: ConnId
+    name: str
+
+
+@attrs.frozen
+class SeatLeft:
+    """``name``'s socket dropped: their grace period starts."""
+
+    name: str
+
+
+@attrs.frozen
+class SeatReturned:
+    """``name`` is back (or took their session over) on socket ``conn``."""
+
+    name: str
+    conn: ConnId
+
+
+@attrs.frozen
+class DeadlineReached:
+    """The clock reached the deadline last armed (or a later time)."""
+
+
+@attrs.frozen
+class Aborted:
+    """The game cannot go on: the server is stopping, or the game crashed (``crashed``: the
+    players are told ``internal_error`` first)."""
+
+    crashed: bool = False
+
+
+Event: TypeAlias = (
+    MoveRequested | QuitRequested | SeatLeft | SeatReturned | DeadlineReached | Aborted
+)
+
+
+# --------------------------------------------------------------------------- effects
+
+
+@attrs.frozen
+class Send:
+    """Deliver ``message`` to each socket in ``to`` (encode it once)."""
+
+    to: tuple[ConnId, ...]
+    message: ServerMessage
+
+
+@attrs.frozen
+class ArmDeadline:
+    """Feed ``DeadlineReached`` to the game when the clock reaches ``at`` (replaces any
+    deadline armed before)."""
+
+    at: float
+
+
+@attrs.frozen
+class CancelDeadline:
+    """No deadline any more: every player is here, or the game is over."""
+
+
+@attrs.frozen
+class Finished:
+    """The game ended with ``result``: save it and report it (exactly once per game)."""
+
+    result: GameResult
+
+
+Effect: TypeAlias = Send | ArmDeadline | CancelDeadline | Finished
+
+
+# --------------------------------------------------------------------------- the reducer
+
+
+def start(
+    setup: GameSetup, conns: tuple[ConnId, ConnId], grace_seconds: float
+) -> tuple[Game, list[Effect]]:
+    """A new game with both players on ``conns``: each gets ``game_started``, then both the
+    empty board."""
+    game = Game(
+        setup=setup,
+        grace_seconds=grace_seconds,
+        seats=(Seat(conn=conns[0]), Seat(conn=conns[1])),
+    )
+    effects: list[Effect] = [Send((conns[n - 1],), _started(game, n)) for n in SEATS]
+    return game, effects + _to_players(game, _state(game))
+
+
+def apply(game: Game, event: Event, now: float) -> tuple[Game, list[Effect]]:
+    """Apply one event at clock time ``now``; return the new state and the effects, in order.
+
+    Never raises for any event: what the rules refuse is answered with an ``error`` to its
+    sender (if it has one) and leaves ``game`` as it was."""
+    if game.result is not None:
+        return game, _after_the_end(event)
+    match event:
+        case MoveRequested(conn=conn, name=name, column=column):
+            return _move(game, conn, name, column)
+        case QuitRequested(conn=conn, name=name):
+            number = _seat_of(game, conn, name)
+            if number is None:
+                return game, [_refuse(conn, "unknown_game", NOT_PLAYING, "quit")]
+            return _finish(game, _name(game, _other(number)), "forfeit")
+        case SeatLeft(name=name):
+            return _seat_left(game, name, now)
+        case SeatReturned(name=name, conn=conn):
+            return _seat_returned(game, name, conn)
+        case DeadlineReached():
+            return _deadline_reached(game, now)
+        case Aborted(crashed=crashed):
+            effects: list[Effect] = []
+            if crashed:
+                crash = Error(code="internal_error", message="this game crashed and ended")
+                effects += _to_players(game, crash)
+            game, finish = _finish(game, None, "aborted")
+            return game, effects + finish
+
+
+NOT_PLAYING: Final = "you are not playing in this game"
+
+
+def _after_the_end(event: Event) -> list[Effect]:
+    """A request that reaches a finished game (it was queued behind the last move)."""
+    match event:
+        case MoveRequested(conn=conn):
+            return [_refuse(conn, "game_over", "this game is over", "move")]
+        case QuitRequested(conn=conn):
+            return [_refuse(conn, "game_over", "this game is over", "quit")]
+        case _:
+            return []
+
+
+def _move(game: Game, conn: ConnId, name: str, column: int) -> tuple[Game, list[Effect]]:
+    number = _seat_of(game, conn, name)
+    if number is None:
+        return game, [_refuse(conn, "unknown_game", NOT_PLAYING, "move")]
+    if game.board.turn != number:
+        return game, [_refuse(conn, "not_your_turn", "wait for your opponent's move", "move")]
+    try:
+        board = game.board.play(column)
+    except IllegalMoveError as error:
+        return game, [_refuse(conn, error.code, error.message, "move")]
+    game = attrs.evolve(game, board=board)
+    effects = _to_players(game, _state(game))
+    outcome = board.outcome
+    if outcome.termination is Termination.WIN:
+        assert outcome.winner is not None
+        winner = _name(game, 1 if outcome.winner == 1 else 2)
+        game, finish = _finish(game, winner, "four_in_a_row", outcome.line)
+        return game, effects + finish
+    if outcome.termination is Termination.DRAW:
+        game, finish = _finish(game, None, "board_full")
+        return game, effects + finish
+    return game, effects
+
+
+def _seat_left(game: Game, name: str, now: float) -> tuple[Game, list[Effect]]:
+    number = game.number_of(name)
+    if number is None or game.seat(number).conn is None:
+        return game, []
+    if game.grace_seconds <= 0:
+        game = _with_seat(game, number, Seat(conn=None))
+        return _disconnect_end(game, number)
+    deadline = game.deadline
+    game = _with_seat(game, number, Seat(conn=None, away_until=now + game.grace_seconds))
+    effects: list[Effect] = []
+    other = game.seat(_other(number)).conn
+    if other is not None:
+        notice = OpponentDisconnected(game_id=game.game_id, grace_seconds=game.grace_seconds)
+        effects.append(Send((other,), notice))
+    return game, effects + _deadline_changes(deadline, game)
+
+
+def _seat_returned(game: Game, name: str, conn: ConnId) -> tuple[Game, list[Effect]]:
+    number = game.number_of(name)
+    if number is None:
+        return game, []
+    was_away = game.seat(number).conn is None
+    deadline = game.deadline
+    game = _with_seat(game, number, Seat(conn=conn))
+    effects: list[Effect] = [
+        Send((conn,), _started(game, number)),
+        Send((conn,), _state(game)),
+    ]
+    other = game.seat(_other(number)).conn
+    if was_away and other is not None:
+        effects.append(Send((other,), OpponentReconnected(game_id=game.game_id)))
+    return game, effects + _deadline_changes(deadline, game)
+
+
+def _deadline_reached(game: Game, now: float) -> tuple[Game, list[Effect]]:
+    deadline = game.deadline
+    if deadline is None or now < deadline:
+        return game, []
+    gone: PlayerNumber = 1 if game.seat(1).away_until == deadline else 2
+    return _disconnect_end(game, gone)
+
+
+def _disconnect_end(game: Game, gone: PlayerNumber) -> tuple[Game, list[Effect]]:
+    """``gone``'s grace period is over: the opponent wins if they are here, else nobody does."""
+    other = _other(gone)
+    if game.seat(other).conn is None:
+        return _finish(game, None, "aborted")
+    return _finish(game, _name(game, other), "disconnect")
+
+
+def _finish(
+    game: Game,
+    winner: str | None,
+    reason: GameOverReason,
+    line: tuple[tuple[int, int], ...] | None = None,
+) -> tuple[Game, list[Effect]]:
+    result = GameResult(winner=winner, reason=reason, moves=game.board.moves)
+    deadline = game.deadline
+    seats = (Seat(conn=game.seats[0].conn), Seat(conn=game.seats[1].conn))
+    game = attrs.evolve(game, result=result, seats=seats)
+    over = GameOver(
+        game_id=game.game_id,
+        result="draw" if winner is None else "win",
+        winner=winner,
+        reason=reason,
+        line=None if line is None else list(line),
+    )
+    effects = _to_players(game, over)
+    effects += _deadline_changes(deadline, game)
+    effects.append(Finished(result))
+    return game, effects
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _to_players(game: Game, message: ServerMessage) -> list[Effect]:
+    """``message`` to every player who is here (nothing when nobody is)."""
+    conns = game.connected()
+    return [Send(conns, message)] if conns else []
+
+
+def _deadline_changes(before: float | None, game: Game) -> list[Effect]:
+    after = game.deadline
+    if after == before:
+        return []
+    return [CancelDeadline()] if after is None else [ArmDeadline(after)]
+
+
+def _seat_of(game: Game, conn: ConnId, name: str) -> PlayerNumber | None:
+    """The sender's seat, if the sender is the socket that holds it now."""
+    number = game.number_of(name)
+    if number is None or game.seat(number).conn != conn:
+        return None
+    return number
+
+
+def _with_seat(game: Game, number: PlayerNumber, seat: Seat) -> Game:
+    seats = (seat, game.seats[1]) if number == 1 else (game.seats[0], seat)
+    return attrs.evolve(game, seats=seats)
+
+
+def _other(number: PlayerNumber) -> PlayerNumber:
+    return 2 if number == 1 else 1
+
+
+def _name(game: Game, number: PlayerNumber) -> str:
+    return game.setup.player(number).name
+
+
+def _refuse(conn: ConnId, code: str, message: str, ref: str) -> Send:
+    return Send((conn,), Error(code=code, message=message, ref=ref))
+
+
+def _started(game: Game, number: PlayerNumber) -> GameStarted:
+    setup = game.setup
+    return GameStarted(
+        game_id=setup.game_id,
+        player1=setup.player1.name,
+        player2=setup.player2.name,
+        colors=setup.colors,
+        you=number,
+    )
+
+
+def _state(game: Game) -> GameState:
+    board = game.board
+    last = board.last_move
+    return GameState(
+        game_id=game.game_id,
+        board=board.to_rows(),
+        moves=list(board.moves),
+        next=None if board.is_over else _name(game, 1 if board.turn == 1 else 2),
+        last_move=None if last is None else Cell(row=last[0], column=last[1]),
+    )
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+_converter: Final = cattrs.Converter(forbid_extra_keys=True)
+_converter.register_unstructure_hook(Board, lambda board: list(board.moves))
+_converter.register_structure_hook(Board, lambda moves, _: Board.from_moves(moves))
+
+
+def to_json(game: Game) -> str:
+    """The whole game as JSON text (the board as its moves)."""
+    return json.dumps(_converter.unstructure(game), separators=(",", ":"))
+
+
+def from_json(text: str) -> Game:
+    """The game ``to_json`` wrote; raises ``cattrs`` / ``ValueError`` errors on bad text."""
+    return _converter.structure(json.loads(text), Game)

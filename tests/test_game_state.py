@@ -1,0 +1,496 @@
+"""The pure game core: unit tests, a state machine over random events, and JSON restores.
+
+The invariants of ``GameMachine`` are the promises of ``c4actors/game_state.py``'s
+docstring: one end, a result the rules engine agrees with, nothing after the end, no
+win by disconnect for a player who is away, refused events change nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from c4actors.game_record import GameResult, GameSetup, Player
+from c4actors.game_state import (
+    SEATS,
+    Aborted,
+    ArmDeadline,
+    CancelDeadline,
+    DeadlineReached,
+    Effect,
+    Event,
+    Finished,
+    Game,
+    MoveRequested,
+    QuitRequested,
+    SeatLeft,
+    SeatReturned,
+    Send,
+    apply,
+    from_json,
+    start,
+    to_json,
+)
+from c4actors.rules import Board, Termination
+from protocol.messages import (
+    Error,
+    GameOver,
+    GameStarted,
+    GameState,
+    OpponentDisconnected,
+    OpponentReconnected,
+    PlayerNumber,
+)
+
+SETUP = GameSetup(
+    game_id="g1",
+    player1=Player(name="ann", color="red"),
+    player2=Player(name="bob", color="yellow", registered=True),
+)
+GRACE = 20.0
+DRAW_GAME = [4, 3, 6, 0, 1, 4, 5, 5, 1, 1, 5, 0, 1, 6, 0, 1, 5, 5, 1, 0, 4, 6]
+DRAW_GAME += [3, 2, 6, 6, 0, 4, 6, 5, 2, 0, 4, 2, 4, 2, 2, 2, 3, 3, 3, 3]
+
+
+def new_game(grace: float = GRACE) -> Game:
+    game, _ = start(SETUP, (1, 2), grace)
+    return game
+
+
+def play(game: Game, columns: list[int], now: float = 0.0) -> tuple[Game, list[Effect]]:
+    """Play ``columns`` from the seats' sockets, in turn; the effects of the last move."""
+    effects: list[Effect] = []
+    for column in columns:
+        number = game.board.turn
+        name = SETUP.player(1 if number == 1 else 2).name
+        conn = game.seats[number - 1].conn
+        assert conn is not None
+        game, effects = apply(game, MoveRequested(conn, name, column), now)
+    return game, effects
+
+
+def errors(effects: list[Effect]) -> list[tuple[tuple[int, ...], str]]:
+    return [
+        (e.to, e.message.code)
+        for e in effects
+        if isinstance(e, Send) and isinstance(e.message, Error)
+    ]
+
+
+def finished(effects: list[Effect]) -> list[GameResult]:
+    return [e.result for e in effects if isinstance(e, Finished)]
+
+
+# --------------------------------------------------------------------------- unit tests
+
+
+def test_start_tells_each_player_their_seat_then_both_the_board() -> None:
+    game, effects = start(SETUP, (7, 8), GRACE)
+    colors = SETUP.colors
+    assert effects == [
+        Send((7,), GameStarted(game_id="g1", player1="ann", player2="bob", colors=colors, you=1)),
+        Send((8,), GameStarted(game_id="g1", player1="ann", player2="bob", colors=colors, you=2)),
+        Send(
+            (7, 8),
+            GameState(game_id="g1", board=Board().to_rows(), moves=[], next="ann", last_move=None),
+        ),
+    ]
+    assert game.connected() == (7, 8) and game.deadline is None and not game.is_over
+
+
+def test_a_move_is_sent_to_both_players_once() -> None:
+    _, effects = play(new_game(), [3])
+    [send] = effects
+    assert isinstance(send, Send) and send.to == (1, 2)
+    assert isinstance(send.message, GameState)
+    assert (send.message.moves, send.message.next) == ([3], "bob")
+
+
+def test_refused_moves_change_nothing() -> None:
+    game = new_game()
+    cases: list[tuple[Event, tuple[int, ...], str]] = [
+        (MoveRequested(2, "bob", 3), (2,), "not_your_turn"),
+        (MoveRequested(1, "ann", 7), (1,), "invalid_column"),
+        (MoveRequested(1, "ann", -1), (1,), "invalid_column"),
+        (MoveRequested(9, "ann", 3), (9,), "unknown_game"),
+        (MoveRequested(1, "cy", 3), (1,), "unknown_game"),
+        (QuitRequested(9, "bob"), (9,), "unknown_game"),
+    ]
+    for event, to, code in cases:
+        after, effects = apply(game, event, 0.0)
+        assert after is game
+        assert errors(effects) == [(to, code)] and len(effects) == 1
+    full, _ = play(game, [0] * 6)
+    after, effects = apply(full, MoveRequested(1, "ann", 0), 0.0)
+    assert after is full and errors(effects) == [((1,), "column_full")]
+
+
+def test_four_in_a_row_ends_the_game_after_the_final_state() -> None:
+    game, effects = play(new_game(), [0, 1, 0, 1, 0, 1, 0])
+    assert [type(e) for e in effects] == [Send, Send, Finished]
+    over = effects[1]
+    assert isinstance(over, Send) and over.to == (1, 2)
+    assert over.message == GameOver(
+        game_id="g1",
+        result="win",
+        winner="ann",
+        reason="four_in_a_row",
+        line=[(2, 0), (3, 0), (4, 0), (5, 0)],
+    )
+    assert game.result == GameResult(
+        winner="ann", reason="four_in_a_row", moves=(0, 1, 0, 1, 0, 1, 0)
+    )
+
+
+def test_a_full_board_is_a_draw() -> None:
+    game, effects = play(new_game(), DRAW_GAME)
+    assert finished(effects) == [
+        GameResult(winner=None, reason="board_full", moves=tuple(DRAW_GAME))
+    ]
+    assert game.board.outcome.termination is Termination.DRAW
+
+
+def test_quit_forfeits() -> None:
+    _, effects = apply(new_game(), QuitRequested(2, "bob"), 0.0)
+    assert finished(effects) == [GameResult(winner="ann", reason="forfeit")]
+
+
+def test_after_the_end_requests_are_answered_game_over_and_nothing_changes() -> None:
+    game, _ = apply(new_game(), QuitRequested(1, "ann"), 0.0)
+    for event in [
+        MoveRequested(2, "bob", 3),
+        QuitRequested(2, "bob"),
+        SeatLeft("bob"),
+        SeatReturned("bob", 5),
+        DeadlineReached(),
+        Aborted(crashed=True),
+    ]:
+        after, effects = apply(game, event, 100.0)
+        assert after is game
+        expected = (
+            [] if not isinstance(event, MoveRequested | QuitRequested) else [((2,), "game_over")]
+        )
+        assert errors(effects) == expected and len(effects) == len(expected)
+
+
+def test_a_player_who_leaves_loses_when_the_grace_period_ends() -> None:
+    game, _ = play(new_game(), [3, 3])
+    game, effects = apply(game, SeatLeft("bob"), 10.0)
+    assert effects == [
+        Send((1,), OpponentDisconnected(game_id="g1", grace_seconds=GRACE)),
+        ArmDeadline(30.0),
+    ]
+    early, effects = apply(game, DeadlineReached(), 29.9)
+    assert early is game and effects == []
+    game, effects = apply(game, DeadlineReached(), 30.0)
+    assert [type(e) for e in effects] == [Send, CancelDeadline, Finished]
+    assert finished(effects) == [GameResult(winner="ann", reason="disconnect", moves=(3, 3))]
+    assert effects[0] == Send(
+        (1,), GameOver(game_id="g1", result="win", winner="ann", reason="disconnect")
+    )
+
+
+def test_both_away_when_the_deadline_passes_aborts_the_game() -> None:
+    """Issue 11 item 15: ann drops, then bob; ann's grace ends while bob is away too."""
+    game, _ = play(new_game(), [3, 3])
+    game, _ = apply(game, SeatLeft("ann"), 0.0)
+    game, effects = apply(game, SeatLeft("bob"), 5.0)
+    assert effects == []  # nobody to tell; the earlier deadline stands
+    assert game.deadline == GRACE
+    game, effects = apply(game, DeadlineReached(), GRACE)
+    assert finished(effects) == [GameResult(winner=None, reason="aborted", moves=(3, 3))]
+    assert [e for e in effects if isinstance(e, Send)] == []
+
+
+def test_the_opponent_who_came_back_wins_when_the_deadline_passes() -> None:
+    game, _ = play(new_game(), [3, 3])
+    game, _ = apply(game, SeatLeft("ann"), 0.0)
+    game, _ = apply(game, SeatLeft("bob"), 5.0)
+    game, effects = apply(game, SeatReturned("bob", 12), 6.0)
+    assert Send((12,), OpponentReconnected(game_id="g1")) not in effects  # ann is not there
+    game, effects = apply(game, DeadlineReached(), GRACE)
+    assert finished(effects) == [GameResult(winner="bob", reason="disconnect", moves=(3, 3))]
+
+
+def test_no_grace_ends_the_game_at_once() -> None:
+    _, effects = apply(new_game(grace=0), SeatLeft("ann"), 0.0)
+    assert finished(effects) == [GameResult(winner="bob", reason="disconnect")]
+    assert effects[0] == Send(
+        (2,), GameOver(game_id="g1", result="win", winner="bob", reason="disconnect")
+    )
+
+
+def test_a_returning_player_gets_the_game_and_the_opponent_is_told() -> None:
+    game, _ = play(new_game(), [3, 4])
+    game, _ = apply(game, SeatLeft("ann"), 0.0)
+    game, effects = apply(game, SeatReturned("ann", 11), 3.0)
+    assert [type(e) for e in effects] == [Send, Send, Send, CancelDeadline]
+    assert effects[0] == Send(
+        (11,), GameStarted(game_id="g1", player1="ann", player2="bob", colors=SETUP.colors, you=1)
+    )
+    state = effects[1]
+    assert isinstance(state, Send) and isinstance(state.message, GameState)
+    assert state.message.moves == [3, 4] and state.to == (11,)
+    assert effects[2] == Send((2,), OpponentReconnected(game_id="g1"))
+    assert game.connected() == (11, 2) and game.deadline is None
+    # The old socket has no seat any more; the new one plays.
+    after, effects = apply(game, MoveRequested(1, "ann", 0), 4.0)
+    assert after is game and errors(effects) == [((1,), "unknown_game")]
+    game, effects = apply(game, MoveRequested(11, "ann", 0), 4.0)
+    assert game.board.moves == (3, 4, 0)
+
+
+def test_a_takeover_of_a_connected_seat_tells_nobody_else() -> None:
+    game, effects = apply(new_game(), SeatReturned("bob", 5), 0.0)
+    assert [e.to for e in effects if isinstance(e, Send)] == [(5,), (5,)]
+    assert game.connected() == (1, 5)
+
+
+def test_leaving_twice_or_unknown_names_change_nothing() -> None:
+    game, _ = apply(new_game(), SeatLeft("ann"), 0.0)
+    for event in [SeatLeft("ann"), SeatLeft("cy"), SeatReturned("cy", 4)]:
+        after, effects = apply(game, event, 1.0)
+        assert after is game and effects == []
+
+
+def test_an_abort_after_a_crash_tells_the_players_and_changes_no_record() -> None:
+    game, effects = apply(new_game(), Aborted(crashed=True), 0.0)
+    assert [e.message for e in effects if isinstance(e, Send)] == [
+        Error(code="internal_error", message="this game crashed and ended"),
+        GameOver(game_id="g1", result="draw", winner=None, reason="aborted"),
+    ]
+    assert game.result is not None and not game.result.counts
+
+
+def test_a_game_survives_a_json_round_trip() -> None:
+    game, _ = play(new_game(), [3, 3, 4])
+    game, _ = apply(game, SeatLeft("bob"), 2.5)
+    text = to_json(game)
+    assert from_json(text) == game
+    assert '"board":[3,3,4]' in text
+
+
+# --------------------------------------------------------------------------- state machine
+
+
+class GameMachine(RuleBasedStateMachine):
+    """Random requests from both seats (and from strangers and stale sockets), drops,
+    returns, deadlines and aborts against one game."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.game = new_game()
+        self.now = 0.0
+        self.next_conn = 3
+        self.results: list[GameResult] = []
+        self.armed: float | None = None
+        self.stale: list[int] = []
+
+    def run(self, event: Event) -> list[Effect]:
+        before = self.game
+        after, effects = apply(before, event, self.now)
+        self.game = after
+        sends = [e for e in effects if isinstance(e, Send)]
+        refused = [code for _, code in errors(effects) if code != "internal_error"]
+        if refused:
+            # A refusal is one error to its sender and nothing else.
+            assert after is before and len(effects) == 1
+        if before.is_over:
+            assert after is before and not finished(effects)
+        if after == before:
+            assert all(isinstance(e.message, Error) for e in sends)
+            assert not any(isinstance(e, ArmDeadline | CancelDeadline | Finished) for e in effects)
+        # Messages go only to sockets that hold a seat (or to the sender of a refusal).
+        seated = set(before.connected()) | set(after.connected())
+        for send in sends:
+            if not isinstance(send.message, Error) or send.message.code == "internal_error":
+                assert set(send.to) <= seated
+        for effect in effects:
+            match effect:
+                case ArmDeadline(at=at):
+                    self.armed = at
+                case CancelDeadline():
+                    self.armed = None
+                case Finished(result=result):
+                    self.results.append(result)
+                    self.check_result(before, result)
+        return effects
+
+    def check_result(self, before: Game, result: GameResult) -> None:
+        outcome = Board.from_moves(result.moves).outcome
+        assert result.moves == self.game.board.moves
+        if result.reason == "four_in_a_row":
+            assert outcome.termination is Termination.WIN and outcome.winner is not None
+            assert result.winner == SETUP.player(1 if outcome.winner == 1 else 2).name
+        elif result.reason == "board_full":
+            assert outcome.termination is Termination.DRAW and result.winner is None
+        else:
+            assert outcome.termination is Termination.ONGOING
+        if result.reason == "disconnect":
+            # The winner was here when the deadline passed (or the other seat left).
+            assert result.winner is not None
+            number = before.number_of(result.winner)
+            assert number is not None and before.seats[number - 1].conn is not None
+            loser = 2 if number == 1 else 1
+            assert self.game.seats[loser - 1].conn is None
+        if result.reason == "aborted" and before.deadline is not None:
+            pass  # both away at a deadline, or an abort: nobody wins
+        if result.reason in ("forfeit", "disconnect"):
+            assert result.winner is not None
+
+    def seat_conn(self, number: PlayerNumber) -> int | None:
+        return self.game.seats[number - 1].conn
+
+    @rule(
+        number=st.sampled_from(SEATS),
+        column=st.integers(min_value=-1, max_value=7) | st.sampled_from([0, 3, 6]),
+        sender=st.sampled_from(["seat", "stale", "stranger", "other_name"]),
+    )
+    def move(self, number: PlayerNumber, column: int, sender: str) -> None:
+        name = SETUP.player(number).name
+        conn = self.seat_conn(number)
+        if sender == "stale" and self.stale:
+            conn = self.stale[-1]
+        elif sender == "stranger":
+            conn = 99
+        elif sender == "other_name":
+            name = "cy"
+        if conn is None:
+            conn = 98
+        board = self.game.board
+        was_over = self.game.is_over
+        effects = self.run(MoveRequested(conn, name, column))
+        legal = (
+            not was_over
+            and conn == self.seat_conn(number)
+            and name == SETUP.player(number).name
+            and board.turn == number
+            and column in board.legal_columns()
+        )
+        assert (self.game.board.moves == (*board.moves, column)) == legal
+        if legal:
+            assert not errors(effects)
+
+    @rule(number=st.sampled_from(SEATS), stranger=st.booleans())
+    def quit(self, number: PlayerNumber, stranger: bool) -> None:
+        conn = 99 if stranger else self.seat_conn(number)
+        was_over = self.game.is_over
+        effects = self.run(QuitRequested(98 if conn is None else conn, SETUP.player(number).name))
+        if not was_over and not stranger and conn is not None:
+            assert finished(effects) == [self.game.result]
+            assert self.game.result is not None and self.game.result.reason == "forfeit"
+
+    @rule(number=st.sampled_from(SEATS))
+    def leave(self, number: PlayerNumber) -> None:
+        conn = self.seat_conn(number)
+        if conn is not None:
+            self.stale.append(conn)
+        self.run(SeatLeft(SETUP.player(number).name))
+
+    @rule(number=st.sampled_from(SEATS))
+    def come_back(self, number: PlayerNumber) -> None:
+        conn = self.seat_conn(number)
+        if conn is not None:
+            self.stale.append(conn)
+        self.next_conn += 1
+        self.run(SeatReturned(SETUP.player(number).name, self.next_conn))
+
+    @rule(seconds=st.sampled_from([0.0, 1.0, 5.0, 19.9, 20.0, 30.0]))
+    def time_passes(self, seconds: float) -> None:
+        self.now += seconds
+        deadline = self.game.deadline
+        was_over = self.game.is_over
+        before = self.game
+        effects = self.run(DeadlineReached())
+        if was_over or deadline is None or self.now < deadline:
+            assert self.game is before and effects == []
+        else:
+            [result] = finished(effects)
+            # Both away: aborted; else the one who is here wins.
+            here = [n for n in SEATS if before.seats[n - 1].conn is not None]
+            if here:
+                assert result.winner == SETUP.player(here[0]).name
+            else:
+                assert result.reason == "aborted" and result.winner is None
+
+    @precondition(lambda self: self.now > 0)
+    @rule(crashed=st.booleans())
+    def abort(self, crashed: bool) -> None:
+        self.run(Aborted(crashed=crashed))
+
+    @invariant()
+    def one_end_at_most_and_it_is_the_state(self) -> None:
+        assert len(self.results) <= 1
+        assert self.game.result == (self.results[0] if self.results else None)
+
+    @invariant()
+    def the_armed_deadline_is_the_state(self) -> None:
+        assert self.armed == self.game.deadline
+        if self.game.is_over:
+            assert self.game.deadline is None
+
+    @invariant()
+    def an_away_seat_has_a_deadline_until_the_end(self) -> None:
+        for seat in self.game.seats:
+            assert (seat.away_until is not None) == (seat.conn is None and not self.game.is_over)
+
+    @invariant()
+    def json_restores_the_same_game(self) -> None:
+        assert from_json(to_json(self.game)) == self.game
+
+
+TestGameMachine = GameMachine.TestCase
+
+
+# --------------------------------------------------------------------------- restoring
+
+
+@st.composite
+def timed_events(draw: st.DrawFn) -> list[tuple[Event, float]]:
+    """Events with non-decreasing times, from any seat or socket."""
+    names = st.sampled_from(["ann", "bob", "cy"])
+    conns = st.integers(min_value=1, max_value=6)
+    event = st.one_of(
+        st.builds(MoveRequested, conns, names, st.integers(min_value=-1, max_value=7)),
+        st.builds(
+            MoveRequested,
+            st.sampled_from([1, 2]),
+            st.sampled_from(["ann", "bob"]),
+            st.integers(0, 6),
+        ),
+        st.builds(QuitRequested, conns, names),
+        st.builds(SeatLeft, names),
+        st.builds(SeatReturned, names, conns),
+        st.just(DeadlineReached()),
+        st.builds(Aborted, st.booleans()),
+    )
+    steps = draw(st.lists(st.tuples(event, st.sampled_from([0.0, 0.5, 10.0, 25.0])), max_size=60))
+    now = 0.0
+    timed: list[tuple[Event, float]] = []
+    for item, step in steps:
+        now += step
+        timed.append((item, now))
+    return timed
+
+
+def run_events(game: Game, events: list[tuple[Event, float]]) -> tuple[Game, list[Any]]:
+    seen: list[Any] = []
+    for event, now in events:
+        game, effects = apply(game, event, now)
+        seen.append(effects)
+    return game, seen
+
+
+@given(events=timed_events(), data=st.data())
+def test_a_game_restored_from_json_at_any_point_behaves_like_the_original(
+    events: list[tuple[Event, float]], data: st.DataObject
+) -> None:
+    cut = data.draw(st.integers(min_value=0, max_value=len(events)))
+    original, original_effects = run_events(new_game(), events)
+    halfway, _ = run_events(new_game(), events[:cut])
+    restored, restored_effects = run_events(from_json(to_json(halfway)), events[cut:])
+    assert restored == original
+    assert restored_effects == original_effects[cut:]
