@@ -557,15 +557,15 @@ async def test_one_hundred_concurrent_games() -> None:
 async def test_an_exception_in_one_game_ends_only_that_game(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = game_module.GameActor._move
+    original = game_module.GameActor._handle
     doomed: set[str] = set()
 
-    def flaky_move(self: game_module.GameActor, sender: object, name: str, column: int) -> None:
+    def flaky_handle(self: game_module.GameActor, item: game_module.GameInput) -> None:
         if self.game_id in doomed:
             raise RuntimeError("injected fault")
-        original(self, sender, name, column)  # type: ignore[arg-type]
+        original(self, item)
 
-    monkeypatch.setattr(game_module.GameActor, "_move", flaky_move)
+    monkeypatch.setattr(game_module.GameActor, "_handle", flaky_handle)
     async with (
         open_server() as server,
         connect(server, "ann") as ann,

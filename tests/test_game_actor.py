@@ -1,0 +1,177 @@
+"""The game actor as a shell: real mailboxes and inbox, a recording store, Trio's MockClock.
+
+Grace periods run under pytest-trio's ``autojump_clock``: twenty seconds of grace take
+no real time, and the deadline is checked to the clock's exact second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import attrs
+import trio
+import trio.testing
+
+from c4actors.actors.game import (
+    GAME_INBOX_SIZE,
+    GameActor,
+    GameInput,
+    PlayMove,
+    SeatLeft,
+    SeatReturned,
+)
+from c4actors.actors.mailbox import Mailbox, Outgoing
+from c4actors.game_record import GameRecord, GameResult, GameSetup, Player
+from c4actors.lobby_state import GameEnded
+from c4actors.metrics import Metrics
+from c4actors.store import Store
+from protocol import (
+    GameOver,
+    GameStarted,
+    GameState,
+    OpponentDisconnected,
+    ServerMessage,
+    decode_server,
+)
+
+GRACE = 20.0
+SETUP = GameSetup(
+    game_id="g1",
+    player1=Player(name="ann", color="red"),
+    player2=Player(name="bob", color="yellow"),
+)
+
+
+class RecordingStore:
+    """Keeps what the game saves; only ``record_game`` is ever called by a game."""
+
+    def __init__(self) -> None:
+        self.records: list[GameRecord] = []
+
+    async def record_game(self, record: GameRecord) -> None:
+        self.records.append(record)
+
+
+@attrs.define
+class Socket:
+    """One player's end: the mailbox the game delivers to and what arrived there."""
+
+    mailbox: Mailbox
+    receive: trio.MemoryReceiveChannel[Outgoing]
+
+    def messages(self) -> list[ServerMessage]:
+        out: list[ServerMessage] = []
+        while True:
+            try:
+                item = self.receive.receive_nowait()
+            except trio.WouldBlock:
+                return out
+            assert isinstance(item, str)
+            out.append(decode_server(item))
+
+
+def socket(conn: int) -> Socket:
+    send, receive = trio.open_memory_channel[Outgoing](256)
+    return Socket(Mailbox(conn, send), receive)
+
+
+@attrs.define
+class Table:
+    inbox: trio.MemorySendChannel[GameInput]
+    ann: Socket
+    bob: Socket
+    reports: list[GameEnded]
+    store: RecordingStore
+    done: trio.Event
+
+
+@asynccontextmanager
+async def running_game() -> AsyncIterator[Table]:
+    send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
+    ann, bob = socket(1), socket(2)
+    reports: list[GameEnded] = []
+    store = RecordingStore()
+    done = trio.Event()
+
+    async def report(ended: GameEnded) -> None:
+        reports.append(ended)
+
+    actor = GameActor(
+        SETUP,
+        (ann.mailbox, bob.mailbox),
+        receive,
+        report,
+        cast(Store, store),
+        Metrics(),
+        grace_seconds=GRACE,
+    )
+
+    async def run() -> None:
+        await actor.run()
+        done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        await trio.testing.wait_all_tasks_blocked()
+        table = Table(send, ann, bob, reports, store, done)
+        assert [type(m) for m in ann.messages()] == [GameStarted, GameState]
+        assert [type(m) for m in bob.messages()] == [GameStarted, GameState]
+        yield table
+        nursery.cancel_scope.cancel()
+
+
+def game_over(messages: list[Any]) -> GameOver:
+    [over] = [m for m in messages if isinstance(m, GameOver)]
+    return over
+
+
+async def test_a_player_who_stays_away_loses_when_the_grace_period_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game() as table:
+        left_at = trio.current_time()
+        await table.inbox.send(SeatLeft("bob"))
+        await table.done.wait()
+        assert trio.current_time() - left_at == GRACE
+        messages = table.ann.messages()
+        assert messages[0] == OpponentDisconnected(game_id="g1", grace_seconds=GRACE)
+        over = game_over(messages)
+        assert (over.winner, over.reason) == ("ann", "disconnect")
+        result = GameResult(winner="ann", reason="disconnect")
+        assert table.reports == [GameEnded("g1", result)]
+
+
+async def test_coming_back_within_the_grace_period_cancels_the_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game() as table:
+        await table.inbox.send(SeatLeft("bob"))
+        await trio.sleep(GRACE - 1)
+        bob_again = socket(3)
+        await table.inbox.send(SeatReturned("bob", bob_again.mailbox))
+        await trio.sleep(10 * GRACE)
+        assert not table.done.is_set()
+        assert [type(m) for m in bob_again.messages()] == [GameStarted, GameState]
+        # The game goes on with the new socket.
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3))
+        await table.inbox.send(PlayMove(bob_again.mailbox, "bob", 3))
+        await trio.testing.wait_all_tasks_blocked()
+        states = [m for m in bob_again.messages() if isinstance(m, GameState)]
+        assert states[-1].moves == [3, 3]
+
+
+async def test_both_away_when_the_first_deadline_passes_aborts_the_game(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game() as table:
+        left_at = trio.current_time()
+        await table.inbox.send(SeatLeft("ann"))
+        await trio.sleep(5)
+        await table.inbox.send(SeatLeft("bob"))
+        await table.done.wait()
+        assert trio.current_time() - left_at == GRACE
+        [ended] = table.reports
+        assert ended.result == GameResult(winner=None, reason="aborted")
+        assert not ended.result.counts
