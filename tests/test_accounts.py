@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from c4actors.colors import PALETTE
 from c4actors.server import RunningServer
@@ -26,6 +27,7 @@ from protocol import (
     LobbyUpdate,
     Move,
     NewConnection,
+    OpponentDisconnected,
     Quit,
     UserList,
     Welcome,
@@ -321,3 +323,41 @@ async def test_cross_site_websocket_upgrades_are_refused() -> None:
         assert await handshake_status(server, {"Origin": f"http://{host}"}) == 101
         assert await handshake_status(server, {"Origin": "https://friend.example"}) == 101
         assert await handshake_status(server) == 101
+
+
+async def game_record(http: httpx.AsyncClient, game_id: str) -> dict[str, Any]:
+    """The stored game, once its actor has saved it (polled: the end comes from a timer)."""
+    for _ in range(200):
+        response = await http.get(f"/api/games/{game_id}")
+        if response.status_code != 404:
+            break
+        await trio.sleep(0.05)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_player_who_is_gone_too_does_not_win_by_disconnect() -> None:
+    """Issue 11 item 15: Ann drops, then Bob; when Ann's grace period ends Bob is gone as
+    well, so the game is aborted and neither record changes."""
+    async with open_server(grace_seconds=1.0) as server, http_client(server) as http:
+        ann_cookie = await register(http, "Ann")
+        http.cookies.clear()
+        bob_cookie = await register(http, "Bob")
+        http.cookies.clear()
+        async with connect(server, cookie=bob_cookie) as bob:
+            await bob.join("Bob")
+            async with connect(server, cookie=ann_cookie) as ann:
+                await ann.join("Ann")
+                game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+                for mover, column in ((bob, 0), (ann, 1)):
+                    await mover.send(Move(game_id=game_id, column=column))
+                    for client in (ann, bob):
+                        await client.expect(GameState)
+            await bob.expect(OpponentDisconnected)
+        record = await game_record(http, game_id)
+        assert (record["result"], record["winner"], record["reason"]) == (None, None, "aborted")
+        for name in ("ann", "bob"):
+            profile = (await http.get(f"/api/users/{name}")).json()
+            assert (profile["wins"], profile["losses"], profile["draws"]) == (0, 0, 0)
+            assert [game["outcome"] for game in profile["games"]] == ["aborted"]
