@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ORIGIN",
-        help="also accept WebSocket upgrades from this origin, e.g. https://example.org "
+        help="also accept WebSocket upgrades and API changes from this origin, e.g. "
+        "https://example.org "
         "(repeatable; the server's own host is always accepted)",
     )
     limits = serve.add_argument_group("limits (0 disables a limit)")

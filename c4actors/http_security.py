@@ -1,25 +1,38 @@
 """What the server promises browsers, and which browser requests it refuses.
 
-Applied to every HTTP request by ``BrowserGuard`` (an ASGI middleware around the
-Starlette app); the WebSocket handshake applies ``origin_allowed`` in ``web.py``:
+Two rules, applied to every HTTP request by ``BrowserGuard`` (an ASGI middleware around
+the Starlette app; the WebSocket handshake applies the same origin rule in ``web.py``):
 
 * **Security headers on every response** (``security_headers``): a Content-Security-Policy
   that allows only the server's own files (the page has no inline script or style, and
   its only connections are ``fetch`` to itself and the WebSocket to the same host), no
   framing (``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` against clickjacking),
   no content sniffing, and no ``Referer`` sent to other sites.
+* **No cross-site state changes** (``refusal``): a POST, PATCH, PUT or DELETE under
+  ``/api`` must say ``Content-Type: application/json`` and, if it carries an ``Origin``,
+  an origin the server accepts: its own host or an ``--allowed-origin``, exactly the
+  WebSocket's rule. Otherwise 403 with a JSON error, before the handler runs. A hostile
+  page can post a ``text/plain`` or form body across sites without a CORS preflight
+  (login CSRF: signing a visitor into the attacker's account); it cannot send a JSON
+  content type without one, which this server never grants, and a browser always sends
+  ``Origin`` on such requests. A request without ``Origin`` comes from a non-browser client
+  (curl, a script, the tests), which no hostile page controls: it is accepted, as on the
+  WebSocket.
 
-The decisions are pure functions of the request's headers.
+The decisions are pure functions of the request's method, path and headers.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+STATE_CHANGING: Final = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _HOST_RE: Final = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 """A Host header safe to repeat inside the CSP (no spaces, quotes or ``;``)."""
 
@@ -72,6 +85,28 @@ def origin_allowed(scope: Scope, allowed: tuple[str, ...]) -> bool:
     return origin_accepted(headers.get("origin"), headers.get("host", ""), allowed)
 
 
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json"
+
+
+def refusal(
+    method: str, path: str, headers: Mapping[str, str], allowed: tuple[str, ...]
+) -> tuple[str, str] | None:
+    """Why a request must be refused (``(code, message)``), or None to let it through.
+
+    ``headers`` has lower-case names."""
+    if method.upper() not in STATE_CHANGING or not (path == "/api" or path.startswith("/api/")):
+        return None
+    if not origin_accepted(headers.get("origin"), headers.get("host", ""), allowed):
+        return ("cross_site", "requests from another site may not change anything here")
+    if not _is_json(headers.get("content-type")):
+        return ("json_required", "send the request body as Content-Type: application/json")
+    return None
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     """The request's headers, names lower-cased; the last of repeated ones wins."""
     return {
@@ -81,7 +116,7 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 class BrowserGuard:
-    """ASGI middleware applying the module docstring's rules to HTTP requests."""
+    """ASGI middleware applying the module docstring's two rules to HTTP requests."""
 
     def __init__(self, app: ASGIApp, allowed_origins: tuple[str, ...]) -> None:
         self.app = app
@@ -104,4 +139,10 @@ class BrowserGuard:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
+        refused = refusal(scope["method"], scope["path"], headers, self.allowed_origins)
+        if refused is not None:
+            code, text = refused
+            response = JSONResponse({"error": code, "message": text}, status_code=403)
+            await response(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)

@@ -53,6 +53,9 @@ async def register(
     return cookie
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def error_of(response: httpx.Response) -> str:
     body: dict[str, Any] = response.json()
     return str(body["error"])
@@ -77,7 +80,7 @@ async def test_register_login_logout() -> None:
         assert "httponly" in set_cookie and "samesite=lax" in set_cookie
         assert "correct horse" not in response.text
         assert (await http.get("/api/me")).json()["name"] == "Ann"
-        assert (await http.post("/api/logout")).status_code == 200
+        assert (await http.post("/api/logout", json={})).status_code == 200
         assert "c4session" not in http.cookies
         me = await http.get("/api/me")
         assert me.status_code == 204 and me.content == b"", "signed out: no account"
@@ -138,12 +141,12 @@ async def test_duplicate_names_and_malformed_bodies() -> None:
         ]
         for body, status, code, field in cases:
             if isinstance(body, bytes):
-                response = await http.post("/api/register", content=body)
+                response = await http.post("/api/register", content=body, headers=JSON)
             else:
                 response = await http.post("/api/register", json=body)
             assert (response.status_code, error_of(response)) == (status, code), body
             assert field in response.json()["message"]
-        login = await http.post("/api/login", content=b"[1]")
+        login = await http.post("/api/login", content=b"[1]", headers=JSON)
         assert login.status_code == 400
         assert (await http.get("/api/users/nobody")).status_code == 404
         assert (await http.get("/api/games/nothing")).status_code == 404

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 
 import httpx
 
-from c4actors.http_security import content_security_policy
-from c4actors.web import WWW_DIR
+from c4actors.http_security import content_security_policy, refusal
+from c4actors.web import WWW_DIR, WebSettings
 from tests.support import open_server
 
 PAGES = ["/", "/static/app.js", "/static/style.css", "/api/me", "/healthz", "/api/users/x"]
@@ -70,3 +71,74 @@ def test_the_page_has_no_inline_script_or_style() -> None:
     parser = _InlineCode()
     parser.feed((WWW_DIR / "index.html").read_text("utf-8"))
     assert parser.found == []
+
+
+async def test_cross_site_and_non_json_api_writes_are_refused() -> None:
+    """Login CSRF, cross-site registration, colour change and logout: all refused with 403
+    before any handler runs; the same requests from the page's own origin work."""
+    settings = WebSettings(allowed_origins=("https://friend.example",))
+    async with (
+        open_server(web=settings) as server,
+        httpx.AsyncClient(base_url=server.http_url) as http,
+    ):
+        own = f"http://{server.host}:{server.port}"
+        evil = {"Origin": "https://evil.example"}
+        account = {"username": "Ann", "password": "correct horse", "color": "blue"}
+        login = json.dumps({"username": "Ann", "password": "correct horse"})
+
+        # A hostile page cannot register anyone, nor sign a visitor in.
+        refused = await http.post("/api/register", json=account, headers=evil)
+        assert (refused.status_code, refused.json()["error"]) == (403, "cross_site")
+        assert "c4session" not in http.cookies and "message" in refused.json()
+        assert (await http.get("/api/users/ann")).status_code == 404, "nothing was created"
+        ok = await http.post("/api/register", json=account, headers={"Origin": own})
+        assert ok.status_code == 201
+        cookie = http.cookies["c4session"]
+        http.cookies.clear()
+        # A simple cross-site form post (text/plain, no preflight) is what a hostile page
+        # can really send; refused for its origin, and for its content type even from here.
+        plain = {"Content-Type": "text/plain"}
+        for headers, code in [
+            (evil | plain, "cross_site"),
+            ({"Origin": own} | plain, "json_required"),
+            (plain, "json_required"),
+            ({}, "json_required"),
+            ({"Origin": "null", "Content-Type": "application/json"}, "cross_site"),
+        ]:
+            response = await http.post("/api/login", content=login, headers=headers)
+            assert (response.status_code, response.json()["error"]) == (403, code), headers
+            assert "c4session" not in http.cookies
+        # The rule's content types: JSON with parameters or in capitals is JSON.
+        for content_type in ("application/json; charset=utf-8", "Application/JSON"):
+            response = await http.post(
+                "/api/login", content=login, headers={"Content-Type": content_type}
+            )
+            assert response.status_code == 200, content_type
+            http.cookies.clear()
+        friend = {"Origin": "https://friend.example", "Content-Type": "application/json"}
+        assert (await http.post("/api/login", content=login, headers=friend)).status_code == 200
+
+        # Signed in: a hostile page can neither change the account nor sign it out.
+        http.cookies.set("c4session", cookie)
+        patch = await http.patch("/api/me", json={"color": "green"}, headers=evil)
+        logout = await http.post("/api/logout", json={}, headers=evil)
+        assert patch.status_code == logout.status_code == 403
+        assert "c4session" not in logout.headers.get("set-cookie", "")
+        me = await http.get("/api/me", headers=evil)
+        assert me.status_code == 200 and me.json()["color"] == "blue", "reads are not writes"
+        ours = await http.patch("/api/me", json={"color": "green"}, headers={"Origin": own})
+        assert ours.status_code == 200 and ours.json()["color"] == "green"
+        # Without an Origin (curl, scripts, these tests) JSON requests work, as on the socket.
+        assert (await http.post("/api/logout", json={})).status_code == 200
+
+
+def test_the_refusal_rule() -> None:
+    host = {"host": "game.example"}
+    json_type = {"content-type": "application/json"}
+    assert refusal("GET", "/api/me", host | {"origin": "https://evil.example"}, ()) is None
+    assert refusal("POST", "/static/x", host, ()) is None, "only the API"
+    assert refusal("DELETE", "/api/x", host | json_type, ()) is None
+    assert refusal("PUT", "/api/x", host, ()) == refusal("POST", "/api", host, ())
+    cross = host | json_type | {"origin": "https://game.example.evil"}
+    assert refusal("PATCH", "/api/me", cross, ()) is not None
+    assert refusal("PATCH", "/api/me", cross, ("https://game.example.evil",)) is None

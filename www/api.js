@@ -9,13 +9,16 @@
 const JSON_HEADERS = { "Content-Type": "application/json" };
 
 async function call(method, path, body) {
+  // The server refuses a change (POST, PATCH) that is not JSON (403 json_required), so one
+  // without a body (logout) sends an empty JSON object.
+  const changes = method !== "GET";
   let response;
   try {
     response = await fetch(path, {
       method,
       credentials: "same-origin",
-      headers: body === undefined ? {} : JSON_HEADERS,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: changes ? JSON_HEADERS : {},
+      body: changes ? JSON.stringify(body ?? {}) : undefined,
       cache: "no-store",
     });
   } catch {
