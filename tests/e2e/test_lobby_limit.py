@@ -74,7 +74,9 @@ def test_an_unlisted_player_is_challenged_by_name_and_plays(people: People) -> N
     expect(bob.row(bob)).to_have_attribute("data-state", "INVITATION_RECEIVED")
     expect(bob.incoming(cy)).to_contain_text(f"{cy.name} challenges you")
     expect(bob.row(cy)).to_have_count(0)
-    expect(bob.challenge_name_button).to_be_disabled()
+    # Holding an invitation, bob may still challenge someone else (that would decline it).
+    expect(bob.challenge_name_button).to_be_enabled()
+    expect(bob.page.get_by_role("button", name=f"Challenge {ann.name}", exact=True)).to_be_enabled()
 
     bob.accept(cy)
     for me, opponent in ((bob, cy), (cy, bob)):
