@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         "https://example.org "
         "(repeatable; the server's own host is always accepted)",
     )
+    serve.add_argument(
+        "--websocket-compression",
+        action="store_true",
+        help="negotiate permessage-deflate when a client offers it, with 4 KiB windows, no "
+        "state kept between messages and the size limit enforced while inflating "
+        "(default: off; it costs CPU and memory for messages of a few hundred bytes)",
+    )
     limits = serve.add_argument_group("limits (0 disables a limit)")
     limits.add_argument("--max-message-bytes", type=int, default=4096, help="%(default)s")
     limits.add_argument(
@@ -174,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     handshake_timeout=args.handshake_timeout,
                 ),
                 allowed_origins=tuple(args.allowed_origin),
+                compression=args.websocket_compression,
                 max_connections=args.max_connections,
                 max_per_address=args.max_per_address,
             ),

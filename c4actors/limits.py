@@ -65,3 +65,19 @@ class ConnectionLimits:
     @property
     def count(self) -> int:
         return self._open
+
+
+RECEIVE_LIMIT_FACTOR = 2
+UNLIMITED_RECEIVE_BYTES = 1024 * 1024
+
+
+def receive_limit(max_message_bytes: int) -> int:
+    """The most one WebSocket message may hold while it is received (hypercorn's limit, and
+    the most a compressed message may inflate to), derived from ``--max-message-bytes``.
+
+    Twice the limit, so a frame a little too large still reaches the user actor, which closes
+    the connection with a reason (1009); anything larger is cut while it arrives (1009, no
+    reason) and never held whole.  ``0`` (no limit) still keeps a 1 MiB ceiling."""
+    if max_message_bytes <= 0:
+        return UNLIMITED_RECEIVE_BYTES
+    return RECEIVE_LIMIT_FACTOR * max_message_bytes

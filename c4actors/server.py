@@ -19,7 +19,9 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.typing import Framework
 from hypercorn.utils import wrap_app
 
+from c4actors import websocket_compression
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
+from c4actors.limits import receive_limit
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.store import Store
@@ -60,8 +62,6 @@ class ServerSettings:
     lobby_list_limit: int | None = DEFAULT_LIST_LIMIT
     """Users listed in the lobby (the first to connect); None lists everyone."""
     web: WebSettings = attrs.field(factory=WebSettings)
-    max_message_bytes: int = 64 * 1024
-    """hypercorn's hard limit; the user actor enforces ``web.max_message_bytes`` (with a reason)."""
     ping_interval: float | None = None
     """hypercorn's own WebSocket pings. Off: they do not detect a vanished peer under Trio
     (hypercorn #210) and keep each closed connection's task alive until the next ping."""
@@ -128,6 +128,7 @@ async def _serve(
     store: Store,
     task_status: trio.TaskStatus[RunningServer],
 ) -> None:
+    websocket_compression.install()
     in_memory = settings.db_path == ":memory:"
     secret = load_secret(settings.secret, None if in_memory else Path(settings.db_path))
     metrics = Metrics()
@@ -145,7 +146,7 @@ async def _serve(
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
-    config.websocket_max_message_size = settings.max_message_bytes
+    config.websocket_max_message_size = receive_limit(settings.web.connection.max_message_bytes)
     config.websocket_ping_interval = settings.ping_interval
     config.graceful_timeout = settings.shutdown_timeout
     config.backlog = 2048  # hypercorn's 100 drops connections when thousands arrive at once

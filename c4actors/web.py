@@ -35,11 +35,12 @@ from c4actors.actors.lobby import (
 )
 from c4actors.actors.user import ConnectionSettings, UserActor
 from c4actors.http_security import BrowserGuard, origin_allowed
-from c4actors.limits import ConnectionLimits
+from c4actors.limits import ConnectionLimits, receive_limit
 from c4actors.lobby_state import ColorChanged
 from c4actors.metrics import Metrics
 from c4actors.sessions import COOKIE_NAME, SessionSigner
 from c4actors.store import Store
+from c4actors.websocket_compression import CompressionPolicy, use_policy
 from protocol.messages import UserInfo
 
 log = logging.getLogger("c4actors.web")
@@ -76,6 +77,8 @@ class WebSettings:
     max_connections: int = 20_000
     max_per_address: int = 2_000
     www_dir: Path = WWW_DIR
+    compression: bool = False
+    """Negotiate permessage-deflate (bounded: see ``websocket_compression``) when offered."""
     allowed_origins: tuple[str, ...] = ()
     """Origins (``https://example.org``) allowed to open the WebSocket and to change things
     through the API besides the server's own host. Requests without an ``Origin``
@@ -157,6 +160,9 @@ def create_app(
     www = settings.www_dir
     accounts = AccountsApi(store, signer, lobby.color_changed, lobby.is_online)
     limits = ConnectionLimits(settings.max_connections, settings.max_per_address)
+    compression = CompressionPolicy(
+        settings.compression, receive_limit(settings.connection.max_message_bytes)
+    )
 
     async def index(request: Request) -> Response:
         return FileResponse(www / "index.html", headers=NO_CACHE)
@@ -217,6 +223,7 @@ def create_app(
         account_name = signer.account_name(HTTPConnection(scope).cookies.get(COOKIE_NAME))
         limits.open(address)
         try:
+            use_policy(compression)  # read by hypercorn while it accepts, in this task
             await send({"type": "websocket.accept"})
             actor = UserActor(
                 next(conn_ids),

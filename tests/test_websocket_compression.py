@@ -1,0 +1,175 @@
+"""The compression policy over real sockets: off by default, bounded when enabled.
+
+Frames are written by hand (``tests/rawws.py``): no client library sends a compressed frame
+to a server that declined compression, or a compression bomb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zlib
+from pathlib import Path
+
+import trio
+
+from c4actors.actors.user import ConnectionSettings
+from c4actors.web import WebSettings
+from protocol import NewConnection, Welcome, decode_server, encode
+from tests import rawws
+from tests.serving import serve
+from tests.support import open_server
+
+OFFER = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+"""What a browser offers."""
+BOMB_BYTES = 256 * 1024 * 1024
+
+
+def deflate(data: bytes, window_bits: int = 12) -> bytes:
+    """One message compressed as permessage-deflate sends it (RFC 7692 section 7.2.1)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -window_bits)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def bomb(inflated_bytes: int) -> bytes:
+    """About a thousandth of ``inflated_bytes``, inflating to that many spaces (valid text)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -12)
+    chunk = b" " * (1 << 20)
+    parts = [compressor.compress(chunk) for _ in range(inflated_bytes >> 20)]
+    return (b"".join(parts) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def inflate(payload: bytes) -> bytes:
+    return zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+
+
+async def test_compression_is_not_negotiated_by_default() -> None:
+    async with open_server() as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            answer = await rawws.handshake(stream, server.host, server.port, OFFER)
+    assert answer.status == 101
+    assert "sec-websocket-extensions" not in answer.headers
+
+
+async def test_a_compressed_frame_is_a_protocol_error_when_compression_is_off() -> None:
+    async with open_server() as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            answer = await rawws.handshake(stream, server.host, server.port, OFFER)
+            hello = encode(NewConnection(username="ann")).encode()
+            await stream.send_all(rawws.frame(rawws.OP_TEXT, deflate(hello), rsv1=True))
+            received = await rawws.read_until_eof(stream, answer.rest)
+    assert rawws.close_code(received) == 1002
+
+
+async def test_enabled_compression_is_bounded_and_works() -> None:
+    web = WebSettings(compression=True)
+    async with open_server(web=web) as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            answer = await rawws.handshake(stream, server.host, server.port, OFFER)
+            assert answer.status == 101
+            params = {p.strip() for p in answer.headers["sec-websocket-extensions"].split(";")}
+            assert params == {
+                "permessage-deflate",
+                "client_no_context_takeover",
+                "server_no_context_takeover",
+                "client_max_window_bits=12",
+                "server_max_window_bits=12",
+            }
+            hello = encode(NewConnection(username="ann")).encode()
+            await stream.send_all(rawws.frame(rawws.OP_TEXT, deflate(hello), rsv1=True))
+            received = bytearray(answer.rest)
+            with trio.fail_after(rawws.TIMEOUT):
+                while not rawws.server_frames(received):
+                    received += await stream.receive_some(65536)
+    assert received[0] & 0x40, "the server's frame is compressed (RSV1)"
+    opcode, payload = rawws.server_frames(received)[0]
+    assert opcode == rawws.OP_TEXT
+    assert isinstance(decode_server(inflate(payload).decode()), Welcome)
+
+
+async def test_a_client_that_cannot_bound_its_window_gets_no_compression() -> None:
+    async with open_server(web=WebSettings(compression=True)) as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            offer = {"Sec-WebSocket-Extensions": "permessage-deflate"}
+            answer = await rawws.handshake(stream, server.host, server.port, offer)
+    assert answer.status == 101
+    assert "sec-websocket-extensions" not in answer.headers
+
+
+async def test_a_message_inflating_past_the_limit_is_closed_with_1009() -> None:
+    web = WebSettings(compression=True, connection=ConnectionSettings(max_message_bytes=1000))
+    async with open_server(web=web) as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            answer = await rawws.handshake(stream, server.host, server.port, OFFER)
+            # Twice the limit may reach the user actor; one byte more is cut while inflating.
+            text = json.dumps({"type": "new_connection", "username": "x" * 2100}).encode()
+            await stream.send_all(rawws.frame(rawws.OP_TEXT, deflate(text), rsv1=True))
+            received = await rawws.read_until_eof(stream, answer.rest)
+    assert rawws.close_code(received) == 1009
+
+
+async def test_a_compression_bomb_is_refused_without_memory_growth(tmp_path: Path) -> None:
+    payload = bomb(BOMB_BYTES)
+    assert len(payload) < 300_000
+    with serve(tmp_path / "db.sqlite3", "--websocket-compression") as server:
+        # Warm up: one honest connection, so the baseline includes what any connection costs.
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            answer = await rawws.handshake(stream, server.host, server.port, OFFER)
+            await stream.send_all(rawws.close_frame(1000))
+            await rawws.read_until_eof(stream, answer.rest)
+        baseline = server.rss_kib()
+        codes = []
+        for _ in range(4):
+            stream = await trio.open_tcp_stream(server.host, server.port)
+            async with stream:
+                answer = await rawws.handshake(stream, server.host, server.port, OFFER)
+                assert "sec-websocket-extensions" in answer.headers
+                frame = rawws.frame(rawws.OP_TEXT, payload, rsv1=True)
+                with trio.move_on_after(rawws.TIMEOUT):
+                    # The server may close before it has read everything: that is the point.
+                    with contextlib.suppress(trio.BrokenResourceError):
+                        await stream.send_all(frame)
+                received = await rawws.read_until_eof(stream, answer.rest)
+                codes.append(rawws.close_code(received))
+        grown = server.rss_kib() - baseline
+    assert codes == [1009] * 4
+    assert grown < 16 * 1024, f"the server grew by {grown} KiB"
+    assert " ERROR " not in server.log_text()
+
+
+def test_the_bomb_is_a_bomb() -> None:
+    """The payload above does inflate to ``BOMB_BYTES``: the test refuses a real bomb."""
+    inflater = zlib.decompressobj(-12)
+    total = 0
+    data = bomb(BOMB_BYTES) + b"\x00\x00\xff\xff"
+    while data:
+        total += len(inflater.decompress(data, 1 << 24))
+        data = inflater.unconsumed_tail
+    assert total == BOMB_BYTES
+
+
+async def test_hypercorn_receives_up_to_twice_max_message_bytes_then_cuts() -> None:
+    """hypercorn's own limit follows ``--max-message-bytes``: a large limit lets large frames
+    reach the user actor (it used to be a fixed 64 KiB), and a frame over twice the limit is
+    cut while it arrives, before hypercorn holds it whole."""
+    web = WebSettings(connection=ConnectionSettings(max_message_bytes=100_000))
+    async with open_server(web=web) as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            answer = await rawws.handshake(stream, server.host, server.port)
+            await stream.send_all(rawws.frame(rawws.OP_TEXT, b" " * 70_000))
+            received = bytearray(answer.rest)
+            with trio.fail_after(rawws.TIMEOUT):
+                while not rawws.server_frames(received):
+                    received += await stream.receive_some(65536)
+            opcode, _ = rawws.server_frames(received)[0]
+            assert opcode == rawws.OP_TEXT, "an error reply, not a close"
+            await stream.send_all(rawws.frame(rawws.OP_TEXT, b" " * 200_001))
+            received = await rawws.read_until_eof(stream)
+    assert rawws.close_code(received) == 1009
