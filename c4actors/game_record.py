@@ -79,9 +79,16 @@ class GameResult:
         return "draw" if self.winner is None else "win"
 
     @property
+    def kept(self) -> bool:
+        """Whether the game is stored: only once both players moved.  A game left at the
+        first move is no game (Lichess aborts those too), and storing every one would let
+        two sockets fill the disk with challenges and quits."""
+        return len(self.moves) >= 2
+
+    @property
     def counts(self) -> bool:
-        """Whether the players' records change: the game was not aborted."""
-        return not self.aborted
+        """Whether the players' records change: the game is kept and was not aborted."""
+        return self.kept and not self.aborted
 
 
 @attrs.frozen(kw_only=True)

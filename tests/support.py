@@ -115,6 +115,17 @@ async def start_game(challenger: Client, challenged: Client, skip: tuple[type, .
     return started.game_id
 
 
+async def play_opening(player1: Client, player2: Client, game_id: str) -> None:
+    """One move each (columns 0 then 1), so the game counts if it ends now: a game left before
+    both players moved is not stored and changes no record."""
+    from protocol import GameState, Move
+
+    for mover, column in ((player1, 0), (player2, 1)):
+        await mover.send(Move(game_id=game_id, column=column))
+        for client in (player1, player2):
+            await client.expect(GameState)
+
+
 async def handshake_status(server: RunningServer, headers: dict[str, str] | None = None) -> int:
     """The HTTP status a WebSocket upgrade to ``/ws`` gets (101 when accepted).
 

@@ -32,7 +32,14 @@ from protocol import (
     UserList,
     Welcome,
 )
-from tests.support import Client, connect, handshake_status, open_server, start_game
+from tests.support import (
+    Client,
+    connect,
+    handshake_status,
+    open_server,
+    play_opening,
+    start_game,
+)
 
 
 @asynccontextmanager
@@ -225,9 +232,7 @@ async def test_records_colours_and_games_survive_a_restart(tmp_path: Path) -> No
             await ann.expect(LobbyUpdate)
             game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
             # Player 1 (Bob) keeps purple; Ann's blue is too close, so she gets another colour.
-            await bob.send(Move(game_id=game_id, column=0))
-            for client in (ann, bob):
-                await client.expect(GameState)
+            await play_opening(bob, ann, game_id)
             await ann.send(Quit(game_id=game_id))
             for client in (ann, bob):
                 assert (await client.expect(GameOver)).winner == "Bob"
@@ -235,7 +240,7 @@ async def test_records_colours_and_games_survive_a_restart(tmp_path: Path) -> No
             assert (users["Bob"].wins, users["Ann"].losses) == (1, 1)
             assert users["Bob"].registered and users["Ann"].registered
         record = (await http.get(f"/api/games/{game_id}")).json()
-        assert record["moves"] == [0] and record["winner"] == "Bob"
+        assert record["moves"] == [0, 1] and record["winner"] == "Bob"
         assert record["reason"] == "forfeit" and record["color1"] == "purple"
         assert record["color2"] != "blue" and record["colors"]["player1"] == PALETTE["purple"]
     async with open_server(db_path=db) as server, http_client(server) as http:
@@ -304,6 +309,7 @@ async def test_a_failed_result_write_informs_players_and_changes_no_record(
             await ann.join("Ann")
             await bob.join("Bob")
             game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+            await play_opening(bob, ann, game_id)
             await ann.send(Quit(game_id=game_id))
             for client in (ann, bob):
                 await client.expect(GameOver)
@@ -353,10 +359,7 @@ async def test_a_player_who_is_gone_too_does_not_win_by_disconnect() -> None:
             async with connect(server, cookie=ann_cookie) as ann:
                 await ann.join("Ann")
                 game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
-                for mover, column in ((bob, 0), (ann, 1)):
-                    await mover.send(Move(game_id=game_id, column=column))
-                    for client in (ann, bob):
-                        await client.expect(GameState)
+                await play_opening(bob, ann, game_id)
             await bob.expect(OpponentDisconnected)
         record = await game_record(http, game_id)
         assert (record["result"], record["winner"], record["reason"]) == (None, None, "aborted")
@@ -364,3 +367,44 @@ async def test_a_player_who_is_gone_too_does_not_win_by_disconnect() -> None:
             profile = (await http.get(f"/api/users/{name}")).json()
             assert (profile["wins"], profile["losses"], profile["draws"]) == (0, 0, 0)
             assert [game["outcome"] for game in profile["games"]] == ["aborted"]
+
+
+async def test_a_game_left_before_both_players_moved_is_not_stored() -> None:
+    """Issue 11 item 10: a quit or a disconnect before both players moved stores no game and
+    changes no record, for accounts (the store) and guests (the lobby) alike."""
+    async with open_server(grace_seconds=0) as server, http_client(server) as http:
+        ann_cookie = await register(http, "Ann")
+        http.cookies.clear()
+        bob_cookie = await register(http, "Bob")
+        http.cookies.clear()
+        games: list[str] = []
+        async with (
+            connect(server, cookie=ann_cookie) as ann,
+            connect(server, cookie=bob_cookie) as bob,
+        ):
+            await ann.join("Ann")
+            await bob.join("Bob")
+            for moves in ([], [3]):
+                game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+                games.append(game_id)
+                for column in moves:  # Bob is player 1
+                    await bob.send(Move(game_id=game_id, column=column))
+                    for client in (ann, bob):
+                        await client.expect(GameState)
+                await ann.send(Quit(game_id=game_id))
+                for client in (ann, bob):
+                    assert (await client.expect(GameOver)).reason == "forfeit"
+                    users = {u.name: u for u in (await client.expect(UserList)).users}
+                    assert (users["Bob"].wins, users["Ann"].losses) == (0, 0)
+        for game_id in games:
+            assert (await http.get(f"/api/games/{game_id}")).status_code == 404
+        for name in ("ann", "bob"):
+            profile = (await http.get(f"/api/users/{name}")).json()
+            assert (profile["wins"], profile["losses"], profile["games"]) == (0, 0, [])
+        async with connect(server, "g1") as g1:
+            async with connect(server, "g2") as g2:
+                await start_game(g1, g2, skip=(LobbyUpdate,))
+            over = await g1.expect_skipping(GameOver, LobbyUpdate)
+            assert (over.winner, over.reason) == ("g1", "disconnect")
+            users = {u.name: u for u in (await g1.expect(UserList)).users}
+            assert (users["g1"].wins, users["g1"].losses) == (0, 0)

@@ -19,7 +19,7 @@ from trio_websocket import ConnectionClosed
 from c4actors.server import RunningServer
 from c4actors.server_process import ServerProcess
 from protocol import Error, GameOver, GameState, LobbyUpdate, Move, Quit, UserList
-from tests.support import connect, start_game
+from tests.support import connect, play_opening, start_game
 
 
 def address(server: ServerProcess) -> RunningServer:
@@ -57,9 +57,11 @@ async def test_sigterm_shuts_down_gracefully_and_records_interrupted_games(
             connect(address(server), "bob") as bob,
         ):
             game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
-            await bob.send(Move(game_id=game_id, column=3))
-            await ann.expect(GameState)
-            await bob.expect(GameState)
+            # Both move: a game left before that would not be stored at all.
+            for mover, column in ((bob, 3), (ann, 4)):
+                await mover.send(Move(game_id=game_id, column=column))
+                await ann.expect(GameState)
+                await bob.expect(GameState)
             server.process.send_signal(signal.SIGTERM)
             for client in (ann, bob):
                 seen = []
@@ -78,7 +80,7 @@ async def test_sigterm_shuts_down_gracefully_and_records_interrupted_games(
     with server_process(db) as again:
         async with http(again) as client:
             game = (await client.get(f"/api/games/{game_id}")).json()
-        assert (game["reason"], game["result"], game["moves"]) == ("aborted", None, [3])
+        assert (game["reason"], game["result"], game["moves"]) == ("aborted", None, [3, 4])
 
 
 async def test_kill_9_mid_game_loses_nothing_finished(tmp_path: Path) -> None:
@@ -103,6 +105,7 @@ async def test_kill_9_mid_game_loses_nothing_finished(tmp_path: Path) -> None:
             await ann.join("ann")
             await bob.join("bob")
             finished = await start_game(ann, bob, skip=(LobbyUpdate,))
+            await play_opening(bob, ann, finished)
             await ann.send(Quit(game_id=finished))
             for player in (ann, bob):
                 await player.expect(GameOver)

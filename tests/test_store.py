@@ -62,7 +62,7 @@ async def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None
                 player1=Player(name="Old", color="green", registered=True),
                 player2=Player(name="guest", color="red"),
             ),
-            result=GameResult(winner="Old", reason="forfeit", moves=(1,)),
+            result=GameResult(winner="Old", reason="forfeit", moves=(1, 2)),
             started_at=0,
             ended_at=1,
         )

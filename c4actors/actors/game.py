@@ -220,7 +220,11 @@ class GameActor:
     # ----------------------------------------------------------------- the end
 
     async def _save_and_report(self, result: GameResult, shutting_down: bool) -> None:
-        if self.setup.any_registered:
+        if not result.kept:
+            # Nothing to store and no record changes: just free the players.
+            if not shutting_down:
+                await self._report(result)
+        elif self.setup.any_registered:
             # Registered records mirror the store: the lobby changes them only once the
             # result is saved.
             recorded = await self._save(result)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.people import People
-from tests.e2e.player import Player
+from tests.e2e.player import Player, play_moves
 
 pytestmark = pytest.mark.e2e
 
@@ -106,6 +106,8 @@ def test_a_third_user_sees_the_players_states_change_live(people: People) -> Non
     expect(ann.game).to_be_visible()
     states("PLAYING", "playing", "PLAYING", "playing")
 
+    # Both move first: a game left before that is not counted (issue 11 item 10).
+    play_moves(bob, ann, [3, 3])
     ann.quit_game()
     expect(bob.result).to_have_text("You won by forfeit")
     # Back to available as soon as the game ends, while both still look at the result.
