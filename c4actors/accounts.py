@@ -11,6 +11,7 @@ never logged or returned.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
@@ -108,6 +109,7 @@ class AccountsApi:
     throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
     hasher: argon2.PasswordHasher = attrs.field(factory=argon2.PasswordHasher)
     _hashing: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(2))
+    _login_checks: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(2))
     _dummy_hash: str | None = None
 
     def routes(self) -> list[Route]:
@@ -194,25 +196,29 @@ class AccountsApi:
     async def login(self, request: Request) -> Response:
         body = await _read_body(request, LoginRequest)
         address = request.client.host if request.client else "unknown"
-        now = time.monotonic()
-        wait = self.throttle.retry_after(body.username, address, now)
-        if wait > 0:
-            error = ApiError(429, "too_many_attempts", "too many failed logins: try again later")
-            return _error_response(error, headers={"Retry-After": str(int(wait) + 1)})
-        account = await self.store.get_account(body.username)
-        if account is None:
-            # Spend the same time as a real check, so timing does not tell which names exist.
-            if self._dummy_hash is None:
-                self._dummy_hash = await self._hash("not a real password")
-            await self._verify(self._dummy_hash, body.password)
-            ok = False
-        else:
-            ok = await self._verify(account.password_hash, body.password)
-        if not ok or account is None:
-            self.throttle.failed(body.username, address, now)
-            log.info("login failed name=%s address=%s", body.username[:40], address)
-            raise ApiError(401, "wrong_credentials", "wrong username or password")
-        self.throttle.succeeded(body.username)
+        # Check, verify and record as one step (two at a time): otherwise a burst of
+        # concurrent guesses would all pass the throttle before the first failure counted.
+        async with self._login_checks:
+            now = time.monotonic()
+            wait = self.throttle.retry_after(body.username, address, now)
+            if wait > 0:
+                text = "too many failed logins: try again later"
+                error = ApiError(429, "too_many_attempts", text)
+                return _error_response(error, headers={"Retry-After": str(math.ceil(wait))})
+            account = await self.store.get_account(body.username)
+            if account is None:
+                # Spend the same time as a real check: timing must not tell which names exist.
+                if self._dummy_hash is None:
+                    self._dummy_hash = await self._hash("not a real password")
+                await self._verify(self._dummy_hash, body.password)
+                ok = False
+            else:
+                ok = await self._verify(account.password_hash, body.password)
+            if not ok or account is None:
+                self.throttle.failed(body.username, address, time.monotonic())
+                log.info("login failed name=%s address=%s", body.username[:40], address)
+                raise ApiError(401, "wrong_credentials", "wrong username or password")
+            self.throttle.succeeded(account.name, address, time.monotonic())
         if self.hasher.check_needs_rehash(account.password_hash):
             await self.store.set_password_hash(account.name, await self._hash(body.password))
         log.info("login name=%s", account.name)

@@ -195,6 +195,34 @@ async def test_failed_logins_are_rate_limited() -> None:
         assert other.status_code == 401, "another name from the same address is not blocked yet"
 
 
+@asynccontextmanager
+async def client_from(server: RunningServer, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client whose sockets come from ``address`` (any of 127.0.0.0/8 on loopback)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(base_url=server.http_url, transport=transport) as client:
+        yield client
+
+
+async def test_failures_from_one_address_do_not_lock_the_owner_out_elsewhere() -> None:
+    async with open_server() as server:
+        async with client_from(server, "127.0.0.3") as owner:
+            await register(owner, "Ann")
+            owner.cookies.clear()
+        async with client_from(server, "127.0.0.2") as attacker:
+            statuses = []
+            for _ in range(25):
+                response = await attacker.post(
+                    "/api/login", json={"username": "ann", "password": "guess guess"}
+                )
+                statuses.append(response.status_code)
+            assert set(statuses) == {401, 429} and statuses[-1] == 429, statuses
+        async with client_from(server, "127.0.0.3") as owner:
+            response = await owner.post(
+                "/api/login", json={"username": "ann", "password": "correct horse"}
+            )
+            assert response.status_code == 200, response.text
+
+
 async def test_the_cookie_carries_into_the_websocket() -> None:
     async with open_server() as server, http_client(server) as http:
         cookie = await register(http, "Ann", color="green")

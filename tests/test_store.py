@@ -13,7 +13,6 @@ from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.store import GameRecord, NameTaken, SchemaTooNew, StoreError
 from c4actors.store.migrations import LATEST, current_version, migrate
 from c4actors.store.sqlite import SQLiteStore
-from c4actors.throttle import LoginThrottle
 
 
 def record(
@@ -164,19 +163,3 @@ def test_colors_player1_keeps_their_choice_and_clashes_are_resolved() -> None:
     close = assign_colors("blue", "purple")[1]
     others = [c for c in PALETTE if distance("blue", c) >= TOO_CLOSE]
     assert close == min(others, key=lambda c: distance("purple", c))
-
-
-def test_login_throttle_per_name_and_per_address() -> None:
-    throttle = LoginThrottle(window=60, per_name=3, per_address=5)
-    for second in range(3):
-        assert throttle.retry_after("Ann", "1.2.3.4", second) == 0
-        throttle.failed("Ann", "1.2.3.4", second)
-    assert throttle.retry_after("ann", "9.9.9.9", 3) == pytest.approx(57)
-    assert throttle.retry_after("bob", "1.2.3.4", 3) == 0
-    throttle.failed("bob", "1.2.3.4", 3)
-    throttle.failed("cy", "1.2.3.4", 4)
-    assert throttle.retry_after("dee", "1.2.3.4", 5) > 0
-    assert throttle.retry_after("dee", "5.5.5.5", 5) == 0
-    assert throttle.retry_after("ann", "5.5.5.5", 61) == 0
-    throttle.succeeded("ann")
-    assert throttle.retry_after("ann", "5.5.5.5", 5) == 0
