@@ -39,7 +39,7 @@ from c4actors.limits import ConnectionLimits, receive_limit
 from c4actors.lobby_state import ColorChanged
 from c4actors.metrics import Metrics
 from c4actors.sessions import COOKIE_NAME, SessionSigner
-from c4actors.store import Store
+from c4actors.store import Store, StoreError
 from c4actors.websocket_compression import CompressionPolicy, use_policy
 from protocol.messages import UserInfo
 
@@ -172,9 +172,18 @@ def create_app(
         return JSONResponse([_unstructure(user) for user in users])
 
     async def healthz(request: Request) -> Response:
+        # A server whose database fails cannot let anyone join: it is not healthy.
+        try:
+            await store.ping()
+        except StoreError as error:
+            log.warning("healthz: the store failed: %s", error)
+            status, code = "store_unavailable", 503
+        else:
+            status, code = "ok", 200
         stats = await lobby.stats()
         return JSONResponse(
-            {"status": "ok", "version": c4actors.__version__, **_unstructure(stats)}
+            {"status": status, "version": c4actors.__version__, **_unstructure(stats)},
+            status_code=code,
         )
 
     async def metrics_endpoint(request: Request) -> Response:

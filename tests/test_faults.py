@@ -7,6 +7,7 @@ import socket
 import statistics
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 
 import httpx
 import pytest
@@ -318,3 +319,15 @@ async def test_hostile_frames_never_hurt_other_players(
             while (stats := await server.lobby.stats()).mailboxes:  # noqa: ASYNC110
                 await trio.sleep(0.01)
         assert (stats.users, stats.games, stats.game_tasks) == (0, 0, 0)
+
+
+async def test_healthz_reports_a_failing_store_with_503(tmp_path: Path) -> None:
+    async with (
+        open_server(db_path=str(tmp_path / "c4.sqlite3")) as server,
+        httpx.AsyncClient(base_url=server.http_url) as http,
+    ):
+        healthy = await http.get("/healthz")
+        assert (healthy.status_code, healthy.json()["status"]) == (200, "ok")
+        await server.store.aclose()  # every query fails from now on, as with a lost disk
+        failing = await http.get("/healthz")
+        assert (failing.status_code, failing.json()["status"]) == (503, "store_unavailable")

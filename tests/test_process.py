@@ -1,13 +1,16 @@
-"""The real command in a subprocess: graceful shutdown, kill -9 and restart, JSON logs."""
+"""The real command in a subprocess: graceful shutdown, kill -9 and restart, JSON logs,
+and the database files it refuses to start on (newer, damaged, read-only)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from trio_websocket import ConnectionClosed
 
 from c4actors.server import RunningServer
 from c4actors.server_process import ServerProcess
+from c4actors.store.sqlite import SQLiteStore
 from protocol import Error, GameOver, GameState, LobbyUpdate, Move, Quit, UserList
 from tests.support import connect, play_opening, start_game
 
@@ -141,3 +145,81 @@ def test_a_newer_database_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "newer than this c4actors knows" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def serve_until_refused(
+    db: Path, *, as_user: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``c4actors serve`` on ``db``, which must refuse to start: a server that starts runs
+    until the timeout, and the test fails there."""
+    command = [sys.executable, "-m", "c4actors.cli", "serve", "--port", "0", "--db", str(db)]
+    return subprocess.run(
+        [*as_user, *command, "--secret", "test-secret"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+async def make_database(db: Path, accounts: int) -> None:
+    """A migrated database file holding ``accounts`` accounts (many pages if many)."""
+    store = await SQLiteStore.open(db)
+    try:
+        for index in range(accounts):
+            await store.create_account(f"player{index:05d}", "x" * 120, "#e5484d")
+    finally:
+        await store.aclose()
+
+
+def test_a_damaged_database_is_refused_at_start(tmp_path: Path) -> None:
+    db = tmp_path / "damaged.sqlite3"
+    trio.run(make_database, db, 1_000)
+    page = 4096
+    with db.open("r+b") as file:
+        pages = file.seek(0, os.SEEK_END) // page
+        assert pages > 20
+        # Overwrite the middle pages; the header (page 1) stays, so SQLite opens the file.
+        for number in range(pages // 3, 2 * pages // 3):
+            file.seek(number * page)
+            file.write(bytes([0x5A]) * page)
+    result = serve_until_refused(db)
+    assert result.returncode == 1, result.stderr
+    assert "cannot start" in result.stderr and "is damaged" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def unprivileged(*paths: Path) -> list[str]:
+    """How to run a command that may not write read-only files: as ``nobody`` owning
+    ``paths`` when we are root (permission bits do not stop root), as ourselves otherwise."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot run the server unprivileged")
+    as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run(
+        [*as_nobody, sys.executable, "-c", "import c4actors.cli"], capture_output=True, timeout=30
+    )
+    if probe.returncode != 0:
+        pytest.skip("the checkout or its interpreter is not readable by nobody")
+    for path in paths:
+        os.chown(path, 65534, 65534)
+    return as_nobody
+
+
+def test_a_read_only_database_is_refused_at_start() -> None:
+    """The file is read-only, its folder is not: SQLite opens the file read-only and reads
+    it without complaint; only a write fails."""
+    # Not tmp_path: pytest makes it readable by its owner only, and nobody must reach it.
+    folder = Path(tempfile.mkdtemp(prefix="c4actors-ro-"))
+    try:
+        folder.chmod(0o755)
+        db = folder / "c4.sqlite3"
+        trio.run(make_database, db, 3)
+        db.chmod(0o444)
+        result = serve_until_refused(db, as_user=unprivileged(folder, db))
+        assert result.returncode == 1, result.stderr
+        assert "cannot start" in result.stderr and "is read-only" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        shutil.rmtree(folder)

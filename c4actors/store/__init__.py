@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from c4actors.store.errors import NameTaken, SchemaTooNew, StoreError
+from c4actors.store.errors import (
+    DatabaseDamaged,
+    DatabaseReadOnly,
+    NameTaken,
+    SchemaTooNew,
+    StoreError,
+)
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
 
 
@@ -33,11 +39,16 @@ class Store(Protocol):
 
     async def leaderboard(self, limit: int = 50) -> list[LeaderboardRow]: ...
 
+    async def ping(self) -> None:
+        """Raise ``StoreError`` if the store cannot answer a cheap query (``/healthz``)."""
+
     async def aclose(self) -> None: ...
 
 
 __all__ = [
     "Account",
+    "DatabaseDamaged",
+    "DatabaseReadOnly",
     "GameRecord",
     "GameSummary",
     "LeaderboardRow",

@@ -13,3 +13,11 @@ class NameTaken(StoreError):
 
 class SchemaTooNew(StoreError):
     """The database was written by a newer version of c4actors: refuse to touch it."""
+
+
+class DatabaseDamaged(StoreError):
+    """The database file failed its integrity check at start: refuse to serve from it."""
+
+
+class DatabaseReadOnly(StoreError):
+    """The server may not write the database file: every result would be lost."""

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import trio
 
 from c4actors.game_record import GameResult, GameSetup, Player
-from c4actors.store.errors import NameTaken, StoreError
+from c4actors.store.errors import DatabaseDamaged, DatabaseReadOnly, NameTaken, StoreError
 from c4actors.store.migrations import migrate
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
 
@@ -35,6 +35,51 @@ _GAME_COLUMNS = (
     "game_id, player1, player2, registered1, registered2, color1, color2, moves,"
     " result, winner, reason, started_at, ended_at"
 )
+
+
+def check_integrity(db: sqlite3.Connection, path: str | Path) -> None:
+    """Refuse a damaged file at start (``PRAGMA quick_check``, linear in the file's size).
+
+    SQLite opens a file whose inner pages were overwritten without complaint, and the damage
+    shows only when a query reaches those pages: every join would then fail while the server
+    looked healthy.
+    """
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.DatabaseError as error:
+        problems = [str(error)]
+    if problems != ["ok"]:
+        shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
+        raise DatabaseDamaged(
+            f"the database {str(path)!r} is damaged ({shown}): restore it from a backup "
+            f"(or use another --db file)"
+        )
+
+
+def check_writable(db: sqlite3.Connection, path: str | Path) -> None:
+    """Refuse a file the server cannot write, at start, rather than lose every result later.
+
+    SQLite silently opens a file it may not write read-only, and a transaction that only
+    begins does not notice: a write inside one does (then it is rolled back, so nothing
+    changes).  This works for root too, for whom permission bits do not stop an open.
+    """
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TABLE main.c4actors_write_probe (x)")
+        finally:
+            db.execute("ROLLBACK")
+    except sqlite3.OperationalError as error:
+        if "readonly" not in str(error):
+            raise
+        raise DatabaseReadOnly(_read_only_text(path, error)) from error
+
+
+def _read_only_text(path: str | Path, error: sqlite3.Error) -> str:
+    return (
+        f"the database {str(path)!r} is read-only ({error}): no result could be saved; "
+        "let the server write the file and its folder (or use another --db file)"
+    )
 
 
 def _key(name: str) -> str:
@@ -60,6 +105,8 @@ class SQLiteStore:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = FULL")
                 db.execute("PRAGMA busy_timeout = 5000")
+                check_integrity(db, path)
+                check_writable(db, path)
                 migrate(db)
             except BaseException:
                 db.close()
@@ -78,8 +125,17 @@ class SQLiteStore:
             db = await trio.to_thread.run_sync(connect)
             reader = await trio.to_thread.run_sync(connect_reader)
         except sqlite3.Error as error:
+            if "readonly" in str(error):  # e.g. a WAL file cannot be created beside it
+                raise DatabaseReadOnly(_read_only_text(path, error)) from error
             raise StoreError(f"cannot open the database {str(path)!r}: {error}") from error
         return cls(db, reader)
+
+    async def ping(self) -> None:
+        """A cheap read of the file (the schema version), for ``/healthz``."""
+        await self._run(
+            lambda db: db.execute("SELECT MAX(version) FROM schema_migrations").fetchone(),
+            read=True,
+        )
 
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, read: bool = False) -> T:
         db = self._reader if read else self._db
