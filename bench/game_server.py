@@ -7,6 +7,7 @@ temporary directory as ``c4actors serve`` would use) with:
 
 * the rate limit set so high it never drops a message, so its per-message cost is still paid;
 * no connection caps;
+* no cap on the games a connection starts per minute (a pair of bots plays faster);
 * the open-file limit raised to the hard limit;
 * logging at ``warning`` (``info`` logs every connection and game).
 
@@ -62,6 +63,7 @@ async def serve(
         lobby_tick=lobby_tick,
         lobby_list_limit=list_limit or None,
         web=web_settings(),
+        max_games_per_minute=None,
         db_path=str(db_path),
     )
     stop = trio.Event()

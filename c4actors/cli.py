@@ -14,6 +14,7 @@ from c4actors import logs
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
+from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     limits.add_argument(
         "--max-per-address", type=int, default=2_000, help="per client address (%(default)s)"
+    )
+    limits.add_argument(
+        "--max-games-per-minute",
+        type=_non_negative_int,
+        default=DEFAULT_MAX_GAMES_PER_MINUTE,
+        help="games one connection may start per minute (%(default)s)",
     )
     limits.add_argument(
         "--handshake-timeout",
@@ -173,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             grace_seconds=args.grace,
             lobby_tick=args.lobby_tick,
             lobby_list_limit=args.lobby_list_limit or None,
+            max_games_per_minute=args.max_games_per_minute or None,
             web=WebSettings(
                 connection=ConnectionSettings(
                     max_message_bytes=args.max_message_bytes,

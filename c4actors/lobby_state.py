@@ -18,6 +18,9 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
   invite the same user again for ``decline_cooldown`` seconds (``declined_recently``), and
   a user holding an invitation who challenges someone else declines it instead of being
   refused;
+* a socket starts at most ``max_games_per_minute`` games in any 60 seconds: a challenge
+  or an accept beyond that is refused (``too_many_games``), so one client cannot fill
+  the store with games started and abandoned at once;
 * the core says what became of each ``new_connection`` itself: an accepted one emits
   ``SessionOpened`` before anything else is sent to that socket, so the actor never
   has to infer a session from a ``welcome`` or from querying the registry afterwards;
@@ -36,7 +39,7 @@ from __future__ import annotations
 import hmac
 import math
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final, TypeAlias
 
@@ -76,6 +79,12 @@ DECLINE_COOLDOWN: Final = 60.0
 """Seconds after a decline during which the declined challenger cannot invite that user
 again: otherwise a challenger who re-invites the moment they are declined keeps the
 other user's state INVITATION_RECEIVED, and nobody else can ever invite them."""
+
+GAMES_WINDOW: Final = 60.0
+"""The window of ``max_games_per_minute``, in seconds."""
+DEFAULT_MAX_GAMES_PER_MINUTE: Final = 30
+"""Games a socket may start per minute: far more than a person plays (a game takes at
+least seven moves), far fewer than a script abandoning games as fast as it can."""
 
 CLOSE_TAKEN_OVER: Final = 4000
 """Close code for a socket whose session was taken over by a newer one (a reload)."""
@@ -325,6 +334,8 @@ class LobbyState:
     deterministic under test while the server passes ``secrets``-based factories.
     ``list_limit`` bounds how many users are listed (None: everyone).
     ``decline_cooldown`` is how long a declined challenger must wait to invite that user again.
+    ``max_games_per_minute`` caps the games a socket starts in any ``GAMES_WINDOW``
+    (None: no cap).
     """
 
     def __init__(
@@ -333,11 +344,19 @@ class LobbyState:
         new_game_id: Callable[[], str],
         list_limit: int | None = None,
         decline_cooldown: float = DECLINE_COOLDOWN,
+        max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
     ) -> None:
         if list_limit is not None and list_limit < 1:
             raise ValueError(f"list_limit must be at least 1 (or None), not {list_limit}")
         if decline_cooldown < 0:
             raise ValueError(f"decline_cooldown must not be negative, not {decline_cooldown}")
+        if max_games_per_minute is not None and max_games_per_minute < 1:
+            text = f"max_games_per_minute must be at least 1 (or None), not {max_games_per_minute}"
+            raise ValueError(text)
+        self._max_games = max_games_per_minute
+        # When each socket started its games in the last ``GAMES_WINDOW`` (oldest first);
+        # a socket's entry goes with the socket.
+        self._games_started: dict[ConnId, deque[float]] = {}
         self._new_token = new_token
         self._new_game_id = new_game_id
         self._list_limit = list_limit
@@ -476,6 +495,7 @@ class LobbyState:
         effects: list[Effect] = []
         if user.conn is not None:
             del self._conns[user.conn]
+            self._games_started.pop(user.conn, None)
             reason = "session resumed on another connection"
             effects.append(CloseConnection(user.conn, CLOSE_TAKEN_OVER, reason))
         user.conn = conn
@@ -502,6 +522,7 @@ class LobbyState:
 
     def _disconnect(self, conn: ConnId) -> list[Effect]:
         key = self._conns.pop(conn, None)
+        self._games_started.pop(conn, None)
         if key is None:
             return []
         user = self._users[key]
@@ -547,6 +568,8 @@ class LobbyState:
             return [_error(conn, "unknown_user", f"no user named {opponent_name!r} is online", ref)]
         if user.state not in (AVAILABLE, INVITATION_RECEIVED):
             return [_error(conn, "not_available", "you already have an invitation or a game", ref)]
+        if (refusal := self._games_cap(conn, at, ref)) is not None:
+            return [refusal]
         until = self._declines.get((_key(user.name), key))
         if until is not None and until > at:
             wait = math.ceil(until - at)
@@ -583,6 +606,24 @@ class LobbyState:
             return []
         return [Send(challenger.conn, InvitationDeclined(by=user.name))]
 
+    def _games_cap(self, conn: ConnId, at: float, ref: str) -> Send | None:
+        """The refusal of a request that would start one game too many for ``conn``."""
+        if self._max_games is None:
+            return None
+        started = self._games_started.get(conn)
+        if started is None:
+            return None
+        while started and started[0] <= at - GAMES_WINDOW:
+            started.popleft()
+        if len(started) < self._max_games:
+            return None
+        wait = math.ceil(started[0] + GAMES_WINDOW - at)
+        text = (
+            f"you started {len(started)} games in the last minute (at most {self._max_games}):"
+            f" wait {wait} s"
+        )
+        return _error(conn, "too_many_games", text, ref)
+
     def _forget_declines(self, now: float) -> None:
         while self._declines:
             pair, until = next(iter(self._declines.items()))
@@ -607,11 +648,15 @@ class LobbyState:
             return [_error(conn, "no_invitation", text, action)]
         other = self._users[key]
         if action == "accept":
+            if (refusal := self._games_cap(conn, at, action)) is not None:
+                return [refusal]
             game_id = self._new_game_id()
             user.state = other.state = PLAYING
             user.game_id = other.game_id = game_id
             self._games[game_id] = (_key(user.name), key)
             assert other.conn is not None
+            for started in (conn, other.conn):
+                self._games_started.setdefault(started, deque()).append(at)
             color1, color2 = assign_colors(user.color, other.color)
             setup = GameSetup(
                 game_id=game_id,

@@ -22,6 +22,7 @@ from hypercorn.utils import wrap_app
 from c4actors import websocket_compression
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
 from c4actors.limits import receive_limit
+from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.store import Store
@@ -61,6 +62,8 @@ class ServerSettings:
     lobby_tick: float = 0.05
     lobby_list_limit: int | None = DEFAULT_LIST_LIMIT
     """Users listed in the lobby (the first to connect); None lists everyone."""
+    max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE
+    """Games one connection may start per minute; None: no cap."""
     web: WebSettings = attrs.field(factory=WebSettings)
     ping_interval: float | None = None
     """hypercorn's own WebSocket pings. Off: they do not detect a vanished peer under Trio
@@ -138,6 +141,7 @@ async def _serve(
         grace_seconds=settings.grace_seconds,
         tick=settings.lobby_tick,
         list_limit=settings.lobby_list_limit,
+        max_games_per_minute=settings.max_games_per_minute,
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
     app = create_app(lobby, settings.web, store, SessionSigner(secret), metrics)

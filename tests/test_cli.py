@@ -6,6 +6,7 @@ import pytest
 
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.cli import build_parser
+from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
 
 
 def test_lobby_list_limit_defaults_and_zero_lists_everyone() -> None:
@@ -21,3 +22,14 @@ def test_a_bad_lobby_list_limit_is_refused_with_a_clear_message(
         build_parser().parse_args(["serve", "--lobby-list-limit", bad])
     assert exit_.value.code == 2
     assert f"must be a whole number >= 0, not {bad!r}" in capsys.readouterr().err
+
+
+def test_max_games_per_minute_defaults_to_the_lobby_cap_and_refuses_bad_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parse = build_parser().parse_args
+    assert parse(["serve"]).max_games_per_minute == DEFAULT_MAX_GAMES_PER_MINUTE == 30
+    assert parse(["serve", "--max-games-per-minute", "0"]).max_games_per_minute == 0
+    with pytest.raises(SystemExit):
+        parse(["serve", "--max-games-per-minute", "-3"])
+    assert "must be a whole number >= 0, not '-3'" in capsys.readouterr().err

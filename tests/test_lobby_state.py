@@ -14,6 +14,7 @@ from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.lobby_state import (
     CLOSE_TAKEN_OVER,
     DECLINE_COOLDOWN,
+    GAMES_WINDOW,
     AccountInfo,
     CloseConnection,
     ColorChanged,
@@ -62,6 +63,7 @@ ERROR_CODES = {
     "unknown_user",
     "no_invitation",
     "declined_recently",
+    "too_many_games",
 }
 
 
@@ -83,11 +85,16 @@ def start_game(game_id: str, player1: str, player2: str, conn1: int, conn2: int)
     return StartGame(setup, conn1, conn2)
 
 
-def make_lobby(list_limit: int | None = None) -> LobbyState:
+def make_lobby(
+    list_limit: int | None = None, max_games_per_minute: int | None = None
+) -> LobbyState:
     tokens = (f"token-{i}" for i in itertools.count())
     games = (f"game-{i}" for i in itertools.count())
     return LobbyState(
-        new_token=lambda: next(tokens), new_game_id=lambda: next(games), list_limit=list_limit
+        new_token=lambda: next(tokens),
+        new_game_id=lambda: next(games),
+        list_limit=list_limit,
+        max_games_per_minute=max_games_per_minute,
     )
 
 
@@ -300,6 +307,56 @@ def test_the_decline_cooldown_must_not_be_negative() -> None:
         LobbyState(new_token=str, new_game_id=str, decline_cooldown=-1)
 
 
+def test_a_socket_starts_at_most_so_many_games_a_minute() -> None:
+    lobby = make_lobby(max_games_per_minute=2)
+    for conn, name in enumerate(["ann", "bob", "cy"], start=1):
+        connect(lobby, conn, name)
+
+    def play(challenger: int, challenged: int, at: float) -> list[Effect]:
+        opponent, challenger_name = lobby.name_of(challenged), lobby.name_of(challenger)
+        assert opponent is not None and challenger_name is not None
+        assert not error_codes(lobby.handle(Request(challenger, Challenge(opponent=opponent), at)))
+        effects = lobby.handle(Request(challenged, Accept(challenger=challenger_name), at))
+        started = [e for e in effects if isinstance(e, StartGame)]
+        if started:
+            lobby.handle(GameEnded(started[0].game_id, won_by(opponent)))
+        return effects
+
+    play(1, 2, at=0.0)
+    play(2, 1, at=10.0)
+    # ann's socket has started two games within the minute: a third challenge is refused...
+    effects = lobby.handle(Request(1, Challenge(opponent="cy"), at=20.0))
+    assert effects == [
+        Send(
+            1,
+            Error(
+                code="too_many_games",
+                message="you started 2 games in the last minute (at most 2): wait 40 s",
+                ref="challenge",
+            ),
+        )
+    ]
+    # ...and so is bob's accept, whoever challenged him; cy's invitation stays pending.
+    lobby.handle(Request(3, Challenge(opponent="bob"), at=20.0))
+    assert error_codes(lobby.handle(Request(2, Accept(challenger="cy"), at=20.0))) == [
+        "too_many_games"
+    ]
+    assert lobby.peer_of("bob") == "cy"
+    # A minute after the first game, one more is allowed.
+    effects = lobby.handle(Request(2, Accept(challenger="cy"), at=60.0))
+    [started] = [e for e in effects if isinstance(e, StartGame)]
+    lobby.handle(GameEnded(started.game_id, won_by("bob")))
+    # Each socket counts its own: a new socket of ann's (a reload) starts afresh.
+    lobby.handle(Disconnected(1))
+    connect(lobby, 4, "ann")
+    assert not error_codes(lobby.handle(Request(4, Challenge(opponent="bob"), at=61.0)))
+
+
+def test_the_games_cap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_games_per_minute"):
+        LobbyState(new_token=str, new_game_id=str, max_games_per_minute=0)
+
+
 def test_disconnect_cancels_invitations() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
@@ -466,13 +523,15 @@ def apply_update(view: dict[str, UserInfo], users: Any, left: Any) -> None:
 
 
 class LobbyMachine(RuleBasedStateMachine):
-    """Random events against one lobby; ``LimitedLobbyMachine`` runs them with a list of 2."""
+    """Random events against one lobby; ``LimitedLobbyMachine`` runs them with a list of 2
+    and at most 2 games per socket per minute."""
 
     list_limit: int | None = None
+    max_games_per_minute: int | None = None
 
     def __init__(self) -> None:
         super().__init__()
-        self.lobby = make_lobby(self.list_limit)
+        self.lobby = make_lobby(self.list_limit, self.max_games_per_minute)
         self.next_conn = 0
         self.opened: list[int] = []
         self.closed: set[int] = set()
@@ -487,10 +546,11 @@ class LobbyMachine(RuleBasedStateMachine):
         self.buffered_online = 0
         self.own_rows: dict[str, UserInfo] = {}
         """What each unlisted user was last told about their own row."""
-        self.now = 0.0
         self.declined_at: dict[tuple[str, str], float] = {}
         """(challenger, decliner) casefolded -> when the decline happened: the model of the
         cooldown, kept from the requests alone."""
+        self.games_at: dict[int, list[float]] = {}
+        """When each socket started its games: the model of the games-per-minute cap."""
 
     def fingerprint(self) -> Any:
         names = [u.name for u in self.lobby.snapshot()]
@@ -571,8 +631,10 @@ class LobbyMachine(RuleBasedStateMachine):
                     self.own_rows[name.casefold()] = own
                 case Send(message=Welcome(username=name, resume=token)):
                     self.tokens[name.casefold()] = token
-                case StartGame(game_id=game_id):
+                case StartGame(game_id=game_id, conn1=conn1, conn2=conn2):
                     self.started.append(game_id)
+                    for conn in (conn1, conn2):
+                        self.games_at.setdefault(conn, []).append(event.at)
                 case CloseConnection(conn=conn):
                     assert self.lobby.name_of(conn) is None
         return effects
@@ -592,6 +654,8 @@ class LobbyMachine(RuleBasedStateMachine):
         if isinstance(event.message, Decline) and not codes:
             assert peer is not None
             self.declined_at[peer.casefold(), me] = event.at
+        if isinstance(event.message, Accept) and peer == event.message.challenger:
+            assert codes == (["too_many_games"] if self.at_games_cap(event) else [])
         if (
             not isinstance(event.message, Challenge)
             or opponent is None
@@ -601,6 +665,8 @@ class LobbyMachine(RuleBasedStateMachine):
         declined = self.declined_at.get((me, opponent.name.casefold()))
         if asker.state not in ("AVAILABLE", "INVITATION_RECEIVED"):
             assert codes == ["not_available"]
+        elif self.at_games_cap(event):
+            assert codes == ["too_many_games"]
         elif declined is not None and event.at < declined + DECLINE_COOLDOWN:
             assert codes == ["declined_recently"]
         elif opponent.state != "AVAILABLE":
@@ -616,6 +682,13 @@ class LobbyMachine(RuleBasedStateMachine):
             info = self.lobby.user_info(peer)
             assert info is not None and info.state == "AVAILABLE"
             self.declined_at[peer.casefold(), me] = event.at
+
+    def at_games_cap(self, event: Request) -> bool:
+        """Whether starting one more game would exceed the cap for the asking socket."""
+        if self.max_games_per_minute is None:
+            return False
+        recent = [t for t in self.games_at.get(event.conn, []) if t > event.at - GAMES_WINDOW]
+        return len(recent) >= self.max_games_per_minute
 
     @rule(seconds=st.sampled_from([1.0, 30.0, DECLINE_COOLDOWN - 0.5, DECLINE_COOLDOWN]))
     def time_passes(self, seconds: float) -> None:
@@ -690,6 +763,28 @@ class LobbyMachine(RuleBasedStateMachine):
         others = [u.name for u in self.lobby.snapshot()]
         self.run(Request(conn, Challenge(opponent=data.draw(st.sampled_from(others))), self.now))
 
+    @rule(data=st.data())
+    def play_a_game_at_once(self, data: st.DataObject) -> None:
+        """Targeted: a game started and ended at once, as the games cap is meant to stop."""
+        available = [
+            c
+            for c in self.live_conns()
+            if (info := self.lobby.user_info(self.lobby.name_of(c) or "")) is not None
+            and info.state == "AVAILABLE"
+        ]
+        if len(available) < 2:
+            return
+        conn, other = data.draw(st.permutations(available))[:2]
+        name, opponent = self.lobby.name_of(conn), self.lobby.name_of(other)
+        assert name is not None and opponent is not None
+        if error_codes(self.run(Request(conn, Challenge(opponent=opponent), self.now))):
+            return
+        effects = self.run(Request(other, Accept(challenger=name), self.now))
+        for effect in effects:
+            if isinstance(effect, StartGame):
+                self.run(GameEnded(effect.game_id, won_by(opponent)))
+                self.ended.add(effect.game_id)
+
     @rule(data=st.data(), action=st.sampled_from(["accept", "decline", "cancel"]))
     def answer_a_pending_invitation(self, data: st.DataObject, action: str) -> None:
         """Targeted: the invited user answers, or the challenger withdraws."""
@@ -711,7 +806,9 @@ class LobbyMachine(RuleBasedStateMachine):
             "cancel": Cancel(opponent=peer),
         }[action]
         effects = self.run(Request(conn, message, self.now))
-        assert not error_codes(effects)
+        # check_request has checked a refused accept (the games cap): the only refusal here.
+        assert error_codes(effects) in ([], ["too_many_games"])
+        assert action == "accept" or not error_codes(effects)
 
     @rule(
         data=st.data(),
@@ -838,6 +935,7 @@ TestLobbyMachine = LobbyMachine.TestCase
 
 class LimitedLobbyMachine(LobbyMachine):
     list_limit = 2
+    max_games_per_minute = 2
 
 
 TestLimitedLobbyMachine = LimitedLobbyMachine.TestCase

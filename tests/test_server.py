@@ -275,6 +275,32 @@ async def test_nobody_can_be_kept_busy_by_a_challenger_who_reinvites_at_once() -
         await mallory.expect_skipping(Invitation, LobbyUpdate)
 
 
+async def test_a_connection_starts_only_so_many_games_a_minute() -> None:
+    """Games started and abandoned at once cost the store a record each: a connection may
+    start only ``max_games_per_minute`` of them (30 by default)."""
+    async with (
+        open_server(max_games_per_minute=3) as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        for _ in range(3):
+            game_id = await start_game(ann, bob)
+            await ann.send(Quit(game_id=game_id))
+            for client in (ann, bob):
+                await client.expect(GameOver)
+                await client.expect_skipping(UserList, LobbyUpdate)
+        await ann.send(Challenge(opponent="bob"))
+        refused = await expect_error(ann, "too_many_games")
+        assert refused.ref == "challenge" and "(at most 3)" in refused.message
+        # bob's connection has started as many: bob cannot accept a new challenger either.
+        async with connect(server, "cy") as cy:
+            await cy.send(Challenge(opponent="bob"))
+            await cy.expect_skipping(InvitationSent, LobbyUpdate)
+            await bob.expect_skipping(Invitation, LobbyUpdate)
+            await bob.send(Accept(challenger="cy"))
+            await expect_error(bob, "too_many_games")
+
+
 async def test_challenge_refusals() -> None:
     async with (
         open_server() as server,

@@ -452,6 +452,9 @@ const HANDLERS = {
       // The invitation we answered is gone (withdrawn meanwhile): stop offering it.
       state.incoming = state.incoming.filter((name) => !state.answering.has(name));
       state.answering.clear();
+    } else if (msg.ref === "accept") {
+      // Refused but still pending (too_many_games): offer the answer buttons again.
+      state.answering.clear();
     }
     renderLobby();
     showNotice(text);

@@ -31,6 +31,7 @@ from c4actors.actors.game import (
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
 from c4actors.lobby_state import (
+    DEFAULT_MAX_GAMES_PER_MINUTE,
     CloseConnection,
     ColorChanged,
     Connected,
@@ -134,6 +135,7 @@ class LobbyActor:
         grace_seconds: float,
         tick: float,
         list_limit: int | None = DEFAULT_LIST_LIMIT,
+        max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -144,6 +146,7 @@ class LobbyActor:
             new_token=lambda: secrets.token_urlsafe(18),
             new_game_id=lambda: secrets.token_urlsafe(12),
             list_limit=list_limit,
+            max_games_per_minute=max_games_per_minute,
         )
         self._mailboxes: dict[int, Mailbox] = {}
         self._games: dict[str, trio.MemorySendChannel[GameInput]] = {}
