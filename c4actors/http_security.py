@@ -69,20 +69,33 @@ def security_headers(host: str) -> dict[str, str]:
     return {"Content-Security-Policy": content_security_policy(host), **STATIC_HEADERS}
 
 
-def origin_accepted(origin: str | None, host: str, allowed: tuple[str, ...]) -> bool:
+_PAGE_SCHEMES: Final = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+"""The scheme of the page that may open a request of each ASGI scheme: a WebSocket over TLS
+(``wss``) comes from an ``https`` page."""
+
+
+def origin_accepted(origin: str | None, host: str, scheme: str, allowed: tuple[str, ...]) -> bool:
     """The origin rule of the WebSocket and the API: no ``Origin`` (not a browser), the
-    server's own host, or one of the ``allowed`` origins."""
+    server's own origin (its host *and* the request's scheme: ``http://host`` is another
+    origin than ``https://host``), or one of the ``allowed`` origins.
+
+    ``scheme`` is the ASGI scope's (``http``, ``https``, ``ws`` or ``wss``).  Behind a proxy
+    that terminates TLS the server sees ``http``: list the public ``https://`` origin with
+    ``--allowed-origin``."""
     if origin is None:
         return True
     if origin in allowed:
         return True
-    return bool(host) and urlsplit(origin).netloc == host
+    parts = urlsplit(origin)
+    own_scheme = _PAGE_SCHEMES.get(scheme)
+    return bool(host) and parts.netloc == host and parts.scheme == own_scheme
 
 
 def origin_allowed(scope: Scope, allowed: tuple[str, ...]) -> bool:
     """``origin_accepted`` for an ASGI connection (the WebSocket handshake)."""
     headers = _headers(scope)
-    return origin_accepted(headers.get("origin"), headers.get("host", ""), allowed)
+    scheme = str(scope.get("scheme", "ws"))
+    return origin_accepted(headers.get("origin"), headers.get("host", ""), scheme, allowed)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -93,14 +106,18 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def refusal(
-    method: str, path: str, headers: Mapping[str, str], allowed: tuple[str, ...]
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    allowed: tuple[str, ...],
+    scheme: str = "http",
 ) -> tuple[str, str] | None:
     """Why a request must be refused (``(code, message)``), or None to let it through.
 
-    ``headers`` has lower-case names."""
+    ``headers`` has lower-case names; ``scheme`` is the request's (``http`` or ``https``)."""
     if method.upper() not in STATE_CHANGING or not (path == "/api" or path.startswith("/api/")):
         return None
-    if not origin_accepted(headers.get("origin"), headers.get("host", ""), allowed):
+    if not origin_accepted(headers.get("origin"), headers.get("host", ""), scheme, allowed):
         return ("cross_site", "requests from another site may not change anything here")
     if not _is_json(headers.get("content-type")):
         return ("json_required", "send the request body as Content-Type: application/json")
@@ -139,7 +156,8 @@ class BrowserGuard:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        refused = refusal(scope["method"], scope["path"], headers, self.allowed_origins)
+        scheme = str(scope.get("scheme", "http"))
+        refused = refusal(scope["method"], scope["path"], headers, self.allowed_origins, scheme)
         if refused is not None:
             code, text = refused
             response = JSONResponse({"error": code, "message": text}, status_code=403)

@@ -19,7 +19,7 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.typing import Framework
 from hypercorn.utils import wrap_app
 
-from c4actors import websocket_compression
+from c4actors import cleartext_http2, websocket_compression
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
 from c4actors.limits import receive_limit
 from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
@@ -132,6 +132,7 @@ async def _serve(
     task_status: trio.TaskStatus[RunningServer],
 ) -> None:
     websocket_compression.install()
+    cleartext_http2.install()  # the server has no TLS: HTTP/1.1 only
     in_memory = settings.db_path == ":memory:"
     secret = load_secret(settings.secret, None if in_memory else Path(settings.db_path))
     metrics = Metrics()

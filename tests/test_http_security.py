@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 import httpx
 
-from c4actors.http_security import content_security_policy, refusal
+from c4actors.http_security import content_security_policy, origin_accepted, refusal
 from c4actors.web import WWW_DIR, WebSettings
-from tests.support import open_server
+from tests.support import handshake_status, open_server
 
 PAGES = ["/", "/static/app.js", "/static/style.css", "/api/me", "/healthz", "/api/users/x"]
 
@@ -142,3 +142,28 @@ def test_the_refusal_rule() -> None:
     cross = host | json_type | {"origin": "https://game.example.evil"}
     assert refusal("PATCH", "/api/me", cross, ()) is not None
     assert refusal("PATCH", "/api/me", cross, ("https://game.example.evil",)) is None
+
+
+def test_an_origin_is_its_scheme_and_host() -> None:
+    for scheme, page in [("http", "http"), ("ws", "http"), ("https", "https"), ("wss", "https")]:
+        assert origin_accepted(f"{page}://game.example", "game.example", scheme, ())
+        other = "https" if page == "http" else "http"
+        assert not origin_accepted(f"{other}://game.example", "game.example", scheme, ())
+    allowed = ("https://game.example",)
+    assert origin_accepted("https://game.example", "game.example", "http", allowed)
+
+
+async def test_the_https_origin_of_a_cleartext_server_is_another_site() -> None:
+    """A page served over https (another origin, possibly another server behind the same
+    name) may neither open the WebSocket of, nor change anything on, the http server."""
+    async with open_server() as server, httpx.AsyncClient(base_url=server.http_url) as http:
+        host = f"{server.host}:{server.port}"
+        assert await handshake_status(server, {"Origin": f"https://{host}"}) == 403
+        assert await handshake_status(server, {"Origin": f"http://{host}"}) == 101
+        body = {"username": "ann", "password": "a long password", "color": "blue"}
+        tls_page = await http.post(
+            "/api/register", json=body, headers={"Origin": f"https://{host}"}
+        )
+        assert tls_page.status_code == 403 and tls_page.json()["error"] == "cross_site"
+        own = await http.post("/api/register", json=body, headers={"Origin": f"http://{host}"})
+        assert own.status_code == 201, own.text
