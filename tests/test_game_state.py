@@ -308,6 +308,19 @@ class GameMachine(RuleBasedStateMachine):
         for send in sends:
             if not isinstance(send.message, Error) or send.message.code == "internal_error":
                 assert set(send.to) <= seated
+        # One game_over, with the result, to whoever is here as the game ends; none otherwise.
+        overs = [e for e in sends if isinstance(e.message, GameOver)]
+        ends = finished(effects)
+        if ends:
+            assert len(overs) == (1 if after.connected() else 0)
+            for over in overs:
+                assert isinstance(over.message, GameOver) and over.to == after.connected()
+                assert (over.message.winner, over.message.reason) == (
+                    ends[0].winner,
+                    ends[0].reason,
+                )
+        else:
+            assert not overs
         for effect in effects:
             match effect:
                 case ArmDeadline(at=at):
@@ -336,8 +349,8 @@ class GameMachine(RuleBasedStateMachine):
             assert number is not None and before.seats[number - 1].conn is not None
             loser = 2 if number == 1 else 1
             assert self.game.seats[loser - 1].conn is None
-        if result.reason == "aborted" and before.deadline is not None:
-            pass  # both away at a deadline, or an abort: nobody wins
+        if result.reason == "aborted":
+            assert result.winner is None and not result.counts
         if result.reason in ("forfeit", "disconnect"):
             assert result.winner is not None
 
@@ -420,6 +433,12 @@ class GameMachine(RuleBasedStateMachine):
     @rule(crashed=st.booleans())
     def abort(self, crashed: bool) -> None:
         self.run(Aborted(crashed=crashed))
+
+    def teardown(self) -> None:
+        """However the run went, the game ends exactly once."""
+        if not self.game.is_over:
+            self.run(Aborted())
+        assert len(self.results) == 1
 
     @invariant()
     def one_end_at_most_and_it_is_the_state(self) -> None:

@@ -92,18 +92,13 @@ class GameActor:
         *,
         grace_seconds: float,
     ) -> None:
-        self.setup = setup
         self.game_id = setup.game_id
-        self.inbox = inbox
-        self.report = report
-        self.store = store
-        self.metrics = metrics
-        self.grace_seconds = grace_seconds
+        self.inbox, self.report, self.store, self.metrics = inbox, report, store, metrics
         self.mailboxes = {mailbox.conn: mailbox for mailbox in mailboxes}
-        """The sockets that hold a seat (or held one: a closed mailbox drops what it gets)."""
-        self.game: core.Game | None = None
+        """The mailboxes of the sockets that hold a seat."""
+        conns = (mailboxes[0].conn, mailboxes[1].conn)
+        self.game, self._started = core.start(setup, conns, grace_seconds)
         self.deadline = math.inf
-        self.result: GameResult | None = None
         self.started_at = time.time()
 
     async def run(self) -> None:
@@ -115,26 +110,23 @@ class GameActor:
         shutting_down = False
         try:
             async with self.inbox:
-                conns = tuple(self.mailboxes)
-                game, effects = core.start(self.setup, (conns[0], conns[1]), self.grace_seconds)
-                self.game = game
-                self._carry_out(effects)
+                self._carry_out(self._started)
                 await self._play()
                 self._refuse_late_requests()
         except Exception:
             log.exception("game crashed game_id=%s", self.game_id)
-            self._abort(crashed=True)
+            self._apply(core.Aborted(crashed=True))
         except trio.Cancelled:
             shutting_down = True
-            self._abort(crashed=False)
+            self._apply(core.Aborted())
             raise
         finally:
-            assert self.result is not None
+            assert self.game.result is not None
             with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
-                await self._save_and_report(self.result, shutting_down)
+                await self._save_and_report(self.game.result, shutting_down)
 
     async def _play(self) -> None:
-        while self.result is None:
+        while not self.game.is_over:
             if self.deadline == math.inf:
                 # Both players here, the usual case: no cancel scope per move.
                 item = await self.inbox.receive()
@@ -159,30 +151,19 @@ class GameActor:
             case SeatReturned(name=name, mailbox=mailbox):
                 self.mailboxes[mailbox.conn] = mailbox
                 self._apply(core.SeatReturned(name, mailbox.conn))
-                assert self.game is not None
-                seated = self.game.connected()
-                self.mailboxes = {conn: self.mailboxes[conn] for conn in seated}
+                self.mailboxes = {c: self.mailboxes[c] for c in self.game.connected()}
 
     def _refuse_late_requests(self) -> None:
         """Answer moves that were already queued when the game ended, instead of dropping them."""
         while True:
             try:
-                item = self.inbox.receive_nowait()
+                self._handle(self.inbox.receive_nowait())
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
-            if isinstance(item, PlayMove | QuitGame):
-                self._handle(item)
-
-    def _abort(self, *, crashed: bool) -> None:
-        """End the game as aborted, whatever state the crash left it in (the core's state is
-        immutable, so it is the state before the failed event)."""
-        if self.game is None:
-            return self._record_end(GameResult(winner=None, reason="aborted"))
-        self._apply(core.Aborted(crashed=crashed))
-        return None
 
     def _apply(self, event: core.Event, sender: Mailbox | None = None) -> None:
-        assert self.game is not None
+        """Feed one event to the core. The ``Game`` is immutable, so whatever fails here, the
+        abort that follows starts from a whole state, never a half-changed one."""
         self.game, effects = core.apply(self.game, event, trio.current_time())
         self._carry_out(effects, sender)
 
@@ -192,69 +173,57 @@ class GameActor:
                 case core.Send(to=to, message=message):
                     if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
-                    frame = encode(message)
-                    for conn in to:
-                        mailbox = self.mailboxes.get(conn)
-                        if mailbox is None and sender is not None and sender.conn == conn:
-                            mailbox = sender  # a reply to a socket without a seat
-                        if mailbox is not None:
-                            mailbox.deliver(frame)
+                    self._deliver(to, encode(message), sender)
                 case core.ArmDeadline(at=at):
                     self.deadline = at
                 case core.CancelDeadline():
                     self.deadline = math.inf
                 case core.Finished(result=result):
-                    self._record_end(result)
+                    self.metrics.games_finished.labels(result.reason).inc()
+                    log.info(
+                        "game ended game_id=%s winner=%s reason=%s moves=%d",
+                        self.game_id,
+                        result.winner,
+                        result.reason,
+                        len(result.moves),
+                    )
 
-    def _record_end(self, result: GameResult) -> None:
-        self.result = result
-        self.metrics.games_finished.labels(result.reason).inc()
-        log.info(
-            "game ended game_id=%s winner=%s reason=%s moves=%d",
-            self.game_id,
-            result.winner,
-            result.reason,
-            len(result.moves),
-        )
+    def _deliver(self, to: tuple[int, ...], frame: str, sender: Mailbox | None = None) -> None:
+        for conn in to:
+            mailbox = self.mailboxes.get(conn)
+            if mailbox is None and sender is not None and sender.conn == conn:
+                mailbox = sender  # a reply to a socket that holds no seat
+            if mailbox is not None:
+                mailbox.deliver(frame)
 
     # ----------------------------------------------------------------- the end
 
     async def _save_and_report(self, result: GameResult, shutting_down: bool) -> None:
-        if not result.kept:
-            # Nothing to store and no record changes: just free the players.
-            if not shutting_down:
-                await self._report(result)
-        elif self.setup.any_registered:
-            # Registered records mirror the store: the lobby changes them only once the
-            # result is saved.
+        """Registered records mirror the store, so the lobby hears of a game with a registered
+        player once it is saved; guests' records live in the lobby only, so their players are
+        freed first (they may start their next game) and the game saved after."""
+        recorded = True
+        if result.kept and self.game.setup.any_registered:
             recorded = await self._save(result)
-            if not shutting_down:
-                await self._report(result, recorded=recorded)
-        else:
-            # Guests' records live in the lobby only: free the players first (they may
-            # start their next game), then save the game.
-            if not shutting_down:
-                await self._report(result)
+        if not shutting_down:
+            # The lobby is gone only when the whole server is stopping.
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.report(GameEnded(self.game_id, result, recorded))
+        if result.kept and not self.game.setup.any_registered:
             await self._save(result)
-
-    async def _report(self, result: GameResult, *, recorded: bool = True) -> None:
-        # The lobby is gone only when the whole server is stopping.
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.report(GameEnded(self.game_id, result, recorded))
 
     async def _save(self, result: GameResult) -> bool:
         """Store the finished game; on failure tell both players their records did not change."""
         record = GameRecord(
-            setup=self.setup, result=result, started_at=self.started_at, ended_at=time.time()
+            setup=self.game.setup, result=result, started_at=self.started_at, ended_at=time.time()
         )
         try:
             await self.store.record_game(record)
         except Exception:
             log.exception("could not save game game_id=%s", self.game_id)
             text = "the result could not be saved: records are unchanged"
-            frame = encode(Error(code="result_not_saved", message=text))
-            conns = () if self.game is None else self.game.connected()
-            for conn in conns:
-                self.mailboxes[conn].deliver(frame)
+            self._deliver(
+                self.game.connected(), encode(Error(code="result_not_saved", message=text))
+            )
             return False
         return True
