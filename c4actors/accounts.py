@@ -3,9 +3,9 @@
 Error replies are ``{"error": code, "message": text}`` with a status that says
 what kind of problem it is: 400 invalid input (the message names the field),
 401 wrong credentials (the same text whether the name or the password was
-wrong), 404, 409 name taken, 413 body too large, 429 too many failed logins,
-503 the store failed.  Passwords are hashed with argon2 in a worker thread and
-never logged or returned.
+wrong), 404, 409 name taken, 413 body too large, 429 too many failed logins or
+registrations from one address, 503 the store failed.  Passwords are hashed with
+argon2 in a worker thread and never logged or returned.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from c4actors.colors import PALETTE
 from c4actors.lobby_state import USERNAME_RULE, ColorChanged, is_valid_username
 from c4actors.sessions import COOKIE_NAME, MAX_AGE_SECONDS, SessionSigner
 from c4actors.store import Account, GameRecord, NameTaken, Store, StoreError
-from c4actors.throttle import LoginThrottle
+from c4actors.throttle import LoginThrottle, RegistrationLimit
 from protocol.api import ColorRequest, LoginRequest, RegisterRequest
 from protocol.codec import ProtocolError, decode_object
 
@@ -107,6 +107,7 @@ class AccountsApi:
     notify_lobby: Callable[[ColorChanged], Awaitable[None]]
     is_online: Callable[[str], Awaitable[bool]]
     throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
+    registrations: RegistrationLimit = attrs.field(factory=RegistrationLimit)
     hasher: argon2.PasswordHasher = attrs.field(factory=argon2.PasswordHasher)
     _hashing: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(2))
     _login_checks: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(2))
@@ -184,11 +185,22 @@ class AccountsApi:
             # A guest is playing under this name: taking it would strand their session.
             text = f"the name {body.username!r} is in use right now"
             raise ApiError(409, "name_taken", text)
-        password_hash = await self._hash(body.password)
+        address = request.client.host if request.client else "unknown"
+        wait = self.registrations.reserve(address, time.monotonic())
+        if wait > 0:
+            error = ApiError(429, "too_many_registrations", "too many new accounts from here")
+            return _error_response(error, headers={"Retry-After": str(math.ceil(wait))})
         try:
+            password_hash = await self._hash(body.password)
             account = await self.store.create_account(body.username, password_hash, body.color)
         except NameTaken:
+            self.registrations.release(address)
             raise ApiError(409, "name_taken", f"the name {body.username!r} is taken") from None
+        except BaseException:
+            self.registrations.release(address)
+            raise
+        # Registering is signing in: this address is the owner's (see ``LoginThrottle``).
+        self.throttle.succeeded(account.name, address, time.monotonic())
         log.info("account registered name=%s", account.name)
         response = JSONResponse(account_json(account), status_code=201)
         return self._signed_in(response, request, account)

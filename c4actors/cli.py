@@ -19,6 +19,7 @@ from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_s
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV
 from c4actors.store import StoreError
+from c4actors.throttle import REGISTRATIONS_PER_ADDRESS
 from c4actors.web import WebSettings
 
 log = logging.getLogger("c4actors")
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=DEFAULT_MAX_GAMES_PER_MINUTE,
         help="games one connection may start per minute (%(default)s)",
+    )
+    limits.add_argument(
+        "--registrations-per-address",
+        type=_non_negative_int,
+        default=REGISTRATIONS_PER_ADDRESS,
+        help="accounts one client address may register per hour (%(default)s)",
     )
     limits.add_argument(
         "--handshake-timeout",
@@ -192,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 compression=args.websocket_compression,
                 max_connections=args.max_connections,
                 max_per_address=args.max_per_address,
+                registrations_per_address=args.registrations_per_address,
             ),
             db_path=args.db,
             secret=args.secret,

@@ -40,6 +40,7 @@ from c4actors.lobby_state import ColorChanged
 from c4actors.metrics import Metrics
 from c4actors.sessions import COOKIE_NAME, SessionSigner
 from c4actors.store import Store, StoreError
+from c4actors.throttle import REGISTRATIONS_PER_ADDRESS, RegistrationLimit
 from c4actors.websocket_compression import CompressionPolicy, use_policy
 from protocol.messages import UserInfo
 
@@ -76,6 +77,8 @@ class WebSettings:
     """What each connection's user actor allows (inbox, handshake time, size and rate)."""
     max_connections: int = 20_000
     max_per_address: int = 2_000
+    registrations_per_address: int = REGISTRATIONS_PER_ADDRESS
+    """Accounts one client address may register per hour (0: no limit)."""
     www_dir: Path = WWW_DIR
     compression: bool = False
     """Negotiate permessage-deflate (bounded: see ``websocket_compression``) when offered."""
@@ -158,7 +161,13 @@ def create_app(
     """The whole application: ``/ws`` to the actors, everything else to Starlette."""
     conn_ids = itertools.count(1)
     www = settings.www_dir
-    accounts = AccountsApi(store, signer, lobby.color_changed, lobby.is_online)
+    accounts = AccountsApi(
+        store,
+        signer,
+        lobby.color_changed,
+        lobby.is_online,
+        registrations=RegistrationLimit(settings.registrations_per_address),
+    )
     limits = ConnectionLimits(settings.max_connections, settings.max_per_address)
     compression = CompressionPolicy(
         settings.compression, receive_limit(settings.connection.max_message_bytes)

@@ -223,6 +223,25 @@ async def test_failures_from_one_address_do_not_lock_the_owner_out_elsewhere() -
             assert response.status_code == 200, response.text
 
 
+async def test_registrations_per_address_are_limited() -> None:
+    async with open_server(web=WebSettings(registrations_per_address=2)) as server:
+        async with client_from(server, "127.0.0.2") as http:
+            await register(http, "Ann")
+            taken = await http.post(
+                "/api/register", json={"username": "ann", "password": "12345678"}
+            )
+            assert taken.status_code == 409, "a refused registration does not count"
+            await register(http, "Bob")
+            third = await http.post(
+                "/api/register", json={"username": "Cy", "password": "12345678"}
+            )
+            assert third.status_code == 429 and error_of(third) == "too_many_registrations"
+            assert 3500 < int(third.headers["retry-after"]) <= 3600
+            assert (await http.get("/api/users/cy")).status_code == 404
+        async with client_from(server, "127.0.0.3") as http:
+            await register(http, "Cy")
+
+
 async def test_the_cookie_carries_into_the_websocket() -> None:
     async with open_server() as server, http_client(server) as http:
         cookie = await register(http, "Ann", color="green")

@@ -33,3 +33,9 @@ def test_max_games_per_minute_defaults_to_the_lobby_cap_and_refuses_bad_values(
     with pytest.raises(SystemExit):
         parse(["serve", "--max-games-per-minute", "-3"])
     assert "must be a whole number >= 0, not '-3'" in capsys.readouterr().err
+
+
+def test_registrations_per_address_defaults_to_five_and_zero_lifts_it() -> None:
+    assert build_parser().parse_args(["serve"]).registrations_per_address == 5
+    args = build_parser().parse_args(["serve", "--registrations-per-address", "0"])
+    assert args.registrations_per_address == 0

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c4actors.throttle import LoginThrottle
+from c4actors.throttle import LoginThrottle, RegistrationLimit
 
 ADDRESS = "10.0.0.1"
 
@@ -113,3 +113,28 @@ def test_no_one_ever_waits_longer_than_a_window(
         assert 0 <= wait <= max(60, throttle.name_delay_cap)
         if wait == 0:
             throttle.failed(name, address, now)
+
+
+def test_registrations_per_address_in_a_sliding_window() -> None:
+    limit = RegistrationLimit(per_address=2, window=3600)
+    assert limit.reserve(ADDRESS, 0) == 0
+    assert limit.reserve(ADDRESS, 10) == 0
+    assert limit.reserve(ADDRESS, 20) == pytest.approx(3580)
+    assert limit.reserve("10.0.0.2", 20) == 0, "another address"
+    limit.release(ADDRESS)  # the second one was not created after all
+    assert limit.reserve(ADDRESS, 30) == 0
+    assert limit.reserve(ADDRESS, 3599) == pytest.approx(1)
+    assert limit.reserve(ADDRESS, 3600) == 0, "the first has left the window"
+
+
+def test_registration_limit_zero_disables_it_and_memory_is_swept() -> None:
+    unlimited = RegistrationLimit(per_address=0)
+    assert all(unlimited.reserve(ADDRESS, now) == 0 for now in range(100))
+    assert unlimited.size() == 0
+    # 100 new addresses a second, for 100 s, kept 10 s each: about 1,000 live at a time.
+    limit = RegistrationLimit(per_address=1, window=10)
+    peak = 0
+    for index in range(10_000):
+        limit.reserve(f"10.{index // 62500}.{index // 250 % 250}.{index % 250}", index / 100)
+        peak = max(peak, limit.size())
+    assert peak <= 2 * 1001 + 1, "expired records are swept once the records double"

@@ -371,8 +371,14 @@ export class EntryView {
     }
     this.setFormBusy("register", false);
     const taken = `The name “${username}” is already taken: choose another one, or sign in if it is yours.`;
+    const wait = describeWait(reply.retryAfter);
     const [text, field, focusEl] = {
       name_taken: [taken, "username", register.username],
+      too_many_registrations: [
+        `Too many new accounts from your network. Try again in ${wait}.`,
+        null,
+        register.submit,
+      ],
       invalid_name: [reply.message, "username", register.username],
       invalid_password: [reply.message, "password", register.password],
       invalid_color: [reply.message, "color", this.colorRadios[0]],

@@ -33,6 +33,8 @@ def serve_args(
         *("--grace", str(grace), "--lobby-tick", str(lobby_tick)),
         *limit,
         *("--db", str(db)),
+        # Every browser of every test registers from 127.0.0.1: lift the per-address limit.
+        *("--registrations-per-address", "0"),
     ]
 
 
