@@ -15,7 +15,14 @@ import pytest
 import trio
 import trio.testing
 
-from c4actors.actors.lobby import Join, LobbyActor
+from c4actors.actors.lobby import (
+    Join,
+    JoinAnswer,
+    LobbyActor,
+    SessionDenied,
+    SessionGranted,
+    StatsQuery,
+)
 from c4actors.actors.mailbox import Mailbox, Outgoing
 from c4actors.lobby_state import Connected
 from c4actors.metrics import Metrics
@@ -51,11 +58,50 @@ class Inbox:
                 return frame
 
 
+async def ask(lobby: LobbyActor, event: Connected, inbox: Inbox) -> JoinAnswer:
+    reply, answers = trio.open_memory_channel[JoinAnswer](1)
+    await lobby.inbox_send.send(Join(event, inbox.mailbox, reply))
+    return await answers.receive()
+
+
 async def join(lobby: LobbyActor, conn: int, name: str) -> Inbox:
     inbox = Inbox(conn)
-    await lobby.inbox_send.send(Join(Connected(conn, name), inbox.mailbox))
+    assert await ask(lobby, Connected(conn, name), inbox) == SessionGranted(name)
     await inbox.frame("user_list")
     return inbox
+
+
+async def mailbox_count(lobby: LobbyActor) -> int:
+    reply, answers = trio.open_memory_channel[Any](1)
+    await lobby.inbox_send.send(StatsQuery(reply))
+    stats = await answers.receive()
+    return int(stats.mailboxes)
+
+
+async def test_a_join_is_answered_on_its_reply_channel(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_lobby(tick=0.05) as lobby:
+        await join(lobby, 1, "ann")
+        taken = Inbox(2)
+        assert await ask(lobby, Connected(2, "ANN"), taken) == SessionDenied()
+        assert (await taken.frame("error"))["code"] == "name_taken"
+        assert await mailbox_count(lobby) == 1, "a refused connection is not kept"
+
+
+async def test_a_join_the_lobby_never_reads_has_its_reply_closed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = await SQLiteStore.open(":memory:")
+    lobby = LobbyActor(store, Metrics(), grace_seconds=20, tick=0.05)
+    reply, answers = trio.open_memory_channel[JoinAnswer](1)
+    await lobby.inbox_send.send(Join(Connected(1, "ann"), Inbox(1).mailbox, reply))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await lobby.run()  # stopped before it reads anything
+    with pytest.raises(trio.EndOfChannel):
+        await answers.receive()
+    await store.aclose()
 
 
 async def test_a_row_change_reaches_watchers_one_tick_later(

@@ -20,7 +20,6 @@ from typing import Final, TypeVar
 import attrs
 import trio
 
-from c4actors.actors import mailbox as control
 from c4actors.actors.game import (
     GAME_INBOX_SIZE,
     GameActor,
@@ -63,11 +62,35 @@ _T = TypeVar("_T")
 
 
 @attrs.frozen
+class SessionGranted:
+    """Answer to a ``Join``: the session is open under ``name``; when it was resumed in the
+    middle of a game, ``game`` routes the connection's moves to that game."""
+
+    name: str
+    game: JoinedGame | None = None
+
+
+@attrs.frozen
+class SessionDenied:
+    """Answer to a ``Join``: no session (the ``error`` saying why is in the mailbox)."""
+
+
+JoinAnswer = SessionGranted | SessionDenied
+
+
+@attrs.frozen
 class Join:
-    """A socket's ``new_connection``, with the mailbox to answer it on."""
+    """A socket's ``new_connection``, with the mailbox its frames go to and the channel the
+    answer goes to.
+
+    The answer comes back on ``reply``, not through the mailbox, so that the task that
+    asked (the connection's reader) is the one that applies it: the writer only writes.
+    The lobby answers every ``Join`` it handles, before any frame of the new session can
+    be read; a ``Join`` it never handles (the server stopping) has its ``reply`` closed."""
 
     event: Connected
     mailbox: Mailbox
+    reply: trio.MemorySendChannel[JoinAnswer]
 
 
 @attrs.frozen
@@ -149,17 +172,34 @@ class LobbyActor:
             max_games_per_minute=max_games_per_minute,
         )
         self._mailboxes: dict[int, Mailbox] = {}
+        self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
+        """The reply of the ``Join`` being handled (one at most)."""
         self._games: dict[str, trio.MemorySendChannel[GameInput]] = {}
         self._buffer = LobbyUpdateBuffer(tick)
         self._user_list = UserListCache()
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery, self._inbox:
-            self._nursery = nursery
-            task_status.started()
-            await self._loop()
-            nursery.cancel_scope.cancel()
+        async with self._inbox:
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    task_status.started()
+                    await self._loop()
+                    nursery.cancel_scope.cancel()
+            finally:
+                self._close_pending_joins()
+
+    def _close_pending_joins(self) -> None:
+        """Stopped with ``Join`` items unread: close their replies, so the connections
+        waiting for an answer hear that none will come."""
+        while True:
+            try:
+                item = self._inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+            if isinstance(item, Join):
+                item.reply.close()
 
     async def _loop(self) -> None:
         while True:
@@ -185,10 +225,15 @@ class LobbyActor:
 
     def _dispatch(self, item: LobbyInput) -> None:
         match item:
-            case Join(event=event, mailbox=mailbox):
+            case Join(event=event, mailbox=mailbox, reply=reply):
                 # Registered first, so the effects can reach it; a refusal unregisters it.
                 self._mailboxes[event.conn] = mailbox
-                self._apply(self._state.handle(event))
+                self._replies[event.conn] = reply
+                try:
+                    self._apply(self._state.handle(event))
+                finally:
+                    # Answered by a session effect; closed unanswered only after a bug.
+                    self._replies.pop(event.conn, reply).close()
             case Disconnected(conn=conn):
                 name = self._state.name_of(conn)
                 self._apply(self._state.handle(item))
@@ -229,12 +274,11 @@ class LobbyActor:
                         self.metrics.errors.labels(message.code).inc()
                     mailbox.deliver(encode(message))
                 case SessionOpened(conn=conn, name=name, game_id=game_id):
-                    mailbox = self._mailboxes[conn]
-                    mailbox.deliver(control.SessionOpened(name))
-                    self._rejoin_game(game_id, mailbox)
+                    self._answer_join(conn, SessionGranted(name, self._route(game_id)))
                     log.info("user connected conn=%d name=%s", conn, name)
                 case SessionRefused(conn=conn):
-                    self._mailboxes.pop(conn).deliver(control.SessionRefused())
+                    del self._mailboxes[conn]
+                    self._answer_join(conn, SessionDenied())
                 case LobbyChanged():
                     self._buffer.add(effect, trio.current_time())
                     self._user_list.apply(effect)
@@ -253,20 +297,26 @@ class LobbyActor:
                     if old is not None:
                         old.close(code, reason)
 
-    def _rejoin_game(self, game_id: str | None, mailbox: Mailbox) -> None:
-        """A resumed session routes its moves to its game before it even sees ``welcome``,
+    def _answer_join(self, conn: int, answer: JoinAnswer) -> None:
+        reply = self._replies.pop(conn, None)
+        if reply is not None:
+            _answer(reply, answer)
+            reply.close()
+
+    def _route(self, game_id: str | None) -> JoinedGame | None:
+        """A resumed session routes its moves to its game before it reads another frame,
         so a move sent the moment ``welcome`` arrives is not refused."""
         game = None if game_id is None else self._games.get(game_id)
-        if game_id is not None and game is not None:
-            mailbox.deliver(JoinedGame(game_id, game))
+        return None if game_id is None or game is None else JoinedGame(game_id, game)
 
     def _start_game(self, start: StartGame) -> None:
         assert self._nursery is not None
         send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
         self._games[start.game_id] = send
         mailbox1, mailbox2 = self._mailboxes[start.conn1], self._mailboxes[start.conn2]
-        mailbox1.deliver(JoinedGame(start.game_id, send))
-        mailbox2.deliver(JoinedGame(start.game_id, send))
+        # Routed before the game can send ``game_started``: a player's first move finds it.
+        mailbox1.route(JoinedGame(start.game_id, send))
+        mailbox2.route(JoinedGame(start.game_id, send))
         actor = GameActor(
             start.setup,
             (mailbox1, mailbox2),

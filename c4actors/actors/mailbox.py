@@ -2,8 +2,14 @@
 
 The lobby and the games hold a ``Mailbox`` per connection and call ``deliver``,
 which never blocks: a connection whose inbox is full cannot keep up, so it is
-closed (``CLOSE_TOO_SLOW``) instead of being waited for.  The connection's own
-actor reads the other end of the channel and writes to its socket.
+closed (``CLOSE_TOO_SLOW``) instead of being waited for.  The connection's writer
+task reads the other end of the channel and writes to its socket; it only writes.
+
+The mailbox also carries the lobby's game routes (``route``) to the connection's
+reader, the one task that owns the connection's routing state: a separate queue, so
+the writer never sees them, and a list rather than a channel, since a connection has
+at most a game or two routed between two of its frames and an idle connection must
+stay small.
 """
 
 from __future__ import annotations
@@ -24,20 +30,8 @@ CLOSE_TOO_SLOW: Final = 1013
 
 
 @attrs.frozen
-class SessionOpened:
-    """Control item: the lobby accepted this socket's ``new_connection`` under ``name``."""
-
-    name: str
-
-
-@attrs.frozen
-class SessionRefused:
-    """Control item: the lobby refused this socket's ``new_connection`` (it may try again)."""
-
-
-@attrs.frozen
 class JoinedGame:
-    """Control item: route this connection's moves for ``game_id`` to ``game_inbox``."""
+    """Route this connection's moves for ``game_id`` to ``game_inbox`` (see ``route``)."""
 
     game_id: str
     game_inbox: trio.MemorySendChannel[GameInput]
@@ -48,7 +42,7 @@ class CloseRequested:
     """Control item, always last: send what came before it, then close the socket."""
 
 
-Outgoing: TypeAlias = str | SessionOpened | SessionRefused | JoinedGame | CloseRequested
+Outgoing: TypeAlias = str | CloseRequested
 """A ``str`` is an encoded frame, sent to the socket as is (encoded once, maybe shared)."""
 
 CLOSE_REQUESTED: Final = CloseRequested()
@@ -63,7 +57,7 @@ class Mailbox:
     ``trio.Event``: with 10,000 idle connections every few hundred bytes per connection count.
     """
 
-    __slots__ = ("_send", "close_code", "close_reason", "closed", "conn", "on_close")
+    __slots__ = ("_routes", "_send", "close_code", "close_reason", "closed", "conn", "on_close")
 
     def __init__(
         self,
@@ -77,6 +71,20 @@ class Mailbox:
         self.close_code = 1000
         self.close_reason = ""
         self.on_close = on_close
+        self._routes: list[JoinedGame] | None = None
+
+    def route(self, joined: JoinedGame) -> None:
+        """Tell the connection's reader where its moves for a new game go.  The caller
+        routes before the game can send its first frame, and the reader takes the routes
+        before it handles each frame, so a move always finds its game."""
+        if self._routes is None:
+            self._routes = []
+        self._routes.append(joined)
+
+    def take_routes(self) -> list[JoinedGame]:
+        """The routes given since the last call (for the connection's reader only)."""
+        routes, self._routes = self._routes, None
+        return routes or []
 
     def deliver(self, item: Outgoing) -> bool:
         """Queue ``item`` without blocking; a full inbox closes the connection instead."""

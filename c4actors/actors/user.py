@@ -1,9 +1,12 @@
 """The user actor: one per WebSocket connection, the only code that touches that socket.
 
-Two tasks share the actor's state: the reader decodes frames and routes them
-(lobby requests to the lobby's inbox, moves straight to the game's inbox); the
-writer sends everything from the actor's own inbox to the socket and applies the
-control items the lobby puts there (``SessionOpened``, ``JoinedGame``).
+Two tasks: the reader decodes frames and routes them (lobby requests to the
+lobby's inbox, moves straight to the game's inbox); the writer sends everything
+from the actor's own inbox to the socket, and nothing else.  The reader alone owns
+the connection's routing state: its phase, name and handshake deadline
+(``c4actors.connection_phase``, a pure state machine) and its table of games.  It
+asks the lobby for a session and waits for the answer itself (``Join.reply``), and
+takes the routes of newly started games from the mailbox before each frame.
 
 Error handling: bad frames are answered with ``error`` and the connection stays
 up.  Frames over ``max_message_bytes`` close it (1009).  Over the rate limit a
@@ -17,14 +20,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import math
 from typing import Final, Protocol
 
 import attrs
 import trio
 
 from c4actors.actors.game import GAME_INBOX_SIZE, GameInput, PlayMove, QuitGame
-from c4actors.actors.lobby import Join, LobbyInput
+from c4actors.actors.lobby import Join, JoinAnswer, LobbyInput, SessionGranted
 from c4actors.actors.mailbox import (
     CLOSE_POLICY,
     CLOSE_TOO_SLOW,
@@ -32,8 +34,16 @@ from c4actors.actors.mailbox import (
     JoinedGame,
     Mailbox,
     Outgoing,
-    SessionOpened,
-    SessionRefused,
+)
+from c4actors.connection_phase import (
+    Connection,
+    Hello,
+    Identified,
+    Left,
+    LookupFailed,
+    Opened,
+    Phase,
+    Refused,
 )
 from c4actors.limits import TokenBucket
 from c4actors.lobby_state import (
@@ -105,23 +115,19 @@ class UserActor:
 
     __slots__ = (
         "_finished",
-        "_handshake_deadline",
-        "_handshake_wait",
         "_inbox",
-        "_left",
         "_nursery",
         "_writer_done",
         "_writer_finished",
         "account_name",
         "bucket",
         "conn",
+        "connection",
         "dropped",
         "games",
-        "joined",
         "lobby",
         "mailbox",
         "metrics",
-        "name",
         "settings",
         "socket",
         "store",
@@ -151,18 +157,18 @@ class UserActor:
         self._nursery: trio.Nursery | None = None
         send, self._inbox = trio.open_memory_channel[Outgoing](settings.inbox_size)
         self.mailbox = Mailbox(conn, send, on_close=self._start_closer)
-        self.name: str | None = None
-        self.joined = False
+        self.connection = Connection.start(trio.current_time(), settings.handshake_timeout)
+        """Phase, name and handshake deadline: changed by the reader only."""
         self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
+        """Where this connection's moves go, by game id: changed by the reader only."""
         self._finished: collections.deque[str] | None = None
         """Games this connection played that are over (made at the first one)."""
         self._writer_finished = False
         self._writer_done: trio.Event | None = None
-        self._left = False
-        self._handshake_deadline = math.inf
-        """Until a session opens: when this socket must have sent ``new_connection`` by.
-        Suspended (inf) while the lobby decides on one; restarted when it refuses."""
-        self._handshake_wait: trio.CancelScope | None = None
+
+    @property
+    def name(self) -> str | None:
+        return self.connection.name
 
     async def run(self) -> None:
         self.metrics.connections.inc()
@@ -171,7 +177,12 @@ class UserActor:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._write)
-                await self._read()
+                try:
+                    await self._read()
+                finally:
+                    # Here, not after the nursery: a writer stuck on a client that stopped
+                    # reading (hypercorn shields its socket writes) must not delay it.
+                    await self._leave_lobby()
                 if not self.mailbox.closed:
                     nursery.cancel_scope.cancel()
                 # else: the closer is closing the socket, and then cancels the rest.
@@ -186,13 +197,14 @@ class UserActor:
                 reason = f"server_closed_{self.mailbox.close_code}"
             self.metrics.connections.dec()
             self.metrics.disconnects.labels(reason).inc()
-            await self._leave_lobby()
+            if self.connection.phase is not Phase.CLOSED:
+                await self._leave_lobby()
 
     async def _leave_lobby(self) -> None:
-        """Tell the lobby this connection is gone, once."""
-        if not self.joined or self._left:
+        """The connection is over: tell the lobby if it may know of it."""
+        self.connection = self.connection.apply(Left())
+        if not self.connection.lobby_knows:
             return
-        self._left = True
         with (
             trio.CancelScope(shield=True),
             trio.move_on_after(5),
@@ -206,14 +218,10 @@ class UserActor:
     async def _read(self) -> None:
         """Read until the peer closes, or a close is asked for (the closer cancels this)."""
         settings = self.settings
-        self._handshake_deadline = trio.current_time() + settings.handshake_timeout
         while True:
-            if self.name is None:
-                with trio.move_on_at(self._handshake_deadline) as waiting:
-                    # The writer moves this deadline when the lobby answers mid-wait.
-                    self._handshake_wait = waiting
+            if self.connection.phase is Phase.AWAITING_HELLO:
+                with trio.move_on_at(self.connection.deadline) as waiting:
                     frame = await self.socket.receive()
-                self._handshake_wait = None
                 if waiting.cancelled_caught:
                     self.mailbox.close(CLOSE_POLICY, "no new_connection received in time")
                     return
@@ -221,6 +229,8 @@ class UserActor:
                 frame = await self.socket.receive()
             if frame is None:
                 return
+            for joined in self.mailbox.take_routes():
+                self._joined_game(joined)
             received_at = trio.current_time()
             self.metrics.messages_in.inc()
             if _byte_size(frame, settings.max_message_bytes) > settings.max_message_bytes:
@@ -245,20 +255,10 @@ class UserActor:
                 continue
             match message:
                 case NewConnection(username=username, resume=resume):
-                    if self.name is not None:
+                    if self.connection.phase is Phase.IN_LOBBY:
                         self._error("already_connected", "this socket already has a session")
                         continue
-                    deadline = self._handshake_deadline
-                    self._set_handshake_deadline(math.inf)
-                    try:
-                        joining = await self._identify(username, resume)
-                    except StoreError:
-                        log.exception("account lookup failed conn=%d", self.conn)
-                        self._error("store_unavailable", "accounts are unavailable, try again")
-                        self._set_handshake_deadline(deadline)
-                        continue
-                    self.joined = True
-                    if not await self._to_lobby(Join(joining, self.mailbox)):
+                    if not await self._join(username, resume):
                         return
                 case Challenge() | Cancel() | Accept() | Decline():
                     if self._check_connected() and not await self._to_lobby(
@@ -274,6 +274,34 @@ class UserActor:
                     if self._check_connected():
                         assert self.name is not None
                         self._to_game(game_id, QuitGame(self.mailbox, self.name), "quit")
+
+    async def _join(self, username: str, resume: str | None) -> bool:
+        """Ask for a session and apply the lobby's answer, here in the reader: no frame is
+        read before it is known.  False when the lobby is gone (the server is stopping)."""
+        self.connection = self.connection.apply(Hello())
+        try:
+            joining = await self._identify(username, resume)
+        except StoreError:
+            log.exception("account lookup failed conn=%d", self.conn)
+            self._error("store_unavailable", "accounts are unavailable, try again")
+            self.connection = self.connection.apply(LookupFailed())
+            return True
+        self.connection = self.connection.apply(Identified())
+        reply, answers = trio.open_memory_channel[JoinAnswer](1)
+        with answers:
+            if not await self._to_lobby(Join(joining, self.mailbox, reply)):
+                return False
+            try:
+                answer = await answers.receive()
+            except trio.EndOfChannel:
+                return False
+        if isinstance(answer, SessionGranted):
+            self.connection = self.connection.apply(Opened(answer.name))
+            if answer.game is not None:
+                self._joined_game(answer.game)
+        else:
+            self.connection = self.connection.apply(Refused(trio.current_time()))
+        return True
 
     async def _to_lobby(self, item: LobbyInput) -> bool:
         """Send to the lobby; False when it is gone (the server is stopping)."""
@@ -296,7 +324,7 @@ class UserActor:
         return Connected(self.conn, username, resume, name_registered=registered)
 
     def _check_connected(self) -> bool:
-        if self.name is None:
+        if self.connection.phase is not Phase.IN_LOBBY:
             self._error("not_connected", "send new_connection first")
             return False
         return True
@@ -338,27 +366,14 @@ class UserActor:
                         item = await receive()
                     except trio.EndOfChannel:
                         return
-                    if isinstance(item, str):
-                        await self.socket.send(item)
-                        messages_out.inc()
-                    elif isinstance(item, SessionOpened):
-                        self.name = item.name
-                    elif isinstance(item, SessionRefused):
-                        limit = self.settings.handshake_timeout
-                        self._set_handshake_deadline(trio.current_time() + limit)
-                    elif isinstance(item, JoinedGame):
-                        self._joined_game(item)
-                    elif isinstance(item, CloseRequested):
+                    if isinstance(item, CloseRequested):
                         return
+                    await self.socket.send(item)
+                    messages_out.inc()
         finally:
             self._writer_finished = True
             if self._writer_done is not None:
                 self._writer_done.set()
-
-    def _set_handshake_deadline(self, deadline: float) -> None:
-        self._handshake_deadline = deadline
-        if self._handshake_wait is not None:
-            self._handshake_wait.deadline = deadline
 
     def _joined_game(self, joined: JoinedGame) -> None:
         for game_id, game in list(self.games.items()):
@@ -387,9 +402,8 @@ class UserActor:
             self._writer_done = trio.Event()
             with trio.move_on_after(1):
                 await self._writer_done.wait()
-        # Leave the lobby now: hypercorn shields its socket writes, so a client that stopped
-        # reading keeps the writer alive until TCP gives up on it (TCP_USER_TIMEOUT).
-        await self._leave_lobby()
+        # Cancelling ends the reader, which tells the lobby at once (``run``), even while
+        # the writer is stuck on a client that stopped reading.
         cancel_scope.cancel()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.socket.close(self.mailbox.close_code, self.mailbox.close_reason)
