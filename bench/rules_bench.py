@@ -3,8 +3,9 @@
 Both sides replay the same seeded corpus of random games, one move at a time:
 
 * engine: ``Board.play`` and reading ``Board.outcome`` (worked out incrementally by ``play``);
-* brute force: ``rules_reference.drop`` on the drawn rows, then ``brute_force_outcome``, which
-  scans all 69 lines of four.  The property tests trust that same referee;
+* brute force: the tests' referee (``tests/rules_reference.py``): ``drop`` on the drawn rows,
+  then ``brute_force_outcome``, which scans all 69 lines of four.  The property tests trust
+  that same referee;
 * floor: what ``play`` costs before any rule: making the new immutable ``Board`` (the same
   ``object.__new__`` and slot stores ``play`` uses) from the old one's fields.  No engine that
   returns a new ``Board`` per move can beat it, so brute force / floor bounds the speed-up.
@@ -35,7 +36,10 @@ import attrs
 from doc_sections import replace_section
 
 from c4actors.rules import CELLS, ONGOING, Board, Column, Outcome
-from c4actors.rules_reference import EMPTY_ROWS, brute_force_outcome, drop
+
+# The referee is the tests' oracle and lives with them; the benchmark times that same code.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from tests.rules_reference import EMPTY_ROWS, brute_force_outcome, drop
 
 TARGET_SPEEDUP = 20.0
 TARGET_NS_PER_MOVE = 5_000.0
@@ -232,7 +236,7 @@ def markdown_section(figures: Figures, today: datetime.date) -> str:
             "## Rules engine",
             "",
             "`bench/rules_bench.py`: `Board.play` plus reading `Board.outcome`, against the",
-            "brute-force referee in `c4actors/rules_reference.py` (drop the stone into the drawn",
+            "brute-force referee in `tests/rules_reference.py` (drop the stone into the drawn",
             "rows, then scan all 69 lines of four), replaying the same seeded random games;",
             "best of several runs.  The floor is the cost of making the new immutable `Board`",
             "alone, as `play` makes it, with no rule applied: no engine that returns a new",

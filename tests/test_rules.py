@@ -1,6 +1,6 @@
 """Tests for ``c4actors.rules``: properties over random legal games, then known positions.
 
-The oracle is ``c4actors.rules_reference``, a naive referee that scans all 69 lines of the drawn
+The oracle is ``tests.rules_reference``, a naive referee that scans all 69 lines of the drawn
 rows and shares no logic with the bitboard engine.
 """
 
@@ -26,7 +26,7 @@ from c4actors.rules import (
     Outcome,
     Termination,
 )
-from c4actors.rules_reference import (
+from tests.rules_reference import (
     ALL_LINES,
     EMPTY_ROWS,
     brute_force_outcome,

@@ -6,7 +6,7 @@ makes it slow but obviously correct, which is what the property tests need to ch
 engine against, and what the benchmark needs to measure the engine's speed-up against.  The tests
 and ``bench/rules_bench.py`` both import it, so they measure and trust the same algorithm.
 
-The server never uses it.
+The server never uses it: it lives with the tests, the oracle they trust.
 """
 
 from __future__ import annotations
