@@ -1,4 +1,4 @@
-"""The SQLite store: migrations, atomic results, concurrency, and the pure helpers around it."""
+"""The SQLite store: migrations, atomic results, concurrency, refusals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import trio
 
-from c4actors.colors import PALETTE, TOO_CLOSE, assign_colors, distance
 from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.store import GameRecord, NameTaken, SchemaTooNew, StoreError
 from c4actors.store.migrations import LATEST, current_version, migrate
@@ -140,26 +139,3 @@ async def test_a_failed_result_write_changes_nothing(tmp_path: Path) -> None:
     ann = await store.get_account("ann")
     assert ann is not None and ann.wins == 0, "the winner's update was rolled back too"
     assert await store.get_game("g1") is None
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def test_colors_player1_keeps_their_choice_and_clashes_are_resolved() -> None:
-    assert assign_colors(None, None) == ("red", "yellow")
-    assert assign_colors("green", "purple") == ("green", "purple")
-    assert assign_colors("yellow", None) == ("yellow", "red")
-    for first in PALETTE:
-        for second in [*PALETTE, None]:
-            got1, got2 = assign_colors(first, second)
-            assert got1 == first
-            assert distance(got1, got2) >= TOO_CLOSE
-            if second is not None and distance(first, second) >= TOO_CLOSE:
-                assert got2 == second
-    # Same colour, and two that are too close: the nearest distinct colour instead.
-    same = assign_colors("blue", "blue")[1]
-    assert same != "blue"
-    assert distance("blue", "purple") < TOO_CLOSE
-    close = assign_colors("blue", "purple")[1]
-    others = [c for c in PALETTE if distance("blue", c) >= TOO_CLOSE]
-    assert close == min(others, key=lambda c: distance("purple", c))
