@@ -37,6 +37,7 @@ from c4actors.rules import Board, IllegalMoveError, Termination
 from protocol.messages import (
     Cell,
     Error,
+    ErrorCode,
     GameOver,
     GameOverReason,
     GameStarted,
@@ -387,7 +388,7 @@ def _name(game: Game, number: PlayerNumber) -> str:
     return game.setup.player(number).name
 
 
-def _refuse(conn: ConnId, code: str, message: str, ref: str) -> Send:
+def _refuse(conn: ConnId, code: ErrorCode, message: str, ref: str) -> Send:
     return Send((conn,), Error(code=code, message=message, ref=ref))
 
 

@@ -53,6 +53,7 @@ from protocol.messages import (
     Challenge,
     Decline,
     Error,
+    ErrorCode,
     Invitation,
     InvitationCancelled,
     InvitationDeclined,
@@ -757,10 +758,10 @@ def _token_matches(offered: str | None, token: str) -> bool:
     return offered is not None and hmac.compare_digest(offered, token)
 
 
-def _error(conn: ConnId, code: str, message: str, ref: str | None = None) -> Send:
+def _error(conn: ConnId, code: ErrorCode, message: str, ref: str | None = None) -> Send:
     return Send(conn, Error(code=code, message=message, ref=ref))
 
 
-def _refuse(conn: ConnId, code: str, message: str) -> list[Effect]:
+def _refuse(conn: ConnId, code: ErrorCode, message: str) -> list[Effect]:
     """A ``new_connection`` refused: the reason, then the refusal itself."""
     return [_error(conn, code, message, "new_connection"), SessionRefused(conn)]

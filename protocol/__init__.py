@@ -10,6 +10,7 @@ from protocol.codec import (
 )
 from protocol.messages import (
     CLIENT_MESSAGE_TYPES,
+    ERROR_CODES,
     PROTOCOL_VERSION,
     SERVER_MESSAGE_TYPES,
     TYPE_NAMES,
@@ -21,6 +22,7 @@ from protocol.messages import (
     Colors,
     Decline,
     Error,
+    ErrorCode,
     GameOver,
     GameOverReason,
     GameResult,
@@ -46,6 +48,7 @@ from protocol.messages import (
 
 __all__ = [
     "CLIENT_MESSAGE_TYPES",
+    "ERROR_CODES",
     "MAX_MESSAGE_CHARS",
     "PROTOCOL_VERSION",
     "SERVER_MESSAGE_TYPES",
@@ -58,6 +61,7 @@ __all__ = [
     "Colors",
     "Decline",
     "Error",
+    "ErrorCode",
     "GameOver",
     "GameOverReason",
     "GameResult",

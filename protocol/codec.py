@@ -38,6 +38,7 @@ from protocol.messages import (
     SERVER_MESSAGE_TYPES,
     TYPE_NAMES,
     ClientMessage,
+    ErrorCode,
     Invitation,
     ServerMessage,
     UserInfo,
@@ -71,7 +72,7 @@ class ProtocolError(Exception):
     recognised (for ``Error.ref``), else ``None``.
     """
 
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
         super().__init__(code, message)
         self.code = code
         self.message = message

@@ -11,7 +11,7 @@ and ``line``) count from 0 at the top; columns from 0 at the left.
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, get_args
 
 import attrs
 
@@ -27,6 +27,38 @@ PlayerNumber: TypeAlias = Literal[1, 2]
 CancelReason: TypeAlias = Literal["cancelled", "left"]
 """Why an invitation was called off: ``cancelled`` (the challenger withdrew it) or ``left``
 (either side disconnected)."""
+ErrorCode: TypeAlias = Literal[
+    "bad_json",
+    "bad_message",
+    "unknown_type",
+    "invalid_field",
+    "too_large",
+    "not_connected",
+    "already_connected",
+    "invalid_name",
+    "name_taken",
+    "name_registered",
+    "account_mismatch",
+    "store_unavailable",
+    "result_not_saved",
+    "self_challenge",
+    "not_available",
+    "too_many_games",
+    "declined_recently",
+    "unknown_user",
+    "no_invitation",
+    "invalid_column",
+    "column_full",
+    "not_your_turn",
+    "unknown_game",
+    "game_over",
+    "rate_limited",
+    "server_shutdown",
+    "internal_error",
+]
+"""Every ``Error.code`` the server sends, in one place (docs/protocol.md, "Error codes",
+explains each; a test checks that the table and this type name the same codes)."""
+ERROR_CODES: Final[frozenset[str]] = frozenset(get_args(ErrorCode))
 
 
 # --------------------------------------------------------------------------- shared values
@@ -115,15 +147,7 @@ class Quit:
 
 
 ClientMessage: TypeAlias = NewConnection | Challenge | Cancel | Accept | Decline | Move | Quit
-CLIENT_MESSAGE_TYPES: tuple[type, ...] = (
-    NewConnection,
-    Challenge,
-    Cancel,
-    Accept,
-    Decline,
-    Move,
-    Quit,
-)
+CLIENT_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ClientMessage)
 
 
 # --------------------------------------------------------------------------- server -> client
@@ -244,7 +268,7 @@ class Error:
     """A request was refused or malformed. ``code`` is machine-readable; ``ref`` names the
     request type it answers, when known."""
 
-    code: str
+    code: ErrorCode
     message: str
     ref: str | None = None
 
@@ -264,21 +288,7 @@ ServerMessage: TypeAlias = (
     | OpponentReconnected
     | Error
 )
-SERVER_MESSAGE_TYPES: tuple[type, ...] = (
-    Welcome,
-    UserList,
-    LobbyUpdate,
-    InvitationSent,
-    Invitation,
-    InvitationDeclined,
-    InvitationCancelled,
-    GameStarted,
-    GameState,
-    GameOver,
-    OpponentDisconnected,
-    OpponentReconnected,
-    Error,
-)
+SERVER_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ServerMessage)
 
 
 def _snake(name: str) -> str:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import protocol
 from protocol import (
     CLIENT_MESSAGE_TYPES,
+    ERROR_CODES,
     MAX_MESSAGE_CHARS,
     SERVER_MESSAGE_TYPES,
     TYPE_NAMES,
@@ -398,6 +399,18 @@ def test_doc_has_a_heading_for_every_message_type() -> None:
     headings = _HEADING.findall(_doc())
     missing = sorted(set(TYPE_NAMES.values()) - set(headings))
     assert not missing, f"docs/protocol.md lacks headings for {missing}"
+
+
+def test_doc_lists_exactly_the_error_codes() -> None:
+    table = _doc().split("## Error codes", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_]+)`", table, re.MULTILINE))
+    assert documented == ERROR_CODES
+
+
+def test_an_unknown_error_code_does_not_decode() -> None:
+    frame = json.dumps({"type": "error", "code": "no_such_code", "message": "?"})
+    with pytest.raises(ProtocolError):
+        decode_server(frame)
 
 
 def test_doc_examples_decode() -> None:

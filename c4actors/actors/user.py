@@ -62,6 +62,7 @@ from protocol.messages import (
     Challenge,
     Decline,
     Error,
+    ErrorCode,
     Move,
     NewConnection,
     Quit,
@@ -348,7 +349,7 @@ class UserActor:
         except trio.WouldBlock:
             self._error("rate_limited", "too many requests in flight; wait for replies", ref)
 
-    def _error(self, code: str, message: str, ref: str | None = None) -> None:
+    def _error(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
         self.metrics.errors.labels(code).inc()
         self.mailbox.deliver(encode(Error(code=code, message=message, ref=ref)))
 
