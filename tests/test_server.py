@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import httpx
 import pytest
 import trio
+from trio.testing import MockClock
 from trio_websocket import ConnectionClosed
 
 from c4actors.actors import game as game_module
@@ -356,12 +357,23 @@ async def test_lobby_updates_follow_changes_but_skip_players() -> None:
             del game_id
 
 
-async def test_lobby_tick_coalesces_changes() -> None:
-    async with open_server(lobby_tick=0.3) as server, connect(server, "watcher") as watcher:
+async def test_lobby_tick_coalesces_changes(jump_clock: MockClock) -> None:
+    """Every change within one tick becomes one ``lobby_update``, sent when the tick ends.
+
+    The tick is long (30 s) and passes by a jump of the clock, so however slow the joins,
+    they all fall in one tick: nothing depends on the machine's speed."""
+    tick = 30.0
+    async with open_server(lobby_tick=tick) as server, connect(server, "watcher") as watcher:
+        # The watcher has its user_list: the lobby handled the join and armed the tick.
+        jump_clock.jump(tick)
         assert (await watcher.expect(LobbyUpdate)).users[0].name == "watcher"
         async with connect(server, "a1"), connect(server, "a2"):
             pass
+        with trio.fail_after(10):
+            while (await server.lobby.stats()).users > 1:  # noqa: ASYNC110
+                await trio.sleep(0.01)  # until the lobby has handled both departures
         async with connect(server, "b1"):
+            jump_clock.jump(tick)
             update = await watcher.expect(LobbyUpdate)
             assert {u.name for u in update.users} == {"b1"}
             assert set(update.left) == {"a1", "a2"}
@@ -434,12 +446,15 @@ async def test_disconnect_with_no_grace_forfeits_at_once() -> None:
         assert [u.name for u in snapshot.users] == ["ann"]
 
 
-async def test_disconnect_after_the_grace_period_forfeits() -> None:
-    async with open_server(grace_seconds=0.5) as server, connect(server, "ann") as ann:
+async def test_disconnect_after_the_grace_period_forfeits(jump_clock: MockClock) -> None:
+    """The default grace period (20 s), passed by a jump of the clock."""
+    async with open_server(grace_seconds=20) as server, connect(server, "ann") as ann:
         async with connect(server, "bob") as bob:
             game_id = await start_game(ann, bob)
         notice = await ann.expect(OpponentDisconnected)
-        assert notice == OpponentDisconnected(game_id=game_id, grace_seconds=0.5)
+        assert notice == OpponentDisconnected(game_id=game_id, grace_seconds=20)
+        # The notice went out when the game armed its deadline: 20 s from now at the latest.
+        jump_clock.jump(20)
         over = await ann.expect(GameOver)
         assert (over.winner, over.reason) == ("ann", "disconnect")
 
@@ -510,19 +525,23 @@ async def test_resume_token_takes_over_a_socket_that_is_still_open() -> None:
             assert (await bob.expect(GameOver)).winner == "ann"
 
 
-async def test_handshake_timeout_closes_silent_sockets() -> None:
+async def test_handshake_timeout_closes_silent_sockets(jump_clock: MockClock) -> None:
+    """The default handshake timeout (10 s), passed by a jump of the clock."""
     from c4actors.actors.user import ConnectionSettings
-    from c4actors.web import WebSettings
 
-    async with (
-        open_server(
-            web=WebSettings(connection=ConnectionSettings(handshake_timeout=0.2))
-        ) as server,
-        open_socket(server.ws_url) as ws,
-    ):
+    timeout = ConnectionSettings().handshake_timeout
+    assert timeout == 10
+    async with open_server() as server, open_socket(server.ws_url) as ws:
+        client = Client(ws)
+        # An answer shows the connection reads, so its handshake deadline is armed; a request
+        # other than new_connection does not move it.
+        await client.send(Challenge(opponent="x"))
+        assert (await client.expect(Error)).code == "not_connected"
+        jump_clock.jump(timeout)
         with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
             await ws.get_message()
         assert closed.value.reason.code == 1008
+        assert closed.value.reason.reason == "no new_connection received in time"
 
 
 # --------------------------------------------------------------------------- scale and faults
