@@ -426,6 +426,11 @@ class LobbyState:
         user = self._users.get(_key(name))
         return user is not None and user.conn is None
 
+    def games_counted(self, conn: ConnId) -> int:
+        """How many game starts the cap remembers for ``conn`` (none without a cap): at most
+        the cap, so the memory kept per socket is bounded however long it plays."""
+        return len(self._games_started.get(conn, ()))
+
     def declined_until(self, challenger: str, challenged: str) -> float | None:
         """When ``challenger`` may invite ``challenged`` again after being declined by them
         (None: no decline remembered; the time may already have passed)."""
@@ -656,8 +661,9 @@ class LobbyState:
             user.game_id = other.game_id = game_id
             self._games[game_id] = (_key(user.name), key)
             assert other.conn is not None
-            for started in (conn, other.conn):
-                self._games_started.setdefault(started, deque()).append(at)
+            if self._max_games is not None:  # without a cap, nothing to remember
+                for started in (conn, other.conn):
+                    self._games_started.setdefault(started, deque()).append(at)
             color1, color2 = assign_colors(user.color, other.color)
             setup = GameSetup(
                 game_id=game_id,

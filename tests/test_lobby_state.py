@@ -352,6 +352,22 @@ def test_a_socket_starts_at_most_so_many_games_a_minute() -> None:
     assert not error_codes(lobby.handle(Request(4, Challenge(opponent="bob"), at=61.0)))
 
 
+def test_the_games_cap_remembers_no_more_than_it_needs() -> None:
+    for cap in (None, 2):
+        lobby = make_lobby(max_games_per_minute=cap)
+        connect(lobby, 1, "ann")
+        connect(lobby, 2, "bob")
+        for minute in range(5):
+            for at in (minute * GAMES_WINDOW, minute * GAMES_WINDOW + 1):
+                lobby.handle(Request(1, Challenge(opponent="bob"), at))
+                effects = lobby.handle(Request(2, Accept(challenger="ann"), at))
+                [start] = [e for e in effects if isinstance(e, StartGame)]
+                lobby.handle(GameEnded(start.game_id, won_by("bob")))
+        assert lobby.games_counted(1) == lobby.games_counted(2) == (cap or 0)
+        lobby.handle(Disconnected(1))
+        assert lobby.games_counted(1) == 0
+
+
 def test_the_games_cap_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_games_per_minute"):
         LobbyState(new_token=str, new_game_id=str, max_games_per_minute=0)
