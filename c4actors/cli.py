@@ -21,6 +21,7 @@ from c4actors.sessions import SECRET_ENV
 from c4actors.store import StoreError
 from c4actors.throttle import REGISTRATIONS_PER_ADDRESS
 from c4actors.web import WebSettings
+from protocol.codec import DEFAULT_MAX_MESSAGE_BYTES
 
 log = logging.getLogger("c4actors")
 
@@ -80,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: off; it costs CPU and memory for messages of a few hundred bytes)",
     )
     limits = serve.add_argument_group("limits (0 disables a limit)")
-    limits.add_argument("--max-message-bytes", type=int, default=4096, help="%(default)s")
+    limits.add_argument(
+        "--max-message-bytes",
+        type=_non_negative_int,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="%(default)s",
+    )
     limits.add_argument(
         "--rate", type=float, default=20.0, help="messages/s per connection (%(default)s)"
     )

@@ -1,7 +1,7 @@
 """The typed c4actors wire protocol, shared by the server, the load tester and the tests."""
 
 from protocol.codec import (
-    MAX_MESSAGE_CHARS,
+    DEFAULT_MAX_MESSAGE_BYTES,
     ProtocolError,
     converter,
     decode_client,
@@ -48,8 +48,8 @@ from protocol.messages import (
 
 __all__ = [
     "CLIENT_MESSAGE_TYPES",
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "ERROR_CODES",
-    "MAX_MESSAGE_CHARS",
     "PROTOCOL_VERSION",
     "SERVER_MESSAGE_TYPES",
     "TYPE_NAMES",

@@ -45,7 +45,7 @@ from protocol.messages import (
 )
 
 __all__ = [
-    "MAX_MESSAGE_CHARS",
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "ProtocolError",
     "converter",
     "decode_client",
@@ -53,14 +53,17 @@ __all__ = [
     "encode",
     "encode_user_info",
     "encode_user_list",
+    "frame_size",
 ]
 
-MAX_MESSAGE_CHARS = 4096
+DEFAULT_MAX_MESSAGE_BYTES: Final = 4096
+"""Longest client frame, in UTF-8 bytes, unless the server is given another limit
+(``--max-message-bytes``, which it passes to ``decode_client``).  Bytes, not characters:
+the one rule for every size check, as a frame's cost is its bytes."""
 _T = TypeVar("_T")
-"""Longest client frame the server parses, in characters (``too_large`` beyond)."""
 
-# A UTF-8 character takes at most 4 bytes: longer byte strings are too large for sure,
-# and are rejected before being decoded.
+# A UTF-8 character takes at most 4 bytes: a text this short is under the limit for sure,
+# and is not encoded to be measured.
 _MAX_UTF8_BYTES_PER_CHAR: Final = 4
 
 
@@ -273,19 +276,25 @@ _structure_client_message: Final = converter.get_structure_hook(ClientMessage)
 _structure_server_message: Final = converter.get_structure_hook(ServerMessage)
 
 
-def _parse_object(text: str | bytes, max_chars: int | None) -> dict[str, Any]:
-    if isinstance(text, str):
-        if max_chars is not None and len(text) > max_chars:
-            raise ProtocolError("too_large", f"message longer than {max_chars} characters")
-    else:
-        if max_chars is not None and len(text) > max_chars * _MAX_UTF8_BYTES_PER_CHAR:
-            raise ProtocolError("too_large", f"message longer than {max_chars} characters")
+def frame_size(frame: str | bytes, limit: int) -> int:
+    """The frame's size in UTF-8 bytes, as far as comparing it with ``limit`` needs: exact
+    when that is in doubt, else a bound on the same side of the limit (a text is encoded
+    only when its length alone does not tell)."""
+    if isinstance(frame, bytes):
+        return len(frame)
+    if len(frame) * _MAX_UTF8_BYTES_PER_CHAR <= limit or len(frame) > limit:
+        return len(frame)
+    return len(frame.encode("utf-8", "surrogatepass"))
+
+
+def _parse_object(text: str | bytes, max_bytes: int | None) -> dict[str, Any]:
+    if max_bytes is not None and frame_size(text, max_bytes) > max_bytes:
+        raise ProtocolError("too_large", f"message larger than {max_bytes} bytes")
+    if isinstance(text, bytes):
         try:
             text = str(text, "utf-8")
         except UnicodeDecodeError:
             raise ProtocolError("bad_json", "message is not valid UTF-8") from None
-        if max_chars is not None and len(text) > max_chars:
-            raise ProtocolError("too_large", f"message longer than {max_chars} characters")
     try:
         value = _load_json(text)
     except RecursionError:
@@ -323,12 +332,14 @@ def _invalid_field(exc: Exception, tag: str) -> ProtocolError:
     return ProtocolError("invalid_field", text, ref=tag)
 
 
-def decode_client(text: str | bytes) -> ClientMessage:
+def decode_client(text: str | bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> ClientMessage:
     """Parse one client -> server frame; raise ``ProtocolError`` and nothing else.
 
-    Frames longer than ``MAX_MESSAGE_CHARS`` are refused (``too_large``) before parsing.
+    Frames over ``max_bytes`` UTF-8 bytes are refused (``too_large``) before parsing, so
+    no input costs more than its size allows.  The server passes its own limit, and closes
+    an oversized frame's connection (1009) before it gets here.
     """
-    message = _parse_object(text, MAX_MESSAGE_CHARS)
+    message = _parse_object(text, max_bytes)
     tag = _check_tag(message, _CLIENT_TAGS)
     try:
         result: ClientMessage = _structure_client_message(message, ClientMessage)
@@ -351,10 +362,10 @@ def decode_server(text: str | bytes) -> ServerMessage:
     return result
 
 
-def decode_object(text: str | bytes, cls: type[_T], max_chars: int) -> _T:
+def decode_object(text: str | bytes, cls: type[_T], max_bytes: int) -> _T:
     """Parse a JSON object into the attrs class ``cls`` with the same strict rules as the
     wire messages (for the HTTP API's bodies); raise ``ProtocolError`` and nothing else."""
-    message = _parse_object(text, max_chars)
+    message = _parse_object(text, max_bytes)
     try:
         return converter.structure(message, cls)
     except Exception as exc:

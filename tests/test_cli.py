@@ -39,3 +39,20 @@ def test_registrations_per_address_defaults_to_five_and_zero_lifts_it() -> None:
     assert build_parser().parse_args(["serve"]).registrations_per_address == 5
     args = build_parser().parse_args(["serve", "--registrations-per-address", "0"])
     assert args.registrations_per_address == 0
+
+
+def test_max_message_bytes_defaults_to_the_protocol_s_limit_and_zero_keeps_a_ceiling(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from c4actors.actors.user import ConnectionSettings
+    from c4actors.limits import UNLIMITED_RECEIVE_BYTES
+    from protocol import DEFAULT_MAX_MESSAGE_BYTES
+
+    parse = build_parser().parse_args
+    assert parse(["serve"]).max_message_bytes == DEFAULT_MAX_MESSAGE_BYTES == 4096
+    assert ConnectionSettings().frame_limit == DEFAULT_MAX_MESSAGE_BYTES
+    zero = parse(["serve", "--max-message-bytes", "0"]).max_message_bytes
+    assert ConnectionSettings(max_message_bytes=zero).frame_limit == UNLIMITED_RECEIVE_BYTES
+    with pytest.raises(SystemExit):
+        parse(["serve", "--max-message-bytes", "-1"])
+    assert "must be a whole number >= 0, not '-1'" in capsys.readouterr().err

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import protocol
 from protocol import (
     CLIENT_MESSAGE_TYPES,
+    DEFAULT_MAX_MESSAGE_BYTES,
     ERROR_CODES,
-    MAX_MESSAGE_CHARS,
     SERVER_MESSAGE_TYPES,
     TYPE_NAMES,
     GameOver,
@@ -26,10 +26,10 @@ from protocol import (
     NewConnection,
     OpponentDisconnected,
     ProtocolError,
+    Quit,
     UserInfo,
     UserList,
     Welcome,
-    codec,
     decode_client,
     decode_server,
     encode,
@@ -45,7 +45,7 @@ CODEC_ERROR_CODES = ("too_large", "bad_json", "bad_message", "unknown_type", "in
 
 # --------------------------------------------------------------------------- strategies
 
-# Strings stay short so that every client message fits in MAX_MESSAGE_CHARS.
+# Strings stay short so that every client message fits in DEFAULT_MAX_MESSAGE_BYTES.
 _text = st.text(max_size=20)
 
 
@@ -217,9 +217,9 @@ def test_float_fields_accept_ints() -> None:
 # --------------------------------------------------------------------------- strictness
 
 
-def _error(decode: Any, data: str | bytes) -> ProtocolError:
+def _error(decode: Any, data: str | bytes, *limit: int) -> ProtocolError:
     with pytest.raises(ProtocolError) as info:
-        decode(data)
+        decode(data, *limit)
     return info.value
 
 
@@ -330,32 +330,41 @@ def test_json_that_is_not_an_object_is_bad_message(text: str) -> None:
 def test_long_text_is_too_large() -> None:
     assert _error(decode_client, "x" * 5000).code == "too_large"
     assert _error(decode_client, b"x" * 5000).code == "too_large"
-    padding = " " * (MAX_MESSAGE_CHARS + 1 - len('{"type":"quit","game_id":"g"}'))
+    padding = " " * (DEFAULT_MAX_MESSAGE_BYTES + 1 - len('{"type":"quit","game_id":"g"}'))
     assert _error(decode_client, '{"type":"quit","game_id":"g"}' + padding).code == "too_large"
 
 
-def test_limit_counts_characters_not_bytes() -> None:
-    name = "é" * 4000
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["text", "bytes"])
+def test_limit_counts_bytes_not_characters(as_bytes: bool) -> None:
+    """One rule with the server's own check: a frame's UTF-8 bytes, however it arrives."""
+    name = "é" * 2100
     text = encode(NewConnection(username=name))
-    assert len(text.encode()) > MAX_MESSAGE_CHARS
-    assert decode_client(text.encode()) == NewConnection(username=name)
+    assert len(text) < DEFAULT_MAX_MESSAGE_BYTES < len(text.encode())
+    frame: str | bytes = text.encode() if as_bytes else text
+    assert _error(decode_client, frame).code == "too_large"
+    assert decode_client(frame, len(text.encode())) == NewConnection(username=name)
+    assert _error(decode_client, frame, len(text.encode()) - 1).code == "too_large"
 
 
-def test_deep_nesting_is_a_protocol_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_limit_is_the_callers() -> None:
+    frame = '{"type":"quit","game_id":"g"}' + " " * 5000
+    assert _error(decode_client, frame).code == "too_large"
+    assert decode_client(frame, 16384) == Quit(game_id="g")
+
+
+def test_deep_nesting_is_a_protocol_error() -> None:
     deep = "[" * 100_000 + "]" * 100_000
     assert _error(decode_client, deep).code == "too_large"
     assert _error(decode_server, deep).code == "bad_json"
     assert _error(decode_client, "[" * 2000 + "]" * 2000).code == "bad_json"
-    monkeypatch.setattr(codec, "MAX_MESSAGE_CHARS", 10**6)
-    assert _error(decode_client, deep).code == "bad_json"
+    assert _error(decode_client, deep, 10**6).code == "bad_json"
 
 
-def test_huge_integer_is_a_protocol_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_huge_integer_is_a_protocol_error() -> None:
     huge = '{"type":"move","game_id":"g","column":' + "9" * 10_000 + "}"
     assert _error(decode_client, huge).code == "too_large"
     assert _error(decode_server, "9" * 10_000).code == "bad_json"
-    monkeypatch.setattr(codec, "MAX_MESSAGE_CHARS", 10**6)
-    assert _error(decode_client, huge).code == "bad_json"
+    assert _error(decode_client, huge, 10**6).code == "bad_json"
 
 
 # --------------------------------------------------------------------------- hostile input

@@ -525,6 +525,33 @@ async def test_resume_token_takes_over_a_socket_that_is_still_open() -> None:
             assert (await bob.expect(GameOver)).winner == "ann"
 
 
+async def test_max_message_bytes_is_the_one_limit_and_it_counts_bytes() -> None:
+    """``--max-message-bytes`` can raise the limit: no second, fixed cap in the codec; and
+    every check counts UTF-8 bytes, so a frame of fewer characters can still be over it."""
+    from c4actors.actors.user import ConnectionSettings
+    from c4actors.web import WebSettings
+
+    web = WebSettings(connection=ConnectionSettings(max_message_bytes=16384))
+    async with (
+        open_server(web=web) as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        padded = '{"type":"challenge","opponent":"bob"}' + " " * 5000
+        assert len(padded) > 5000
+        await ann.send_raw(padded)
+        assert await ann.expect_skipping(InvitationSent, LobbyUpdate) == InvitationSent(to="bob")
+        await bob.expect_skipping(Invitation, LobbyUpdate)
+        wide = '{"type":"cancel","opponent":"' + "é" * 8190 + '"}'
+        assert len(wide) < 16384 < len(wide.encode())
+        await ann.send_raw(wide)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await ann.receive()
+        assert closed.value.reason.code == 1009
+        assert closed.value.reason.reason == "message too large: the limit is 16384 bytes"
+
+
 async def test_handshake_timeout_closes_silent_sockets(jump_clock: MockClock) -> None:
     """The default handshake timeout (10 s), passed by a jump of the clock."""
     from c4actors.actors.user import ConnectionSettings

@@ -45,7 +45,7 @@ from c4actors.connection_phase import (
     Phase,
     Refused,
 )
-from c4actors.limits import TokenBucket
+from c4actors.limits import UNLIMITED_RECEIVE_BYTES, TokenBucket
 from c4actors.lobby_state import (
     AccountInfo,
     Connected,
@@ -55,7 +55,13 @@ from c4actors.lobby_state import (
 )
 from c4actors.metrics import Metrics
 from c4actors.store import Account, Store, StoreError
-from protocol.codec import ProtocolError, decode_client, encode
+from protocol.codec import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    ProtocolError,
+    decode_client,
+    encode,
+    frame_size,
+)
 from protocol.messages import (
     Accept,
     Cancel,
@@ -83,13 +89,21 @@ class ConnectionSettings:
     inbox_size: int = 256
     handshake_timeout: float = 10.0
     """Seconds a socket may stay open without a session (no accepted ``new_connection``)."""
-    max_message_bytes: int = 4096
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    """The one limit on a client frame, in UTF-8 bytes (``--max-message-bytes``): over it
+    the connection is closed (1009); the codec is given the same limit, and hypercorn twice
+    it (``receive_limit``).  0: no limit of its own, only hypercorn's 1 MiB ceiling."""
     rate: float = 20.0
     """Messages per second allowed on average (0: no limit)..."""
     burst: float = 40.0
     """...and in one burst."""
     abuse_limit: int = 100
     """Messages dropped by the rate limit after which the connection is closed."""
+
+    @property
+    def frame_limit(self) -> int:
+        """The most bytes a client frame may have, as the actor and the codec apply it."""
+        return self.max_message_bytes if self.max_message_bytes > 0 else UNLIMITED_RECEIVE_BYTES
 
 
 class Socket(Protocol):
@@ -234,8 +248,8 @@ class UserActor:
                 self._joined_game(joined)
             received_at = trio.current_time()
             self.metrics.messages_in.inc()
-            if _byte_size(frame, settings.max_message_bytes) > settings.max_message_bytes:
-                limit = settings.max_message_bytes
+            limit = settings.frame_limit
+            if frame_size(frame, limit) > limit:
                 self.mailbox.close(CLOSE_TOO_BIG, f"message too large: the limit is {limit} bytes")
                 return
             if not self.bucket.take(received_at):
@@ -250,7 +264,7 @@ class UserActor:
                 self._error("bad_message", "binary frames are not supported; send JSON text")
                 continue
             try:
-                message = decode_client(frame)
+                message = decode_client(frame, limit)
             except ProtocolError as error:
                 self._error(error.code, error.message)
                 continue
@@ -415,13 +429,6 @@ class UserActor:
             self.mailbox.close_code,
             self.mailbox.close_reason,
         )
-
-
-def _byte_size(frame: str | bytes, limit: int) -> int:
-    """The frame's size in bytes, encoding only text that might be over ``limit``."""
-    if isinstance(frame, bytes) or len(frame) * 4 <= limit:
-        return len(frame)
-    return len(frame.encode("utf-8", "surrogatepass"))
 
 
 def _account_info(account: Account) -> AccountInfo:
