@@ -624,10 +624,8 @@ class LobbyState:
         if len(started) < self._max_games:
             return None
         wait = math.ceil(started[0] + GAMES_WINDOW - at)
-        text = (
-            f"you started {len(started)} games in the last minute (at most {self._max_games}):"
-            f" wait {wait} s"
-        )
+        games = "one game" if self._max_games == 1 else f"{self._max_games} games"
+        text = f"you may start {games} a minute: wait {wait} s before the next"
         return _error(conn, "too_many_games", text, ref)
 
     def _forget_declines(self, now: float) -> None:

@@ -331,7 +331,7 @@ def test_a_socket_starts_at_most_so_many_games_a_minute() -> None:
             1,
             Error(
                 code="too_many_games",
-                message="you started 2 games in the last minute (at most 2): wait 40 s",
+                message="you may start 2 games a minute: wait 40 s before the next",
                 ref="challenge",
             ),
         )

@@ -292,7 +292,7 @@ async def test_a_connection_starts_only_so_many_games_a_minute() -> None:
                 await client.expect_skipping(UserList, LobbyUpdate)
         await ann.send(Challenge(opponent="bob"))
         refused = await expect_error(ann, "too_many_games")
-        assert refused.ref == "challenge" and "(at most 3)" in refused.message
+        assert refused.ref == "challenge" and "3 games a minute" in refused.message
         # bob's connection has started as many: bob cannot accept a new challenger either.
         async with connect(server, "cy") as cy:
             await cy.send(Challenge(opponent="bob"))

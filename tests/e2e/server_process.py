@@ -6,7 +6,7 @@ address to a ready file); this module only chooses the browser tests' options.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
@@ -19,13 +19,18 @@ DEFAULT_GRACE: Final = 3.0
 
 
 def serve_args(
-    *, grace: float, db: Path, lobby_tick: float = 0.05, lobby_list_limit: int | None = None
+    *,
+    grace: float,
+    db: Path,
+    lobby_tick: float = 0.05,
+    lobby_list_limit: int | None = None,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """``c4actors serve`` options on a free port of 127.0.0.1 with the database ``db``.
 
     ``db`` is created if missing; tests pass a fresh temporary file, so nothing is left in
     the working directory and no test sees another run's records.  ``lobby_list_limit``
-    None keeps the server's default limit.
+    None keeps the server's default limit; ``extra`` are more options for one module's server.
     """
     limit = [] if lobby_list_limit is None else ["--lobby-list-limit", str(lobby_list_limit)]
     return [
@@ -35,15 +40,16 @@ def serve_args(
         *("--db", str(db)),
         # Every browser of every test registers from 127.0.0.1: lift the per-address limit.
         *("--registrations-per-address", "0"),
+        *extra,
     ]
 
 
 @contextmanager
 def running_server(
-    *, grace: float, db: Path, lobby_list_limit: int | None = None
+    *, grace: float, db: Path, lobby_list_limit: int | None = None, extra: Sequence[str] = ()
 ) -> Iterator[ServerProcess]:
     """A started server; on exit, SIGTERM, and it must stop cleanly (exit code 0)."""
-    args = serve_args(grace=grace, db=db, lobby_list_limit=lobby_list_limit)
+    args = serve_args(grace=grace, db=db, lobby_list_limit=lobby_list_limit, extra=extra)
     server = ServerProcess.start(args, cwd=ROOT)
     try:
         yield server
