@@ -670,7 +670,11 @@ class LobbyMachine(RuleBasedStateMachine):
         if isinstance(event.message, Decline) and not codes:
             assert peer is not None
             self.declined_at[peer.casefold(), me] = event.at
-        if isinstance(event.message, Accept) and peer == event.message.challenger:
+        if (
+            isinstance(event.message, Accept)
+            and asker.state == "INVITATION_RECEIVED"
+            and peer == event.message.challenger
+        ):
             assert codes == (["too_many_games"] if self.at_games_cap(event) else [])
         if (
             not isinstance(event.message, Challenge)
