@@ -152,7 +152,8 @@ def _window_wait(
         return 0.0
     if len(times) < limit:
         return 0.0
-    return times[-limit] + window - now
+    # ``min``: float rounding of ``oldest + window - now`` could exceed the window by 1e-14.
+    return min(window, times[-limit] + window - now)
 
 
 def _drop_expired(table: dict[K, collections.deque[float]], window: float, now: float) -> None:
