@@ -150,7 +150,7 @@ class AccountsApi:
     def _signed_in(self, response: Response, request: Request, account: Account) -> Response:
         response.set_cookie(
             COOKIE_NAME,
-            self.signer.sign(account.name),
+            self.signer.sign(account),
             max_age=MAX_AGE_SECONDS,
             httponly=True,
             samesite="lax",
@@ -159,8 +159,14 @@ class AccountsApi:
         )
         return response
 
-    def current_account_name(self, request: Request) -> str | None:
-        return self.signer.account_name(request.cookies.get(COOKIE_NAME))
+    async def current_account(self, request: Request) -> Account | None:
+        """The account whose session the request's cookie holds, if that session is still
+        valid: signed by us, not expired, not ended by a logout (``sessions``)."""
+        session = self.signer.session(request.cookies.get(COOKIE_NAME))
+        if session is None:
+            return None
+        account = await self.store.get_account(session.name)
+        return account if account is not None and session.is_current(account) else None
 
     async def _hash(self, password: str) -> str:
         return await trio.to_thread.run_sync(self.hasher.hash, password, limiter=self._hashing)
@@ -237,13 +243,18 @@ class AccountsApi:
         return self._signed_in(JSONResponse(account_json(account)), request, account)
 
     async def logout(self, request: Request) -> Response:
+        account = await self.current_account(request)
+        if account is not None:
+            # Clearing the cookie is only the browser's side: end the session server-side,
+            # so a copy of the cookie (another tab, a thief) stops working too.
+            await self.store.end_sessions(account.name)
+            log.info("logout name=%s", account.name)
         response = JSONResponse({"ok": True})
         response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
         return response
 
     async def me(self, request: Request) -> Response:
-        name = self.current_account_name(request)
-        account = None if name is None else await self.store.get_account(name)
+        account = await self.current_account(request)
         if account is None and request.method == "GET":
             # Every guest's page asks on load: "no account" is an answer, not an error
             # (a 401 would show as a failed request in every guest's browser console).

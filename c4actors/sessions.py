@@ -1,41 +1,77 @@
 """Signed session cookies and the secret that signs them.
 
-A login sets ``c4session``: the account name, signed and timestamped with
-itsdangerous.  The same cookie is read by the HTTP API and by the WebSocket
-handshake, so a signed-in browser tab joins the lobby under its account.
+A login sets ``c4session``: the account name and its session version, signed and
+timestamped with itsdangerous.  The same cookie is read by the HTTP API and by the
+WebSocket handshake, so a signed-in browser tab joins the lobby under its account.
+
+A session ends three ways, each checked wherever the cookie is used (``GET`` and
+``PATCH /api/me``, the WebSocket's account lookup):
+
+* **expiry**: a cookie older than ``MAX_AGE_SECONDS`` is refused by its timestamp;
+* **logout** (and any password change): the account's ``session_version`` is
+  incremented in the store, so every cookie signed with an earlier version is refused
+  (``Session.is_current``). Logging out ends the account's sessions everywhere: one
+  integer per account, nothing to clean up, and a stolen cookie dies with the next logout.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Final
 
+import attrs
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from c4actors.store.records import Account
 
 COOKIE_NAME: Final = "c4session"
 MAX_AGE_SECONDS: Final = 30 * 24 * 3600
 SECRET_ENV: Final = "C4ACTORS_SECRET"
 
 
+@attrs.frozen
+class Session:
+    """What a valid cookie says: the account, and the session version it was signed with."""
+
+    name: str
+    version: int
+
+    def is_current(self, account: Account) -> bool:
+        """Whether ``account``'s sessions were not ended since this cookie was signed."""
+        return account.session_version == self.version
+
+
 class SessionSigner:
     def __init__(self, secret: str) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt="c4actors-session")
 
-    def sign(self, account_name: str) -> str:
-        return self._serializer.dumps({"name": account_name})
+    def sign(self, account: Account) -> str:
+        return self._serializer.dumps({"name": account.name, "v": account.session_version})
 
-    def account_name(self, cookie: str | None) -> str | None:
-        """The account a cookie was signed for, or None if absent, forged or expired."""
+    def session(self, cookie: str | None, now: float | None = None) -> Session | None:
+        """The session a cookie was signed for, or None if absent, forged or expired.
+
+        ``now`` (seconds since the epoch) defaults to the clock; the tests pass one to
+        check the expiry. Whether the session was ended since is ``Session.is_current``'s
+        question (it needs the account)."""
         if not cookie:
             return None
         try:
-            data = self._serializer.loads(cookie, max_age=MAX_AGE_SECONDS)
+            data, signed_at = self._serializer.loads(cookie, return_timestamp=True)
         except BadSignature:
             return None
-        name = data.get("name") if isinstance(data, dict) else None
-        return name if isinstance(name, str) else None
+        age = (time.time() if now is None else now) - signed_at.timestamp()
+        if age > MAX_AGE_SECONDS:
+            return None
+        if not isinstance(data, dict):
+            return None
+        name, version = data.get("name"), data.get("v", 0)
+        if not isinstance(name, str) or type(version) is not int:
+            return None
+        return Session(name, version)
 
 
 def load_secret(explicit: str | None, db_path: Path | None) -> str:

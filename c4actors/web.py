@@ -238,7 +238,7 @@ def create_app(
             metrics.refused.labels(str(status)).inc()
             await _refuse(send, status, reason)
             return
-        account_name = signer.account_name(HTTPConnection(scope).cookies.get(COOKIE_NAME))
+        session = signer.session(HTTPConnection(scope).cookies.get(COOKIE_NAME))
         limits.open(address)
         try:
             use_policy(compression)  # read by hypercorn while it accepts, in this task
@@ -250,7 +250,7 @@ def create_app(
                 store,
                 metrics,
                 settings.connection,
-                account_name=account_name,
+                session=session,
             )
             await actor.run()
         finally:

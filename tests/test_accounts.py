@@ -242,6 +242,35 @@ async def test_registrations_per_address_are_limited() -> None:
             await register(http, "Cy")
 
 
+async def test_logging_out_ends_the_session_for_every_copy_of_the_cookie() -> None:
+    async with open_server() as server, http_client(server) as http:
+        cookie = await register(http, "Ann")
+        http.cookies.clear()
+        login = await http.post("/api/login", json={"username": "ann", "password": "correct horse"})
+        other_device = login.cookies["c4session"]
+        assert (await http.post("/api/logout", json={})).status_code == 200
+        for old in (cookie, other_device):
+            http.cookies.clear()
+            http.cookies.set("c4session", old)
+            me = await http.get("/api/me")
+            assert me.status_code == 204, "the old cookie is no session any more"
+            patch = await http.patch("/api/me", json={"color": "green"})
+            assert patch.status_code == 401 and error_of(patch) == "not_signed_in"
+            async with connect(server, cookie=old) as socket:
+                await socket.send(NewConnection(username="Ann"))
+                assert (await socket.expect(Error)).code == "name_registered"
+                welcome = await socket.join("someone")
+                assert welcome.account is False
+        assert (await http.get("/api/users/ann")).json()["color"] == "red", "nothing changed"
+        # Signing in again opens a new session, which works everywhere.
+        http.cookies.clear()
+        again = await http.post("/api/login", json={"username": "ann", "password": "correct horse"})
+        assert again.status_code == 200
+        assert (await http.get("/api/me")).json()["name"] == "Ann"
+        async with connect(server, cookie=http.cookies["c4session"]) as socket:
+            assert (await socket.join("Ann")).account is True
+
+
 async def test_the_cookie_carries_into_the_websocket() -> None:
     async with open_server() as server, http_client(server) as http:
         cookie = await register(http, "Ann", color="green")

@@ -53,6 +53,7 @@ async def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None
     store = await SQLiteStore.open(path)
     account = await store.get_account("old")
     assert account is not None and (account.wins, account.losses, account.draws) == (0, 0, 0)
+    assert account.session_version == 0, "existing accounts start at the first version"
     await store.record_game(
         GameRecord(
             setup=GameSetup(

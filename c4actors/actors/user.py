@@ -54,6 +54,7 @@ from c4actors.lobby_state import (
     is_valid_username,
 )
 from c4actors.metrics import Metrics
+from c4actors.sessions import Session
 from c4actors.store import Account, Store, StoreError
 from protocol.codec import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -134,7 +135,6 @@ class UserActor:
         "_nursery",
         "_writer_done",
         "_writer_finished",
-        "account_name",
         "bucket",
         "conn",
         "connection",
@@ -143,6 +143,7 @@ class UserActor:
         "lobby",
         "mailbox",
         "metrics",
+        "session",
         "settings",
         "socket",
         "store",
@@ -157,14 +158,15 @@ class UserActor:
         metrics: Metrics,
         settings: ConnectionSettings,
         *,
-        account_name: str | None,
+        session: Session | None,
     ) -> None:
         self.conn = conn
         self.store = store
         self.metrics = metrics
         self.settings = settings
-        self.account_name = account_name
-        """The account this socket's session cookie is signed for, if any."""
+        self.session = session
+        """The session this socket's cookie holds, if any (checked against the account
+        when the socket asks to join: it may have ended since it was signed)."""
         self.socket = socket
         self.lobby = lobby
         self.bucket = TokenBucket(settings.rate, settings.burst)
@@ -329,8 +331,10 @@ class UserActor:
     async def _identify(self, username: str, resume: str | None) -> Connected:
         """Look the accounts up here, in this connection's task, so the lobby never waits."""
         signed_in = None
-        if self.account_name is not None:
-            signed_in = await self.store.get_account(self.account_name)
+        if self.session is not None:
+            signed_in = await self.store.get_account(self.session.name)
+            if signed_in is not None and not self.session.is_current(signed_in):
+                signed_in = None  # signed out (everywhere) since this cookie was signed
         if signed_in is not None:
             return Connected(self.conn, username, resume, _account_info(signed_in))
         registered = is_valid_username(username) and (

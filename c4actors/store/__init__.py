@@ -30,6 +30,10 @@ class Store(Protocol):
     async def set_password_hash(self, name: str, password_hash: str) -> None:
         """Store a re-hash (argon2 parameters changed) of the same password."""
 
+    async def end_sessions(self, name: str) -> None:
+        """Increment the account's ``session_version``: every session cookie signed before
+        stops working (logout; a password change must call it too)."""
+
     async def record_game(self, record: GameRecord) -> None:
         """Store a finished game and update its registered players' records, atomically."""
 

@@ -50,6 +50,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX games_by_player2 ON games (player2_key, registered2, ended_at);
     CREATE INDEX accounts_by_wins ON accounts (wins DESC);
     """,
+    # 3: revocable sessions: a cookie is valid only while it carries the current version
+    """
+    ALTER TABLE accounts ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 LATEST: Final = len(MIGRATIONS)
 

@@ -19,6 +19,9 @@ class Account:
     losses: int = 0
     draws: int = 0
     created_at: float = 0.0
+    session_version: int = 0
+    """Session cookies carry the version they were signed with; ending the account's
+    sessions (logout) increments it, so every earlier cookie stops working."""
 
 
 @attrs.frozen(kw_only=True)

@@ -30,7 +30,7 @@ from c4actors.store.records import Account, GameRecord, GameSummary, Leaderboard
 
 T = TypeVar("T")
 
-_ACCOUNT_COLUMNS = "name, password_hash, color, wins, losses, draws, created_at"
+_ACCOUNT_COLUMNS = "name, password_hash, color, wins, losses, draws, created_at, session_version"
 _GAME_COLUMNS = (
     "game_id, player1, player2, registered1, registered2, color1, color2, moves,"
     " result, winner, reason, started_at, ended_at"
@@ -201,6 +201,14 @@ class SQLiteStore:
             )
         )
 
+    async def end_sessions(self, name: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE accounts SET session_version = session_version + 1 WHERE name_key = ?",
+                (_key(name),),
+            )
+        )
+
     # ----------------------------------------------------------------- games
 
     async def record_game(self, record: GameRecord) -> None:
@@ -295,7 +303,7 @@ def _record_column(result: GameResult, name: str) -> str:
 
 
 def _account(row: Any) -> Account:
-    name, password_hash, color, wins, losses, draws, created_at = row
+    name, password_hash, color, wins, losses, draws, created_at, session_version = row
     return Account(
         name=name,
         password_hash=password_hash,
@@ -304,6 +312,7 @@ def _account(row: Any) -> Account:
         losses=losses,
         draws=draws,
         created_at=created_at,
+        session_version=session_version,
     )
 
 
