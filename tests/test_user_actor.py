@@ -73,7 +73,7 @@ class Harness:
             cast(Store, self.accounts),
             Metrics(),
             ConnectionSettings(handshake_timeout=TIMEOUT),
-            account_name=None,
+            session=None,
         )
 
     async def hello(self, name: str) -> Join:
