@@ -81,3 +81,39 @@ def receive_limit(max_message_bytes: int) -> int:
     if max_message_bytes <= 0:
         return UNLIMITED_RECEIVE_BYTES
     return RECEIVE_LIMIT_FACTOR * max_message_bytes
+
+
+RESERVED_DESCRIPTORS = 64
+"""Descriptors kept out of the connection budget: the listening socket, the database (and its
+journal), standard streams, the event loop's own, a static file being served, and the socket
+accepted only to be refused with 503."""
+HTTP_SHARE = 10
+"""One connection in this many is kept for plain HTTP: a server full of WebSockets still
+answers ``/healthz``, the page and logins."""
+
+
+@attrs.frozen
+class DescriptorBudget:
+    """How many connections a descriptor limit (``RLIMIT_NOFILE``) allows at once.
+
+    Every connection holds one descriptor.  Beyond ``connections`` a new TCP connection is
+    refused with 503; WebSockets may take ``websockets`` of them, HTTP requests in progress
+    ``http``, so that neither kind can crowd the other out."""
+
+    limit: int
+
+    @property
+    def connections(self) -> int:
+        return max(0, self.limit - RESERVED_DESCRIPTORS)
+
+    @property
+    def http(self) -> int:
+        return max(1, self.connections // HTTP_SHARE)
+
+    @property
+    def websockets(self) -> int:
+        return max(0, self.connections - self.http)
+
+    def websocket_cap(self, configured: int) -> int:
+        """``--max-connections`` (0: none) within what the descriptors allow."""
+        return min(configured, self.websockets) if configured > 0 else self.websockets

@@ -32,7 +32,7 @@ class Metrics:
         )
         self.refused = Counter(
             "c4_connections_refused",
-            "WebSocket handshakes refused, by reason",
+            "Refused WebSocket handshakes by reason, and TCP connections (tcp_503, tcp_429)",
             ["reason"],
             registry=r,
         )

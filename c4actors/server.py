@@ -15,13 +15,13 @@ from typing import Final, cast
 import attrs
 import trio
 from hypercorn.config import Config, Sockets
-from hypercorn.trio.run import worker_serve
 from hypercorn.typing import Framework
 from hypercorn.utils import wrap_app
 
-from c4actors import cleartext_http2, websocket_compression
+from c4actors import cleartext_http2, websocket_compression, websocket_stream
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
-from c4actors.limits import receive_limit
+from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
+from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
 from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
@@ -133,6 +133,7 @@ async def _serve(
 ) -> None:
     websocket_compression.install()
     cleartext_http2.install()  # the server has no TLS: HTTP/1.1 only
+    websocket_stream.install()
     in_memory = settings.db_path == ":memory:"
     secret = load_secret(settings.secret, None if in_memory else Path(settings.db_path))
     metrics = Metrics()
@@ -145,7 +146,20 @@ async def _serve(
         max_games_per_minute=settings.max_games_per_minute,
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
-    app = create_app(lobby, settings.web, store, SessionSigner(secret), metrics)
+    before, descriptor_limit = raise_descriptor_limit()
+    budget = DescriptorBudget(descriptor_limit)
+    web = attrs.evolve(
+        settings.web, max_connections=budget.websocket_cap(settings.web.max_connections)
+    )
+    log.info(
+        "descriptor limit %d (was %d): at most %d connections at once, %d of them WebSockets",
+        descriptor_limit,
+        before,
+        budget.connections,
+        web.max_connections,
+    )
+    gate = ConnectionGate(ConnectionLimits(budget.connections, web.max_per_address), metrics)
+    app = create_app(lobby, web, store, SessionSigner(secret), metrics)
 
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
@@ -166,12 +180,13 @@ async def _serve(
 
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
             try:
-                # hypercorn.trio.serve, but on sockets with our TCP options.
-                await worker_serve(
+                # hypercorn's worker loop, on sockets with our TCP options, through the gate.
+                await serve_tcp(
                     wrap_app(cast(Framework, app), config.wsgi_max_body_size, None),
                     config,
-                    sockets=open_listening_sockets(config),
-                    shutdown_trigger=shutdown_trigger,
+                    open_listening_sockets(config),
+                    gate,
+                    shutdown_trigger,
                     task_status=task_status,
                 )
             finally:

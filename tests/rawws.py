@@ -91,7 +91,7 @@ async def read_until_eof(stream: trio.SocketStream, already: bytes = b"") -> byt
     return bytes(received)
 
 
-def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+def server_frames(data: bytes | bytearray) -> list[tuple[int, bytes]]:
     """(opcode, payload) of each complete unmasked server frame in ``data``."""
     frames = []
     offset = 0
@@ -107,12 +107,12 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
             offset += 8
         if offset + length > len(data):
             break
-        frames.append((opcode, data[offset : offset + length]))
+        frames.append((opcode, bytes(data[offset : offset + length])))
         offset += length
     return frames
 
 
-def close_code(data: bytes) -> int | None:
+def close_code(data: bytes | bytearray) -> int | None:
     """The code of the close frame among the server's frames in ``data``, if any."""
     for opcode, payload in server_frames(data):
         if opcode == OP_CLOSE:

@@ -172,5 +172,5 @@ async def test_hypercorn_receives_up_to_twice_max_message_bytes_then_cuts() -> N
             opcode, _ = rawws.server_frames(received)[0]
             assert opcode == rawws.OP_TEXT, "an error reply, not a close"
             await stream.send_all(rawws.frame(rawws.OP_TEXT, b" " * 200_001))
-            received = await rawws.read_until_eof(stream)
-    assert rawws.close_code(received) == 1009
+            closing = await rawws.read_until_eof(stream)
+    assert rawws.close_code(closing) == 1009
