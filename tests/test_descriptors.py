@@ -68,7 +68,7 @@ async def flood_then_drop(stream: trio.SocketStream, host: str, port: int, n: in
     await _joined(stream, host, port, n)
     junk = encode(Challenge(opponent="nobody")).encode()
     with trio.move_on_after(3), contextlib.suppress(trio.BrokenResourceError):
-        await stream.send_all(rawws.frame(rawws.OP_TEXT, junk) * 2000)
+        await stream.send_all(rawws.frame(rawws.OP_TEXT, junk) * 600)
     await stream.aclose()
     return True
 
