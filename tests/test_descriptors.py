@@ -103,6 +103,15 @@ async def abandon(server: ServerProcess, way: Way, connections: int = CONNECTION
                 nursery.start_soon(one, n)
 
 
+async def warm_baseline(server: ServerProcess) -> int:
+    """Descriptors after a warm-up: first joins (the store's thread and files), a request."""
+    await abandon(server, half_closed, 20)
+    async with httpx.AsyncClient(base_url=server.http_url) as client:
+        assert (await client.get("/healthz", headers={"connection": "close"})).status_code == 200
+    await trio.sleep(0.5)
+    return descriptors(server.pid)
+
+
 async def settled(server: ServerProcess, baseline: int) -> int:
     """The server's descriptor count once it is back to ``baseline`` (or after the wait)."""
     deadline = time.monotonic() + SETTLE_SECONDS
@@ -116,9 +125,7 @@ async def settled(server: ServerProcess, baseline: int) -> int:
 @pytest.mark.parametrize("way", WAYS)
 async def test_abandoned_connections_release_their_descriptors(tmp_path: Path, way: str) -> None:
     with serve(tmp_path / "db.sqlite3", "--handshake-timeout", "2") as server:
-        # Warm up (the store's thread, buffers, first joins), then take the baseline.
-        await abandon(server, half_closed, 20)
-        baseline = await settled(server, descriptors(server.pid))
+        baseline = await warm_baseline(server)
         await abandon(server, WAYS[way])
         assert await settled(server, baseline) <= baseline
         # Memory: the first round sets the allocator's high-water mark; a second round must
@@ -151,7 +158,7 @@ async def test_a_low_descriptor_limit_refuses_with_503_and_health_still_answers(
     budget = DescriptorBudget(400)
     with serve(tmp_path / "db.sqlite3", "--handshake-timeout", "60", nofile=(200, 400)) as server:
         host, port = server.info.host, server.info.port
-        baseline = descriptors(server.pid)
+        baseline = await warm_baseline(server)
         streams: list[trio.SocketStream] = []
         try:
             for _ in range(budget.websockets):
@@ -159,21 +166,20 @@ async def test_a_low_descriptor_limit_refuses_with_503_and_health_still_answers(
                 streams.append(stream)
                 assert (await rawws.handshake(stream, host, port)).status == 101
             # WebSockets are full: the next handshake is refused at once...
-            stream = await trio.open_tcp_stream(host, port)
-            streams.append(stream)
-            assert (await rawws.handshake(stream, host, port)).status == 503
+            async with await trio.open_tcp_stream(host, port) as stream:
+                assert (await rawws.handshake(stream, host, port)).status == 503
             # ...while plain HTTP still has its share.
             async with httpx.AsyncClient(base_url=server.http_url, timeout=5) as client:
                 health = await client.get("/healthz")
                 assert health.status_code == 200
-            # Fill the rest of the budget with silent connections: then every newcomer gets a
-            # 503 from the gate instead of waiting in the backlog.
+            await trio.sleep(0.5)  # the server finishes those two connections
+            # Fill the rest of the budget with silent connections: then a newcomer gets a 503
+            # from the gate at once instead of waiting in the backlog.
             while len(streams) < budget.connections:
                 streams.append(await trio.open_tcp_stream(host, port))
             await trio.sleep(0.2)
-            stream = await trio.open_tcp_stream(host, port)
-            async with stream:
-                with trio.fail_after(5):
+            async with await trio.open_tcp_stream(host, port) as stream:
+                with trio.fail_after(2):
                     refused = await rawws.read_until_eof(stream)
             assert refused.startswith(b"HTTP/1.1 503 ")
         finally:
