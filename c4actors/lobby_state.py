@@ -346,7 +346,10 @@ class LobbyState:
         list_limit: int | None = None,
         decline_cooldown: float = DECLINE_COOLDOWN,
         max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
+        grace_seconds: float = 0.0,
     ) -> None:
+        self._grace_seconds = grace_seconds
+        """Only told to clients (``welcome``): the game actors keep the deadlines."""
         if list_limit is not None and list_limit < 1:
             raise ValueError(f"list_limit must be at least 1 (or None), not {list_limit}")
         if decline_cooldown < 0:
@@ -475,6 +478,10 @@ class LobbyState:
         if account is not None and _key(account.name) != key:
             text = f"you are signed in as {account.name}: connect under that name or sign out"
             return _refuse(conn, "account_mismatch", text)
+        if user is not None and account is not None and user.registered:
+            # The account's session cookie proves the session as well as a token: a player
+            # takes it over from any tab or device, in the lobby or in a game.
+            return self._resume(conn, key, user)
         if account is None and event.name_registered:
             text = f"{name!r} is a registered name: sign in to use it"
             return _refuse(conn, "name_registered", text)
@@ -485,7 +492,7 @@ class LobbyState:
                 user.wins, user.losses, user.draws = account.wins, account.losses, account.draws
             self._users[key] = user
             self._conns[conn] = key
-            welcome = Welcome(username=user.name, resume=user.token, account=user.registered)
+            welcome = self._welcome(user)
             if self._list_has_room():
                 self._listed[key] = None
                 change = LobbyChanged(users=(user.info(),), online=len(self._users))
@@ -496,8 +503,17 @@ class LobbyState:
             return [opened, Send(conn, welcome), change, self._send_user_list(conn, key)]
         return _refuse(conn, "name_taken", f"the name {user.name!r} is already online")
 
+    def _welcome(self, user: _User) -> Welcome:
+        return Welcome(
+            username=user.name,
+            resume=user.token,
+            account=user.registered,
+            grace_seconds=self._grace_seconds,
+        )
+
     def _resume(self, conn: ConnId, key: str, user: _User) -> list[Effect]:
-        """A valid token takes the session over, even from a socket that is still open."""
+        """A valid token, or the account's own session cookie, takes the session over, even
+        from a socket that is still open (closed with ``CLOSE_TAKEN_OVER``)."""
         effects: list[Effect] = []
         if user.conn is not None:
             del self._conns[user.conn]
@@ -510,7 +526,7 @@ class LobbyState:
         game_id = user.game_id if user.state == PLAYING else None
         effects += [
             SessionOpened(conn, user.name, game_id),
-            Send(conn, Welcome(username=user.name, resume=user.token, account=user.registered)),
+            Send(conn, self._welcome(user)),
             self._send_user_list(conn, key),
         ]
         if user.state == PLAYING:

@@ -161,6 +161,9 @@ class Welcome:
     resume: str
     protocol: int = PROTOCOL_VERSION
     account: bool = False
+    grace_seconds: float = 0.0
+    """How long a playing user's session outlives its socket: a page keeps ``resume`` that
+    long after it closes, so a new tab or a reload within it takes the game back."""
 
 
 @attrs.frozen(kw_only=True)

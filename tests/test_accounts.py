@@ -484,3 +484,59 @@ async def test_a_game_left_before_both_players_moved_is_not_stored() -> None:
             assert (over.winner, over.reason) == ("g1", "disconnect")
             users = {u.name: u for u in (await g1.expect(UserList)).users}
             assert (users["g1"].wins, users["g1"].losses) == (0, 0)
+
+
+async def closed_with(client: Client) -> tuple[int, str | None]:
+    """Read until the server closes ``client``'s socket; its close code and reason."""
+    from trio_websocket import ConnectionClosed
+
+    with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+        while True:
+            await client.ws.get_message()
+    return closed.value.reason.code, closed.value.reason.reason
+
+
+async def test_an_account_takes_its_lobby_session_over_from_another_device() -> None:
+    """Issue 11 item 16: no "name already online" for the account's owner: the session cookie
+    takes the session over, even while the first socket is still open (closed with 4000)."""
+    async with open_server() as server, http_client(server) as http:
+        cookie = await register(http, "Ann")
+        async with connect(server, cookie=cookie) as ann, connect(server, "bob") as bob:
+            await ann.join("Ann")
+            await bob.send(Challenge(opponent="Ann"))
+            await bob.expect_skipping(InvitationSent, LobbyUpdate)
+            # Another device: the same cookie, no resume token.
+            async with connect(server, cookie=cookie) as ann_again:
+                welcome = await ann_again.join("ann")
+                assert (welcome.username, welcome.account) == ("Ann", True)
+                assert welcome.grace_seconds == 20.0  # the server's default grace period
+                # The pending invitation comes along.
+                invitation = await ann_again.expect_skipping(Invitation, LobbyUpdate)
+                assert invitation.from_ == "bob"
+                assert await closed_with(ann) == (4000, "session resumed on another connection")
+                await ann_again.send(Accept(challenger="bob"))
+                started = await ann_again.expect_skipping(GameStarted, LobbyUpdate)
+                assert (started.player1, started.player2, started.you) == ("Ann", "bob", 1)
+
+
+async def test_an_account_takes_its_game_back_from_another_device() -> None:
+    async with open_server() as server, http_client(server) as http:
+        cookie = await register(http, "Ann")
+        async with connect(server, cookie=cookie) as ann, connect(server, "bob") as bob:
+            await ann.join("Ann")
+            game_id = await start_game(bob, ann, skip=(LobbyUpdate,))  # Ann moves first
+            await ann.send(Move(game_id=game_id, column=3))
+            await bob.expect(GameState)
+            async with connect(server, cookie=cookie) as ann_again:
+                await ann_again.join("Ann")
+                started = await ann_again.expect(GameStarted)
+                assert (started.game_id, started.you) == (game_id, 1)
+                state = await ann_again.expect(GameState)
+                assert state.moves == [3]
+                assert (await closed_with(ann))[0] == 4000
+                # The game goes on from the new device; Bob never saw a disconnect.
+                await bob.send(Move(game_id=game_id, column=4))
+                assert (await bob.expect(GameState)).moves == [3, 4]
+                assert (await ann_again.expect(GameState)).moves == [3, 4]
+                await ann_again.send(Move(game_id=game_id, column=3))
+                assert (await bob.expect(GameState)).moves == [3, 4, 3]

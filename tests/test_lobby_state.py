@@ -177,6 +177,56 @@ def test_a_session_resumed_mid_game_opens_with_its_game() -> None:
     ]
 
 
+DEE = AccountInfo(name="Dee", color="blue", wins=3)
+
+
+def test_an_account_s_cookie_takes_its_session_over_from_another_tab() -> None:
+    """No token needed: the signed-in account proves the session; the old socket is closed."""
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    lobby.handle(Connected(2, "Dee", account=DEE))
+    lobby.handle(Request(2, Challenge(opponent="ann"), at=0.0))
+    effects = lobby.handle(Connected(3, "dee", account=DEE))
+    assert effects[:2] == [
+        CloseConnection(2, CLOSE_TAKEN_OVER, "session resumed on another connection"),
+        SessionOpened(3, "Dee"),
+    ]
+    welcome, _, pending = sends_to(effects, 3, lobby)
+    assert isinstance(welcome, Welcome) and welcome.account
+    assert pending == InvitationSent(to="ann")
+    assert lobby.name_of(3) == "Dee" and lobby.name_of(2) is None
+    assert lobby.user_info("Dee") == UserInfo(
+        name="Dee", state="INVITATION_SENT", wins=3, registered=True
+    )
+
+
+def test_an_account_s_cookie_takes_its_game_back_while_the_old_socket_is_open() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    lobby.handle(Connected(2, "Dee", account=DEE))
+    lobby.handle(Request(1, Challenge(opponent="Dee"), at=0.0))
+    lobby.handle(Request(2, Accept(challenger="ann"), at=0.0))
+    effects = lobby.handle(Connected(3, "Dee", account=DEE))
+    assert effects[1] == SessionOpened(3, "Dee", "game-0")
+    assert effects[-1] == PlayerReturned("game-0", "Dee", 3)
+
+
+def test_a_guest_s_session_is_not_taken_by_an_account_of_that_name() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "dee")  # a guest, before anyone registered "dee"
+    effects = lobby.handle(Connected(2, "dee", account=DEE))
+    assert error_codes(effects) == ["name_taken"]
+    assert lobby.name_of(1) == "dee"
+
+
+def test_welcome_tells_how_long_a_session_outlives_its_socket() -> None:
+    lobby = LobbyState(new_token=lambda: "t", new_game_id=lambda: "g", grace_seconds=20.0)
+    effects = lobby.handle(Connected(1, "ann"))
+    assert sends_to(effects, 1, lobby)[0] == Welcome(
+        username="ann", resume="t", account=False, grace_seconds=20.0
+    )
+
+
 def test_requests_before_connecting_are_refused() -> None:
     lobby = make_lobby()
     assert error_codes(lobby.handle(Request(9, Challenge(opponent="a"), at=0.0))) == [

@@ -11,6 +11,7 @@ import { LobbyView } from "./lobby.js";
 import { GameView } from "./game.js";
 import { ProfileView, findProfileDom } from "./profile.js";
 import { ReplayView, findReplayDom } from "./replay.js";
+import { HEARTBEAT_MS, sharedGuest, tabSession as store } from "./saved_session.js";
 import { dropRow, emptyBoard } from "./board.js";
 
 const NOTICE_MS = 8_000;
@@ -44,42 +45,6 @@ const ERROR_TEXT = {
   internal_error: "Something went wrong on the server.",
   bad_json: "The server could not read a message.",
   invalid_field: "The server rejected a message.",
-};
-
-// --------------------------------------------------------------------------- storage
-
-// sessionStorage is per tab, so two tabs can be two players; it can throw in
-// locked-down browsers, in which case we simply don't remember anything.
-const store = {
-  get(key) {
-    try {
-      return sessionStorage.getItem(key);
-    } catch {
-      return null;
-    }
-  },
-  set(key, value) {
-    try {
-      if (value === null) sessionStorage.removeItem(key);
-      else sessionStorage.setItem(key, value);
-    } catch {
-      /* ignore: storage unavailable */
-    }
-  },
-  get name() {
-    return this.get("c4actors.username");
-  },
-  get token() {
-    return this.get("c4actors.resume");
-  },
-  save(name, token) {
-    this.set("c4actors.username", name);
-    this.set("c4actors.resume", token);
-  },
-  clear() {
-    this.set("c4actors.username", null);
-    this.set("c4actors.resume", null);
-  },
 };
 
 // --------------------------------------------------------------------------- DOM
@@ -231,6 +196,9 @@ const conn = new Connection({
       showBanner("Disconnected — reconnecting…");
     } else if (status === "ready" || status === "stopped") {
       hideBanner();
+    } else if (status === "taken") {
+      hideBanner();
+      sessionTakenOver();
     }
   },
 });
@@ -247,6 +215,9 @@ const HANDLERS = {
     state.wantedName = msg.username;
     state.sessionOpen = true;
     store.save(msg.username, msg.resume);
+    // A guest's token outlives this tab for the grace period; an account needs none.
+    if (msg.account) sharedGuest.forget();
+    else sharedGuest.hold(msg.username, msg.resume, msg.grace_seconds);
     conn.ready();
     entry.settled();
     dom.greeting.textContent = `Hello ${msg.username}`;
@@ -501,6 +472,7 @@ function enterLobby() {
 /** Close the session for good and forget it: the first screen comes next. */
 function endSession() {
   conn.stop();
+  sharedGuest.forget();
   store.clear();
   clearTimeout(timers.resume);
   Object.assign(state, {
@@ -520,6 +492,16 @@ function endSession() {
   gameView.reset();
   dom.greeting.hidden = true;
   dom.greeting.textContent = "";
+}
+
+/** The server gave our session to another tab or device (which closed this socket). */
+function sessionTakenOver() {
+  const name = state.me ?? state.wantedName ?? "";
+  const text = "You are playing in another tab or on another device.";
+  endSession();
+  showView("name");
+  if (account.signedIn) entry.showAccount(account.account, `${text} Play here to take the game back.`);
+  else entry.guestRefused(name, text, "taken_over");
 }
 
 /** The server refused our name (taken, registered, invalid, or an expired resume token). */
@@ -565,6 +547,7 @@ async function refreshAccount() {
 
 function joinAsGuest(name) {
   state.wantedName = name;
+  sharedGuest.forget();
   store.clear(); // a new name starts a new session: never resume someone else's token
   conn.stop();
   conn.start();
@@ -687,6 +670,9 @@ async function boot() {
     joinAsAccount(me.data);
     return;
   }
+  // A new tab after the last one closed (within its grace period) takes it back too.
+  const shared = store.name ? null : sharedGuest.takeable();
+  if (shared) store.save(shared.name, shared.token);
   const saved = store.name;
   if (saved && NAME_RE.test(saved)) {
     // Reload or new visit in the same tab: take the session back without asking.
@@ -698,5 +684,13 @@ async function boot() {
     entry.show({ tab: "guest" });
   }
 }
+
+// The held guest session stays takeable while this tab lives, and for the grace period
+// after it closes.
+setInterval(() => sharedGuest.touch(), HEARTBEAT_MS);
+window.addEventListener("pagehide", () => sharedGuest.touch({ closed: true }));
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) sharedGuest.touch();
+});
 
 boot();

@@ -13,6 +13,9 @@ const MAX_DELAY_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 8_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_QUEUE = 32;
+// The server closes a socket whose session another tab or device took over with this
+// code (docs/protocol.md): reconnecting would only take it back, and so on for ever.
+const CLOSE_TAKEN_OVER = 4000;
 
 /** The /ws endpoint on this page's host, secure when the page is. */
 export function socketUrl(loc = window.location) {
@@ -34,6 +37,7 @@ export function backoffDelay(attempt) {
  *   "ready"       session established (owner called ready())
  *   "down"        link lost, a reconnect is scheduled or running
  *   "stopped"     stop() was called; no more attempts
+ *   "taken"       the session moved to another tab or device; no more attempts
  */
 export class Connection {
   constructor({ url, hello, onMessage, onStatus }) {
@@ -57,7 +61,7 @@ export class Connection {
 
   /** Begin connecting (idempotent). */
   start() {
-    if (this.status !== "stopped") return;
+    if (this.active) return;
     this.attempt = 0;
     this.setStatus("connecting");
     this.open();
@@ -80,7 +84,7 @@ export class Connection {
 
   /** Skip the pending backoff wait. */
   reconnectNow() {
-    if (this.status === "stopped" || this.ws) return;
+    if (!this.active || this.ws) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.open();
@@ -102,10 +106,15 @@ export class Connection {
       this.ws.send(JSON.stringify(msg));
       return true;
     }
-    if (this.status === "stopped") return false;
+    if (!this.active) return false;
     if (this.queue.length >= MAX_QUEUE) this.queue.shift();
     this.queue.push(msg);
     return false;
+  }
+
+  /** Connecting, connected or trying to reconnect (neither stopped nor taken over). */
+  get active() {
+    return this.status !== "stopped" && this.status !== "taken";
   }
 
   // ------------------------------------------------------------------ internals
@@ -157,11 +166,17 @@ export class Connection {
       if (msg && typeof msg === "object" && typeof msg.type === "string") this.onMessage(msg);
     });
 
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
       clearTimeout(this.guardTimer);
-      if (this.status === "stopped") return;
+      if (!this.active) return;
+      if (event.code === CLOSE_TAKEN_OVER) {
+        this.clearTimers();
+        this.queue = [];
+        this.setStatus("taken");
+        return;
+      }
       this.scheduleReconnect();
     });
     // "error" is always followed by "close", which does the work.
@@ -180,7 +195,7 @@ export class Connection {
     } catch {
       /* already closing */
     }
-    if (this.status !== "stopped") this.scheduleReconnect();
+    if (this.active) this.scheduleReconnect();
   }
 
   scheduleReconnect() {
@@ -190,7 +205,7 @@ export class Connection {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      if (this.status !== "stopped") this.open();
+      if (this.active) this.open();
     }, delay);
   }
 }

@@ -170,6 +170,7 @@ class LobbyActor:
             new_game_id=lambda: secrets.token_urlsafe(12),
             list_limit=list_limit,
             max_games_per_minute=max_games_per_minute,
+            grace_seconds=grace_seconds,
         )
         self._mailboxes: dict[int, Mailbox] = {}
         self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}

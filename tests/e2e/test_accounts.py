@@ -322,20 +322,27 @@ def test_too_many_failed_sign_ins_are_refused_with_the_wait(people: People) -> N
     expect(ann.greeting).to_be_hidden()
 
 
-def test_an_account_already_online_elsewhere_can_sign_out_here(people: People) -> None:
+def test_signing_in_on_another_device_takes_the_session_over(people: People) -> None:
+    """Issue 11 item 16: an account's owner is never told that their own name is online:
+    signing in elsewhere takes the session over; the first browser says where it went, and
+    can take it back, or sign out there while this one plays on."""
     ann = people.open("ann")
     register(ann, "Pink")
 
-    # The same person in a second browser: signed in, but the name is in use.
+    # The same person in a second browser.
     elsewhere = people.open("ann")
     submit_sign_in(elsewhere, ann.name, PASSWORD)
-    expect(elsewhere.by_id("entry-account")).to_contain_text(f"You are signed in as {ann.name}.")
-    expect(elsewhere.by_id("entry-account-error")).to_have_text(
-        f"The name '{ann.name}' is already online: in another tab or browser?"
-        " Leave there, then play here."
-    )
-    expect(elsewhere.page.get_by_role("button", name=f"Play as {ann.name}")).to_be_focused()
+    expect_signed_in(elsewhere)
+    moved = "You are playing in another tab or on another device. Play here to take the game back."
+    expect(ann.by_id("entry-account")).to_contain_text(f"You are signed in as {ann.name}.")
+    expect(ann.by_id("entry-account-error")).to_have_text(moved)
+    play_here = ann.page.get_by_role("button", name=f"Play as {ann.name}")
+    expect(play_here).to_be_focused()
 
+    # Taking it back moves it once, not back and forth.
+    play_here.click()
+    expect_signed_in(ann)
+    expect(elsewhere.by_id("entry-account-error")).to_have_text(moved)
     elsewhere.by_id("entry-account").get_by_role("button", name="Sign out").click()
     expect(elsewhere.notice).to_have_text("You are signed out.")
     expect(elsewhere.page.get_by_role("tabpanel", name="Sign in")).to_be_visible()

@@ -130,3 +130,30 @@ def test_a_move_made_while_offline_is_played_once_back(people: People) -> None:
         expect(me.cell(5, 4)).to_have_class(re.compile(r"\bfilled\b"))
     expect(ann.game_message).to_have_text("")
     expect(bob.turn).to_have_text("Your turn")
+
+
+def test_a_guest_who_closes_the_tab_gets_the_game_back_in_a_new_one(people: People) -> None:
+    """Issue 11 item 16: the resume token outlives the tab (localStorage) for the grace
+    period, so a new tab takes the game back instead of being told the name is online."""
+    ann, bob = _game_in_progress(people)
+    board = ann.board_rows()
+
+    ann.page.close()
+    expect(bob.opponent_banner).to_have_text(BANNER)
+    ann.page = ann.context.new_page()
+    ann.open()
+    _expect_game_back(ann, bob, board)
+    expect(bob.opponent_banner).to_be_hidden()
+    _play_on(ann, bob)
+
+
+def test_a_second_tab_beside_an_open_one_does_not_take_its_session(people: People) -> None:
+    """Two open tabs can be two players: only a tab that is gone leaves its session."""
+    ann = people.open("ann")
+    ann.join()
+    second = Player(ann.context, ann.context.new_page(), f"{ann.name}_too", ann.url)
+    second.open()
+    second.join()
+    expect(ann.greeting).to_have_text(f"Hello {ann.name}")
+    expect(ann.row(second)).to_be_visible()
+    expect(ann.connection_banner).to_be_hidden()
