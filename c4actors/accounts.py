@@ -21,7 +21,7 @@ import attrs
 import cattrs
 import trio
 from argon2.exceptions import InvalidHashError, VerificationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -138,6 +138,8 @@ class AccountsApi:
                 log.exception("store failed during %s %s", request.method, request.url.path)
                 unavailable = ApiError(503, "store_unavailable", "storage unavailable, try again")
                 return _error_response(unavailable)
+            except ClientDisconnect:
+                raise  # the client gave up: no reply is due, request_limits logs it (INFO)
             except Exception:
                 # A bug: this request fails, the server and every other request carry on.
                 log.exception("request failed: %s %s", request.method, request.url.path)

@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds to send new_connection (%(default)s)",
     )
+    limits.add_argument(
+        "--body-timeout",
+        type=_non_negative,
+        default=10.0,
+        help="seconds for an HTTP request body to arrive, else 408 and closed (%(default)s)",
+    )
     serve.add_argument(
         "--ready-file",
         type=Path,
@@ -203,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
                 allowed_origins=tuple(args.allowed_origin),
                 compression=args.websocket_compression,
+                body_timeout=args.body_timeout,
                 max_connections=args.max_connections,
                 max_per_address=args.max_per_address,
                 registrations_per_address=args.registrations_per_address,

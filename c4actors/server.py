@@ -149,14 +149,18 @@ async def _serve(
     before, descriptor_limit = raise_descriptor_limit()
     budget = DescriptorBudget(descriptor_limit)
     web = attrs.evolve(
-        settings.web, max_connections=budget.websocket_cap(settings.web.max_connections)
+        settings.web,
+        max_connections=budget.websocket_cap(settings.web.max_connections),
+        max_http_requests=budget.http,
     )
     log.info(
-        "descriptor limit %d (was %d): at most %d connections at once, %d of them WebSockets",
+        "descriptor limit %d (was %d): at most %d connections at once, %d of them WebSockets, "
+        "%d HTTP requests in progress",
         descriptor_limit,
         before,
         budget.connections,
         web.max_connections,
+        web.max_http_requests,
     )
     gate = ConnectionGate(ConnectionLimits(budget.connections, web.max_per_address), metrics)
     app = create_app(lobby, web, store, SessionSigner(secret), metrics)

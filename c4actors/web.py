@@ -38,6 +38,7 @@ from c4actors.http_security import BrowserGuard, origin_allowed
 from c4actors.limits import ConnectionLimits, receive_limit
 from c4actors.lobby_state import ColorChanged
 from c4actors.metrics import Metrics
+from c4actors.request_limits import RequestLimits
 from c4actors.sessions import COOKIE_NAME, SessionSigner
 from c4actors.store import Store, StoreError
 from c4actors.throttle import REGISTRATIONS_PER_ADDRESS, RegistrationLimit
@@ -77,6 +78,11 @@ class WebSettings:
     """What each connection's user actor allows (inbox, handshake time, size and rate)."""
     max_connections: int = 20_000
     max_per_address: int = 2_000
+    max_http_requests: int = 0
+    """HTTP requests in progress at once (0: no limit; the server sets the descriptor budget's
+    HTTP share)."""
+    body_timeout: float = 10.0
+    """Seconds for an HTTP request's body to arrive (0: no limit)."""
     registrations_per_address: int = REGISTRATIONS_PER_ADDRESS
     """Accounts one client address may register per hour (0: no limit)."""
     www_dir: Path = WWW_DIR
@@ -212,8 +218,15 @@ def create_app(
             Mount("/static", app=_NoCacheStatic(directory=www), name="static"),
         ]
     )
-    # Security headers on every response; cross-site API writes refused before any handler.
-    http = BrowserGuard(starlette, settings.allowed_origins)
+    # Security headers on every response; cross-site API writes refused before any handler;
+    # then the body deadline and the cap on requests in progress.
+    limited = RequestLimits(
+        starlette,
+        body_timeout=settings.body_timeout,
+        max_requests=settings.max_http_requests,
+        metrics=metrics,
+    )
+    http = BrowserGuard(limited, settings.allowed_origins)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
