@@ -68,7 +68,9 @@ from protocol.messages import (
 ConnId: TypeAlias = int
 """Identifies one socket. A user keeps their name across sockets (reloads), not their id."""
 
-USERNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,24}")
+USERNAME_MAX: Final = 24
+USERNAME_RE: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{USERNAME_MAX}}}")
+"""The name rule; the page applies the same one, served by ``GET /api/config``."""
 USERNAME_RULE: Final = "1-24 characters: letters, digits, '_' and '-'"
 
 AVAILABLE: Final = "AVAILABLE"

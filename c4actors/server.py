@@ -163,7 +163,8 @@ async def _serve(
         web.max_http_requests,
     )
     gate = ConnectionGate(ConnectionLimits(budget.connections, web.max_per_address), metrics)
-    app = create_app(lobby, web, store, SessionSigner(secret), metrics)
+    signer = SessionSigner(secret)
+    app = create_app(lobby, web, store, signer, metrics, grace_seconds=settings.grace_seconds)
 
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]

@@ -38,6 +38,7 @@ from c4actors.http_security import BrowserGuard, origin_allowed
 from c4actors.limits import ConnectionLimits, receive_limit
 from c4actors.lobby_state import ColorChanged
 from c4actors.metrics import Metrics
+from c4actors.page_config import page_config
 from c4actors.request_limits import RequestLimits
 from c4actors.sessions import COOKIE_NAME, SessionSigner
 from c4actors.store import Store, StoreError
@@ -163,8 +164,12 @@ def create_app(
     store: Store,
     signer: SessionSigner,
     metrics: Metrics,
+    *,
+    grace_seconds: float,
 ) -> ASGIApp:
-    """The whole application: ``/ws`` to the actors, everything else to Starlette."""
+    """The whole application: ``/ws`` to the actors, everything else to Starlette.
+
+    ``grace_seconds`` is the lobby's grace period, which the page is told (``/api/config``)."""
     conn_ids = itertools.count(1)
     www = settings.www_dir
     accounts = AccountsApi(
@@ -181,6 +186,11 @@ def create_app(
 
     async def index(request: Request) -> Response:
         return FileResponse(www / "index.html", headers=NO_CACHE)
+
+    config = page_config(grace_seconds=grace_seconds)
+
+    async def config_endpoint(request: Request) -> Response:
+        return JSONResponse(config, headers=NO_CACHE)
 
     async def userlist(request: Request) -> Response:
         users = await lobby.snapshot()
@@ -212,6 +222,7 @@ def create_app(
         routes=[
             Route("/", index),
             Route("/userlist", userlist),
+            Route("/api/config", config_endpoint),
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
             *accounts.routes(),

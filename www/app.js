@@ -13,6 +13,8 @@ import { ProfileView, findProfileDom } from "./profile.js";
 import { ReplayView, findReplayDom } from "./replay.js";
 import { HEARTBEAT_MS, sharedGuest, tabSession as store } from "./saved_session.js";
 import { dropRow, emptyBoard } from "./board.js";
+import { applyTokenColors } from "./colors.js";
+import { fillRuleTexts } from "./config.js";
 
 const NOTICE_MS = 8_000;
 // After a resume the server sends game_started right after user_list; wait this
@@ -127,6 +129,10 @@ function hideBanner() {
   dom.connectionBanner.hidden = true;
   dom.connectionBanner.textContent = "";
 }
+
+// The rules' texts and the guests' token colours come from the server (config.js).
+fillRuleTexts();
+applyTokenColors(document.documentElement, null);
 
 const entry = new EntryView(findEntryDom(), {
   onGuest: joinAsGuest,

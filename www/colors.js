@@ -1,23 +1,17 @@
-// Token colours: the palette accounts choose from (the same names and values as the
-// server's c4actors/colors.py), the swatch radio buttons that pick one, and the CSS
-// custom properties that paint a board's tokens.
+// Token colours: the palette accounts choose from (served by the server, whose
+// c4actors/colors.py is its one source: GET /api/config), the swatch radio buttons that
+// pick one, and the CSS custom properties that paint a board's tokens.
+
+import { CONFIG } from "./config.js";
 
 /** Name -> CSS colour, in the server's order. */
-export const PALETTE = Object.freeze({
-  red: "#d7263d",
-  yellow: "#f2c40f",
-  orange: "#f77f00",
-  green: "#2b9348",
-  teal: "#0fa3b1",
-  blue: "#1f5fd6",
-  purple: "#7b2cbf",
-  pink: "#e0529c",
-  brown: "#8d5524",
-  black: "#1b1b1b",
-});
+export const PALETTE = CONFIG.palette;
 
 /** Guests' colours, and the fallback when a game's colours are missing or malformed. */
-export const DEFAULT_COLORS = Object.freeze({ player1: PALETTE.red, player2: PALETTE.yellow });
+export const DEFAULT_COLORS = Object.freeze({
+  player1: PALETTE[CONFIG.guest_colors.player1],
+  player2: PALETTE[CONFIG.guest_colors.player2],
+});
 
 const HEX_COLOR = /^#[0-9a-fA-F]{6}$/;
 

@@ -9,11 +9,13 @@
 
 import { api, commonProblem, describeWait } from "./api.js";
 import { checkedColor, renderSwatches } from "./colors.js";
+import { CONFIG } from "./config.js";
 
-export const NAME_RE = /^[A-Za-z0-9_-]{1,24}$/;
-const MAX_NAME = 24;
-const PASSWORD_MIN = 8;
-const PASSWORD_MAX = 128;
+// The server's rules (GET /api/config), never copies of them.
+export const NAME_RE = new RegExp(CONFIG.name.pattern);
+const MAX_NAME = CONFIG.name.max_length;
+const PASSWORD_MIN = CONFIG.password.min_length;
+const PASSWORD_MAX = CONFIG.password.max_length;
 const TABS = ["guest", "signin", "register"];
 
 /** Same rule as the server; returns an error message, or null when the name is fine. */
@@ -24,7 +26,7 @@ export function validateName(name) {
   return null;
 }
 
-/** Same rule as the server (8-128 characters); an error message, or null. */
+/** Same rule as the server (a length in characters); an error message, or null. */
 export function validatePassword(password) {
   const length = [...password].length; // the server counts characters, not UTF-16 units
   if (length === 0) return "Please enter a password.";
