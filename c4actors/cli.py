@@ -13,6 +13,7 @@ import c4actors
 from c4actors import logs
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
+from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
 from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
@@ -40,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=20.0,
         help="seconds a player who dropped mid-game has to come back (0 forfeits at once)",
+    )
+    serve.add_argument(
+        "--move-timeout",
+        type=_non_negative,
+        default=DEFAULT_MOVE_TIMEOUT,
+        help="seconds the player to move has in an untimed game before losing on time "
+        "(the game is aborted instead if not both players have moved yet; 0: no limit; "
+        "default: %(default)s)",
     )
     serve.add_argument(
         "--lobby-tick",
@@ -197,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             grace_seconds=args.grace,
+            move_timeout=args.move_timeout,
             lobby_tick=args.lobby_tick,
             lobby_list_limit=args.lobby_list_limit or None,
             max_games_per_minute=args.max_games_per_minute or None,

@@ -18,7 +18,14 @@ Rules, checked by ``tests/test_game_state.py`` over random event sequences:
   has not passed, a seat that is not away) returns the same state, and at most one
   ``error`` to its sender;
 * a player who is away never wins by disconnect: when a grace period ends the win goes
-  to the opponent only if they are connected then; with both away the game is aborted.
+  to the opponent only if they are connected then; with both away the game is aborted;
+* nobody can stall a game: with a move timeout, the player to move who has not moved
+  within it loses on time (``timeout``), or the game is aborted if not both players have
+  moved yet (an abandoned opening is no game, as the Lichess first-move rule has it);
+* every deadline (grace periods, the move timeout) is a function of the state alone, so a
+  game restored from JSON re-arms exactly the same ones; and an event that arrives at or
+  after a deadline the shell has not fed yet is handled after that deadline, never before
+  (a move that reaches the server after the flag does not count).
 
 Sockets are named by ``ConnId`` (the lobby's ids): a move counts only from the socket
 that holds the seat now, so a socket whose session was taken over plays no more.
@@ -52,6 +59,8 @@ ConnId: TypeAlias = int
 """Identifies one socket, as in the lobby."""
 
 SEATS: Final[tuple[PlayerNumber, PlayerNumber]] = (1, 2)
+DEFAULT_MOVE_TIMEOUT: Final = 120.0
+"""Seconds the player to move has in an untimed game (``c4actors serve --move-timeout``)."""
 
 
 # --------------------------------------------------------------------------- state
@@ -76,6 +85,11 @@ class Game:
     board: Board = attrs.field(factory=Board.empty)
     result: GameResult | None = None
     """Set once, when the game ends."""
+    move_timeout: float = 0.0
+    """Seconds the player to move has before they lose on time (0: no limit)."""
+    turn_started: float = 0.0
+    """Clock time the current turn began: the start, or when the server received the last
+    move (the time a ``MoveRequested`` is applied at)."""
 
     @property
     def game_id(self) -> str:
@@ -86,9 +100,19 @@ class Game:
         return self.result is not None
 
     @property
+    def turn_deadline(self) -> float | None:
+        """When the player to move loses on time (or the opening is aborted), if ever."""
+        if self.result is not None or self.move_timeout <= 0:
+            return None
+        return self.turn_started + self.move_timeout
+
+    @property
     def deadline(self) -> float | None:
-        """The earliest grace deadline, if a player is away."""
+        """The earliest deadline: a grace period's end or the turn's."""
         times = [seat.away_until for seat in self.seats if seat.away_until is not None]
+        turn = self.turn_deadline
+        if turn is not None:
+            times.append(turn)
         return min(times, default=None)
 
     def seat(self, number: PlayerNumber) -> Seat:
@@ -197,17 +221,25 @@ Effect: TypeAlias = Send | ArmDeadline | CancelDeadline | Finished
 
 
 def start(
-    setup: GameSetup, conns: tuple[ConnId, ConnId], grace_seconds: float
+    setup: GameSetup,
+    conns: tuple[ConnId, ConnId],
+    grace_seconds: float,
+    now: float = 0.0,
+    *,
+    move_timeout: float = 0.0,
 ) -> tuple[Game, list[Effect]]:
-    """A new game with both players on ``conns``: each gets ``game_started``, then both the
-    empty board."""
+    """A new game with both players on ``conns``, begun at clock time ``now``: each gets
+    ``game_started``, then both the empty board; the first turn's deadline is armed."""
     game = Game(
         setup=setup,
         grace_seconds=grace_seconds,
         seats=(Seat(conn=conns[0]), Seat(conn=conns[1])),
+        move_timeout=move_timeout,
+        turn_started=now,
     )
     effects: list[Effect] = [Send((conns[n - 1],), _started(game, n)) for n in SEATS]
-    return game, effects + _to_players(game, _state(game))
+    effects += _to_players(game, _state(game, now))
+    return game, effects + _deadline_changes(None, game)
 
 
 def apply(game: Game, event: Event, now: float) -> tuple[Game, list[Effect]]:
@@ -217,9 +249,15 @@ def apply(game: Game, event: Event, now: float) -> tuple[Game, list[Effect]]:
     sender (if it has one) and leaves ``game`` as it was."""
     if game.result is not None:
         return game, _after_the_end(event)
+    deadline = game.deadline
+    if deadline is not None and now >= deadline and not isinstance(event, DeadlineReached):
+        # The shell has not fed this deadline yet (the event won the race to the inbox):
+        # the deadline comes first, and every deadline ends the game.
+        game, ended = _deadline_reached(game, now)
+        return game, ended + _after_the_end(event)
     match event:
         case MoveRequested(conn=conn, name=name, column=column):
-            return _move(game, conn, name, column)
+            return _move(game, conn, name, column, now)
         case QuitRequested(conn=conn, name=name):
             number = _seat_of(game, conn, name)
             if number is None:
@@ -228,7 +266,7 @@ def apply(game: Game, event: Event, now: float) -> tuple[Game, list[Effect]]:
         case SeatLeft(name=name):
             return _seat_left(game, name, now)
         case SeatReturned(name=name, conn=conn):
-            return _seat_returned(game, name, conn)
+            return _seat_returned(game, name, conn, now)
         case DeadlineReached():
             return _deadline_reached(game, now)
         case Aborted(crashed=crashed):
@@ -254,7 +292,9 @@ def _after_the_end(event: Event) -> list[Effect]:
             return []
 
 
-def _move(game: Game, conn: ConnId, name: str, column: int) -> tuple[Game, list[Effect]]:
+def _move(
+    game: Game, conn: ConnId, name: str, column: int, now: float
+) -> tuple[Game, list[Effect]]:
     number = _seat_of(game, conn, name)
     if number is None:
         return game, [_refuse(conn, "unknown_game", NOT_PLAYING, "move")]
@@ -264,8 +304,9 @@ def _move(game: Game, conn: ConnId, name: str, column: int) -> tuple[Game, list[
         board = game.board.play(column)
     except IllegalMoveError as error:
         return game, [_refuse(conn, error.code, error.message, "move")]
-    game = attrs.evolve(game, board=board)
-    effects = _to_players(game, _state(game))
+    deadline = game.deadline
+    game = attrs.evolve(game, board=board, turn_started=now)
+    effects = _to_players(game, _state(game, now))
     outcome = board.outcome
     if outcome.termination is Termination.WIN:
         assert outcome.winner is not None
@@ -275,7 +316,7 @@ def _move(game: Game, conn: ConnId, name: str, column: int) -> tuple[Game, list[
     if outcome.termination is Termination.DRAW:
         game, finish = _finish(game, None, "board_full")
         return game, effects + finish
-    return game, effects
+    return game, effects + _deadline_changes(deadline, game)
 
 
 def _seat_left(game: Game, name: str, now: float) -> tuple[Game, list[Effect]]:
@@ -295,7 +336,7 @@ def _seat_left(game: Game, name: str, now: float) -> tuple[Game, list[Effect]]:
     return game, effects + _deadline_changes(deadline, game)
 
 
-def _seat_returned(game: Game, name: str, conn: ConnId) -> tuple[Game, list[Effect]]:
+def _seat_returned(game: Game, name: str, conn: ConnId, now: float) -> tuple[Game, list[Effect]]:
     number = game.number_of(name)
     if number is None:
         return game, []
@@ -304,7 +345,7 @@ def _seat_returned(game: Game, name: str, conn: ConnId) -> tuple[Game, list[Effe
     game = _with_seat(game, number, Seat(conn=conn))
     effects: list[Effect] = [
         Send((conn,), _started(game, number)),
-        Send((conn,), _state(game)),
+        Send((conn,), _state(game, now)),
     ]
     other = game.seat(_other(number)).conn
     if was_away and other is not None:
@@ -316,8 +357,20 @@ def _deadline_reached(game: Game, now: float) -> tuple[Game, list[Effect]]:
     deadline = game.deadline
     if deadline is None or now < deadline:
         return game, []
+    if game.turn_deadline == deadline:
+        return _timeout_end(game)
     gone: PlayerNumber = 1 if game.seat(1).away_until == deadline else 2
     return _disconnect_end(game, gone)
+
+
+def _timeout_end(game: Game) -> tuple[Game, list[Effect]]:
+    """The player to move ran out of time: they lose, whoever is here (their opponent was
+    not to move, so being away cost nothing), unless not both have moved yet: then the game
+    is aborted, with no change to anybody's record (such games are not kept anyway)."""
+    if len(game.board.moves) < 2:
+        return _finish(game, None, "aborted")
+    mover: PlayerNumber = 1 if game.board.turn == 1 else 2
+    return _finish(game, _name(game, _other(mover)), "timeout")
 
 
 def _disconnect_end(game: Game, gone: PlayerNumber) -> tuple[Game, list[Effect]]:
@@ -403,15 +456,17 @@ def _started(game: Game, number: PlayerNumber) -> GameStarted:
     )
 
 
-def _state(game: Game) -> GameState:
+def _state(game: Game, now: float) -> GameState:
     board = game.board
     last = board.last_move
+    turn = game.turn_deadline
     return GameState(
         game_id=game.game_id,
         board=board.to_rows(),
         moves=list(board.moves),
         next=None if board.is_over else _name(game, 1 if board.turn == 1 else 2),
         last_move=None if last is None else Cell(row=last[0], column=last[1]),
+        seconds_to_move=None if turn is None or board.is_over else max(0.0, turn - now),
     )
 
 

@@ -20,6 +20,7 @@ from hypercorn.utils import wrap_app
 
 from c4actors import cleartext_http2, websocket_compression, websocket_stream
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
+from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
 from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
 from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
@@ -59,6 +60,8 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     grace_seconds: float = 20.0
+    move_timeout: float = DEFAULT_MOVE_TIMEOUT
+    """Seconds the player to move has in an untimed game before losing on time; 0: no limit."""
     lobby_tick: float = 0.05
     lobby_list_limit: int | None = DEFAULT_LIST_LIMIT
     """Users listed in the lobby (the first to connect); None lists everyone."""
@@ -141,6 +144,7 @@ async def _serve(
         store,
         metrics,
         grace_seconds=settings.grace_seconds,
+        move_timeout=settings.move_timeout,
         tick=settings.lobby_tick,
         list_limit=settings.lobby_list_limit,
         max_games_per_minute=settings.max_games_per_minute,

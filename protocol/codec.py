@@ -39,6 +39,7 @@ from protocol.messages import (
     TYPE_NAMES,
     ClientMessage,
     ErrorCode,
+    GameState,
     Invitation,
     ServerMessage,
     UserInfo,
@@ -174,8 +175,18 @@ def _tuple_structure_factory(tuple_type: Any) -> Callable[[object, object], tupl
 _WIRE_KEYS: Final[dict[type, dict[str, str]]] = {Invitation: {"from_": "from"}}
 
 
+# Optional fields added after version 1, left out of a frame while unset (None), so a
+# client written before them sees exactly the frames it always did.
+_OMITTED_WHEN_UNSET: Final[dict[type, tuple[str, ...]]] = {GameState: ("seconds_to_move",)}
+
+
 def _renames(cls: type) -> dict[str, Any]:
     return {name: override(rename=key) for name, key in _WIRE_KEYS.get(cls, {}).items()}
+
+
+def _unstructure_overrides(cls: type) -> dict[str, Any]:
+    omitted = {name: override(omit_if_default=True) for name in _OMITTED_WHEN_UNSET.get(cls, ())}
+    return _renames(cls) | omitted
 
 
 # cattrs' error paths name the attribute (``$.from_``); show the JSON key instead.
@@ -197,7 +208,7 @@ def _attrs_structure_factory(cls: Any) -> Callable[[object, object], Any]:
 
 
 def _attrs_unstructure_factory(cls: Any) -> Callable[[Any], dict[str, Any]]:
-    return make_dict_unstructure_fn(cls, converter, **_renames(cls))
+    return make_dict_unstructure_fn(cls, converter, **_unstructure_overrides(cls))
 
 
 converter: Final = Converter(forbid_extra_keys=True)

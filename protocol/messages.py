@@ -20,9 +20,11 @@ PROTOCOL_VERSION = 1
 UserState: TypeAlias = Literal["AVAILABLE", "INVITATION_SENT", "INVITATION_RECEIVED", "PLAYING"]
 GameResult: TypeAlias = Literal["win", "draw"]
 GameOverReason: TypeAlias = Literal[
-    "four_in_a_row", "board_full", "forfeit", "disconnect", "aborted"
+    "four_in_a_row", "board_full", "forfeit", "disconnect", "timeout", "aborted"
 ]
-"""``aborted``: the game could not go on (a server fault or shutdown); nobody's record changes."""
+"""``timeout``: the player to move ran out of time; ``aborted``: the game could not go on
+(a server fault or shutdown, or a player did not make their first move in time); nobody's
+record changes."""
 PlayerNumber: TypeAlias = Literal[1, 2]
 CancelReason: TypeAlias = Literal["cancelled", "left"]
 """Why an invitation was called off: ``cancelled`` (the challenger withdrew it) or ``left``
@@ -231,13 +233,18 @@ class GameStarted:
 
 @attrs.frozen(kw_only=True)
 class GameState:
-    """To both players after every move: the whole position. ``next`` is null once over."""
+    """To both players after every move: the whole position. ``next`` is null once over.
+
+    ``seconds_to_move``: how long ``next`` has, from when this message was sent, before they
+    lose on time (or the game is aborted, before both players moved); absent when no limit
+    applies (the server's ``--move-timeout`` is 0, or the game is over)."""
 
     game_id: str
     board: list[str]
     moves: list[int]
     next: str | None
     last_move: Cell | None
+    seconds_to_move: float | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -88,7 +88,7 @@ class Table:
 
 
 @asynccontextmanager
-async def running_game() -> AsyncIterator[Table]:
+async def running_game(move_timeout: float = 0.0) -> AsyncIterator[Table]:
     send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
     ann, bob = socket(1), socket(2)
     reports: list[GameEnded] = []
@@ -106,6 +106,7 @@ async def running_game() -> AsyncIterator[Table]:
         cast(Store, store),
         Metrics(),
         grace_seconds=GRACE,
+        move_timeout=move_timeout,
     )
 
     async def run() -> None:
@@ -175,3 +176,39 @@ async def test_both_away_when_the_first_deadline_passes_aborts_the_game(
         [ended] = table.reports
         assert ended.result == GameResult(winner=None, reason="aborted")
         assert not ended.result.counts
+
+
+MOVE_TIMEOUT = 120.0
+
+
+async def test_a_player_who_does_not_move_loses_on_time_exactly_at_the_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(MOVE_TIMEOUT) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3))
+        await trio.sleep(100)
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 3))
+        await trio.testing.wait_all_tasks_blocked()
+        moved_at = trio.current_time()
+        states = [m for m in table.ann.messages() if isinstance(m, GameState)]
+        assert (states[-1].next, states[-1].seconds_to_move) == ("ann", MOVE_TIMEOUT)
+        await table.done.wait()
+        assert trio.current_time() - moved_at == MOVE_TIMEOUT
+        for player in (table.ann, table.bob):
+            over = game_over(player.messages())
+            assert (over.winner, over.reason) == ("bob", "timeout")
+        [ended] = table.reports
+        assert ended.result == GameResult(winner="bob", reason="timeout", moves=(3, 3))
+        assert ended.result.counts
+
+
+async def test_a_game_nobody_opens_is_aborted_at_the_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(MOVE_TIMEOUT) as table:
+        started_at = trio.current_time()
+        await table.done.wait()
+        assert trio.current_time() - started_at == MOVE_TIMEOUT
+        [ended] = table.reports
+        assert ended.result == GameResult(winner=None, reason="aborted")
+        assert table.store.records == []

@@ -55,8 +55,8 @@ DRAW_GAME = [4, 3, 6, 0, 1, 4, 5, 5, 1, 1, 5, 0, 1, 6, 0, 1, 5, 5, 1, 0, 4, 6]
 DRAW_GAME += [3, 2, 6, 6, 0, 4, 6, 5, 2, 0, 4, 2, 4, 2, 2, 2, 3, 3, 3, 3]
 
 
-def new_game(grace: float = GRACE) -> Game:
-    game, _ = start(SETUP, (1, 2), grace)
+def new_game(grace: float = GRACE, move_timeout: float = 0.0, now: float = 0.0) -> Game:
+    game, _ = start(SETUP, (1, 2), grace, now, move_timeout=move_timeout)
     return game
 
 
@@ -273,7 +273,110 @@ def test_a_game_survives_a_json_round_trip() -> None:
     assert '"board":[3,3,4]' in text
 
 
+# --------------------------------------------------------------------------- move timeout
+
+TIMEOUT = 120.0
+
+
+def test_the_first_turn_deadline_is_armed_at_the_start_and_told_to_both() -> None:
+    game, effects = start(SETUP, (1, 2), GRACE, 100.0, move_timeout=TIMEOUT)
+    assert effects[-1] == ArmDeadline(220.0)
+    [state] = [e.message for e in effects if isinstance(e, Send) and e.to == (1, 2)]
+    assert isinstance(state, GameState) and state.seconds_to_move == TIMEOUT
+    assert game.deadline == 220.0
+
+
+def test_each_move_restarts_the_turn_deadline_from_when_it_was_received() -> None:
+    game = new_game(move_timeout=TIMEOUT)
+    game, _ = play(game, [3], now=10.0)
+    game, effects = play(game, [4], now=50.5)
+    assert effects[-1] == ArmDeadline(170.5)
+    state = effects[0]
+    assert isinstance(state, Send) and isinstance(state.message, GameState)
+    assert (state.message.next, state.message.seconds_to_move) == ("ann", TIMEOUT)
+
+
+def test_the_player_to_move_loses_on_time_at_the_exact_deadline() -> None:
+    game, _ = play(new_game(move_timeout=TIMEOUT), [3, 4], now=10.0)
+    early, effects = apply(game, DeadlineReached(), 129.999)
+    assert early is game and effects == []
+    game, effects = apply(game, DeadlineReached(), 130.0)
+    assert finished(effects) == [GameResult(winner="bob", reason="timeout", moves=(3, 4))]
+    assert effects[0] == Send(
+        (1, 2), GameOver(game_id="g1", result="win", winner="bob", reason="timeout")
+    )
+    assert CancelDeadline() in effects and game.deadline is None
+
+
+def test_a_move_just_before_the_deadline_counts_and_one_at_it_does_not() -> None:
+    game, _ = play(new_game(move_timeout=TIMEOUT), [3, 4], now=10.0)
+    before, effects = apply(game, MoveRequested(1, "ann", 5), 129.999)
+    assert before.board.moves == (3, 4, 5) and not before.is_over
+    assert effects[-1] == ArmDeadline(129.999 + TIMEOUT)
+    # The same move reaching the core at the deadline, before the shell fed the deadline:
+    after, effects = apply(game, MoveRequested(1, "ann", 5), 130.0)
+    assert after.board.moves == (3, 4)
+    assert finished(effects) == [GameResult(winner="bob", reason="timeout", moves=(3, 4))]
+    assert errors(effects) == [((1,), "game_over")]
+
+
+def test_a_timeout_before_both_players_moved_aborts_the_game() -> None:
+    for opening in ([], [3]):
+        game, _ = play(new_game(move_timeout=TIMEOUT), opening, now=0.0)
+        game, effects = apply(game, DeadlineReached(), TIMEOUT)
+        [result] = finished(effects)
+        assert (result.winner, result.reason, result.kept) == (None, "aborted", False)
+
+
+def test_the_mover_away_keeps_losing_time_and_the_earlier_deadline_wins() -> None:
+    game, _ = play(new_game(move_timeout=TIMEOUT), [3, 4], now=0.0)
+    game, effects = apply(game, SeatLeft("ann"), 110.0)
+    assert ArmDeadline(TIMEOUT) not in effects and game.deadline == TIMEOUT  # not 130
+    game, effects = apply(game, DeadlineReached(), TIMEOUT)
+    assert finished(effects) == [GameResult(winner="bob", reason="timeout", moves=(3, 4))]
+
+
+def test_an_away_opponent_still_wins_when_the_mover_runs_out_of_time() -> None:
+    game, _ = play(new_game(move_timeout=30.0), [3, 4], now=0.0)
+    game, _ = apply(game, SeatLeft("bob"), 1.0)  # grace until 21; ann's turn ends at 30
+    game, _ = apply(game, SeatReturned("bob", 7), 15.0)
+    game, _ = apply(game, SeatLeft("bob"), 16.0)  # grace until 36 now
+    game, effects = apply(game, DeadlineReached(), 30.0)
+    assert finished(effects) == [GameResult(winner="bob", reason="timeout", moves=(3, 4))]
+
+
+def test_a_returning_player_is_told_the_time_left_to_move() -> None:
+    game, _ = play(new_game(move_timeout=TIMEOUT), [3], now=10.0)
+    game, _ = apply(game, SeatLeft("bob"), 20.0)
+    _, effects = apply(game, SeatReturned("bob", 9), 30.0)
+    [state] = [
+        e.message for e in effects if isinstance(e, Send) and isinstance(e.message, GameState)
+    ]
+    assert isinstance(state, GameState) and state.seconds_to_move == 100.0
+
+
+def test_a_restored_game_re_arms_the_same_turn_deadline() -> None:
+    game, _ = play(new_game(move_timeout=TIMEOUT), [3, 4], now=33.0)
+    restored = from_json(to_json(game))
+    assert restored.deadline == game.deadline == 153.0
+    _, original = apply(game, DeadlineReached(), 153.0)
+    _, again = apply(restored, DeadlineReached(), 153.0)
+    assert original == again and finished(again)[0].reason == "timeout"
+
+
+def test_without_a_move_timeout_nobody_is_hurried() -> None:
+    game, effects = start(SETUP, (1, 2), GRACE, 0.0)
+    assert not any(isinstance(e, ArmDeadline) for e in effects) and game.deadline is None
+    game, effects = play(game, [3, 3], now=1e9)
+    assert [type(e) for e in effects] == [Send]
+    assert isinstance(effects[0], Send) and isinstance(effects[0].message, GameState)
+    assert effects[0].message.seconds_to_move is None
+
+
 # --------------------------------------------------------------------------- state machine
+
+
+MACHINE_TIMEOUT = 45.0
 
 
 class GameMachine(RuleBasedStateMachine):
@@ -282,11 +385,14 @@ class GameMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.game = new_game()
+        self.game, effects = start(SETUP, (1, 2), GRACE, 0.0, move_timeout=MACHINE_TIMEOUT)
         self.now = 0.0
         self.next_conn = 3
         self.results: list[GameResult] = []
         self.armed: float | None = None
+        for effect in effects:
+            if isinstance(effect, ArmDeadline):
+                self.armed = effect.at
         self.stale: list[int] = []
 
     def run(self, event: Event) -> list[Effect]:
@@ -351,8 +457,13 @@ class GameMachine(RuleBasedStateMachine):
             assert self.game.seats[loser - 1].conn is None
         if result.reason == "aborted":
             assert result.winner is None and not result.counts
-        if result.reason in ("forfeit", "disconnect"):
+        if result.reason in ("forfeit", "disconnect", "timeout"):
             assert result.winner is not None
+        if result.reason == "timeout":
+            # The player to move ran out of their turn, both having moved before.
+            assert before.turn_deadline is not None and self.now >= before.turn_deadline
+            assert len(result.moves) >= 2
+            assert result.winner != _name_to_move(before)
 
     def seat_conn(self, number: PlayerNumber) -> int | None:
         return self.game.seats[number - 1].conn
@@ -411,7 +522,7 @@ class GameMachine(RuleBasedStateMachine):
         self.next_conn += 1
         self.run(SeatReturned(SETUP.player(number).name, self.next_conn))
 
-    @rule(seconds=st.sampled_from([0.0, 1.0, 5.0, 19.9, 20.0, 30.0]))
+    @rule(seconds=st.sampled_from([0.0, 1.0, 5.0, 19.9, 20.0, 30.0, MACHINE_TIMEOUT]))
     def time_passes(self, seconds: float) -> None:
         self.now += seconds
         deadline = self.game.deadline
@@ -420,6 +531,13 @@ class GameMachine(RuleBasedStateMachine):
         effects = self.run(DeadlineReached())
         if was_over or deadline is None or self.now < deadline:
             assert self.game is before and effects == []
+        elif before.turn_deadline == deadline:
+            # The turn ran out: the player to move loses (an opening is aborted).
+            [result] = finished(effects)
+            if len(before.board.moves) < 2:
+                assert result.reason == "aborted" and result.winner is None
+            else:
+                assert result.reason == "timeout" and result.winner != _name_to_move(before)
         else:
             [result] = finished(effects)
             # Both away: aborted; else the one who is here wins.
@@ -457,8 +575,22 @@ class GameMachine(RuleBasedStateMachine):
             assert (seat.away_until is not None) == (seat.conn is None and not self.game.is_over)
 
     @invariant()
+    def the_turn_deadline_runs_from_the_last_move(self) -> None:
+        if self.game.is_over:
+            assert self.game.turn_deadline is None
+        else:
+            assert self.game.turn_deadline == self.game.turn_started + MACHINE_TIMEOUT
+            assert self.game.deadline is not None and self.now < self.game.deadline
+
+    @invariant()
     def json_restores_the_same_game(self) -> None:
-        assert from_json(to_json(self.game)) == self.game
+        restored = from_json(to_json(self.game))
+        assert restored == self.game
+        assert restored.deadline == self.game.deadline
+
+
+def _name_to_move(game: Game) -> str:
+    return SETUP.player(1 if game.board.turn == 1 else 2).name
 
 
 TestGameMachine = GameMachine.TestCase
@@ -508,8 +640,9 @@ def test_a_game_restored_from_json_at_any_point_behaves_like_the_original(
     events: list[tuple[Event, float]], data: st.DataObject
 ) -> None:
     cut = data.draw(st.integers(min_value=0, max_value=len(events)))
-    original, original_effects = run_events(new_game(), events)
-    halfway, _ = run_events(new_game(), events[:cut])
+    timeout = data.draw(st.sampled_from([0.0, 30.0]))
+    original, original_effects = run_events(new_game(move_timeout=timeout), events)
+    halfway, _ = run_events(new_game(move_timeout=timeout), events[:cut])
     restored, restored_effects = run_events(from_json(to_json(halfway)), events[cut:])
     assert restored == original
     assert restored_effects == original_effects[cut:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+import attrs
 import httpx
 import pytest
 import trio
@@ -459,6 +460,27 @@ async def test_disconnect_after_the_grace_period_forfeits(jump_clock: MockClock)
         assert (over.winner, over.reason) == ("ann", "disconnect")
 
 
+async def test_a_player_who_stops_moving_loses_on_time(jump_clock: MockClock) -> None:
+    """Untimed games cannot be stalled: the default --move-timeout (120 s), passed by a jump
+    of the clock once both players saw the deadline."""
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(bob, ann)  # ann moves first
+        state = await play(ann, bob, game_id, [3, 4])
+        assert (state.next, state.seconds_to_move) == ("ann", 120.0)
+        jump_clock.jump(119)
+        with trio.move_on_after(0.3) as waiting:
+            early = await ann.receive()
+        assert waiting.cancelled_caught, f"nothing before the deadline, got {early!r}"
+        jump_clock.jump(1)
+        for player in (ann, bob):
+            over = await player.expect(GameOver)
+            assert (over.winner, over.reason) == ("bob", "timeout")
+
+
 async def test_reconnect_within_grace_resumes_the_exact_game() -> None:
     async with open_server(grace_seconds=30) as server, connect(server, "ann") as ann:
         async with connect(server, "bob") as bob:
@@ -475,7 +497,11 @@ async def test_reconnect_within_grace_resumes_the_exact_game() -> None:
             await bob_again.expect(UserList)
             started = await bob_again.expect(GameStarted)
             assert (started.game_id, started.you, started.player1) == (game_id, 1, "bob")
-            assert await bob_again.expect(GameState) == before
+            resumed = await bob_again.expect(GameState)
+            # The same position; the time left to move has only run down since.
+            assert attrs.evolve(resumed, seconds_to_move=before.seconds_to_move) == before
+            assert resumed.seconds_to_move is not None and before.seconds_to_move is not None
+            assert 0 < resumed.seconds_to_move <= before.seconds_to_move
             assert await ann.expect(OpponentReconnected) == OpponentReconnected(game_id=game_id)
             bob_again.name = "bob"
             state = await play(bob_again, ann, game_id, [5], earlier=[3, 3, 4])

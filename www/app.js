@@ -174,6 +174,7 @@ const gameView = new GameView(
     legendYou: $("legend-you"),
     legendOpp: $("legend-opp"),
     turn: $("turn"),
+    moveTimer: $("move-timer"),
     gameMessage: $("game-message"),
     opponentBanner: $("opponent-banner"),
     result: $("result"),
@@ -362,6 +363,9 @@ const HANDLERS = {
     game.moves = moves;
     game.next = msg.next ?? null;
     game.lastMove = msg.last_move ?? null;
+    // Seconds the side to move has, counted from now: a local deadline (no clock sync needed).
+    const toMove = Number(msg.seconds_to_move);
+    game.moveDeadline = msg.seconds_to_move != null && Number.isFinite(toMove) ? Date.now() + toMove * 1000 : null;
     game.awaiting = false;
     const animate = game.synced && moves.length === before + 1;
     game.synced = true;

@@ -10,7 +10,11 @@ const REASONS = {
   board_full: () => "— the board is full",
   forfeit: () => "by forfeit",
   disconnect: (iWon) => (iWon ? "— opponent disconnected" : "— you were disconnected"),
+  timeout: (iWon) => (iWon ? "— your opponent ran out of time" : "— you ran out of time"),
 };
+
+/** The move timer shows up this many seconds before the side to move runs out. */
+const MOVE_TIMER_SHOWN_SECONDS = 30;
 
 /** Headline and reason for a finished game, from the local player's point of view. */
 export function describeResult(over, me) {
@@ -30,6 +34,7 @@ export class GameView {
   constructor(dom, { onMove, onQuit, onBack }) {
     this.dom = dom;
     this.countdown = null;
+    this.moveTimer = null;
     this.board = new BoardView(dom.board, dom.columns, { onPlay: (col) => onMove(col) });
 
     dom.quit.addEventListener("click", () => {
@@ -81,6 +86,33 @@ export class GameView {
     else if (!game.next) turn.textContent = "";
     else turn.textContent = myTurn ? "Your turn" : `${game.next}'s turn`;
     turn.classList.toggle("mine", myTurn);
+    this.showMoveTimer(over ? null : game.moveDeadline ?? null, game.next, me);
+  }
+
+  /** The last seconds the side to move has (untimed games with a move timeout): hidden
+   * until MOVE_TIMER_SHOWN_SECONDS are left, then a countdown ticking locally. */
+  showMoveTimer(deadline, next, me) {
+    const box = this.dom.moveTimer;
+    clearInterval(this.moveTimer);
+    this.moveTimer = null;
+    if (deadline == null || !next) {
+      box.hidden = true;
+      box.textContent = "";
+      return;
+    }
+    const who = next === me ? "You have" : `${next} has`;
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      box.hidden = left > MOVE_TIMER_SHOWN_SECONDS;
+      box.textContent = `${who} ${left} s to move`;
+      box.classList.toggle("mine", next === me);
+      if (left === 0) {
+        clearInterval(this.moveTimer);
+        this.moveTimer = null;
+      }
+    };
+    tick();
+    if (deadline > Date.now()) this.moveTimer = setInterval(tick, 250);
   }
 
   /** Show the result, the winning line and the way back to the lobby. */
@@ -157,6 +189,7 @@ export class GameView {
   /** Leave the game view clean for the next game. */
   reset() {
     this.hideOpponentBanner();
+    this.showMoveTimer(null);
     this.clearMessage();
     if (this.dom.quitDialog.open) this.dom.quitDialog.close("cancel");
     this.board.reset();

@@ -4,9 +4,9 @@ Players' connections send ``PlayMove`` / ``QuitGame`` straight to the game's inb
 (no lobby hop on the move path); the lobby sends ``SeatLeft`` / ``SeatReturned``
 when a player's socket drops or comes back.  The actor turns each into a core event,
 applies it with the clock's time, and carries out the effects: messages encoded once
-and delivered to the players' mailboxes (which never block), the grace deadline as a
-cancel scope, and at the end the store and the report to the lobby.  Every decision
-(seats, turns, deadlines, who wins) is the core's.
+and delivered to the players' mailboxes (which never block), the next deadline (a grace
+period's or the turn's) as a cancel scope, and at the end the store and the report to
+the lobby.  Every decision (seats, turns, deadlines, who wins) is the core's.
 
 Error handling: any exception inside the game ends this game only.  Both players
 get ``error internal_error`` and a ``game_over`` (reason ``aborted``), the traceback
@@ -91,13 +91,16 @@ class GameActor:
         metrics: Metrics,
         *,
         grace_seconds: float,
+        move_timeout: float = 0.0,
     ) -> None:
         self.game_id = setup.game_id
         self.inbox, self.report, self.store, self.metrics = inbox, report, store, metrics
         self.mailboxes = {mailbox.conn: mailbox for mailbox in mailboxes}
         """The mailboxes of the sockets that hold a seat."""
         conns = (mailboxes[0].conn, mailboxes[1].conn)
-        self.game, self._started = core.start(setup, conns, grace_seconds)
+        self.game, self._started = core.start(
+            setup, conns, grace_seconds, trio.current_time(), move_timeout=move_timeout
+        )
         self.deadline = math.inf
         self.started_at = time.time()
 

@@ -157,12 +157,14 @@ class LobbyActor:
         *,
         grace_seconds: float,
         tick: float,
+        move_timeout: float = 0.0,
         list_limit: int | None = DEFAULT_LIST_LIMIT,
         max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.grace_seconds = grace_seconds
+        self.move_timeout = move_timeout
         self.tick = tick
         self.inbox_send, self._inbox = trio.open_memory_channel[LobbyInput](LOBBY_INBOX_SIZE)
         self._state = LobbyState(
@@ -326,6 +328,7 @@ class LobbyActor:
             self.store,
             self.metrics,
             grace_seconds=self.grace_seconds,
+            move_timeout=self.move_timeout,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
         log.info(
