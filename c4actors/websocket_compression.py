@@ -11,7 +11,7 @@ hypercorn has no setting for this, so ``install`` replaces the two names its han
   1002), or ``BoundedDeflate``, which negotiates bounded windows, keeps no compression state
   between messages, and stops inflating a message at the size limit instead of after it.
   Both count each message's bytes as they arrive and fail the connection at the limit (1009).
-- ``Connection`` becomes ``_FailingConnection``, which answers a frame wsproto failed to parse
+- ``Connection`` becomes ``FailingConnection``, which answers a frame wsproto failed to parse
   (a protocol error, an oversized message) with a close frame carrying the code, as RFC 6455
   section 7.1.7 asks; hypercorn would only drop the TCP connection.
 
@@ -218,7 +218,7 @@ def _negotiable_extension() -> Extension:
     return SizeLimit(policy.max_message_bytes)
 
 
-class _FailingConnection(Connection):
+class FailingConnection(Connection):
     """A wsproto connection that fails properly on a frame it cannot accept.
 
     wsproto reports such a frame as a ``CloseConnection`` event but leaves the state OPEN;
@@ -239,4 +239,4 @@ class _FailingConnection(Connection):
 def install() -> None:
     """Put the policy into hypercorn's WebSocket handshake (idempotent)."""
     ws_stream.PerMessageDeflate = _negotiable_extension  # type: ignore[attr-defined,assignment]
-    ws_stream.Connection = _FailingConnection  # type: ignore[attr-defined]
+    ws_stream.Connection = FailingConnection  # type: ignore[attr-defined]

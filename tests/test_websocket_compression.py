@@ -12,9 +12,15 @@ import zlib
 from pathlib import Path
 
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import CloseConnection, Ping, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 from c4actors.actors.user import ConnectionSettings
 from c4actors.web import WebSettings
+from c4actors.websocket_compression import BoundedDeflate, FailingConnection, SizeLimit
 from protocol import NewConnection, Welcome, decode_server, encode
 from tests import rawws
 from tests.serving import rss_kib, serve
@@ -174,3 +180,70 @@ async def test_hypercorn_receives_up_to_twice_max_message_bytes_then_cuts() -> N
             await stream.send_all(rawws.frame(rawws.OP_TEXT, b" " * 200_001))
             closing = await rawws.read_until_eof(stream)
     assert rawws.close_code(closing) == 1009
+
+
+# ------------------------------------------------------------ the extensions, sans I/O
+
+LIMIT = 300
+
+
+def _pair(compressed: bool) -> tuple[Connection, Connection]:
+    """A client and our server, past a handshake that did (or did not) agree on compression."""
+    if not compressed:
+        return Connection(ConnectionType.CLIENT), FailingConnection(
+            ConnectionType.SERVER, [SizeLimit(LIMIT)]
+        )
+    server_side = BoundedDeflate(LIMIT)
+    accepted = server_side.accept("permessage-deflate; client_max_window_bits")
+    assert isinstance(accepted, str)
+    client_side = PerMessageDeflate()
+    client_side.finalize(f"permessage-deflate; {accepted}")
+    return (
+        Connection(ConnectionType.CLIENT, [client_side]),
+        FailingConnection(ConnectionType.SERVER, [server_side]),
+    )
+
+
+@given(
+    compressed=st.booleans(),
+    messages=st.lists(
+        st.tuples(
+            st.text(alphabet=st.characters(max_codepoint=0x7FF), max_size=2 * LIMIT),
+            st.integers(1, 4),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_messages_up_to_the_limit_pass_and_one_byte_more_fails(
+    compressed: bool, messages: list[tuple[str, int]]
+) -> None:
+    """Fragmented, with a ping between fragments, compressed or not: each message arrives
+    whole if its UTF-8 fits the limit; the first one over it fails the connection (1009)."""
+    client, server = _pair(compressed)
+    for text, fragments in messages:
+        size = len(text) // fragments + 1
+        parts = [text[i : i + size] for i in range(0, len(text), size)] or [""]
+        wire = b""
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            wire += client.send(TextMessage(data=part, message_finished=last))
+            if not last:
+                wire += client.send(Ping(b"between"))
+        server.receive_data(wire)
+        events = list(server.events())
+        received = "".join(e.data for e in events if isinstance(e, TextMessage))
+        closes = [e for e in events if isinstance(e, CloseConnection)]
+        if len(text.encode()) <= LIMIT:
+            assert received == text and not closes
+        else:
+            assert [c.code for c in closes] == [1009]
+            assert server.state is ConnectionState.REMOTE_CLOSING  # hypercorn answers it
+            return
+
+
+def test_a_compressed_frame_without_compression_is_a_protocol_error() -> None:
+    client, _ = _pair(compressed=True)
+    _, server = _pair(compressed=False)
+    server.receive_data(client.send(TextMessage(data="hello")))
+    assert [e.code for e in server.events() if isinstance(e, CloseConnection)] == [1002]
