@@ -189,28 +189,34 @@ def test_a_damaged_database_is_refused_at_start(tmp_path: Path) -> None:
 
 
 def unprivileged(*paths: Path) -> list[str]:
-    """How to run a command that may not write read-only files: as ``nobody`` owning
-    ``paths`` when we are root (permission bits do not stop root), as ourselves otherwise."""
+    """A command prefix under which permission bits stop writes to ``paths`` (a file owned by
+    us and set read-only): nothing for a normal user.  Root ignores permission bits, so root
+    runs the command in a new user namespace (``unshare --user``), where its capabilities do
+    not apply to the files outside it, or else as ``nobody`` owning ``paths`` (``setpriv``)."""
     if os.geteuid() != 0:
         return []
+    unshare = shutil.which("unshare")
+    if unshare is not None and _runs([unshare, "--user", sys.executable, "-c", "pass"]):
+        return [unshare, "--user"]
     setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: cannot run the server unprivileged")
-    as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
-    probe = subprocess.run(
-        [*as_nobody, sys.executable, "-c", "import c4actors.cli"], capture_output=True, timeout=30
-    )
-    if probe.returncode != 0:
-        pytest.skip("the checkout or its interpreter is not readable by nobody")
+    as_nobody = [] if setpriv is None else [setpriv, "--reuid=65534", "--regid=65534"]
+    if not as_nobody or not _runs(
+        [*as_nobody, "--clear-groups", sys.executable, "-c", "import c4actors.cli"]
+    ):
+        pytest.skip("running as root, and neither unshare --user nor setpriv to nobody works here")
     for path in paths:
         os.chown(path, 65534, 65534)
-    return as_nobody
+    return [*as_nobody, "--clear-groups"]
+
+
+def _runs(command: list[str]) -> bool:
+    return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
 
 
 def test_a_read_only_database_is_refused_at_start() -> None:
     """The file is read-only, its folder is not: SQLite opens the file read-only and reads
     it without complaint; only a write fails."""
-    # Not tmp_path: pytest makes it readable by its owner only, and nobody must reach it.
+    # Not tmp_path: pytest makes it readable by its owner only, and (setpriv) nobody must reach it.
     folder = Path(tempfile.mkdtemp(prefix="c4actors-ro-"))
     try:
         folder.chmod(0o755)
