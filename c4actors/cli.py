@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_s
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV
 from c4actors.store import StoreError
+from c4actors.store.postgres import DEFAULT_POOL_SIZE, is_postgres_url
 from c4actors.throttle import REGISTRATIONS_PER_ADDRESS
 from c4actors.web import WebSettings
 from protocol.codec import DEFAULT_MAX_MESSAGE_BYTES
@@ -66,7 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--db",
         default="c4actors.sqlite3",
-        help="SQLite database file, created and migrated on start (default: %(default)s)",
+        help="SQLite database file, or postgresql://USER@HOST[:PORT]/DB; created or migrated "
+        "on start (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--db-pool-size",
+        type=_positive_int,
+        default=DEFAULT_POOL_SIZE,
+        metavar="N",
+        help="connections to a PostgreSQL --db (default: %(default)s)",
     )
     serve.add_argument(
         "--secret",
@@ -154,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -225,8 +245,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 registrations_per_address=args.registrations_per_address,
             ),
             db_path=args.db,
+            db_pool_size=args.db_pool_size,
             secret=args.secret,
         )
+        if is_postgres_url(args.db) and not (args.secret or os.environ.get(SECRET_ENV)):
+            # No file beside the database to keep a key in, and every server sharing the
+            # database must sign with the same key: a random one would log everyone out.
+            log.error(
+                "cannot start: with a PostgreSQL --db, give the session key with --secret or "
+                "$%s (the same on every server sharing the database)",
+                SECRET_ENV,
+            )
+            return 1
         try:
             trio.run(_serve, settings, args.ready_file)
         except (StoreError, ExceptionGroup) as error:

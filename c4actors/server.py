@@ -26,8 +26,8 @@ from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
 from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
-from c4actors.store import Store
-from c4actors.store.sqlite import SQLiteStore
+from c4actors.store import Store, open_store
+from c4actors.store.postgres import DEFAULT_POOL_SIZE, is_postgres_url
 from c4actors.web import LobbyClient, WebSettings, create_app
 
 log = logging.getLogger("c4actors.server")
@@ -73,7 +73,10 @@ class ServerSettings:
     (hypercorn #210) and keep each closed connection's task alive until the next ping."""
     shutdown_timeout: float = 3.0
     db_path: str = ":memory:"
-    """The SQLite file (``c4actors serve`` defaults to ``./c4actors.sqlite3``)."""
+    """The SQLite file (``c4actors serve`` defaults to ``./c4actors.sqlite3``), or a
+    ``postgresql://`` URL."""
+    db_pool_size: int = DEFAULT_POOL_SIZE
+    """Connections in the pool of a PostgreSQL store."""
     secret: str | None = None
     """Signs session cookies; see ``sessions.load_secret`` for the fallbacks."""
 
@@ -118,7 +121,7 @@ async def run_server(
     """
     if stop is None:
         stop = trio.Event()
-    store = await SQLiteStore.open(settings.db_path)
+    store = await open_store(settings.db_path, pool_size=settings.db_pool_size)
     try:
         await _serve(settings, stop, store, task_status)
     finally:
@@ -137,8 +140,8 @@ async def _serve(
     websocket_compression.install()
     cleartext_http2.install()  # the server has no TLS: HTTP/1.1 only
     websocket_stream.install()
-    in_memory = settings.db_path == ":memory:"
-    secret = load_secret(settings.secret, None if in_memory else Path(settings.db_path))
+    no_file = settings.db_path == ":memory:" or is_postgres_url(settings.db_path)
+    secret = load_secret(settings.secret, None if no_file else Path(settings.db_path))
     metrics = Metrics()
     lobby_actor = LobbyActor(
         store,

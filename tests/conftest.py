@@ -1,4 +1,5 @@
-"""Shared test configuration: hypothesis profiles, the error-log guard, test clocks.
+"""Shared test configuration: hypothesis profiles, the error-log guard, test clocks, and
+the stores (a throwaway PostgreSQL cluster for the tests that need one).
 
 The default profile is ``ci``: many examples, derandomised, so CI is reproducible.
 Pass ``--hypothesis-profile=dev`` for a quick local run.
@@ -7,11 +8,17 @@ Pass ``--hypothesis-profile=dev`` for a quick local run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from trio.testing import MockClock
+
+from c4actors.store import Store
+from tests.postgres_cluster import PostgresCluster, find_binaries
+from tests.stores import PostgresBackend, SQLiteBackend, StoreBackend
 
 settings.register_profile(
     "ci",
@@ -81,3 +88,53 @@ def no_unexpected_error_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("expect_error_logs") is None and handler.records:
         lines = [f"{r.name}: {r.getMessage()}" for r in handler.records]
         pytest.fail("the server logged errors:\n" + "\n".join(lines))
+
+
+# --------------------------------------------------------------------------- stores
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One PostgreSQL cluster for the whole run, started on first use and removed at the end.
+
+    Without Debian's ``postgresql`` binaries the PostgreSQL tests are skipped on a
+    developer's machine, but fail in CI (``CI`` set), where ``.ci/run`` installs them."""
+    binaries = find_binaries()
+    if binaries is None:
+        reason = "PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = PostgresCluster.start(binaries)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh, empty database of the session's cluster, dropped after the test."""
+    url = postgres_cluster.create_database()
+    try:
+        yield url
+    finally:
+        postgres_cluster.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    """Each store test runs against both stores (PostgreSQL's cluster starts only if asked)."""
+    if request.param == "sqlite":
+        return SQLiteBackend(tmp_path / "c4.sqlite3")
+    return PostgresBackend(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def store(backend: StoreBackend) -> AsyncIterator[Store]:
+    """The backend's store, opened (migrated) and closed after the test."""
+    opened = await backend.open()
+    try:
+        yield opened
+    finally:
+        await opened.aclose()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from itsdangerous import URLSafeTimedSerializer
 
 from c4actors.sessions import MAX_AGE_SECONDS, Session, SessionSigner
 from c4actors.store import Account
-from c4actors.store.sqlite import SQLiteStore
 
 ANN = Account(name="Ann", password_hash="h", color="red", session_version=3)
 
@@ -37,16 +35,3 @@ def test_forged_expired_and_malformed_cookies_are_no_session() -> None:
     assert signer.session(forge.dumps(["Ann"])) is None
     # A cookie from before sessions had versions is the first version's.
     assert signer.session(forge.dumps({"name": "Ann"})) == Session("Ann", 0)
-
-
-async def test_ending_an_accounts_sessions_increments_its_version(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "c4.sqlite3")
-    try:
-        await store.create_account("Ann", "h", "red")
-        await store.end_sessions("ANN")
-        await store.end_sessions("ann")
-        await store.end_sessions("nobody")
-        account = await store.get_account("ann")
-        assert account is not None and account.session_version == 2
-    finally:
-        await store.aclose()

@@ -1,4 +1,9 @@
-"""The SQLite store: migrations, atomic results, concurrency, refusals."""
+"""Both stores, one suite: migrations, atomic results, concurrency, refusals.
+
+Every test that takes ``backend`` or ``store`` runs against SQLite and PostgreSQL (a
+throwaway cluster, see ``conftest.py``); the few that check one store's own mechanics say so
+in their names.
+"""
 
 from __future__ import annotations
 
@@ -9,48 +14,76 @@ import pytest
 import trio
 
 from c4actors.game_record import GameResult, GameSetup, Player
-from c4actors.store import GameRecord, NameTaken, SchemaTooNew, StoreError
-from c4actors.store.migrations import LATEST, current_version, migrate
-from c4actors.store.sqlite import SQLiteStore
+from c4actors.store import (
+    GameRecord,
+    NameTaken,
+    SchemaTooNew,
+    Store,
+    StoreError,
+    postgres_migrations,
+)
+from c4actors.store import migrations as sqlite_migrations
+from c4actors.store.migrations import LATEST
+from tests.stores import PostgresBackend, SQLiteBackend, StoreBackend
 
 
 def record(
-    game_id: str, winner: str | None, *, result: str | None = "win", ended_at: float = 2.0
+    game_id: str,
+    winner: str | None,
+    *,
+    result: str | None = "win",
+    ended_at: float = 2.0,
+    swapped: bool = False,
 ) -> GameRecord:
+    ann = Player(name="ann", color="red", registered=True)
+    bob = Player(name="Bob", color="yellow", registered=True)
     setup = GameSetup(
         game_id=game_id,
-        player1=Player(name="ann", color="red", registered=True),
-        player2=Player(name="Bob", color="yellow", registered=True),
+        player1=bob if swapped else ann,
+        player2=ann if swapped else bob,
     )
     reason = "forfeit" if result is not None else "aborted"
     outcome = GameResult(winner=winner, reason=reason, moves=(3, 3, 4))
     return GameRecord(setup=setup, result=outcome, started_at=1.0, ended_at=ended_at)
 
 
-async def test_migrates_an_empty_file_and_survives_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    store = await SQLiteStore.open(path)
+async def test_migrates_an_empty_database_and_survives_reopening(backend: StoreBackend) -> None:
+    store = await backend.open()
     await store.create_account("Ann", "hash", "blue")
     await store.aclose()
-    store = await SQLiteStore.open(path)
+    store = await backend.open()
     account = await store.get_account("ANN")
     assert account is not None and (account.name, account.color) == ("Ann", "blue")
     await store.aclose()
-    db = sqlite3.connect(path)
-    assert current_version(db) == LATEST
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert backend.schema_version() == LATEST
 
 
-async def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, target=LATEST - 1) == list(range(1, LATEST))
-    db.execute(
+async def test_sqlite_uses_a_write_ahead_log(tmp_path: Path) -> None:
+    backend = SQLiteBackend(tmp_path / "db.sqlite3")
+    store = await backend.open()
+    await store.aclose()
+    assert backend.execute("PRAGMA journal_mode") == [("wal",)]
+
+
+def test_both_stores_have_the_same_schema(postgres_url: str, tmp_path: Path) -> None:
+    """A migration added to one store only fails here: each SQLite migration has its
+    PostgreSQL twin under the same version number, with the same tables and columns."""
+    assert len(postgres_migrations.MIGRATIONS) == len(sqlite_migrations.MIGRATIONS)
+    assert postgres_migrations.LATEST == sqlite_migrations.LATEST
+    sqlite, postgres = SQLiteBackend(tmp_path / "db.sqlite3"), PostgresBackend(postgres_url)
+    for version in range(1, LATEST + 1):
+        sqlite.migrate(version)
+        postgres.migrate(version)
+        assert sqlite.columns() == postgres.columns(), f"schema version {version}"
+
+
+async def test_migrates_from_the_previous_schema_version(backend: StoreBackend) -> None:
+    assert backend.migrate(LATEST - 1) == list(range(1, LATEST))
+    backend.execute(
         "INSERT INTO accounts (name_key, name, password_hash, color, created_at)"
         " VALUES ('old', 'Old', 'h', 'green', 0)"
     )
-    db.close()
-    store = await SQLiteStore.open(path)
+    store = await backend.open()
     account = await store.get_account("old")
     assert account is not None and (account.wins, account.losses, account.draws) == (0, 0, 0)
     assert account.session_version == 0, "existing accounts start at the first version"
@@ -71,25 +104,24 @@ async def test_migrates_from_the_previous_schema_version(tmp_path: Path) -> None
     await store.aclose()
 
 
-async def test_refuses_a_database_from_a_newer_version(tmp_path: Path) -> None:
-    path = tmp_path / "new.sqlite3"
-    db = sqlite3.connect(path, isolation_level=None)
-    migrate(db)
-    db.execute("INSERT INTO schema_migrations VALUES (?, 0)", (LATEST + 1,))
-    db.close()
+async def test_refuses_a_database_from_a_newer_version(backend: StoreBackend) -> None:
+    backend.migrate(LATEST)
+    backend.execute(f"INSERT INTO schema_migrations VALUES ({LATEST + 1}, 0)")
     with pytest.raises(SchemaTooNew, match="newer"):
-        await SQLiteStore.open(path)
+        await backend.open()
 
 
-async def test_names_are_unique_ignoring_case() -> None:
-    store = await SQLiteStore.open(":memory:")
+async def test_names_are_unique_ignoring_case(store: Store) -> None:
     await store.create_account("Ann", "h", "red")
     with pytest.raises(NameTaken):
         await store.create_account("aNN", "h", "red")
+    with pytest.raises(NameTaken):
+        await store.create_account("ANN", "h", "blue")
+    account = await store.get_account("ann")
+    assert account is not None and (account.name, account.color) == ("Ann", "red")
 
 
-async def test_a_result_updates_both_records_and_stores_the_game() -> None:
-    store = await SQLiteStore.open(":memory:")
+async def test_a_result_updates_both_records_and_stores_the_game(store: Store) -> None:
     await store.create_account("ann", "h", "red")
     await store.create_account("Bob", "h", "yellow")
     await store.record_game(record("g1", "ann", ended_at=3))
@@ -99,44 +131,100 @@ async def test_a_result_updates_both_records_and_stores_the_game() -> None:
     assert ann is not None and (ann.wins, ann.losses, ann.draws) == (1, 0, 1)
     assert bob is not None and (bob.wins, bob.losses, bob.draws) == (0, 1, 1)
     assert await store.get_game("g1") == record("g1", "ann", ended_at=3)
+    assert await store.get_game("g3") == record("g3", None, result=None, ended_at=1)
+    assert await store.get_game("nope") is None
     games = await store.recent_games("BOB")
     assert [(g.game_id, g.outcome, g.opponent) for g in games] == [
         ("g1", "loss", "ann"),
         ("g2", "draw", "ann"),
         ("g3", "aborted", "ann"),
     ]
+    assert [g.game_id for g in await store.recent_games("bob", limit=2)] == ["g1", "g2"]
     board = await store.leaderboard()
     assert [(row.name, row.wins, row.ratio) for row in board] == [("ann", 1, 0.5), ("Bob", 0, 0.0)]
 
 
-async def test_fifty_concurrent_results_lose_no_update() -> None:
-    store = await SQLiteStore.open(":memory:")
+async def test_the_leaderboard_breaks_ties_by_code_point(store: Store) -> None:
+    """The same order from both stores, whatever PostgreSQL's collation (ICU here, where
+    'é' sorts before 'f'; by code point it comes after 'z')."""
+    for name in ("fa", "éa", "Ea", "za"):
+        await store.create_account(name, "h", "red")
+    board = await store.leaderboard()
+    assert [row.name for row in board] == ["Ea", "fa", "za", "éa"]
+    assert [row.name for row in await store.leaderboard(limit=2)] == ["Ea", "fa"]
+
+
+async def test_account_changes(store: Store) -> None:
+    await store.create_account("Ann", "h", "red")
+    changed = await store.set_color("ANN", "blue")
+    assert changed is not None and changed.color == "blue"
+    assert await store.set_color("nobody", "blue") is None
+    await store.set_password_hash("ann", "rehashed")
+    account = await store.get_account("ann")
+    assert account is not None and (account.color, account.password_hash) == ("blue", "rehashed")
+    assert await store.get_account("nobody") is None
+
+
+async def test_ending_an_accounts_sessions_increments_its_version(store: Store) -> None:
+    await store.create_account("Ann", "h", "red")
+    await store.end_sessions("ANN")
+    await store.end_sessions("ann")
+    await store.end_sessions("nobody")
+    account = await store.get_account("ann")
+    assert account is not None and account.session_version == 2
+
+
+async def test_ping_answers_on_a_healthy_store(store: Store) -> None:
+    await store.ping()
+
+
+async def test_fifty_concurrent_results_lose_no_update(store: Store) -> None:
     await store.create_account("ann", "h", "red")
     await store.create_account("Bob", "h", "yellow")
     async with trio.open_nursery() as nursery:
         for index in range(50):
             winner = "ann" if index % 2 else "Bob"
-            nursery.start_soon(store.record_game, record(f"g{index}", winner))
+            # Seats alternate too: two games ending at once touch the same two rows in
+            # opposite seat orders, which must neither deadlock nor lose an update.
+            game = record(f"g{index}", winner, swapped=index % 4 < 2)
+            nursery.start_soon(store.record_game, game)
     ann, bob = await store.get_account("ann"), await store.get_account("Bob")
     assert ann is not None and bob is not None
     assert (ann.wins, ann.losses, bob.wins, bob.losses) == (25, 25, 25, 25)
     assert len(await store.recent_games("ann", limit=100)) == 50
 
 
-async def test_a_failed_result_write_changes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    store = await SQLiteStore.open(path)
+async def test_a_failed_result_write_changes_nothing(backend: StoreBackend) -> None:
+    store = await backend.open()
+    try:
+        await store.create_account("ann", "h", "red")
+        await store.create_account("Bob", "h", "yellow")
+        backend.fail_updates_of("losses", "disk on fire")
+        with pytest.raises(StoreError, match="disk on fire"):
+            await store.record_game(record("g1", "ann"))
+        ann = await store.get_account("ann")
+        assert ann is not None and ann.wins == 0, "the winner's update was rolled back too"
+        assert await store.get_game("g1") is None
+        with pytest.raises(StoreError, match="disk on fire"):
+            await store.record_game(record("g1", "ann", swapped=True))
+        ann = await store.get_account("ann")
+        assert ann is not None and ann.wins == 0, "in either seat order"
+    finally:
+        await store.aclose()
+
+
+async def test_a_game_id_is_stored_once(store: Store) -> None:
     await store.create_account("ann", "h", "red")
     await store.create_account("Bob", "h", "yellow")
-    db = sqlite3.connect(path)
-    db.execute(
-        "CREATE TRIGGER fail_records BEFORE UPDATE OF losses ON accounts"
-        " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
-    )
-    db.commit()
-    db.close()
-    with pytest.raises(StoreError, match="disk on fire"):
-        await store.record_game(record("g1", "ann"))
+    await store.record_game(record("g1", "ann"))
+    with pytest.raises(StoreError):
+        await store.record_game(record("g1", "Bob"))
     ann = await store.get_account("ann")
-    assert ann is not None and ann.wins == 0, "the winner's update was rolled back too"
-    assert await store.get_game("g1") is None
+    assert ann is not None and (ann.wins, ann.losses) == (1, 0)
+
+
+def test_sqlite_migrations_apply_in_order_from_scratch(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    assert sqlite_migrations.migrate(db) == list(range(1, LATEST + 1))
+    assert sqlite_migrations.migrate(db) == []
+    db.close()

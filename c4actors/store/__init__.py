@@ -1,8 +1,9 @@
-"""Persistence behind one small interface, so a networked backend can replace SQLite.
+"""Persistence behind one small interface: SQLite on one machine, PostgreSQL for several.
 
 The actors and the HTTP handlers only ever see ``Store``; ``SQLiteStore`` is the
-embedded default.  Every method is async and safe to call from any task: a store
-never blocks the Trio event loop.
+embedded default, ``PostgresStore`` the networked one, and ``open_store`` picks one from
+``--db``.  Every method is async and safe to call from any task: a store never blocks the
+Trio event loop.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
+async def open_store(db: str, *, pool_size: int = 10) -> Store:
+    """The store ``--db`` names: a ``postgresql://`` URL (with a pool of ``pool_size``
+    connections) or else a SQLite file, opened, checked and migrated."""
+    from c4actors.store.postgres import PostgresStore, is_postgres_url
+    from c4actors.store.sqlite import SQLiteStore
+
+    if is_postgres_url(db):
+        return await PostgresStore.open(db, pool_size=pool_size)
+    return await SQLiteStore.open(db)
+
+
 __all__ = [
     "Account",
     "DatabaseDamaged",
@@ -60,4 +72,5 @@ __all__ = [
     "SchemaTooNew",
     "Store",
     "StoreError",
+    "open_store",
 ]

@@ -1,5 +1,7 @@
 """Versioned schema migrations for the SQLite store.
 
+Every migration here has its PostgreSQL twin under the same version number in
+``postgres_migrations.py`` (same tables and columns): a test fails while one is missing.
 Each migration is applied in its own transaction together with the row that
 records it, so a crash mid-migration leaves the previous version intact.  A
 database whose version is newer than the last migration here is refused.

@@ -14,7 +14,6 @@ not at all.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -23,18 +22,22 @@ from typing import Any, TypeVar
 
 import trio
 
-from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.store.errors import DatabaseDamaged, DatabaseReadOnly, NameTaken, StoreError
 from c4actors.store.migrations import migrate
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
+from c4actors.store.rows import (
+    ACCOUNT_COLUMNS,
+    GAME_COLUMNS,
+    account_from_row,
+    game_from_row,
+    game_values,
+    ratio,
+    record_column,
+    summary,
+)
+from c4actors.store.rows import name_key as _key
 
 T = TypeVar("T")
-
-_ACCOUNT_COLUMNS = "name, password_hash, color, wins, losses, draws, created_at, session_version"
-_GAME_COLUMNS = (
-    "game_id, player1, player2, registered1, registered2, color1, color2, moves,"
-    " result, winner, reason, started_at, ended_at"
-)
 
 
 def check_integrity(db: sqlite3.Connection, path: str | Path) -> None:
@@ -80,10 +83,6 @@ def _read_only_text(path: str | Path, error: sqlite3.Error) -> str:
         f"the database {str(path)!r} is read-only ({error}): no result could be saved; "
         "let the server write the file and its folder (or use another --db file)"
     )
-
-
-def _key(name: str) -> str:
-    return name.casefold()
 
 
 class SQLiteStore:
@@ -177,21 +176,21 @@ class SQLiteStore:
     async def get_account(self, name: str) -> Account | None:
         row = await self._run(
             lambda db: db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?", (_key(name),)
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?", (_key(name),)
             ).fetchone(),
             read=True,
         )
-        return None if row is None else _account(row)
+        return None if row is None else account_from_row(row)
 
     async def set_color(self, name: str, color: str) -> Account | None:
         def update(db: sqlite3.Connection) -> Any:
             db.execute("UPDATE accounts SET color = ? WHERE name_key = ?", (color, _key(name)))
             return db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?", (_key(name),)
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?", (_key(name),)
             ).fetchone()
 
         row = await self._run(update)
-        return None if row is None else _account(row)
+        return None if row is None else account_from_row(row)
 
     async def set_password_hash(self, name: str, password_hash: str) -> None:
         await self._run(
@@ -213,35 +212,18 @@ class SQLiteStore:
 
     async def record_game(self, record: GameRecord) -> None:
         def write(db: sqlite3.Connection) -> None:
-            setup, result = record.setup, record.result
-            player1, player2 = setup.players
+            result = record.result
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute(
-                    f"INSERT INTO games ({_GAME_COLUMNS}, player1_key, player2_key)"
+                    f"INSERT INTO games ({GAME_COLUMNS}, player1_key, player2_key)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        setup.game_id,
-                        player1.name,
-                        player2.name,
-                        player1.registered,
-                        player2.registered,
-                        player1.color,
-                        player2.color,
-                        json.dumps(list(result.moves)),
-                        result.outcome,
-                        result.winner,
-                        result.reason,
-                        record.started_at,
-                        record.ended_at,
-                        _key(player1.name),
-                        _key(player2.name),
-                    ),
+                    game_values(record),
                 )
                 if result.counts:
-                    for player in setup.players:
+                    for player in record.setup.players:
                         if player.registered:
-                            column = _record_column(result, player.name)
+                            column = record_column(result, player.name)
                             db.execute(
                                 f"UPDATE accounts SET {column} = {column} + 1 WHERE name_key = ?",
                                 (_key(player.name),),
@@ -256,24 +238,24 @@ class SQLiteStore:
     async def get_game(self, game_id: str) -> GameRecord | None:
         row = await self._run(
             lambda db: db.execute(
-                f"SELECT {_GAME_COLUMNS} FROM games WHERE game_id = ?", (game_id,)
+                f"SELECT {GAME_COLUMNS} FROM games WHERE game_id = ?", (game_id,)
             ).fetchone(),
             read=True,
         )
-        return None if row is None else _game(row)
+        return None if row is None else game_from_row(row)
 
     async def recent_games(self, name: str, limit: int = 20) -> list[GameSummary]:
         key = _key(name)
         rows = await self._run(
             lambda db: db.execute(
-                f"SELECT {_GAME_COLUMNS} FROM games"
+                f"SELECT {GAME_COLUMNS} FROM games"
                 " WHERE (player1_key = ?1 AND registered1) OR (player2_key = ?1 AND registered2)"
                 " ORDER BY ended_at DESC LIMIT ?2",
                 (key, limit),
             ).fetchall(),
             read=True,
         )
-        return [_summary(_game(row), name) for row in rows]
+        return [summary(game_from_row(row), name) for row in rows]
 
     async def leaderboard(self, limit: int = 50) -> list[LeaderboardRow]:
         rows = await self._run(
@@ -290,62 +272,7 @@ class SQLiteStore:
                 wins=wins,
                 losses=losses,
                 draws=draws,
-                ratio=round(wins / played, 3) if (played := wins + losses + draws) else 0.0,
+                ratio=ratio(wins, losses, draws),
             )
             for name, wins, losses, draws in rows
         ]
-
-
-def _record_column(result: GameResult, name: str) -> str:
-    if result.winner is None:
-        return "draws"
-    return "wins" if result.winner == name else "losses"
-
-
-def _account(row: Any) -> Account:
-    name, password_hash, color, wins, losses, draws, created_at, session_version = row
-    return Account(
-        name=name,
-        password_hash=password_hash,
-        color=color,
-        wins=wins,
-        losses=losses,
-        draws=draws,
-        created_at=created_at,
-        session_version=session_version,
-    )
-
-
-def _game(row: Any) -> GameRecord:
-    (game_id, p1, p2, reg1, reg2, color1, color2, moves, result, winner, reason, started, ended) = (
-        row
-    )
-    del result  # the outcome follows from the reason and the winner
-    setup = GameSetup(
-        game_id=game_id,
-        player1=Player(name=p1, color=color1, registered=bool(reg1)),
-        player2=Player(name=p2, color=color2, registered=bool(reg2)),
-    )
-    outcome = GameResult(winner=winner, reason=reason, moves=tuple(json.loads(moves)))
-    return GameRecord(setup=setup, result=outcome, started_at=started, ended_at=ended)
-
-
-def _summary(game: GameRecord, name: str) -> GameSummary:
-    player1, player2 = game.setup.players
-    mine_first = _key(player1.name) == _key(name) and player1.registered
-    opponent = player2.name if mine_first else player1.name
-    result = game.result
-    if result.aborted:
-        outcome = "aborted"
-    elif result.winner is None:
-        outcome = "draw"
-    else:
-        outcome = "win" if _key(result.winner) == _key(name) else "loss"
-    return GameSummary(
-        game_id=game.game_id,
-        opponent=opponent,
-        outcome=outcome,
-        reason=result.reason,
-        moves=len(result.moves),
-        ended_at=game.ended_at,
-    )

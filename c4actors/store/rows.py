@@ -1,0 +1,112 @@
+"""Rows to values, shared by both stores: one place that knows the column lists.
+
+Both schemas have the same tables and columns (``migrations.py`` and its twin
+``postgres_migrations.py``), so a row read by either store becomes the same value here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from c4actors.game_record import GameResult, GameSetup, Player
+from c4actors.store.records import Account, GameRecord, GameSummary
+
+ACCOUNT_COLUMNS: Final = (
+    "name, password_hash, color, wins, losses, draws, created_at, session_version"
+)
+GAME_COLUMNS: Final = (
+    "game_id, player1, player2, registered1, registered2, color1, color2, moves,"
+    " result, winner, reason, started_at, ended_at"
+)
+
+
+def name_key(name: str) -> str:
+    """What makes two names the same name: they are unique ignoring case."""
+    return name.casefold()
+
+
+def game_values(record: GameRecord) -> tuple[Any, ...]:
+    """The values of ``GAME_COLUMNS`` followed by ``player1_key, player2_key``."""
+    setup, result = record.setup, record.result
+    player1, player2 = setup.players
+    return (
+        setup.game_id,
+        player1.name,
+        player2.name,
+        player1.registered,
+        player2.registered,
+        player1.color,
+        player2.color,
+        json.dumps(list(result.moves)),
+        result.outcome,
+        result.winner,
+        result.reason,
+        record.started_at,
+        record.ended_at,
+        name_key(player1.name),
+        name_key(player2.name),
+    )
+
+
+def record_column(result: GameResult, name: str) -> str:
+    """The account column a counted result adds one to, for the player ``name``."""
+    if result.winner is None:
+        return "draws"
+    return "wins" if result.winner == name else "losses"
+
+
+def account_from_row(row: Any) -> Account:
+    name, password_hash, color, wins, losses, draws, created_at, session_version = row
+    return Account(
+        name=name,
+        password_hash=password_hash,
+        color=color,
+        wins=wins,
+        losses=losses,
+        draws=draws,
+        created_at=created_at,
+        session_version=session_version,
+    )
+
+
+def game_from_row(row: Any) -> GameRecord:
+    (game_id, p1, p2, reg1, reg2, color1, color2, moves, result, winner, reason, started, ended) = (
+        row
+    )
+    del result  # the outcome follows from the reason and the winner
+    setup = GameSetup(
+        game_id=game_id,
+        player1=Player(name=p1, color=color1, registered=bool(reg1)),
+        player2=Player(name=p2, color=color2, registered=bool(reg2)),
+    )
+    outcome = GameResult(winner=winner, reason=reason, moves=tuple(json.loads(moves)))
+    return GameRecord(setup=setup, result=outcome, started_at=started, ended_at=ended)
+
+
+def summary(game: GameRecord, name: str) -> GameSummary:
+    """``game`` as a line of ``name``'s profile."""
+    player1, player2 = game.setup.players
+    mine_first = name_key(player1.name) == name_key(name) and player1.registered
+    opponent = player2.name if mine_first else player1.name
+    result = game.result
+    if result.aborted:
+        outcome = "aborted"
+    elif result.winner is None:
+        outcome = "draw"
+    else:
+        outcome = "win" if name_key(result.winner) == name_key(name) else "loss"
+    return GameSummary(
+        game_id=game.game_id,
+        opponent=opponent,
+        outcome=outcome,
+        reason=result.reason,
+        moves=len(result.moves),
+        ended_at=game.ended_at,
+    )
+
+
+def ratio(wins: int, losses: int, draws: int) -> float:
+    """Wins over games played, rounded for the leaderboard (0 with no games)."""
+    played = wins + losses + draws
+    return round(wins / played, 3) if played else 0.0
