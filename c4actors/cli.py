@@ -16,7 +16,7 @@ from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
-from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
+from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV
@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the player to move has in an untimed game before losing on time "
         "(the game is aborted instead if not both players have moved yet; 0: no limit; "
         "default: %(default)s)",
+    )
+    serve.add_argument(
+        "--invitation-timeout",
+        type=_non_negative,
+        default=DEFAULT_INVITATION_TIMEOUT,
+        help="seconds an invitation waits for an answer before it expires "
+        "(0: it never expires; default: %(default)s)",
     )
     serve.add_argument(
         "--lobby-tick",
@@ -230,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lobby_tick=args.lobby_tick,
             lobby_list_limit=args.lobby_list_limit or None,
             max_games_per_minute=args.max_games_per_minute or None,
+            invitation_timeout=args.invitation_timeout or None,
             web=WebSettings(
                 connection=ConnectionSettings(
                     max_message_bytes=args.max_message_bytes,

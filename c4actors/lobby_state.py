@@ -27,6 +27,10 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
 * a user who disconnects outside a game cancels the invitation they are part of, in either
   direction: the side that stays gets ``invitation_cancelled`` with ``reason: "left"``,
   never ``invitation_declined``;
+* nobody waits for an answer forever: an invitation pending for ``invitation_timeout``
+  seconds expires at the first ``Tick`` at or after its deadline (``next_deadline`` says
+  when that is), both sides get ``invitation_cancelled`` with ``reason: "expired"`` and are
+  AVAILABLE again;
 * replaying the emitted ``LobbyChanged`` effects on a copy of the first snapshot
   reproduces ``listed()`` exactly, and every unlisted user is told their own row.
 
@@ -36,7 +40,9 @@ join costs a bounded snapshot and, beyond the limit, no broadcast at all but a c
 
 from __future__ import annotations
 
+import heapq
 import hmac
+import itertools
 import math
 import re
 from collections import OrderedDict, deque
@@ -88,6 +94,10 @@ GAMES_WINDOW: Final = 60.0
 DEFAULT_MAX_GAMES_PER_MINUTE: Final = 30
 """Games a socket may start per minute: far more than a person plays (a game takes at
 least seven moves), far fewer than a script abandoning games as fast as it can."""
+
+DEFAULT_INVITATION_TIMEOUT: Final = 60.0
+"""Seconds an invitation stays pending unanswered: long enough to notice and answer it,
+short enough that a challenger whose opponent walked away is not left waiting."""
 
 CLOSE_TAKEN_OVER: Final = 4000
 """Close code for a socket whose session was taken over by a newer one (a reload)."""
@@ -148,6 +158,15 @@ class Request:
 
 
 @attrs.frozen
+class Tick:
+    """The time is now ``now`` (the server's monotonic clock, as ``Request.at``): expire
+    the invitations whose deadline has come.  The actor feeds it once ``next_deadline``
+    has passed; feeding it at any other time is harmless."""
+
+    now: float
+
+
+@attrs.frozen
 class GameEnded:
     """A game actor finished its game; a result that does not count (an aborted game: a
     crash, a shutdown) changes nobody's record."""
@@ -167,7 +186,7 @@ class ColorChanged:
     color: str
 
 
-Event: TypeAlias = Connected | Disconnected | Request | GameEnded | ColorChanged
+Event: TypeAlias = Connected | Disconnected | Request | Tick | GameEnded | ColorChanged
 
 
 # --------------------------------------------------------------------------- effects
@@ -308,6 +327,9 @@ class _User:
     registered: bool = False
     color: str | None = None
     """A registered user's preferred colour; None for guests."""
+    invitation: tuple[float, int] | None = None
+    """The challenger's pending invitation: its deadline, and its number in the deadline
+    heap (an entry of the heap whose number is no longer here is stale)."""
 
     def info(self) -> UserInfo:
         return UserInfo(
@@ -323,6 +345,7 @@ class _User:
         self.state = AVAILABLE
         self.peer = None
         self.game_id = None
+        self.invitation = None
 
 
 def _key(name: str) -> str:
@@ -339,6 +362,7 @@ class LobbyState:
     ``decline_cooldown`` is how long a declined challenger must wait to invite that user again.
     ``max_games_per_minute`` caps the games a socket starts in any ``GAMES_WINDOW``
     (None: no cap).
+    ``invitation_timeout`` is how long an invitation stays pending (None: forever).
     """
 
     def __init__(
@@ -349,6 +373,7 @@ class LobbyState:
         decline_cooldown: float = DECLINE_COOLDOWN,
         max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
         grace_seconds: float = 0.0,
+        invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
     ) -> None:
         self._grace_seconds = grace_seconds
         """Only told to clients (``welcome``): the game actors keep the deadlines."""
@@ -359,6 +384,15 @@ class LobbyState:
         if max_games_per_minute is not None and max_games_per_minute < 1:
             text = f"max_games_per_minute must be at least 1 (or None), not {max_games_per_minute}"
             raise ValueError(text)
+        if invitation_timeout is not None and not invitation_timeout > 0:
+            text = f"invitation_timeout must be positive (or None), not {invitation_timeout}"
+            raise ValueError(text)
+        self._invitation_timeout = invitation_timeout
+        # (deadline, number, challenger key) of every invitation made, earliest first.  An
+        # answered invitation's entry is left in place (stale: its number is no longer the
+        # challenger's) and dropped when it comes to the top, so answering costs O(1).
+        self._deadlines: list[tuple[float, int, str]] = []
+        self._invitation_numbers = itertools.count()
         self._max_games = max_games_per_minute
         # When each socket started its games in the last ``GAMES_WINDOW`` (oldest first);
         # a socket's entry goes with the socket.
@@ -441,6 +475,23 @@ class LobbyState:
         (None: no decline remembered; the time may already have passed)."""
         return self._declines.get((_key(challenger), _key(challenged)))
 
+    def invitation_deadline(self, name: str) -> float | None:
+        """When the invitation sent by ``name`` expires (None: none pending, or no timeout)."""
+        user = self._users.get(_key(name))
+        return None if user is None or user.invitation is None else user.invitation[0]
+
+    def next_deadline(self) -> float | None:
+        """When the earliest pending invitation expires: feed ``Tick`` then (None: none)."""
+        heap = self._deadlines
+        while heap and not self._is_pending(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def _is_pending(self, entry: tuple[float, int, str]) -> bool:
+        deadline, number, key = entry
+        user = self._users.get(key)
+        return user is not None and user.invitation == (deadline, number)
+
     # ----------------------------------------------------------------- events
 
     def handle(self, event: Event) -> list[Effect]:
@@ -456,6 +507,8 @@ class LobbyState:
                     return [_error(conn, "not_connected", "send new_connection first")]
                 self._forget_declines(at)
                 return self._request(conn, self._users[key], message, at)
+            case Tick(now=now):
+                return self._expire(now)
             case GameEnded():
                 return self._game_ended(event)
             case ColorChanged(name=name, color=color):
@@ -612,6 +665,10 @@ class LobbyState:
             changed.insert(0, challenger)
         user.state, user.peer = INVITATION_SENT, key
         opponent.state, opponent.peer = INVITATION_RECEIVED, _key(user.name)
+        if self._invitation_timeout is not None:
+            number = next(self._invitation_numbers)
+            user.invitation = (at + self._invitation_timeout, number)
+            heapq.heappush(self._deadlines, (*user.invitation, _key(user.name)))
         effects.append(Send(conn, InvitationSent(to=opponent.name)))
         if opponent.conn is not None:
             effects.append(Send(opponent.conn, Invitation(from_=user.name)))
@@ -675,6 +732,7 @@ class LobbyState:
             game_id = self._new_game_id()
             user.state = other.state = PLAYING
             user.game_id = other.game_id = game_id
+            other.invitation = None  # answered: it no longer expires
             self._games[game_id] = (_key(user.name), key)
             assert other.conn is not None
             if self._max_games is not None:  # without a cap, nothing to remember
@@ -698,6 +756,25 @@ class LobbyState:
                 effects.append(Send(other.conn, notice))
         effects += self._changed([user, other])
         return effects
+
+    def _expire(self, now: float) -> list[Effect]:
+        """Call off every invitation whose deadline is ``now`` or earlier: both sides are
+        told (``by`` is the other side, as in every ``invitation_cancelled``)."""
+        effects: list[Effect] = []
+        changed: list[_User] = []
+        while (deadline := self.next_deadline()) is not None and deadline <= now:
+            _, _, key = heapq.heappop(self._deadlines)
+            challenger = self._users[key]
+            assert challenger.peer is not None
+            challenged = self._users[challenger.peer]
+            challenger.reset()
+            challenged.reset()
+            for user, other in ((challenger, challenged), (challenged, challenger)):
+                if user.conn is not None:
+                    notice = InvitationCancelled(by=other.name, reason="expired")
+                    effects.append(Send(user.conn, notice))
+            changed += (challenger, challenged)
+        return effects + self._changed(changed)
 
     def _game_ended(self, event: GameEnded) -> list[Effect]:
         keys = self._games.pop(event.game_id, None)

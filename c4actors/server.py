@@ -23,7 +23,7 @@ from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
 from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
-from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
+from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.store import Store, open_store
@@ -67,6 +67,8 @@ class ServerSettings:
     """Users listed in the lobby (the first to connect); None lists everyone."""
     max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE
     """Games one connection may start per minute; None: no cap."""
+    invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT
+    """Seconds an invitation stays pending before it expires; None: forever."""
     web: WebSettings = attrs.field(factory=WebSettings)
     ping_interval: float | None = None
     """hypercorn's own WebSocket pings. Off: they do not detect a vanished peer under Trio
@@ -151,6 +153,7 @@ async def _serve(
         tick=settings.lobby_tick,
         list_limit=settings.lobby_list_limit,
         max_games_per_minute=settings.max_games_per_minute,
+        invitation_timeout=settings.invitation_timeout,
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
     before, descriptor_limit = raise_descriptor_limit()

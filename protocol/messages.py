@@ -26,9 +26,9 @@ GameOverReason: TypeAlias = Literal[
 (a server fault or shutdown, or a player did not make their first move in time); nobody's
 record changes."""
 PlayerNumber: TypeAlias = Literal[1, 2]
-CancelReason: TypeAlias = Literal["cancelled", "left"]
-"""Why an invitation was called off: ``cancelled`` (the challenger withdrew it) or ``left``
-(either side disconnected)."""
+CancelReason: TypeAlias = Literal["cancelled", "left", "expired"]
+"""Why an invitation was called off: ``cancelled`` (the challenger withdrew it), ``left``
+(either side disconnected) or ``expired`` (nobody answered it in time; told to both sides)."""
 ErrorCode: TypeAlias = Literal[
     "bad_json",
     "bad_message",
@@ -212,7 +212,9 @@ class InvitationDeclined:
 @attrs.frozen(kw_only=True)
 class InvitationCancelled:
     """To either side: the invitation is off because ``by`` withdrew it (``reason``
-    ``cancelled``, told to the challenged user) or left (``left``, told to whoever stays).
+    ``cancelled``, told to the challenged user) or left (``left``, told to whoever stays),
+    or because it was not answered in time (``expired``, told to both; ``by`` is the other
+    side).
 
     ``reason`` has a default so that a frame without it (an older server) still decodes."""
 

@@ -6,7 +6,7 @@ import pytest
 
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.cli import build_parser
-from c4actors.lobby_state import DEFAULT_MAX_GAMES_PER_MINUTE
+from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
 
 
 def test_lobby_list_limit_defaults_and_zero_lists_everyone() -> None:
@@ -33,6 +33,14 @@ def test_max_games_per_minute_defaults_to_the_lobby_cap_and_refuses_bad_values(
     with pytest.raises(SystemExit):
         parse(["serve", "--max-games-per-minute", "-3"])
     assert "must be a whole number >= 0, not '-3'" in capsys.readouterr().err
+
+
+def test_invitation_timeout_defaults_to_a_minute_and_zero_means_never() -> None:
+    parse = build_parser().parse_args
+    assert parse(["serve"]).invitation_timeout == DEFAULT_INVITATION_TIMEOUT == 60
+    assert parse(["serve", "--invitation-timeout", "0"]).invitation_timeout == 0
+    with pytest.raises(SystemExit):
+        parse(["serve", "--invitation-timeout", "-1"])
 
 
 def test_registrations_per_address_defaults_to_five_and_zero_lifts_it() -> None:

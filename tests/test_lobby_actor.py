@@ -24,9 +24,10 @@ from c4actors.actors.lobby import (
     StatsQuery,
 )
 from c4actors.actors.mailbox import Mailbox, Outgoing
-from c4actors.lobby_state import Connected
+from c4actors.lobby_state import Connected, Request
 from c4actors.metrics import Metrics
 from c4actors.store.sqlite import SQLiteStore
+from protocol.messages import Accept, Challenge
 
 
 @asynccontextmanager
@@ -140,3 +141,43 @@ async def test_a_zero_tick_broadcasts_every_change_at_once(
         await join(lobby, 2, "bob")
         await ann.frame("lobby_update")
         assert trio.current_time() == start
+
+
+async def test_an_invitation_expires_at_its_deadline_and_an_answer_after_it_is_refused(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The lobby wakes up at the invitation's deadline (not later, not at a tick), tells
+    both sides, and an accept that reaches it afterwards finds no invitation."""
+    async with running_lobby(tick=0.05, invitation_timeout=60.0) as lobby:
+        # Not around the store's opening: its worker thread would let the clock jump.
+        with trio.fail_after(120):
+            ann = await join(lobby, 1, "ann")
+            bob = await join(lobby, 2, "bob")
+            challenged_at = trio.current_time()
+            await lobby.inbox_send.send(Request(1, Challenge(opponent="bob"), challenged_at))
+            await bob.frame("invitation")
+            for inbox, other in ((ann, "bob"), (bob, "ann")):
+                notice = await inbox.frame("invitation_cancelled")
+                assert trio.current_time() == pytest.approx(challenged_at + 60.0)
+                assert notice == {"type": "invitation_cancelled", "by": other, "reason": "expired"}
+            await lobby.inbox_send.send(Request(2, Accept(challenger="ann"), trio.current_time()))
+            assert (await bob.frame("error"))["code"] == "no_invitation"
+
+
+async def test_an_answer_that_arrives_after_the_deadline_finds_the_invitation_expired(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Deadlines pass before the events behind them: an accept that reaches a lobby whose
+    deadline has passed does not start a game from the expired invitation."""
+    async with running_lobby(tick=0.05, invitation_timeout=60.0) as lobby:
+        with trio.fail_after(120):
+            await join(lobby, 1, "ann")
+            bob = await join(lobby, 2, "bob")
+            challenged_at = trio.current_time()
+            await lobby.inbox_send.send(Request(1, Challenge(opponent="bob"), challenged_at))
+            await bob.frame("invitation")
+            # The deadline passes and the accept is queued before the lobby wakes up.
+            autojump_clock.jump(61.0)
+            await lobby.inbox_send.send(Request(2, Accept(challenger="ann"), trio.current_time()))
+            assert (await bob.frame("invitation_cancelled"))["reason"] == "expired"
+            assert (await bob.frame("error"))["code"] == "no_invitation"

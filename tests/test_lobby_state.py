@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.lobby_state import (
     CLOSE_TAKEN_OVER,
     DECLINE_COOLDOWN,
+    DEFAULT_INVITATION_TIMEOUT,
     GAMES_WINDOW,
     AccountInfo,
     CloseConnection,
@@ -32,6 +34,7 @@ from c4actors.lobby_state import (
     SessionOpened,
     SessionRefused,
     StartGame,
+    Tick,
     is_valid_username,
 )
 from c4actors.lobby_updates import LobbyUpdateBuffer
@@ -86,7 +89,9 @@ def start_game(game_id: str, player1: str, player2: str, conn1: int, conn2: int)
 
 
 def make_lobby(
-    list_limit: int | None = None, max_games_per_minute: int | None = None
+    list_limit: int | None = None,
+    max_games_per_minute: int | None = None,
+    invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
 ) -> LobbyState:
     tokens = (f"token-{i}" for i in itertools.count())
     games = (f"game-{i}" for i in itertools.count())
@@ -95,6 +100,7 @@ def make_lobby(
         new_game_id=lambda: next(games),
         list_limit=list_limit,
         max_games_per_minute=max_games_per_minute,
+        invitation_timeout=invitation_timeout,
     )
 
 
@@ -444,6 +450,64 @@ def test_a_challenged_user_who_leaves_cancels_the_invitation_not_declines_it() -
     assert lobby.user_info("ann") == UserInfo(name="ann", state="AVAILABLE")
 
 
+def test_an_unanswered_invitation_expires_and_both_sides_are_told() -> None:
+    lobby = make_lobby(invitation_timeout=60.0)
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=10.0))
+    assert lobby.next_deadline() == lobby.invitation_deadline("ann") == 70.0
+    assert lobby.handle(Tick(69.9)) == []
+    assert lobby.user_info("bob") == UserInfo(name="bob", state="INVITATION_RECEIVED")
+    effects = lobby.handle(Tick(70.0))
+    assert sends_to(effects, 1) == [InvitationCancelled(by="bob", reason="expired")]
+    assert sends_to(effects, 2) == [InvitationCancelled(by="ann", reason="expired")]
+    rows = (UserInfo(name="ann", state="AVAILABLE"), UserInfo(name="bob", state="AVAILABLE"))
+    assert LobbyChanged(users=rows, online=2) in effects
+    assert lobby.next_deadline() is None and lobby.invitation_deadline("ann") is None
+    assert lobby.handle(Tick(200.0)) == []
+    # An expiry is no decline: ann may invite bob again at once.
+    effects = lobby.handle(Request(1, Challenge(opponent="bob"), at=70.0))
+    assert sends_to(effects, 1) == [InvitationSent(to="bob")]
+    assert lobby.next_deadline() == 130.0
+
+
+def test_an_answered_invitation_leaves_no_deadline_behind() -> None:
+    lobby = make_lobby(invitation_timeout=60.0)
+    for conn, name in enumerate(["ann", "bob", "cy", "dee"], start=1):
+        connect(lobby, conn, name)
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    lobby.handle(Request(1, Cancel(opponent="bob"), at=1.0))
+    lobby.handle(Request(3, Challenge(opponent="dee"), at=2.0))
+    lobby.handle(Request(4, Decline(challenger="cy"), at=3.0))
+    lobby.handle(Request(2, Challenge(opponent="ann"), at=4.0))
+    lobby.handle(Disconnected(1))
+    assert lobby.next_deadline() is None
+    # Challenging someone else while invited: the held invitation's deadline goes with it.
+    lobby.handle(Request(2, Challenge(opponent="cy"), at=5.0))
+    lobby.handle(Request(3, Challenge(opponent="dee"), at=65.0))
+    assert lobby.next_deadline() == 125.0
+    assert lobby.handle(Tick(70.0)) == []
+    assert lobby.user_info("dee") == UserInfo(name="dee", state="INVITATION_RECEIVED")
+    lobby.handle(Request(4, Accept(challenger="cy"), at=66.0))
+    assert lobby.next_deadline() is None
+
+
+def test_without_a_timeout_invitations_wait_forever() -> None:
+    lobby = make_lobby(invitation_timeout=None)
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    assert lobby.next_deadline() is None
+    assert lobby.handle(Tick(1e9)) == []
+    assert lobby.user_info("ann") == UserInfo(name="ann", state="INVITATION_SENT")
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan])
+def test_the_invitation_timeout_must_be_positive(bad: float) -> None:
+    with pytest.raises(ValueError, match="invitation_timeout"):
+        make_lobby(invitation_timeout=bad)
+
+
 def test_playing_user_who_drops_is_kept_away_and_can_resume() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
@@ -594,10 +658,11 @@ class LobbyMachine(RuleBasedStateMachine):
 
     list_limit: int | None = None
     max_games_per_minute: int | None = None
+    invitation_timeout = 45.0
 
     def __init__(self) -> None:
         super().__init__()
-        self.lobby = make_lobby(self.list_limit, self.max_games_per_minute)
+        self.lobby = make_lobby(self.list_limit, self.max_games_per_minute, self.invitation_timeout)
         self.next_conn = 0
         self.opened: list[int] = []
         self.closed: set[int] = set()
@@ -617,6 +682,10 @@ class LobbyMachine(RuleBasedStateMachine):
         cooldown, kept from the requests alone."""
         self.games_at: dict[int, list[float]] = {}
         """When each socket started its games: the model of the games-per-minute cap."""
+        self.deadlines: dict[str, float] = {}
+        """Challenger casefolded -> when their latest invitation expires, from the requests."""
+        self.ticked = -math.inf
+        """The time of the last ``Tick``: no invitation due by then may still be pending."""
 
     def fingerprint(self) -> Any:
         names = [u.name for u in self.lobby.snapshot()]
@@ -643,6 +712,12 @@ class LobbyMachine(RuleBasedStateMachine):
         if isinstance(event, Request) and isinstance(event.message, Challenge):
             opponent = self.lobby.user_info(event.message.opponent)
         effects = self.lobby.handle(event)
+        if (
+            asker is not None
+            and isinstance(event.message, Challenge)
+            and any(isinstance(m, InvitationSent) for m in sends_to(effects, event.conn))
+        ):
+            self.deadlines[asker.casefold()] = event.at + self.invitation_timeout
         if asker_info is not None:
             self.check_request(event, asker_info, asker_peer, opponent, effects)
         if leaver_info is not None and leaver_info.state != "PLAYING":
@@ -764,6 +839,49 @@ class LobbyMachine(RuleBasedStateMachine):
     def time_passes(self, seconds: float) -> None:
         self.now += seconds
 
+    def conn_of(self, name: str) -> int | None:
+        return next((c for c in self.live_conns() if self.lobby.name_of(c) == name), None)
+
+    @rule()
+    def deadline_event(self) -> None:
+        """The lobby actor's ``Tick``: exactly the invitations due expire, both sides told."""
+        pending = {
+            info.name: (peer, self.deadlines[info.name.casefold()])
+            for info in self.lobby.snapshot()
+            if info.state == "INVITATION_SENT" and (peer := self.lobby.peer_of(info.name))
+        }
+        effects = self.run(Tick(self.now))
+        self.ticked = self.now
+        told: dict[int, list[Any]] = {}
+        for effect in effects:
+            if isinstance(effect, Send) and not isinstance(effect.message, LobbyUpdate):
+                told.setdefault(effect.conn, []).append(effect.message)
+        expected: dict[int, list[Any]] = {}
+        for challenger, (challenged, deadline) in pending.items():
+            states = {self.lobby.user_info(n).state for n in (challenger, challenged)}  # type: ignore[union-attr]
+            if deadline > self.now:
+                assert states == {"INVITATION_SENT", "INVITATION_RECEIVED"}
+                continue
+            assert states == {"AVAILABLE"}
+            for me, other in ((challenger, challenged), (challenged, challenger)):
+                conn = self.conn_of(me)
+                assert conn is not None, "only playing users are away"
+                expected[conn] = [InvitationCancelled(by=other, reason="expired")]
+        assert told == expected
+
+    @invariant()
+    def no_invitation_outlives_its_deadline(self) -> None:
+        due: list[float] = []
+        for info in self.lobby.snapshot():
+            deadline = self.lobby.invitation_deadline(info.name)
+            if info.state != "INVITATION_SENT":
+                assert deadline is None
+                continue
+            assert deadline == self.deadlines[info.name.casefold()]
+            assert deadline > self.ticked
+            due.append(deadline)
+        assert self.lobby.next_deadline() == (min(due) if due else None)
+
     @rule(
         name=st.sampled_from(NAMES),
         resume=st.sampled_from(["none", "valid", "wrong"]),
@@ -833,9 +951,10 @@ class LobbyMachine(RuleBasedStateMachine):
         others = [u.name for u in self.lobby.snapshot()]
         self.run(Request(conn, Challenge(opponent=data.draw(st.sampled_from(others))), self.now))
 
-    @rule(data=st.data())
-    def play_a_game_at_once(self, data: st.DataObject) -> None:
-        """Targeted: a game started and ended at once, as the games cap is meant to stop."""
+    @rule(data=st.data(), keep_playing=st.booleans())
+    def play_a_game_at_once(self, data: st.DataObject, keep_playing: bool) -> None:
+        """Targeted: a game started and ended at once, as the games cap is meant to stop;
+        or started and left running (random requests alone rarely start one)."""
         available = [
             c
             for c in self.live_conns()
@@ -851,7 +970,7 @@ class LobbyMachine(RuleBasedStateMachine):
             return
         effects = self.run(Request(other, Accept(challenger=name), self.now))
         for effect in effects:
-            if isinstance(effect, StartGame):
+            if isinstance(effect, StartGame) and not keep_playing:
                 self.run(GameEnded(effect.game_id, won_by(opponent)))
                 self.ended.add(effect.game_id)
 

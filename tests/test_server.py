@@ -236,6 +236,45 @@ async def test_leaving_cancels_an_invitation_in_both_directions() -> None:
                 assert notice == InvitationCancelled(by="bob", reason="left")
 
 
+async def test_an_unanswered_invitation_expires_for_both_sides(jump_clock: MockClock) -> None:
+    """The default timeout (60 s), passed by a jump of the clock: both sides are told, both
+    are available again, and an answer after the expiry finds no invitation."""
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        await ann.send(Challenge(opponent="bob"))
+        await ann.expect_skipping(InvitationSent, LobbyUpdate)
+        await bob.expect_skipping(Invitation, LobbyUpdate)
+        # The lobby has the invitation: it expires 60 s from now at the latest.
+        jump_clock.jump(60)
+        notice = await ann.expect_skipping(InvitationCancelled, LobbyUpdate)
+        assert notice == InvitationCancelled(by="bob", reason="expired")
+        notice = await bob.expect_skipping(InvitationCancelled, LobbyUpdate)
+        assert notice == InvitationCancelled(by="ann", reason="expired")
+        await bob.send(Accept(challenger="ann"))
+        error = await bob.expect_skipping(Error, LobbyUpdate)
+        assert error.code == "no_invitation"
+        # Both are available again, and an expiry is no decline: ann may invite at once.
+        await ann.send(Challenge(opponent="bob"))
+        await ann.expect_skipping(InvitationSent, LobbyUpdate)
+
+
+async def test_invitations_never_expire_with_a_zero_timeout(jump_clock: MockClock) -> None:
+    async with (
+        open_server(invitation_timeout=None) as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        await ann.send(Challenge(opponent="bob"))
+        await ann.expect_skipping(InvitationSent, LobbyUpdate)
+        await bob.expect_skipping(Invitation, LobbyUpdate)
+        jump_clock.jump(3600)
+        await bob.send(Accept(challenger="ann"))
+        assert (await bob.expect_skipping(GameStarted, LobbyUpdate)).player2 == "ann"
+
+
 async def test_nobody_can_be_kept_busy_by_a_challenger_who_reinvites_at_once() -> None:
     """The attack: mallory re-invites bob the moment he declines, so bob, always holding an
     invitation, was refused ``not_available`` whenever he challenged anyone (ten tries,

@@ -300,7 +300,9 @@ const HANDLERS = {
 
   invitation_cancelled(msg) {
     // Either side: the challenger withdrew (reason "cancelled", or missing from an older
-    // server), or the other side of an invitation in either direction left ("left").
+    // server), the other side of an invitation in either direction left ("left"), or
+    // nobody answered in time ("expired", told to both sides; `by` is the other side).
+    const mine = state.outgoing === msg.by || state.challenging === msg.by;
     state.incoming = state.incoming.filter((name) => name !== msg.by);
     state.answering.delete(msg.by);
     if (state.outgoing === msg.by) state.outgoing = null;
@@ -309,7 +311,7 @@ const HANDLERS = {
       state.challenging = null;
     }
     renderLobby();
-    showNotice(msg.reason === "left" ? `${msg.by} left` : `${msg.by} cancelled the challenge`);
+    showNotice(cancelledText(msg.reason, msg.by, mine));
   },
 
   game_started(msg) {
@@ -441,6 +443,13 @@ const HANDLERS = {
     showNotice(text);
   },
 };
+
+/** Why an invitation is off; `mine` says I sent it (to `by`) rather than received it. */
+function cancelledText(reason, by, mine) {
+  if (reason === "left") return `${by} left`;
+  if (reason === "expired") return mine ? `Your challenge to ${by} expired` : `${by}'s challenge expired`;
+  return `${by} cancelled the challenge`;
+}
 
 /** The first user_list after welcome tells whether we are back in a game or in the lobby. */
 function settleAfterWelcome(myState) {

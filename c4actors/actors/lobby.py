@@ -8,6 +8,11 @@ its own nursery.
 Lobby changes are coalesced by a ``LobbyUpdateBuffer``, which also decides when they
 go out (``c4actors.lobby_updates`` states the policy); the actor sleeps until the
 buffer's update is due, then encodes it once and delivers it to every watcher.
+
+The core keeps the invitations' deadlines; the actor sleeps until the earliest
+(``LobbyState.next_deadline``) as well, and feeds ``Tick`` once it has passed, before
+any other event: an answer that reaches the lobby after the deadline finds the invitation
+expired.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from c4actors.actors.game import (
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
 from c4actors.lobby_state import (
+    DEFAULT_INVITATION_TIMEOUT,
     DEFAULT_MAX_GAMES_PER_MINUTE,
     CloseConnection,
     ColorChanged,
@@ -47,6 +53,7 @@ from c4actors.lobby_state import (
     SessionOpened,
     SessionRefused,
     StartGame,
+    Tick,
 )
 from c4actors.lobby_updates import LobbyUpdateBuffer
 from c4actors.metrics import Metrics
@@ -160,6 +167,7 @@ class LobbyActor:
         move_timeout: float = 0.0,
         list_limit: int | None = DEFAULT_LIST_LIMIT,
         max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
+        invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -173,6 +181,7 @@ class LobbyActor:
             list_limit=list_limit,
             max_games_per_minute=max_games_per_minute,
             grace_seconds=grace_seconds,
+            invitation_timeout=invitation_timeout,
         )
         self._mailboxes: dict[int, Mailbox] = {}
         self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
@@ -207,7 +216,7 @@ class LobbyActor:
     async def _loop(self) -> None:
         while True:
             item: LobbyInput | None = None
-            due = self._buffer.due
+            due = _earliest(self._buffer.due, self._state.next_deadline())
             try:
                 if due is None:
                     item = await self._inbox.receive()
@@ -216,6 +225,7 @@ class LobbyActor:
                         item = await self._inbox.receive()
             except trio.EndOfChannel:
                 return
+            self._expire_invitations()
             if item is not None:
                 try:
                     self._dispatch(item)
@@ -225,6 +235,15 @@ class LobbyActor:
             due = self._buffer.due
             if due is not None and due <= trio.current_time():
                 self._flush()
+
+    def _expire_invitations(self) -> None:
+        deadline = self._state.next_deadline()
+        now = trio.current_time()
+        if deadline is not None and deadline <= now:
+            try:
+                self._apply(self._state.handle(Tick(now)))
+            except Exception:
+                log.exception("lobby failed to expire invitations")
 
     def _dispatch(self, item: LobbyInput) -> None:
         match item:
@@ -364,6 +383,11 @@ class LobbyActor:
                 mailbox.deliver(frame)
                 watchers += 1
         self._buffer.reached(watchers)
+
+
+def _earliest(*times: float | None) -> float | None:
+    known = [time for time in times if time is not None]
+    return min(known) if known else None
 
 
 def _answer(reply: trio.MemorySendChannel[_T], value: _T) -> None:
