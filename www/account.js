@@ -4,6 +4,7 @@
 
 import { api, commonProblem } from "./api.js";
 import { checkColor, colorLabel, paintSwatch, renderSwatches } from "./colors.js";
+import { errorText } from "./messages.js";
 
 /** The account's elements: the header bar, the lobby's colour card, the greeting. */
 export function findAccountDom() {
@@ -105,7 +106,7 @@ export class AccountPanel {
     const text =
       failed.code === "not_signed_in"
         ? "Your sign-in has expired: sign out and sign in again to change colours."
-        : (commonProblem(failed) ?? `Could not save the colour: ${failed.message || failed.code}.`);
+        : (commonProblem(failed) ?? `Could not save the colour: ${errorText(failed.code)}`);
     this.setStatus(text, true);
   }
 

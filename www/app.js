@@ -15,6 +15,8 @@ import { HEARTBEAT_MS, sharedGuest, tabSession as store } from "./saved_session.
 import { dropRow, emptyBoard } from "./board.js";
 import { applyTokenColors } from "./colors.js";
 import { fillRuleTexts } from "./config.js";
+import { errorText, moveAnnouncement } from "./messages.js";
+import { Attention } from "./attention.js";
 
 const NOTICE_MS = 8_000;
 // After a resume the server sends game_started right after user_list; wait this
@@ -28,26 +30,6 @@ const NAME_ERRORS = new Set(["name_taken", "invalid_name", "name_registered", "a
 // Views that live beside the lobby: the socket stays up and the account bar is shown.
 const LOBBY_SIDE = new Set(["lobby", "profile", "replay"]);
 
-// Fallback wording when an error arrives without a message.
-const ERROR_TEXT = {
-  invalid_name: "That name is not allowed.",
-  name_taken: "That name is already taken.",
-  not_available: "That player is not available.",
-  self_challenge: "You can't challenge yourself.",
-  unknown_user: "No player by that name is online.",
-  no_invitation: "That invitation is no longer valid.",
-  invalid_column: "Invalid column",
-  column_full: "Column full",
-  not_your_turn: "Not your turn",
-  unknown_game: "This game no longer exists.",
-  game_over: "The game is over.",
-  not_connected: "Not connected yet.",
-  rate_limited: "Slow down a little, please.",
-  server_shutdown: "The server is restarting.",
-  internal_error: "Something went wrong on the server.",
-  bad_json: "The server could not read a message.",
-  invalid_field: "The server rejected a message.",
-};
 
 // --------------------------------------------------------------------------- DOM
 
@@ -89,6 +71,14 @@ const state = {
 };
 
 const timers = { notice: null, resume: null, challenge: null };
+
+const attention = new Attention(document);
+
+/** True while the person is typing in a field: focus must not be taken from them. */
+function typing() {
+  const active = document.activeElement;
+  return !!active && (active.tagName === "TEXTAREA" || active.tagName === "SELECT" || (active.tagName === "INPUT" && active.type !== "radio"));
+}
 
 // --------------------------------------------------------------------------- views
 
@@ -286,8 +276,11 @@ const HANDLERS = {
     const from = msg.from;
     if (!state.incoming.includes(from)) state.incoming.push(from);
     renderLobby();
-    if (state.view !== "lobby") showNotice(`${from} challenges you — go back to the lobby to answer`);
-    announce(`${from} challenges you`);
+    announce(`${from} challenges you. Press Enter to accept.`);
+    attention.flag(`Invitation from ${from}`);
+    // One key press to accept: the Accept button (in the fixed dock) takes the focus,
+    // unless the person is typing somewhere.
+    if (!typing()) lobby.acceptButton(from)?.focus({ preventScroll: true });
   },
 
   invitation_declined(msg) {
@@ -375,6 +368,11 @@ const HANDLERS = {
     // The opponent just moved, so they are back even if opponent_reconnected got lost.
     if (moves.length > before && game.next === state.me) gameView.hideOpponentBanner();
     gameView.update(game, state.me, animate);
+    // Only a move seen live is news: a resumed game's jump to the current position is not.
+    if (animate && game.next === state.me) {
+      announce(moveAnnouncement(game.opponent, moves[moves.length - 1]));
+      attention.flag("Your turn");
+    }
   },
 
   game_over(msg) {
@@ -389,7 +387,9 @@ const HANDLERS = {
     game.next = null;
     game.awaiting = false;
     gameView.finish(game, state.me);
-    announce(dom.result.textContent);
+    // In the fixed notice too: on a small screen the result under the board may be out of view.
+    showNotice(dom.result.textContent);
+    attention.flag(dom.result.textContent);
   },
 
   opponent_disconnected(msg) {
@@ -408,7 +408,11 @@ const HANDLERS = {
 
   error(msg) {
     const code = msg.code;
-    const text = msg.message || ERROR_TEXT[code] || code;
+    const challenged = state.challenging;
+    const answered = [...state.answering][0] ?? null;
+    const about = msg.ref === "challenge" ? challenged : msg.ref === "accept" ? answered : state.wantedName;
+    // The page's own words: never the server's text as is (see messages.js).
+    const text = errorText(code, { detail: msg.message, name: about });
     clearTimeout(timers.challenge);
     state.challenging = null;
 
@@ -427,8 +431,7 @@ const HANDLERS = {
     if (state.view === "game" && state.game) {
       state.game.awaiting = false;
       // Our own wording for the two rule errors, so local and server checks read the same.
-      const gameText = code === "not_your_turn" || code === "column_full" ? ERROR_TEXT[code] : text;
-      gameView.showMessage(gameText);
+      gameView.showMessage(text);
       return;
     }
     if (code === "no_invitation") {
@@ -440,6 +443,12 @@ const HANDLERS = {
       state.answering.clear();
     }
     renderLobby();
+    // Beside the control that sent it when there is one, else in the fixed notice.
+    if (msg.ref === "challenge" && challenged) {
+      if (state.challengeSource === "form" || !lobby.showRowError(challenged, text)) lobby.showChallengeError(text);
+      return;
+    }
+    if (msg.ref === "accept" && answered && lobby.showInvitationError(answered, text)) return;
     showNotice(text);
   },
 };
@@ -507,6 +516,7 @@ function endSession() {
     game: null,
   });
   state.answering.clear();
+  lobby.renderInvitations([], null, state.answering); // the dock outlives the lobby view
   lobby.resetChallengeForm();
   gameView.reset();
   dom.greeting.hidden = true;
@@ -524,9 +534,8 @@ function sessionTakenOver() {
 }
 
 /** The server refused our name (taken, registered, invalid, or an expired resume token). */
-function nameRejected(serverText, code) {
+function nameRejected(text, code) {
   const previous = state.wantedName ?? "";
-  const text = serverText.charAt(0).toUpperCase() + serverText.slice(1);
   endSession();
   showView("name");
   if (account.signedIn) {
@@ -590,7 +599,7 @@ async function signOut() {
   const reply = await api.logout();
   showView("name");
   if (!reply.ok) {
-    const problem = commonProblem(reply) ?? (reply.message || reply.code);
+    const problem = commonProblem(reply) ?? errorText(reply.code);
     entry.showAccount(account.account ?? { name }, `Could not sign out: ${problem}`);
     return;
   }
@@ -618,8 +627,11 @@ function closeReplay() {
 
 // --------------------------------------------------------------------------- actions
 
-function challenge(name) {
+function challenge(name, source = "row") {
   state.challenging = name;
+  state.challengeSource = source;
+  lobby.showRowError(name, "");
+  lobby.showChallengeError("");
   renderLobby();
   clearTimeout(timers.challenge);
   timers.challenge = setTimeout(() => {

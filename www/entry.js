@@ -10,6 +10,7 @@
 import { api, commonProblem, describeWait } from "./api.js";
 import { checkedColor, renderSwatches } from "./colors.js";
 import { CONFIG } from "./config.js";
+import { errorText } from "./messages.js";
 
 // The server's rules (GET /api/config), never copies of them.
 export const NAME_RE = new RegExp(CONFIG.name.pattern);
@@ -330,7 +331,7 @@ export class EntryView {
       const text = `Too many failed sign-ins for this name. Try again in ${wait}.`;
       this.refuse(this.signinErrors, text, null, signin.password);
     } else {
-      const text = commonProblem(reply) ?? `Could not sign in: ${reply.message || reply.code}.`;
+      const text = commonProblem(reply) ?? `Could not sign in: ${errorText(reply.code)}`;
       this.refuse(this.signinErrors, text, null, signin.submit);
     }
   }
@@ -381,11 +382,11 @@ export class EntryView {
         null,
         register.submit,
       ],
-      invalid_name: [reply.message, "username", register.username],
-      invalid_password: [reply.message, "password", register.password],
-      invalid_color: [reply.message, "color", this.colorRadios[0]],
+      invalid_name: [errorText("invalid_name"), "username", register.username],
+      invalid_password: [errorText("invalid_password"), "password", register.password],
+      invalid_color: [errorText("invalid_color"), "color", this.colorRadios[0]],
     }[reply.code] ?? [
-      commonProblem(reply) ?? `Could not create the account: ${reply.message || reply.code}.`,
+      commonProblem(reply) ?? `Could not create the account: ${errorText(reply.code)}`,
       null,
       register.submit,
     ];

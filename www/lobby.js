@@ -89,7 +89,7 @@ export class LobbyView {
     dom.tbody.addEventListener("click", (event) => {
       const btn = event.target.closest("button[data-action]");
       if (!btn || btn.disabled) return;
-      if (btn.dataset.action === "challenge") this.handlers.onChallenge(btn.dataset.user);
+      if (btn.dataset.action === "challenge") this.handlers.onChallenge(btn.dataset.user, "row");
       else if (btn.dataset.action === "profile") this.handlers.onProfile(btn.dataset.user);
     });
     dom.invitationList.addEventListener("click", (event) => {
@@ -163,7 +163,7 @@ export class LobbyView {
         return;
       }
       this.showChallengeError("");
-      this.handlers.onChallenge(this.knownName(input.value));
+      this.handlers.onChallenge(this.knownName(input.value), "form");
     });
     input.addEventListener("input", () => {
       if (this.dom.challengeError.textContent) this.showChallengeError("");
@@ -181,6 +181,39 @@ export class LobbyView {
   showChallengeError(text) {
     this.dom.challengeError.textContent = text;
     this.dom.challengeInput.setAttribute("aria-invalid", text ? "true" : "false");
+  }
+
+  /**
+   * A refused challenge, said beside the control that sent it: the row's button, or the
+   * form (also when the row is gone meanwhile). `text` "" clears every such message.
+   */
+  showRowError(name, text) {
+    for (const row of this.rows.values()) row.error?.remove();
+    const row = this.rows.get(name);
+    if (!text || !row || row.isMe) return false;
+    const note = el("p", "row-error", text);
+    note.setAttribute("role", "alert");
+    row.actionCell.append(note);
+    row.error = note;
+    return true;
+  }
+
+  /** A refused answer to `from`'s invitation, said inside that invitation. */
+  showInvitationError(from, text) {
+    const li = this.invitationItems.get(`in:${from}`);
+    if (!li) return false;
+    li.querySelector(".invitation-error")?.remove();
+    if (text) {
+      const note = el("p", "invitation-error", text);
+      note.setAttribute("role", "alert");
+      li.append(note);
+    }
+    return true;
+  }
+
+  /** The Accept button of `from`'s invitation, or null. */
+  acceptButton(from) {
+    return this.invitationItems.get(`in:${from}`)?.querySelector('button[data-action="accept"]') ?? null;
   }
 
   /** Same rule as the rows' buttons; the input stays editable so typing is never cut off. */
@@ -234,7 +267,7 @@ export class LobbyView {
     tr.append(nameCell, stateCell, wins, losses, draws, actionCell);
     tr.setAttribute("role", "row");
     for (const td of tr.children) td.setAttribute("role", "cell");
-    return { tr, pill, wins, losses, draws, btn, nameCell, name, isMe, registered: null };
+    return { tr, pill, wins, losses, draws, btn, nameCell, actionCell, name, isMe, registered: null, error: null };
   }
 
   /** The name, as a profile button plus a badge when registered, then "(you)". */

@@ -3,6 +3,7 @@
 
 import { api, commonProblem } from "./api.js";
 import { colorLabel, paintSwatch } from "./colors.js";
+import { errorText } from "./messages.js";
 
 const OUTCOMES = { win: "Won", loss: "Lost", draw: "Draw", aborted: "Aborted" };
 const REASONS = {
@@ -90,7 +91,7 @@ export class ProfileView {
       const text =
         reply.code === "unknown_user"
           ? `${name} has no account, so there is no profile to show.`
-          : (commonProblem(reply) ?? `Could not load the profile: ${reply.message || reply.code}.`);
+          : (commonProblem(reply) ?? `Could not load the profile: ${errorText(reply.code)}`);
       this.setStatus(text, true);
       return;
     }

@@ -7,6 +7,7 @@ import { api, commonProblem } from "./api.js";
 import { BoardGrid, findFours, positionAfter } from "./board.js";
 import { applyTokenColors } from "./colors.js";
 import { formatTime } from "./profile.js";
+import { errorText } from "./messages.js";
 
 /** How a stored game ended, told by a neutral onlooker. */
 export function describeEnding({ result, winner, reason, player1, player2 }) {
@@ -82,7 +83,7 @@ export class ReplayView {
       const text =
         reply.code === "unknown_game"
           ? "This game is not stored, so it cannot be replayed."
-          : (commonProblem(reply) ?? `Could not load the game: ${reply.message || reply.code}.`);
+          : (commonProblem(reply) ?? `Could not load the game: ${errorText(reply.code)}`);
       this.setStatus(text, true);
       return;
     }

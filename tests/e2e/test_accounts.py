@@ -246,10 +246,12 @@ def test_a_guest_cannot_take_a_registered_name_and_a_wrong_password_is_refused(
     register(ann, "Green")
     sign_out(ann)
 
-    # Someone else, as a guest, asks for ann's name: the server's message is shown.
+    # Someone else, as a guest, asks for ann's name: the page says why, in its own words.
     other = people.open("other")
     other.submit_name(ann.name)
-    expect(other.name_error).to_have_text(f"'{ann.name}' is a registered name: sign in to use it")
+    expect(other.name_error).to_have_text(
+        f"{ann.name} belongs to a registered player: sign in to use it."
+    )
     expect(other.greeting).to_be_hidden()
     expect(other.name_input).to_be_focused()
 

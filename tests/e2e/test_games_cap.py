@@ -42,7 +42,12 @@ def test_an_accept_over_the_cap_is_refused_and_the_invitation_can_still_be_answe
     cy.challenge(bob)
     expect(bob.incoming(cy)).to_contain_text(f"{cy.name} challenges you")
     bob.accept(cy)
-    expect(bob.notice).to_have_text(re.compile(r"^you may start one game a minute: wait \d+ s"))
+    # Said inside the invitation it concerns, in the page's words.
+    expect(bob.incoming(cy).get_by_role("alert")).to_have_text(
+        re.compile(
+            r"^You have started many games in a short time: wait \d+ seconds? before the next\.$"
+        )
+    )
     # Still pending: bob can answer it (here, decline), and cy hears so.
     bob.decline(cy)
     expect(cy.notice).to_have_text(f"{bob.name} declined your challenge")

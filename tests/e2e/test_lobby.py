@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -36,7 +38,11 @@ def test_declined_and_cancelled_challenges(people: People) -> None:
 
     # Declined, ann may not invite bob again for a while (the server says so), but bob may.
     ann.page.get_by_role("button", name=f"Challenge {bob.name}", exact=True).click()
-    expect(ann.notice).to_contain_text(f"{bob.name} declined your challenge: you can challenge")
+    expect(ann.row(bob).get_by_role("alert")).to_have_text(
+        re.compile(
+            rf"^{bob.name} declined your challenge: you can challenge them again in \d+ seconds?\.$"
+        )
+    )
     bob.challenge(ann)
     expect(ann.incoming(bob)).to_contain_text(f"{bob.name} challenges you")
     bob.cancel_challenge(ann)
@@ -157,8 +163,8 @@ def test_a_name_already_online_is_refused_and_the_form_stays_usable(people: Peop
     # Names are unique regardless of case.
     for taken in (bob.name, bob.name.upper()):
         other.submit_name(taken)
-        expect(other.name_error).to_contain_text("already online")
-        expect(other.name_error).to_contain_text(bob.name)
+        # In the page's words, with the name as typed (the page knows no other spelling).
+        expect(other.name_error).to_have_text(f"{taken} is already online: pick another name.")
         expect(other.greeting).to_be_hidden()
         expect(other.name_input).to_be_editable()
         expect(other.name_input).to_have_value(taken)

@@ -84,9 +84,13 @@ def test_an_unlisted_player_is_challenged_by_name_and_plays(people: People) -> N
         expect(me.by_id("opponent-line")).to_have_text(f"You are playing with {opponent.name}")
     play_moves(bob, cy, [3, 4])
 
-    # The server's refusal of a challenge by name reads like a row's.
+    # The server's refusal of a challenge by name, in the page's words, under the form.
     ann.challenge_by_name(bob.name)
-    expect(ann.notice).to_have_text(f"{bob.name} is not available")
+    expect(ann.challenge_name_error).to_have_text(
+        f"{bob.name} is busy right now (playing, or answering another challenge)."
+    )
+    expect(ann.challenge_name_input).to_have_attribute("aria-invalid", "true")
+    expect(ann.notice).to_be_hidden()
     expect(ann.outgoing(bob)).to_have_count(0)
     expect(ann.challenge_name_input).to_have_value(bob.name)
     expect(ann.challenge_name_button).to_be_enabled()
@@ -118,11 +122,13 @@ def test_the_form_refuses_bad_names_and_shows_the_servers_refusal(people: People
     expect(ann.challenge_name_error).to_have_text("")
     expect(ann.challenge_name_input).to_have_attribute("aria-invalid", "false")
 
-    # A well-formed name nobody has: the server says so, in the notice.
+    # A well-formed name nobody has: the server says so, and the page tells it in its own
+    # words beside the form (never the server's text, "no user named 'x' is online").
     nobody = f"nobody_{people.suffix}"
     ann.challenge_by_name(nobody)
-    expect(ann.notice).to_have_text(f"no user named '{nobody}' is online")
-    expect(ann.challenge_name_error).to_have_text("")
+    expect(ann.challenge_name_error).to_have_text(f"{nobody} is not online.")
+    expect(ann.challenge_name_input).to_have_attribute("aria-invalid", "true")
+    expect(ann.notice).to_be_hidden()
     expect(ann.by_id("invitations")).to_be_hidden()
     expect(ann.challenge_name_button).to_be_enabled()
 
