@@ -14,6 +14,7 @@ import c4actors
 from c4actors import logs
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
+from c4actors.forwarded import ForwardedHeader, TrustedProxies, parse_networks
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
 from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
@@ -105,6 +106,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="negotiate permessage-deflate when a client offers it, with 4 KiB windows, no "
         "state kept between messages and the size limit enforced while inflating "
         "(default: off; it costs CPU and memory for messages of a few hundred bytes)",
+    )
+    tls = serve.add_argument_group("TLS and reverse proxies")
+    tls.add_argument(
+        "--certfile",
+        default=None,
+        metavar="PEM",
+        help="serve HTTPS and wss:// with this certificate chain (needs --keyfile); "
+        "session cookies are then Secure",
+    )
+    tls.add_argument("--keyfile", default=None, metavar="PEM", help="the certificate's key")
+    tls.add_argument(
+        "--forwarded-allow-ips",
+        action="append",
+        default=[],
+        metavar="ADDRESSES",
+        help="proxies to trust, e.g. 127.0.0.1 or 10.0.0.0/8 (comma-separated or repeated; "
+        "default: none): only from these is the client's address and scheme taken from the "
+        "forwarding headers",
+    )
+    tls.add_argument(
+        "--forwarded-header",
+        default=ForwardedHeader.X_FORWARDED.value,
+        choices=[header.value for header in ForwardedHeader],
+        help="which headers the trusted proxies set: X-Forwarded-For and X-Forwarded-Proto, "
+        "or Forwarded (default: %(default)s)",
     )
     limits = serve.add_argument_group("limits (0 disables a limit)")
     limits.add_argument(
@@ -211,7 +237,9 @@ async def _serve(settings: ServerSettings, ready_file: Path | None) -> None:
 
         running: RunningServer = await nursery.start(serve)
         if ready_file is not None:
-            write_ready_file(ready_file, ReadyInfo.listening(running.host, running.port))
+            write_ready_file(
+                ready_file, ReadyInfo.listening(running.host, running.port, tls=running.tls)
+            )
 
 
 def _store_error(error: BaseException) -> StoreError | None:
@@ -226,8 +254,15 @@ def _store_error(error: BaseException) -> StoreError | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
+        if (args.certfile is None) != (args.keyfile is None):
+            parser.error("--certfile and --keyfile go together")
+        try:
+            networks = parse_networks(args.forwarded_allow_ips)
+        except ValueError as error:
+            parser.error(f"--forwarded-allow-ips: {error}")
         logs.configure(args.log_level, args.log_format)
         settings = ServerSettings(
             host=args.host,
@@ -255,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             db_path=args.db,
             db_pool_size=args.db_pool_size,
             secret=args.secret,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
+            proxies=TrustedProxies(networks, ForwardedHeader(args.forwarded_header)),
         )
         if is_postgres_url(args.db) and not (args.secret or os.environ.get(SECRET_ENV)):
             # No file beside the database to keep a key in, and every server sharing the

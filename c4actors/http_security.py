@@ -80,8 +80,8 @@ def origin_accepted(origin: str | None, host: str, scheme: str, allowed: tuple[s
     origin than ``https://host``), or one of the ``allowed`` origins.
 
     ``scheme`` is the ASGI scope's (``http``, ``https``, ``ws`` or ``wss``).  Behind a proxy
-    that terminates TLS the server sees ``http``: list the public ``https://`` origin with
-    ``--allowed-origin``."""
+    that terminates TLS it is the scheme the trusted proxy forwarded (``forwarded``; from an
+    untrusted peer, the connection's own)."""
     if origin is None:
         return True
     if origin in allowed:

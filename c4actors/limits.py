@@ -42,11 +42,16 @@ class ConnectionLimits:
     _open: int = 0
     _by_address: dict[str, int] = attrs.field(factory=dict)
 
-    def refusal(self, address: str) -> tuple[int, str] | None:
-        """(HTTP status, reason) if a new connection from ``address`` must be refused."""
+    def refusal(self, address: str, *, per_address: bool = True) -> tuple[int, str] | None:
+        """(HTTP status, reason) if a new connection from ``address`` must be refused;
+        ``per_address=False`` checks only the total (a trusted proxy's connections)."""
         if self.total and self._open >= self.total:
             return 503, "server full: too many connections"
-        if self.per_address and self._by_address.get(address, 0) >= self.per_address:
+        if (
+            per_address
+            and self.per_address
+            and self._by_address.get(address, 0) >= self.per_address
+        ):
             return 429, "too many connections from your address"
         return None
 

@@ -8,6 +8,16 @@ address made ``/healthz`` and every join time out).  Here each accepted connecti
 before; beyond it, it gets an immediate ``503`` (or ``429`` over the per-address cap) and is
 closed, using one of the descriptors ``DescriptorBudget`` keeps in reserve for this.
 
+TLS (``--certfile``/``--keyfile``): the gate sees the plain TCP stream, before any TLS
+handshake, so a refused connection costs no handshake unless it is answered: the refusal is
+sent over TLS (the handshake bounded by the same short timeout), since a TLS client cannot
+read a cleartext one.  An accepted stream is wrapped in ``trio.SSLStream`` for hypercorn,
+which then negotiates HTTP/2 or HTTP/1.1 by ALPN.
+
+A trusted proxy (``--forwarded-allow-ips``) carries many clients' connections: the
+per-address cap does not apply to its own address here (the total cap still does); the web
+layer applies it to the client address the proxy forwarded.
+
 Resource handling: the gate counts a connection from its accept to the end of its handler,
 and the handler always closes its stream, so the count is the number of sockets open.
 Shutdown is hypercorn's: stop accepting, then give connections ``graceful_timeout``.
@@ -18,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import resource
+import ssl
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -29,6 +40,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState, LifespanState
 from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr
 
+from c4actors.forwarded import TrustedProxies
 from c4actors.limits import ConnectionLimits
 from c4actors.metrics import Metrics
 
@@ -41,28 +53,39 @@ REFUSAL_SEND_TIMEOUT = 1.0
 class ConnectionGate:
     """Counts open TCP connections; serves them within ``limits`` and refuses the others."""
 
-    def __init__(self, limits: ConnectionLimits, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        limits: ConnectionLimits,
+        metrics: Metrics,
+        proxies: TrustedProxies | None = None,
+    ) -> None:
         self.limits = limits
         self.metrics = metrics
+        self.proxies = proxies or TrustedProxies()
 
     async def serve(
-        self, stream: trio.SocketStream, handler: Callable[[trio.SocketStream], Awaitable[None]]
+        self,
+        stream: trio.SocketStream,
+        handler: Callable[[trio.abc.Stream], Awaitable[None]],
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """Serve ``stream`` with ``handler`` (over TLS when ``ssl_context`` is given), or
+        refuse it."""
         try:
             address = str(stream.socket.getpeername()[0])
         except OSError:  # already reset by the peer
             await stream.aclose()
             return
-        refusal = self.limits.refusal(address)
+        refusal = self.limits.refusal(address, per_address=not self.proxies.trusts(address))
         if refusal is not None:
             status, reason = refusal
             log.warning("connection refused address=%s status=%d: %s", address, status, reason)
             self.metrics.refused.labels(f"tcp_{status}").inc()
-            await _refuse(stream, status, reason)
+            await _refuse(_over_tls(stream, ssl_context), status, reason)
             return
         self.limits.open(address)
         try:
-            await handler(stream)
+            await handler(_over_tls(stream, ssl_context))
         finally:
             self.limits.close(address)
             # TCPServer closes its stream; this covers a handler that failed before it could.
@@ -74,7 +97,15 @@ class ConnectionGate:
         return self.limits.count
 
 
-async def _refuse(stream: trio.SocketStream, status: int, reason: str) -> None:
+def _over_tls(stream: trio.SocketStream, ssl_context: ssl.SSLContext | None) -> trio.abc.Stream:
+    if ssl_context is None:
+        return stream
+    # https_compatible: HTTP clients often close without a TLS close_notify (as trio's own
+    # ``SSLListener`` is used by hypercorn).
+    return trio.SSLStream(stream, ssl_context, server_side=True, https_compatible=True)
+
+
+async def _refuse(stream: trio.abc.Stream, status: int, reason: str) -> None:
     body = reason.encode()
     phrase = "Service Unavailable" if status == 503 else "Too Many Requests"
     head = (
@@ -85,6 +116,7 @@ async def _refuse(stream: trio.SocketStream, status: int, reason: str) -> None:
         trio.move_on_after(REFUSAL_SEND_TIMEOUT),
         contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
     ):
+        # Over TLS, the handshake happens here, within the same bound.
         await stream.send_all(head.encode() + body)
     with trio.CancelScope(shield=True):
         await stream.aclose()
@@ -99,7 +131,9 @@ async def serve_tcp(
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """``hypercorn.trio.run.worker_serve`` for plain TCP sockets, through ``gate``."""
+    """``hypercorn.trio.run.worker_serve`` for TCP sockets, through ``gate``: the sockets
+    are ``sockets.secure_sockets`` (served over TLS) when ``config`` has a certificate,
+    ``sockets.insecure_sockets`` otherwise."""
     lifespan_state: LifespanState = {}
     lifespan = Lifespan(app, config, lifespan_state)
     context = WorkerContext(None)
@@ -107,17 +141,20 @@ async def serve_tcp(
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
         async with trio.open_nursery() as server_nursery:
+            ssl_context = config.create_ssl_context()
+            scheme = "http" if ssl_context is None else "https"
+            listening = sockets.insecure_sockets if ssl_context is None else sockets.secure_sockets
             listeners = []
             binds = []
-            for sock in sockets.insecure_sockets:
+            for sock in listening:
                 listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
-                binds.append(f"http://{repr_socket_addr(sock.family, sock.getsockname())}")
+                binds.append(f"{scheme}://{repr_socket_addr(sock.family, sock.getsockname())}")
             connection = partial(
                 TCPServer, app, config, context, ConnectionState(lifespan_state.copy())
             )
 
             async def handle(stream: trio.SocketStream) -> None:
-                await gate.serve(stream, connection)
+                await gate.serve(stream, connection, ssl_context)
 
             task_status.started(binds)
             try:

@@ -20,6 +20,7 @@ from hypercorn.utils import wrap_app
 
 from c4actors import cleartext_http2, websocket_compression, websocket_stream
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
+from c4actors.forwarded import ForwardedLayer, TrustedProxies
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
 from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
@@ -48,7 +49,7 @@ hypercorn shields its socket writes, so nothing else can end them."""
 
 def open_listening_sockets(config: Config) -> Sockets:
     sockets = config.create_sockets()
-    for sock in sockets.insecure_sockets:
+    for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
         for level, option, value in TCP_OPTIONS:
             sock.setsockopt(level, option, value)
         sock.listen(config.backlog)
@@ -81,6 +82,19 @@ class ServerSettings:
     """Connections in the pool of a PostgreSQL store."""
     secret: str | None = None
     """Signs session cookies; see ``sessions.load_secret`` for the fallbacks."""
+    certfile: str | None = None
+    """With ``keyfile``: serve HTTPS and ``wss://`` only (PEM certificate chain)."""
+    keyfile: str | None = None
+    proxies: TrustedProxies = attrs.field(factory=TrustedProxies)
+    """Peers whose ``X-Forwarded-*`` / ``Forwarded`` headers are believed (``forwarded``)."""
+
+    def __attrs_post_init__(self) -> None:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("TLS needs both a certificate file and a key file")
+
+    @property
+    def tls(self) -> bool:
+        return self.certfile is not None
 
 
 @attrs.frozen
@@ -91,14 +105,15 @@ class RunningServer:
     port: int
     lobby: LobbyClient
     store: Store
+    tls: bool = False
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/ws"
 
 
 async def stop_on_signal(stop: trio.Event) -> None:
@@ -140,7 +155,7 @@ async def _serve(
     task_status: trio.TaskStatus[RunningServer],
 ) -> None:
     websocket_compression.install()
-    cleartext_http2.install()  # the server has no TLS: HTTP/1.1 only
+    cleartext_http2.install()  # HTTP/2 only over TLS (by ALPN), never in cleartext
     websocket_stream.install()
     no_file = settings.db_path == ":memory:" or is_postgres_url(settings.db_path)
     secret = load_secret(settings.secret, None if no_file else Path(settings.db_path))
@@ -172,9 +187,14 @@ async def _serve(
         web.max_connections,
         web.max_http_requests,
     )
-    gate = ConnectionGate(ConnectionLimits(budget.connections, web.max_per_address), metrics)
+    gate = ConnectionGate(
+        ConnectionLimits(budget.connections, web.max_per_address), metrics, settings.proxies
+    )
     signer = SessionSigner(secret)
-    app = create_app(lobby, web, store, signer, metrics, grace_seconds=settings.grace_seconds)
+    app = ForwardedLayer(
+        create_app(lobby, web, store, signer, metrics, grace_seconds=settings.grace_seconds),
+        settings.proxies,
+    )
 
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
@@ -184,6 +204,8 @@ async def _serve(
     config.websocket_ping_interval = settings.ping_interval
     config.graceful_timeout = settings.shutdown_timeout
     config.backlog = 2048  # hypercorn's 100 drops connections when thousands arrive at once
+    config.certfile = settings.certfile
+    config.keyfile = settings.keyfile
 
     async def shutdown_trigger() -> None:
         await stop.wait()
@@ -209,7 +231,7 @@ async def _serve(
                 nursery.cancel_scope.cancel()
 
         binds: list[str] = await nursery.start(serve_http)
-        host, _, port = binds[0].rpartition(":")
-        running = RunningServer(host.removeprefix("http://"), int(port), lobby, store)
+        host, _, port = binds[0].partition("://")[2].rpartition(":")
+        running = RunningServer(host, int(port), lobby, store, settings.tls)
         log.info("listening on %s (WebSocket %s)", running.http_url, running.ws_url)
         task_status.started(running)

@@ -46,14 +46,15 @@ class ReadyInfo:
     pid: int
 
     @classmethod
-    def listening(cls, host: str, port: int) -> Self:
-        """The ready information of this process, listening on ``host:port``."""
-        http_url = f"http://{host}:{port}"
+    def listening(cls, host: str, port: int, *, tls: bool = False) -> Self:
+        """The ready information of this process, listening on ``host:port`` (over TLS:
+        ``https://`` and ``wss://`` URLs)."""
+        http_url = f"{'https' if tls else 'http'}://{host}:{port}"
         return cls(
             host=host,
             port=port,
             http_url=http_url,
-            ws_url=f"ws://{host}:{port}/ws",
+            ws_url=f"{'wss' if tls else 'ws'}://{host}:{port}/ws",
             pid=os.getpid(),
         )
 
