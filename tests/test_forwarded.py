@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from c4actors.forwarded import (
     Client,
@@ -96,17 +97,23 @@ def test_bad_proxy_lists_are_refused() -> None:
 
 
 async def test_the_layer_rewrites_the_scope_for_trusted_peers_only() -> None:
-    seen: list[dict[str, object]] = []
+    seen: list[Scope] = []
 
-    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(scope)
+
+    async def nothing() -> Message:
+        raise AssertionError("not called")
+
+    async def ignore(message: Message) -> None:
+        raise AssertionError("not called")
 
     layer = ForwardedLayer(app, LOCAL)
     forwarded = headers(("x-forwarded-for", "203.0.113.7"), ("x-forwarded-proto", "https"))
     for peer in ("127.0.0.1", "127.0.0.2"):
         for kind, scheme in (("http", "http"), ("websocket", "ws")):
             scope = {"type": kind, "scheme": scheme, "client": (peer, 1), "headers": forwarded}
-            await layer(scope, None, None)  # type: ignore[arg-type]
+            await layer(scope, nothing, ignore)
     assert [(scope["client"], scope["scheme"]) for scope in seen] == [
         (("203.0.113.7", 0), "https"),
         (("203.0.113.7", 0), "wss"),
