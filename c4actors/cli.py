@@ -18,6 +18,7 @@ from c4actors.forwarded import ForwardedHeader, TrustedProxies, parse_networks
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
 from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
+from c4actors.migrate_command import add_migrate_arguments, run_migrate
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV
@@ -194,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
         "loadtest", help="simulate many players against a server and report figures"
     )
     add_loadtest_arguments(loadtest)
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy a SQLite database into an empty PostgreSQL one",
+        description="Copy every account and game of a SQLite database into an empty "
+        "PostgreSQL database, in one transaction. Stop the servers using the file first.",
+    )
+    add_migrate_arguments(migrate)
     return parser
 
 
@@ -314,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "loadtest":
         return run_loadtest(args)
+    if args.command == "migrate":
+        return run_migrate(args)
     return 2
 
 
