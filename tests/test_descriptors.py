@@ -141,17 +141,6 @@ async def test_abandoned_connections_release_their_descriptors(tmp_path: Path, w
         assert " ERROR " not in server.log()
 
 
-def test_the_budget_keeps_a_reserve_and_a_share_for_http() -> None:
-    budget = DescriptorBudget(400)
-    assert budget.connections == 336
-    assert budget.http == 33
-    assert budget.websockets == 303
-    assert budget.websocket_cap(20_000) == 303
-    assert budget.websocket_cap(100) == 100
-    assert budget.websocket_cap(0) == 303
-    assert DescriptorBudget(10).connections == 0
-
-
 async def test_a_low_descriptor_limit_refuses_with_503_and_health_still_answers(
     tmp_path: Path,
 ) -> None:

@@ -1,4 +1,6 @@
-"""Limits and operations: rate limits, connection caps, metrics."""
+"""Limits and operations on a live server: rate limits, connection caps, metrics, TCP options.
+
+The limits themselves, without a server, are in ``test_limits.py``."""
 
 from __future__ import annotations
 
@@ -11,32 +13,10 @@ from trio.testing import MockClock
 from trio_websocket import ConnectionClosed
 
 from c4actors.actors.user import ConnectionSettings
-from c4actors.limits import ConnectionLimits, TokenBucket
 from c4actors.server import open_listening_sockets
 from c4actors.web import WebSettings
 from protocol import Challenge, Error, GameState, LobbyUpdate, Move
 from tests.support import connect, handshake_status, open_server, start_game
-
-
-def test_token_bucket_allows_bursts_then_the_rate() -> None:
-    bucket = TokenBucket(rate=10, burst=3)
-    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
-    assert bucket.take(0.05) is False
-    assert bucket.take(0.1) is True
-    assert TokenBucket(rate=0, burst=0).take(0.0) is True
-
-
-def test_connection_limits_count_per_address_and_in_total() -> None:
-    limits = ConnectionLimits(total=3, per_address=2)
-    limits.open("a")
-    limits.open("a")
-    assert limits.refusal("a") == (429, "too many connections from your address")
-    assert limits.refusal("b") is None
-    limits.open("b")
-    assert limits.refusal("c") == (503, "server full: too many connections")
-    limits.close("a")
-    assert limits.refusal("a") is None
-    assert ConnectionLimits(total=0, per_address=0).refusal("x") is None
 
 
 async def test_flooding_is_rate_limited_then_disconnected(frozen_clock: MockClock) -> None:

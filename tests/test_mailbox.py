@@ -1,0 +1,140 @@
+"""The mailbox: delivery never blocks, a full inbox closes only that connection (1013),
+the close request reaches the connection's actor once, and game routes reach its reader.
+
+No sockets and no tasks: a mailbox is written to without awaiting, so each test fills a
+real memory channel and reads back what the connection's writer would see.
+"""
+
+from __future__ import annotations
+
+import trio
+from hypothesis import given
+from hypothesis import strategies as st
+
+from c4actors.actors.game import GameInput
+from c4actors.actors.mailbox import (
+    CLOSE_REQUESTED,
+    CLOSE_TOO_SLOW,
+    JoinedGame,
+    Mailbox,
+    Outgoing,
+)
+
+
+class Connection:
+    """One connection's end of its mailbox: the inbox its writer reads and the close calls."""
+
+    def __init__(self, capacity: int, conn: int = 1) -> None:
+        send, self.inbox = trio.open_memory_channel[Outgoing](capacity)
+        self.closes = 0
+        self.mailbox = Mailbox(conn, send, on_close=self.closed)
+
+    def closed(self) -> None:
+        self.closes += 1
+
+    def queued(self) -> list[Outgoing]:
+        items: list[Outgoing] = []
+        while True:
+            try:
+                items.append(self.inbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return items
+
+
+def test_delivered_frames_arrive_in_order() -> None:
+    connection = Connection(capacity=4)
+    assert [connection.mailbox.deliver(frame) for frame in ("a", "b", "c")] == [True] * 3
+    assert connection.queued() == ["a", "b", "c"]
+    assert not connection.mailbox.closed and connection.closes == 0
+
+
+@given(capacity=st.integers(1, 8), sent=st.integers(0, 20))
+def test_a_full_inbox_closes_the_connection_instead_of_waiting(capacity: int, sent: int) -> None:
+    """However many frames arrive, ``deliver`` returns at once: those that fit are queued in
+    order, and the first that does not closes the connection (1013), once."""
+    connection = Connection(capacity)
+    mailbox = connection.mailbox
+    accepted = [mailbox.deliver(str(n)) for n in range(sent)]
+    fits = min(sent, capacity)
+    assert accepted == [True] * fits + [False] * (sent - fits)
+    assert connection.queued() == [str(n) for n in range(fits)]
+    too_many = sent > capacity
+    assert mailbox.closed is too_many
+    assert connection.closes == int(too_many)
+    if too_many:
+        assert (mailbox.close_code, mailbox.close_reason) == (
+            CLOSE_TOO_SLOW,
+            "too slow: message queue full",
+        )
+
+
+def test_a_full_inbox_closes_only_its_own_connection() -> None:
+    slow, other = Connection(capacity=1, conn=1), Connection(capacity=1, conn=2)
+    frame = "shared frame, encoded once"
+    for connection in (slow, other):
+        assert connection.mailbox.deliver(frame)
+    other.queued()  # this one keeps up
+    assert not slow.mailbox.deliver(frame)
+    assert other.mailbox.deliver(frame)
+    assert slow.mailbox.closed and slow.closes == 1
+    assert not other.mailbox.closed and other.closes == 0
+    assert other.queued() == [frame]
+
+
+def test_a_close_is_queued_after_what_came_before_it() -> None:
+    """With room in the inbox the writer sends what is queued, then closes."""
+    connection = Connection(capacity=4)
+    connection.mailbox.deliver("last words")
+    connection.mailbox.close(1008, "rate limit")
+    assert connection.queued() == ["last words", CLOSE_REQUESTED]
+    assert (connection.mailbox.close_code, connection.mailbox.close_reason) == (1008, "rate limit")
+
+
+def test_the_first_close_wins_and_calls_back_once() -> None:
+    connection = Connection(capacity=4)
+    connection.mailbox.close(4000, "session taken over")
+    connection.mailbox.close(1001, "server shutting down")
+    assert connection.closes == 1
+    assert (connection.mailbox.close_code, connection.mailbox.close_reason) == (
+        4000,
+        "session taken over",
+    )
+    assert connection.queued() == [CLOSE_REQUESTED]
+
+
+def test_nothing_is_delivered_after_a_close() -> None:
+    connection = Connection(capacity=4)
+    connection.mailbox.close(1000, "")
+    assert not connection.mailbox.deliver("too late")
+    assert connection.queued() == [CLOSE_REQUESTED]
+
+
+def test_a_connection_already_gone_is_not_an_error() -> None:
+    """The writer has closed its end (the socket is gone): delivering or closing is a no-op."""
+    connection = Connection(capacity=4)
+    connection.inbox.close()
+    assert not connection.mailbox.deliver("anyone?")
+    assert not connection.mailbox.closed
+    connection.mailbox.close(1001, "bye")
+    assert connection.mailbox.closed and connection.closes == 1
+
+
+def test_a_mailbox_without_a_close_callback_still_closes() -> None:
+    send, receive = trio.open_memory_channel[Outgoing](1)
+    mailbox = Mailbox(7, send)
+    mailbox.close(1001, "bye")
+    assert mailbox.closed
+    assert receive.receive_nowait() is CLOSE_REQUESTED
+
+
+def test_routes_reach_the_reader_once_in_order_and_never_the_writer() -> None:
+    connection = Connection(capacity=4)
+    mailbox = connection.mailbox
+    assert mailbox.take_routes() == []
+    inboxes = [trio.open_memory_channel[GameInput](1)[0] for _ in range(2)]
+    routes = [JoinedGame(f"g{n}", inbox) for n, inbox in enumerate(inboxes)]
+    for route in routes:
+        mailbox.route(route)
+    assert mailbox.take_routes() == routes
+    assert mailbox.take_routes() == []
+    assert connection.queued() == []
