@@ -14,6 +14,7 @@ import c4actors
 from c4actors import logs
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
+from c4actors.chat_rules import DEFAULT_AFTER_GAME_SECONDS, ChatSettings
 from c4actors.forwarded import ForwardedHeader, TrustedProxies, parse_networks
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
@@ -60,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_INVITATION_TIMEOUT,
         help="seconds an invitation waits for an answer before it expires "
         "(0: it never expires; default: %(default)s)",
+    )
+    serve.add_argument(
+        "--chat",
+        choices=("on", "off"),
+        default="on",
+        help="let the two players of a game chat (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--chat-after",
+        type=_non_negative,
+        default=DEFAULT_AFTER_GAME_SECONDS,
+        metavar="SECONDS",
+        help="seconds the players may still chat once their game is over (default: %(default)s)",
     )
     serve.add_argument(
         "--lobby-tick",
@@ -281,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lobby_list_limit=args.lobby_list_limit or None,
             max_games_per_minute=args.max_games_per_minute or None,
             invitation_timeout=args.invitation_timeout or None,
+            chat=ChatSettings(enabled=args.chat == "on", after_game_seconds=args.chat_after),
             web=WebSettings(
                 connection=ConnectionSettings(
                     max_message_bytes=args.max_message_bytes,

@@ -374,9 +374,12 @@ class LobbyState:
         max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
         grace_seconds: float = 0.0,
         invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
+        chat: bool = True,
     ) -> None:
         self._grace_seconds = grace_seconds
         """Only told to clients (``welcome``): the game actors keep the deadlines."""
+        self._chat = chat
+        """Only told to clients (``welcome``): the game actors hold the chat."""
         if list_limit is not None and list_limit < 1:
             raise ValueError(f"list_limit must be at least 1 (or None), not {list_limit}")
         if decline_cooldown < 0:
@@ -564,6 +567,7 @@ class LobbyState:
             resume=user.token,
             account=user.registered,
             grace_seconds=self._grace_seconds,
+            chat=self._chat,
         )
 
     def _resume(self, conn: ConnId, key: str, user: _User) -> list[Effect]:

@@ -20,6 +20,7 @@ from hypercorn.utils import wrap_app
 
 from c4actors import cleartext_http2, websocket_compression, websocket_stream
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
+from c4actors.chat_rules import ChatSettings
 from c4actors.forwarded import ForwardedLayer, TrustedProxies
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
@@ -70,6 +71,8 @@ class ServerSettings:
     """Games one connection may start per minute; None: no cap."""
     invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT
     """Seconds an invitation stays pending before it expires; None: forever."""
+    chat: ChatSettings = attrs.field(factory=ChatSettings)
+    """Whether games have a chat (``--chat``) and how long it outlives a game (``--chat-after``)."""
     web: WebSettings = attrs.field(factory=WebSettings)
     ping_interval: float | None = None
     """hypercorn's own WebSocket pings. Off: they do not detect a vanished peer under Trio
@@ -169,6 +172,7 @@ async def _serve(
         list_limit=settings.lobby_list_limit,
         max_games_per_minute=settings.max_games_per_minute,
         invitation_timeout=settings.invitation_timeout,
+        chat=settings.chat,
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
     before, descriptor_limit = raise_descriptor_limit()

@@ -37,6 +37,7 @@ from protocol.messages import (
     CLIENT_MESSAGE_TYPES,
     SERVER_MESSAGE_TYPES,
     TYPE_NAMES,
+    ChatMessage,
     ClientMessage,
     ErrorCode,
     GameState,
@@ -172,7 +173,10 @@ def _tuple_structure_factory(tuple_type: Any) -> Callable[[object, object], tupl
 
 
 # Python attribute name -> JSON key, where they differ (``from`` is a keyword).
-_WIRE_KEYS: Final[dict[type, dict[str, str]]] = {Invitation: {"from_": "from"}}
+_WIRE_KEYS: Final[dict[type, dict[str, str]]] = {
+    Invitation: {"from_": "from"},
+    ChatMessage: {"from_": "from"},
+}
 
 
 # Optional fields added after version 1, left out of a frame while unset (None), so a

@@ -54,6 +54,11 @@ ErrorCode: TypeAlias = Literal[
     "not_your_turn",
     "unknown_game",
     "game_over",
+    "chat_too_long",
+    "chat_invalid",
+    "chat_flood",
+    "chat_closed",
+    "chat_off",
     "rate_limited",
     "server_shutdown",
     "internal_error",
@@ -148,7 +153,18 @@ class Quit:
     game_id: str
 
 
-ClientMessage: TypeAlias = NewConnection | Challenge | Cancel | Accept | Decline | Move | Quit
+@attrs.frozen(kw_only=True)
+class Chat:
+    """Say ``text`` to the other player of game ``game_id`` (during the game and for a while
+    after it; at most 140 characters)."""
+
+    game_id: str
+    text: str
+
+
+ClientMessage: TypeAlias = (
+    NewConnection | Challenge | Cancel | Accept | Decline | Move | Quit | Chat
+)
 CLIENT_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ClientMessage)
 
 
@@ -166,6 +182,8 @@ class Welcome:
     grace_seconds: float = 0.0
     """How long a playing user's session outlives its socket: a page keeps ``resume`` that
     long after it closes, so a new tab or a reload within it takes the game back."""
+    chat: bool = True
+    """Whether games have a chat on this server (``c4actors serve --chat off``: no)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -276,6 +294,17 @@ class OpponentReconnected:
 
 
 @attrs.frozen(kw_only=True)
+class ChatMessage:
+    """To everyone who hears game ``game_id`` (its players): ``from_`` (wire key ``from``)
+    said ``text`` at ``at`` (the server's wall clock, epoch seconds)."""
+
+    game_id: str
+    from_: str
+    text: str
+    at: float
+
+
+@attrs.frozen(kw_only=True)
 class Error:
     """A request was refused or malformed. ``code`` is machine-readable; ``ref`` names the
     request type it answers, when known."""
@@ -298,6 +327,7 @@ ServerMessage: TypeAlias = (
     | GameOver
     | OpponentDisconnected
     | OpponentReconnected
+    | ChatMessage
     | Error
 )
 SERVER_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ServerMessage)

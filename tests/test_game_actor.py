@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import attrs
+import pytest
 import trio
 import trio.testing
 
@@ -19,15 +20,20 @@ from c4actors.actors.game import (
     GameActor,
     GameInput,
     PlayMove,
+    QuitGame,
+    Say,
     SeatLeft,
     SeatReturned,
 )
 from c4actors.actors.mailbox import Mailbox, Outgoing
+from c4actors.chat_rules import ChatSettings
 from c4actors.game_record import GameRecord, GameResult, GameSetup, Player
 from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
 from c4actors.store import Store
 from protocol import (
+    ChatMessage,
+    Error,
     GameOver,
     GameStarted,
     GameState,
@@ -88,7 +94,9 @@ class Table:
 
 
 @asynccontextmanager
-async def running_game(move_timeout: float = 0.0) -> AsyncIterator[Table]:
+async def running_game(
+    move_timeout: float = 0.0, chat: ChatSettings | None = None
+) -> AsyncIterator[Table]:
     send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
     ann, bob = socket(1), socket(2)
     reports: list[GameEnded] = []
@@ -107,6 +115,7 @@ async def running_game(move_timeout: float = 0.0) -> AsyncIterator[Table]:
         Metrics(),
         grace_seconds=GRACE,
         move_timeout=move_timeout,
+        chat=chat,
     )
 
     async def run() -> None:
@@ -212,3 +221,37 @@ async def test_a_game_nobody_opens_is_aborted_at_the_timeout(
         [ended] = table.reports
         assert ended.result == GameResult(winner=None, reason="aborted")
         assert table.store.records == []
+
+
+async def test_the_game_is_reported_at_once_and_its_chat_lives_on_for_the_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(chat=ChatSettings(after_game_seconds=60)) as table:
+        await table.inbox.send(Say(table.ann.mailbox, "ann", "good luck", 100.0))
+        await table.inbox.send(QuitGame(table.bob.mailbox, "bob"))
+        await trio.testing.wait_all_tasks_blocked()
+        ended_at = trio.current_time()
+        assert [r.result.reason for r in table.reports] == ["forfeit"]
+        assert not table.done.is_set()
+        await table.inbox.send(Say(table.bob.mailbox, "bob", "gg", 101.0))
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 0))
+        await trio.testing.wait_all_tasks_blocked()
+        messages = table.bob.messages()
+        lines = [m.text for m in messages if isinstance(m, ChatMessage)]
+        assert lines == ["good luck", "gg"]
+        assert [m.code for m in messages if isinstance(m, Error)] == ["game_over"]
+        await table.done.wait()
+        assert trio.current_time() - ended_at == 60
+        with pytest.raises(trio.BrokenResourceError):
+            table.inbox.send_nowait(Say(table.ann.mailbox, "ann", "too late", 0.0))
+
+
+async def test_without_chat_the_game_ends_with_its_last_event(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(chat=ChatSettings(enabled=False)) as table:
+        await table.inbox.send(Say(table.ann.mailbox, "ann", "hello", 100.0))
+        await table.inbox.send(QuitGame(table.bob.mailbox, "bob"))
+        await table.done.wait()
+        errors = [m for m in table.ann.messages() if isinstance(m, Error)]
+        assert [e.code for e in errors] == ["chat_off"]

@@ -20,6 +20,7 @@ from protocol import (
     ERROR_CODES,
     SERVER_MESSAGE_TYPES,
     TYPE_NAMES,
+    ChatMessage,
     GameOver,
     Invitation,
     Move,
@@ -176,6 +177,19 @@ def test_invitation_uses_wire_key_from() -> None:
     assert info.value.code == "invalid_field"
     assert "$.from" in info.value.message
     assert "$.from_" not in info.value.message.replace("(from_)", "")
+
+
+def test_chat_message_uses_wire_key_from() -> None:
+    line = ChatMessage(game_id="g", from_="bob", text="gg", at=1.5)
+    text = encode(line)
+    assert json.loads(text) == {
+        "type": "chat_message",
+        "game_id": "g",
+        "from": "bob",
+        "text": "gg",
+        "at": 1.5,
+    }
+    assert decode_server(text) == line
 
 
 def test_game_over_line_is_a_list_of_pairs() -> None:

@@ -9,6 +9,7 @@ import { Connection, socketUrl } from "./connection.js";
 import { EntryView, NAME_RE, findEntryDom } from "./entry.js";
 import { LobbyView } from "./lobby.js";
 import { GameView } from "./game.js";
+import { ChatView } from "./chat.js";
 import { ProfileView, findProfileDom } from "./profile.js";
 import { ReplayView, findReplayDom } from "./replay.js";
 import { HEARTBEAT_MS, sharedGuest, tabSession as store } from "./saved_session.js";
@@ -68,6 +69,7 @@ const state = {
   challenging: null, // challenge sent, invitation_sent not yet received
   answering: new Set(), // challengers we just accepted
   game: null,
+  chat: true, // whether games have a chat on this server (welcome.chat)
 };
 
 const timers = { notice: null, resume: null, challenge: null };
@@ -175,6 +177,19 @@ const gameView = new GameView(
   { onMove: tryMove, onQuit: quitGame, onBack: backToLobby },
 );
 
+const chatView = new ChatView(
+  {
+    panel: $("chat"),
+    log: $("chat-log"),
+    form: $("chat-form"),
+    input: $("chat-input"),
+    mute: $("chat-mute"),
+    mutedNote: $("chat-muted-note"),
+    error: $("chat-error"),
+  },
+  { onSend: sendChat },
+);
+
 function renderLobby() {
   if (!state.me) return;
   lobby.renderUsers(state.users, state.me, state.challenging, state.online);
@@ -211,6 +226,7 @@ const HANDLERS = {
     state.me = msg.username;
     state.wantedName = msg.username;
     state.sessionOpen = true;
+    state.chat = msg.chat !== false; // the server says whether games have a chat
     store.save(msg.username, msg.resume);
     // A guest's token outlives this tab for the grace period; an account needs none.
     if (msg.account) sharedGuest.forget();
@@ -344,6 +360,7 @@ const HANDLERS = {
       };
     }
     gameView.start(state.game, state.me, { resumed });
+    if (!resumed) chatView.start(state.me, state.game.opponent, state.chat);
     showView("game");
     gameView.focusBoard();
     if (!resumed) announce(`Game started: you are playing with ${state.game.opponent}`);
@@ -392,6 +409,11 @@ const HANDLERS = {
     attention.flag(dom.result.textContent);
   },
 
+  chat_message(msg) {
+    // Only the game on screen: a finished game's chat ends when its player leaves it.
+    if (state.game && state.game.id === msg.game_id) chatView.add(msg);
+  },
+
   opponent_disconnected(msg) {
     if (state.game && state.game.id === msg.game_id && !state.game.over) {
       gameView.opponentDisconnected(msg.grace_seconds);
@@ -413,6 +435,11 @@ const HANDLERS = {
     const about = msg.ref === "challenge" ? challenged : msg.ref === "accept" ? answered : state.wantedName;
     // The page's own words: never the server's text as is (see messages.js).
     const text = errorText(code, { detail: msg.message, name: about });
+    if (msg.ref === "chat") {
+      // Beside the chat input; a refused chat message changes nothing else.
+      chatView.showError(text);
+      return;
+    }
     clearTimeout(timers.challenge);
     state.challenging = null;
 
@@ -519,6 +546,7 @@ function endSession() {
   lobby.renderInvitations([], null, state.answering); // the dock outlives the lobby view
   lobby.resetChallengeForm();
   gameView.reset();
+  chatView.reset();
   dom.greeting.hidden = true;
   dom.greeting.textContent = "";
 }
@@ -685,9 +713,15 @@ function quitGame() {
   if (game && !game.over) conn.send({ type: "quit", game_id: game.id });
 }
 
+function sendChat(text) {
+  const game = state.game;
+  if (game) conn.send({ type: "chat", game_id: game.id, text });
+}
+
 function backToLobby() {
   state.game = null;
   gameView.reset();
+  chatView.reset();
   enterLobby();
 }
 

@@ -8,6 +8,12 @@ and delivered to the players' mailboxes (which never block), the next deadline (
 period's or the turn's) as a cancel scope, and at the end the store and the report to
 the lobby.  Every decision (seats, turns, deadlines, who wins) is the core's.
 
+Chat (``Say``, from a player's connection like a move) goes to the game's pure chat
+room (``c4actors.chat_rules``), which the actor holds beside the game.  The chat stays
+open for a while after the end (``ChatSettings.after_game_seconds``): the actor then
+lives on that long after saving and reporting the game, answering only chat (and moves
+with ``game_over``); the players are back in the lobby meanwhile.
+
 Error handling: any exception inside the game ends this game only.  Both players
 get ``error internal_error`` and a ``game_over`` (reason ``aborted``), the traceback
 is logged, and the lobby is told so that both players return to the lobby without
@@ -26,6 +32,7 @@ from typing import Final
 import attrs
 import trio
 
+from c4actors import chat_rules
 from c4actors import game_state as core
 from c4actors.actors.mailbox import Mailbox
 from c4actors.game_record import GameRecord, GameResult, GameSetup
@@ -75,7 +82,17 @@ class SeatReturned:
     mailbox: Mailbox
 
 
-GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned
+@attrs.frozen
+class Say:
+    """From a player's connection: a chat message (``sent_at``: wall clock, epoch seconds)."""
+
+    sender: Mailbox
+    name: str
+    text: str
+    sent_at: float
+
+
+GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned | Say
 
 
 class GameActor:
@@ -92,6 +109,7 @@ class GameActor:
         *,
         grace_seconds: float,
         move_timeout: float = 0.0,
+        chat: chat_rules.ChatSettings | None = None,
     ) -> None:
         self.game_id = setup.game_id
         self.inbox, self.report, self.store, self.metrics = inbox, report, store, metrics
@@ -101,6 +119,7 @@ class GameActor:
         self.game, self._started = core.start(
             setup, conns, grace_seconds, trio.current_time(), move_timeout=move_timeout
         )
+        self.chat = chat_rules.ChatRoom(settings=chat or chat_rules.ChatSettings(enabled=False))
         self.deadline = math.inf
         self.started_at = time.time()
 
@@ -111,22 +130,35 @@ class GameActor:
         never lost silently; the lobby is going away and is not told.
         """
         shutting_down = False
-        try:
-            async with self.inbox:
+        async with self.inbox:
+            try:
                 self._carry_out(self._started)
                 await self._play()
-                self._refuse_late_requests()
-        except Exception:
-            log.exception("game crashed game_id=%s", self.game_id)
-            self._apply(core.Aborted(crashed=True))
-        except trio.Cancelled:
-            shutting_down = True
-            self._apply(core.Aborted())
-            raise
-        finally:
-            assert self.game.result is not None
-            with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
-                await self._save_and_report(self.game.result, shutting_down)
+            except Exception:
+                log.exception("game crashed game_id=%s", self.game_id)
+                self._apply(core.Aborted(crashed=True))
+            except trio.Cancelled:
+                shutting_down = True
+                self._apply(core.Aborted())
+                raise
+            finally:
+                assert self.game.result is not None
+                with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
+                    await self._save_and_report(self.game.result, shutting_down)
+            try:
+                await self._chat_after_the_end()
+            except Exception:
+                log.exception("game chat crashed game_id=%s", self.game_id)
+            self._refuse_late_requests()
+
+    async def _chat_after_the_end(self) -> None:
+        """Keep the inbox open while the chat is: only chat is still heard (the core answers
+        a move or a quit ``game_over``).  Cancelled with the server like the game."""
+        if not self.chat.lingers or self.chat.closes_at is None:
+            return
+        with trio.move_on_at(self.chat.closes_at):
+            while True:
+                self._handle(await self.inbox.receive())
 
     async def _play(self) -> None:
         while not self.game.is_over:
@@ -149,6 +181,12 @@ class GameActor:
                     self.metrics.move_seconds.observe(trio.current_time() - received_at)
             case QuitGame(sender=sender, name=name):
                 self._apply(core.QuitRequested(sender.conn, name), sender)
+            case Say(sender=sender, name=name, text=text, sent_at=sent_at):
+                request = chat_rules.ChatRequest(sender.conn, name, text, sent_at)
+                self.chat, effects = chat_rules.say(
+                    self.chat, self.game, request, trio.current_time()
+                )
+                self._carry_out(effects, sender)
             case SeatLeft(name=name):
                 self._apply(core.SeatLeft(name))
             case SeatReturned(name=name, mailbox=mailbox):
@@ -182,6 +220,7 @@ class GameActor:
                 case core.CancelDeadline():
                     self.deadline = math.inf
                 case core.Finished(result=result):
+                    self.chat = self.chat.game_ended(trio.current_time())
                     self.metrics.games_finished.labels(result.reason).inc()
                     log.info(
                         "game ended game_id=%s winner=%s reason=%s moves=%d",

@@ -34,6 +34,7 @@ from c4actors.actors.game import (
 )
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
+from c4actors.chat_rules import ChatSettings
 from c4actors.lobby_state import (
     DEFAULT_INVITATION_TIMEOUT,
     DEFAULT_MAX_GAMES_PER_MINUTE,
@@ -168,8 +169,10 @@ class LobbyActor:
         list_limit: int | None = DEFAULT_LIST_LIMIT,
         max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
         invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
+        chat: ChatSettings | None = None,
     ) -> None:
         self.store = store
+        self.chat = ChatSettings() if chat is None else chat
         self.metrics = metrics
         self.grace_seconds = grace_seconds
         self.move_timeout = move_timeout
@@ -182,6 +185,7 @@ class LobbyActor:
             max_games_per_minute=max_games_per_minute,
             grace_seconds=grace_seconds,
             invitation_timeout=invitation_timeout,
+            chat=self.chat.enabled,
         )
         self._mailboxes: dict[int, Mailbox] = {}
         self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
@@ -348,6 +352,7 @@ class LobbyActor:
             self.metrics,
             grace_seconds=self.grace_seconds,
             move_timeout=self.move_timeout,
+            chat=self.chat,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
         log.info(

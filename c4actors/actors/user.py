@@ -20,12 +20,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import time
 from typing import Final, Protocol
 
 import attrs
 import trio
 
-from c4actors.actors.game import GAME_INBOX_SIZE, GameInput, PlayMove, QuitGame
+from c4actors.actors.game import GAME_INBOX_SIZE, GameInput, PlayMove, QuitGame, Say
 from c4actors.actors.lobby import Join, JoinAnswer, LobbyInput, SessionGranted
 from c4actors.actors.mailbox import (
     CLOSE_POLICY,
@@ -67,6 +68,7 @@ from protocol.messages import (
     Accept,
     Cancel,
     Challenge,
+    Chat,
     Decline,
     Error,
     ErrorCode,
@@ -291,6 +293,11 @@ class UserActor:
                     if self._check_connected():
                         assert self.name is not None
                         self._to_game(game_id, QuitGame(self.mailbox, self.name), "quit")
+                case Chat(game_id=game_id, text=text):
+                    if self._check_connected():
+                        assert self.name is not None
+                        say = Say(self.mailbox, self.name, text, time.time())
+                        self._to_game(game_id, say, "chat")
 
     async def _join(self, username: str, resume: str | None) -> bool:
         """Ask for a session and apply the lobby's answer, here in the reader: no frame is
