@@ -21,12 +21,12 @@ from c4actors.server import RunningServer
 from c4actors.server_process import ServerProcess, running_server
 from c4actors.store import DatabaseReadOnly, StoreError
 from c4actors.store.migrations import LATEST
-from c4actors.store.postgres import PostgresStore, display_url
+from c4actors.store.postgres import POOL_WAIT, PostgresStore, display_url
 from c4actors.store.postgres_migrations import migrate
 from protocol import GameOver, GameState, LobbyUpdate, Move
 from tests.postgres_cluster import PostgresCluster
 from tests.stores import PostgresBackend
-from tests.support import connect, start_game
+from tests.support import connect, open_server, start_game
 from tests.test_store import record
 
 
@@ -201,3 +201,26 @@ async def test_serve_plays_a_game_between_accounts_recorded_in_postgresql(
         ("ann", 0, 1),
         ("bob", 1, 0),
     ]
+
+
+async def test_healthz_survives_lost_connections_and_reports_a_lost_database(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    async with (
+        open_server(db_path=postgres_url, db_pool_size=3) as server,
+        httpx.AsyncClient(base_url=server.http_url) as client,
+    ):
+        assert (await client.get("/healthz")).status_code == 200
+        # A database restart or a failover drops every pooled connection: the pool replaces
+        # them as they are taken, and no request fails for it.
+        PostgresBackend(postgres_url).execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        for _ in range(5):
+            healthy = await client.get("/healthz")
+            assert (healthy.status_code, healthy.json()["status"]) == (200, "ok")
+        postgres_cluster.drop_database(postgres_url)
+        with trio.fail_after(POOL_WAIT + 2):
+            failing = await client.get("/healthz")
+        assert (failing.status_code, failing.json()["status"]) == (503, "store_unavailable")

@@ -11,7 +11,10 @@ Resource handling: a psycopg connection pool of ``pool_size`` connections (opene
 one at start), used from Trio's worker threads: psycopg's calls block, so each runs in a
 thread and the event loop never waits on the network.  A ``CapacityLimiter(pool_size)``
 keeps at most as many threads as connections, so a burst queues in Trio (cancellable),
-not in threads blocked on the pool.  ``aclose`` closes the pool.
+not in threads blocked on the pool.  ``aclose`` closes the pool.  Each connection is
+checked (an empty query) as it is taken from the pool and replaced if it died: a database
+restart or a failover costs one round trip per request, not a failed request per pooled
+connection.
 
 Error handling: any ``psycopg.Error`` (including a pool that cannot get a connection in
 time) becomes ``StoreError``; a failed write is rolled back whole.  Two results that touch
@@ -54,7 +57,11 @@ Connection = psycopg.Connection[Any]
 
 DEFAULT_POOL_SIZE: Final = 10
 CONNECT_TIMEOUT: Final = 10
-"""Seconds to open a connection, and to wait for one from the pool."""
+"""Seconds to open a connection (libpq's ``connect_timeout``)."""
+POOL_WAIT: Final = 3.0
+"""Seconds a call waits for a pooled connection.  Only a database that cannot be reached
+makes it wait at all (the limiter keeps callers beyond the pool's size waiting in Trio), so
+this is how soon ``/healthz`` reports a lost database."""
 
 _READ_ONLY_ERRORS: Final = (
     psycopg.errors.ReadOnlySqlTransaction,
@@ -126,7 +133,8 @@ class PostgresStore:
                 max_size=pool_size,
                 kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
                 open=False,
-                timeout=CONNECT_TIMEOUT,
+                check=ConnectionPool.check_connection,
+                timeout=POOL_WAIT,
                 name="c4actors",
             )
             pool.open(wait=True, timeout=CONNECT_TIMEOUT)
