@@ -424,6 +424,21 @@ def test_doc_has_a_heading_for_every_message_type() -> None:
     assert not missing, f"docs/protocol.md lacks headings for {missing}"
 
 
+def _wire_name(field: str) -> str:
+    """A field's JSON key (a Python keyword gets a trailing underscore in the class)."""
+    return field.removesuffix("_")
+
+
+def test_doc_field_tables_name_exactly_each_messages_fields() -> None:
+    """Each message's section has a table of its fields: none missing, none that is gone."""
+    sections = dict(re.findall(r"^### `([a-z_]+)`\s*\n(.*?)(?=^#)", _doc(), re.M | re.S))
+    for cls in ALL_MESSAGE_TYPES:
+        tag = TYPE_NAMES[cls]
+        documented = set(re.findall(r"^\| `(\w+)`", sections[tag], re.MULTILINE)) - {"type"}
+        fields = {_wire_name(field.name) for field in attrs.fields(cls)}
+        assert documented == fields, f"docs/protocol.md's table for {tag}"
+
+
 def test_doc_lists_exactly_the_error_codes() -> None:
     table = _doc().split("## Error codes", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([a-z_]+)`", table, re.MULTILINE))
