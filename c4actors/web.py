@@ -70,6 +70,10 @@ NO_CACHE: Final = {"Cache-Control": "no-cache"}
 """The page and its files change with each release and have no hashed names: always
 revalidate (cheap, thanks to ETag / Last-Modified) rather than serve stale code."""
 
+PAGE_PATHS: Final = ("/game/{game_id}", "/players/{name}", "/replay/{game_id}", "/leaderboard")
+"""The page's own addresses besides ``/`` (www/routes.js): each answers with the page, so a
+reload or a copied address opens the same view; any other path is 404."""
+
 _unstructure = cattrs.Converter().unstructure
 
 
@@ -221,6 +225,7 @@ def create_app(
     starlette = Starlette(
         routes=[
             Route("/", index),
+            *(Route(path, index) for path in PAGE_PATHS),
             Route("/userlist", userlist),
             Route("/api/config", config_endpoint),
             Route("/healthz", healthz),

@@ -57,6 +57,8 @@ export const api = {
   profile: (name) => call("GET", `/api/users/${part(name)}`),
   /** A stored game: players, colours, moves, result; 404 unknown_game. */
   game: (id) => call("GET", `/api/games/${part(id)}`),
+  /** The top accounts by wins, each with `ratio` (wins / games). */
+  leaderboard: () => call("GET", "/api/leaderboard"),
 };
 
 /** "15 minutes", "40 seconds": a Retry-After in words. */

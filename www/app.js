@@ -16,6 +16,8 @@ import { HEARTBEAT_MS, sharedGuest, tabSession as store } from "./saved_session.
 import { dropRow, emptyBoard } from "./board.js";
 import { applyTokenColors } from "./colors.js";
 import { fillRuleTexts } from "./config.js";
+import { LeaderboardView } from "./leaderboard.js";
+import { parseRoute, routePath, sameRoute } from "./routes.js";
 import { errorText, moveAnnouncement } from "./messages.js";
 import { Attention } from "./attention.js";
 
@@ -29,7 +31,9 @@ const CHALLENGE_WAIT_MS = 5_000;
 // Refusals of new_connection: the session cannot open under this name.
 const NAME_ERRORS = new Set(["name_taken", "invalid_name", "name_registered", "account_mismatch", "store_unavailable"]);
 // Views that live beside the lobby: the socket stays up and the account bar is shown.
-const LOBBY_SIDE = new Set(["lobby", "profile", "replay"]);
+const LOBBY_SIDE = new Set(["lobby", "profile", "replay", "leaderboard"]);
+// Views that need no session: a copied address opens them in any browser.
+const PUBLIC_VIEWS = new Set(["profile", "replay", "leaderboard"]);
 
 
 // --------------------------------------------------------------------------- DOM
@@ -48,6 +52,7 @@ const dom = {
     game: $("game"),
     profile: $("profile"),
     replay: $("replay"),
+    leaderboard: $("leaderboard"),
   },
   loadingText: $("loading-text"),
   lobbyTitle: $("lobby-title"),
@@ -142,6 +147,11 @@ const profileView = new ProfileView(findProfileDom(), { onBack: () => enterLobby
 
 const replayView = new ReplayView(findReplayDom(), { onClose: closeReplay });
 
+const leaderboardView = new LeaderboardView(
+  { root: $("leaderboard"), title: $("leaderboard-title"), status: $("leaderboard-status"), table: $("leaderboard-table") },
+  { onProfile: openProfile },
+);
+
 const lobby = new LobbyView(
   {
     tbody: document.querySelector("#user-table tbody"),
@@ -153,6 +163,10 @@ const lobby = new LobbyView(
     challengeError: $("challenge-error"),
     invitations: $("invitations"),
     invitationList: $("invitation-list"),
+    filterForm: $("lobby-filter"),
+    filterName: $("filter-name"),
+    filterStatus: $("filter-status"),
+    filterEmpty: $("filter-empty"),
   },
   { onChallenge: challenge, onAccept: accept, onDecline: decline, onCancel: cancelChallenge, onProfile: openProfile },
 );
@@ -361,6 +375,7 @@ const HANDLERS = {
     }
     gameView.start(state.game, state.me, { resumed });
     if (!resumed) chatView.start(state.me, state.game.opponent, state.chat);
+    go({ view: "game", id: msg.game_id });
     showView("game");
     gameView.focusBoard();
     if (!resumed) announce(`Game started: you are playing with ${state.game.opponent}`);
@@ -505,8 +520,8 @@ function settleAfterWelcome(myState) {
     return;
   }
   if (state.view === "game") return; // a finished game's result is still on screen
-  // A profile or a replay needs no socket: a reconnect leaves the person reading it.
-  if ((state.view === "profile" || state.view === "replay") && myState !== "PLAYING") return;
+  // A profile, a replay or the leaderboard needs no socket: a reconnect leaves the person reading it.
+  if (PUBLIC_VIEWS.has(state.view) && myState !== "PLAYING") return;
   if (myState === "PLAYING") {
     // A resumed game: game_started follows; avoid flashing the lobby meanwhile.
     clearTimeout(timers.resume);
@@ -517,6 +532,16 @@ function settleAfterWelcome(myState) {
 }
 
 function enterLobby() {
+  go({ view: "lobby" });
+  if (!state.me) {
+    // Not joined (a copied profile address, say): the lobby starts with the first screen.
+    if (state.wantedName) showView("loading");
+    else {
+      showView("name");
+      entry.show({ tab: "guest" });
+    }
+    return;
+  }
   const wasElsewhere = state.view !== "lobby";
   showView("lobby");
   renderLobby();
@@ -556,6 +581,7 @@ function sessionTakenOver() {
   const name = state.me ?? state.wantedName ?? "";
   const text = "You are playing in another tab or on another device.";
   endSession();
+  go({ view: "lobby" }, { replace: true }); // the first screen lives at /
   showView("name");
   if (account.signedIn) entry.showAccount(account.account, `${text} Play here to take the game back.`);
   else entry.guestRefused(name, text, "taken_over");
@@ -565,6 +591,7 @@ function sessionTakenOver() {
 function nameRejected(text, code) {
   const previous = state.wantedName ?? "";
   endSession();
+  go({ view: "lobby" }, { replace: true }); // the first screen lives at /
   showView("name");
   if (account.signedIn) {
     if (code === "name_registered") {
@@ -625,6 +652,7 @@ async function signOut() {
   endSession();
   showView("loading", { loadingText: "Signing out…" });
   const reply = await api.logout();
+  go({ view: "lobby" }, { replace: true }); // the first screen lives at /
   showView("name");
   if (!reply.ok) {
     const problem = commonProblem(reply) ?? errorText(reply.code);
@@ -639,19 +667,102 @@ async function signOut() {
 // --------------------------------------------------------------------------- profiles
 
 function openProfile(name) {
+  go({ view: "profile", name });
+  const shown = state.view === "profile" || state.view === "replay";
   showView("profile");
-  profileView.show(name);
+  // Back from a replay: the profile is still loaded.
+  if (shown && profileView.name === name) profileView.focusTitle();
+  else profileView.show(name);
 }
 
 function openReplay(gameId) {
+  go({ view: "replay", id: gameId });
   showView("replay");
   replayView.show(gameId);
 }
 
-function closeReplay() {
-  showView("profile");
-  profileView.focusTitle();
+function openLeaderboard() {
+  go({ view: "leaderboard" });
+  showView("leaderboard");
+  leaderboardView.show();
 }
+
+/** "Back to profile": the page it came from, or the lobby for an address opened directly. */
+function closeReplay() {
+  if ((history.state?.depth ?? 0) > 0) history.back();
+  else enterLobby();
+}
+
+// --------------------------------------------------------------------------- addresses
+
+// One history entry per view shown (www/routes.js). `depth` counts this page's own entries,
+// so "Back to profile" knows whether going back stays on the page.
+const routing = { current: null, settled: false, silent: false };
+
+/**
+ * Record `route` as the address of what is on screen: a new history entry, except for the
+ * first view after loading (reload keeps its address), a view shown by Back/Forward, or
+ * the same view again.
+ */
+function go(route, { replace = false } = {}) {
+  const depth = history.state?.depth ?? 0;
+  const path = routePath(route);
+  if (replace || routing.silent || !routing.settled || sameRoute(routing.current, route)) {
+    history.replaceState({ route, depth }, "", path);
+  } else {
+    history.pushState({ route, depth: depth + 1 }, "", path);
+  }
+  routing.current = route;
+  routing.settled = true;
+  for (const link of document.querySelectorAll("a[data-route]")) {
+    const here = link.getAttribute("href") === path;
+    if (here) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+/** Show the view of `route` (from an address: a reload, Back/Forward, a link). */
+function showRoute(route) {
+  const game = state.game;
+  if (game && !game.over && !(route.view === "game" && route.id === game.id)) {
+    // A game in progress keeps the screen: leaving it is Quit's job.
+    go({ view: "game", id: game.id }, { replace: true });
+    showView("game");
+    showNotice("Your game is still on: finish it or quit first.");
+    return;
+  }
+  if (route.view === "profile") openProfile(route.name);
+  else if (route.view === "replay") openReplay(route.id);
+  else if (route.view === "leaderboard") openLeaderboard();
+  else if (route.view === "game" && game?.id === route.id) {
+    go(route);
+    showView("game");
+  } else {
+    if (route.view === "game") showNotice("That game is over: here is the lobby.");
+    if (game?.over) backToLobby();
+    else enterLobby();
+  }
+}
+
+window.addEventListener("popstate", (event) => {
+  const route = event.state?.route ?? parseRoute(location.pathname) ?? { view: "lobby" };
+  routing.silent = true;
+  try {
+    showRoute(route);
+  } finally {
+    routing.silent = false;
+  }
+});
+
+// The site's links move within the page: no reload, which would drop the socket for a moment.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-route]");
+  if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const route = parseRoute(new URL(link.href).pathname);
+  if (!route) return;
+  event.preventDefault();
+  showRoute(route);
+});
 
 // --------------------------------------------------------------------------- actions
 
@@ -729,6 +840,10 @@ function backToLobby() {
 
 async function boot() {
   showView("loading");
+  // A profile, replay or leaderboard address opens at once, joined or not.
+  const initial = parseRoute(location.pathname) ?? { view: "lobby" };
+  routing.current = initial;
+  if (PUBLIC_VIEWS.has(initial.view)) showRoute(initial);
   // Signed in (the cookie is HttpOnly, so only the server can tell): skip the first screen.
   const me = await api.me();
   if (me.ok && typeof me.data?.name === "string") {
@@ -745,6 +860,8 @@ async function boot() {
     conn.start();
   } else {
     store.clear();
+    if (PUBLIC_VIEWS.has(state.view)) return; // the first screen waits for the lobby
+    go({ view: "lobby" });
     showView("name");
     entry.show({ tab: "guest" });
   }

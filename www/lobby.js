@@ -7,6 +7,7 @@
 // everyone online: the count says so, and the form challenges anyone by name.
 
 import { validateName } from "./entry.js";
+import { NO_FILTER, rowShown } from "./lobby_filter.js";
 
 export const STATE_LABELS = {
   AVAILABLE: "available",
@@ -85,6 +86,8 @@ export class LobbyView {
     this.users = new Map();
     this.emptyText = dom.emptyEl.textContent;
     this.bindChallengeForm();
+    this.filter = NO_FILTER;
+    this.bindFilter();
 
     dom.tbody.addEventListener("click", (event) => {
       const btn = event.target.closest("button[data-action]");
@@ -146,7 +149,34 @@ export class LobbyView {
       ? "Other players are online but not listed here: challenge one by name."
       : this.emptyText;
     countEl.textContent = onlineText(online, names.length);
+    this.applyFilter();
     this.renderChallengeForm(meInfo?.state, iAmFree);
+  }
+
+  // ------------------------------------------------------------------ search and filter
+
+  bindFilter() {
+    const { filterForm: form, filterName: name, filterStatus: status } = this.dom;
+    if (!form) return;
+    const apply = () => {
+      this.filter = { text: name.value, status: status.value };
+      this.applyFilter();
+    };
+    form.addEventListener("submit", (event) => event.preventDefault());
+    name.addEventListener("input", apply);
+    status.addEventListener("change", apply);
+  }
+
+  /** Hide the rows the search or the status filter leaves out (rows are kept, not rebuilt). */
+  applyFilter() {
+    let shown = 0;
+    for (const [name, row] of this.rows) {
+      const visible = rowShown(name, this.users.get(name), this.filter, this.me);
+      row.tr.hidden = !visible;
+      if (visible && name !== this.me) shown += 1;
+    }
+    const filtering = this.filter.text.trim() !== "" || this.filter.status !== "";
+    if (this.dom.filterEmpty) this.dom.filterEmpty.hidden = !(filtering && shown === 0 && this.rows.size > 1);
   }
 
   // ------------------------------------------------------------------ challenge by name
