@@ -64,3 +64,14 @@ def test_max_message_bytes_defaults_to_the_protocol_s_limit_and_zero_keeps_a_cei
     with pytest.raises(SystemExit):
         parse(["serve", "--max-message-bytes", "-1"])
     assert "must be a whole number >= 0, not '-1'" in capsys.readouterr().err
+
+
+def test_db_pool_size_defaults_to_ten_and_needs_one_connection(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parse = build_parser().parse_args
+    assert parse(["serve"]).db_pool_size == 10
+    assert parse(["serve", "--db-pool-size", "3"]).db_pool_size == 3
+    with pytest.raises(SystemExit):
+        parse(["serve", "--db-pool-size", "0"])
+    assert "must be a whole number >= 1, not '0'" in capsys.readouterr().err

@@ -229,12 +229,14 @@ class PostgresStore:
             if player.registered and result.counts
         )
 
+        values = game_values(record)
+
         def write(db: Connection) -> None:
             with db.transaction():
                 db.execute(
                     f"INSERT INTO games ({GAME_COLUMNS}, player1_key, player2_key)"
-                    f" VALUES ({', '.join(['%s'] * 15)})",
-                    game_values(record),
+                    f" VALUES ({', '.join(['%s'] * len(values))})",
+                    values,
                 )
                 for key, column in updates:  # in key order: see the module docstring
                     db.execute(
