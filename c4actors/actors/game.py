@@ -6,7 +6,8 @@ when a player's socket drops or comes back.  The actor turns each into a core ev
 applies it with the clock's time, and carries out the effects: messages encoded once
 and delivered to the players' mailboxes (which never block), the next deadline (a grace
 period's or the turn's) as a cancel scope, and at the end the store and the report to
-the lobby.  Every decision (seats, turns, deadlines, who wins) is the core's.
+the lobby (``c4actors.actors.game_end``: which comes first depends on whose records they
+are).  Every decision (seats, turns, deadlines, who wins) is the core's.
 
 Chat (``Say``, from a player's connection like a move) goes to the game's pure chat
 room (``c4actors.chat_rules``), which the actor holds beside the game.  The chat stays
@@ -22,7 +23,6 @@ a change to their records.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -34,8 +34,9 @@ import trio
 
 from c4actors import chat_rules
 from c4actors import game_state as core
+from c4actors.actors.game_end import save_and_report
 from c4actors.actors.mailbox import Mailbox
-from c4actors.game_record import GameRecord, GameResult, GameSetup
+from c4actors.game_record import GameRecord, GameSetup
 from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
 from c4actors.store import Store
@@ -143,8 +144,15 @@ class GameActor:
                 raise
             finally:
                 assert self.game.result is not None
+                record = GameRecord(
+                    setup=self.game.setup,
+                    result=self.game.result,
+                    started_at=self.started_at,
+                    ended_at=time.time(),
+                )
+                report = None if shutting_down else self.report
                 with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
-                    await self._save_and_report(self.game.result, shutting_down)
+                    await save_and_report(record, self.store, report, self._tell_not_saved)
             try:
                 await self._chat_after_the_end()
             except Exception:
@@ -238,34 +246,7 @@ class GameActor:
             if mailbox is not None:
                 mailbox.deliver(frame)
 
-    # ----------------------------------------------------------------- the end
-
-    async def _save_and_report(self, result: GameResult, shutting_down: bool) -> None:
-        """Registered records mirror the store, so the lobby hears of a game with a registered
-        player once it is saved; guests' records live in the lobby only, so their players are
-        freed first (they may start their next game) and the game saved after."""
-        recorded = True
-        if result.kept and self.game.setup.any_registered:
-            recorded = await self._save(result)
-        if not shutting_down:
-            # The lobby is gone only when the whole server is stopping.
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await self.report(GameEnded(self.game_id, result, recorded))
-        if result.kept and not self.game.setup.any_registered:
-            await self._save(result)
-
-    async def _save(self, result: GameResult) -> bool:
-        """Store the finished game; on failure tell both players their records did not change."""
-        record = GameRecord(
-            setup=self.game.setup, result=result, started_at=self.started_at, ended_at=time.time()
-        )
-        try:
-            await self.store.record_game(record)
-        except Exception:
-            log.exception("could not save game game_id=%s", self.game_id)
-            text = "the result could not be saved: records are unchanged"
-            self._deliver(
-                self.game.connected(), encode(Error(code="result_not_saved", message=text))
-            )
-            return False
-        return True
+    def _tell_not_saved(self) -> None:
+        text = "the result could not be saved: records are unchanged"
+        error = Error(code="result_not_saved", message=text)
+        self._carry_out([core.Send(self.game.connected(), error)])
