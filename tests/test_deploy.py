@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import os
+import re
 import shlex
 import shutil
 import sqlite3
@@ -159,7 +160,11 @@ def test_the_sqlite_backups_and_the_monitoring_commands(
     address = {"http://127.0.0.1:8000": server.http_url}
     outputs = [run_shell(command, address) for command in commands_starting("curl ")]
     assert '"status":"ok"' in outputs[0].replace(" ", "")
-    assert "c4_connections" in outputs[1] and "c4_move_seconds" in outputs[1]
+    monitoring = GUIDE.read_text().partition("## Monitoring")[2].partition("## ")[0]
+    named = set(re.findall(r"`(c4_[a-z_]+)", monitoring))
+    assert len(named) >= 10
+    served = set(re.findall(r"^# TYPE (c4_[a-z_]+) ", outputs[1], re.MULTILINE))
+    assert named <= served, f"the guide names metrics the server lacks: {named - served}"
 
 
 def test_migrate_then_pg_dump_and_pg_restore(
