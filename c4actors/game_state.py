@@ -27,6 +27,12 @@ Rules, checked by ``tests/test_game_state.py`` over random event sequences:
   after a deadline the shell has not fed yet is handled after that deadline, never before
   (a move that reaches the server after the flag does not count).
 
+* draw offers: at most one is pending, a player offers again only ``DRAW_OFFER_PLIES``
+  plies after their last offer, an offer lapses when the player it was made to moves, and
+  accepting it (or offering back) ends the game as a draw by ``agreement``;
+* a player may abort only until both players have moved (``cannot_abort`` after), and an
+  aborted game changes nobody's record.
+
 Sockets are named by ``ConnId`` (the lobby's ids): a move counts only from the socket
 that holds the seat now, so a socket whose session was taken over plays no more.
 """
@@ -43,6 +49,8 @@ from c4actors.game_record import GameResult, GameSetup
 from c4actors.rules import Board, IllegalMoveError, Termination
 from protocol.messages import (
     Cell,
+    DrawDeclined,
+    DrawOffered,
     Error,
     ErrorCode,
     GameOver,
@@ -61,6 +69,8 @@ ConnId: TypeAlias = int
 SEATS: Final[tuple[PlayerNumber, PlayerNumber]] = (1, 2)
 DEFAULT_MOVE_TIMEOUT: Final = 120.0
 """Seconds the player to move has in an untimed game (``c4actors serve --move-timeout``)."""
+DRAW_OFFER_PLIES: Final = 4
+"""Plies (moves of either player) between two draw offers of one player: two of each."""
 
 
 # --------------------------------------------------------------------------- state
@@ -90,6 +100,10 @@ class Game:
     turn_started: float = 0.0
     """Clock time the current turn began: the start, or when the server received the last
     move (the time a ``MoveRequested`` is applied at)."""
+    draw_offer: PlayerNumber | None = None
+    """The player whose draw offer is pending, if any."""
+    draw_offered_at: tuple[int | None, int | None] = (None, None)
+    """Per seat: the number of plies on the board at their last draw offer."""
 
     @property
     def game_id(self) -> str:
@@ -166,6 +180,31 @@ class SeatReturned:
 
 
 @attrs.frozen
+class DrawOfferRequested:
+    """Socket ``conn``, signed in as ``name``, offers a draw (or accepts a pending one)."""
+
+    conn: ConnId
+    name: str
+
+
+@attrs.frozen
+class DrawAnswerRequested:
+    """Socket ``conn``, signed in as ``name``, accepts or declines the opponent's offer."""
+
+    conn: ConnId
+    name: str
+    accept: bool
+
+
+@attrs.frozen
+class AbortRequested:
+    """Socket ``conn``, signed in as ``name``, aborts the game before both players moved."""
+
+    conn: ConnId
+    name: str
+
+
+@attrs.frozen
 class DeadlineReached:
     """The clock reached the deadline last armed (or a later time)."""
 
@@ -179,7 +218,15 @@ class Aborted:
 
 
 Event: TypeAlias = (
-    MoveRequested | QuitRequested | SeatLeft | SeatReturned | DeadlineReached | Aborted
+    MoveRequested
+    | QuitRequested
+    | SeatLeft
+    | SeatReturned
+    | DeadlineReached
+    | Aborted
+    | DrawOfferRequested
+    | DrawAnswerRequested
+    | AbortRequested
 )
 
 
@@ -269,6 +316,17 @@ def apply(game: Game, event: Event, now: float) -> tuple[Game, list[Effect]]:
             return _seat_returned(game, name, conn, now)
         case DeadlineReached():
             return _deadline_reached(game, now)
+        case DrawOfferRequested(conn=conn, name=name):
+            return _offer_draw(game, conn, name)
+        case DrawAnswerRequested(conn=conn, name=name, accept=accept):
+            return _answer_draw(game, conn, name, accept)
+        case AbortRequested(conn=conn, name=name):
+            if _seat_of(game, conn, name) is None:
+                return game, [_refuse(conn, "unknown_game", NOT_PLAYING, "abort")]
+            if len(game.board.moves) >= 2:
+                text = "both players have moved: quit to forfeit instead"
+                return game, [_refuse(conn, "cannot_abort", text, "abort")]
+            return _finish(game, None, "aborted")
         case Aborted(crashed=crashed):
             effects: list[Effect] = []
             if crashed:
@@ -288,8 +346,48 @@ def _after_the_end(event: Event) -> list[Effect]:
             return [_refuse(conn, "game_over", "this game is over", "move")]
         case QuitRequested(conn=conn):
             return [_refuse(conn, "game_over", "this game is over", "quit")]
+        case DrawOfferRequested(conn=conn):
+            return [_refuse(conn, "game_over", "this game is over", "offer_draw")]
+        case DrawAnswerRequested(conn=conn):
+            return [_refuse(conn, "game_over", "this game is over", "answer_draw")]
+        case AbortRequested(conn=conn):
+            return [_refuse(conn, "game_over", "this game is over", "abort")]
         case _:
             return []
+
+
+def _offer_draw(game: Game, conn: ConnId, name: str) -> tuple[Game, list[Effect]]:
+    number = _seat_of(game, conn, name)
+    if number is None:
+        return game, [_refuse(conn, "unknown_game", NOT_PLAYING, "offer_draw")]
+    if game.draw_offer == _other(number):
+        return _finish(game, None, "agreement")  # both want a draw: offering back accepts
+    plies = len(game.board.moves)
+    last = game.draw_offered_at[number - 1]
+    if game.draw_offer == number:
+        text = "your draw offer is still pending"
+        return game, [_refuse(conn, "draw_offer_limit", text, "offer_draw")]
+    if last is not None and plies - last < DRAW_OFFER_PLIES:
+        text = f"one draw offer every {DRAW_OFFER_PLIES // 2} moves of each player"
+        return game, [_refuse(conn, "draw_offer_limit", text, "offer_draw")]
+    offered_at = (
+        (plies, game.draw_offered_at[1]) if number == 1 else (game.draw_offered_at[0], plies)
+    )
+    game = attrs.evolve(game, draw_offer=number, draw_offered_at=offered_at)
+    return game, _to_players(game, DrawOffered(game_id=game.game_id, by=name))
+
+
+def _answer_draw(game: Game, conn: ConnId, name: str, accept: bool) -> tuple[Game, list[Effect]]:
+    ref = "answer_draw"
+    number = _seat_of(game, conn, name)
+    if number is None:
+        return game, [_refuse(conn, "unknown_game", NOT_PLAYING, ref)]
+    if game.draw_offer != _other(number):
+        return game, [_refuse(conn, "no_draw_offer", "your opponent offers no draw", ref)]
+    if accept:
+        return _finish(game, None, "agreement")
+    game = attrs.evolve(game, draw_offer=None)
+    return game, _to_players(game, DrawDeclined(game_id=game.game_id, by=name))
 
 
 def _move(
@@ -305,7 +403,9 @@ def _move(
     except IllegalMoveError as error:
         return game, [_refuse(conn, error.code, error.message, "move")]
     deadline = game.deadline
-    game = attrs.evolve(game, board=board, turn_started=now)
+    # The player a draw was offered to answers it by moving: the offer lapses.
+    offer = None if game.draw_offer == _other(number) else game.draw_offer
+    game = attrs.evolve(game, board=board, turn_started=now, draw_offer=offer)
     effects = _to_players(game, _state(game, now))
     outcome = board.outcome
     if outcome.termination is Termination.WIN:

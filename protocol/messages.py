@@ -20,11 +20,12 @@ PROTOCOL_VERSION = 1
 UserState: TypeAlias = Literal["AVAILABLE", "INVITATION_SENT", "INVITATION_RECEIVED", "PLAYING"]
 GameResult: TypeAlias = Literal["win", "draw"]
 GameOverReason: TypeAlias = Literal[
-    "four_in_a_row", "board_full", "forfeit", "disconnect", "timeout", "aborted"
+    "four_in_a_row", "board_full", "forfeit", "disconnect", "timeout", "agreement", "aborted"
 ]
-"""``timeout``: the player to move ran out of time; ``aborted``: the game could not go on
-(a server fault or shutdown, or a player did not make their first move in time); nobody's
-record changes."""
+"""``timeout``: the player to move ran out of time; ``agreement``: a draw offer accepted;
+``aborted``: the game could not go on (a server fault or shutdown, a player did not make
+their first move in time, or a player aborted it before both had moved); nobody's record
+changes."""
 PlayerNumber: TypeAlias = Literal[1, 2]
 CancelReason: TypeAlias = Literal["cancelled", "left", "expired"]
 """Why an invitation was called off: ``cancelled`` (the challenger withdrew it), ``left``
@@ -59,6 +60,9 @@ ErrorCode: TypeAlias = Literal[
     "chat_flood",
     "chat_closed",
     "chat_off",
+    "no_draw_offer",
+    "draw_offer_limit",
+    "cannot_abort",
     "rate_limited",
     "server_shutdown",
     "internal_error",
@@ -162,8 +166,40 @@ class Chat:
     text: str
 
 
+@attrs.frozen(kw_only=True)
+class OfferDraw:
+    """Offer the opponent a draw in game ``game_id`` (or accept theirs, if they offered one)."""
+
+    game_id: str
+
+
+@attrs.frozen(kw_only=True)
+class AnswerDraw:
+    """Accept (``accept: true``) or decline the opponent's pending draw offer."""
+
+    game_id: str
+    accept: bool
+
+
+@attrs.frozen(kw_only=True)
+class Abort:
+    """End game ``game_id`` with nobody's record changed: only until both players have moved."""
+
+    game_id: str
+
+
 ClientMessage: TypeAlias = (
-    NewConnection | Challenge | Cancel | Accept | Decline | Move | Quit | Chat
+    NewConnection
+    | Challenge
+    | Cancel
+    | Accept
+    | Decline
+    | Move
+    | Quit
+    | Chat
+    | OfferDraw
+    | AnswerDraw
+    | Abort
 )
 CLIENT_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ClientMessage)
 
@@ -294,6 +330,23 @@ class OpponentReconnected:
 
 
 @attrs.frozen(kw_only=True)
+class DrawOffered:
+    """To both players: ``by`` offers a draw (answer with ``answer_draw``; it lapses when the
+    player it was offered to moves)."""
+
+    game_id: str
+    by: str
+
+
+@attrs.frozen(kw_only=True)
+class DrawDeclined:
+    """To both players: ``by`` declined the pending draw offer."""
+
+    game_id: str
+    by: str
+
+
+@attrs.frozen(kw_only=True)
 class ChatMessage:
     """To everyone who hears game ``game_id`` (its players): ``from_`` (wire key ``from``)
     said ``text`` at ``at`` (the server's wall clock, epoch seconds)."""
@@ -327,6 +380,8 @@ ServerMessage: TypeAlias = (
     | GameOver
     | OpponentDisconnected
     | OpponentReconnected
+    | DrawOffered
+    | DrawDeclined
     | ChatMessage
     | Error
 )

@@ -15,11 +15,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.game_state import (
+    DRAW_OFFER_PLIES,
     SEATS,
     Aborted,
+    AbortRequested,
     ArmDeadline,
     CancelDeadline,
     DeadlineReached,
+    DrawAnswerRequested,
+    DrawOfferRequested,
     Effect,
     Event,
     Finished,
@@ -36,6 +40,8 @@ from c4actors.game_state import (
 )
 from c4actors.rules import Board, Termination
 from protocol.messages import (
+    DrawDeclined,
+    DrawOffered,
     Error,
     GameOver,
     GameStarted,
@@ -394,6 +400,8 @@ class GameMachine(RuleBasedStateMachine):
             if isinstance(effect, ArmDeadline):
                 self.armed = effect.at
         self.stale: list[int] = []
+        self.offers: dict[PlayerNumber, list[int]] = {1: [], 2: []}
+        """Per seat, the plies on the board at each accepted draw offer."""
 
     def run(self, event: Event) -> list[Effect]:
         before = self.game
@@ -457,6 +465,10 @@ class GameMachine(RuleBasedStateMachine):
             assert self.game.seats[loser - 1].conn is None
         if result.reason == "aborted":
             assert result.winner is None and not result.counts
+        if result.reason == "agreement":
+            # A draw both players wanted: someone offered, the other accepted (or offered back).
+            assert result.winner is None and before.draw_offer is not None
+            assert result.counts == (len(result.moves) >= 2)
         if result.reason in ("forfeit", "disconnect", "timeout"):
             assert result.winner is not None
         if result.reason == "timeout":
@@ -486,6 +498,7 @@ class GameMachine(RuleBasedStateMachine):
             conn = 98
         board = self.game.board
         was_over = self.game.is_over
+        before_offer = self.game.draw_offer
         effects = self.run(MoveRequested(conn, name, column))
         legal = (
             not was_over
@@ -494,9 +507,14 @@ class GameMachine(RuleBasedStateMachine):
             and board.turn == number
             and column in board.legal_columns()
         )
+        offer = before_offer
         assert (self.game.board.moves == (*board.moves, column)) == legal
         if legal:
             assert not errors(effects)
+            if not self.game.is_over:
+                # The player a draw was offered to moved: the offer lapsed; the offerer's
+                # own move leaves it standing.
+                assert self.game.draw_offer == (None if offer != number else offer)
 
     @rule(number=st.sampled_from(SEATS), stranger=st.booleans())
     def quit(self, number: PlayerNumber, stranger: bool) -> None:
@@ -547,6 +565,55 @@ class GameMachine(RuleBasedStateMachine):
             else:
                 assert result.reason == "aborted" and result.winner is None
 
+    @rule(number=st.sampled_from(SEATS), stranger=st.booleans())
+    def offer_draw(self, number: PlayerNumber, stranger: bool) -> None:
+        conn = 99 if stranger else self.seat_conn(number)
+        before = self.game
+        effects = self.run(DrawOfferRequested(98 if conn is None else conn, _seat_name(number)))
+        offered = [e.message for e in effects if isinstance(e, Send)]
+        if any(isinstance(m, DrawOffered) for m in offered):
+            assert not stranger and self.game.draw_offer == number
+            plies = len(before.board.moves)
+            earlier = self.offers[number]
+            assert not earlier or plies - earlier[-1] >= DRAW_OFFER_PLIES
+            earlier.append(plies)
+        elif not before.is_over and not stranger and conn is not None:
+            if before.draw_offer == _other_seat(number):
+                assert self.game.result is not None and self.game.result.reason == "agreement"
+            else:
+                assert [code for _, code in errors(effects)] in (["draw_offer_limit"], [])
+
+    @rule(number=st.sampled_from(SEATS), accept=st.booleans())
+    def answer_draw(self, number: PlayerNumber, accept: bool) -> None:
+        conn = self.seat_conn(number)
+        before = self.game
+        effects = self.run(
+            DrawAnswerRequested(98 if conn is None else conn, _seat_name(number), accept)
+        )
+        if before.is_over or conn is None:
+            return
+        if before.draw_offer != _other_seat(number):
+            assert [code for _, code in errors(effects)] == ["no_draw_offer"]
+        elif accept:
+            assert self.game.result is not None and self.game.result.reason == "agreement"
+        else:
+            assert self.game.draw_offer is None
+            [send] = [e for e in effects if isinstance(e, Send)]
+            assert send.message == DrawDeclined(game_id="g1", by=_seat_name(number))
+
+    @rule(number=st.sampled_from(SEATS))
+    def player_aborts(self, number: PlayerNumber) -> None:
+        conn = self.seat_conn(number)
+        before = self.game
+        effects = self.run(AbortRequested(98 if conn is None else conn, _seat_name(number)))
+        if before.is_over or conn is None:
+            return
+        if len(before.board.moves) >= 2:
+            assert [code for _, code in errors(effects)] == ["cannot_abort"]
+        else:
+            assert self.game.result is not None and self.game.result.reason == "aborted"
+            assert not self.game.result.counts
+
     @precondition(lambda self: self.now > 0)
     @rule(crashed=st.booleans())
     def abort(self, crashed: bool) -> None:
@@ -583,10 +650,27 @@ class GameMachine(RuleBasedStateMachine):
             assert self.game.deadline is not None and self.now < self.game.deadline
 
     @invariant()
+    def a_pending_draw_offer_is_the_last_offer(self) -> None:
+        offer = self.game.draw_offer
+        if offer is not None:
+            assert (
+                self.offers[offer]
+                and self.game.draw_offered_at[offer - 1] == self.offers[offer][-1]
+            )
+
+    @invariant()
     def json_restores_the_same_game(self) -> None:
         restored = from_json(to_json(self.game))
         assert restored == self.game
         assert restored.deadline == self.game.deadline
+
+
+def _seat_name(number: PlayerNumber) -> str:
+    return SETUP.player(number).name
+
+
+def _other_seat(number: PlayerNumber) -> PlayerNumber:
+    return 2 if number == 1 else 1
 
 
 def _name_to_move(game: Game) -> str:
@@ -617,6 +701,9 @@ def timed_events(draw: st.DrawFn) -> list[tuple[Event, float]]:
         st.builds(SeatReturned, names, conns),
         st.just(DeadlineReached()),
         st.builds(Aborted, st.booleans()),
+        st.builds(DrawOfferRequested, conns, names),
+        st.builds(DrawAnswerRequested, conns, names, st.booleans()),
+        st.builds(AbortRequested, conns, names),
     )
     steps = draw(st.lists(st.tuples(event, st.sampled_from([0.0, 0.5, 10.0, 25.0])), max_size=60))
     now = 0.0

@@ -10,6 +10,7 @@ import { EntryView, NAME_RE, findEntryDom } from "./entry.js";
 import { LobbyView } from "./lobby.js";
 import { GameView } from "./game.js";
 import { ChatView } from "./chat.js";
+import { DrawControls } from "./draw.js";
 import { ProfileView, findProfileDom } from "./profile.js";
 import { ReplayView, findReplayDom } from "./replay.js";
 import { HEARTBEAT_MS, sharedGuest, tabSession as store } from "./saved_session.js";
@@ -189,6 +190,18 @@ const gameView = new GameView(
     quitDialog: $("quit-dialog"),
   },
   { onMove: tryMove, onQuit: quitGame, onBack: backToLobby },
+);
+
+const drawControls = new DrawControls(
+  {
+    offer: $("offer-draw"),
+    abort: $("abort"),
+    bar: $("draw-offer"),
+    text: $("draw-offer-text"),
+    accept: $("draw-accept"),
+    decline: $("draw-decline"),
+  },
+  { onOffer: offerDraw, onAnswer: answerDraw, onAbort: abortGame },
 );
 
 const chatView = new ChatView(
@@ -375,6 +388,7 @@ const HANDLERS = {
     }
     gameView.start(state.game, state.me, { resumed });
     if (!resumed) chatView.start(state.me, state.game.opponent, state.chat);
+    drawControls.start(state.game.moves.length);
     go({ view: "game", id: msg.game_id });
     showView("game");
     gameView.focusBoard();
@@ -397,6 +411,9 @@ const HANDLERS = {
     const animate = game.synced && moves.length === before + 1;
     game.synced = true;
     if (moves.length !== before) gameView.clearMessage();
+    drawControls.update(moves.length);
+    // Player 1 makes the odd plies: the mover of the last one answers any offer made to them.
+    if (moves.length === before + 1) drawControls.moved(moves.length % 2 === 1 ? game.player1 : game.player2);
     // The opponent just moved, so they are back even if opponent_reconnected got lost.
     if (moves.length > before && game.next === state.me) gameView.hideOpponentBanner();
     gameView.update(game, state.me, animate);
@@ -418,10 +435,23 @@ const HANDLERS = {
     };
     game.next = null;
     game.awaiting = false;
+    drawControls.finish();
     gameView.finish(game, state.me);
     // In the fixed notice too: on a small screen the result under the board may be out of view.
     showNotice(dom.result.textContent);
     attention.flag(dom.result.textContent);
+  },
+
+  draw_offered(msg) {
+    if (!state.game || state.game.id !== msg.game_id || state.game.over) return;
+    drawControls.offered(msg.by, state.me);
+    if (msg.by !== state.me) announce(`${msg.by} offers a draw`);
+  },
+
+  draw_declined(msg) {
+    if (!state.game || state.game.id !== msg.game_id || state.game.over) return;
+    drawControls.declined(msg.by, state.me);
+    if (msg.by !== state.me) announce(`${msg.by} declined your draw offer`);
   },
 
   chat_message(msg) {
@@ -572,6 +602,7 @@ function endSession() {
   lobby.resetChallengeForm();
   gameView.reset();
   chatView.reset();
+  drawControls.finish();
   dom.greeting.hidden = true;
   dom.greeting.textContent = "";
 }
@@ -824,6 +855,21 @@ function quitGame() {
   if (game && !game.over) conn.send({ type: "quit", game_id: game.id });
 }
 
+function offerDraw() {
+  const game = state.game;
+  if (game && !game.over) conn.send({ type: "offer_draw", game_id: game.id });
+}
+
+function answerDraw(accept) {
+  const game = state.game;
+  if (game && !game.over) conn.send({ type: "answer_draw", game_id: game.id, accept });
+}
+
+function abortGame() {
+  const game = state.game;
+  if (game && !game.over) conn.send({ type: "abort", game_id: game.id });
+}
+
 function sendChat(text) {
   const game = state.game;
   if (game) conn.send({ type: "chat", game_id: game.id, text });
@@ -833,6 +879,7 @@ function backToLobby() {
   state.game = null;
   gameView.reset();
   chatView.reset();
+  drawControls.finish();
   enterLobby();
 }
 

@@ -11,6 +11,7 @@ const REASONS = {
   forfeit: () => "by forfeit",
   disconnect: (iWon) => (iWon ? "— opponent disconnected" : "— you were disconnected"),
   timeout: (iWon) => (iWon ? "— your opponent ran out of time" : "— you ran out of time"),
+  agreement: () => "by agreement",
 };
 
 /** The move timer shows up this many seconds before the side to move runs out. */
@@ -20,6 +21,9 @@ const MOVE_TIMER_SHOWN_SECONDS = 30;
 export function describeResult(over, me) {
   if (!over || over.result === "unknown") {
     return { headline: "Game over", detail: "— it ended while you were disconnected", outcome: "unknown" };
+  }
+  if (over.reason === "aborted") {
+    return { headline: "Game aborted", detail: "— no one's record changes", outcome: "draw" };
   }
   if (over.result === "draw") {
     return { headline: "Draw", detail: (REASONS[over.reason] ?? (() => ""))(false), outcome: "draw" };

@@ -93,7 +93,16 @@ class Say:
     sent_at: float
 
 
-GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned | Say
+@attrs.frozen
+class GameRequest:
+    """From a player's connection: a request the core decides alone (a draw offer or answer,
+    an abort), already made into its core event."""
+
+    sender: Mailbox
+    event: core.DrawOfferRequested | core.DrawAnswerRequested | core.AbortRequested
+
+
+GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned | Say | GameRequest
 
 
 class GameActor:
@@ -189,6 +198,8 @@ class GameActor:
                     self.metrics.move_seconds.observe(trio.current_time() - received_at)
             case QuitGame(sender=sender, name=name):
                 self._apply(core.QuitRequested(sender.conn, name), sender)
+            case GameRequest(sender=sender, event=event):
+                self._apply(event, sender)
             case Say(sender=sender, name=name, text=text, sent_at=sent_at):
                 request = chat_rules.ChatRequest(sender.conn, name, text, sent_at)
                 self.chat, effects = chat_rules.say(

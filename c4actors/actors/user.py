@@ -26,7 +26,15 @@ from typing import Final, Protocol
 import attrs
 import trio
 
-from c4actors.actors.game import GAME_INBOX_SIZE, GameInput, PlayMove, QuitGame, Say
+from c4actors import game_state
+from c4actors.actors.game import (
+    GAME_INBOX_SIZE,
+    GameInput,
+    GameRequest,
+    PlayMove,
+    QuitGame,
+    Say,
+)
 from c4actors.actors.lobby import Join, JoinAnswer, LobbyInput, SessionGranted
 from c4actors.actors.mailbox import (
     CLOSE_POLICY,
@@ -65,7 +73,9 @@ from protocol.codec import (
     frame_size,
 )
 from protocol.messages import (
+    Abort,
     Accept,
+    AnswerDraw,
     Cancel,
     Challenge,
     Chat,
@@ -74,6 +84,7 @@ from protocol.messages import (
     ErrorCode,
     Move,
     NewConnection,
+    OfferDraw,
     Quit,
 )
 
@@ -298,6 +309,21 @@ class UserActor:
                         assert self.name is not None
                         say = Say(self.mailbox, self.name, text, time.time())
                         self._to_game(game_id, say, "chat")
+                case OfferDraw(game_id=game_id):
+                    if self._check_connected():
+                        assert self.name is not None
+                        offer = game_state.DrawOfferRequested(self.conn, self.name)
+                        self._to_game(game_id, GameRequest(self.mailbox, offer), "offer_draw")
+                case AnswerDraw(game_id=game_id, accept=accept):
+                    if self._check_connected():
+                        assert self.name is not None
+                        answer = game_state.DrawAnswerRequested(self.conn, self.name, accept)
+                        self._to_game(game_id, GameRequest(self.mailbox, answer), "answer_draw")
+                case Abort(game_id=game_id):
+                    if self._check_connected():
+                        assert self.name is not None
+                        abort = game_state.AbortRequested(self.conn, self.name)
+                        self._to_game(game_id, GameRequest(self.mailbox, abort), "abort")
 
     async def _join(self, username: str, resume: str | None) -> bool:
         """Ask for a session and apply the lobby's answer, here in the reader: no frame is
