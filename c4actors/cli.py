@@ -197,6 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
         "(host, port, http_url, ws_url, pid): how scripts learn a --port 0 server's port",
     )
     serve.add_argument(
+        "--loop-monitor",
+        choices=("on", "off"),
+        default="on",
+        help="time every event-loop step: c4_loop_step_seconds on /metrics and a WARNING "
+        "naming the task when one holds the loop 100 ms or more (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--gc-tuning",
+        choices=("on", "off"),
+        default="on",
+        help="once started, freeze the objects alive and run the garbage collector less "
+        "often, so full collections stop stalling the loop (default: %(default)s)",
+    )
+    serve.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -316,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             certfile=args.certfile,
             keyfile=args.keyfile,
             proxies=TrustedProxies(networks, ForwardedHeader(args.forwarded_header)),
+            loop_monitor=args.loop_monitor == "on",
+            tune_gc=args.gc_tuning == "on",
         )
         if is_postgres_url(args.db) and not (args.secret or os.environ.get(SECRET_ENV)):
             # No file beside the database to keep a key in, and every server sharing the

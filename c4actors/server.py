@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Final, cast
 
@@ -23,9 +24,11 @@ from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
 from c4actors.chat_rules import ChatSettings
 from c4actors.forwarded import ForwardedLayer, TrustedProxies
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
+from c4actors.gc_policy import timed_collections, tuned_gc
 from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
 from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
 from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
+from c4actors.loop_monitor import LoopMonitor
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.store import Store, open_store
@@ -90,6 +93,10 @@ class ServerSettings:
     keyfile: str | None = None
     proxies: TrustedProxies = attrs.field(factory=TrustedProxies)
     """Peers whose ``X-Forwarded-*`` / ``Forwarded`` headers are believed (``forwarded``)."""
+    loop_monitor: bool = True
+    """Time every event-loop step (``loop_monitor``): about 1.5 µs a step, so on by default."""
+    tune_gc: bool = True
+    """Freeze start-up objects and collect less often once started (``gc_policy``)."""
 
     def __attrs_post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
@@ -109,6 +116,9 @@ class RunningServer:
     lobby: LobbyClient
     store: Store
     tls: bool = False
+    loop_monitor: LoopMonitor | None = None
+    """The server's step timer (None with ``--loop-monitor off``): ``slowest()`` names the
+    tasks that held the event loop longest."""
 
     @property
     def http_url(self) -> str:
@@ -236,6 +246,29 @@ async def _serve(
 
         binds: list[str] = await nursery.start(serve_http)
         host, _, port = binds[0].partition("://")[2].rpartition(":")
-        running = RunningServer(host, int(port), lobby, store, settings.tls)
+        monitor = await nursery.start(_operate, settings, metrics)
+        running = RunningServer(host, int(port), lobby, store, settings.tls, monitor)
         log.info("listening on %s (WebSocket %s)", running.http_url, running.ws_url)
         task_status.started(running)
+
+
+async def _operate(
+    settings: ServerSettings,
+    metrics: Metrics,
+    *,
+    task_status: trio.TaskStatus[LoopMonitor | None],
+) -> None:
+    """Once the server has started: time every event-loop step and tune the garbage
+    collector, until the server's nursery is cancelled (after hypercorn has closed every
+    connection, so shutdown is still watched); then undo both, since a process embedding
+    servers (the tests) lives on.  A task of its own, so the supervision stays in one place."""
+    monitor = LoopMonitor(metrics.loop_step_seconds) if settings.loop_monitor else None
+    with ExitStack() as undo:
+        if monitor is not None:
+            trio.lowlevel.add_instrument(monitor)
+            undo.callback(trio.lowlevel.remove_instrument, monitor)
+        undo.enter_context(timed_collections(metrics.gc_seconds))
+        if settings.tune_gc:
+            undo.enter_context(tuned_gc())
+        task_status.started(monitor)
+        await trio.sleep_forever()

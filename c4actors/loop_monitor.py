@@ -1,0 +1,123 @@
+"""How long each Trio task step holds the event loop, for finding stalls (issue 17).
+
+A task step is the code a task runs between two checkpoints; while it runs, nothing else
+in the process does.  One long step (a fan-out to thousands of mailboxes, a full garbage
+collection, a thread holding the GIL) delays every socket at once, which shows as tail
+latency for everyone.  ``LoopMonitor`` is a ``trio.abc.Instrument`` that times every step
+and keeps three things:
+
+- a Prometheus histogram of step durations (``c4_loop_step_seconds`` on ``/metrics``), so
+  an operator sees the distribution over time;
+- the ``keep`` longest steps with the name of the task that ran them (a bounded min-heap,
+  ``slowest()``), so a benchmark can say which task stalled;
+- a WARNING log line naming the task when a step lasts ``warn_after`` seconds or more, at
+  most one line per ``warn_interval`` seconds (a stalled server must not also flood its
+  log), with the count of the slow steps the rate limit held back.
+
+Cost: two clock reads, a histogram observation and a comparison per step, measured at
+1 to 1.7 µs per step (see README's "Metrics"); that is why it is on by default.  Steps
+never nest (Trio runs one task at a time on one thread), so one start time is enough.
+
+The clock is injected so tests give exact durations; the server uses
+``time.perf_counter``, not Trio's clock, because a stall is real time even under a
+``MockClock``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import Final, Protocol
+
+import attrs
+import trio
+
+log = logging.getLogger("c4actors.loop_monitor")
+
+DEFAULT_KEEP: Final = 20
+DEFAULT_WARN_AFTER: Final = 0.1
+"""100 ms: a step that long is a stall every connected player feels."""
+DEFAULT_WARN_INTERVAL: Final = 10.0
+
+
+class StepObserver(Protocol):
+    """Where step durations go: a ``prometheus_client.Histogram`` in the server."""
+
+    def observe(self, amount: float) -> None: ...
+
+
+@attrs.frozen(order=True)
+class SlowStep:
+    """One task step: how long it ran and which task ran it."""
+
+    seconds: float
+    task: str
+
+
+class LoopMonitor(trio.abc.Instrument):
+    """Times every task step; see the module docstring for what it keeps and why."""
+
+    def __init__(
+        self,
+        observer: StepObserver | None = None,
+        *,
+        keep: int = DEFAULT_KEEP,
+        warn_after: float = DEFAULT_WARN_AFTER,
+        warn_interval: float = DEFAULT_WARN_INTERVAL,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, not {keep}")
+        self._observe = observer.observe if observer is not None else None
+        self._keep = keep
+        self._warn_after = warn_after
+        self._warn_interval = warn_interval
+        self._clock = clock
+        self._started: float | None = None
+        """None until the first step begins: installed mid-step, the first end has no start."""
+        # (seconds, tie-breaker, task name): the shortest of the kept steps on top.
+        self._heap: list[tuple[float, int, str]] = []
+        self._order = itertools.count()
+        self._next_warning = float("-inf")
+        self._held_back = 0
+        self.steps = 0
+        """Task steps timed so far."""
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._started = self._clock()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        now = self._clock()
+        if self._started is None:
+            return
+        seconds = now - self._started
+        self.steps += 1
+        if self._observe is not None:
+            self._observe(seconds)
+        heap = self._heap
+        if len(heap) < self._keep:
+            heapq.heappush(heap, (seconds, next(self._order), task.name))
+        elif seconds > heap[0][0]:
+            heapq.heapreplace(heap, (seconds, next(self._order), task.name))
+        if seconds >= self._warn_after:
+            self._warn(seconds, task.name, now)
+
+    def _warn(self, seconds: float, task: str, now: float) -> None:
+        if now < self._next_warning:
+            self._held_back += 1
+            return
+        self._next_warning = now + self._warn_interval
+        held_back, self._held_back = self._held_back, 0
+        log.warning(
+            "task %s held the event loop for %.1f ms (%d more slow steps since the last warning)",
+            task,
+            seconds * 1000,
+            held_back,
+        )
+
+    def slowest(self) -> list[SlowStep]:
+        """The longest steps kept, longest first."""
+        return sorted((SlowStep(s, name) for s, _, name in self._heap), reverse=True)
