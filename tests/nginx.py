@@ -52,25 +52,47 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def render(template: str, listen: str, upstream: str) -> str:
-    """The documented file with its placeholders filled in."""
+def render(
+    template: str, listen: str, upstream: str, certificate: tuple[Path, Path] | None = None
+) -> str:
+    """The documented file with its placeholders filled in; with ``certificate`` (the
+    certificate chain and key files), its two ``ssl_certificate`` lines uncommented."""
     for placeholder, value in (("@LISTEN@", listen), ("@UPSTREAM@", upstream)):
         if placeholder not in template:
             raise ValueError(f"the template has no {placeholder}")
         template = template.replace(placeholder, value)
+    if certificate is not None:
+        lines = []
+        for line in template.splitlines(keepends=True):
+            directive = line.strip().removeprefix("# ").split(" ", 1)[0]
+            if directive in ("ssl_certificate", "ssl_certificate_key"):
+                path = certificate[0] if directive == "ssl_certificate" else certificate[1]
+                line = f"    {directive} {path};\n"
+            lines.append(line)
+        template = "".join(lines)
+        if template.count(str(certificate[1])) != 1:
+            raise ValueError("the template lost its ssl_certificate lines")
     return template
 
 
 class Nginx:
     """nginx proxying ``127.0.0.1:port`` to ``upstream`` with the documented configuration."""
 
-    def __init__(self, binary: str, directory: Path, upstream: str) -> None:
+    def __init__(
+        self,
+        binary: str,
+        directory: Path,
+        upstream: str,
+        certificate: tuple[Path, Path] | None = None,
+    ) -> None:
         self.directory = directory
         self.port = free_port()
+        self.scheme = "http" if certificate is None else "https"
         user = "user root;" if os.geteuid() == 0 else ""
         (directory / "nginx.conf").write_text(MAIN_CONFIG.format(user=user, directory=directory))
+        listen = f"127.0.0.1:{self.port}" + ("" if certificate is None else " ssl")
         (directory / "c4actors.conf").write_text(
-            render(TEMPLATE.read_text(), f"127.0.0.1:{self.port}", upstream)
+            render(TEMPLATE.read_text(), listen, upstream, certificate)
         )
         self.process = subprocess.Popen(
             [
@@ -90,8 +112,14 @@ class Nginx:
         )
 
     @classmethod
-    def start(cls, binary: str, directory: Path, upstream: str) -> Self:
-        nginx = cls(binary, directory, upstream)
+    def start(
+        cls,
+        binary: str,
+        directory: Path,
+        upstream: str,
+        certificate: tuple[Path, Path] | None = None,
+    ) -> Self:
+        nginx = cls(binary, directory, upstream, certificate)
         try:
             nginx.wait_listening()
         except BaseException:
@@ -118,11 +146,7 @@ class Nginx:
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         if self.process.poll() is None:

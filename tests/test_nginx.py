@@ -8,6 +8,7 @@ they are different machines, to c4actors every connection comes from nginx."""
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,10 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, wrap_client_stream
+import trustme
+from trio_websocket import WebSocketConnection, open_websocket_url, wrap_client_stream
 
 from c4actors.server_process import ServerProcess, running_server
-from protocol import GameOver, GameState, Move
+from protocol import GameOver, GameState, Move, Welcome
 from tests.nginx import Nginx, find_nginx, render
 from tests.support import TIMEOUT, Client, start_game
 
@@ -156,3 +158,53 @@ async def test_the_per_address_limit_sees_the_client_behind_nginx(nginx: Nginx) 
 def test_nginx_keeps_its_pid_file_and_logs_in_its_directory(nginx: Nginx) -> None:
     written = {path.name for path in Path(nginx.directory).iterdir()}
     assert {"nginx.pid", "error.log", "c4actors.conf", "nginx.conf"} <= written
+
+
+@pytest.fixture(scope="module")
+def tls_nginx(
+    nginx_binary: str, server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Nginx, ssl.SSLContext]]:
+    """nginx terminating TLS (``listen ... ssl`` and the ``ssl_certificate`` lines of the
+    documented file) in front of the same server, with a certificate from a test CA."""
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    directory = tmp_path_factory.mktemp("nginx-tls")
+    chain, key = directory / "chain.pem", directory / "key.pem"
+    for index, pem in enumerate(issued.cert_chain_pems):
+        pem.write_to_path(str(chain), append=index > 0)
+    issued.private_key_pem.write_to_path(str(key))
+    trust = ssl.create_default_context()
+    ca.configure_trust(trust)
+    proxy = Nginx.start(nginx_binary, directory, f"127.0.0.1:{server.info.port}", (chain, key))
+    try:
+        yield proxy, trust
+    finally:
+        proxy.stop()
+
+
+async def test_tls_at_nginx_gives_secure_cookies_and_https_origins(
+    tls_nginx: tuple[Nginx, ssl.SSLContext],
+) -> None:
+    nginx, trust = tls_nginx
+    origin = {"Origin": nginx.http_url}
+    assert nginx.http_url.startswith("https://")
+    async with httpx.AsyncClient(base_url=nginx.http_url, verify=trust) as http:
+        register = await http.post(
+            "/api/register",
+            json={"username": "secure", "password": "correct horse"},
+            headers=origin,
+        )
+        # X-Forwarded-Proto: https from nginx: the https page's origin is the server's own.
+        assert register.status_code == 201, register.text
+        assert "secure" in register.headers["set-cookie"].lower()
+        other_site = await http.post(
+            "/api/login",
+            json={"username": "secure", "password": "correct horse"},
+            headers={"Origin": f"http://127.0.0.1:{nginx.port}"},
+        )
+        assert other_site.status_code == 403
+    url = f"wss://127.0.0.1:{nginx.port}/ws"
+    async with open_websocket_url(
+        url, ssl_context=trust, extra_headers=[(b"origin", nginx.http_url.encode())]
+    ) as ws:
+        assert isinstance(await Client(ws).join("wss_player"), Welcome)
