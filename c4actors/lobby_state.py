@@ -31,6 +31,12 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
   seconds expires at the first ``Tick`` at or after its deadline (``next_deadline`` says
   when that is), both sides get ``invitation_cancelled`` with ``reason: "expired"`` and are
   AVAILABLE again;
+* quick pairing: ``seek`` puts a user in the pool (state SEEKING) unless a compatible
+  user already waits there, in which case the two play at once, the one who waited
+  moving first; so nobody waits while a compatible partner waits (untimed seeks are all
+  compatible: the pool holds one user at most).  Only SEEKING users are in the pool, and
+  ``unseek``, challenging someone, a game starting or leaving takes them out; seekers
+  cannot be challenged, and seeking declines an invitation held, as a challenge does;
 * replaying the emitted ``LobbyChanged`` effects on a copy of the first snapshot
   reproduces ``listed()`` exactly, and every unlisted user is told their own row.
 
@@ -65,7 +71,9 @@ from protocol.messages import (
     InvitationDeclined,
     InvitationSent,
     LobbyUpdate,
+    Seek,
     ServerMessage,
+    Unseek,
     UserInfo,
     UserState,
     Welcome,
@@ -83,6 +91,7 @@ AVAILABLE: Final = "AVAILABLE"
 INVITATION_SENT: Final = "INVITATION_SENT"
 INVITATION_RECEIVED: Final = "INVITATION_RECEIVED"
 PLAYING: Final = "PLAYING"
+SEEKING: Final = "SEEKING"
 
 DECLINE_COOLDOWN: Final = 60.0
 """Seconds after a decline during which the declined challenger cannot invite that user
@@ -144,16 +153,20 @@ class Disconnected:
     conn: ConnId
 
 
+LobbyRequest: TypeAlias = Challenge | Cancel | Accept | Decline | Seek | Unseek
+"""The client messages the lobby answers."""
+
+
 @attrs.frozen
 class Request:
-    """A lobby request (challenge, cancel, accept, decline) from a socket.
+    """A lobby request (challenge, cancel, accept, decline, seek, unseek) from a socket.
 
     ``at`` is when it arrived, in seconds on the server's monotonic clock: the rules that
     depend on time (the decline cooldown, the games-started cap) read it here, so the
     core never reads a clock itself."""
 
     conn: ConnId
-    message: Challenge | Cancel | Accept | Decline
+    message: LobbyRequest
     at: float
 
 
@@ -416,6 +429,8 @@ class LobbyState:
         # to be listed first): both ordered, so promotion is O(1).
         self._listed: dict[str, None] = {}
         self._waiting: OrderedDict[str, None] = OrderedDict()
+        # Keys of the users waiting to be paired (``seek``), the longest waiting first.
+        self._pool: dict[str, None] = {}
 
     # ----------------------------------------------------------------- queries
 
@@ -463,6 +478,10 @@ class LobbyState:
     def game_of(self, name: str) -> str | None:
         user = self._users.get(_key(name))
         return None if user is None else user.game_id
+
+    def seekers(self) -> list[str]:
+        """The names in the quick-pairing pool, the longest waiting first."""
+        return [self._users[key].name for key in self._pool]
 
     def is_away(self, name: str) -> bool:
         user = self._users.get(_key(name))
@@ -626,9 +645,7 @@ class LobbyState:
         effects.append(self._remove([key]))
         return effects
 
-    def _request(
-        self, conn: ConnId, user: _User, message: Challenge | Cancel | Accept | Decline, at: float
-    ) -> list[Effect]:
+    def _request(self, conn: ConnId, user: _User, message: LobbyRequest, at: float) -> list[Effect]:
         match message:
             case Challenge(opponent=opponent):
                 return self._challenge(conn, user, opponent, at)
@@ -638,6 +655,14 @@ class LobbyState:
                 return self._answer(conn, user, challenger, INVITATION_RECEIVED, "accept", at)
             case Decline(challenger=challenger):
                 return self._answer(conn, user, challenger, INVITATION_RECEIVED, "decline", at)
+            case Seek():
+                return self._seek(conn, user, at)
+            case Unseek():
+                if user.state != SEEKING:
+                    return [_error(conn, "not_seeking", "you are not looking for a game", "unseek")]
+                del self._pool[_key(user.name)]
+                user.state = AVAILABLE
+                return self._changed([user])
 
     def _challenge(self, conn: ConnId, user: _User, opponent_name: str, at: float) -> list[Effect]:
         ref = "challenge"
@@ -647,7 +672,7 @@ class LobbyState:
         opponent = self._users.get(key)
         if opponent is None:
             return [_error(conn, "unknown_user", f"no user named {opponent_name!r} is online", ref)]
-        if user.state not in (AVAILABLE, INVITATION_RECEIVED):
+        if user.state not in (AVAILABLE, INVITATION_RECEIVED, SEEKING):
             return [_error(conn, "not_available", "you already have an invitation or a game", ref)]
         if (refusal := self._games_cap(conn, at, ref)) is not None:
             return [refusal]
@@ -667,6 +692,8 @@ class LobbyState:
             challenger = self._users[user.peer]
             effects += self._decline(user, challenger, at)
             changed.insert(0, challenger)
+        elif user.state == SEEKING:
+            del self._pool[_key(user.name)]  # a challenge is a choice of opponent
         user.state, user.peer = INVITATION_SENT, key
         opponent.state, opponent.peer = INVITATION_RECEIVED, _key(user.name)
         if self._invitation_timeout is not None:
@@ -678,6 +705,57 @@ class LobbyState:
             effects.append(Send(opponent.conn, Invitation(from_=user.name)))
         effects += self._changed(changed)
         return effects
+
+    def _seek(self, conn: ConnId, user: _User, at: float) -> list[Effect]:
+        """Pair ``user`` with the longest-waiting compatible seeker, or let them wait."""
+        ref = "seek"
+        if user.state == SEEKING:
+            return [_error(conn, "already_seeking", "you are already looking for a game", ref)]
+        if user.state not in (AVAILABLE, INVITATION_RECEIVED):
+            text = "you already have an invitation out or a game"
+            return [_error(conn, "not_available", text, ref)]
+        if (refusal := self._games_cap(conn, at, ref)) is not None:
+            return [refusal]
+        effects: list[Effect] = []
+        changed: list[_User] = []
+        if user.state == INVITATION_RECEIVED:
+            # As a challenge does: answering the invitation held with a decline means
+            # nobody can keep a user out of the pool by inviting them.
+            assert user.peer is not None
+            challenger = self._users[user.peer]
+            effects += self._decline(user, challenger, at)
+            changed.append(challenger)
+        # Every seek is untimed for now, so any seeker is a partner (the longest waiting).
+        partner_key = next(iter(self._pool), None)
+        if partner_key is None:
+            user.state = SEEKING
+            self._pool[_key(user.name)] = None
+            return effects + self._changed([*changed, user])
+        del self._pool[partner_key]
+        partner = self._users[partner_key]
+        # The partner's cap was checked when they sought; they started nothing since.
+        # Whoever waited moves first: the one who asked first is served first.
+        return effects + self._changed(changed) + self._start_game(partner, user, at)
+
+    def _start_game(self, player1: _User, player2: _User, at: float) -> list[Effect]:
+        """``player1`` (who moves first) and ``player2`` start a game, at time ``at``."""
+        game_id = self._new_game_id()
+        player1.state = player2.state = PLAYING
+        player1.game_id = player2.game_id = game_id
+        player1.peer, player2.peer = _key(player2.name), _key(player1.name)
+        self._games[game_id] = (_key(player1.name), _key(player2.name))
+        assert player1.conn is not None and player2.conn is not None
+        if self._max_games is not None:  # without a cap, nothing to remember
+            for started in (player1.conn, player2.conn):
+                self._games_started.setdefault(started, deque()).append(at)
+        color1, color2 = assign_colors(player1.color, player2.color)
+        setup = GameSetup(
+            game_id=game_id,
+            player1=Player(name=player1.name, color=color1, registered=player1.registered),
+            player2=Player(name=player2.name, color=color2, registered=player2.registered),
+        )
+        start = StartGame(setup, player1.conn, player2.conn)
+        return [start, *self._changed([player1, player2])]
 
     def _decline(self, user: _User, challenger: _User, at: float) -> list[Effect]:
         """``user`` declines ``challenger``'s invitation: both are available again, the
@@ -733,22 +811,9 @@ class LobbyState:
         if action == "accept":
             if (refusal := self._games_cap(conn, at, action)) is not None:
                 return [refusal]
-            game_id = self._new_game_id()
-            user.state = other.state = PLAYING
-            user.game_id = other.game_id = game_id
             other.invitation = None  # answered: it no longer expires
-            self._games[game_id] = (_key(user.name), key)
-            assert other.conn is not None
-            if self._max_games is not None:  # without a cap, nothing to remember
-                for started in (conn, other.conn):
-                    self._games_started.setdefault(started, deque()).append(at)
-            color1, color2 = assign_colors(user.color, other.color)
-            setup = GameSetup(
-                game_id=game_id,
-                player1=Player(name=user.name, color=color1, registered=user.registered),
-                player2=Player(name=other.name, color=color2, registered=other.registered),
-            )
-            return [StartGame(setup, conn, other.conn), *self._changed([user, other])]
+            # The challenged user moves first.
+            return self._start_game(user, other, at)
         effects: list[Effect] = []
         if action == "decline":
             effects += self._decline(user, other, at)
@@ -844,6 +909,7 @@ class LobbyState:
         left: list[str] = []
         for key in keys:
             user = self._users.pop(key)
+            self._pool.pop(key, None)
             if key in self._listed:
                 del self._listed[key]
                 left.append(user.name)

@@ -17,7 +17,10 @@ import attrs
 
 PROTOCOL_VERSION = 1
 
-UserState: TypeAlias = Literal["AVAILABLE", "INVITATION_SENT", "INVITATION_RECEIVED", "PLAYING"]
+UserState: TypeAlias = Literal[
+    "AVAILABLE", "INVITATION_SENT", "INVITATION_RECEIVED", "PLAYING", "SEEKING"
+]
+"""``SEEKING``: waiting in the quick-pairing pool (``seek``) for anyone to play."""
 GameResult: TypeAlias = Literal["win", "draw"]
 GameOverReason: TypeAlias = Literal[
     "four_in_a_row", "board_full", "forfeit", "disconnect", "timeout", "agreement", "aborted"
@@ -48,6 +51,8 @@ ErrorCode: TypeAlias = Literal[
     "not_available",
     "too_many_games",
     "declined_recently",
+    "already_seeking",
+    "not_seeking",
     "unknown_user",
     "no_invitation",
     "invalid_column",
@@ -143,6 +148,18 @@ class Decline:
 
 
 @attrs.frozen(kw_only=True)
+class Seek:
+    """Play anyone: wait in the quick-pairing pool until another user seeks too, then a
+    game starts.  No fields yet; a later ``time_control`` field (optional, untimed by
+    default) will only pair seekers who asked for the same one."""
+
+
+@attrs.frozen(kw_only=True)
+class Unseek:
+    """Leave the quick-pairing pool."""
+
+
+@attrs.frozen(kw_only=True)
 class Move:
     """Drop a token in ``column`` (0..6) of game ``game_id``."""
 
@@ -194,6 +211,8 @@ ClientMessage: TypeAlias = (
     | Cancel
     | Accept
     | Decline
+    | Seek
+    | Unseek
     | Move
     | Quit
     | Chat

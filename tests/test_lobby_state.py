@@ -49,6 +49,8 @@ from protocol.messages import (
     InvitationDeclined,
     InvitationSent,
     LobbyUpdate,
+    Seek,
+    Unseek,
     UserInfo,
     UserList,
     Welcome,
@@ -67,6 +69,8 @@ ERROR_CODES = {
     "no_invitation",
     "declined_recently",
     "too_many_games",
+    "already_seeking",
+    "not_seeking",
 }
 
 
@@ -508,6 +512,73 @@ def test_the_invitation_timeout_must_be_positive(bad: float) -> None:
         make_lobby(invitation_timeout=bad)
 
 
+def test_two_seekers_play_at_once_and_the_one_who_waited_moves_first() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    effects = lobby.handle(Request(1, Seek(), at=0.0))
+    assert effects == [LobbyChanged(users=(UserInfo(name="ann", state="SEEKING"),), online=2)]
+    assert lobby.seekers() == ["ann"]
+    effects = lobby.handle(Request(2, Seek(), at=5.0))
+    assert effects[0] == start_game("game-0", "ann", "bob", 1, 2)
+    assert lobby.seekers() == []
+    assert lobby.game_players("game-0") == ("ann", "bob")
+    assert {u.state for u in lobby.snapshot()} == {"PLAYING"}
+    # Back in the lobby after the game, both may seek again.
+    lobby.handle(GameEnded("game-0", won_by("bob")))
+    assert not error_codes(lobby.handle(Request(2, Seek(), at=6.0)))
+    assert lobby.seekers() == ["bob"]
+
+
+def test_seek_refusals_say_why_and_change_nothing() -> None:
+    lobby = make_lobby(max_games_per_minute=1)
+    for conn, name in enumerate(["ann", "bob", "cy", "dee"], start=1):
+        connect(lobby, conn, name)
+    assert error_codes(lobby.handle(Request(1, Unseek(), at=0.0))) == ["not_seeking"]
+    lobby.handle(Request(1, Seek(), at=0.0))
+    assert error_codes(lobby.handle(Request(1, Seek(), at=0.0))) == ["already_seeking"]
+    lobby.handle(Request(3, Challenge(opponent="dee"), at=0.0))
+    assert error_codes(lobby.handle(Request(3, Seek(), at=0.0))) == ["not_available"]
+    # Seekers cannot be challenged: they asked for anyone, and anyone may seek too.
+    assert error_codes(lobby.handle(Request(2, Challenge(opponent="ann"), at=0.0))) == [
+        "not_available"
+    ]
+    lobby.handle(Request(2, Seek(), at=1.0))  # paired with ann
+    assert error_codes(lobby.handle(Request(2, Seek(), at=2.0))) == ["not_available"]
+    assert error_codes(lobby.handle(Request(2, Unseek(), at=2.0))) == ["not_seeking"]
+    lobby.handle(GameEnded("game-0", won_by("bob")))
+    # One game a minute: seeking counts as starting one.
+    effects = lobby.handle(Request(2, Seek(), at=30.0))
+    assert error_codes(effects) == ["too_many_games"]
+    assert sends_to(effects, 2)[0].ref == "seek"
+    assert lobby.seekers() == []
+    assert not error_codes(lobby.handle(Request(2, Seek(), at=61.0)))
+
+
+def test_unseeking_challenging_or_leaving_takes_a_seeker_out_of_the_pool() -> None:
+    lobby = make_lobby()
+    for conn, name in enumerate(["ann", "bob", "cy"], start=1):
+        connect(lobby, conn, name)
+    lobby.handle(Request(1, Seek(), at=0.0))
+    effects = lobby.handle(Request(1, Unseek(), at=0.0))
+    assert effects == [LobbyChanged(users=(UserInfo(name="ann", state="AVAILABLE"),), online=3)]
+    lobby.handle(Request(1, Seek(), at=0.0))
+    effects = lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    assert sends_to(effects, 1) == [InvitationSent(to="bob")]
+    assert lobby.seekers() == []
+    lobby.handle(Request(3, Seek(), at=0.0))
+    lobby.handle(Disconnected(3))
+    assert lobby.seekers() == []
+    # ann's invitation is still pending; bob, holding it, seeks: that declines it.
+    effects = lobby.handle(Request(2, Seek(), at=1.0))
+    assert sends_to(effects, 1) == [InvitationDeclined(by="bob")]
+    assert lobby.seekers() == ["bob"]
+    assert lobby.user_info("ann") == UserInfo(name="ann", state="AVAILABLE")
+    assert error_codes(lobby.handle(Request(1, Challenge(opponent="bob"), at=2.0))) == [
+        "declined_recently"
+    ]
+
+
 def test_playing_user_who_drops_is_kept_away_and_can_resume() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
@@ -711,7 +782,16 @@ class LobbyMachine(RuleBasedStateMachine):
         opponent = None
         if isinstance(event, Request) and isinstance(event.message, Challenge):
             opponent = self.lobby.user_info(event.message.opponent)
+        playing_before = {u.name for u in self.lobby.snapshot() if u.state == "PLAYING"}
+        seekers_before = self.lobby.seekers()
         effects = self.lobby.handle(event)
+        for effect in effects:
+            if isinstance(effect, StartGame):
+                # Nobody is paired twice: a game starts between two users not playing.
+                players = {effect.setup.player1.name, effect.setup.player2.name}
+                assert len(players) == 2 and not players & playing_before
+        if isinstance(event, Request) and isinstance(event.message, Seek):
+            self.check_seek(event, asker_info, asker_peer, seekers_before, effects)
         if (
             asker is not None
             and isinstance(event.message, Challenge)
@@ -808,7 +888,7 @@ class LobbyMachine(RuleBasedStateMachine):
         ):
             return
         declined = self.declined_at.get((me, opponent.name.casefold()))
-        if asker.state not in ("AVAILABLE", "INVITATION_RECEIVED"):
+        if asker.state not in ("AVAILABLE", "INVITATION_RECEIVED", "SEEKING"):
             assert codes == ["not_available"]
         elif self.at_games_cap(event):
             assert codes == ["too_many_games"]
@@ -827,6 +907,42 @@ class LobbyMachine(RuleBasedStateMachine):
             info = self.lobby.user_info(peer)
             assert info is not None and info.state == "AVAILABLE"
             self.declined_at[peer.casefold(), me] = event.at
+
+    def check_seek(
+        self,
+        event: Request,
+        asker: UserInfo | None,
+        peer: str | None,
+        seekers: list[str],
+        effects: list[Effect],
+    ) -> None:
+        """A seek is refused, or waits, or starts a game with the one who waited."""
+        codes = error_codes(effects)
+        if asker is None:
+            assert codes == ["not_connected"]
+        elif asker.state == "SEEKING":
+            assert codes == ["already_seeking"]
+        elif asker.state not in ("AVAILABLE", "INVITATION_RECEIVED"):
+            assert codes == ["not_available"]
+        elif self.at_games_cap(event):
+            assert codes == ["too_many_games"]
+        else:
+            assert codes == []
+            starts = [e for e in effects if isinstance(e, StartGame)]
+            if not seekers:
+                assert starts == [] and self.lobby.seekers() == [asker.name]
+            else:
+                # The longest-waiting seeker is player 1: they move first.
+                assert [(s.setup.player1.name, s.setup.player2.name) for s in starts] == [
+                    (seekers[0], asker.name)
+                ]
+            if asker.state == "INVITATION_RECEIVED":
+                # Seeking declines the invitation held, as a challenge does.
+                assert peer is not None
+                peer_conn = self.conn_of(peer)
+                assert peer_conn is not None
+                assert InvitationDeclined(by=asker.name) in sends_to(effects, peer_conn)
+                self.declined_at[peer.casefold(), asker.name.casefold()] = event.at
 
     def at_games_cap(self, event: Request) -> bool:
         """Whether starting one more game would exceed the cap for the asking socket."""
@@ -868,6 +984,15 @@ class LobbyMachine(RuleBasedStateMachine):
                 assert conn is not None, "only playing users are away"
                 expected[conn] = [InvitationCancelled(by=other, reason="expired")]
         assert told == expected
+
+    @invariant()
+    def the_pool_is_the_seeking_users_and_nobody_waits_for_a_partner(self) -> None:
+        seeking = [u.name for u in self.lobby.snapshot() if u.state == "SEEKING"]
+        assert sorted(self.lobby.seekers()) == sorted(seeking)
+        # Untimed seekers are all compatible: two would have been paired.
+        assert len(seeking) <= 1
+        for name in seeking:
+            assert not self.lobby.is_away(name) and self.lobby.game_of(name) is None
 
     @invariant()
     def no_invitation_outlives_its_deadline(self) -> None:
@@ -930,13 +1055,23 @@ class LobbyMachine(RuleBasedStateMachine):
 
     @rule(
         data=st.data(),
-        kind=st.sampled_from([Challenge, Cancel, Accept, Decline]),
+        kind=st.sampled_from([Challenge, Cancel, Accept, Decline, Seek, Unseek]),
         other=st.sampled_from(NAMES),
     )
     def request(self, data: st.DataObject, kind: Any, other: str) -> None:
         conn = data.draw(st.sampled_from(self.opened)) if self.opened else 999
+        if kind in (Seek, Unseek):
+            self.run(Request(conn, kind(), at=self.now))
+            return
         field = "opponent" if kind in (Challenge, Cancel) else "challenger"
         self.run(Request(conn, kind(**{field: other}), at=self.now))
+
+    @rule(data=st.data(), kind=st.sampled_from([Seek, Seek, Unseek]))
+    def seek_or_unseek(self, data: st.DataObject, kind: Any) -> None:
+        """Targeted: quick pairing by users who are online."""
+        live = self.live_conns()
+        if live:
+            self.run(Request(data.draw(st.sampled_from(live)), kind(), self.now))
 
     def live_conns(self) -> list[int]:
         return [c for c in self.opened if self.lobby.name_of(c) is not None]
@@ -1037,7 +1172,7 @@ class LobbyMachine(RuleBasedStateMachine):
         for info in self.lobby.snapshot():
             peer = self.lobby.peer_of(info.name)
             game = self.lobby.game_of(info.name)
-            if info.state == "AVAILABLE":
+            if info.state in ("AVAILABLE", "SEEKING"):
                 assert peer is None and game is None
                 continue
             assert peer is not None

@@ -33,6 +33,8 @@ from protocol import (
     OpponentDisconnected,
     OpponentReconnected,
     Quit,
+    Seek,
+    Unseek,
     UserList,
     Welcome,
 )
@@ -340,6 +342,74 @@ async def test_a_connection_starts_only_so_many_games_a_minute() -> None:
             await bob.expect_skipping(Invitation, LobbyUpdate)
             await bob.send(Accept(challenger="cy"))
             await expect_error(bob, "too_many_games")
+
+
+async def test_two_seekers_are_paired_into_a_game() -> None:
+    """Play anyone: the first seeker waits (their row says SEEKING), the second is paired
+    with them at once, and the one who waited moves first."""
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        await ann.send(Seek())
+        while True:  # the row change is the only answer to a seek that waits
+            update = await bob.expect(LobbyUpdate)
+            if any(u.name == "ann" and u.state == "SEEKING" for u in update.users):
+                break
+        await bob.send(Seek())
+        started = {c.name: await c.expect_skipping(GameStarted, LobbyUpdate) for c in (ann, bob)}
+        assert started["ann"].game_id == started["bob"].game_id
+        assert (started["ann"].player1, started["ann"].you, started["bob"].you) == ("ann", 1, 2)
+        for client in (ann, bob):
+            assert (await client.expect(GameState)).next == "ann"
+        await ann.send(Move(game_id=started["ann"].game_id, column=3))
+        for client in (ann, bob):
+            assert (await client.expect(GameState)).moves == [3]
+
+
+async def test_seek_refusals_and_the_games_cap() -> None:
+    """Seeking twice, seeking while playing and leaving a pool one is not in get clear
+    codes; a seek counts against the games cap like a challenge."""
+    async with (
+        open_server(max_games_per_minute=1) as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        await ann.send(Unseek())
+        assert (await expect_error(ann, "not_seeking")).ref == "unseek"
+        await ann.send(Seek())
+        await ann.send(Seek())
+        assert (await expect_error(ann, "already_seeking")).ref == "seek"
+        await ann.send(Unseek())
+        await ann.send(Seek())
+        await bob.send(Seek())
+        game_id = (await ann.expect_skipping(GameStarted, LobbyUpdate)).game_id
+        await bob.expect_skipping(GameStarted, LobbyUpdate)
+        for client in (ann, bob):
+            await client.expect(GameState)
+        await bob.send(Seek())
+        assert (await expect_error(bob, "not_available")).ref == "seek"
+        await ann.send(Quit(game_id=game_id))
+        for client in (ann, bob):
+            await client.expect(GameOver)
+            await client.expect_skipping(UserList, LobbyUpdate)
+        await ann.send(Seek())
+        refused = await expect_error(ann, "too_many_games")
+        assert refused.ref == "seek" and "one game a minute" in refused.message
+
+
+async def test_a_seeker_who_leaves_is_not_paired() -> None:
+    async with open_server() as server, connect(server, "bob") as bob:
+        async with connect(server, "ann") as ann:
+            await ann.send(Seek())
+            await ann.send(Challenge(opponent="ann"))  # answered after the seek
+            await expect_error(ann, "self_challenge")
+        async with connect(server, "cy") as cy:
+            await bob.send(Seek())
+            await cy.send(Seek())
+            started = await cy.expect_skipping(GameStarted, LobbyUpdate)
+            assert (started.player1, started.player2) == ("bob", "cy")
 
 
 async def test_challenge_refusals() -> None:

@@ -74,6 +74,7 @@ const state = {
   outgoing: null, // the user we challenged, while pending
   challenging: null, // challenge sent, invitation_sent not yet received
   answering: new Set(), // challengers we just accepted
+  seekSent: false, // seek or unseek sent, my row's change not yet seen
   game: null,
   chat: true, // whether games have a chat on this server (welcome.chat)
 };
@@ -162,6 +163,8 @@ const lobby = new LobbyView(
     challengeInput: $("challenge-name"),
     challengeSubmit: $("challenge-submit"),
     challengeError: $("challenge-error"),
+    seekButton: $("seek"),
+    seekStatus: $("seek-status"),
     invitations: $("invitations"),
     invitationList: $("invitation-list"),
     filterForm: $("lobby-filter"),
@@ -169,7 +172,15 @@ const lobby = new LobbyView(
     filterStatus: $("filter-status"),
     filterEmpty: $("filter-empty"),
   },
-  { onChallenge: challenge, onAccept: accept, onDecline: decline, onCancel: cancelChallenge, onProfile: openProfile },
+  {
+    onChallenge: challenge,
+    onAccept: accept,
+    onDecline: decline,
+    onCancel: cancelChallenge,
+    onProfile: openProfile,
+    onSeek: () => sendSeek("seek"),
+    onUnseek: () => sendSeek("unseek"),
+  },
 );
 
 const gameView = new GameView(
@@ -219,7 +230,7 @@ const chatView = new ChatView(
 
 function renderLobby() {
   if (!state.me) return;
-  lobby.renderUsers(state.users, state.me, state.challenging, state.online);
+  lobby.renderUsers(state.users, state.me, state.challenging, state.online, state.seekSent);
   lobby.renderInvitations(state.incoming, state.outgoing, state.answering);
 }
 
@@ -272,6 +283,7 @@ const HANDLERS = {
   },
 
   user_list(msg) {
+    state.seekSent = false; // my row is in it, whatever became of the seek
     state.users = new Map((msg.users ?? []).map((u) => [u.name, u]));
     state.online = Number.isInteger(msg.online) ? msg.online : null;
     // A full snapshot is authoritative about my own state: drop the invitations it
@@ -299,7 +311,10 @@ const HANDLERS = {
       state.answering.delete(name);
     }
     state.incoming = state.incoming.filter((name) => !left.has(name));
-    for (const user of msg.users ?? []) state.users.set(user.name, user);
+    for (const user of msg.users ?? []) {
+      if (user.name === state.me && user.state !== state.users.get(user.name)?.state) state.seekSent = false;
+      state.users.set(user.name, user);
+    }
     if (Number.isInteger(msg.online)) state.online = msg.online;
     renderLobby();
   },
@@ -358,6 +373,7 @@ const HANDLERS = {
     state.outgoing = null;
     state.challenging = null;
     state.answering.clear();
+    state.seekSent = false;
     renderLobby();
 
     const resumed = state.game?.id === msg.game_id;
@@ -479,7 +495,11 @@ const HANDLERS = {
     const answered = [...state.answering][0] ?? null;
     const about = msg.ref === "challenge" ? challenged : msg.ref === "accept" ? answered : state.wantedName;
     // The page's own words: never the server's text as is (see messages.js).
-    const text = errorText(code, { detail: msg.message, name: about });
+    const seeking = msg.ref === "seek" || msg.ref === "unseek";
+    const text =
+      seeking && code === "not_available"
+        ? "Finish your current invitation or game first."
+        : errorText(code, { detail: msg.message, name: seeking ? null : about });
     if (msg.ref === "chat") {
       // Beside the chat input; a refused chat message changes nothing else.
       chatView.showError(text);
@@ -487,6 +507,7 @@ const HANDLERS = {
     }
     clearTimeout(timers.challenge);
     state.challenging = null;
+    if (msg.ref === "seek" || msg.ref === "unseek") state.seekSent = false;
 
     if (!state.sessionOpen && (NAME_ERRORS.has(code) || (code === "invalid_field" && msg.ref === "new_connection"))) {
       nameRejected(text, code);
@@ -595,6 +616,7 @@ function endSession() {
     incoming: [],
     outgoing: null,
     challenging: null,
+    seekSent: false,
     game: null,
   });
   state.answering.clear();
@@ -809,6 +831,13 @@ function challenge(name, source = "row") {
     renderLobby();
   }, CHALLENGE_WAIT_MS);
   conn.send({ type: "challenge", opponent: name });
+}
+
+/** Play anyone ("seek") or stop looking ("unseek"); my row's state says what came of it. */
+function sendSeek(type) {
+  state.seekSent = true;
+  renderLobby();
+  conn.send({ type });
 }
 
 function accept(from) {

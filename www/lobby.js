@@ -14,6 +14,7 @@ export const STATE_LABELS = {
   INVITATION_SENT: "inviting",
   INVITATION_RECEIVED: "invited",
   PLAYING: "playing",
+  SEEKING: "looking for a game",
 };
 
 function el(tag, className, text) {
@@ -53,15 +54,19 @@ function thousands(n) {
 }
 
 /**
- * "3 online", or "2,345 online · showing 100" when the server lists fewer than are online.
+ * "3 online", or "2,345 online · showing 100" when the server lists fewer than are online,
+ * then "· 1 looking for a game" when listed users wait to be paired.
  * @param {number|null} online the server's count of connected users (null: unknown)
  * @param {number} listed rows in the table, me included
+ * @param {number} seeking rows whose state is SEEKING
  */
-export function onlineText(online, listed) {
+export function onlineText(online, listed, seeking = 0) {
   // The count can lag a tick behind the rows; never claim fewer online than shown.
   const total = Number.isInteger(online) ? Math.max(online, listed) : listed;
-  const text = `${thousands(total)} online`;
-  return total > listed ? `${text} · showing ${thousands(listed)}` : text;
+  let text = `${thousands(total)} online`;
+  if (total > listed) text += ` · showing ${thousands(listed)}`;
+  if (seeking > 0) text += ` · ${thousands(seeking)} looking for a game`;
+  return text;
 }
 
 /**
@@ -77,17 +82,22 @@ export function validateOpponent(name, me) {
 }
 
 export class LobbyView {
-  constructor(dom, { onChallenge, onAccept, onDecline, onCancel, onProfile }) {
+  constructor(dom, { onChallenge, onAccept, onDecline, onCancel, onProfile, onSeek, onUnseek }) {
     this.dom = dom;
     this.rows = new Map(); // name -> row parts, updated in place to keep focus
     this.invitationItems = new Map(); // "in:name" / "out:name" -> <li>, kept like the rows
-    this.handlers = { onChallenge, onAccept, onDecline, onCancel, onProfile };
+    this.handlers = { onChallenge, onAccept, onDecline, onCancel, onProfile, onSeek, onUnseek };
     this.me = null;
     this.users = new Map();
     this.emptyText = dom.emptyEl.textContent;
     this.bindChallengeForm();
     this.filter = NO_FILTER;
     this.bindFilter();
+    dom.seekButton.addEventListener("click", () => {
+      if (dom.seekButton.disabled) return;
+      if (this.users.get(this.me)?.state === "SEEKING") this.handlers.onUnseek();
+      else this.handlers.onSeek();
+    });
 
     dom.tbody.addEventListener("click", (event) => {
       const btn = event.target.closest("button[data-action]");
@@ -110,8 +120,9 @@ export class LobbyView {
    * @param {string} me
    * @param {string|null} pendingChallenge name we just challenged (awaiting the server)
    * @param {number|null} online users connected, listed or not (null: unknown)
+   * @param {boolean} seekSent a seek or unseek is on its way (awaiting my row's change)
    */
-  renderUsers(users, me, pendingChallenge, online = null) {
+  renderUsers(users, me, pendingChallenge, online = null, seekSent = false) {
     const { tbody, emptyEl, countEl } = this.dom;
     this.me = me;
     this.users = users;
@@ -119,7 +130,9 @@ export class LobbyView {
     // Holding an invitation does not stop me challenging someone else: the server then
     // declines the invitation held (so a challenger who re-invites cannot keep me busy).
     const myState = meInfo?.state;
-    const iAmFree = (myState === "AVAILABLE" || myState === "INVITATION_RECEIVED") && !pendingChallenge;
+    // Seeking does not stop me either: challenging someone takes me out of the pool.
+    const iAmFree =
+      (myState === "AVAILABLE" || myState === "INVITATION_RECEIVED" || myState === "SEEKING") && !pendingChallenge;
 
     for (const [name, row] of this.rows) {
       if (!users.has(name)) {
@@ -148,9 +161,23 @@ export class LobbyView {
     emptyEl.textContent = unlisted
       ? "Other players are online but not listed here: challenge one by name."
       : this.emptyText;
-    countEl.textContent = onlineText(online, names.length);
+    const seeking = names.filter((name) => users.get(name)?.state === "SEEKING").length;
+    countEl.textContent = onlineText(online, names.length, seeking);
     this.applyFilter();
     this.renderChallengeForm(meInfo?.state, iAmFree);
+    this.renderSeek(myState, seeking, !!pendingChallenge || seekSent);
+  }
+
+  /** "Play anyone" while I may seek, "Stop looking" while I wait in the pool. */
+  renderSeek(myState, seeking, busy) {
+    const { seekButton, seekStatus } = this.dom;
+    const waiting = myState === "SEEKING";
+    seekButton.textContent = waiting ? "Stop looking" : "Play anyone";
+    seekButton.disabled = busy || !(waiting || myState === "AVAILABLE" || myState === "INVITATION_RECEIVED");
+    seekButton.title = seekButton.disabled && !busy ? "Finish your current invitation first" : "";
+    if (waiting) seekStatus.textContent = "Looking for an opponent…";
+    else if (seeking > 0) seekStatus.textContent = "Someone is waiting: press Play anyone to play them now.";
+    else seekStatus.textContent = "";
   }
 
   // ------------------------------------------------------------------ search and filter
@@ -339,7 +366,13 @@ export class LobbyView {
     if (row.btn && !isMe) {
       const enabled = iAmFree && state === "AVAILABLE";
       row.btn.disabled = !enabled;
-      row.btn.title = enabled ? "" : state === "AVAILABLE" ? "Finish your current invitation first" : `${info.name} is busy`;
+      row.btn.title = enabled
+        ? ""
+        : state === "AVAILABLE"
+          ? "Finish your current invitation first"
+          : state === "SEEKING"
+            ? `${info.name} is looking for a game: press Play anyone`
+            : `${info.name} is busy`;
     }
   }
 

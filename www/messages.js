@@ -28,6 +28,8 @@ export const ERROR_TEXT = {
   declined_recently: "That player declined your challenge a moment ago: wait a little before asking again.",
   unknown_user: "No player by that name is online.",
   no_invitation: "That invitation is no longer open.",
+  already_seeking: "You are already looking for a game.",
+  not_seeking: "You are not looking for a game any more.",
   invalid_column: "There is no such column.",
   column_full: "Column full",
   not_your_turn: "Not your turn",

@@ -86,6 +86,8 @@ from protocol.messages import (
     NewConnection,
     OfferDraw,
     Quit,
+    Seek,
+    Unseek,
 )
 
 log = logging.getLogger("c4actors.user")
@@ -290,7 +292,7 @@ class UserActor:
                         continue
                     if not await self._join(username, resume):
                         return
-                case Challenge() | Cancel() | Accept() | Decline():
+                case Challenge() | Cancel() | Accept() | Decline() | Seek() | Unseek():
                     if self._check_connected() and not await self._to_lobby(
                         Request(self.conn, message, received_at)
                     ):
