@@ -19,7 +19,7 @@ import { applyTokenColors } from "./colors.js";
 import { fillRuleTexts } from "./config.js";
 import { LeaderboardView } from "./leaderboard.js";
 import { parseRoute, routePath, sameRoute } from "./routes.js";
-import { errorText, moveAnnouncement } from "./messages.js";
+import { errorText, moveAnnouncement, moveLines } from "./messages.js";
 import { Attention } from "./attention.js";
 
 const NOTICE_MS = 8_000;
@@ -234,6 +234,20 @@ function renderLobby() {
   lobby.renderInvitations(state.incoming, state.outgoing, state.answering);
 }
 
+/** The game view's move list: new lines appended (its scroll position survives), rebuilt for a new game. */
+function renderMoveList(game) {
+  const list = $("move-list");
+  const lines = moveLines(game.moves, game.player1, game.player2);
+  const shown = [...list.children].map((li) => li.textContent);
+  if (shown.length > lines.length || shown.some((line, i) => line !== lines[i])) list.replaceChildren();
+  for (let i = list.children.length; i < lines.length; i += 1) {
+    const li = document.createElement("li");
+    li.textContent = lines[i];
+    list.append(li);
+  }
+  $("move-list-empty").hidden = lines.length > 0;
+}
+
 // --------------------------------------------------------------------------- connection
 
 const conn = new Connection({
@@ -406,6 +420,7 @@ const HANDLERS = {
     if (!resumed) chatView.start(state.me, state.game.opponent, state.chat);
     drawControls.start(state.game.moves.length);
     go({ view: "game", id: msg.game_id });
+    renderMoveList(state.game);
     showView("game");
     gameView.focusBoard();
     if (!resumed) announce(`Game started: you are playing with ${state.game.opponent}`);
@@ -433,6 +448,7 @@ const HANDLERS = {
     // The opponent just moved, so they are back even if opponent_reconnected got lost.
     if (moves.length > before && game.next === state.me) gameView.hideOpponentBanner();
     gameView.update(game, state.me, animate);
+    renderMoveList(game);
     // Only a move seen live is news: a resumed game's jump to the current position is not.
     if (animate && game.next === state.me) {
       announce(moveAnnouncement(game.opponent, moves[moves.length - 1]));

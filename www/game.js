@@ -64,6 +64,8 @@ export class GameView {
     dom.opponentLine.textContent = `You are playing with ${game.opponent}`;
     dom.legendYou.textContent = game.you === 1 ? "You (move first)" : "You";
     dom.legendOpp.textContent = game.you === 2 ? `${game.opponent} (moves first)` : game.opponent;
+    // The legend's chips carry the same mark as the tokens (a ring, a diamond): colour is not the only cue.
+    dom.game.dataset.you = String(game.you);
 
     this.board.setPlayers({ you: game.you, youLabel: "your token", oppLabel: `${game.opponent}'s token` });
     if (!resumed) {
@@ -188,6 +190,8 @@ export class GameView {
 
   focusBoard() {
     this.board.focus();
+    // The drop buttons above the grid belong in view too (a phone held sideways).
+    this.dom.board.closest(".board-wrap")?.scrollIntoView({ block: "nearest" });
   }
 
   /** Leave the game view clean for the next game. */

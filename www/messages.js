@@ -105,3 +105,13 @@ export function errorText(code, { detail = "", name = null } = {}) {
 export function moveAnnouncement(player, column) {
   return Number.isInteger(column) ? `${player} played column ${column + 1}` : `${player} played`;
 }
+
+/**
+ * The move list's lines, oldest first: "ann: column 4" (columns counted from 1); player 1
+ * made the odd moves.
+ */
+export function moveLines(moves, player1, player2) {
+  return (Array.isArray(moves) ? moves : []).map(
+    (column, index) => `${index % 2 === 0 ? player1 : player2}: column ${Number.isInteger(column) ? column + 1 : "?"}`,
+  );
+}
