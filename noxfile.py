@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "e2e"]
+nox.options.sessions = ["lint", "tests", "jstests", "e2e"]
 nox.options.reuse_existing_virtualenvs = True
 
 SOURCES = ["c4actors", "protocol", "tests", "bench", "noxfile.py"]
@@ -28,6 +28,12 @@ def tests(session: nox.Session) -> None:
     """Unit, property and socket tests (pytest; pass --hypothesis-profile=dev for a quick run)."""
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "not e2e", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def jstests(session: nox.Session) -> None:
+    """The page's pure JS modules (routes, messages, board, filters): `node --test www/tests/`."""
+    session.run("node", "--test", *(session.posargs or ["www/tests/"]), external=True)
 
 
 @nox.session
