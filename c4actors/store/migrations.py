@@ -87,7 +87,7 @@ def migrate(db: sqlite3.Connection, target: int = LATEST) -> list[int]:
         script = MIGRATIONS[version - 1]
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(script):
+            for statement in split_statements(script):
                 db.execute(statement)
             db.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
@@ -102,5 +102,7 @@ def migrate(db: sqlite3.Connection, target: int = LATEST) -> list[int]:
     return applied
 
 
-def _statements(script: str) -> list[str]:
+def split_statements(script: str) -> list[str]:
+    """The statements of a migration script, one per ``;`` (shared with the PostgreSQL twins:
+    neither dialect's scripts put a ``;`` inside a statement)."""
     return [part.strip() for part in script.split(";") if part.strip()]

@@ -18,6 +18,7 @@ from typing import Any, Final
 import psycopg
 
 from c4actors.store.errors import SchemaTooNew
+from c4actors.store.migrations import split_statements
 
 MIGRATIONS: Final[tuple[str, ...]] = (
     # 1: accounts
@@ -93,7 +94,7 @@ def migrate(db: psycopg.Connection[Any], target: int = LATEST) -> list[int]:
         applied = []
         for version in range(found + 1, target + 1):
             with db.transaction():
-                for statement in _statements(MIGRATIONS[version - 1]):
+                for statement in split_statements(MIGRATIONS[version - 1]):
                     db.execute(statement)
                 db.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (%s, %s)",
@@ -103,7 +104,3 @@ def migrate(db: psycopg.Connection[Any], target: int = LATEST) -> list[int]:
         return applied
     finally:
         db.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
-
-
-def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
