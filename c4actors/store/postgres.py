@@ -46,8 +46,8 @@ from c4actors.store.rows import (
     account_from_row,
     game_from_row,
     game_values,
+    leaderboard_row,
     name_key,
-    ratio,
     record_column,
     summary,
 )
@@ -275,9 +275,4 @@ class PostgresStore:
                 (limit,),
             ).fetchall()
         )
-        return [
-            LeaderboardRow(
-                name=name, wins=wins, losses=losses, draws=draws, ratio=ratio(wins, losses, draws)
-            )
-            for name, wins, losses, draws in rows
-        ]
+        return [leaderboard_row(row) for row in rows]

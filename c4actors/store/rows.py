@@ -10,7 +10,7 @@ import json
 from typing import Any, Final
 
 from c4actors.game_record import GameResult, GameSetup, Player
-from c4actors.store.records import Account, GameRecord, GameSummary
+from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
 
 ACCOUNT_COLUMNS: Final = (
     "name, password_hash, color, wins, losses, draws, created_at, session_version"
@@ -103,6 +103,14 @@ def summary(game: GameRecord, name: str) -> GameSummary:
         reason=result.reason,
         moves=len(result.moves),
         ended_at=game.ended_at,
+    )
+
+
+def leaderboard_row(row: Any) -> LeaderboardRow:
+    """A ``name, wins, losses, draws`` row as a line of the leaderboard."""
+    name, wins, losses, draws = row
+    return LeaderboardRow(
+        name=name, wins=wins, losses=losses, draws=draws, ratio=ratio(wins, losses, draws)
     )
 
 

@@ -31,7 +31,7 @@ from c4actors.store.rows import (
     account_from_row,
     game_from_row,
     game_values,
-    ratio,
+    leaderboard_row,
     record_column,
     summary,
 )
@@ -266,13 +266,4 @@ class SQLiteStore:
             ).fetchall(),
             read=True,
         )
-        return [
-            LeaderboardRow(
-                name=name,
-                wins=wins,
-                losses=losses,
-                draws=draws,
-                ratio=ratio(wins, losses, draws),
-            )
-            for name, wins, losses, draws in rows
-        ]
+        return [leaderboard_row(row) for row in rows]
