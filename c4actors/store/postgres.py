@@ -44,11 +44,11 @@ from c4actors.store.rows import (
     ACCOUNT_COLUMNS,
     GAME_COLUMNS,
     account_from_row,
+    account_updates,
     game_from_row,
     game_values,
     leaderboard_row,
     name_key,
-    record_column,
     summary,
 )
 
@@ -222,13 +222,7 @@ class PostgresStore:
     # ----------------------------------------------------------------- games
 
     async def record_game(self, record: GameRecord) -> None:
-        result = record.result
-        updates = sorted(
-            (name_key(player.name), record_column(result, player.name))
-            for player in record.setup.players
-            if player.registered and result.counts
-        )
-
+        updates = account_updates(record)
         values = game_values(record)
 
         def write(db: Connection) -> None:

@@ -56,6 +56,21 @@ def record_column(result: GameResult, name: str) -> str:
     return "wins" if result.winner == name else "losses"
 
 
+def account_updates(record: GameRecord) -> list[tuple[str, str]]:
+    """``(name_key, column)`` for each account a result adds one to, in name-key order.
+
+    Empty for a result that does not count or between guests.  The order is what keeps two
+    concurrent results over the same two accounts from deadlocking in PostgreSQL (each locks
+    the rows in the same order); SQLite, with one writer, does not need it but loses nothing.
+    """
+    result = record.result
+    return sorted(
+        (name_key(player.name), record_column(result, player.name))
+        for player in record.setup.players
+        if player.registered and result.counts
+    )
+
+
 def account_from_row(row: Any) -> Account:
     name, password_hash, color, wins, losses, draws, created_at, session_version = row
     return Account(

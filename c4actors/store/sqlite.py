@@ -29,10 +29,10 @@ from c4actors.store.rows import (
     ACCOUNT_COLUMNS,
     GAME_COLUMNS,
     account_from_row,
+    account_updates,
     game_from_row,
     game_values,
     leaderboard_row,
-    record_column,
     summary,
 )
 from c4actors.store.rows import name_key as _key
@@ -211,8 +211,9 @@ class SQLiteStore:
     # ----------------------------------------------------------------- games
 
     async def record_game(self, record: GameRecord) -> None:
+        updates = account_updates(record)
+
         def write(db: sqlite3.Connection) -> None:
-            result = record.result
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute(
@@ -220,14 +221,10 @@ class SQLiteStore:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     game_values(record),
                 )
-                if result.counts:
-                    for player in record.setup.players:
-                        if player.registered:
-                            column = record_column(result, player.name)
-                            db.execute(
-                                f"UPDATE accounts SET {column} = {column} + 1 WHERE name_key = ?",
-                                (_key(player.name),),
-                            )
+                for key, column in updates:
+                    db.execute(
+                        f"UPDATE accounts SET {column} = {column} + 1 WHERE name_key = ?", (key,)
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
