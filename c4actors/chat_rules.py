@@ -21,6 +21,8 @@ Rules (checked by ``tests/test_chat_rules.py``):
 * only the socket holding a seat may speak (``unknown_game`` otherwise, like a move);
   the chat is open during the game and for ``ChatSettings.after_game_seconds`` after its
   end (``chat_closed`` beyond), or never when the operator turned it off (``chat_off``);
+  it closes earlier once both players have moved on (started another game or left), so a
+  server whose players play game after game keeps no finished game alive for them;
 * an accepted message is one ``chat_message`` to everyone who hears the game: today the
   players who are connected; a spectator, when spectators exist, joins ``audience``.
 """
@@ -166,12 +168,22 @@ class ChatRoom:
     voices: tuple[Voice, Voice] = (Voice(), Voice())
     audience: tuple[ConnId, ...] = ()
     """Sockets that hear the chat besides the players (spectators, once they exist)."""
+    moved_on: frozenset[ConnId] = frozenset()
+    """Players' sockets that started another game (or closed) since this one ended."""
 
     def game_ended(self, now: float) -> ChatRoom:
         """The game is over at ``now``: the chat stays open ``after_game_seconds`` more."""
         if self.closes_at is not None:
             return self
         return attrs.evolve(self, closes_at=now + self.settings.after_game_seconds)
+
+    def player_moved_on(self, conn: ConnId, game: Game, now: float) -> ChatRoom:
+        """Socket ``conn`` started another game or closed: once every player of the finished
+        game has, nobody is on its result screen any more and the chat closes at ``now``."""
+        room = attrs.evolve(self, moved_on=self.moved_on | {conn})
+        if room.closes_at is not None and all(c in room.moved_on for c in game.connected()):
+            room = attrs.evolve(room, closes_at=min(room.closes_at, now))
+        return room
 
     @property
     def lingers(self) -> bool:

@@ -162,3 +162,25 @@ async def test_chat_off() -> None:
         game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
         await ann.send(Chat(game_id=game_id, text="hello"))
         await expect_error(ann, "chat_off")
+
+
+async def test_the_chat_after_the_end_closes_once_both_players_start_another_game() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        old = await start_game(ann, bob)
+        await bob.send(Quit(game_id=old))
+        for client in (ann, bob):
+            await client.expect(GameOver)
+            await client.expect(UserList)
+        new = await start_game(ann, bob)
+        # Each player's next frame moves them on from the old game (their reader takes the
+        # new game's route then); the chat of the old game is closed after both have.
+        await bob.send(Move(game_id=new, column=3))
+        for client in (ann, bob):
+            await client.expect(GameState)
+        await ann.send(Chat(game_id=old, text="gg"))
+        error = await ann.expect(Error)
+        assert (error.code, error.ref) in (("chat_closed", "chat"), ("game_over", "chat"))

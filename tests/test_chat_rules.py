@@ -207,3 +207,19 @@ def test_the_chat_stays_open_for_a_while_after_the_end() -> None:
     assert isinstance(effects[0].message, ChatMessage)
     _, effects = say(room, game, ChatRequest(1, "ann", "gg", 0.0), 65.0)
     assert refusal(effects) == "chat_closed"
+
+
+def test_the_chat_closes_once_both_players_moved_on() -> None:
+    game, _ = apply(new_game(), Aborted(), 5.0)
+    room = ChatRoom().game_ended(5.0)
+    room = room.player_moved_on(1, game, 6.0)
+    assert room.closes_at == 5.0 + room.settings.after_game_seconds  # bob is still there
+    room = room.player_moved_on(2, game, 7.0)
+    assert room.closes_at == 7.0
+    _, effects = say(room, game, ChatRequest(1, "ann", "gg", 0.0), 7.0)
+    assert refusal(effects) == "chat_closed"
+
+
+def test_moving_on_during_the_game_closes_nothing() -> None:
+    room = ChatRoom().player_moved_on(1, new_game(), 1.0).player_moved_on(2, new_game(), 1.0)
+    assert room.closes_at is None

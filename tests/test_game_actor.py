@@ -19,6 +19,7 @@ from c4actors.actors.game import (
     GAME_INBOX_SIZE,
     GameActor,
     GameInput,
+    MovedOn,
     PlayMove,
     QuitGame,
     Say,
@@ -255,3 +256,19 @@ async def test_without_chat_the_game_ends_with_its_last_event(
         await table.done.wait()
         errors = [m for m in table.ann.messages() if isinstance(m, Error)]
         assert [e.code for e in errors] == ["chat_off"]
+
+
+async def test_the_chat_after_the_end_stops_once_both_players_moved_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(chat=ChatSettings(after_game_seconds=60)) as table:
+        await table.inbox.send(QuitGame(table.bob.mailbox, "bob"))
+        await trio.testing.wait_all_tasks_blocked()
+        ended_at = trio.current_time()
+        await trio.sleep(5)
+        await table.inbox.send(MovedOn(table.ann.mailbox.conn))
+        await trio.sleep(5)
+        assert not table.done.is_set()
+        await table.inbox.send(MovedOn(table.bob.mailbox.conn))
+        await table.done.wait()
+        assert trio.current_time() - ended_at == 10

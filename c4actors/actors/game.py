@@ -102,7 +102,15 @@ class GameRequest:
     event: core.DrawOfferRequested | core.DrawAnswerRequested | core.AbortRequested
 
 
-GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned | Say | GameRequest
+@attrs.frozen
+class MovedOn:
+    """From a player's connection: it started another game, or closed (ends the chat after
+    the end early once both players have)."""
+
+    conn: int
+
+
+GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned | Say | GameRequest | MovedOn
 
 
 class GameActor:
@@ -174,7 +182,7 @@ class GameActor:
         if not self.chat.lingers or self.chat.closes_at is None:
             return
         with trio.move_on_at(self.chat.closes_at):
-            while True:
+            while self.chat.closes_at is not None and trio.current_time() < self.chat.closes_at:
                 self._handle(await self.inbox.receive())
 
     async def _play(self) -> None:
@@ -198,6 +206,8 @@ class GameActor:
                     self.metrics.move_seconds.observe(trio.current_time() - received_at)
             case QuitGame(sender=sender, name=name):
                 self._apply(core.QuitRequested(sender.conn, name), sender)
+            case MovedOn(conn=conn):
+                self.chat = self.chat.player_moved_on(conn, self.game, trio.current_time())
             case GameRequest(sender=sender, event=event):
                 self._apply(event, sender)
             case Say(sender=sender, name=name, text=text, sent_at=sent_at):

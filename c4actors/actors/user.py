@@ -31,6 +31,7 @@ from c4actors.actors.game import (
     GAME_INBOX_SIZE,
     GameInput,
     GameRequest,
+    MovedOn,
     PlayMove,
     QuitGame,
     Say,
@@ -225,6 +226,7 @@ class UserActor:
                 await self.socket.close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             self._nursery = None  # closed to new tasks: a late close request has no closer
+            self._move_on()
             if self.mailbox.closed and reason != "crashed":
                 reason = f"server_closed_{self.mailbox.close_code}"
             self.metrics.connections.dec()
@@ -433,7 +435,17 @@ class UserActor:
         for game_id, game in list(self.games.items()):
             if game.statistics().open_receive_channels == 0:
                 self._forget_game(game_id)
+        self._move_on()
         self.games[joined.game_id] = joined.game_inbox
+
+    def _move_on(self) -> None:
+        """Tell the games still open (finished ones whose chat lingers) that this connection
+        has left their result screen: it started another game, or it is closing."""
+        for game in self.games.values():
+            with contextlib.suppress(
+                trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+            ):
+                game.send_nowait(MovedOn(self.conn))
 
     def _forget_game(self, game_id: str) -> None:
         if self.games.pop(game_id, None) is not None:
