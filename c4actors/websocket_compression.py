@@ -101,10 +101,7 @@ class SizeLimit(Extension):
     ) -> bytes | CloseReason:
         if not self._in_data_frame:
             return data
-        self._received += len(data)
-        if self._received > self.max_message_bytes:
-            return CloseReason.MESSAGE_TOO_BIG
-        return data
+        return _count_plain(self, data)
 
 
 class BoundedDeflate(PerMessageDeflate):
@@ -167,8 +164,7 @@ class BoundedDeflate(PerMessageDeflate):
         if not self._in_data_frame:
             return data
         if not self._inbound_compressed or not self._inbound_is_compressible:
-            self._received += len(data)
-            return CloseReason.MESSAGE_TOO_BIG if self._received > self.max_message_bytes else data
+            return _count_plain(self, data)
         return self._inflate(data)
 
     def frame_inbound_complete(
@@ -208,6 +204,15 @@ def _count_frame(extension: SizeLimit | BoundedDeflate, opcode: Opcode) -> bool:
     if opcode in (Opcode.TEXT, Opcode.BINARY):
         extension._received = 0
     return not opcode.iscontrol()
+
+
+def _count_plain(extension: SizeLimit | BoundedDeflate, data: bytes) -> bytes | CloseReason:
+    """Count uncompressed ``data`` towards its message: ``data`` itself, or 1009 past the
+    limit (one rule for both extensions, so a plain message is bounded the same either way)."""
+    extension._received += len(data)
+    if extension._received > extension.max_message_bytes:
+        return CloseReason.MESSAGE_TOO_BIG
+    return data
 
 
 def _negotiable_extension() -> Extension:
