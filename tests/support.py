@@ -142,11 +142,16 @@ async def handshake_status(server: RunningServer, headers: dict[str, str] | None
     stream = await trio.open_tcp_stream(server.host, server.port)
     async with stream:
         await stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode())
-        response = b""
-        with trio.fail_after(TIMEOUT):
-            while b"\r\n" not in response:
-                chunk = await stream.receive_some(4096)
-                if not chunk:
-                    break
-                response += chunk
+        return await read_status(stream)
+
+
+async def read_status(stream: trio.abc.ReceiveStream) -> int:
+    """The status code of the HTTP response arriving on ``stream`` (its first line only)."""
+    response = b""
+    with trio.fail_after(TIMEOUT):
+        while b"\r\n" not in response:
+            chunk = await stream.receive_some(4096)
+            if not chunk:
+                break
+            response += chunk
     return int(response.split(b" ", 2)[1])

@@ -22,7 +22,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url, wrap_client_
 from c4actors.server_process import ServerProcess, running_server
 from protocol import GameOver, GameState, Move, Welcome
 from tests.nginx import Nginx, find_nginx, render
-from tests.support import TIMEOUT, Client, start_game
+from tests.support import TIMEOUT, Client, read_status, start_game
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +88,7 @@ async def upgrade_status(nginx: Nginx, address: str, extra: str = "") -> int:
     stream = await trio.open_tcp_stream("127.0.0.1", nginx.port, local_address=address)
     async with stream:
         await stream.send_all(request.encode())
-        response = b""
-        with trio.fail_after(TIMEOUT):
-            while b"\r\n" not in response:
-                chunk = await stream.receive_some(4096)
-                if not chunk:
-                    break
-                response += chunk
-    return int(response.split(b" ", 2)[1])
+        return await read_status(stream)
 
 
 def test_the_documented_file_is_the_one_used() -> None:
