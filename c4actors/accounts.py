@@ -313,4 +313,7 @@ def game_json(record: GameRecord) -> dict[str, Any]:
         "started_at": record.started_at,
         "ended_at": record.ended_at,
         "colors": _unstructure(record.setup.colors),
+        "time_control": (
+            None if record.setup.time_control is None else _unstructure(record.setup.time_control)
+        ),
     }

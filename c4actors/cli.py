@@ -26,6 +26,11 @@ from c4actors.sessions import SECRET_ENV
 from c4actors.store import StoreError
 from c4actors.store.postgres import DEFAULT_POOL_SIZE, is_postgres_url
 from c4actors.throttle import REGISTRATIONS_PER_ADDRESS
+from c4actors.time_controls import (
+    DEFAULT_FIRST_MOVE_SECONDS,
+    MIN_BASE_SECONDS,
+    TimeControlRules,
+)
 from c4actors.web import WebSettings
 from protocol.codec import DEFAULT_MAX_MESSAGE_BYTES
 
@@ -74,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_AFTER_GAME_SECONDS,
         metavar="SECONDS",
         help="seconds the players may still chat once their game is over (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--first-move-seconds",
+        type=_non_negative,
+        default=DEFAULT_FIRST_MOVE_SECONDS,
+        help="seconds each player of a timed game has for their first move, after which the "
+        "game is aborted (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--min-base-seconds",
+        type=_non_negative,
+        default=MIN_BASE_SECONDS,
+        help="shortest base time a challenge's time control may have (default: %(default)s; "
+        "lower it only to test games lost on time quickly)",
     )
     serve.add_argument(
         "--lobby-tick",
@@ -305,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             grace_seconds=args.grace,
             move_timeout=args.move_timeout,
+            first_move_seconds=args.first_move_seconds,
+            time_controls=TimeControlRules(min_base_seconds=args.min_base_seconds),
             lobby_tick=args.lobby_tick,
             lobby_list_limit=args.lobby_list_limit or None,
             max_games_per_minute=args.max_games_per_minute or None,

@@ -17,7 +17,7 @@ from typing import Literal
 import attrs
 
 from c4actors.colors import css_colors
-from protocol.messages import Colors, GameOverReason, PlayerNumber
+from protocol.messages import Colors, GameOverReason, PlayerNumber, TimeControl
 
 StoredOutcome = Literal["win", "draw"]
 
@@ -34,11 +34,13 @@ class Player:
 
 @attrs.frozen(kw_only=True)
 class GameSetup:
-    """Who plays: ``player1`` (the challenged user) moves first."""
+    """Who plays: ``player1`` (the challenged user) moves first; ``time_control`` is the
+    clock both agreed to (None: untimed)."""
 
     game_id: str
     player1: Player
     player2: Player
+    time_control: TimeControl | None = None
 
     @property
     def players(self) -> tuple[Player, Player]:

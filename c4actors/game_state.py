@@ -22,6 +22,11 @@ Rules, checked by ``tests/test_game_state.py`` over random event sequences:
 * nobody can stall a game: with a move timeout, the player to move who has not moved
   within it loses on time (``timeout``), or the game is aborted if not both players have
   moved yet (an abandoned opening is no game, as the Lichess first-move rule has it);
+* in a timed game (``setup.time_control``, Fischer) a player's clock runs from when the
+  server received the opponent's move to when it receives theirs, and gains the increment
+  after each move it was charged for; it starts only after the player's first move, which
+  has its own limit (``first_move_seconds``, the same abort as above); a player whose
+  clock reaches zero loses on time, and a player who is away keeps losing time;
 * every deadline (grace periods, the move timeout) is a function of the state alone, so a
   game restored from JSON re-arms exactly the same ones; and an event that arrives at or
   after a deadline the shell has not fed yet is handled after that deadline, never before
@@ -49,6 +54,7 @@ from c4actors.game_record import GameResult, GameSetup
 from c4actors.rules import Board, IllegalMoveError, Termination
 from protocol.messages import (
     Cell,
+    Clocks,
     DrawDeclined,
     DrawOffered,
     Error,
@@ -104,6 +110,10 @@ class Game:
     """The player whose draw offer is pending, if any."""
     draw_offered_at: tuple[int | None, int | None] = (None, None)
     """Per seat: the number of plies on the board at their last draw offer."""
+    first_move_seconds: float = 0.0
+    """Timed games: seconds each player has for their first move (their clock starts after)."""
+    clocks: tuple[float, float] | None = None
+    """Timed games: each player's remaining seconds as of ``turn_started`` (None: untimed)."""
 
     @property
     def game_id(self) -> str:
@@ -114,11 +124,36 @@ class Game:
         return self.result is not None
 
     @property
+    def mover(self) -> PlayerNumber:
+        """The player to move."""
+        return 1 if self.board.turn == 1 else 2
+
+    @property
+    def mover_clock_runs(self) -> bool:
+        """Whether the player to move is on their clock: a timed game, after their first move."""
+        return self.clocks is not None and len(self.board.moves) >= 2
+
+    @property
     def turn_deadline(self) -> float | None:
         """When the player to move loses on time (or the opening is aborted), if ever."""
-        if self.result is not None or self.move_timeout <= 0:
+        if self.result is not None:
+            return None
+        if self.clocks is not None:
+            if self.mover_clock_runs:
+                return self.turn_started + self.clocks[self.mover - 1]
+            return self.turn_started + self.first_move_seconds
+        if self.move_timeout <= 0:
             return None
         return self.turn_started + self.move_timeout
+
+    def clocks_at(self, now: float) -> tuple[float, float] | None:
+        """Both players' remaining time at ``now`` (timed games)."""
+        if self.clocks is None:
+            return None
+        if not self.mover_clock_runs or self.result is not None:
+            return self.clocks
+        spent = now - self.turn_started
+        return _with_clock(self.clocks, self.mover, max(0.0, self.clocks[self.mover - 1] - spent))
 
     @property
     def deadline(self) -> float | None:
@@ -274,15 +309,21 @@ def start(
     now: float = 0.0,
     *,
     move_timeout: float = 0.0,
+    first_move_seconds: float = 0.0,
 ) -> tuple[Game, list[Effect]]:
     """A new game with both players on ``conns``, begun at clock time ``now``: each gets
-    ``game_started``, then both the empty board; the first turn's deadline is armed."""
+    ``game_started``, then both the empty board; the first turn's deadline is armed.
+
+    ``move_timeout`` applies to untimed games, ``first_move_seconds`` to timed ones."""
+    control = setup.time_control
     game = Game(
         setup=setup,
         grace_seconds=grace_seconds,
         seats=(Seat(conn=conns[0]), Seat(conn=conns[1])),
         move_timeout=move_timeout,
         turn_started=now,
+        first_move_seconds=first_move_seconds,
+        clocks=None if control is None else (control.base_seconds, control.base_seconds),
     )
     effects: list[Effect] = [Send((conns[n - 1],), _started(game, n)) for n in SEATS]
     effects += _to_players(game, _state(game, now))
@@ -403,9 +444,16 @@ def _move(
     except IllegalMoveError as error:
         return game, [_refuse(conn, error.code, error.message, "move")]
     deadline = game.deadline
-    # The player a draw was offered to answers it by moving: the offer lapses.
+    clocks = game.clocks
+    if clocks is not None and game.mover_clock_runs:
+        # The apply loop ended the game if the deadline had passed: ``now`` is before it.
+        control = game.setup.time_control
+        assert control is not None
+        left = clocks[number - 1] - (now - game.turn_started) + control.increment_seconds
+        clocks = _with_clock(clocks, number, left)
+        # The player a draw was offered to answers it by moving: the offer lapses.
     offer = None if game.draw_offer == _other(number) else game.draw_offer
-    game = attrs.evolve(game, board=board, turn_started=now, draw_offer=offer)
+    game = attrs.evolve(game, board=board, turn_started=now, draw_offer=offer, clocks=clocks)
     effects = _to_players(game, _state(game, now))
     outcome = board.outcome
     if outcome.termination is Termination.WIN:
@@ -469,8 +517,7 @@ def _timeout_end(game: Game) -> tuple[Game, list[Effect]]:
     is aborted, with no change to anybody's record (such games are not kept anyway)."""
     if len(game.board.moves) < 2:
         return _finish(game, None, "aborted")
-    mover: PlayerNumber = 1 if game.board.turn == 1 else 2
-    return _finish(game, _name(game, _other(mover)), "timeout")
+    return _finish(game, _name(game, _other(game.mover)), "timeout")
 
 
 def _disconnect_end(game: Game, gone: PlayerNumber) -> tuple[Game, list[Effect]]:
@@ -533,6 +580,12 @@ def _with_seat(game: Game, number: PlayerNumber, seat: Seat) -> Game:
     return attrs.evolve(game, seats=seats)
 
 
+def _with_clock(
+    clocks: tuple[float, float], number: PlayerNumber, left: float
+) -> tuple[float, float]:
+    return (left, clocks[1]) if number == 1 else (clocks[0], left)
+
+
 def _other(number: PlayerNumber) -> PlayerNumber:
     return 2 if number == 1 else 1
 
@@ -553,6 +606,7 @@ def _started(game: Game, number: PlayerNumber) -> GameStarted:
         player2=setup.player2.name,
         colors=setup.colors,
         you=number,
+        time_control=setup.time_control,
     )
 
 
@@ -560,6 +614,7 @@ def _state(game: Game, now: float) -> GameState:
     board = game.board
     last = board.last_move
     turn = game.turn_deadline
+    clocks = game.clocks_at(now)
     return GameState(
         game_id=game.game_id,
         board=board.to_rows(),
@@ -567,6 +622,7 @@ def _state(game: Game, now: float) -> GameState:
         next=None if board.is_over else _name(game, 1 if board.turn == 1 else 2),
         last_move=None if last is None else Cell(row=last[0], column=last[1]),
         seconds_to_move=None if turn is None or board.is_over else max(0.0, turn - now),
+        clocks=None if clocks is None else Clocks(player1=clocks[0], player2=clocks[1]),
     )
 
 

@@ -59,6 +59,7 @@ import attrs
 
 from c4actors.colors import assign_colors
 from c4actors.game_record import GameResult, GameSetup, Player
+from c4actors.time_controls import TimeControlRules
 from protocol.messages import (
     Accept,
     Cancel,
@@ -73,6 +74,7 @@ from protocol.messages import (
     LobbyUpdate,
     Seek,
     ServerMessage,
+    TimeControl,
     Unseek,
     UserInfo,
     UserState,
@@ -343,6 +345,8 @@ class _User:
     invitation: tuple[float, int] | None = None
     """The challenger's pending invitation: its deadline, and its number in the deadline
     heap (an entry of the heap whose number is no longer here is stale)."""
+    time_control: TimeControl | None = None
+    """The clock of the invitation this user sent and that is still pending (None: untimed)."""
 
     def info(self) -> UserInfo:
         return UserInfo(
@@ -359,6 +363,7 @@ class _User:
         self.peer = None
         self.game_id = None
         self.invitation = None
+        self.time_control = None
 
 
 def _key(name: str) -> str:
@@ -388,7 +393,9 @@ class LobbyState:
         grace_seconds: float = 0.0,
         invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
         chat: bool = True,
+        time_controls: TimeControlRules | None = None,
     ) -> None:
+        self._time_controls = time_controls or TimeControlRules()
         self._grace_seconds = grace_seconds
         """Only told to clients (``welcome``): the game actors keep the deadlines."""
         self._chat = chat
@@ -611,11 +618,11 @@ class LobbyState:
             assert user.game_id is not None
             effects.append(PlayerReturned(user.game_id, user.name, conn))
         elif user.peer is not None:
-            peer_name = self._users[user.peer].name
+            peer = self._users[user.peer]
             message = (
-                InvitationSent(to=peer_name)
+                InvitationSent(to=peer.name, time_control=user.time_control)
                 if user.state == INVITATION_SENT
-                else Invitation(from_=peer_name)
+                else Invitation(from_=peer.name, time_control=peer.time_control)
             )
             effects.append(Send(conn, message))
         return effects
@@ -647,8 +654,12 @@ class LobbyState:
 
     def _request(self, conn: ConnId, user: _User, message: LobbyRequest, at: float) -> list[Effect]:
         match message:
-            case Challenge(opponent=opponent):
-                return self._challenge(conn, user, opponent, at)
+            case Challenge(opponent=opponent, time_control=time_control):
+                if time_control is not None:
+                    refusal = self._time_controls.refusal(time_control)
+                    if refusal is not None:
+                        return [_error(conn, "invalid_time_control", refusal, "challenge")]
+                return self._challenge(conn, user, opponent, at, time_control)
             case Cancel(opponent=opponent):
                 return self._answer(conn, user, opponent, INVITATION_SENT, "cancel", at)
             case Accept(challenger=challenger):
@@ -664,7 +675,14 @@ class LobbyState:
                 user.state = AVAILABLE
                 return self._changed([user])
 
-    def _challenge(self, conn: ConnId, user: _User, opponent_name: str, at: float) -> list[Effect]:
+    def _challenge(
+        self,
+        conn: ConnId,
+        user: _User,
+        opponent_name: str,
+        at: float,
+        time_control: TimeControl | None = None,
+    ) -> list[Effect]:
         ref = "challenge"
         key = _key(opponent_name)
         if key == _key(user.name):
@@ -695,14 +713,16 @@ class LobbyState:
         elif user.state == SEEKING:
             del self._pool[_key(user.name)]  # a challenge is a choice of opponent
         user.state, user.peer = INVITATION_SENT, key
+        user.time_control = time_control
         opponent.state, opponent.peer = INVITATION_RECEIVED, _key(user.name)
         if self._invitation_timeout is not None:
             number = next(self._invitation_numbers)
             user.invitation = (at + self._invitation_timeout, number)
             heapq.heappush(self._deadlines, (*user.invitation, _key(user.name)))
-        effects.append(Send(conn, InvitationSent(to=opponent.name)))
+        effects.append(Send(conn, InvitationSent(to=opponent.name, time_control=time_control)))
         if opponent.conn is not None:
-            effects.append(Send(opponent.conn, Invitation(from_=user.name)))
+            invitation = Invitation(from_=user.name, time_control=time_control)
+            effects.append(Send(opponent.conn, invitation))
         effects += self._changed(changed)
         return effects
 
@@ -737,8 +757,11 @@ class LobbyState:
         # Whoever waited moves first: the one who asked first is served first.
         return effects + self._changed(changed) + self._start_game(partner, user, at)
 
-    def _start_game(self, player1: _User, player2: _User, at: float) -> list[Effect]:
-        """``player1`` (who moves first) and ``player2`` start a game, at time ``at``."""
+    def _start_game(
+        self, player1: _User, player2: _User, at: float, time_control: TimeControl | None = None
+    ) -> list[Effect]:
+        """``player1`` (who moves first) and ``player2`` start a game, at time ``at``, untimed
+        or on ``time_control``."""
         game_id = self._new_game_id()
         player1.state = player2.state = PLAYING
         player1.game_id = player2.game_id = game_id
@@ -753,6 +776,7 @@ class LobbyState:
             game_id=game_id,
             player1=Player(name=player1.name, color=color1, registered=player1.registered),
             player2=Player(name=player2.name, color=color2, registered=player2.registered),
+            time_control=time_control,
         )
         start = StartGame(setup, player1.conn, player2.conn)
         return [start, *self._changed([player1, player2])]
@@ -812,8 +836,9 @@ class LobbyState:
             if (refusal := self._games_cap(conn, at, action)) is not None:
                 return [refusal]
             other.invitation = None  # answered: it no longer expires
-            # The challenged user moves first.
-            return self._start_game(user, other, at)
+            # The challenged user moves first, on the challenger's clock (as the invitation said).
+            control, other.time_control = other.time_control, None
+            return self._start_game(user, other, at, control)
         effects: list[Effect] = []
         if action == "decline":
             effects += self._decline(user, other, at)

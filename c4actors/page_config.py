@@ -13,9 +13,12 @@ from typing import Any
 from c4actors.accounts import PASSWORD_MAX, PASSWORD_MIN
 from c4actors.colors import DEFAULT_PLAYER1, DEFAULT_PLAYER2, PALETTE
 from c4actors.lobby_state import USERNAME_MAX, USERNAME_RE
+from c4actors.time_controls import TimeControlRules
 
 
-def page_config(*, grace_seconds: float) -> dict[str, Any]:
+def page_config(
+    *, grace_seconds: float, time_controls: TimeControlRules | None = None
+) -> dict[str, Any]:
     """The JSON body of ``GET /api/config`` (documented in docs/protocol.md)."""
     return {
         "name": {
@@ -27,4 +30,5 @@ def page_config(*, grace_seconds: float) -> dict[str, Any]:
         "palette": dict(PALETTE),
         "guest_colors": {"player1": DEFAULT_PLAYER1, "player2": DEFAULT_PLAYER2},
         "grace_seconds": grace_seconds,
+        "time_controls": (time_controls or TimeControlRules()).page_config(),
     }

@@ -33,6 +33,7 @@ from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.store import Store, open_store
 from c4actors.store.postgres import DEFAULT_POOL_SIZE, is_postgres_url
+from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS, TimeControlRules
 from c4actors.web import LobbyClient, WebSettings, create_app
 
 log = logging.getLogger("c4actors.server")
@@ -67,6 +68,10 @@ class ServerSettings:
     grace_seconds: float = 20.0
     move_timeout: float = DEFAULT_MOVE_TIMEOUT
     """Seconds the player to move has in an untimed game before losing on time; 0: no limit."""
+    first_move_seconds: float = DEFAULT_FIRST_MOVE_SECONDS
+    """Seconds each player of a timed game has for their first move."""
+    time_controls: TimeControlRules = attrs.field(factory=TimeControlRules)
+    """The bounds of the time controls a challenge may ask for."""
     lobby_tick: float = 0.05
     lobby_list_limit: int | None = DEFAULT_LIST_LIMIT
     """Users listed in the lobby (the first to connect); None lists everyone."""
@@ -178,6 +183,8 @@ async def _serve(
         metrics,
         grace_seconds=settings.grace_seconds,
         move_timeout=settings.move_timeout,
+        first_move_seconds=settings.first_move_seconds,
+        time_controls=settings.time_controls,
         tick=settings.lobby_tick,
         list_limit=settings.lobby_list_limit,
         max_games_per_minute=settings.max_games_per_minute,
@@ -206,7 +213,15 @@ async def _serve(
     )
     signer = SessionSigner(secret)
     app = ForwardedLayer(
-        create_app(lobby, web, store, signer, metrics, grace_seconds=settings.grace_seconds),
+        create_app(
+            lobby,
+            web,
+            store,
+            signer,
+            metrics,
+            grace_seconds=settings.grace_seconds,
+            time_controls=settings.time_controls,
+        ),
         settings.proxies,
     )
 

@@ -43,6 +43,7 @@ from c4actors.request_limits import RequestLimits
 from c4actors.sessions import COOKIE_NAME, SessionSigner
 from c4actors.store import Store, StoreError
 from c4actors.throttle import REGISTRATIONS_PER_ADDRESS, RegistrationLimit
+from c4actors.time_controls import TimeControlRules
 from c4actors.websocket_compression import CompressionPolicy, use_policy
 from protocol.messages import UserInfo
 
@@ -170,6 +171,7 @@ def create_app(
     metrics: Metrics,
     *,
     grace_seconds: float,
+    time_controls: TimeControlRules | None = None,
 ) -> ASGIApp:
     """The whole application: ``/ws`` to the actors, everything else to Starlette.
 
@@ -191,7 +193,7 @@ def create_app(
     async def index(request: Request) -> Response:
         return FileResponse(www / "index.html", headers=NO_CACHE)
 
-    config = page_config(grace_seconds=grace_seconds)
+    config = page_config(grace_seconds=grace_seconds, time_controls=time_controls)
 
     async def config_endpoint(request: Request) -> Response:
         return JSONResponse(config, headers=NO_CACHE)

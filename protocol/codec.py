@@ -37,11 +37,14 @@ from protocol.messages import (
     CLIENT_MESSAGE_TYPES,
     SERVER_MESSAGE_TYPES,
     TYPE_NAMES,
+    Challenge,
     ChatMessage,
     ClientMessage,
     ErrorCode,
+    GameStarted,
     GameState,
     Invitation,
+    InvitationSent,
     ServerMessage,
     UserInfo,
 )
@@ -181,7 +184,13 @@ _WIRE_KEYS: Final[dict[type, dict[str, str]]] = {
 
 # Optional fields added after version 1, left out of a frame while unset (None), so a
 # client written before them sees exactly the frames it always did.
-_OMITTED_WHEN_UNSET: Final[dict[type, tuple[str, ...]]] = {GameState: ("seconds_to_move",)}
+_OMITTED_WHEN_UNSET: Final[dict[type, tuple[str, ...]]] = {
+    GameState: ("seconds_to_move", "clocks"),
+    Challenge: ("time_control",),
+    InvitationSent: ("time_control",),
+    Invitation: ("time_control",),
+    GameStarted: ("time_control",),
+}
 
 
 def _renames(cls: type) -> dict[str, Any]:

@@ -49,6 +49,7 @@ ErrorCode: TypeAlias = Literal[
     "result_not_saved",
     "self_challenge",
     "not_available",
+    "invalid_time_control",
     "too_many_games",
     "declined_recently",
     "already_seeking",
@@ -101,6 +102,25 @@ class Colors:
 
 
 @attrs.frozen(kw_only=True)
+class TimeControl:
+    """A Fischer clock: each player has ``base_seconds`` for the whole game and gains
+    ``increment_seconds`` after each move (docs/protocol.md, "Time controls", gives the
+    bounds the server accepts)."""
+
+    base_seconds: float
+    increment_seconds: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class Clocks:
+    """Both players' remaining time in a timed game, in seconds, as the message was sent
+    (the clock of the player to move is running)."""
+
+    player1: float
+    player2: float
+
+
+@attrs.frozen(kw_only=True)
 class Cell:
     """A board cell: ``row`` 0 is the top row, ``column`` 0 the leftmost."""
 
@@ -121,9 +141,10 @@ class NewConnection:
 
 @attrs.frozen(kw_only=True)
 class Challenge:
-    """Invite an AVAILABLE user to a game."""
+    """Invite an AVAILABLE user to a game, untimed or with ``time_control``."""
 
     opponent: str
+    time_control: TimeControl | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -263,16 +284,19 @@ class LobbyUpdate:
 
 @attrs.frozen(kw_only=True)
 class InvitationSent:
-    """To the challenger: the invitation to ``to`` is pending."""
+    """To the challenger: the invitation to ``to`` is pending (``time_control``: as asked)."""
 
     to: str
+    time_control: TimeControl | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Invitation:
-    """To the challenged user: ``from_`` (wire key ``from``) invites you."""
+    """To the challenged user: ``from_`` (wire key ``from``) invites you, to a game with
+    ``time_control`` if set (accepting agrees to it)."""
 
     from_: str
+    time_control: TimeControl | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -304,6 +328,7 @@ class GameStarted:
     player2: str
     colors: Colors
     you: PlayerNumber
+    time_control: TimeControl | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -312,7 +337,8 @@ class GameState:
 
     ``seconds_to_move``: how long ``next`` has, from when this message was sent, before they
     lose on time (or the game is aborted, before both players moved); absent when no limit
-    applies (the server's ``--move-timeout`` is 0, or the game is over)."""
+    applies (the server's ``--move-timeout`` is 0, or the game is over).  ``clocks``: both
+    players' remaining time, in timed games only."""
 
     game_id: str
     board: list[str]
@@ -320,6 +346,7 @@ class GameState:
     next: str | None
     last_move: Cell | None
     seconds_to_move: float | None = None
+    clocks: Clocks | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -34,12 +34,14 @@ from c4actors.metrics import Metrics
 from c4actors.store import Store
 from protocol import (
     ChatMessage,
+    Clocks,
     Error,
     GameOver,
     GameStarted,
     GameState,
     OpponentDisconnected,
     ServerMessage,
+    TimeControl,
     decode_server,
 )
 
@@ -96,7 +98,10 @@ class Table:
 
 @asynccontextmanager
 async def running_game(
-    move_timeout: float = 0.0, chat: ChatSettings | None = None
+    move_timeout: float = 0.0,
+    chat: ChatSettings | None = None,
+    setup: GameSetup = SETUP,
+    first_move_seconds: float = 30.0,
 ) -> AsyncIterator[Table]:
     send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
     ann, bob = socket(1), socket(2)
@@ -108,7 +113,7 @@ async def running_game(
         reports.append(ended)
 
     actor = GameActor(
-        SETUP,
+        setup,
         (ann.mailbox, bob.mailbox),
         receive,
         report,
@@ -117,6 +122,7 @@ async def running_game(
         grace_seconds=GRACE,
         move_timeout=move_timeout,
         chat=chat,
+        first_move_seconds=first_move_seconds,
     )
 
     async def run() -> None:
@@ -272,3 +278,77 @@ async def test_the_chat_after_the_end_stops_once_both_players_moved_on(
         await table.inbox.send(MovedOn(table.bob.mailbox.conn))
         await table.done.wait()
         assert trio.current_time() - ended_at == 10
+
+
+ONE_PLUS_ONE = attrs.evolve(SETUP, time_control=TimeControl(base_seconds=60, increment_seconds=1))
+
+
+async def test_a_timed_player_flags_exactly_when_their_clock_runs_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(MOVE_TIMEOUT, setup=ONE_PLUS_ONE) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3, trio.current_time()))
+        await trio.sleep(20)  # first moves are free
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 3, trio.current_time()))
+        await trio.sleep(40)  # ann spends 40 of her 60, gains 1
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 4, trio.current_time()))
+        await trio.testing.wait_all_tasks_blocked()
+        state = [m for m in table.bob.messages() if isinstance(m, GameState)][-1]
+        assert state.clocks == Clocks(player1=21, player2=60)
+        await trio.sleep(59)  # bob spends 59 of 60 and moves
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 4, trio.current_time()))
+        await trio.testing.wait_all_tasks_blocked()
+        flag_at = trio.current_time() + 21  # ann does not move again
+        await table.done.wait()
+        assert trio.current_time() == flag_at
+        over = game_over(table.bob.messages())
+        assert (over.winner, over.reason) == ("bob", "timeout")
+        [ended] = table.reports
+        assert ended.result == GameResult(winner="bob", reason="timeout", moves=(3, 3, 4, 4))
+
+
+async def test_a_timed_game_whose_first_move_never_comes_is_aborted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(MOVE_TIMEOUT, setup=ONE_PLUS_ONE, first_move_seconds=30) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3))
+        await trio.testing.wait_all_tasks_blocked()
+        moved_at = trio.current_time()
+        await table.done.wait()
+        assert trio.current_time() - moved_at == 30
+        [ended] = table.reports
+        assert ended.result == GameResult(winner=None, reason="aborted", moves=(3,))
+        assert not ended.result.counts and table.store.records == []
+
+
+async def test_a_timed_player_who_is_away_flags_before_their_grace_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    short = attrs.evolve(SETUP, time_control=TimeControl(base_seconds=15))
+    async with running_game(MOVE_TIMEOUT, setup=short) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3))
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 3))
+        await trio.testing.wait_all_tasks_blocked()
+        started = trio.current_time()
+        await table.inbox.send(SeatLeft("ann"))  # grace 20 s; her clock has 15
+        await table.done.wait()
+        assert trio.current_time() - started == 15
+        [ended] = table.reports
+        assert (ended.result.winner, ended.result.reason) == ("bob", "timeout")
+
+
+async def test_time_is_charged_from_when_each_move_was_received(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A move that waited in the inbox is played at its arrival time, not when handled."""
+    async with running_game(MOVE_TIMEOUT, setup=ONE_PLUS_ONE) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3))
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 3))
+        await trio.testing.wait_all_tasks_blocked()
+        turn_began = trio.current_time()
+        await trio.sleep(30)
+        arrived = trio.current_time() - 10  # it reached the server 10 s ago
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 4, arrived))
+        await trio.testing.wait_all_tasks_blocked()
+        state = [m for m in table.bob.messages() if isinstance(m, GameState)][-1]
+        assert state.clocks == Clocks(player1=60 - (arrived - turn_began) + 1, player2=60)

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.game_state import (
@@ -40,6 +48,7 @@ from c4actors.game_state import (
 )
 from c4actors.rules import Board, Termination
 from protocol.messages import (
+    Clocks,
     DrawDeclined,
     DrawOffered,
     Error,
@@ -49,6 +58,7 @@ from protocol.messages import (
     OpponentDisconnected,
     OpponentReconnected,
     PlayerNumber,
+    TimeControl,
 )
 
 SETUP = GameSetup(
@@ -379,6 +389,129 @@ def test_without_a_move_timeout_nobody_is_hurried() -> None:
     assert effects[0].message.seconds_to_move is None
 
 
+# --------------------------------------------------------------------------- time controls
+
+FIRST_MOVE = 30.0
+TIMED = attrs.evolve(SETUP, time_control=TimeControl(base_seconds=60, increment_seconds=2))
+
+
+def timed_game(setup: GameSetup = TIMED, now: float = 0.0) -> Game:
+    game, _ = start(setup, (1, 2), GRACE, now, move_timeout=TIMEOUT, first_move_seconds=FIRST_MOVE)
+    return game
+
+
+def last_state(effects: list[Effect]) -> GameState:
+    states = [
+        e.message for e in effects if isinstance(e, Send) and isinstance(e.message, GameState)
+    ]
+    assert states
+    return states[-1]
+
+
+def test_a_timed_game_starts_with_full_clocks_and_the_first_move_limit() -> None:
+    _, effects = start(
+        TIMED, (1, 2), GRACE, 5.0, move_timeout=TIMEOUT, first_move_seconds=FIRST_MOVE
+    )
+    assert effects[0] == Send(
+        (1,),
+        GameStarted(
+            game_id="g1",
+            player1="ann",
+            player2="bob",
+            colors=SETUP.colors,
+            you=1,
+            time_control=TimeControl(base_seconds=60, increment_seconds=2),
+        ),
+    )
+    state = last_state(effects)
+    assert state.clocks == Clocks(player1=60, player2=60)
+    assert state.seconds_to_move == FIRST_MOVE  # not the untimed move timeout
+    assert effects[-1] == ArmDeadline(35.0)
+
+
+def test_first_moves_are_not_charged_and_clocks_start_after_them() -> None:
+    game = timed_game()
+    game, _ = play(game, [3], now=20.0)  # ann's first move: no charge, no increment
+    game, effects = play(game, [3], now=45.0)  # bob's, 25 s later: still no charge
+    assert game.clocks == (60, 60)
+    # ann's clock now runs from 45: she flags at 105 unless she moves.
+    assert effects[-1] == ArmDeadline(105.0)
+    assert last_state(effects).seconds_to_move == 60
+
+
+def test_time_is_charged_from_receipt_to_receipt_with_the_increment() -> None:
+    game, _ = play(timed_game(), [3, 3], now=0.0)
+    game, effects = play(game, [4], now=10.5)  # ann spent 10.5 s, gains 2
+    assert game.clocks == (51.5, 60)
+    assert last_state(effects).clocks == Clocks(player1=51.5, player2=60)
+    assert effects[-1] == ArmDeadline(70.5)  # bob's 60 s from 10.5
+    game, effects = play(game, [4], now=40.5)
+    assert game.clocks == (51.5, 32)
+    assert effects[-1] == ArmDeadline(40.5 + 51.5)
+
+
+def test_a_timed_player_flags_at_the_exact_time() -> None:
+    game, _ = play(timed_game(), [3, 3], now=0.0)
+    game, _ = play(game, [4], now=10.0)  # ann 52, bob to move with 60 from 10
+    early, effects = apply(game, DeadlineReached(), 69.999)
+    assert early is game and effects == []
+    game, effects = apply(game, DeadlineReached(), 70.0)
+    assert finished(effects) == [GameResult(winner="ann", reason="timeout", moves=(3, 3, 4))]
+
+
+def test_a_timed_move_just_before_the_flag_counts_one_at_the_flag_does_not() -> None:
+    game, _ = play(timed_game(), [3, 3], now=0.0)
+    just_before, _ = apply(game, MoveRequested(1, "ann", 4), 59.999)
+    assert just_before.board.moves == (3, 3, 4) and not just_before.is_over
+    assert just_before.clocks is not None and abs(just_before.clocks[0] - 2.001) < 1e-9
+    flagged, effects = apply(game, MoveRequested(1, "ann", 4), 60.0)
+    assert flagged.board.moves == (3, 3)
+    assert finished(effects) == [GameResult(winner="bob", reason="timeout", moves=(3, 3))]
+    assert errors(effects) == [((1,), "game_over")]
+
+
+def test_a_first_move_not_made_in_time_aborts_a_timed_game() -> None:
+    for opening in ([], [3]):
+        game, _ = play(timed_game(), opening, now=0.0)
+        early, _ = apply(game, DeadlineReached(), FIRST_MOVE - 0.001)
+        assert not early.is_over
+        game, effects = apply(game, DeadlineReached(), FIRST_MOVE)
+        [result] = finished(effects)
+        assert (result.winner, result.reason, result.counts) == (None, "aborted", False)
+
+
+def test_a_player_away_keeps_losing_time_and_flags_before_the_grace_ends() -> None:
+    game, _ = play(timed_game(), [3, 3], now=0.0)
+    game, _ = play(game, [4], now=50.0)  # ann 12 left; bob to move with 60
+    game, _ = play(game, [4], now=50.0)  # bob answers at once: 62; ann has 12 from 50
+    game, effects = apply(game, SeatLeft("ann"), 55.0)  # grace until 75; her flag at 62
+    assert ArmDeadline(62.0) not in effects and game.deadline == 62.0
+    game, effects = apply(game, DeadlineReached(), 62.0)
+    assert finished(effects) == [GameResult(winner="bob", reason="timeout", moves=(3, 3, 4, 4))]
+
+
+def test_the_grace_period_ends_first_when_it_is_earlier_than_the_flag() -> None:
+    game, _ = play(timed_game(), [3, 3], now=0.0)
+    game, _ = apply(game, SeatLeft("ann"), 1.0)  # grace until 21; flag at 60
+    game, effects = apply(game, DeadlineReached(), 21.0)
+    assert finished(effects) == [GameResult(winner="bob", reason="disconnect", moves=(3, 3))]
+
+
+def test_a_returning_player_sees_the_clocks_as_they_are_now() -> None:
+    game, _ = play(timed_game(), [3, 3], now=0.0)
+    game, _ = apply(game, SeatLeft("ann"), 1.0)
+    _, effects = apply(game, SeatReturned("ann", 9), 15.0)
+    state = last_state(effects)
+    assert state.clocks == Clocks(player1=45, player2=60) and state.seconds_to_move == 45
+
+
+def test_a_restored_timed_game_re_arms_the_same_flag() -> None:
+    game, _ = play(timed_game(), [3, 3, 4], now=7.0)
+    game, _ = play(game, [4], now=20.0)
+    restored = from_json(to_json(game))
+    assert restored == game and restored.deadline == game.deadline == 20.0 + 62.0
+
+
 # --------------------------------------------------------------------------- state machine
 
 
@@ -387,21 +520,41 @@ MACHINE_TIMEOUT = 45.0
 
 class GameMachine(RuleBasedStateMachine):
     """Random requests from both seats (and from strangers and stale sockets), drops,
-    returns, deadlines and aborts against one game."""
+    returns, deadlines and aborts against one game, untimed (with a move timeout) or timed;
+    time jumps to just before or exactly at the next deadline without feeding it, so
+    events race the deadlines as they do in the actor's inbox."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.game, effects = start(SETUP, (1, 2), GRACE, 0.0, move_timeout=MACHINE_TIMEOUT)
+        self.game = new_game()
         self.now = 0.0
         self.next_conn = 3
         self.results: list[GameResult] = []
         self.armed: float | None = None
-        for effect in effects:
-            if isinstance(effect, ArmDeadline):
-                self.armed = effect.at
         self.stale: list[int] = []
         self.offers: dict[PlayerNumber, list[int]] = {1: [], 2: []}
         """Per seat, the plies on the board at each accepted draw offer."""
+        self.model_clocks: list[float] | None = None
+        """The clocks as this test charges them, move by move (an oracle for the core's)."""
+        self.last_move_at = 0.0
+
+    @initialize(timed=st.booleans())
+    def begin(self, timed: bool) -> None:
+        setup = TIMED if timed else SETUP
+        self.game, effects = start(
+            setup,
+            (1, 2),
+            GRACE,
+            0.0,
+            move_timeout=MACHINE_TIMEOUT,
+            first_move_seconds=FIRST_MOVE,
+        )
+        if timed:
+            base = TIMED.time_control.base_seconds if TIMED.time_control else 0.0
+            self.model_clocks = [base, base]
+        for effect in effects:
+            if isinstance(effect, ArmDeadline):
+                self.armed = effect.at
 
     def run(self, event: Event) -> list[Effect]:
         before = self.game
@@ -409,7 +562,16 @@ class GameMachine(RuleBasedStateMachine):
         self.game = after
         sends = [e for e in effects if isinstance(e, Send)]
         refused = [code for _, code in errors(effects) if code != "internal_error"]
-        if refused:
+        late = (
+            not before.is_over
+            and before.deadline is not None
+            and self.now >= before.deadline
+            and not isinstance(event, DeadlineReached)
+        )
+        if late:
+            # The deadline came first: the game ended by it, the event changed nothing more.
+            assert finished(effects) and after.board == before.board
+        elif refused:
             # A refusal is one error to its sender and nothing else.
             assert after is before and len(effects) == 1
         if before.is_over:
@@ -476,6 +638,21 @@ class GameMachine(RuleBasedStateMachine):
             assert before.turn_deadline is not None and self.now >= before.turn_deadline
             assert len(result.moves) >= 2
             assert result.winner != _name_to_move(before)
+            if self.model_clocks is not None:
+                # Timed: the flag fell when the mover's clock, as charged, reached zero.
+                mover = before.board.turn - 1
+                assert self.now - self.last_move_at >= self.model_clocks[mover] - 1e-9
+        turn_deadline = before.turn_deadline
+        if result.reason == "aborted" and turn_deadline is not None:  # noqa: SIM102
+            if self.now >= turn_deadline and len(result.moves) < 2:
+                # An opening that did not come in time: the first-move limit or the timeout.
+                limit = FIRST_MOVE if self.model_clocks is not None else MACHINE_TIMEOUT
+                assert turn_deadline == self.last_move_at + limit
+
+    def deadline_passed(self) -> bool:
+        """Whether a deadline the test has not fed has passed (an event now comes too late)."""
+        deadline = self.game.deadline
+        return deadline is not None and self.now >= deadline
 
     def seat_conn(self, number: PlayerNumber) -> int | None:
         return self.game.seats[number - 1].conn
@@ -499,6 +676,8 @@ class GameMachine(RuleBasedStateMachine):
         board = self.game.board
         was_over = self.game.is_over
         before_offer = self.game.draw_offer
+        deadline = self.game.deadline
+        late = deadline is not None and self.now >= deadline
         effects = self.run(MoveRequested(conn, name, column))
         legal = (
             not was_over
@@ -508,20 +687,30 @@ class GameMachine(RuleBasedStateMachine):
             and column in board.legal_columns()
         )
         offer = before_offer
-        assert (self.game.board.moves == (*board.moves, column)) == legal
-        if legal:
+        played = self.game.board.moves == (*board.moves, column)
+        assert played == (legal and not late)
+        if played:
             assert not errors(effects)
             if not self.game.is_over:
                 # The player a draw was offered to moved: the offer lapsed; the offerer's
                 # own move leaves it standing.
                 assert self.game.draw_offer == (None if offer != number else offer)
+            if self.model_clocks is not None and len(board.moves) >= 2:
+                control = TIMED.time_control
+                assert control is not None
+                spent = self.now - self.last_move_at
+                self.model_clocks[number - 1] += control.increment_seconds - spent
+                assert self.model_clocks[number - 1] > control.increment_seconds
+            self.last_move_at = self.now
 
     @rule(number=st.sampled_from(SEATS), stranger=st.booleans())
     def quit(self, number: PlayerNumber, stranger: bool) -> None:
         conn = 99 if stranger else self.seat_conn(number)
         was_over = self.game.is_over
+        deadline = self.game.deadline
+        late = deadline is not None and self.now >= deadline
         effects = self.run(QuitRequested(98 if conn is None else conn, SETUP.player(number).name))
-        if not was_over and not stranger and conn is not None:
+        if not was_over and not stranger and conn is not None and not late:
             assert finished(effects) == [self.game.result]
             assert self.game.result is not None and self.game.result.reason == "forfeit"
 
@@ -539,6 +728,13 @@ class GameMachine(RuleBasedStateMachine):
             self.stale.append(conn)
         self.next_conn += 1
         self.run(SeatReturned(SETUP.player(number).name, self.next_conn))
+
+    @rule(offset=st.sampled_from([-0.001, 0.0]))
+    def time_nears_the_deadline(self, offset: float) -> None:
+        """Just before, or exactly at, the next deadline; not fed (an event may race it)."""
+        deadline = self.game.deadline
+        if deadline is not None:
+            self.now = max(self.now, deadline + offset)
 
     @rule(seconds=st.sampled_from([0.0, 1.0, 5.0, 19.9, 20.0, 30.0, MACHINE_TIMEOUT]))
     def time_passes(self, seconds: float) -> None:
@@ -569,7 +765,10 @@ class GameMachine(RuleBasedStateMachine):
     def offer_draw(self, number: PlayerNumber, stranger: bool) -> None:
         conn = 99 if stranger else self.seat_conn(number)
         before = self.game
+        late = self.deadline_passed()
         effects = self.run(DrawOfferRequested(98 if conn is None else conn, _seat_name(number)))
+        if late:
+            return  # the deadline ended the game first (``run`` checks that)
         offered = [e.message for e in effects if isinstance(e, Send)]
         if any(isinstance(m, DrawOffered) for m in offered):
             assert not stranger and self.game.draw_offer == number
@@ -587,10 +786,11 @@ class GameMachine(RuleBasedStateMachine):
     def answer_draw(self, number: PlayerNumber, accept: bool) -> None:
         conn = self.seat_conn(number)
         before = self.game
+        late = self.deadline_passed()
         effects = self.run(
             DrawAnswerRequested(98 if conn is None else conn, _seat_name(number), accept)
         )
-        if before.is_over or conn is None:
+        if before.is_over or conn is None or late:
             return
         if before.draw_offer != _other_seat(number):
             assert [code for _, code in errors(effects)] == ["no_draw_offer"]
@@ -605,8 +805,9 @@ class GameMachine(RuleBasedStateMachine):
     def player_aborts(self, number: PlayerNumber) -> None:
         conn = self.seat_conn(number)
         before = self.game
+        late = self.deadline_passed()
         effects = self.run(AbortRequested(98 if conn is None else conn, _seat_name(number)))
-        if before.is_over or conn is None:
+        if before.is_over or conn is None or late:
             return
         if len(before.board.moves) >= 2:
             assert [code for _, code in errors(effects)] == ["cannot_abort"]
@@ -643,11 +844,21 @@ class GameMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_turn_deadline_runs_from_the_last_move(self) -> None:
-        if self.game.is_over:
-            assert self.game.turn_deadline is None
+        game = self.game
+        if game.is_over:
+            assert game.turn_deadline is None
+            return
+        assert game.turn_started == self.last_move_at
+        if self.model_clocks is None:
+            assert game.turn_deadline == game.turn_started + MACHINE_TIMEOUT
+        elif len(game.board.moves) < 2:
+            assert game.turn_deadline == game.turn_started + FIRST_MOVE
         else:
-            assert self.game.turn_deadline == self.game.turn_started + MACHINE_TIMEOUT
-            assert self.game.deadline is not None and self.now < self.game.deadline
+            # Timed: the flag is exactly when the mover's clock, as charged, runs out.
+            assert game.clocks is not None
+            assert game.clocks == pytest.approx(tuple(self.model_clocks))
+            assert game.turn_deadline == game.turn_started + game.clocks[game.board.turn - 1]
+        assert game.deadline is not None
 
     @invariant()
     def a_pending_draw_offer_is_the_last_offer(self) -> None:
@@ -728,8 +939,10 @@ def test_a_game_restored_from_json_at_any_point_behaves_like_the_original(
 ) -> None:
     cut = data.draw(st.integers(min_value=0, max_value=len(events)))
     timeout = data.draw(st.sampled_from([0.0, 30.0]))
-    original, original_effects = run_events(new_game(move_timeout=timeout), events)
-    halfway, _ = run_events(new_game(move_timeout=timeout), events[:cut])
+    setup = data.draw(st.sampled_from([SETUP, TIMED]))
+    first, _ = start(setup, (1, 2), GRACE, 0.0, move_timeout=timeout, first_move_seconds=FIRST_MOVE)
+    original, original_effects = run_events(first, events)
+    halfway, _ = run_events(first, events[:cut])
     restored, restored_effects = run_events(from_json(to_json(halfway)), events[cut:])
     assert restored == original
     assert restored_effects == original_effects[cut:]

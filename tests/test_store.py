@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 
@@ -24,6 +25,7 @@ from c4actors.store import (
 )
 from c4actors.store import migrations as sqlite_migrations
 from c4actors.store.migrations import LATEST
+from protocol.messages import TimeControl
 from tests.stores import PostgresBackend, SQLiteBackend, StoreBackend
 
 
@@ -228,3 +230,27 @@ def test_sqlite_migrations_apply_in_order_from_scratch(tmp_path: Path) -> None:
     assert sqlite_migrations.migrate(db) == list(range(1, LATEST + 1))
     assert sqlite_migrations.migrate(db) == []
     db.close()
+
+
+async def test_a_timed_game_keeps_its_time_control_and_older_games_read_as_untimed(
+    backend: StoreBackend,
+) -> None:
+    """Migration 4 adds the time control; games stored before it are untimed."""
+    backend.migrate(3)
+    backend.execute(
+        "INSERT INTO games (game_id, player1, player2, player1_key, player2_key, registered1,"
+        " registered2, color1, color2, moves, result, winner, reason, started_at, ended_at)"
+        " VALUES ('old', 'ann', 'bob', 'ann', 'bob', FALSE, FALSE, 'red', 'yellow', '[3, 3]',"
+        " 'win', 'ann', 'forfeit', 0, 1)"
+    )
+    store = await backend.open()
+    try:
+        old = await store.get_game("old")
+        assert old is not None and old.setup.time_control is None
+        plain = record("t", "ann")
+        control = TimeControl(base_seconds=180, increment_seconds=2.5)
+        timed = attrs.evolve(plain, setup=attrs.evolve(plain.setup, time_control=control))
+        await store.record_game(timed)
+        assert await store.get_game("t") == timed
+    finally:
+        await store.aclose()

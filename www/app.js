@@ -11,6 +11,7 @@ import { LobbyView } from "./lobby.js";
 import { GameView } from "./game.js";
 import { ChatView } from "./chat.js";
 import { DrawControls } from "./draw.js";
+import { TimeControlPicker, controlName } from "./clock.js";
 import { ProfileView, findProfileDom } from "./profile.js";
 import { ReplayView, findReplayDom } from "./replay.js";
 import { HEARTBEAT_MS, sharedGuest, tabSession as store } from "./saved_session.js";
@@ -75,6 +76,7 @@ const state = {
   challenging: null, // challenge sent, invitation_sent not yet received
   answering: new Set(), // challengers we just accepted
   seekSent: false, // seek or unseek sent, my row's change not yet seen
+  controls: new Map(), // name -> the time control of our pending invitation with them
   game: null,
   chat: true, // whether games have a chat on this server (welcome.chat)
 };
@@ -183,6 +185,19 @@ const lobby = new LobbyView(
   },
 );
 
+const timeControl = new TimeControlPicker({
+  select: $("time-control-select"),
+  custom: $("time-control-custom"),
+  base: $("time-control-base"),
+  increment: $("time-control-increment"),
+  error: $("time-control-error"),
+});
+// The invitation rows name the clock offered ("ann challenges you to a 3+2 game").
+lobby.invitationNote = (name) => {
+  const control = state.controls.get(name);
+  return control ? `a ${controlName(control)} game` : null;
+};
+
 const gameView = new GameView(
   {
     game: $("game"),
@@ -193,6 +208,12 @@ const gameView = new GameView(
     legendOpp: $("legend-opp"),
     turn: $("turn"),
     moveTimer: $("move-timer"),
+    clocks: $("clocks"),
+    clockYou: $("clock-you"),
+    clockOpp: $("clock-opp"),
+    clockYouTime: $("clock-you-time"),
+    clockOppTime: $("clock-opp-time"),
+    clockOppLabel: $("clock-opp-label"),
     gameMessage: $("game-message"),
     opponentBanner: $("opponent-banner"),
     result: $("result"),
@@ -334,6 +355,7 @@ const HANDLERS = {
   },
 
   invitation_sent(msg) {
+    state.controls.set(msg.to, msg.time_control ?? null);
     clearTimeout(timers.challenge);
     state.challenging = null;
     state.outgoing = msg.to;
@@ -346,6 +368,7 @@ const HANDLERS = {
 
   invitation(msg) {
     const from = msg.from;
+    state.controls.set(from, msg.time_control ?? null);
     if (!state.incoming.includes(from)) state.incoming.push(from);
     renderLobby();
     announce(`${from} challenges you. Press Enter to accept.`);
@@ -399,6 +422,7 @@ const HANDLERS = {
       colors: msg.colors ?? {},
       you,
       opponent: you === 1 ? msg.player2 : msg.player1,
+      timeControl: msg.time_control ?? null,
     };
     if (resumed) {
       Object.assign(state.game, meta);
@@ -438,6 +462,8 @@ const HANDLERS = {
     // Seconds the side to move has, counted from now: a local deadline (no clock sync needed).
     const toMove = Number(msg.seconds_to_move);
     game.moveDeadline = msg.seconds_to_move != null && Number.isFinite(toMove) ? Date.now() + toMove * 1000 : null;
+    game.clocks = msg.clocks ?? null;
+    game.clocksAt = Date.now();
     game.awaiting = false;
     const animate = game.synced && moves.length === before + 1;
     game.synced = true;
@@ -836,6 +862,8 @@ document.addEventListener("click", (event) => {
 // --------------------------------------------------------------------------- actions
 
 function challenge(name, source = "row") {
+  const control = timeControl.read();
+  if (control === undefined) return; // a custom clock out of bounds: the picker says why
   state.challenging = name;
   state.challengeSource = source;
   lobby.showRowError(name, "");
@@ -846,7 +874,7 @@ function challenge(name, source = "row") {
     state.challenging = null;
     renderLobby();
   }, CHALLENGE_WAIT_MS);
-  conn.send({ type: "challenge", opponent: name });
+  conn.send(control ? { type: "challenge", opponent: name, time_control: control } : { type: "challenge", opponent: name });
 }
 
 /** Play anyone ("seek") or stop looking ("unseek"); my row's state says what came of it. */

@@ -4,6 +4,7 @@
 
 import { BoardView, emptyBoard } from "./board.js";
 import { applyTokenColors } from "./colors.js";
+import { ClocksView } from "./clock.js";
 
 const REASONS = {
   four_in_a_row: () => "by four in a row",
@@ -39,6 +40,14 @@ export class GameView {
     this.dom = dom;
     this.countdown = null;
     this.moveTimer = null;
+    this.clocks = new ClocksView({
+      root: dom.clocks,
+      you: dom.clockYou,
+      opp: dom.clockOpp,
+      youTime: dom.clockYouTime,
+      oppTime: dom.clockOppTime,
+      oppLabel: dom.clockOppLabel,
+    });
     this.board = new BoardView(dom.board, dom.columns, { onPlay: (col) => onMove(col) });
 
     dom.quit.addEventListener("click", () => {
@@ -92,7 +101,10 @@ export class GameView {
     else if (!game.next) turn.textContent = "";
     else turn.textContent = myTurn ? "Your turn" : `${game.next}'s turn`;
     turn.classList.toggle("mine", myTurn);
-    this.showMoveTimer(over ? null : game.moveDeadline ?? null, game.next, me);
+    this.clocks.show(game, me);
+    // A running clock shows the time itself; the timer is for untimed games and first moves.
+    const clockRuns = Boolean(game.timeControl) && (game.moves?.length ?? 0) >= 2;
+    this.showMoveTimer(over || clockRuns ? null : game.moveDeadline ?? null, game.next, me);
   }
 
   /** The last seconds the side to move has (untimed games with a move timeout): hidden
@@ -198,6 +210,7 @@ export class GameView {
   reset() {
     this.hideOpponentBanner();
     this.showMoveTimer(null);
+    this.clocks.hide();
     this.clearMessage();
     if (this.dom.quitDialog.open) this.dom.quitDialog.close("cancel");
     this.board.reset();

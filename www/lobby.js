@@ -411,7 +411,8 @@ export class LobbyView {
   incomingItem(from) {
     const li = el("li", "invitation incoming");
     li.dataset.from = from;
-    const text = el("span", "invitation-text", `${from} challenges you`);
+    const note = this.invitationNote?.(from);
+    const text = el("span", "invitation-text", note ? `${from} challenges you to ${note}` : `${from} challenges you`);
     const actions = el("span", "invitation-actions");
     const accept = button("Accept", "btn-small btn-primary", `Accept challenge from ${from}`, {
       action: "accept",
@@ -432,7 +433,8 @@ export class LobbyView {
     const text = el("span", "invitation-text");
     const spinner = el("span", "spinner spinner-small");
     spinner.setAttribute("aria-hidden", "true");
-    text.append(spinner, document.createTextNode(`Waiting for ${to}…`));
+    const note = this.invitationNote?.(to);
+    text.append(spinner, document.createTextNode(note ? `Waiting for ${to}… (${note})` : `Waiting for ${to}…`));
     const actions = el("span", "invitation-actions");
     actions.append(button("Cancel", "btn-small", `Cancel challenge to ${to}`, { action: "cancel", user: to }));
     li.append(text, actions);

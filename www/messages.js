@@ -24,6 +24,7 @@ export const ERROR_TEXT = {
   result_not_saved: "The server could not save this game: it does not count in the records.",
   self_challenge: "You can't challenge yourself.",
   not_available: "That player is busy right now (playing, or answering another challenge).",
+  invalid_time_control: "That time control is outside what the server allows: pick a preset or change the custom clock.",
   too_many_games: "You have started many games in a short time: wait a little before the next.",
   declined_recently: "That player declined your challenge a moment ago: wait a little before asking again.",
   unknown_user: "No player by that name is online.",

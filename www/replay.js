@@ -8,6 +8,7 @@ import { BoardGrid, findFours, positionAfter } from "./board.js";
 import { applyTokenColors } from "./colors.js";
 import { formatTime } from "./profile.js";
 import { errorText } from "./messages.js";
+import { controlName } from "./clock.js";
 
 /** How a stored game ended, told by a neutral onlooker. */
 export function describeEnding({ result, winner, reason, player1, player2 }) {
@@ -17,6 +18,7 @@ export function describeEnding({ result, winner, reason, player1, player2 }) {
     if (reason === "four_in_a_row") return `${winner} won by four in a row`;
     if (reason === "forfeit") return `${winner} won by forfeit`;
     if (reason === "disconnect") return `${winner} won — ${loser} disconnected`;
+    if (reason === "timeout") return `${winner} won — ${loser} ran out of time`;
     return `${winner} won`;
   }
   return "No result — the server stopped this game";
@@ -31,6 +33,7 @@ export function findReplayDom() {
     root: byId("replay"),
     title: byId("replay-title"),
     when: byId("replay-when"),
+    clock: byId("replay-clock"),
     player1: byId("replay-player1"),
     player2: byId("replay-player2"),
     status: byId("replay-status"),
@@ -74,6 +77,7 @@ export class ReplayView {
     this.game = null;
     dom.title.textContent = "Replay";
     dom.when.textContent = "";
+    dom.clock.textContent = "";
     dom.body.hidden = true;
     this.setStatus("Loading…");
     dom.title.focus({ preventScroll: true });
@@ -97,6 +101,7 @@ export class ReplayView {
     applyTokenColors(dom.root, game.colors);
     dom.title.textContent = `${game.player1} vs ${game.player2}`;
     dom.when.textContent = formatTime(game.ended_at).text;
+    dom.clock.textContent = game.time_control ? `Time control ${controlName(game.time_control)}` : "Untimed";
     dom.player1.textContent = `${game.player1} (moved first)`;
     dom.player2.textContent = game.player2;
     this.board.setLabels(`${game.player1}'s token`, `${game.player2}'s token`);

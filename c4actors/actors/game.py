@@ -40,6 +40,7 @@ from c4actors.game_record import GameRecord, GameSetup
 from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
 from c4actors.store import Store
+from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS
 from protocol.codec import encode
 from protocol.messages import Error
 
@@ -57,7 +58,8 @@ class PlayMove:
     name: str
     column: int
     received_at: float = 0.0
-    """``trio.current_time()`` when the frame arrived, for the move latency metric."""
+    """``trio.current_time()`` when the frame arrived: the time the move is played at (clocks
+    are charged from receipt to receipt), and the start of the move latency metric."""
 
 
 @attrs.frozen
@@ -128,6 +130,7 @@ class GameActor:
         grace_seconds: float,
         move_timeout: float = 0.0,
         chat: chat_rules.ChatSettings | None = None,
+        first_move_seconds: float = DEFAULT_FIRST_MOVE_SECONDS,
     ) -> None:
         self.game_id = setup.game_id
         self.inbox, self.report, self.store, self.metrics = inbox, report, store, metrics
@@ -135,11 +138,17 @@ class GameActor:
         """The mailboxes of the sockets that hold a seat."""
         conns = (mailboxes[0].conn, mailboxes[1].conn)
         self.game, self._started = core.start(
-            setup, conns, grace_seconds, trio.current_time(), move_timeout=move_timeout
+            setup,
+            conns,
+            grace_seconds,
+            trio.current_time(),
+            move_timeout=move_timeout,
+            first_move_seconds=first_move_seconds,
         )
         self.chat = chat_rules.ChatRoom(settings=chat or chat_rules.ChatSettings(enabled=False))
         self.deadline = math.inf
         self.started_at = time.time()
+        self._last_now = -math.inf
 
     async def run(self) -> None:
         """Play the game to its end, save it, then report the result to the lobby (always).
@@ -194,6 +203,9 @@ class GameActor:
                 with trio.move_on_at(self.deadline) as waiting:
                     item = await self.inbox.receive()
                 if waiting.cancelled_caught:
+                    # Moves already queued were received before now: they are played at
+                    # the time they arrived, so one that beat the flag still counts.
+                    self._handle_queued()
                     self._apply(core.DeadlineReached())
                     continue
             self._handle(item)
@@ -201,7 +213,7 @@ class GameActor:
     def _handle(self, item: GameInput) -> None:
         match item:
             case PlayMove(sender=sender, name=name, column=column, received_at=received_at):
-                self._apply(core.MoveRequested(sender.conn, name, column), sender)
+                self._apply(core.MoveRequested(sender.conn, name, column), sender, received_at)
                 if received_at:
                     self.metrics.move_seconds.observe(trio.current_time() - received_at)
             case QuitGame(sender=sender, name=name):
@@ -225,16 +237,21 @@ class GameActor:
 
     def _refuse_late_requests(self) -> None:
         """Answer moves that were already queued when the game ended, instead of dropping them."""
+        self._handle_queued()
+
+    def _handle_queued(self) -> None:
         while True:
             try:
                 self._handle(self.inbox.receive_nowait())
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
 
-    def _apply(self, event: core.Event, sender: Mailbox | None = None) -> None:
-        """Feed one event to the core. The ``Game`` is immutable, so whatever fails here, the
-        abort that follows starts from a whole state, never a half-changed one."""
-        self.game, effects = core.apply(self.game, event, trio.current_time())
+    def _apply(self, event: core.Event, sender: Mailbox | None = None, at: float = 0.0) -> None:
+        """Feed one event to the core at time ``at`` (when its frame arrived; 0: now), never
+        earlier than an event before it. The ``Game`` is immutable, so whatever fails here,
+        the abort that follows starts from a whole state, never a half-changed one."""
+        self._last_now = max(self._last_now, at or trio.current_time())
+        self.game, effects = core.apply(self.game, event, self._last_now)
         self._carry_out(effects, sender)
 
     def _carry_out(self, effects: list[core.Effect], sender: Mailbox | None = None) -> None:

@@ -59,6 +59,7 @@ from c4actors.lobby_state import (
 from c4actors.lobby_updates import LobbyUpdateBuffer
 from c4actors.metrics import Metrics
 from c4actors.store import Store
+from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS, TimeControlRules
 from protocol.codec import encode
 from protocol.messages import Error, UserInfo
 
@@ -166,6 +167,8 @@ class LobbyActor:
         grace_seconds: float,
         tick: float,
         move_timeout: float = 0.0,
+        first_move_seconds: float = DEFAULT_FIRST_MOVE_SECONDS,
+        time_controls: TimeControlRules | None = None,
         list_limit: int | None = DEFAULT_LIST_LIMIT,
         max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
         invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
@@ -176,6 +179,7 @@ class LobbyActor:
         self.metrics = metrics
         self.grace_seconds = grace_seconds
         self.move_timeout = move_timeout
+        self.first_move_seconds = first_move_seconds
         self.tick = tick
         self.inbox_send, self._inbox = trio.open_memory_channel[LobbyInput](LOBBY_INBOX_SIZE)
         self._state = LobbyState(
@@ -186,6 +190,7 @@ class LobbyActor:
             grace_seconds=grace_seconds,
             invitation_timeout=invitation_timeout,
             chat=self.chat.enabled,
+            time_controls=time_controls,
         )
         self._mailboxes: dict[int, Mailbox] = {}
         self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
@@ -353,6 +358,7 @@ class LobbyActor:
             grace_seconds=self.grace_seconds,
             move_timeout=self.move_timeout,
             chat=self.chat,
+            first_move_seconds=self.first_move_seconds,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
         log.info(

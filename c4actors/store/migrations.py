@@ -56,6 +56,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE accounts ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: a timed game's time control (both NULL: untimed, as every game stored before)
+    """
+    ALTER TABLE games ADD COLUMN base_seconds REAL;
+    ALTER TABLE games ADD COLUMN increment_seconds REAL;
+    """,
 )
 LATEST: Final = len(MIGRATIONS)
 

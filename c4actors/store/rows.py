@@ -11,13 +11,14 @@ from typing import Any, Final
 
 from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
+from protocol.messages import TimeControl
 
 ACCOUNT_COLUMNS: Final = (
     "name, password_hash, color, wins, losses, draws, created_at, session_version"
 )
 GAME_COLUMNS: Final = (
     "game_id, player1, player2, registered1, registered2, color1, color2, moves,"
-    " result, winner, reason, started_at, ended_at"
+    " result, winner, reason, started_at, ended_at, base_seconds, increment_seconds"
 )
 
 
@@ -30,6 +31,7 @@ def game_values(record: GameRecord) -> tuple[Any, ...]:
     """The values of ``GAME_COLUMNS`` followed by ``player1_key, player2_key``."""
     setup, result = record.setup, record.result
     player1, player2 = setup.players
+    control = setup.time_control
     return (
         setup.game_id,
         player1.name,
@@ -44,6 +46,8 @@ def game_values(record: GameRecord) -> tuple[Any, ...]:
         result.reason,
         record.started_at,
         record.ended_at,
+        None if control is None else control.base_seconds,
+        None if control is None else control.increment_seconds,
         name_key(player1.name),
         name_key(player2.name),
     )
@@ -87,13 +91,19 @@ def account_from_row(row: Any) -> Account:
 
 def game_from_row(row: Any) -> GameRecord:
     (game_id, p1, p2, reg1, reg2, color1, color2, moves, result, winner, reason, started, ended) = (
-        row
+        row[:13]
     )
+    base, increment = row[13:]
     del result  # the outcome follows from the reason and the winner
     setup = GameSetup(
         game_id=game_id,
         player1=Player(name=p1, color=color1, registered=bool(reg1)),
         player2=Player(name=p2, color=color2, registered=bool(reg2)),
+        time_control=(
+            None
+            if base is None
+            else TimeControl(base_seconds=base, increment_seconds=increment or 0.0)
+        ),
     )
     outcome = GameResult(winner=winner, reason=reason, moves=tuple(json.loads(moves)))
     return GameRecord(setup=setup, result=outcome, started_at=started, ended_at=ended)

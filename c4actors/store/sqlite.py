@@ -218,7 +218,7 @@ class SQLiteStore:
             try:
                 db.execute(
                     f"INSERT INTO games ({GAME_COLUMNS}, player1_key, player2_key)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f" VALUES ({', '.join(['?'] * 17)})",
                     game_values(record),
                 )
                 for key, column in updates:

@@ -1,8 +1,10 @@
-"""Time in the browser: the move timer of an untimed game and a game lost on time.
+"""Time in the browser: the move timer of an untimed game, and timed games lost on time.
 
 This module's server gives the player to move 4 seconds in untimed games
 (``--move-timeout 4``), so the page's countdown (shown in the last 30 s) is on from the
-first second and the timeout comes quickly.
+first second and the timeout comes quickly; and it accepts time controls from 1 second
+(``--min-base-seconds 1``, the documented test-only way), so a custom clock of 0.05
+minutes (3 s) stands in for the 1+0 preset.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ MOVE_TIMEOUT = 4
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     db = tmp_path_factory.mktemp("server") / "c4actors.sqlite3"
-    extra = ("--move-timeout", str(MOVE_TIMEOUT))
+    extra = ("--move-timeout", str(MOVE_TIMEOUT), "--min-base-seconds", "1")
     with running_server(grace=3.0, db=db, extra=extra) as server:
         yield server
 
@@ -48,3 +50,49 @@ def test_an_untimed_game_shows_the_move_timer_and_is_lost_on_time(people: People
     for me in (ann, bob):
         expect(me.by_id("move-timer")).to_be_hidden()
     expect(ann.result).to_have_attribute("data-outcome", "won")
+
+
+def test_the_presets_are_offered_and_a_custom_clock_outside_the_bounds_is_explained(
+    people: People,
+) -> None:
+    ann = people.open("ann")
+    ann.join()
+    select = ann.page.get_by_label("Time control")
+    options = select.locator("option")
+    expect(options).to_have_text(["Untimed", "1+0", "3+2", "5+0", "Custom…"])
+    select.select_option(label="Custom…")
+    ann.page.get_by_label("Minutes").fill("999")
+    bob = people.open("bob")
+    bob.join()
+    ann.page.get_by_role("button", name=f"Challenge {bob.name}", exact=True).click()
+    expect(ann.by_id("time-control-error")).to_have_text(re.compile(r"^The base time must be"))
+    expect(bob.incoming(ann)).to_have_count(0)
+
+
+def test_a_timed_game_shows_both_clocks_and_is_lost_on_time(people: People) -> None:
+    ann = people.open("ann")
+    bob = people.open("bob")
+    ann.join()
+    bob.join()
+    ann.page.get_by_label("Time control").select_option(label="Custom…")
+    ann.page.get_by_label("Minutes").fill("0.05")  # 3 s: a shortened 1+0
+    ann.page.get_by_label("+ seconds").fill("0")
+    ann.challenge(bob)
+    expect(ann.outgoing(bob)).to_contain_text(f"Waiting for {bob.name}… (a 0:03+0 game)")
+    expect(bob.incoming(ann)).to_contain_text(f"{ann.name} challenges you to a 0:03+0 game")
+    bob.accept(ann)
+    for me, other in ((ann, bob), (bob, ann)):
+        expect(me.game).to_be_visible()
+        expect(me.by_id("clocks")).to_be_visible()
+        expect(me.by_id("clock-opp-label")).to_have_text(other.name)
+        expect(me.by_id("clock-you-time")).to_have_text("3.0")
+    # First moves are free: the clocks start after them.
+    play_moves(bob, ann, [3, 3])
+    expect(bob.by_id("clock-you")).to_have_class(re.compile(r"\brunning\b"))
+    expect(bob.by_id("clock-you")).to_have_class(re.compile(r"\blow\b"))
+    expect(ann.by_id("clock-opp")).to_have_class(re.compile(r"\brunning\b"))
+    expect(ann.by_id("clock-you")).not_to_have_class(re.compile(r"\brunning\b"))
+    # bob does not move again: his 3 s run out.
+    expect(bob.result).to_have_text(f"{ann.name} won — you ran out of time")
+    expect(ann.result).to_have_text("You won — your opponent ran out of time")
+    expect(bob.by_id("clock-you-time")).to_have_text("0.0")
