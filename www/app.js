@@ -276,7 +276,12 @@ const conn = new Connection({
   hello: () => ({ type: "new_connection", username: state.wantedName, resume: store.token }),
   onMessage: handleMessage,
   onStatus: (status) => {
-    if (status === "down") {
+    // Down from the first lost link until the session is back (attempts in between too).
+    const down = status === "down" || (dom.views.game.classList.contains("offline") && (status === "connecting" || status === "handshake"));
+    $("reconnect-now").hidden = !down;
+    // The board is visibly out of play while the link is down (a click says why: tryMove).
+    dom.views.game.classList.toggle("offline", down);
+    if (down) {
       state.sessionOpen = false;
       showBanner("Disconnected — reconnecting…");
     } else if (status === "ready" || status === "stopped") {
@@ -287,6 +292,8 @@ const conn = new Connection({
     }
   },
 });
+
+$("reconnect-now").addEventListener("click", () => conn.reconnectNow());
 
 function handleMessage(msg) {
   const handler = HANDLERS[msg.type];
@@ -556,6 +563,7 @@ const HANDLERS = {
       return;
     }
     if (code === "server_shutdown") {
+      state.serverRestarting = true; // a game lost with it was not counted: say so (settleAfterWelcome)
       // The server is going away: don't wait for it to close the socket, start the
       // reconnect loop (and its banner) now; backoff covers the restart time.
       conn.drop();
@@ -598,13 +606,16 @@ function cancelledText(reason, by, mine) {
 /** The first user_list after welcome tells whether we are back in a game or in the lobby. */
 function settleAfterWelcome(myState) {
   const game = state.game;
+  const restarted = state.serverRestarting === true;
+  state.serverRestarting = false;
   if (game && !game.over) {
     if (myState !== "PLAYING") {
       // Give game_started a moment: if it doesn't come, the game ended while we were away.
       clearTimeout(timers.resume);
       timers.resume = setTimeout(() => {
         if (state.game === game && !game.over) {
-          game.over = { result: "unknown", winner: null, reason: null, line: null };
+          const result = restarted ? "restarted" : "unknown";
+          game.over = { result, winner: null, reason: null, line: null };
           game.next = null;
           gameView.finish(game, state.me);
         }
@@ -918,7 +929,10 @@ function tryMove(col) {
     gameView.showMessage("Column full");
     return;
   }
-  gameView.clearMessage();
+  if (!state.sessionOpen) {
+    // Kept and sent once the connection is back (the Connection queues it); say so.
+    gameView.showMessage("You are offline: this move will be sent when the connection is back.");
+  } else gameView.clearMessage();
   game.awaiting = true; // blocks a double click from sending two moves
   conn.send({ type: "move", game_id: game.id, column: col });
 }

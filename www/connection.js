@@ -23,11 +23,15 @@ export function socketUrl(loc = window.location) {
   return `${scheme}//${loc.host}/ws`;
 }
 
-/** Delay before reconnect attempt `attempt` (0-based): doubling, capped, jittered ±20 %. */
-export function backoffDelay(attempt) {
+/**
+ * Delay before reconnect attempt `attempt` (0-based): doubling, capped at 10 s, and
+ * jittered down to half ("equal jitter"), so the first retry comes within 0.5 s and no
+ * wait exceeds the cap. `random` is injectable for tests.
+ */
+export function backoffDelay(attempt, random = Math.random) {
   const base = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
   // Jitter spreads out the reconnect storm after a server restart.
-  return Math.round(Math.min(MAX_DELAY_MS, base * (0.8 + Math.random() * 0.4)));
+  return Math.round(base * (0.5 + random() * 0.5));
 }
 
 /**

@@ -20,6 +20,9 @@ const MOVE_TIMER_SHOWN_SECONDS = 30;
 
 /** Headline and reason for a finished game, from the local player's point of view. */
 export function describeResult(over, me) {
+  if (over?.result === "restarted") {
+    return { headline: "Game over", detail: "— the server restarted: this game was not counted", outcome: "unknown" };
+  }
   if (!over || over.result === "unknown") {
     return { headline: "Game over", detail: "— it ended while you were disconnected", outcome: "unknown" };
   }

@@ -157,3 +157,39 @@ def test_a_second_tab_beside_an_open_one_does_not_take_its_session(people: Peopl
     expect(ann.greeting).to_have_text(f"Hello {ann.name}")
     expect(ann.row(second)).to_be_visible()
     expect(ann.connection_banner).to_be_hidden()
+
+
+def test_offline_the_board_is_out_of_play_and_reconnect_now_skips_the_wait(
+    people: People,
+) -> None:
+    ann, bob = _game_in_progress(people)
+
+    people.tolerate(ann, OFFLINE_RECONNECT_ERROR)
+    ann.context.set_offline(True)
+    expect(ann.connection_banner).to_have_text("Disconnected — reconnecting…")
+    expect(ann.game).to_have_class(re.compile(r"\boffline\b"))
+    reconnect = ann.page.get_by_role("button", name="Reconnect now")
+    expect(reconnect).to_be_in_viewport()
+    # A click on the board says why nothing happens yet.
+    ann.click_column(4)
+    expect(ann.game_message).to_have_text(
+        "You are offline: this move will be sent when the connection is back."
+    )
+    # Let the backoff grow (retries at most 0.5, 1, 2, 4 s apart), then skip its wait: the
+    # button tries at once (each failed try while offline is one console line).
+    ann.page.wait_for_timeout(3_500)
+    log = people.logs[ann.page]
+
+    def tries() -> int:
+        return sum("ERR_INTERNET_DISCONNECTED" in line for line in log.lines)
+
+    before = tries()
+    reconnect.click()
+    ann.page.wait_for_timeout(300)
+    assert tries() == before + 1
+    ann.context.set_offline(False)
+    expect(ann.connection_banner).to_be_hidden(timeout=15_000)  # the backoff is at most 10 s
+    expect(ann.game).not_to_have_class(re.compile(r"\boffline\b"))
+    expect(reconnect).to_be_hidden()
+    for me in (ann, bob):
+        expect(me.filled_cells).to_have_count(4)
