@@ -23,6 +23,7 @@ from c4actors.migrate_command import add_migrate_arguments, run_migrate
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV
+from c4actors.spectators import DEFAULT_MAX_SPECTATORS, DEFAULT_MAX_WATCHING
 from c4actors.store import StoreError
 from c4actors.store.postgres import DEFAULT_POOL_SIZE, is_postgres_url
 from c4actors.throttle import REGISTRATIONS_PER_ADDRESS
@@ -93,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=MIN_BASE_SECONDS,
         help="shortest base time a challenge's time control may have (default: %(default)s; "
         "lower it only to test games lost on time quickly)",
+    )
+    serve.add_argument(
+        "--max-spectators",
+        type=_positive_int,
+        default=DEFAULT_MAX_SPECTATORS,
+        help="spectators one game may have (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-watching",
+        type=_positive_int,
+        default=DEFAULT_MAX_WATCHING,
+        help="games one connection may watch at once (default: %(default)s)",
     )
     serve.add_argument(
         "--lobby-tick",
@@ -331,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_games_per_minute=args.max_games_per_minute or None,
             invitation_timeout=args.invitation_timeout or None,
             chat=ChatSettings(enabled=args.chat == "on", after_game_seconds=args.chat_after),
+            max_spectators=args.max_spectators,
+            max_watching=args.max_watching,
             web=WebSettings(
                 connection=ConnectionSettings(
                     max_message_bytes=args.max_message_bytes,

@@ -67,6 +67,7 @@ from protocol.messages import (
     OpponentReconnected,
     PlayerNumber,
     ServerMessage,
+    Watching,
 )
 
 ConnId: TypeAlias = int
@@ -624,6 +625,20 @@ def _state(game: Game, now: float) -> GameState:
         seconds_to_move=None if turn is None or board.is_over else max(0.0, turn - now),
         clocks=None if clocks is None else Clocks(player1=clocks[0], player2=clocks[1]),
     )
+
+
+def watching(game: Game, spectators: int, now: float) -> list[ServerMessage]:
+    """What a new spectator of ``game`` is sent: the players and colours (``watching``,
+    with ``spectators`` counting it), then the position as the players last saw it."""
+    setup = game.setup
+    header = Watching(
+        game_id=setup.game_id,
+        player1=setup.player1.name,
+        player2=setup.player2.name,
+        colors=setup.colors,
+        spectators=spectators,
+    )
+    return [header, _state(game, now)]
 
 
 # --------------------------------------------------------------------------- JSON

@@ -31,6 +31,7 @@ from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_P
 from c4actors.loop_monitor import LoopMonitor
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
+from c4actors.spectators import DEFAULT_MAX_SPECTATORS, DEFAULT_MAX_WATCHING
 from c4actors.store import Store, open_store
 from c4actors.store.postgres import DEFAULT_POOL_SIZE, is_postgres_url
 from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS, TimeControlRules
@@ -81,6 +82,10 @@ class ServerSettings:
     """Seconds an invitation stays pending before it expires; None: forever."""
     chat: ChatSettings = attrs.field(factory=ChatSettings)
     """Whether games have a chat (``--chat``) and how long it outlives a game (``--chat-after``)."""
+    max_spectators: int = DEFAULT_MAX_SPECTATORS
+    """Spectators one game may have (``--max-spectators``)."""
+    max_watching: int = DEFAULT_MAX_WATCHING
+    """Games one connection may watch at once (``--max-watching``)."""
     web: WebSettings = attrs.field(factory=WebSettings)
     ping_interval: float | None = None
     """hypercorn's own WebSocket pings. Off: they do not detect a vanished peer under Trio
@@ -190,6 +195,8 @@ async def _serve(
         max_games_per_minute=settings.max_games_per_minute,
         invitation_timeout=settings.invitation_timeout,
         chat=settings.chat,
+        max_spectators=settings.max_spectators,
+        max_watching=settings.max_watching,
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
     before, descriptor_limit = raise_descriptor_limit()

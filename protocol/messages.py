@@ -69,6 +69,9 @@ ErrorCode: TypeAlias = Literal[
     "no_draw_offer",
     "draw_offer_limit",
     "cannot_abort",
+    "not_watching",
+    "too_many_spectators",
+    "watching_too_many",
     "rate_limited",
     "server_shutdown",
     "internal_error",
@@ -226,6 +229,21 @@ class Abort:
     game_id: str
 
 
+@attrs.frozen(kw_only=True)
+class Watch:
+    """Become a spectator of game ``game_id``: its ``watching``, ``game_state`` and
+    ``game_over`` (and its players' chat) follow, until ``unwatch`` or the game's end."""
+
+    game_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Unwatch:
+    """Stop watching game ``game_id`` (answered ``unwatched``)."""
+
+    game_id: str
+
+
 ClientMessage: TypeAlias = (
     NewConnection
     | Challenge
@@ -240,6 +258,8 @@ ClientMessage: TypeAlias = (
     | OfferDraw
     | AnswerDraw
     | Abort
+    | Watch
+    | Unwatch
 )
 CLIENT_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ClientMessage)
 
@@ -404,6 +424,29 @@ class ChatMessage:
 
 
 @attrs.frozen(kw_only=True)
+class Watching:
+    """To a spectator, answering ``watch``: who plays game ``game_id`` in which colours, and
+    how many watch it (this spectator included).  The position follows in a ``game_state``.
+
+    A message of its own rather than ``game_started`` with no seat: a client that never
+    watches keeps reading ``game_started`` as "my game began"."""
+
+    game_id: str
+    player1: str
+    player2: str
+    colors: Colors
+    spectators: int
+
+
+@attrs.frozen(kw_only=True)
+class Unwatched:
+    """To a spectator: it no longer watches game ``game_id`` (it sent ``unwatch``, or its own
+    game started).  Nothing more of that game reaches it after this message."""
+
+    game_id: str
+
+
+@attrs.frozen(kw_only=True)
 class Error:
     """A request was refused or malformed. ``code`` is machine-readable; ``ref`` names the
     request type it answers, when known."""
@@ -429,6 +472,8 @@ ServerMessage: TypeAlias = (
     | DrawOffered
     | DrawDeclined
     | ChatMessage
+    | Watching
+    | Unwatched
     | Error
 )
 SERVER_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ServerMessage)

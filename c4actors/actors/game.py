@@ -42,7 +42,7 @@ from c4actors.metrics import Metrics
 from c4actors.store import Store
 from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS
 from protocol.codec import encode
-from protocol.messages import Error
+from protocol.messages import ChatMessage, Error, GameOver, GameState, Unwatched
 
 log = logging.getLogger("c4actors.game")
 
@@ -112,7 +112,35 @@ class MovedOn:
     conn: int
 
 
-GameInput = PlayMove | QuitGame | SeatLeft | SeatReturned | Say | GameRequest | MovedOn
+@attrs.frozen
+class WatchGame:
+    """From the lobby, which checked the limits: ``mailbox`` watches this game from now on;
+    ``spectators`` is how many do (it included)."""
+
+    mailbox: Mailbox
+    spectators: int
+
+
+@attrs.frozen
+class UnwatchGame:
+    """From the lobby: connection ``conn`` watches this game no more; ``tell``: answer it
+    ``unwatched`` (not when it left: nobody would read it)."""
+
+    conn: int
+    tell: bool = True
+
+
+GameInput = (
+    PlayMove
+    | QuitGame
+    | SeatLeft
+    | SeatReturned
+    | Say
+    | GameRequest
+    | MovedOn
+    | WatchGame
+    | UnwatchGame
+)
 
 
 class GameActor:
@@ -149,6 +177,11 @@ class GameActor:
         self.deadline = math.inf
         self.started_at = time.time()
         self._last_now = -math.inf
+        self.spectators: dict[int, Mailbox] = {}
+        """The mailboxes of the connections watching, served after the players."""
+        self._shown_moves = -1
+        """Moves the spectators were last shown (a ``game_state`` resent to one returning
+        player is not shown them again)."""
 
     async def run(self) -> None:
         """Play the game to its end, save it, then report the result to the lobby (always).
@@ -228,12 +261,44 @@ class GameActor:
                     self.chat, self.game, request, trio.current_time()
                 )
                 self._carry_out(effects, sender)
+            case WatchGame(mailbox=mailbox, spectators=spectators):
+                self._watch(mailbox, spectators)
+            case UnwatchGame(conn=conn, tell=tell):
+                leaving = self.spectators.pop(conn, None)
+                if leaving is not None and tell:
+                    leaving.deliver(encode(Unwatched(game_id=self.game_id)))
             case SeatLeft(name=name):
                 self._apply(core.SeatLeft(name))
             case SeatReturned(name=name, mailbox=mailbox):
                 self.mailboxes[mailbox.conn] = mailbox
                 self._apply(core.SeatReturned(name, mailbox.conn))
                 self.mailboxes = {c: self.mailboxes[c] for c in self.game.connected()}
+
+    def _watch(self, mailbox: Mailbox, spectators: int) -> None:
+        """A new spectator gets the players, colours and position now; then it hears what
+        the players hear.  A finished game is refused (the lobby routed the request before
+        it heard of the end)."""
+        if self.game.is_over:
+            refusal = Error(code="game_over", message="this game is over", ref="watch")
+            self.metrics.errors.labels(refusal.code).inc()
+            mailbox.deliver(encode(refusal))
+            return
+        self.spectators[mailbox.conn] = mailbox
+        self._shown_moves = max(self._shown_moves, len(self.game.board.moves))
+        for message in core.watching(
+            self.game, spectators, max(self._last_now, trio.current_time())
+        ):
+            mailbox.deliver(encode(message))
+
+    def _for_spectators(self, message: object) -> bool:
+        """Whether a frame for the players is one the spectators see too: a new position,
+        the end, the players' chat; never an error or a resend to one returning player."""
+        if isinstance(message, GameState):
+            if len(message.moves) <= self._shown_moves:
+                return False
+            self._shown_moves = len(message.moves)
+            return True
+        return isinstance(message, GameOver | ChatMessage)
 
     def _refuse_late_requests(self) -> None:
         """Answer moves that were already queued when the game ended, instead of dropping them."""
@@ -260,7 +325,13 @@ class GameActor:
                 case core.Send(to=to, message=message):
                     if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
-                    self._deliver(to, encode(message), sender)
+                    frame = encode(message)
+                    self._deliver(to, frame, sender)
+                    if self.spectators and self._for_spectators(message):
+                        # The same frame, after the players: a spectator costs them nothing
+                        # (``deliver`` never waits; a full inbox drops that spectator).
+                        for mailbox in self.spectators.values():
+                            mailbox.deliver(frame)
                 case core.ArmDeadline(at=at):
                     self.deadline = at
                 case core.CancelDeadline():

@@ -17,6 +17,7 @@ expired.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import secrets
@@ -31,6 +32,8 @@ from c4actors.actors.game import (
     GameInput,
     SeatLeft,
     SeatReturned,
+    UnwatchGame,
+    WatchGame,
 )
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
@@ -58,6 +61,12 @@ from c4actors.lobby_state import (
 )
 from c4actors.lobby_updates import LobbyUpdateBuffer
 from c4actors.metrics import Metrics
+from c4actors.spectators import (
+    DEFAULT_MAX_SPECTATORS,
+    DEFAULT_MAX_WATCHING,
+    Refusal,
+    Spectators,
+)
 from c4actors.store import Store
 from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS, TimeControlRules
 from protocol.codec import encode
@@ -139,6 +148,17 @@ class StatsQuery:
 
 
 @attrs.frozen
+class WatchRequest:
+    """Connection ``conn`` sent ``watch`` (``unwatch`` when not ``watch``) for ``game_id``.
+
+    Through the lobby, which knows the games' inboxes and every connection's watching."""
+
+    conn: int
+    game_id: str
+    watch: bool = True
+
+
+@attrs.frozen
 class Shutdown:
     """The server is stopping: tell every connection, then close it (1001)."""
 
@@ -152,8 +172,12 @@ LobbyInput = (
     | SnapshotQuery
     | OnlineQuery
     | StatsQuery
+    | WatchRequest
     | Shutdown
 )
+ENDED_GAMES_REMEMBERED: Final = 1024
+"""Finished games the lobby still recognises, so that watching one is refused ``game_over``
+rather than ``unknown_game``."""
 
 
 class LobbyActor:
@@ -173,8 +197,12 @@ class LobbyActor:
         max_games_per_minute: int | None = DEFAULT_MAX_GAMES_PER_MINUTE,
         invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
         chat: ChatSettings | None = None,
+        max_spectators: int = DEFAULT_MAX_SPECTATORS,
+        max_watching: int = DEFAULT_MAX_WATCHING,
     ) -> None:
         self.store = store
+        self._spectators = Spectators(max_spectators, max_watching)
+        self._ended: collections.deque[str] = collections.deque(maxlen=ENDED_GAMES_REMEMBERED)
         self.chat = ChatSettings() if chat is None else chat
         self.metrics = metrics
         self.grace_seconds = grace_seconds
@@ -267,6 +295,7 @@ class LobbyActor:
                     self._replies.pop(event.conn, reply).close()
             case Disconnected(conn=conn):
                 name = self._state.name_of(conn)
+                self._stop_watching(conn, tell=False)
                 self._apply(self._state.handle(item))
                 self._mailboxes.pop(conn, None)
                 if name is not None:
@@ -275,7 +304,11 @@ class LobbyActor:
                 self._apply(self._state.handle(item))
             case GameEnded(game_id=game_id):
                 self._games.pop(game_id, None)
+                self._spectators.game_ended(game_id)
+                self._ended.append(game_id)
                 self._apply(self._state.handle(item))
+            case WatchRequest():
+                self._watch_request(item)
             case SnapshotQuery(reply=reply):
                 _answer(reply, self._state.listed())
             case OnlineQuery(name=name, reply=reply):
@@ -328,6 +361,37 @@ class LobbyActor:
                     if old is not None:
                         old.close(code, reason)
 
+    def _watch_request(self, request: WatchRequest) -> None:
+        """Route a ``watch`` / ``unwatch`` to its game once ``Spectators`` allows it; refuse
+        it here otherwise (the game itself refuses a game that has just ended)."""
+        conn, game_id = request.conn, request.game_id
+        mailbox = self._mailboxes.get(conn)
+        if mailbox is None:
+            return
+        ref = "watch" if request.watch else "unwatch"
+        game = self._games.get(game_id)
+        refusal: Refusal | None
+        if game is None:
+            if game_id in self._ended:
+                refusal = Refusal("game_over", "this game is over")
+            else:
+                refusal = Refusal("unknown_game", "no game in progress has this id")
+        elif request.watch:
+            refusal = self._spectators.watch(conn, game_id)
+        else:
+            refusal = self._spectators.unwatch(conn, game_id)
+        if refusal is not None:
+            self.metrics.errors.labels(refusal.code).inc()
+            mailbox.deliver(encode(Error(code=refusal.code, message=refusal.message, ref=ref)))
+        elif request.watch:
+            self._tell_game(game_id, WatchGame(mailbox, self._spectators.count(game_id)))
+        else:
+            self._tell_game(game_id, UnwatchGame(conn))
+
+    def _stop_watching(self, conn: int, *, tell: bool) -> None:
+        for game_id in self._spectators.stop_all(conn):
+            self._tell_game(game_id, UnwatchGame(conn, tell))
+
     def _answer_join(self, conn: int, answer: JoinAnswer) -> None:
         reply = self._replies.pop(conn, None)
         if reply is not None:
@@ -345,6 +409,9 @@ class LobbyActor:
         send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
         self._games[start.game_id] = send
         mailbox1, mailbox2 = self._mailboxes[start.conn1], self._mailboxes[start.conn2]
+        # Playing ends their watching (they are told ``unwatched`` before ``game_started``).
+        self._stop_watching(start.conn1, tell=True)
+        self._stop_watching(start.conn2, tell=True)
         # Routed before the game can send ``game_started``: a player's first move finds it.
         mailbox1.route(JoinedGame(start.game_id, send))
         mailbox2.route(JoinedGame(start.game_id, send))

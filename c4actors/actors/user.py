@@ -36,7 +36,7 @@ from c4actors.actors.game import (
     QuitGame,
     Say,
 )
-from c4actors.actors.lobby import Join, JoinAnswer, LobbyInput, SessionGranted
+from c4actors.actors.lobby import Join, JoinAnswer, LobbyInput, SessionGranted, WatchRequest
 from c4actors.actors.mailbox import (
     CLOSE_POLICY,
     CLOSE_TOO_SLOW,
@@ -89,6 +89,8 @@ from protocol.messages import (
     Quit,
     Seek,
     Unseek,
+    Unwatch,
+    Watch,
 )
 
 log = logging.getLogger("c4actors.user")
@@ -328,6 +330,12 @@ class UserActor:
                         assert self.name is not None
                         abort = game_state.AbortRequested(self.conn, self.name)
                         self._to_game(game_id, GameRequest(self.mailbox, abort), "abort")
+                case Watch(game_id=game_id) | Unwatch(game_id=game_id):
+                    watch = isinstance(message, Watch)
+                    if self._check_connected() and not await self._to_lobby(
+                        WatchRequest(self.conn, game_id, watch)
+                    ):
+                        return
 
     async def _join(self, username: str, resume: str | None) -> bool:
         """Ask for a session and apply the lobby's answer, here in the reader: no frame is
