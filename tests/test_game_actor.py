@@ -15,9 +15,9 @@ import pytest
 import trio
 import trio.testing
 
-from c4actors.actors.game import (
+from c4actors.actors.game import GameActor
+from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
-    GameActor,
     GameInput,
     MovedOn,
     PlayMove,

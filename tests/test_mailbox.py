@@ -11,7 +11,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c4actors.actors.game import GameInput
+from c4actors.actors.game_inbox import GameInput
 from c4actors.actors.mailbox import (
     CLOSE_REQUESTED,
     CLOSE_TOO_SLOW,

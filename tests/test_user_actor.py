@@ -16,7 +16,7 @@ import pytest
 import trio
 import trio.testing
 
-from c4actors.actors.game import GameInput, PlayMove
+from c4actors.actors.game_inbox import GameInput, PlayMove
 from c4actors.actors.lobby import Join, LobbyInput, SessionDenied, SessionGranted
 from c4actors.actors.mailbox import JoinedGame
 from c4actors.actors.user import ConnectionSettings, UserActor

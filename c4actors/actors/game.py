@@ -29,12 +29,23 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-import attrs
 import trio
 
 from c4actors import chat_rules
 from c4actors import game_state as core
 from c4actors.actors.game_end import save_and_report
+from c4actors.actors.game_inbox import (
+    GameInput,
+    GameRequest,
+    MovedOn,
+    PlayMove,
+    QuitGame,
+    Say,
+    SeatLeft,
+    SeatReturned,
+    UnwatchGame,
+    WatchGame,
+)
 from c4actors.actors.mailbox import Mailbox
 from c4actors.game_record import GameRecord, GameSetup
 from c4actors.lobby_state import GameEnded
@@ -46,101 +57,7 @@ from protocol.messages import ChatMessage, Error, GameOver, GameState, Unwatched
 
 log = logging.getLogger("c4actors.game")
 
-GAME_INBOX_SIZE: Final = 64
 SAVE_TIMEOUT: Final = 10.0
-
-
-@attrs.frozen
-class PlayMove:
-    """From a player's connection: drop a token in ``column``."""
-
-    sender: Mailbox
-    name: str
-    column: int
-    received_at: float = 0.0
-    """``trio.current_time()`` when the frame arrived: the time the move is played at (clocks
-    are charged from receipt to receipt), and the start of the move latency metric."""
-
-
-@attrs.frozen
-class QuitGame:
-    """From a player's connection: forfeit."""
-
-    sender: Mailbox
-    name: str
-
-
-@attrs.frozen
-class SeatLeft:
-    """From the lobby: ``name``'s socket dropped; start their grace period."""
-
-    name: str
-
-
-@attrs.frozen
-class SeatReturned:
-    """From the lobby: ``name`` is back on ``mailbox``; resend the game there."""
-
-    name: str
-    mailbox: Mailbox
-
-
-@attrs.frozen
-class Say:
-    """From a player's connection: a chat message (``sent_at``: wall clock, epoch seconds)."""
-
-    sender: Mailbox
-    name: str
-    text: str
-    sent_at: float
-
-
-@attrs.frozen
-class GameRequest:
-    """From a player's connection: a request the core decides alone (a draw offer or answer,
-    an abort), already made into its core event."""
-
-    sender: Mailbox
-    event: core.DrawOfferRequested | core.DrawAnswerRequested | core.AbortRequested
-
-
-@attrs.frozen
-class MovedOn:
-    """From a player's connection: it started another game, or closed (ends the chat after
-    the end early once both players have)."""
-
-    conn: int
-
-
-@attrs.frozen
-class WatchGame:
-    """From the lobby, which checked the limits: ``mailbox`` watches this game from now on;
-    ``spectators`` is how many do (it included)."""
-
-    mailbox: Mailbox
-    spectators: int
-
-
-@attrs.frozen
-class UnwatchGame:
-    """From the lobby: connection ``conn`` watches this game no more; ``tell``: answer it
-    ``unwatched`` (not when it left: nobody would read it)."""
-
-    conn: int
-    tell: bool = True
-
-
-GameInput = (
-    PlayMove
-    | QuitGame
-    | SeatLeft
-    | SeatReturned
-    | Say
-    | GameRequest
-    | MovedOn
-    | WatchGame
-    | UnwatchGame
-)
 
 
 class GameActor:

@@ -26,9 +26,9 @@ from typing import Final, TypeVar
 import attrs
 import trio
 
-from c4actors.actors.game import (
+from c4actors.actors.game import GameActor
+from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
-    GameActor,
     GameInput,
     SeatLeft,
     SeatReturned,

@@ -22,7 +22,7 @@ import attrs
 import trio
 
 if TYPE_CHECKING:
-    from c4actors.actors.game import GameInput
+    from c4actors.actors.game_inbox import GameInput
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_POLICY: Final = 1008

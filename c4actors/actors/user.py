@@ -27,7 +27,7 @@ import attrs
 import trio
 
 from c4actors import game_state
-from c4actors.actors.game import (
+from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
     GameInput,
     GameRequest,
