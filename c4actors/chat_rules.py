@@ -210,7 +210,7 @@ def say(
     room = attrs.evolve(room, voices=voices)
     line = ChatMessage(game_id=game.game_id, from_=request.name, text=text, at=request.sent_at)
     hearers = game.connected() + tuple(c for c in room.audience if c not in game.connected())
-    return room, [Send(hearers, line)]
+    return room, [Send(hearers, line, spectators=True)]
 
 
 def _speaker(room: ChatRoom, game: Game, request: ChatRequest, now: float) -> PlayerNumber:

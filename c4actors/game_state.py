@@ -271,10 +271,16 @@ Event: TypeAlias = (
 
 @attrs.frozen
 class Send:
-    """Deliver ``message`` to each socket in ``to`` (encode it once)."""
+    """Deliver ``message`` to each socket in ``to`` (encode it once); with ``spectators``,
+    then the same frame to everyone watching the game.
+
+    The core says who hears a message, so the shell never guesses it from the message: a
+    new position, the end and the players' chat are public, and are emitted even when no
+    player is there to hear them (both away), since spectators may be."""
 
     to: tuple[ConnId, ...]
     message: ServerMessage
+    spectators: bool = False
 
 
 @attrs.frozen
@@ -455,7 +461,7 @@ def _move(
         # The player a draw was offered to answers it by moving: the offer lapses.
     offer = None if game.draw_offer == _other(number) else game.draw_offer
     game = attrs.evolve(game, board=board, turn_started=now, draw_offer=offer, clocks=clocks)
-    effects = _to_players(game, _state(game, now))
+    effects = _to_players(game, _state(game, now), spectators=True)
     outcome = board.outcome
     if outcome.termination is Termination.WIN:
         assert outcome.winner is not None
@@ -546,7 +552,7 @@ def _finish(
         reason=reason,
         line=None if line is None else list(line),
     )
-    effects = _to_players(game, over)
+    effects = _to_players(game, over, spectators=True)
     effects += _deadline_changes(deadline, game)
     effects.append(Finished(result))
     return game, effects
@@ -555,10 +561,11 @@ def _finish(
 # --------------------------------------------------------------------------- helpers
 
 
-def _to_players(game: Game, message: ServerMessage) -> list[Effect]:
-    """``message`` to every player who is here (nothing when nobody is)."""
+def _to_players(game: Game, message: ServerMessage, *, spectators: bool = False) -> list[Effect]:
+    """``message`` to every player who is here (nothing when nobody is), and with
+    ``spectators`` to the spectators too (then even when no player is here)."""
     conns = game.connected()
-    return [Send(conns, message)] if conns else []
+    return [Send(conns, message, spectators)] if conns or spectators else []
 
 
 def _deadline_changes(before: float | None, game: Game) -> list[Effect]:

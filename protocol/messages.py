@@ -447,6 +447,16 @@ class Unwatched:
 
 
 @attrs.frozen(kw_only=True)
+class SpectatorCount:
+    """To the players of game ``game_id``: ``spectators`` watch it now.
+    Sent only when the count changed, at most about once a second (changes in between are
+    coalesced into the next), so a game nobody watches never sends it."""
+
+    game_id: str
+    spectators: int
+
+
+@attrs.frozen(kw_only=True)
 class Error:
     """A request was refused or malformed. ``code`` is machine-readable; ``ref`` names the
     request type it answers, when known."""
@@ -474,6 +484,7 @@ ServerMessage: TypeAlias = (
     | ChatMessage
     | Watching
     | Unwatched
+    | SpectatorCount
     | Error
 )
 SERVER_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ServerMessage)

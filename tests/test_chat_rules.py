@@ -165,7 +165,8 @@ def test_flood_rule_properties(steps: list[tuple[float, str]]) -> None:
 
 def test_a_message_goes_to_both_players() -> None:
     room, effects = say(ChatRoom(), new_game(), ChatRequest(2, "bob", " hi ", 1000.5), 1.0)
-    assert effects == [Send((1, 2), ChatMessage(game_id="g1", from_="bob", text="hi", at=1000.5))]
+    line = ChatMessage(game_id="g1", from_="bob", text="hi", at=1000.5)
+    assert effects == [Send((1, 2), line, spectators=True)]
     assert room.voices[1].recent and not room.voices[0].recent
 
 

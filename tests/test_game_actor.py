@@ -25,8 +25,10 @@ from c4actors.actors.game_inbox import (
     Say,
     SeatLeft,
     SeatReturned,
+    UnwatchGame,
+    WatchGame,
 )
-from c4actors.actors.mailbox import Mailbox, Outgoing
+from c4actors.actors.mailbox import CLOSE_TOO_SLOW, Mailbox, Outgoing
 from c4actors.chat_rules import ChatSettings
 from c4actors.game_record import GameRecord, GameResult, GameSetup, Player
 from c4actors.lobby_state import GameEnded
@@ -41,6 +43,7 @@ from protocol import (
     GameState,
     OpponentDisconnected,
     ServerMessage,
+    SpectatorCount,
     TimeControl,
     decode_server,
 )
@@ -352,3 +355,93 @@ async def test_time_is_charged_from_when_each_move_was_received(
         await trio.testing.wait_all_tasks_blocked()
         state = [m for m in table.bob.messages() if isinstance(m, GameState)][-1]
         assert state.clocks == Clocks(player1=60 - (arrived - turn_began) + 1, player2=60)
+
+
+class RecordingMailbox(Mailbox):
+    """A mailbox that also writes each delivery, in order, to a log shared by the table."""
+
+    __slots__ = ("log",)
+
+    def __init__(
+        self, conn: int, send: trio.MemorySendChannel[Outgoing], log: list[tuple[int, str]]
+    ) -> None:
+        super().__init__(conn, send)
+        self.log = log
+
+    def deliver(self, item: Outgoing) -> bool:
+        if isinstance(item, str):
+            self.log.append((self.conn, item))
+        return super().deliver(item)
+
+
+async def test_each_move_is_one_frame_for_the_players_first_then_every_spectator(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[tuple[int, str]] = []
+    async with running_game() as table:
+        spectators = []
+        for conn in (11, 12, 13):
+            send, receive = trio.open_memory_channel[Outgoing](256)
+            spectators.append((RecordingMailbox(conn, send, log), receive))
+        for mailbox, _ in spectators:
+            await table.inbox.send(WatchGame(mailbox, 1))
+        await trio.testing.wait_all_tasks_blocked()
+        # The players come back on recording mailboxes too, so one log orders everyone.
+        ann_send, _ann_receive = trio.open_memory_channel[Outgoing](256)
+        bob_send, _bob_receive = trio.open_memory_channel[Outgoing](256)
+        ann = RecordingMailbox(21, ann_send, log)
+        bob = RecordingMailbox(22, bob_send, log)
+        await table.inbox.send(SeatReturned("ann", ann))
+        await table.inbox.send(SeatReturned("bob", bob))
+        await trio.testing.wait_all_tasks_blocked()
+        log.clear()
+        await table.inbox.send(PlayMove(ann, "ann", 3))
+        await trio.testing.wait_all_tasks_blocked()
+        assert [conn for conn, _ in log] == [21, 22, 11, 12, 13]
+        # One frame: the very same string object went to every socket.
+        assert len({id(frame) for _, frame in log}) == 1
+        assert isinstance(decode_server(log[0][1]), GameState)
+
+
+async def test_a_spectator_whose_inbox_is_full_is_dropped_and_the_players_go_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game() as table:
+        send, _receive = trio.open_memory_channel[Outgoing](3)  # never read
+        slow = Mailbox(11, send)
+        await table.inbox.send(WatchGame(slow, 1))  # watching + game_state: 2 of 3
+        for mover, column in (("ann", 0), ("bob", 1), ("ann", 0)):
+            mailbox = table.ann.mailbox if mover == "ann" else table.bob.mailbox
+            await table.inbox.send(PlayMove(mailbox, mover, column))
+        await trio.testing.wait_all_tasks_blocked()
+        assert slow.closed and slow.close_code == CLOSE_TOO_SLOW
+        for player in (table.ann, table.bob):
+            states = [m for m in player.messages() if isinstance(m, GameState)]
+            assert [s.moves for s in states] == [[0], [0, 1], [0, 1, 0]]
+        assert not table.ann.mailbox.closed and not table.bob.mailbox.closed
+
+
+async def test_the_players_hear_the_spectator_count_at_most_once_a_second(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game() as table:
+        watchers = [socket(conn) for conn in (11, 12, 13)]
+        start = trio.current_time()
+        for number, watcher in enumerate(watchers, 1):
+            await table.inbox.send(WatchGame(watcher.mailbox, number))
+        await trio.testing.wait_all_tasks_blocked()
+        # The first change goes out at once; the two others wait for the second to pass.
+        assert table.ann.messages() == [SpectatorCount(game_id="g1", spectators=1)]
+        await trio.sleep(0.5)
+        await table.inbox.send(UnwatchGame(11, tell=False))
+        await trio.testing.wait_all_tasks_blocked()
+        assert table.bob.messages() == [SpectatorCount(game_id="g1", spectators=1)]
+        await trio.sleep(1.0)
+        assert trio.current_time() - start == 1.5
+        # One notice at start + 1 s, with the count then: 2 (three came, one went).
+        assert table.ann.messages() == [SpectatorCount(game_id="g1", spectators=2)]
+        # Spectators got their count in ``watching``: no notices for them.
+        assert not [m for m in watchers[2].messages() if isinstance(m, SpectatorCount)]
+        # Nothing more while nothing changes.
+        await trio.sleep(10)
+        assert table.ann.messages() == []

@@ -205,7 +205,7 @@ def test_a_player_who_leaves_loses_when_the_grace_period_ends() -> None:
     assert [type(e) for e in effects] == [Send, CancelDeadline, Finished]
     assert finished(effects) == [GameResult(winner="ann", reason="disconnect", moves=(3, 3))]
     assert effects[0] == Send(
-        (1,), GameOver(game_id="g1", result="win", winner="ann", reason="disconnect")
+        (1,), GameOver(game_id="g1", result="win", winner="ann", reason="disconnect"), True
     )
 
 
@@ -218,7 +218,9 @@ def test_both_away_when_the_deadline_passes_aborts_the_game() -> None:
     assert game.deadline == GRACE
     game, effects = apply(game, DeadlineReached(), GRACE)
     assert finished(effects) == [GameResult(winner=None, reason="aborted", moves=(3, 3))]
-    assert [e for e in effects if isinstance(e, Send)] == []
+    # No player to tell, but the end is public: the spectators (if any) hear it.
+    over = GameOver(game_id="g1", result="draw", winner=None, reason="aborted")
+    assert [e for e in effects if isinstance(e, Send)] == [Send((), over, spectators=True)]
 
 
 def test_the_opponent_who_came_back_wins_when_the_deadline_passes() -> None:
@@ -235,7 +237,7 @@ def test_no_grace_ends_the_game_at_once() -> None:
     _, effects = apply(new_game(grace=0), SeatLeft("ann"), 0.0)
     assert finished(effects) == [GameResult(winner="bob", reason="disconnect")]
     assert effects[0] == Send(
-        (2,), GameOver(game_id="g1", result="win", winner="bob", reason="disconnect")
+        (2,), GameOver(game_id="g1", result="win", winner="bob", reason="disconnect"), True
     )
 
 
@@ -319,7 +321,7 @@ def test_the_player_to_move_loses_on_time_at_the_exact_deadline() -> None:
     game, effects = apply(game, DeadlineReached(), 130.0)
     assert finished(effects) == [GameResult(winner="bob", reason="timeout", moves=(3, 4))]
     assert effects[0] == Send(
-        (1, 2), GameOver(game_id="g1", result="win", winner="bob", reason="timeout")
+        (1, 2), GameOver(game_id="g1", result="win", winner="bob", reason="timeout"), True
     )
     assert CancelDeadline() in effects and game.deadline is None
 

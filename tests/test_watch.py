@@ -4,6 +4,7 @@ sees each move, the players' chat and the end, but can never play."""
 from __future__ import annotations
 
 import trio
+from trio.testing import MockClock
 
 from protocol import (
     Accept,
@@ -17,7 +18,9 @@ from protocol import (
     Invitation,
     LobbyUpdate,
     Move,
+    OpponentDisconnected,
     Quit,
+    SpectatorCount,
     Unwatch,
     Unwatched,
     Watch,
@@ -55,6 +58,11 @@ async def test_a_spectator_sees_the_players_every_move_the_chat_and_the_end() ->
         # The position as it is now, then every move as the players see it.
         now = await cat.expect(GameState)
         assert (now.moves, now.next) == ([3], "ann")
+        # The players are told someone watches (the first change: at once).
+        for client in (ann, bob):
+            assert await client.expect(SpectatorCount) == SpectatorCount(
+                game_id=game_id, spectators=1
+            )
         moves = [(ann, 0), (bob, 3), (ann, 0), (bob, 3), (ann, 0)]
         for mover, column in moves:
             await mover.send(Move(game_id=game_id, column=column))
@@ -92,7 +100,7 @@ async def test_a_spectator_can_never_move_or_quit() -> None:
         # The game went on untouched: bob (player 1) is still to move first.
         await bob.send(Move(game_id=game_id, column=2))
         for client in (ann, bob, cat):
-            assert (await client.expect(GameState)).moves == [2]
+            assert (await client.expect_skipping(GameState, SpectatorCount)).moves == [2]
 
 
 async def test_unknown_games_and_unwatch() -> None:
@@ -113,7 +121,7 @@ async def test_unknown_games_and_unwatch() -> None:
         assert (await cat.expect_skipping(Unwatched, LobbyUpdate)).game_id == game_id
         await bob.send(Move(game_id=game_id, column=2))
         for client in (ann, bob):
-            await client.expect(GameState)
+            await client.expect_skipping(GameState, SpectatorCount)
         # No move reaches cat any more: its next frame answers its next request.
         await cat.send(Unwatch(game_id=game_id))
         await expect_refusal(cat, "not_watching", "unwatch")
@@ -168,7 +176,7 @@ async def test_starting_ones_own_game_ends_watching() -> None:
         own = seen[GameStarted]
         await bob.send(Move(game_id=game_id, column=2))
         for client in (ann, bob):
-            await client.expect(GameState)
+            await client.expect_skipping(GameState, SpectatorCount)
         await cat.send(Unwatch(game_id=game_id))
         await expect_refusal(cat, "not_watching", "unwatch")
         assert own != game_id
@@ -186,7 +194,7 @@ async def test_a_spectator_that_leaves_frees_its_place() -> None:
             await watch(cat, game_id)
         await bob.send(Move(game_id=game_id, column=2))
         for client in (ann, bob):
-            await client.expect(GameState)
+            await client.expect_skipping(GameState, SpectatorCount)
         # cat's leaving reaches the lobby in its own time: a bounded wait for it.
         for _ in range(50):
             await dan.send(Watch(game_id=game_id))
@@ -197,3 +205,38 @@ async def test_a_spectator_that_leaves_frees_its_place() -> None:
             await trio.sleep(0.02)
         assert isinstance(answer, Watching) and answer.spectators == 1
         assert (await dan.expect(GameState)).moves == [2]
+
+
+async def test_spectators_see_the_end_of_a_game_both_players_left(jump_clock: MockClock) -> None:
+    """Both players gone past their grace period: the game is aborted, and although no
+    player is there to be told, the spectators are (the bug: they heard nothing)."""
+    async with (
+        open_server(grace_seconds=20.0) as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+        connect(server, "cat") as cat,
+    ):
+        game_id = await start_game(ann, bob)
+        await watch(cat, game_id)
+        await cat.expect(GameState)
+        await ann.ws.aclose()
+        await bob.expect_skipping(OpponentDisconnected, SpectatorCount)
+        await bob.ws.aclose()
+        # Both disconnects handled by the lobby (only cat's mailbox is left), so both seats
+        # are empty in the game's inbox before cat's next watch, answered after them.
+        with trio.fail_after(10):
+            while (await server.lobby.stats()).mailboxes > 1:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        await watch(cat, game_id)
+        await cat.expect(GameState)
+        jump_clock.jump(21)
+        over = await cat.expect_skipping(GameOver, LobbyUpdate)
+        assert (over.game_id, over.reason, over.winner) == (game_id, "aborted", None)
+        # The game is over for the lobby too: watching it again is refused so.
+        with trio.fail_after(10):
+            while True:
+                await cat.send(Watch(game_id=game_id))
+                answer = await cat.expect_skipping(Error | Watching | GameState, LobbyUpdate)  # type: ignore[arg-type]
+                if isinstance(answer, Error):
+                    assert answer.code == "game_over"
+                    break

@@ -15,6 +15,12 @@ open for a while after the end (``ChatSettings.after_game_seconds``): the actor 
 lives on that long after saving and reporting the game, answering only chat (and moves
 with ``game_over``); the players are back in the lobby meanwhile.
 
+Spectators (``WatchGame`` / ``UnwatchGame``, from the lobby, which checked the limits) get
+each public frame (``Send.spectators``: a position, the end, the chat) after the players:
+the same string, encoded once, delivered without waiting (a full inbox drops that spectator,
+never the game).  How many watch is told to the players at most about once a second
+(``c4actors.spectator_count``).
+
 Error handling: any exception inside the game ends this game only.  Both players
 get ``error internal_error`` and a ``game_over`` (reason ``aborted``), the traceback
 is logged, and the lobby is told so that both players return to the lobby without
@@ -50,10 +56,11 @@ from c4actors.actors.mailbox import Mailbox
 from c4actors.game_record import GameRecord, GameSetup
 from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
+from c4actors.spectator_count import CountNotice
 from c4actors.store import Store
 from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS
 from protocol.codec import encode
-from protocol.messages import ChatMessage, Error, GameOver, GameState, Unwatched
+from protocol.messages import Error, SpectatorCount, Unwatched
 
 log = logging.getLogger("c4actors.game")
 
@@ -96,9 +103,8 @@ class GameActor:
         self._last_now = -math.inf
         self.spectators: dict[int, Mailbox] = {}
         """The mailboxes of the connections watching, served after the players."""
-        self._shown_moves = -1
-        """Moves the spectators were last shown (a ``game_state`` resent to one returning
-        player is not shown them again)."""
+        self._count = CountNotice()
+        """When the players are next told how many watch (``spectator_count``)."""
 
     async def run(self) -> None:
         """Play the game to its end, save it, then report the result to the lobby (always).
@@ -146,19 +152,26 @@ class GameActor:
 
     async def _play(self) -> None:
         while not self.game.is_over:
-            if self.deadline == math.inf:
-                # Both players here, the usual case: no cancel scope per move.
+            count_due = self._count.due
+            wake = self.deadline if count_due is None else min(self.deadline, count_due)
+            if wake == math.inf:
+                # Both players here, nobody's watching changed: no cancel scope per move.
                 item = await self.inbox.receive()
             else:
-                with trio.move_on_at(self.deadline) as waiting:
+                with trio.move_on_at(wake) as waiting:
                     item = await self.inbox.receive()
                 if waiting.cancelled_caught:
+                    if trio.current_time() < self.deadline:
+                        self._tell_count()  # only the count notice was due
+                        continue
                     # Moves already queued were received before now: they are played at
                     # the time they arrived, so one that beat the flag still counts.
                     self._handle_queued()
                     self._apply(core.DeadlineReached())
                     continue
             self._handle(item)
+            if self._count.due is not None:
+                self._tell_count()  # at once, if a quiet interval came before the change
 
     def _handle(self, item: GameInput) -> None:
         match item:
@@ -182,6 +195,7 @@ class GameActor:
                 self._watch(mailbox, spectators)
             case UnwatchGame(conn=conn, tell=tell):
                 leaving = self.spectators.pop(conn, None)
+                self._count.set(len(self.spectators))
                 if leaving is not None and tell:
                     leaving.deliver(encode(Unwatched(game_id=self.game_id)))
             case SeatLeft(name=name):
@@ -201,21 +215,22 @@ class GameActor:
             mailbox.deliver(encode(refusal))
             return
         self.spectators[mailbox.conn] = mailbox
-        self._shown_moves = max(self._shown_moves, len(self.game.board.moves))
+        self._count.set(len(self.spectators))
         for message in core.watching(
             self.game, spectators, max(self._last_now, trio.current_time())
         ):
             mailbox.deliver(encode(message))
 
-    def _for_spectators(self, message: object) -> bool:
-        """Whether a frame for the players is one the spectators see too: a new position,
-        the end, the players' chat; never an error or a resend to one returning player."""
-        if isinstance(message, GameState):
-            if len(message.moves) <= self._shown_moves:
-                return False
-            self._shown_moves = len(message.moves)
-            return True
-        return isinstance(message, GameOver | ChatMessage)
+    def _tell_count(self) -> None:
+        """Tell the players how many watch, if that is due now: at most about once a second
+        (``CountNotice``).  Not the spectators: each got the count in its ``watching``, and
+        a thousand of them need not hear every arrival."""
+        count = self._count.take(trio.current_time())
+        if count is None or self.game.is_over:
+            return
+        frame = encode(SpectatorCount(game_id=self.game_id, spectators=count))
+        for mailbox in self.mailboxes.values():
+            mailbox.deliver(frame)
 
     def _refuse_late_requests(self) -> None:
         """Answer moves that were already queued when the game ended, instead of dropping them."""
@@ -239,12 +254,12 @@ class GameActor:
     def _carry_out(self, effects: list[core.Effect], sender: Mailbox | None = None) -> None:
         for effect in effects:
             match effect:
-                case core.Send(to=to, message=message):
+                case core.Send(to=to, message=message, spectators=public):
                     if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
                     frame = encode(message)
                     self._deliver(to, frame, sender)
-                    if self.spectators and self._for_spectators(message):
+                    if public and self.spectators:
                         # The same frame, after the players: a spectator costs them nothing
                         # (``deliver`` never waits; a full inbox drops that spectator).
                         for mailbox in self.spectators.values():
