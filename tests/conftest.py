@@ -1,5 +1,6 @@
-"""Shared test configuration: hypothesis profiles, the error-log guard, test clocks, and
-the stores (a throwaway PostgreSQL cluster for the tests that need one).
+"""Shared test configuration: hypothesis profiles, the error-log guard, test clocks, the
+stores (a throwaway PostgreSQL cluster for the tests that need one) and a throwaway
+``redis-server`` for the bus and cluster tests.
 
 The default profile is ``ci``: many examples, derandomised, so CI is reproducible.
 Pass ``--hypothesis-profile=dev`` for a quick local run.
@@ -18,6 +19,7 @@ from trio.testing import MockClock
 
 from c4actors.store import Store
 from tests.postgres_cluster import PostgresCluster, find_binaries
+from tests.redis_server import INSTALL_HINT, RedisServer, find_binary
 from tests.stores import PostgresBackend, SQLiteBackend, StoreBackend
 
 settings.register_profile(
@@ -76,8 +78,13 @@ def no_unexpected_error_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     """Any ERROR logged by the server (an unhandled exception in an actor, say) fails the
     test, unless the test injects that fault on purpose (``expect_error_logs``)."""
     handler = _ErrorRecords()
-    # hypercorn.error is where an exception escaping the ASGI app would be reported.
-    loggers = [logging.getLogger("c4actors"), logging.getLogger("hypercorn.error")]
+    # hypercorn.error is where an exception escaping the ASGI app would be reported;
+    # coredis is the Redis client of the bus.
+    loggers = [
+        logging.getLogger("c4actors"),
+        logging.getLogger("hypercorn.error"),
+        logging.getLogger("coredis"),
+    ]
     for logger in loggers:
         logger.addHandler(handler)
     try:
@@ -88,6 +95,43 @@ def no_unexpected_error_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("expect_error_logs") is None and handler.records:
         lines = [f"{r.name}: {r.getMessage()}" for r in handler.records]
         pytest.fail("the server logged errors:\n" + "\n".join(lines))
+
+
+# --------------------------------------------------------------------------- redis
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> Path:
+    """Debian's ``redis-server``: its absence skips the Redis tests on a developer's
+    machine, but fails them in CI (``CI`` set), where ``.ci/run`` installs it."""
+    binary = find_binary()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail(INSTALL_HINT)
+        pytest.skip(INSTALL_HINT)
+    return binary
+
+
+@pytest.fixture
+def redis_server(redis_binary: Path) -> Iterator[RedisServer]:
+    """A fresh ``redis-server`` of this test's own (it starts in milliseconds), persisting
+    nothing; ``kill`` / ``restart`` it freely.  Removed with its directory afterwards."""
+    server = RedisServer.start(redis_binary)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def persistent_redis_server(redis_binary: Path) -> Iterator[RedisServer]:
+    """Like ``redis_server``, with an append-only file synced on every write: a
+    ``kill`` + ``restart`` keeps everything the server acknowledged."""
+    server = RedisServer.start(redis_binary, persistent=True)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # --------------------------------------------------------------------------- stores
