@@ -1,0 +1,420 @@
+"""``RedisBus``: the bus on Redis Streams (or Valkey) through coredis, which runs on Trio
+(AnyIO).
+
+Only commands that Redis 7.0 and Valkey 7.2+ both have: XADD (``MAXLEN ~``), XREAD,
+XREVRANGE, XGROUP CREATE, XREADGROUP, XACK, XAUTOCLAIM (7.0's three-part reply),
+XPENDING, HGETALL and Lua scripts (EVALSHA) for the lease and the fenced commit.
+
+Resource handling: ``open_redis_bus`` is an async context manager (coredis' connection
+pool runs its connections' tasks in a task group of its own); the bus is valid inside it.
+
+Error handling: every connection failure, timeout or "not ready" reply (a restarted Redis
+loading its data) becomes ``BusUnavailable``; a call that hangs (a silent network) gives up
+after ``call_timeout`` seconds beyond its own ``block``.  coredis' own retries are off: a write
+retried blindly after a lost reply could be applied twice, so retrying is the caller's
+decision (``StreamFollower`` for readers).  A lease check that fails in a script is
+``Fenced``; other refusals from Redis are programming errors and propagate as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Final, TypeVar, cast
+
+import coredis
+import coredis.exceptions
+import trio
+from anyio.abc import ByteStream
+from coredis.response.types import StreamEntry, StreamPending
+from coredis.retry import NoRetryPolicy
+from coredis.tokens import PureToken
+
+from c4actors.bus.interface import DEFAULT_COUNT
+from c4actors.bus.records import (
+    START,
+    Ack,
+    Append,
+    BusUnavailable,
+    DeleteField,
+    Entry,
+    Fenced,
+    Lease,
+    Operation,
+    PutField,
+    StreamId,
+    parse_id,
+)
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT: Final = 5.0
+"""Seconds a call may take beyond its ``block`` before the bus counts Redis as gone."""
+
+_NOT_READY: Final = (
+    coredis.exceptions.ConnectionError,  # BusyLoadingError (LOADING) among them
+    coredis.exceptions.ReadOnlyError,
+    coredis.exceptions.TryAgainError,
+    coredis.exceptions.ClusterDownError,
+    TimeoutError,
+    OSError,
+)
+"""Failures that mean Redis cannot be reached or cannot serve yet: an outage, not a bug."""
+
+_NoGroup: Final = coredis.exceptions.StreamConsumerGroupError
+"""NOGROUP (coredis' class for it; its subclass for BUSYGROUP never comes from a read)."""
+
+_ACQUIRE: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], epoch .. ':' .. ARGV[1], 'PX', ARGV[2])
+return epoch
+"""
+"""KEYS: the lease, its epoch counter (never expires, so epochs only grow);
+ARGV: holder, ttl in ms.  Returns the new epoch, or nil while a lease is current."""
+
+_RENEW: Final = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+_RELEASE: Final = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+_COMMIT: Final = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED lease ' .. KEYS[1] .. ' is not held by ' .. ARGV[1])
+end
+local ids = {}
+for i, op in ipairs(cjson.decode(ARGV[2])) do
+  local key = KEYS[i + 1]
+  local kind = op[1]
+  if kind == 'xadd' then
+    local args = {key}
+    if op[2] ~= '' then
+      args[#args + 1] = 'MAXLEN'
+      args[#args + 1] = '~'
+      args[#args + 1] = op[2]
+    end
+    args[#args + 1] = '*'
+    for _, value in ipairs(op[3]) do args[#args + 1] = value end
+    ids[#ids + 1] = redis.call('XADD', unpack(args))
+  elseif kind == 'xack' then
+    -- pcall: a group that does not exist (lost with Redis's data) acknowledges nothing;
+    -- an error here must not leave the operations before it applied and those after not.
+    if #op[3] > 0 then redis.pcall('XACK', key, op[2], unpack(op[3])) end
+  elseif kind == 'hset' then
+    redis.call('HSET', key, op[2], op[3])
+  elseif kind == 'hdel' then
+    redis.call('HDEL', key, op[2])
+  end
+end
+return ids
+"""
+"""KEYS: the lease, then one key per operation; ARGV: the lease's token, the operations as
+JSON.  Checks the lease before writing anything, so a fenced commit applies nothing."""
+
+
+def _flat(fields: Mapping[str, str]) -> list[str]:
+    if not fields:
+        raise ValueError("a stream entry needs at least one field")
+    return [item for pair in fields.items() for item in pair]
+
+
+def _encode(operation: Operation) -> tuple[str, list[object]]:
+    """One operation as (its key, its JSON array for ``_COMMIT``)."""
+    match operation:
+        case Append(stream=stream, fields=fields, maxlen=maxlen):
+            _check_maxlen(maxlen)
+            return stream, ["xadd", "" if maxlen is None else str(maxlen), _flat(fields)]
+        case Ack(stream=stream, group=group, ids=ids):
+            for stream_id in ids:
+                parse_id(stream_id)
+            return stream, ["xack", group, list(ids)]
+        case PutField(key=key, field=field, value=value):
+            return key, ["hset", field, value]
+        case DeleteField(key=key, field=field):
+            return key, ["hdel", field]
+
+
+def _check_maxlen(maxlen: int | None) -> None:
+    if maxlen is not None and maxlen < 0:
+        raise ValueError(f"maxlen must be >= 0, not {maxlen}")
+
+
+def _check_count(count: int) -> None:
+    if count < 1:
+        raise ValueError(f"count must be >= 1, not {count}")
+
+
+def _milliseconds(seconds: float) -> int:
+    """Seconds as Redis's milliseconds, at least 1 (``BLOCK 0`` would wait forever)."""
+    return max(1, round(seconds * 1000))
+
+
+def _entries(reply: Sequence[StreamEntry]) -> list[Entry]:
+    # decode_responses=True: coredis' ``str | bytes`` is always ``str`` here.
+    return [
+        Entry(cast(str, entry.identifier), cast(Mapping[str, str], entry.field_values))
+        for entry in reply
+    ]
+
+
+class RedisBus:
+    """The ``Bus`` promises on Redis Streams; made by ``open_redis_bus``."""
+
+    def __init__(self, client: coredis.Redis[str], timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._commit = client.register_script(_COMMIT)
+
+    # ------------------------------------------------------------------ streams
+
+    async def append(
+        self, stream: str, fields: Mapping[str, str], *, maxlen: int | None = None
+    ) -> StreamId:
+        _check_maxlen(maxlen)
+        _flat(fields)
+        request = self._client.xadd(
+            stream,
+            dict(fields),
+            trim_strategy=None if maxlen is None else PureToken.MAXLEN,
+            threshold=maxlen,
+            trim_operator=None if maxlen is None else PureToken.APPROXIMATELY,
+        )
+        stream_id = await self._call(request)
+        assert stream_id is not None  # only NOMKSTREAM, never used here, gives None
+        return stream_id
+
+    async def read_after(
+        self,
+        stream: str,
+        after: StreamId,
+        *,
+        count: int = DEFAULT_COUNT,
+        block: float | None = None,
+    ) -> list[Entry]:
+        parse_id(after)
+        _check_count(count)
+        wait = None if block is None else _milliseconds(block)
+        reply = await self._call(
+            self._client.xread({stream: after}, count=count, block=wait), block=block
+        )
+        return _entries(reply[stream]) if reply else []
+
+    async def last_id(self, stream: str) -> StreamId:
+        reply = await self._call(self._client.xrevrange(stream, "+", "-", count=1))
+        return str(reply[0].identifier) if reply else START
+
+    # ------------------------------------------------------------------ groups
+
+    async def ensure_group(self, stream: str, group: str, *, from_start: bool = True) -> None:
+        with contextlib.suppress(coredis.exceptions.StreamDuplicateConsumerGroupError):
+            await self._call(  # BUSYGROUP (it exists) is suppressed
+                self._client.xgroup_create(stream, group, "0" if from_start else "$", mkstream=True)
+            )
+
+    async def read_group(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        count: int = DEFAULT_COUNT,
+        block: float | None = None,
+    ) -> list[Entry]:
+        _check_count(count)
+        wait = None if block is None else _milliseconds(block)
+        for _attempt in range(2):
+            try:
+                reply = await self._call(
+                    self._client.xreadgroup(
+                        group, consumer, {stream: ">"}, count=count, block=wait
+                    ),
+                    block=block,
+                )
+            except _NoGroup:
+                await self.ensure_group(stream, group)
+                continue
+            return _entries(reply[stream]) if reply else []
+        raise AssertionError("unreachable: the group was made after NOGROUP")  # pragma: no cover
+
+    async def ack(self, stream: str, group: str, ids: Sequence[StreamId]) -> int:
+        for stream_id in ids:
+            parse_id(stream_id)
+        if not ids:
+            return 0
+        try:
+            return await self._call(self._client.xack(stream, group, ids))
+        except _NoGroup:
+            return 0
+
+    async def claim_pending(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        min_idle: float,
+        count: int = DEFAULT_COUNT,
+    ) -> list[Entry]:
+        _check_count(count)
+        claimed: list[Entry] = []
+        start = START
+        # XAUTOCLAIM scans at most 10 * COUNT pending entries per call: go on until the
+        # whole list is scanned or ``count`` are claimed.
+        while len(claimed) < count:
+            try:
+                reply = await self._call(
+                    self._client.xautoclaim(
+                        stream,
+                        group,
+                        consumer,
+                        round(min_idle * 1000),
+                        start,
+                        count=count - len(claimed),
+                    )
+                )
+            except _NoGroup:
+                await self.ensure_group(stream, group)
+                return claimed
+            start, entries = reply[0], reply[1]
+            claimed.extend(_entries(entries))
+            if start == START:
+                break
+        return claimed
+
+    async def pending_count(self, stream: str, group: str) -> int:
+        try:
+            reply = await self._call(self._client.xpending(stream, group))
+        except _NoGroup:
+            return 0
+        assert isinstance(reply, StreamPending)  # the summary: no range was asked for
+        return reply.pending
+
+    # ------------------------------------------------------------------ leases
+
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
+        epoch: object = await self._call(
+            self._acquire(keys=[name, f"{name}:epoch"], args=[holder, _milliseconds(ttl)])
+        )
+        if epoch is None:
+            return None
+        assert isinstance(epoch, int)
+        return Lease(name, holder, epoch)
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> bool:
+        done: object = await self._call(
+            self._renew(keys=[lease.name], args=[lease.token, _milliseconds(ttl)])
+        )
+        return done == 1
+
+    async def release_lease(self, lease: Lease) -> bool:
+        done: object = await self._call(self._release(keys=[lease.name], args=[lease.token]))
+        return done == 1
+
+    async def commit(self, lease: Lease, operations: Sequence[Operation]) -> list[StreamId]:
+        encoded = [_encode(operation) for operation in operations]
+        keys = [lease.name, *(key for key, _op in encoded)]
+        payload = json.dumps([op for _key, op in encoded])
+        try:
+            ids: object = await self._call(self._commit(keys=keys, args=[lease.token, payload]))
+        except coredis.exceptions.ResponseError as exc:
+            if str(exc).startswith("FENCED"):
+                raise Fenced(str(exc)) from None
+            raise
+        assert isinstance(ids, list)
+        return [str(stream_id) for stream_id in ids]
+
+    async def read_hash(self, key: str) -> dict[str, str]:
+        return dict(await self._call(self._client.hgetall(key)))
+
+    # ------------------------------------------------------------------ internals
+
+    async def _call(self, request: Awaitable[T], *, block: float | None = None) -> T:
+        """``request``'s reply, or ``BusUnavailable`` (see the module docstring)."""
+        with trio.move_on_after(self._timeout + (block or 0.0)):
+            try:
+                return await request
+            except _NOT_READY as exc:
+                raise BusUnavailable(f"redis: {exc}") from None
+            except coredis.exceptions.ResponseError as exc:
+                if str(exc).startswith("MASTERDOWN"):
+                    raise BusUnavailable(f"redis: {exc}") from None
+                raise
+        raise BusUnavailable(f"redis: no reply within {self._timeout + (block or 0.0):g} s")
+
+
+class _QuietConnectionLogs(logging.Filter):
+    """coredis logs a lost or refused connection with a traceback (at INFO, or ERROR when
+    it happens during the handshake: a Redis being killed or restarted).  The bus reports
+    those itself as ``BusUnavailable``, so here they are one WARNING line at most."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            record.exc_info = None
+            record.exc_text = None
+            if record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_coredis_log = logging.getLogger("coredis")
+if not any(isinstance(f, _QuietConnectionLogs) for f in _coredis_log.filters):
+    _coredis_log.addFilter(_QuietConnectionLogs())
+
+
+class _ClosingTCPConnection(coredis.TCPConnection):
+    """coredis 6.9 leaves a connection's memory streams open when connecting fails (its
+    ``run`` closes them only once connected), and each refused connection then warns
+    ``ResourceWarning: Unclosed`` when collected: during an outage, one per retry.
+    Closing them when connecting fails fixes that without changing anything else."""
+
+    async def _connect(self) -> ByteStream:
+        try:
+            return await super()._connect()
+        except BaseException:
+            for buffer in (
+                self._push_message_buffer_in,
+                self._push_message_buffer_out,
+                self._streamed_message_buffer_in,
+                self._streamed_message_buffer_out,
+                self._write_buffer_in,
+                self._write_buffer_out,
+            ):
+                buffer.close()
+            raise
+
+
+@asynccontextmanager
+async def open_redis_bus(
+    url: str, *, call_timeout: float = DEFAULT_TIMEOUT, max_connections: int = 64
+) -> AsyncIterator[RedisBus]:
+    """A ``RedisBus`` on ``url`` (``redis://HOST:PORT/DB``) for the ``async with`` block.
+
+    Connects lazily: opening succeeds while Redis is down, and the first call says
+    ``BusUnavailable`` then.  ``max_connections`` bounds the pool; each blocked read holds
+    one connection while it waits."""
+    pool = coredis.ConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        connect_timeout=call_timeout,
+        max_connections=max_connections,
+    )
+    if pool.connection_class is coredis.TCPConnection:
+        pool.connection_class = _ClosingTCPConnection
+    client: coredis.Redis[str] = coredis.Redis(
+        connection_pool=pool, decode_responses=True, retry_policy=NoRetryPolicy()
+    )
+    async with client:
+        yield RedisBus(client, call_timeout)

@@ -1,0 +1,269 @@
+"""The bus's promises (``c4actors/bus/interface.py``), one suite run against both the
+in-memory bus and Redis Streams on a real ``redis-server``.
+
+Lease expiry and pending entries' idle times are real time in Redis, so those tests wait
+a few hundred milliseconds for both buses alike; ``test_bus_memory.py`` checks the same
+under Trio's mock clock with realistic lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+
+from c4actors.bus import (
+    START,
+    Ack,
+    Append,
+    Bus,
+    DeleteField,
+    Fenced,
+    InMemoryBus,
+    PutField,
+    open_redis_bus,
+    parse_id,
+)
+from tests.redis_server import RedisServer
+
+REDIS_TRIM_SLACK = 100
+"""``MAXLEN ~`` trims whole stream nodes (``stream-node-max-entries``, 100 by default)."""
+
+
+@pytest.fixture(params=["memory", "redis"])
+def bus_url(request: pytest.FixtureRequest) -> str | None:
+    """None for the in-memory bus, else the URL of this test's own redis-server."""
+    if request.param == "memory":
+        return None
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture
+async def bus(bus_url: str | None) -> AsyncIterator[Bus]:
+    if bus_url is None:
+        yield InMemoryBus()
+        return
+    async with open_redis_bus(bus_url) as redis_bus:
+        yield redis_bus
+
+
+# --------------------------------------------------------------------------- streams
+
+
+async def test_append_then_read_after_in_order(bus: Bus) -> None:
+    ids = [await bus.append("s", {"n": str(n), "kind": "move"}) for n in range(5)]
+    assert [parse_id(i) for i in ids] == sorted(parse_id(i) for i in ids)
+    assert len(set(ids)) == 5
+    entries = await bus.read_after("s", START)
+    assert [e.id for e in entries] == ids
+    assert [e.fields for e in entries] == [{"n": str(n), "kind": "move"} for n in range(5)]
+    assert [e.fields["n"] for e in await bus.read_after("s", ids[2])] == ["3", "4"]
+    assert await bus.read_after("s", ids[-1]) == []
+    assert [e.id for e in await bus.read_after("s", START, count=2)] == ids[:2]
+    assert await bus.read_after("nothing", START) == []
+
+
+async def test_last_id(bus: Bus) -> None:
+    assert await bus.last_id("s") == START
+    await bus.append("s", {"n": "1"})
+    newest = await bus.append("s", {"n": "2"})
+    assert await bus.last_id("s") == newest
+    assert await bus.read_after("s", await bus.last_id("s")) == []
+
+
+async def test_a_blocked_read_wakes_when_an_entry_comes(bus: Bus) -> None:
+    got: list[str] = []
+
+    async def reader() -> None:
+        entries = await bus.read_after("s", START, block=10)
+        got.extend(e.fields["n"] for e in entries)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.sleep(0.05)
+            await bus.append("s", {"n": "1"})
+    assert got == ["1"]
+
+
+async def test_a_blocked_read_returns_nothing_when_nothing_comes(bus: Bus) -> None:
+    with trio.fail_after(5):
+        before = trio.current_time()
+        assert await bus.read_after("s", START, block=0.1) == []
+        assert trio.current_time() - before >= 0.09
+
+
+async def test_trimming_keeps_at_least_the_newest(bus: Bus, bus_url: str | None) -> None:
+    ids = [await bus.append("s", {"n": str(n)}, maxlen=10) for n in range(300)]
+    kept = [e.id for e in await bus.read_after("s", START, count=1000)]
+    assert kept[-10:] == ids[-10:]
+    slack = 0 if bus_url is None else REDIS_TRIM_SLACK
+    assert len(kept) <= 10 + slack
+
+
+@pytest.mark.parametrize("after", ["", "$", ">", "12", "1-x", "-1-0"])
+async def test_a_bad_id_is_refused(bus: Bus, after: str) -> None:
+    with pytest.raises(ValueError, match="stream id"):
+        await bus.read_after("s", after)
+
+
+async def test_bad_arguments_are_refused(bus: Bus) -> None:
+    with pytest.raises(ValueError, match="field"):
+        await bus.append("s", {})
+    with pytest.raises(ValueError, match="maxlen"):
+        await bus.append("s", {"n": "1"}, maxlen=-1)
+    with pytest.raises(ValueError, match="count"):
+        await bus.read_after("s", START, count=0)
+    assert await bus.read_after("s", START) == []
+
+
+# --------------------------------------------------------------------------- groups
+
+
+async def test_a_group_gives_each_entry_to_one_consumer(bus: Bus) -> None:
+    await bus.ensure_group("in", "core")
+    await bus.ensure_group("in", "core")  # idempotent
+    ids = [await bus.append("in", {"n": str(n)}) for n in range(6)]
+    first = await bus.read_group("in", "core", "a", count=4)
+    second = await bus.read_group("in", "core", "b", count=4)
+    assert [e.id for e in first + second] == ids
+    assert await bus.read_group("in", "core", "a") == []
+    assert await bus.pending_count("in", "core") == 6
+    assert await bus.ack("in", "core", [e.id for e in first]) == 4
+    assert await bus.ack("in", "core", [e.id for e in first]) == 0
+    assert await bus.pending_count("in", "core") == 2
+    assert await bus.ack("in", "core", []) == 0
+
+
+async def test_a_group_from_now_skips_what_was_there(bus: Bus) -> None:
+    await bus.append("in", {"n": "old"})
+    await bus.ensure_group("in", "core", from_start=False)
+    await bus.append("in", {"n": "new"})
+    assert [e.fields["n"] for e in await bus.read_group("in", "core", "a")] == ["new"]
+
+
+async def test_a_missing_group_is_made_from_the_start(bus: Bus) -> None:
+    await bus.append("in", {"n": "1"})
+    assert [e.fields["n"] for e in await bus.read_group("in", "core", "a")] == ["1"]
+    assert await bus.pending_count("other", "none") == 0
+    assert await bus.ack("other", "none", ["1-0"]) == 0
+
+
+async def test_a_blocked_group_read_wakes(bus: Bus) -> None:
+    await bus.ensure_group("in", "core")
+    got: list[str] = []
+
+    async def reader() -> None:
+        got.extend(e.fields["n"] for e in await bus.read_group("in", "core", "a", block=10))
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.sleep(0.05)
+            await bus.append("in", {"n": "1"})
+    assert got == ["1"]
+    assert await bus.read_group("in", "core", "a", block=0.05) == []
+
+
+async def test_pending_entries_are_claimed_once_idle(bus: Bus) -> None:
+    await bus.ensure_group("in", "core")
+    ids = [await bus.append("in", {"n": str(n)}) for n in range(3)]
+    taken = await bus.read_group("in", "core", "dead")
+    await bus.ack("in", "core", [taken[1].id])
+    assert await bus.claim_pending("in", "core", "standby", min_idle=5) == []
+    await trio.sleep(0.15)
+    claimed = await bus.claim_pending("in", "core", "standby", min_idle=0.1)
+    assert [e.id for e in claimed] == [ids[0], ids[2]]
+    assert [e.fields["n"] for e in claimed] == ["0", "2"]
+    # claiming resets the idle time: nobody else takes them over at once
+    assert await bus.claim_pending("in", "core", "third", min_idle=0.1) == []
+    await bus.ack("in", "core", [e.id for e in claimed])
+    assert await bus.pending_count("in", "core") == 0
+
+
+async def test_claiming_respects_count_and_skips_trimmed_entries(bus: Bus) -> None:
+    await bus.ensure_group("in", "core")
+    for n in range(5):
+        await bus.append("in", {"n": str(n)})
+    await bus.read_group("in", "core", "dead")
+    assert len(await bus.claim_pending("in", "core", "standby", min_idle=0, count=2)) == 2
+    assert len(await bus.claim_pending("in", "core", "standby", min_idle=0)) == 5
+
+
+# --------------------------------------------------------------------------- leases
+
+
+async def test_one_lease_at_a_time_and_epochs_grow(bus: Bus) -> None:
+    core = await bus.acquire_lease("lease:core", "core-1", ttl=0.3)
+    assert core is not None
+    assert await bus.acquire_lease("lease:core", "standby", ttl=0.3) is None
+    assert await bus.acquire_lease("lease:core", "core-1", ttl=0.3) is None
+    assert await bus.renew_lease(core, ttl=0.3)
+    assert await bus.release_lease(core)
+    assert not await bus.release_lease(core)
+    standby = await bus.acquire_lease("lease:core", "standby", ttl=0.3)
+    assert standby is not None
+    assert standby.epoch > core.epoch
+    assert not await bus.renew_lease(core, ttl=0.3)
+
+
+async def test_an_expired_lease_is_taken_over_and_its_holder_fenced(bus: Bus) -> None:
+    old = await bus.acquire_lease("lease:core", "core-1", ttl=0.2)
+    assert old is not None
+    await bus.commit(old, [PutField("state", "lobby", "v1")])
+    await trio.sleep(0.3)  # the old core paused past its lease
+    with pytest.raises(Fenced):  # expired, nobody took it yet: still fenced out
+        await bus.commit(old, [PutField("state", "lobby", "stale")])
+    new = await bus.acquire_lease("lease:core", "standby", ttl=5)
+    assert new is not None
+    assert new.epoch > old.epoch
+    assert not await bus.renew_lease(old, ttl=5)
+    with pytest.raises(Fenced):
+        await bus.commit(old, [Append("out", {"n": "stale"}), PutField("state", "lobby", "stale")])
+    assert await bus.read_hash("state") == {"lobby": "v1"}
+    assert await bus.read_after("out", START) == []
+    await bus.commit(new, [PutField("state", "lobby", "v2")])
+    assert await bus.read_hash("state") == {"lobby": "v2"}
+
+
+async def test_a_commit_applies_everything_in_order(bus: Bus) -> None:
+    lease = await bus.acquire_lease("lease:core", "core-1", ttl=5)
+    assert lease is not None
+    await bus.ensure_group("in", "core")
+    first = await bus.append("in", {"move": "3"})
+    await bus.append("in", {"move": "4"})
+    inputs = await bus.read_group("in", "core", "core-1")
+    await bus.commit(lease, [PutField("state", "game:1", "old"), PutField("state", "game:2", "x")])
+    ids = await bus.commit(
+        lease,
+        [
+            Ack("in", "core", (first,)),
+            PutField("state", "game:1", "after move 3"),
+            Append("edge:1", {"frame": "a"}, maxlen=1000),
+            Append("edge:2", {"frame": "b"}),
+            DeleteField("state", "game:2"),
+        ],
+    )
+    assert len(ids) == 2
+    assert await bus.pending_count("in", "core") == 1
+    assert await bus.read_hash("state") == {"game:1": "after move 3"}
+    assert [e.id for e in await bus.read_after("edge:1", START)] == ids[:1]
+    assert [e.fields for e in await bus.read_after("edge:2", START)] == [{"frame": "b"}]
+    assert len(inputs) == 2
+    # acknowledging for a group that does not exist acknowledges nothing, and fails nothing
+    await bus.commit(lease, [Ack("in", "nobody", (first,)), PutField("state", "k", "v")])
+    assert (await bus.read_hash("state"))["k"] == "v"
+    assert await bus.read_hash("nothing") == {}
+
+
+async def test_a_bad_commit_applies_nothing(bus: Bus) -> None:
+    lease = await bus.acquire_lease("lease:core", "core-1", ttl=5)
+    assert lease is not None
+    with pytest.raises(ValueError, match="field"):
+        await bus.commit(lease, [PutField("state", "a", "1"), Append("out", {})])
+    with pytest.raises(ValueError, match="stream id"):
+        await bus.commit(lease, [PutField("state", "a", "1"), Ack("in", "g", ("$",))])
+    assert await bus.read_hash("state") == {}
+    assert await bus.read_after("out", START) == []
