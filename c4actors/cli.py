@@ -23,6 +23,12 @@ from c4actors.migrate_command import add_migrate_arguments, run_migrate
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV
+from c4actors.solve_command import (
+    add_analyse_arguments,
+    add_solve_arguments,
+    run_analyse,
+    run_solve,
+)
 from c4actors.spectators import DEFAULT_MAX_SPECTATORS, DEFAULT_MAX_WATCHING
 from c4actors.store import StoreError
 from c4actors.store.postgres import DEFAULT_POOL_SIZE, is_postgres_url
@@ -262,6 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
         "PostgreSQL database, in one transaction. Stop the servers using the file first.",
     )
     add_migrate_arguments(migrate)
+    solve = commands.add_parser(
+        "solve",
+        help="print a position's perfect-play verdict and every move's score, as JSON",
+        description="The verdict for the side to move (win/draw/loss, plies to the end, "
+        "Pons' score) and each legal move's verdict for the player making it.",
+    )
+    add_solve_arguments(solve)
+    analyse = commands.add_parser(
+        "analyse",
+        help="print every move's perfect-play verdict and grade, as JSON",
+        description="For each move of a game: the verdict before it, the best moves, the "
+        "verdict after the move played, and a grade (best, inaccuracy, mistake, blunder).",
+    )
+    add_analyse_arguments(analyse)
     return parser
 
 
@@ -391,6 +411,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_loadtest(args)
     if args.command == "migrate":
         return run_migrate(args)
+    if args.command == "solve":
+        return run_solve(args)
+    if args.command == "analyse":
+        return run_analyse(args)
     return 2
 
 

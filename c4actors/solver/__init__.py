@@ -1,0 +1,13 @@
+"""A perfect Connect Four solver: exact verdicts of positions and of every move.
+
+``solve`` and ``move_scores`` take moves as 0-based columns from the empty board (the wire
+protocol's columns) and return ``Verdict`` values; ``Position`` is the bitboard they search,
+for callers that run their own shallow searches (the bots).  See ``search.py`` for the method
+and ``book.py`` for the opening book.
+"""
+
+from c4actors.solver.position import Position
+from c4actors.solver.search import SolverTimeout
+from c4actors.solver.verdicts import Verdict, move_scores, outcome_sign, score, solve
+
+__all__ = ["Position", "SolverTimeout", "Verdict", "move_scores", "outcome_sign", "score", "solve"]

@@ -1,0 +1,134 @@
+"""The solver's public face: a ``Verdict`` for a position given as moves, and for each move.
+
+These are plain functions of plain values, so the server can run them in worker processes
+(``trio-parallel``): arguments and results pickle, and the only state is this process's own
+search tables and book mappings, made on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from c4actors.rules import CELLS, Board, Column, IllegalMoveError
+from c4actors.solver.book import distance_book, outcome_book
+from c4actors.solver.position import Position
+from c4actors.solver.search import (
+    SearchTables,
+    outcome_of,
+    score_position,
+    win_score,
+)
+
+Outcome = Literal["win", "draw", "loss"]
+
+
+@attrs.frozen
+class Verdict:
+    """How the game ends under perfect play, for one player (whose view is stated by the caller).
+
+    ``plies`` counts the stones still to be played, from this position, until the game ends
+    (the winning stone included; a draw ends when the board is full).  ``score`` is Pascal
+    Pons': 0 a draw, ``22 - k`` a win with one's own ``k``-th stone, negative for a loss;
+    higher is better, so it orders moves.
+    """
+
+    outcome: Outcome
+    plies: int
+    score: int
+
+    @classmethod
+    def from_score(cls, score: int, moves: int) -> Verdict:
+        """The verdict of ``score`` for the side to move when ``moves`` stones are down."""
+        if score == 0:
+            return cls("draw", CELLS - moves, 0)
+        if score > 0:
+            stone = 22 - score  # the winner's stone count when it wins
+            end = 2 * stone - 1 + (moves & 1)
+            return cls("win", end - moves, score)
+        stone = 22 + score
+        end = 2 * stone - (moves & 1)
+        return cls("loss", end - moves, score)
+
+
+_tables: SearchTables | None = None
+_outcome_tables: SearchTables | None = None
+
+
+def _exact_tables() -> SearchTables:
+    global _tables
+    if _tables is None:
+        _tables = SearchTables()
+    return _tables
+
+
+def _sign_tables() -> SearchTables:
+    global _outcome_tables
+    if _outcome_tables is None:
+        _outcome_tables = SearchTables()
+    return _outcome_tables
+
+
+def position_of(moves: Sequence[Column]) -> tuple[Position, Board]:
+    """The position after ``moves``, checked by the rules engine.
+
+    Raises ValueError with the number of the first illegal move, or if the game is over.
+    """
+    board = Board()
+    for index, column in enumerate(moves):
+        try:
+            board = board.play(column)
+        except IllegalMoveError as error:
+            raise ValueError(f"move {index + 1} ({column!r}) is illegal: {error}") from None
+    if board.is_over:
+        raise ValueError(f"the game is over after {len(board.moves)} moves: nothing to solve")
+    return Position.from_board(board), board
+
+
+def score(position: Position, *, deadline: float | None = None) -> int:
+    """Pons' score of a position whose game is not over, for the side to move."""
+    return score_position(position, tables=_exact_tables(), book=distance_book(), deadline=deadline)
+
+
+def outcome_sign(position: Position, *, deadline: float | None = None) -> int:
+    """1, 0 or -1 for the side to move: a win/draw/loss search, cheaper than ``score``."""
+    return outcome_of(position, tables=_sign_tables(), book=outcome_book(), deadline=deadline)
+
+
+def solve(moves: Sequence[Column], *, deadline: float | None = None) -> Verdict:
+    """The verdict, for the side to move, of the position after ``moves`` (0-based columns).
+
+    ``deadline`` is a ``time.monotonic()`` value; past it ``SolverTimeout`` is raised.
+    Raises ValueError for an illegal sequence or a finished game.
+    """
+    position, _ = position_of(moves)
+    return Verdict.from_score(score(position, deadline=deadline), position.moves)
+
+
+def move_scores(moves: Sequence[Column], *, deadline: float | None = None) -> dict[int, Verdict]:
+    """For each legal column, the verdict for the player who plays it, right after playing it.
+
+    A move that wins at once is a ``win`` in 1 ply.  The best moves have the highest score.
+    """
+    position, _ = position_of(moves)
+    return verdicts_of_moves(position, deadline=deadline)
+
+
+def verdicts_of_moves(position: Position, *, deadline: float | None = None) -> dict[int, Verdict]:
+    """``move_scores`` for a ``Position`` (whose game must not be over)."""
+    verdicts = {}
+    for column in position.legal_columns():
+        if position.is_winning_move(column):
+            verdicts[column] = Verdict("win", 1, win_score(position.moves))
+            continue
+        child = position.play(column)
+        if child.moves >= CELLS:
+            verdicts[column] = Verdict("draw", 1, 0)
+            continue
+        child_score = score(child, deadline=deadline)
+        # The child's verdict is the opponent's; ours is its negation, one ply longer.
+        mine = Verdict.from_score(-child_score, position.moves)
+        verdicts[column] = mine
+    return verdicts
