@@ -144,6 +144,42 @@ def test_refused_moves_change_nothing() -> None:
     assert after is full and errors(effects) == [((1,), "column_full")]
 
 
+def test_a_move_resent_after_the_opponent_answered_is_not_played_twice() -> None:
+    game, _ = apply(new_game(), MoveRequested(1, "ann", 3, ply=0), 0.0)  # before a drop
+    game, _ = apply(game, MoveRequested(2, "bob", 4, ply=1), 0.0)
+    assert game.board.moves == (3, 4)
+    # ann's page resends its queued move after reconnecting: her turn again, but not ply 0
+    after, effects = apply(game, MoveRequested(1, "ann", 3, ply=0), 0.0)
+    assert after is game
+    assert errors(effects) == [((1,), "stale_move")] and len(effects) == 1
+    # the same move decided now, at ply 2, is played (and without a ply as always)
+    after, _ = apply(game, MoveRequested(1, "ann", 3, ply=2), 0.0)
+    assert after.board.moves == (3, 4, 3)
+    assert apply(game, MoveRequested(1, "ann", 3), 0.0)[0].board == after.board
+
+
+@given(
+    columns=st.lists(st.integers(0, 6), max_size=12),
+    ply=st.integers(-2, 44),
+    column=st.integers(0, 6),
+)
+def test_a_move_counts_only_at_its_ply(columns: list[int], ply: int, column: int) -> None:
+    game = new_game()
+    for played in columns:  # as many as the rules take
+        after, _ = apply(game, MoveRequested(game.board.turn, _name_to_move(game), played), 0.0)
+        game = after
+    if game.is_over:
+        return
+    mover = game.board.turn
+    with_ply = apply(game, MoveRequested(mover, _name_to_move(game), column, ply), 0.0)
+    without = apply(game, MoveRequested(mover, _name_to_move(game), column), 0.0)
+    if ply == len(game.board.moves):
+        assert with_ply == without
+    else:
+        assert with_ply[0] is game
+        assert errors(with_ply[1]) == [((mover,), "stale_move")] and len(with_ply[1]) == 1
+
+
 def test_four_in_a_row_ends_the_game_after_the_final_state() -> None:
     game, effects = play(new_game(), [0, 1, 0, 1, 0, 1, 0])
     assert [type(e) for e in effects] == [Send, Send, Finished]
@@ -586,13 +622,15 @@ class GameMachine(RuleBasedStateMachine):
         for send in sends:
             if not isinstance(send.message, Error) or send.message.code == "internal_error":
                 assert set(send.to) <= seated
-        # One game_over, with the result, to whoever is here as the game ends; none otherwise.
+        # One game_over, with the result, to whoever is here as the game ends (perhaps
+        # nobody) and to the spectators; none otherwise.
         overs = [e for e in sends if isinstance(e.message, GameOver)]
         ends = finished(effects)
         if ends:
-            assert len(overs) == (1 if after.connected() else 0)
+            assert len(overs) == 1
             for over in overs:
                 assert isinstance(over.message, GameOver) and over.to == after.connected()
+                assert over.spectators
                 assert (over.message.winner, over.message.reason) == (
                     ends[0].winner,
                     ends[0].reason,
@@ -663,8 +701,9 @@ class GameMachine(RuleBasedStateMachine):
         number=st.sampled_from(SEATS),
         column=st.integers(min_value=-1, max_value=7) | st.sampled_from([0, 3, 6]),
         sender=st.sampled_from(["seat", "stale", "stranger", "other_name"]),
+        ply=st.sampled_from(["absent", "current", "behind", "ahead"]),
     )
-    def move(self, number: PlayerNumber, column: int, sender: str) -> None:
+    def move(self, number: PlayerNumber, column: int, sender: str, ply: str) -> None:
         name = SETUP.player(number).name
         conn = self.seat_conn(number)
         if sender == "stale" and self.stale:
@@ -680,13 +719,25 @@ class GameMachine(RuleBasedStateMachine):
         before_offer = self.game.draw_offer
         deadline = self.game.deadline
         late = deadline is not None and self.now >= deadline
-        effects = self.run(MoveRequested(conn, name, column))
+        plies = len(board.moves)
+        at = {"absent": None, "current": plies, "behind": plies - 1, "ahead": plies + 1}[ply]
+        effects = self.run(MoveRequested(conn, name, column, at))
+        seated = (
+            not was_over
+            and not late
+            and conn == self.seat_conn(number)
+            and name == SETUP.player(number).name
+        )
+        stale = at is not None and at != plies
+        if seated and stale:
+            assert [code for _, code in errors(effects)] == ["stale_move"]
         legal = (
             not was_over
             and conn == self.seat_conn(number)
             and name == SETUP.player(number).name
             and board.turn == number
             and column in board.legal_columns()
+            and not stale
         )
         offer = before_offer
         played = self.game.board.moves == (*board.moves, column)
@@ -908,6 +959,7 @@ def timed_events(draw: st.DrawFn) -> list[tuple[Event, float]]:
             st.sampled_from([1, 2]),
             st.sampled_from(["ann", "bob"]),
             st.integers(0, 6),
+            st.none() | st.integers(0, 8),
         ),
         st.builds(QuitRequested, conns, names),
         st.builds(SeatLeft, names),
