@@ -14,9 +14,11 @@ Rules, checked by ``tests/test_game_state.py`` over random event sequences:
 * a game ends exactly once (one ``Finished``, one ``game_over`` to the players then
   connected), and its result agrees with ``c4actors.rules`` for the moves played;
 * after the end nothing changes: a move or a quit is answered ``game_over``;
-* a refused event (not your turn, an illegal move, a stranger's move, a deadline that
-  has not passed, a seat that is not away) returns the same state, and at most one
-  ``error`` to its sender;
+* a refused event (not your turn, an illegal move, a stranger's move, a move for another
+  ply, a deadline that has not passed, a seat that is not away) returns the same state,
+  and at most one ``error`` to its sender;
+* a move that names its ply (the number of moves played when the player decided) is
+  played only at that ply, so one resent after a reconnect is never played twice;
 * a player who is away never wins by disconnect: when a grace period ends the win goes
   to the opponent only if they are connected then; with both away the game is aborted;
 * nobody can stall a game: with a move timeout, the player to move who has not moved
@@ -185,11 +187,13 @@ class Game:
 
 @attrs.frozen
 class MoveRequested:
-    """Socket ``conn``, signed in as ``name``, asks to drop a token in ``column``."""
+    """Socket ``conn``, signed in as ``name``, asks to drop a token in ``column``; with
+    ``ply``, only if that many moves are played (else ``stale_move``: it was resent)."""
 
     conn: ConnId
     name: str
     column: int
+    ply: int | None = None
 
 
 @attrs.frozen
@@ -351,8 +355,8 @@ def apply(game: Game, event: Event, now: float) -> tuple[Game, list[Effect]]:
         game, ended = _deadline_reached(game, now)
         return game, ended + _after_the_end(event)
     match event:
-        case MoveRequested(conn=conn, name=name, column=column):
-            return _move(game, conn, name, column, now)
+        case MoveRequested(conn=conn, name=name, column=column, ply=ply):
+            return _move(game, conn, name, column, ply, now)
         case QuitRequested(conn=conn, name=name):
             number = _seat_of(game, conn, name)
             if number is None:
@@ -439,11 +443,17 @@ def _answer_draw(game: Game, conn: ConnId, name: str, accept: bool) -> tuple[Gam
 
 
 def _move(
-    game: Game, conn: ConnId, name: str, column: int, now: float
+    game: Game, conn: ConnId, name: str, column: int, ply: int | None, now: float
 ) -> tuple[Game, list[Effect]]:
     number = _seat_of(game, conn, name)
     if number is None:
         return game, [_refuse(conn, "unknown_game", NOT_PLAYING, "move")]
+    played = len(game.board.moves)
+    if ply is not None and ply != played:
+        # Before the turn check: a move resent after a reconnect, once the opponent has
+        # answered it, is the mover's turn again and would otherwise be played twice.
+        text = f"this move was for ply {ply}, but {played} moves are played: it is not played"
+        return game, [_refuse(conn, "stale_move", text, "move")]
     if game.board.turn != number:
         return game, [_refuse(conn, "not_your_turn", "wait for your opponent's move", "move")]
     try:

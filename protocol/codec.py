@@ -45,6 +45,7 @@ from protocol.messages import (
     GameState,
     Invitation,
     InvitationSent,
+    Move,
     ServerMessage,
     UserInfo,
 )
@@ -190,6 +191,7 @@ _OMITTED_WHEN_UNSET: Final[dict[type, tuple[str, ...]]] = {
     InvitationSent: ("time_control",),
     Invitation: ("time_control",),
     GameStarted: ("time_control",),
+    Move: ("ply",),
 }
 
 

@@ -59,6 +59,7 @@ ErrorCode: TypeAlias = Literal[
     "invalid_column",
     "column_full",
     "not_your_turn",
+    "stale_move",
     "unknown_game",
     "game_over",
     "chat_too_long",
@@ -185,10 +186,15 @@ class Unseek:
 
 @attrs.frozen(kw_only=True)
 class Move:
-    """Drop a token in ``column`` (0..6) of game ``game_id``."""
+    """Drop a token in ``column`` (0..6) of game ``game_id``.
+
+    ``ply``, when sent, is the number of moves already played when the player decided (the
+    length of the last ``game_state.moves``): the move counts only at that ply, so a move
+    resent after a reconnect is never played twice (``stale_move``).  Absent: any ply."""
 
     game_id: str
     column: int
+    ply: int | None = None
 
 
 @attrs.frozen(kw_only=True)

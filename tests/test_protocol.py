@@ -221,6 +221,29 @@ def test_new_connection_with_and_without_resume(text: str, expected: NewConnecti
     assert decode_client(text.encode()) == expected
 
 
+def test_a_move_without_ply_is_todays_move() -> None:
+    """``ply`` is optional: absent or null means any ply, and an unset one is not sent."""
+    for text in (
+        '{"type":"move","game_id":"g","column":3}',
+        '{"type":"move","game_id":"g","column":3,"ply":null}',
+    ):
+        assert decode_client(text) == Move(game_id="g", column=3)
+    assert json.loads(encode(Move(game_id="g", column=3))) == {
+        "type": "move",
+        "game_id": "g",
+        "column": 3,
+    }
+    with_ply = Move(game_id="g", column=3, ply=4)
+    assert decode_client(encode(with_ply)) == with_ply
+
+
+@pytest.mark.parametrize("ply", ['"4"', "4.0", "true", "[4]"])
+def test_a_mistyped_ply_is_invalid_field(ply: str) -> None:
+    error = _error(decode_client, f'{{"type":"move","game_id":"g","column":3,"ply":{ply}}}')
+    assert (error.code, error.ref) == ("invalid_field", "move")
+    assert "$.ply" in error.message
+
+
 def test_float_fields_accept_ints() -> None:
     message = decode_server('{"type":"opponent_disconnected","game_id":"g","grace_seconds":20}')
     assert message == OpponentDisconnected(game_id="g", grace_seconds=20.0)

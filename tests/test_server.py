@@ -617,6 +617,34 @@ async def test_reconnect_within_grace_resumes_the_exact_game() -> None:
             assert state.moves == [3, 3, 4, 5]
 
 
+async def test_a_move_resent_after_a_reconnect_is_not_played_twice() -> None:
+    """The page queues a move while offline and sends it once back: if the first copy was
+    played before the drop (and answered since), its ``ply`` makes the copy ``stale_move``."""
+    async with open_server(grace_seconds=30) as server, connect(server, "ann") as ann:
+        async with connect(server, "bob") as bob:
+            game_id = await start_game(ann, bob)
+            token = bob.token
+            await bob.send(Move(game_id=game_id, column=3, ply=0))
+        # bob's socket closed before he read the answer: he cannot know the move was played
+        assert (await ann.expect(GameState)).moves == [3]
+        await ann.expect(OpponentDisconnected)
+        await ann.send(Move(game_id=game_id, column=4, ply=1))
+        assert (await ann.expect(GameState)).moves == [3, 4]
+        async with connect(server) as bob_again:
+            await bob_again.send(NewConnection(username="bob", resume=token))
+            await bob_again.expect(Welcome)
+            await bob_again.send(Move(game_id=game_id, column=3, ply=0))  # the resent copy
+            await bob_again.expect(UserList)
+            await bob_again.expect(GameStarted)
+            assert (await bob_again.expect(GameState)).moves == [3, 4]
+            error = await bob_again.expect(Error)
+            assert (error.code, error.ref) == ("stale_move", "move")
+            await ann.expect(OpponentReconnected)
+            await bob_again.send(Move(game_id=game_id, column=5, ply=2))
+            for player in (bob_again, ann):  # nothing was played in between
+                assert (await player.expect(GameState)).moves == [3, 4, 5]
+
+
 async def test_a_move_sent_as_soon_as_a_resumed_welcome_arrives_reaches_the_game() -> None:
     async with open_server(grace_seconds=30) as server, connect(server, "ann") as ann:
         async with connect(server, "bob") as bob:

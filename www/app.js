@@ -934,7 +934,9 @@ function tryMove(col) {
     gameView.showMessage("You are offline: this move will be sent when the connection is back.");
   } else gameView.clearMessage();
   game.awaiting = true; // blocks a double click from sending two moves
-  conn.send({ type: "move", game_id: game.id, column: col });
+  // The ply it was decided at: if the connection drops and the move is sent again (the
+  // Connection queues it), the server plays it once at most (stale_move otherwise).
+  conn.send({ type: "move", game_id: game.id, column: col, ply: game.moves.length });
 }
 
 function quitGame() {

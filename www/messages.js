@@ -34,6 +34,7 @@ export const ERROR_TEXT = {
   invalid_column: "There is no such column.",
   column_full: "Column full",
   not_your_turn: "Not your turn",
+  stale_move: "That move was not played: the game moved on meanwhile. The board shows where it stands.",
   unknown_game: "This game is no longer running on the server.",
   game_over: "The game is over.",
   chat_too_long: "That message is too long: 140 characters at most.",

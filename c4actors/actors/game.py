@@ -175,8 +175,11 @@ class GameActor:
 
     def _handle(self, item: GameInput) -> None:
         match item:
-            case PlayMove(sender=sender, name=name, column=column, received_at=received_at):
-                self._apply(core.MoveRequested(sender.conn, name, column), sender, received_at)
+            case PlayMove(
+                sender=sender, name=name, column=column, received_at=received_at, ply=ply
+            ):
+                move = core.MoveRequested(sender.conn, name, column, ply)
+                self._apply(move, sender, received_at)
                 if received_at:
                     self.metrics.move_seconds.observe(trio.current_time() - received_at)
             case QuitGame(sender=sender, name=name):

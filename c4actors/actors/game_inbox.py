@@ -21,7 +21,7 @@ GAME_INBOX_SIZE: Final = 64
 
 @attrs.frozen
 class PlayMove:
-    """From a player's connection: drop a token in ``column``."""
+    """From a player's connection: drop a token in ``column`` (at ``ply`` only, if given)."""
 
     sender: Mailbox
     name: str
@@ -29,6 +29,8 @@ class PlayMove:
     received_at: float = 0.0
     """``trio.current_time()`` when the frame arrived: the time the move is played at (clocks
     are charged from receipt to receipt), and the start of the move latency metric."""
+    ply: int | None = None
+    """The frame's ``ply``: the number of moves played when the player decided."""
 
 
 @attrs.frozen

@@ -301,10 +301,10 @@ class UserActor:
                         Request(self.conn, message, received_at)
                     ):
                         return
-                case Move(game_id=game_id, column=column):
+                case Move(game_id=game_id, column=column, ply=ply):
                     if self._check_connected():
                         assert self.name is not None
-                        move = PlayMove(self.mailbox, self.name, column, received_at)
+                        move = PlayMove(self.mailbox, self.name, column, received_at, ply)
                         self._to_game(game_id, move, "move")
                 case Quit(game_id=game_id):
                     if self._check_connected():
