@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from c4actors import logs
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.chat_rules import DEFAULT_AFTER_GAME_SECONDS, ChatSettings
+from c4actors.cluster.node import Role, run_node
+from c4actors.cluster.supervisor import Supervisor, stop_when_orphaned
 from c4actors.forwarded import ForwardedHeader, TrustedProxies, parse_networks
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
@@ -22,7 +25,7 @@ from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_P
 from c4actors.migrate_command import add_migrate_arguments, run_migrate
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
-from c4actors.sessions import SECRET_ENV
+from c4actors.sessions import SECRET_ENV, load_secret
 from c4actors.solve_command import (
     add_analyse_arguments,
     add_solve_arguments,
@@ -234,6 +237,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="once listening, write the bound address as JSON to PATH "
         "(host, port, http_url, ws_url, pid): how scripts learn a --port 0 server's port",
     )
+    cluster = serve.add_argument_group("cluster (one lobby across processes, through Redis)")
+    cluster.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="redis://HOST:PORT/DB (Valkey recommended): without --role, run one machine's "
+        "cluster: a core, a standby and --workers edges sharing --port, supervised",
+    )
+    cluster.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="edges (processes serving the WebSockets) on this machine (default: %(default)s)",
+    )
+    cluster.add_argument(
+        "--role",
+        choices=("core", "edge"),
+        default=None,
+        help="run one process of a cluster (needs --redis): an edge (listens with "
+        "SO_REUSEPORT), or a core (runs the lobby and the games once it holds the lease; a "
+        "standby until then)",
+    )
     serve.add_argument(
         "--loop-monitor",
         choices=("on", "off"),
@@ -312,14 +338,23 @@ def _non_negative(text: str) -> float:
     return value
 
 
-async def _serve(settings: ServerSettings, ready_file: Path | None) -> None:
+async def _serve(
+    settings: ServerSettings,
+    ready_file: Path | None,
+    redis: str | None = None,
+    role: Role | None = None,
+) -> None:
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(stop_on_signal, stop)
+        nursery.start_soon(stop_when_orphaned, stop)
 
         async def serve(*, task_status: trio.TaskStatus[RunningServer]) -> None:
             try:
-                await run_server(settings, stop, task_status=task_status)
+                if redis is not None and role is not None:
+                    await run_node(settings, role, redis, stop, task_status=task_status)
+                else:
+                    await run_server(settings, stop, task_status=task_status)
             finally:
                 nursery.cancel_scope.cancel()  # the server has stopped: so does the signal task
 
@@ -328,6 +363,33 @@ async def _serve(settings: ServerSettings, ready_file: Path | None) -> None:
             write_ready_file(
                 ready_file, ReadyInfo.listening(running.host, running.port, tls=running.tls)
             )
+
+
+async def _supervise(supervisor: Supervisor, ready_file: Path | None) -> None:
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stop_on_signal, stop)
+        info = await nursery.start(supervisor.run, stop)
+        if ready_file is not None:
+            write_ready_file(ready_file, info)
+        await stop.wait()
+
+
+def _run_cluster(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """The parent of one machine's cluster (``c4actors.cluster.supervisor``)."""
+    if not (args.secret or os.environ.get(SECRET_ENV) or is_postgres_url(args.db)):
+        # Every process signs with the key in the file beside the database: made here,
+        # once, before any of them starts (two making it at once could differ).
+        load_secret(None, Path(args.db))
+    supervisor = Supervisor(
+        argv[argv.index("serve") + 1 :],
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        tls=args.certfile is not None,
+    )
+    trio.run(_supervise, supervisor, args.ready_file)
+    return 0
 
 
 def _store_error(error: BaseException) -> StoreError | None:
@@ -343,10 +405,14 @@ def _store_error(error: BaseException) -> StoreError | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
     args = parser.parse_args(argv)
     if args.command == "serve":
         if (args.certfile is None) != (args.keyfile is None):
             parser.error("--certfile and --keyfile go together")
+        if args.role is not None and args.redis is None:
+            parser.error("--role needs --redis")
         try:
             networks = parse_networks(args.forwarded_allow_ips)
         except ValueError as error:
@@ -388,6 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             proxies=TrustedProxies(networks, ForwardedHeader(args.forwarded_header)),
             loop_monitor=args.loop_monitor == "on",
             tune_gc=args.gc_tuning == "on",
+            reuse_port=args.role == "edge",
         )
         if is_postgres_url(args.db) and not (args.secret or os.environ.get(SECRET_ENV)):
             # No file beside the database to keep a key in, and every server sharing the
@@ -398,8 +465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 SECRET_ENV,
             )
             return 1
+        if args.redis is not None and args.role is None:
+            return _run_cluster(args, argv)
         try:
-            trio.run(_serve, settings, args.ready_file)
+            trio.run(_serve, settings, args.ready_file, args.redis, args.role)
         except (StoreError, ExceptionGroup) as error:
             cause = _store_error(error)
             if cause is None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Final, cast
+from typing import Final, Protocol, cast
 
 import attrs
 import trio
@@ -20,7 +21,7 @@ from hypercorn.typing import Framework
 from hypercorn.utils import wrap_app
 
 from c4actors import cleartext_http2, websocket_compression, websocket_stream
-from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, Shutdown
+from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, LobbyInput, Shutdown
 from c4actors.chat_rules import ChatSettings
 from c4actors.forwarded import ForwardedLayer, TrustedProxies
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
@@ -107,6 +108,8 @@ class ServerSettings:
     """Time every event-loop step (``loop_monitor``): about 1.5 µs a step, so on by default."""
     tune_gc: bool = True
     """Freeze start-up objects and collect less often once started (``gc_policy``)."""
+    reuse_port: bool = False
+    """Listen with ``SO_REUSEPORT``, so several processes (a cluster's edges) share the port."""
 
     def __attrs_post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
@@ -115,6 +118,22 @@ class ServerSettings:
     @property
     def tls(self) -> bool:
         return self.certfile is not None
+
+
+class LobbyBackend(Protocol):
+    """What the web application talks to as its lobby: the lobby actor itself, or, in a
+    cluster's edge, the relay to the core (``c4actors.cluster.edge``)."""
+
+    @property
+    def inbox_send(self) -> trio.MemorySendChannel[LobbyInput]: ...
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
+
+
+class LobbyCompanion(Protocol):
+    """A task beside the lobby actor that feeds its inbox (a cluster's core relay)."""
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
 
 
 @attrs.frozen
@@ -153,17 +172,23 @@ async def run_server(
     stop: trio.Event | None = None,
     *,
     task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
+    edge: Callable[[], LobbyBackend] | None = None,
+    core: Callable[[trio.MemorySendChannel[LobbyInput]], LobbyCompanion] | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or forever), then shut down gracefully.
 
     Shutdown: every client gets ``error server_shutdown`` and a close 1001, then
     hypercorn stops accepting and waits up to ``shutdown_timeout`` for connections.
+
+    In a cluster (``c4actors.cluster``): ``edge`` makes the lobby the web application
+    talks to, instead of a lobby actor; ``core`` makes a task that runs beside this
+    server's lobby actor, given its inbox.  Without either, one process serves alone.
     """
     if stop is None:
         stop = trio.Event()
     store = await open_store(settings.db_path, pool_size=settings.db_pool_size)
     try:
-        await _serve(settings, stop, store, task_status)
+        await _serve(settings, stop, store, task_status, edge, core)
     finally:
         # Game actors saved their last results while being cancelled; now the file can close.
         with trio.CancelScope(shield=True):
@@ -176,6 +201,8 @@ async def _serve(
     stop: trio.Event,
     store: Store,
     task_status: trio.TaskStatus[RunningServer],
+    edge: Callable[[], LobbyBackend] | None = None,
+    core: Callable[[trio.MemorySendChannel[LobbyInput]], LobbyCompanion] | None = None,
 ) -> None:
     websocket_compression.install()
     cleartext_http2.install()  # HTTP/2 only over TLS (by ALPN), never in cleartext
@@ -183,20 +210,24 @@ async def _serve(
     no_file = settings.db_path == ":memory:" or is_postgres_url(settings.db_path)
     secret = load_secret(settings.secret, None if no_file else Path(settings.db_path))
     metrics = Metrics()
-    lobby_actor = LobbyActor(
-        store,
-        metrics,
-        grace_seconds=settings.grace_seconds,
-        move_timeout=settings.move_timeout,
-        first_move_seconds=settings.first_move_seconds,
-        time_controls=settings.time_controls,
-        tick=settings.lobby_tick,
-        list_limit=settings.lobby_list_limit,
-        max_games_per_minute=settings.max_games_per_minute,
-        invitation_timeout=settings.invitation_timeout,
-        chat=settings.chat,
-        max_spectators=settings.max_spectators,
-        max_watching=settings.max_watching,
+    lobby_actor = (
+        edge()
+        if edge is not None
+        else LobbyActor(
+            store,
+            metrics,
+            grace_seconds=settings.grace_seconds,
+            move_timeout=settings.move_timeout,
+            first_move_seconds=settings.first_move_seconds,
+            time_controls=settings.time_controls,
+            tick=settings.lobby_tick,
+            list_limit=settings.lobby_list_limit,
+            max_games_per_minute=settings.max_games_per_minute,
+            invitation_timeout=settings.invitation_timeout,
+            chat=settings.chat,
+            max_spectators=settings.max_spectators,
+            max_watching=settings.max_watching,
+        )
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
     before, descriptor_limit = raise_descriptor_limit()
@@ -241,6 +272,10 @@ async def _serve(
     config.graceful_timeout = settings.shutdown_timeout
     config.backlog = 2048  # hypercorn's 100 drops connections when thousands arrive at once
     config.certfile = settings.certfile
+    if settings.reuse_port:
+        # hypercorn sets SO_REUSEPORT on the sockets it makes when it has several workers;
+        # nothing else of ours reads ``workers`` (our processes are c4actors.cluster's).
+        config.workers = 2
     config.keyfile = settings.keyfile
 
     async def shutdown_trigger() -> None:
@@ -250,6 +285,8 @@ async def _serve(
 
     async with trio.open_nursery() as nursery:
         await nursery.start(lobby_actor.run)
+        if core is not None:
+            await nursery.start(core(lobby_actor.inbox_send).run)
 
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
             try:

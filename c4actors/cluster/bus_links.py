@@ -1,0 +1,167 @@
+"""The relays' links on the cluster's bus (``c4actors.bus``: Redis Streams).
+
+Streams: ``c4:inputs``, every edge's input entries (field ``e``), read by the core through
+the consumer group ``core``; ``c4:frames:<edge>``, one per edge process, the core's batches
+for that edge (field ``d``), which the edge follows from its first entry.  The core
+acknowledges an input entry once the relay has handled all of it (when it asks for the
+next ones), so a standby that takes the lease over first claims what its predecessor read
+but did not finish.
+
+The lease ``c4:core`` says which core serves: ``CoreLease`` takes it (a standby waits
+here), renews it, and stops the process's core if it is ever lost (another core holds it
+now, and two must never serve).  A clean stop releases it, so the standby takes over at once.
+
+Error handling: while the bus is unavailable, writes are retried (doubling waits up to 2 s)
+and readers wait (``StreamFollower``); the outage is logged once when it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+import trio
+
+from c4actors.bus import Bus, BusUnavailable, Entry, Lease, StreamFollower
+
+log = logging.getLogger("c4actors.cluster")
+
+INPUTS: Final = "c4:inputs"
+GROUP: Final = "core"
+LEASE: Final = "c4:core"
+LEASE_TTL: Final = 3.0
+RENEW_EVERY: Final = 0.5
+INPUTS_MAXLEN: Final = 100_000
+FRAMES_MAXLEN: Final = 10_000
+_T = TypeVar("_T")
+
+
+def frames_stream(edge: str) -> str:
+    return f"c4:frames:{edge}"
+
+
+def process_name(role: str) -> str:
+    """Unique per process (host, pid, a random part): a restarted edge is a new edge."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+async def _retry(call: Callable[[], Awaitable[_T]], what: str) -> _T:
+    delay = 0.05
+    warned = False
+    while True:
+        try:
+            result = await call()
+        except BusUnavailable as error:
+            if not warned:
+                log.warning("bus unavailable while %s: %s (retrying)", what, error)
+                warned = True
+            await trio.sleep(delay)
+            delay = min(2 * delay, 2.0)
+            continue
+        if warned:
+            log.info("bus back while %s", what)
+        return result
+
+
+class CoreLease:
+    """The core's lease: ``held`` is set while this process holds it."""
+
+    def __init__(self, bus: Bus, holder: str) -> None:
+        self.bus = bus
+        self.holder = holder
+        self.held = trio.Event()
+        self.lease: Lease | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while self.lease is None:
+            self.lease = await _retry(
+                lambda: self.bus.acquire_lease(LEASE, self.holder, LEASE_TTL), "taking the lease"
+            )
+            if self.lease is None:
+                await trio.sleep(RENEW_EVERY)
+        log.info("core lease taken holder=%s epoch=%d", self.holder, self.lease.epoch)
+        self.held.set()
+        lease = self.lease
+        try:
+            while True:
+                await trio.sleep(RENEW_EVERY)
+                try:
+                    renewed = await self.bus.renew_lease(lease, LEASE_TTL)
+                except BusUnavailable:
+                    continue  # still ours until it expires; Redis may come back in time
+                if not renewed:
+                    raise LeaseLost(f"the core lease epoch {lease.epoch} is no longer held")
+        finally:
+            with (
+                trio.CancelScope(shield=True),
+                trio.move_on_after(1),
+                contextlib.suppress(BusUnavailable),
+            ):
+                await self.bus.release_lease(lease)
+
+
+class LeaseLost(RuntimeError):
+    """Another core holds the lease now: this one must stop serving at once."""
+
+
+class BusCoreLink:
+    """``CoreLink`` on the bus; reads only once ``lease`` is held."""
+
+    def __init__(self, bus: Bus, consumer: str, lease: CoreLease) -> None:
+        self.bus = bus
+        self.consumer = consumer
+        self.lease = lease
+        self._unacked: list[str] = []
+        self._claimed = False
+
+    async def receive_inputs(self) -> list[str]:
+        await self.lease.held.wait()
+        if self._unacked:
+            ids = self._unacked
+            await _retry(lambda: self.bus.ack(INPUTS, GROUP, ids), "acknowledging inputs")
+            self._unacked = []
+        entries: list[Entry] = []
+        if not self._claimed:
+            await _retry(lambda: self.bus.ensure_group(INPUTS, GROUP), "making the group")
+            # What the previous core read and did not finish, first.
+            entries = await _retry(
+                lambda: self.bus.claim_pending(INPUTS, GROUP, self.consumer, min_idle=0),
+                "claiming inputs",
+            )
+            self._claimed = True
+        while not entries:
+            entries = await _retry(
+                lambda: self.bus.read_group(INPUTS, GROUP, self.consumer, block=5.0),
+                "reading inputs",
+            )
+        self._unacked = [entry.id for entry in entries]
+        return [entry.fields.get("e", "") for entry in entries]
+
+    async def send_frames(self, edge: str, entry: str) -> None:
+        await _retry(
+            lambda: self.bus.append(frames_stream(edge), {"d": entry}, maxlen=FRAMES_MAXLEN),
+            "sending frames",
+        )
+
+
+class BusEdgeLink:
+    """``EdgeLink`` on the bus."""
+
+    def __init__(self, bus: Bus, edge: str) -> None:
+        self.bus = bus
+        self.edge = edge
+        self._follower = StreamFollower(bus, frames_stream(edge))
+
+    async def send_inputs(self, entry: str) -> None:
+        await _retry(
+            lambda: self.bus.append(INPUTS, {"e": entry}, maxlen=INPUTS_MAXLEN), "sending inputs"
+        )
+
+    async def receive_frames(self) -> list[str]:
+        return [entry.fields.get("d", "") for entry in await self._follower.next_batch()]

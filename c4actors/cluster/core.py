@@ -1,0 +1,369 @@
+"""The core's side of the cluster: remote connections as mailboxes, inputs as inbox items.
+
+The lobby actor and the game actors run here unchanged.  A connection on an edge is a
+``RemoteMailbox``: its ``deliver`` never blocks, like any mailbox's; it appends the frame
+to its edge's ``EdgeOutbox``, and the relay's flusher sends each edge's batch as one
+entry once per turn of the event loop (the frames the actors delivered while it was
+waiting).  A frame delivered to many connections of one edge (a lobby update) is in the
+batch once.  ``route`` and ``close`` become operations in the same batch, in order.
+
+The relay reads the input stream and makes each item what the edge's user actor would
+have put into an inbox in one process: ``Join`` (with a reply channel whose answer goes
+back as an operation), ``Disconnected``, ``Request``, ``WatchRequest``, ``ColorChanged``,
+the queries of HTTP handlers, and the players' requests to games (``PlayMove``...), which
+it sends to the game's inbox itself, with the user actor's refusals (``game_over``,
+``rate_limited``).  Each edge's connection numbers are mapped to numbers of the cluster.
+
+Error handling: an entry that does not decode is logged and skipped; an item for a
+connection the core does not know (it left, or the core restarted) is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from typing import Any, Final
+
+import trio
+
+from c4actors import game_state
+from c4actors.actors.game_inbox import (
+    GameInput,
+    GameRequest,
+    MovedOn,
+    PlayMove,
+    QuitGame,
+    Say,
+)
+from c4actors.actors.lobby import (
+    Join,
+    JoinAnswer,
+    LobbyInput,
+    LobbyStats,
+    OnlineQuery,
+    SessionGranted,
+    SnapshotQuery,
+    StatsQuery,
+    WatchRequest,
+)
+from c4actors.actors.mailbox import JoinedGame, Mailbox, Outgoing
+from c4actors.actors.user import GAME_INBOX_SHARE
+from c4actors.cluster import wire
+from c4actors.cluster.links import CoreLink
+from c4actors.lobby_state import ColorChanged, Connected, Disconnected, Request
+from protocol.codec import ProtocolError, decode_client, encode
+from protocol.messages import (
+    Accept,
+    Cancel,
+    Challenge,
+    Decline,
+    Error,
+    ErrorCode,
+    Seek,
+    Unseek,
+    UserInfo,
+)
+
+log = logging.getLogger("c4actors.cluster.core")
+
+CLOSE_SERVICE_RESTART: Final = 1012
+RELAYED_FRAME_LIMIT: Final = 1 << 20
+"""The edge checked each client frame against its own limit; re-encoded, it is decoded here
+without one (hypercorn's ceiling)."""
+
+
+class EdgeOutbox:
+    """One edge's batch: frames (each text once) and operations, until the next flush."""
+
+    __slots__ = ("_index", "edge", "frames", "ops")
+
+    def __init__(self, edge: str) -> None:
+        self.edge = edge
+        self.frames: list[str] = []
+        self._index: dict[int, int] = {}
+        self.ops: list[wire.Op] = []
+
+    def deliver(self, conn: int, frame: str) -> None:
+        # By identity: a frame encoded once and delivered to many is one object.
+        index = self._index.get(id(frame))
+        if index is None or self.frames[index] is not frame:
+            index = len(self.frames)
+            self.frames.append(frame)
+            self._index[id(frame)] = index
+        self.ops.append(wire.Op("deliver", conn, frame=index))
+
+    def take(self) -> wire.Downlink | None:
+        if not self.ops:
+            return None
+        entry = wire.Downlink(self.frames, self.ops)
+        self.frames, self.ops, self._index = [], [], {}
+        return entry
+
+
+class RemoteMailbox(Mailbox):
+    """A connection of an edge, as the lobby and the games see it: see the module docstring."""
+
+    __slots__ = ("local", "outbox", "relay")
+
+    def __init__(self, conn: int, local: int, outbox: EdgeOutbox, relay: CoreRelay) -> None:
+        super().__init__(conn, relay.nowhere)
+        self.local = local
+        """The connection's number on its edge."""
+        self.outbox = outbox
+        self.relay = relay
+
+    def deliver(self, item: Outgoing) -> bool:
+        if self.closed or not isinstance(item, str):
+            return False
+        self.outbox.deliver(self.local, item)
+        self.relay.wanted.set()
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.close_code, self.close_reason, self.closed = code, reason, True
+        self.outbox.ops.append(wire.Op("close", self.local, code=code, text=reason))
+        self.relay.wanted.set()
+
+    def route(self, joined: JoinedGame) -> None:
+        self.relay.games[joined.game_id] = joined.game_inbox
+        self.outbox.ops.append(wire.Op("route", self.local, text=joined.game_id))
+        self.relay.wanted.set()
+
+    def __repr__(self) -> str:
+        return f"<RemoteMailbox conn={self.conn} edge={self.outbox.edge} local={self.local}>"
+
+
+class CoreRelay:
+    """Runs beside the lobby actor in the core: see the module docstring."""
+
+    def __init__(self, link: CoreLink, lobby: trio.MemorySendChannel[LobbyInput]) -> None:
+        self.link = link
+        self.lobby = lobby
+        self.nowhere, _ = trio.open_memory_channel[Outgoing](0)
+        """Given to the remote mailboxes' base class, which never uses it."""
+        self.wanted = trio.Event()
+        """Set when a batch has something to send."""
+        self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
+        self._outboxes: dict[str, EdgeOutbox] = {}
+        self._conns: dict[tuple[str, int], RemoteMailbox] = {}
+        self._conn_ids = itertools.count(1)
+        self._heard: dict[str, float] = {}
+        """When each edge was last heard from."""
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._flush_forever)
+            nursery.start_soon(self._watch_edges)
+            task_status.started()
+            while True:
+                for text in await self.link.receive_inputs():
+                    try:
+                        entry = wire.decode_uplink(text)
+                    except wire.WireError as error:
+                        log.warning("skipped an input entry: %s", error)
+                        continue
+                    self._heard[entry.edge] = trio.current_time()
+                    for item in entry.items:
+                        await self._handle(entry.edge, item)
+
+    async def _watch_edges(self) -> None:
+        """An edge not heard from for ``EDGE_TIMEOUT`` died: its sockets are gone, so the
+        lobby hears ``Disconnected`` for each (their opponents are told, the grace period
+        starts, and the players may come back through another edge)."""
+        while True:
+            await trio.sleep(wire.HEARTBEAT)
+            now = trio.current_time()
+            for edge, heard in list(self._heard.items()):
+                if now - heard > wire.EDGE_TIMEOUT:
+                    await self._edge_died(edge)
+
+    async def _edge_died(self, edge: str) -> None:
+        del self._heard[edge]
+        self._outboxes.pop(edge, None)
+        gone = [key for key in self._conns if key[0] == edge]
+        log.warning("edge gone edge=%s connections=%d", edge, len(gone))
+        for key in gone:
+            mailbox = self._conns.pop(key)
+            mailbox.closed = True
+            await self.lobby.send(Disconnected(mailbox.conn))
+
+    def _outbox(self, edge: str) -> EdgeOutbox:
+        outbox = self._outboxes.get(edge)
+        if outbox is None:
+            outbox = self._outboxes[edge] = EdgeOutbox(edge)
+        return outbox
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self.wanted.wait()
+            self.wanted = trio.Event()
+            for edge, outbox in list(self._outboxes.items()):
+                entry = outbox.take()
+                if entry is not None:
+                    await self.link.send_frames(edge, wire.encode_downlink(entry))
+
+    def _unknown(self, edge: str, conn: int) -> None:
+        """An input from a connection this core does not know (it started after the
+        connection joined): the socket is closed, so its page reconnects and joins again."""
+        op = wire.Op("close", conn, code=CLOSE_SERVICE_RESTART, text="the server restarted")
+        self._outbox(edge).ops.append(op)
+        self.wanted.set()
+
+    async def _handle(self, edge: str, item: wire.UplinkItem) -> None:
+        match item:
+            case wire.JoinIn(conn=local):
+                await self._join(edge, item)
+            case wire.LeftIn(conn=local):
+                mailbox = self._conns.pop((edge, local), None)
+                if mailbox is not None:
+                    mailbox.closed = True  # nothing more is sent to a socket that is gone
+                    await self.lobby.send(Disconnected(mailbox.conn))
+            case wire.RequestIn(conn=local, frame=frame):
+                mailbox = self._conns.get((edge, local))
+                if mailbox is None:
+                    self._unknown(edge, local)
+                    return
+                try:
+                    message = decode_client(frame, RELAYED_FRAME_LIMIT)
+                except ProtocolError as error:
+                    log.warning("skipped a request that does not decode: %s", error)
+                    return
+                if isinstance(message, Challenge | Cancel | Accept | Decline | Seek | Unseek):
+                    await self.lobby.send(Request(mailbox.conn, message, trio.current_time()))
+            case wire.ColorIn(name=name, color=color):
+                await self.lobby.send(ColorChanged(name, color))
+            case wire.WatchIn(conn=local, game_id=game_id, watch=watch):
+                mailbox = self._conns.get((edge, local))
+                if mailbox is None:
+                    self._unknown(edge, local)
+                else:
+                    await self.lobby.send(WatchRequest(mailbox.conn, game_id, watch))
+            case wire.GameIn(conn=local):
+                mailbox = self._conns.get((edge, local))
+                if mailbox is None:
+                    self._unknown(edge, local)
+                else:
+                    self._to_game(mailbox, item)
+            case wire.MovedOnIn(conn=local, game_id=game_id):
+                mailbox = self._conns.get((edge, local))
+                game = self.games.get(game_id)
+                if mailbox is not None and game is not None:
+                    with contextlib.suppress(
+                        trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+                    ):
+                        game.send_nowait(MovedOn(mailbox.conn))
+            case wire.QueryIn():
+                await self._query(edge, item)
+            case wire.AliveIn():
+                pass
+
+    async def _join(self, edge: str, item: wire.JoinIn) -> None:
+        assert self._nursery is not None
+        key = (edge, item.conn)
+        mailbox = self._conns.get(key)
+        if mailbox is None:
+            conn = next(self._conn_ids)
+            mailbox = self._conns[key] = RemoteMailbox(conn, item.conn, self._outbox(edge), self)
+        event = Connected(
+            mailbox.conn, item.username, item.resume, item.account, item.name_registered
+        )
+        reply, answers = trio.open_memory_channel[JoinAnswer](1)
+        await self.lobby.send(Join(event, mailbox, reply))
+        self._nursery.start_soon(self._answer_join, key, mailbox, answers)
+
+    async def _answer_join(
+        self,
+        key: tuple[str, int],
+        mailbox: RemoteMailbox,
+        answers: trio.MemoryReceiveChannel[JoinAnswer],
+    ) -> None:
+        async with answers:
+            try:
+                answer = await answers.receive()
+            except trio.EndOfChannel:
+                return  # the lobby is stopping
+        if isinstance(answer, SessionGranted):
+            game_id = None
+            if answer.game is not None:
+                game_id = answer.game.game_id
+                self.games[game_id] = answer.game.game_inbox
+            op = wire.Op("answer", mailbox.local, text=answer.name, game=game_id)
+        else:
+            if self._conns.get(key) is mailbox:
+                del self._conns[key]  # the edge's socket may ask again, as a new connection
+            op = wire.Op("answer", mailbox.local)
+        mailbox.outbox.ops.append(op)
+        self.wanted.set()
+
+    def _to_game(self, mailbox: RemoteMailbox, item: wire.GameIn) -> None:
+        """What the user actor does with a request to a game in one process."""
+        game = self.games.get(item.game_id)
+        if game is None:
+            self._refuse(mailbox, "unknown_game", "you are not playing in this game", item.action)
+            return
+        if game.statistics().current_buffer_used >= GAME_INBOX_SHARE:
+            text = "too many requests in flight; wait for replies"
+            self._refuse(mailbox, "rate_limited", text, item.action)
+            return
+        try:
+            game.send_nowait(_game_input(mailbox, item))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.games.pop(item.game_id, None)
+            mailbox.outbox.ops.append(wire.Op("unroute", mailbox.local, text=item.game_id))
+            self._refuse(mailbox, "game_over", "this game is over", item.action)
+        except trio.WouldBlock:
+            text = "too many requests in flight; wait for replies"
+            self._refuse(mailbox, "rate_limited", text, item.action)
+
+    def _refuse(self, mailbox: RemoteMailbox, code: ErrorCode, text: str, ref: str) -> None:
+        mailbox.deliver(encode(Error(code=code, message=text, ref=ref)))
+
+    async def _query(self, edge: str, item: wire.QueryIn) -> None:
+        assert self._nursery is not None
+        outbox = self._outbox(edge)
+        if item.what == "snapshot":
+            users, users_in = trio.open_memory_channel[list[UserInfo]](1)
+            await self.lobby.send(SnapshotQuery(users))
+            self._nursery.start_soon(self._reply, outbox, item.query, users_in)
+        elif item.what == "online":
+            online, online_in = trio.open_memory_channel[bool](1)
+            await self.lobby.send(OnlineQuery(item.name, online))
+            self._nursery.start_soon(self._reply, outbox, item.query, online_in)
+        else:
+            stats, stats_in = trio.open_memory_channel[LobbyStats](1)
+            await self.lobby.send(StatsQuery(stats))
+            self._nursery.start_soon(self._reply, outbox, item.query, stats_in)
+
+    async def _reply(
+        self, outbox: EdgeOutbox, query: int, answers: trio.MemoryReceiveChannel[Any]
+    ) -> None:
+        async with answers:
+            try:
+                value = await answers.receive()
+            except trio.EndOfChannel:
+                return
+        outbox.ops.append(wire.Op("reply", query, value=wire.unstructure(value)))
+        self.wanted.set()
+
+
+def _game_input(mailbox: Mailbox, item: wire.GameIn) -> GameInput:
+    now = trio.current_time()
+    match item.action:
+        case "move":
+            return PlayMove(mailbox, item.name, item.column, now)
+        case "quit":
+            return QuitGame(mailbox, item.name)
+        case "chat":
+            return Say(mailbox, item.name, item.text, item.sent_at)
+        case "offer_draw":
+            return GameRequest(mailbox, game_state.DrawOfferRequested(mailbox.conn, item.name))
+        case "answer_draw":
+            answer = game_state.DrawAnswerRequested(mailbox.conn, item.name, item.accept)
+            return GameRequest(mailbox, answer)
+        case "abort":
+            return GameRequest(mailbox, game_state.AbortRequested(mailbox.conn, item.name))

@@ -1,0 +1,252 @@
+"""The edge's side of the cluster: what stands in for the lobby actor in an edge process.
+
+An edge runs the web application unchanged: user actors, decoding, rate limits, HTTP.
+Their lobby inbox is the ``EdgeRelay``'s: it puts each item on the input stream for the
+core (with the connection's number instead of its mailbox), and keeps what it needs to
+carry the core's answers back: the connections' mailboxes, the replies of pending joins
+and queries.  For each game a connection plays, the relay gives the user actor an inbox
+like a game's (``route``), and a forwarder task puts what arrives there on the stream.
+
+From the connection's frames stream it carries out the core's operations in order:
+frames (encoded in the core, once per edge) into the local mailboxes, which never block,
+so a slow socket is closed here like in one process; routes; closes; join answers;
+query replies.  ``Shutdown`` (this edge stopping) closes this edge's sockets only.
+
+Error handling: an entry that does not decode is logged and skipped; an operation for a
+connection that has closed meanwhile is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import trio
+
+from c4actors import game_state
+from c4actors.actors.game_inbox import (
+    GAME_INBOX_SIZE,
+    GameInput,
+    GameRequest,
+    MovedOn,
+    PlayMove,
+    QuitGame,
+    Say,
+)
+from c4actors.actors.lobby import (
+    LOBBY_INBOX_SIZE,
+    Join,
+    JoinAnswer,
+    LobbyInput,
+    LobbyStats,
+    OnlineQuery,
+    SessionDenied,
+    SessionGranted,
+    Shutdown,
+    SnapshotQuery,
+    StatsQuery,
+    WatchRequest,
+)
+from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
+from c4actors.cluster import wire
+from c4actors.cluster.links import EdgeLink
+from c4actors.lobby_state import ColorChanged, Disconnected, GameEnded, Request
+from protocol.codec import encode
+from protocol.messages import Error
+
+log = logging.getLogger("c4actors.cluster.edge")
+
+UPLINK_SIZE: Final = 4096
+GameRoute = tuple[trio.MemorySendChannel[GameInput], trio.MemoryReceiveChannel[GameInput]]
+
+
+class EdgeRelay:
+    """See the module docstring.  Start with ``nursery.start(relay.run)``; user actors and
+    HTTP handlers send to ``inbox_send`` as they would to the lobby actor's."""
+
+    def __init__(self, link: EdgeLink) -> None:
+        self.link = link
+        self.inbox_send, self._inbox = trio.open_memory_channel[LobbyInput](LOBBY_INBOX_SIZE)
+        self._uplink_send, self._uplink = trio.open_memory_channel[wire.UplinkItem](UPLINK_SIZE)
+        self._mailboxes: dict[int, Mailbox] = {}
+        self._joins: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
+        self._queries: dict[int, Callable[[Any], None]] = {}
+        self._query_ids = itertools.count(1)
+        self._routes: dict[int, dict[str, GameRoute]] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with self._inbox, trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._send_uplink)
+                nursery.start_soon(self._receive_downlink)
+                nursery.start_soon(self._heartbeat)
+                task_status.started()
+                async for item in self._inbox:
+                    await self._dispatch(item)
+                nursery.cancel_scope.cancel()
+        finally:
+            for reply in self._joins.values():
+                reply.close()
+
+    # ----------------------------------------------------------------- to the core
+
+    async def _send_uplink(self) -> None:
+        while True:
+            items = [await self._uplink.receive()]
+            while True:
+                try:
+                    items.append(self._uplink.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await self.link.send_inputs(wire.encode_uplink(wire.Uplink(self.link.edge, items)))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await self._uplink_send.send(wire.AliveIn())
+            await trio.sleep(wire.HEARTBEAT)
+
+    async def _dispatch(self, item: LobbyInput) -> None:
+        up = self._uplink_send.send
+        match item:
+            case Join(event=event, mailbox=mailbox, reply=reply):
+                self._mailboxes[event.conn] = mailbox
+                self._joins[event.conn] = reply
+                await up(
+                    wire.JoinIn(
+                        event.conn,
+                        event.username,
+                        event.resume,
+                        event.account,
+                        event.name_registered,
+                    )
+                )
+            case Disconnected(conn=conn):
+                self._mailboxes.pop(conn, None)
+                pending = self._joins.pop(conn, None)
+                if pending is not None:
+                    pending.close()
+                for send, _ in self._routes.pop(conn, {}).values():
+                    send.close()  # the forwarder sends what is queued, then ends
+                await up(wire.LeftIn(conn))
+            case Request(conn=conn, message=message):
+                await up(wire.RequestIn(conn, encode(message)))
+            case WatchRequest(conn=conn, game_id=game_id, watch=watch):
+                await up(wire.WatchIn(conn, game_id, watch))
+            case ColorChanged(name=name, color=color):
+                await up(wire.ColorIn(name, color))
+            case SnapshotQuery(reply=users):
+                await up(
+                    self._ask(
+                        "snapshot", lambda value: users.send_nowait(wire.structure_users(value))
+                    )
+                )
+            case OnlineQuery(name=name, reply=online):
+                await up(self._ask("online", lambda value: online.send_nowait(bool(value)), name))
+            case StatsQuery(reply=stats):
+                await up(self._ask("stats", lambda value: stats.send_nowait(LobbyStats(**value))))
+            case Shutdown():
+                frame = encode(Error(code="server_shutdown", message="the server is restarting"))
+                for mailbox in self._mailboxes.values():
+                    mailbox.deliver(frame)
+                    mailbox.close(CLOSE_GOING_AWAY, "server shutting down")
+            case GameEnded():
+                log.warning("an edge has no games: dropped %r", item)
+
+    def _ask(self, what: Any, answer: Callable[[Any], None], name: str = "") -> wire.QueryIn:
+        query = next(self._query_ids)
+        self._queries[query] = answer
+        return wire.QueryIn(query, what, name)
+
+    def _route(self, conn: int, game_id: str) -> JoinedGame:
+        """An inbox for ``conn``'s requests to ``game_id``, forwarded to the core."""
+        assert self._nursery is not None
+        send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
+        self._routes.setdefault(conn, {})[game_id] = (send, receive)
+        self._nursery.start_soon(self._forward, conn, game_id, receive)
+        return JoinedGame(game_id, send)
+
+    async def _forward(
+        self, conn: int, game_id: str, receive: trio.MemoryReceiveChannel[GameInput]
+    ) -> None:
+        with contextlib.suppress(trio.ClosedResourceError):
+            async for item in receive:
+                await self._uplink_send.send(_game_item(conn, game_id, item))
+
+    # ----------------------------------------------------------------- from the core
+
+    async def _receive_downlink(self) -> None:
+        while True:
+            for text in await self.link.receive_frames():
+                try:
+                    entry = wire.decode_downlink(text)
+                except wire.WireError as error:
+                    log.warning("skipped a frames entry: %s", error)
+                    continue
+                for op in entry.ops:
+                    self._carry_out(op, entry.frames)
+
+    def _carry_out(self, op: wire.Op, frames: list[str]) -> None:
+        conn = op.conn
+        match op.op:
+            case "deliver":
+                mailbox = self._mailboxes.get(conn)
+                if mailbox is not None:
+                    mailbox.deliver(frames[op.frame])
+            case "route":
+                mailbox = self._mailboxes.get(conn)
+                if mailbox is not None and op.text is not None:
+                    mailbox.route(self._route(conn, op.text))
+            case "unroute":
+                route = self._routes.get(conn, {}).pop(op.text or "", None)
+                if route is not None:
+                    route[1].close()  # the user actor's next request finds the game over
+            case "close":
+                mailbox = self._mailboxes.get(conn)
+                if mailbox is not None:
+                    mailbox.close(op.code, op.text or "")
+            case "answer":
+                reply = self._joins.pop(conn, None)
+                answer: JoinAnswer
+                if op.text is None:
+                    self._mailboxes.pop(conn, None)
+                    answer = SessionDenied()
+                elif conn not in self._mailboxes:
+                    answer = SessionDenied()
+                else:
+                    game = None if op.game is None else self._route(conn, op.game)
+                    answer = SessionGranted(op.text, game)
+                if reply is not None:
+                    with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
+                        reply.send_nowait(answer)
+                    reply.close()
+            case "reply":
+                answer_query = self._queries.pop(conn, None)
+                if answer_query is not None:
+                    with contextlib.suppress(
+                        trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+                    ):
+                        answer_query(op.value)
+
+
+def _game_item(conn: int, game_id: str, item: GameInput) -> wire.UplinkItem:
+    match item:
+        case PlayMove(name=name, column=column):
+            return wire.GameIn(conn, game_id, name, "move", column=column)
+        case QuitGame(name=name):
+            return wire.GameIn(conn, game_id, name, "quit")
+        case Say(name=name, text=text, sent_at=sent_at):
+            return wire.GameIn(conn, game_id, name, "chat", text=text, sent_at=sent_at)
+        case GameRequest(event=game_state.DrawOfferRequested(name=name)):
+            return wire.GameIn(conn, game_id, name, "offer_draw")
+        case GameRequest(event=game_state.DrawAnswerRequested(name=name, accept=accept)):
+            return wire.GameIn(conn, game_id, name, "answer_draw", accept=accept)
+        case GameRequest(event=game_state.AbortRequested(name=name)):
+            return wire.GameIn(conn, game_id, name, "abort")
+        case MovedOn():
+            return wire.MovedOnIn(conn, game_id)
+    raise TypeError(f"not a player's request to a game: {item!r}")

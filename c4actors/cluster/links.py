@@ -1,0 +1,95 @@
+"""What the relays need from the streams between the processes, and an in-memory pair.
+
+``CoreLink`` and ``EdgeLink`` are all ``core.CoreRelay`` and ``edge.EdgeRelay`` know of
+the transport: entries are strings (``wire``), appended in order and read in order.
+``MemoryHub`` connects a core and edges in one process through Trio channels, for the
+relays' own tests; ``redis_links`` puts the same entries on Redis Streams.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import trio
+
+
+class CoreLink(Protocol):
+    async def receive_inputs(self) -> list[str]:
+        """The next input entries from any edge, in the order they were appended (waits)."""
+        ...
+
+    async def send_frames(self, edge: str, entry: str) -> None:
+        """Append ``entry`` to ``edge``'s frames stream."""
+        ...
+
+
+class EdgeLink(Protocol):
+    edge: str
+    """This edge's name: unique per process, so a restarted edge is a new one."""
+
+    async def send_inputs(self, entry: str) -> None:
+        """Append ``entry`` to the input stream the core reads."""
+        ...
+
+    async def receive_frames(self) -> list[str]:
+        """The next entries of this edge's frames stream (waits)."""
+        ...
+
+
+class MemoryHub:
+    """A core and any number of edges in one process (unbounded, like a stream)."""
+
+    def __init__(self) -> None:
+        self._inputs_send, self._inputs = trio.open_memory_channel[str](math.inf)
+        self._edges: dict[str, tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]]]
+        self._edges = {}
+
+    def _edge_channel(
+        self, edge: str
+    ) -> tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]]:
+        if edge not in self._edges:
+            self._edges[edge] = trio.open_memory_channel[str](math.inf)
+        return self._edges[edge]
+
+    def core(self) -> CoreLink:
+        return _MemoryCore(self)
+
+    def edge(self, name: str) -> EdgeLink:
+        return _MemoryEdge(self, name)
+
+
+class _MemoryCore:
+    def __init__(self, hub: MemoryHub) -> None:
+        self._hub = hub
+
+    async def receive_inputs(self) -> list[str]:
+        entries = [await self._hub._inputs.receive()]
+        while True:
+            try:
+                entries.append(self._hub._inputs.receive_nowait())
+            except trio.WouldBlock:
+                return entries
+
+    async def send_frames(self, edge: str, entry: str) -> None:
+        self._hub._edge_channel(edge)[0].send_nowait(entry)
+        await trio.lowlevel.checkpoint()
+
+
+class _MemoryEdge:
+    def __init__(self, hub: MemoryHub, edge: str) -> None:
+        self._hub = hub
+        self.edge = edge
+
+    async def send_inputs(self, entry: str) -> None:
+        self._hub._inputs_send.send_nowait(entry)
+        await trio.lowlevel.checkpoint()
+
+    async def receive_frames(self) -> list[str]:
+        receive = self._hub._edge_channel(self.edge)[1]
+        entries = [await receive.receive()]
+        while True:
+            try:
+                entries.append(receive.receive_nowait())
+            except trio.WouldBlock:
+                return entries

@@ -1,0 +1,53 @@
+"""One process of a cluster: ``c4actors serve --redis URL --role edge|core``.
+
+An edge is the usual server whose lobby is an ``EdgeRelay``.  A core is the usual server
+(listening too, for ``/healthz`` and ``/metrics``) whose lobby actor also gets a
+``CoreRelay``, which starts reading inputs once the process holds the core lease; until
+then it is a standby.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import trio
+
+from c4actors.actors.lobby import LobbyInput
+from c4actors.bus import open_redis_bus
+from c4actors.cluster.bus_links import BusCoreLink, BusEdgeLink, CoreLease, process_name
+from c4actors.cluster.core import CoreRelay
+from c4actors.cluster.edge import EdgeRelay
+from c4actors.server import RunningServer, ServerSettings, run_server
+
+Role = Literal["core", "edge"]
+
+
+async def run_node(
+    settings: ServerSettings,
+    role: Role,
+    redis_url: str,
+    stop: trio.Event,
+    *,
+    task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    async with open_redis_bus(redis_url) as bus:
+        name = process_name(role)
+        if role == "edge":
+            link = BusEdgeLink(bus, name)
+            await run_server(settings, stop, task_status=task_status, edge=lambda: EdgeRelay(link))
+            return
+        lease = CoreLease(bus, name)
+        core_link = BusCoreLink(bus, name, lease)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lease.run)
+
+            def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
+                return CoreRelay(core_link, inbox)
+
+            async def serve(*, task_status: trio.TaskStatus[RunningServer]) -> None:
+                try:
+                    await run_server(settings, stop, task_status=task_status, core=relay)
+                finally:
+                    nursery.cancel_scope.cancel()
+
+            task_status.started(await nursery.start(serve))

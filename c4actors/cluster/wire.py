@@ -1,0 +1,211 @@
+"""What travels between the edges and the core, as JSON: pure, no I/O.
+
+Edge -> core, one stream shared by every edge (``Uplink``): what the edge's user actors
+and HTTP handlers would have put into the lobby's or a game's inbox in one process, with
+the edge's own connection number (the core maps it to a cluster-wide one) instead of a
+mailbox, and the name of a game instead of its inbox.  Several items travel as one entry.
+
+Core -> edge, one stream per edge (``Downlink``): the frames the core's actors delivered
+to that edge's connections, each frame text **once** however many of the edge's
+connections get it (a lobby update reaches every watcher with one copy per edge), and
+the operations on its connections, in the order the actors did them: ``deliver``,
+``route`` (the connection's moves for a game go to the core from now on), ``unroute``
+(that game is over), ``close``, ``answer`` (to a ``new_connection``) and ``reply`` (to an
+HTTP handler's query).
+
+Error handling: ``decode_uplink`` / ``decode_downlink`` raise ``WireError`` on anything
+that is not what an edge or a core of this version writes; the reader logs and skips it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final, Literal, TypeAlias
+
+import attrs
+import cattrs
+from cattrs.strategies import configure_tagged_union
+
+from c4actors.lobby_state import AccountInfo
+from protocol.messages import UserInfo
+
+
+class WireError(ValueError):
+    """An entry that is not what this version writes."""
+
+
+# --------------------------------------------------------------------------- edge -> core
+
+
+@attrs.frozen
+class JoinIn:
+    """A socket's ``new_connection``, its accounts looked up (``lobby_state.Connected``)."""
+
+    conn: int
+    username: str
+    resume: str | None = None
+    account: AccountInfo | None = None
+    name_registered: bool = False
+
+
+@attrs.frozen
+class LeftIn:
+    """A socket of the edge closed (``lobby_state.Disconnected``)."""
+
+    conn: int
+
+
+@attrs.frozen
+class RequestIn:
+    """A lobby request; ``frame`` is the client message encoded again (``protocol.encode``)."""
+
+    conn: int
+    frame: str
+
+
+@attrs.frozen
+class ColorIn:
+    name: str
+    color: str
+
+
+@attrs.frozen
+class WatchIn:
+    conn: int
+    game_id: str
+    watch: bool
+
+
+GameAction: TypeAlias = Literal["move", "quit", "chat", "offer_draw", "answer_draw", "abort"]
+
+
+@attrs.frozen
+class GameIn:
+    """A player's request to a game (``game_inbox``: ``PlayMove``, ``QuitGame``, ``Say``,
+    ``GameRequest``); ``action`` is also the ``ref`` of an error about it."""
+
+    conn: int
+    game_id: str
+    name: str
+    action: GameAction
+    column: int = 0
+    text: str = ""
+    sent_at: float = 0.0
+    accept: bool = False
+
+
+@attrs.frozen
+class MovedOnIn:
+    conn: int
+    game_id: str
+
+
+@attrs.frozen
+class QueryIn:
+    """An HTTP handler's question to the lobby; the answer comes back as a ``reply``."""
+
+    query: int
+    what: Literal["snapshot", "online", "stats"]
+    name: str = ""
+
+
+@attrs.frozen
+class AliveIn:
+    """The edge is alive (sent every ``HEARTBEAT`` seconds): an edge the core has not
+    heard from for ``EDGE_TIMEOUT`` is dead, and its connections are gone."""
+
+
+HEARTBEAT: Final = 1.0
+EDGE_TIMEOUT: Final = 4.0
+
+UplinkItem: TypeAlias = (
+    JoinIn | LeftIn | RequestIn | ColorIn | WatchIn | GameIn | MovedOnIn | QueryIn | AliveIn
+)
+
+
+@attrs.frozen
+class Uplink:
+    """One entry of the input stream: items from one edge, in the order it sent them."""
+
+    edge: str
+    items: list[UplinkItem]
+
+
+# --------------------------------------------------------------------------- core -> edge
+
+OpName: TypeAlias = Literal["deliver", "route", "unroute", "close", "answer", "reply"]
+
+
+@attrs.frozen
+class Op:
+    """One operation on the edge's connection ``conn`` (``reply``: on query ``conn``).
+
+    ``deliver``: ``frame`` indexes ``Downlink.frames``.  ``route`` / ``unroute``: ``text``
+    is the game id.  ``close``: ``code`` and ``text`` (the reason).  ``answer``: ``text`` is
+    the session's name (None: refused), ``game`` the game a resumed session is routed to.
+    ``reply``: ``value`` is the answer's JSON."""
+
+    op: OpName
+    conn: int
+    frame: int = -1
+    code: int = 0
+    text: str | None = None
+    game: str | None = None
+    value: Any = None
+
+
+@attrs.frozen
+class Downlink:
+    frames: list[str]
+    ops: list[Op]
+
+
+# --------------------------------------------------------------------------- encoding
+
+_converter: Final = cattrs.Converter(forbid_extra_keys=True)
+configure_tagged_union(UplinkItem, _converter, tag_name="k")
+_dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode_uplink(entry: Uplink) -> str:
+    return _dumps(_converter.unstructure(entry))
+
+
+def decode_uplink(text: str) -> Uplink:
+    try:
+        return _converter.structure(json.loads(text), Uplink)
+    except (ValueError, TypeError, cattrs.BaseValidationError) as error:
+        raise WireError(f"not an input entry: {error}") from None
+
+
+def encode_downlink(entry: Downlink) -> str:
+    ops = [_op_row(op) for op in entry.ops]
+    return _dumps({"frames": entry.frames, "ops": ops})
+
+
+def _op_row(op: Op) -> dict[str, Any]:
+    row: dict[str, Any] = {"op": op.op, "conn": op.conn}
+    for field in ("frame", "code", "text", "game", "value"):
+        value = getattr(op, field)
+        if value != getattr(_DEFAULT_OP, field):
+            row[field] = value
+    return row
+
+
+_DEFAULT_OP: Final = Op("deliver", 0)
+
+
+def decode_downlink(text: str) -> Downlink:
+    try:
+        return _converter.structure(json.loads(text), Downlink)
+    except (ValueError, TypeError, cattrs.BaseValidationError) as error:
+        raise WireError(f"not a frames entry: {error}") from None
+
+
+def unstructure(value: object) -> Any:
+    """A query's answer (``UserInfo`` rows, a bool, ``LobbyStats``) as JSON values."""
+    return _converter.unstructure(value)
+
+
+def structure_users(value: Any) -> list[UserInfo]:
+    return _converter.structure(value, list[UserInfo])
