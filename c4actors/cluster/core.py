@@ -175,9 +175,15 @@ class CoreRelay:
         """An edge not heard from for ``EDGE_TIMEOUT`` died: its sockets are gone, so the
         lobby hears ``Disconnected`` for each (their opponents are told, the grace period
         starts, and the players may come back through another edge)."""
+        checked = trio.current_time()
         while True:
             await trio.sleep(wire.HEARTBEAT)
             now = trio.current_time()
+            if now - checked > 2 * wire.HEARTBEAT:
+                # This process itself stood still (a stall, a paused VM): the edges' silence
+                # says nothing, so each gets a fresh chance.
+                self._heard = dict.fromkeys(self._heard, now)
+            checked = now
             for edge, heard in list(self._heard.items()):
                 if now - heard > wire.EDGE_TIMEOUT:
                     await self._edge_died(edge)

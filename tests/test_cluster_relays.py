@@ -1,0 +1,176 @@
+"""The relays between a cluster's edges and its core, in one process: a core server and two
+edge servers joined by ``MemoryHub`` (the streams as Trio channels), real sockets.
+
+The same relays run over Redis in ``test_cluster.py``; here the transport cannot fail, so
+these tests pin the relays' own promises: frames and routes across edges, an edge that
+dies (its players' opponents are told; the player resumes through another edge), frames
+encoded once per edge, and what travels decoding to what was sent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import attrs
+import pytest
+import trio
+from trio.testing import MockClock
+
+from c4actors.actors.lobby import LobbyInput
+from c4actors.cluster import wire
+from c4actors.cluster.core import CoreRelay, EdgeOutbox
+from c4actors.cluster.edge import EdgeRelay
+from c4actors.cluster.links import MemoryHub
+from c4actors.lobby_state import AccountInfo
+from c4actors.server import RunningServer, ServerSettings, run_server
+from protocol import (
+    Error,
+    GameOver,
+    GameStarted,
+    GameState,
+    LobbyUpdate,
+    Move,
+    NewConnection,
+    OpponentDisconnected,
+    OpponentReconnected,
+    UserList,
+    Welcome,
+)
+from tests.support import connect, start_game
+
+SETTINGS = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False)
+
+
+@attrs.frozen
+class MemoryCluster:
+    core: RunningServer
+    edges: list[RunningServer]
+    stops: list[trio.CancelScope]
+    """Cancelling an edge's scope ends it at once, as a SIGKILL would: no goodbye."""
+
+
+@asynccontextmanager
+async def memory_cluster(grace_seconds: float = 20.0) -> AsyncIterator[MemoryCluster]:
+    hub = MemoryHub()
+    settings = attrs.evolve(SETTINGS, grace_seconds=grace_seconds)
+    stop = trio.Event()
+
+    def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
+        return CoreRelay(hub.core(), inbox)
+
+    async with trio.open_nursery() as nursery:
+        core = await nursery.start(partial(run_server, settings, stop, core=relay))
+        edges, scopes = [], []
+        for name in ("edge-a", "edge-b"):
+
+            async def edge(
+                name: str = name, *, task_status: trio.TaskStatus[RunningServer]
+            ) -> None:
+                with trio.CancelScope() as scope:
+                    scopes.append(scope)
+                    link = hub.edge(name)
+                    await run_server(
+                        settings, stop, task_status=task_status, edge=lambda: EdgeRelay(link)
+                    )
+
+            edges.append(await nursery.start(edge))
+        try:
+            yield MemoryCluster(core, edges, scopes)
+        finally:
+            stop.set()
+
+
+async def test_a_game_between_players_on_two_edges() -> None:
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        for ply, column in enumerate([3, 2, 3, 2, 3, 2, 3]):
+            await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column))
+            for player in (ann, bob):
+                await player.expect(GameState)
+        over = await ann.expect(GameOver)
+        assert (over.winner, over.reason) == ("bob", "four_in_a_row")
+        assert await bob.expect(GameOver) == over
+        # The game is over: the next move is refused as in one process.
+        await ann.send(Move(game_id=game_id, column=0))
+        error = await ann.expect_skipping(Error, UserList, LobbyUpdate)
+        assert (error.code, error.ref) == ("game_over", "move")
+
+
+async def test_a_dead_edge_s_player_resumes_through_the_other_edge(
+    jump_clock: MockClock,
+) -> None:
+    async with (
+        memory_cluster(grace_seconds=30) as cluster,
+        connect(cluster.edges[1], "ann") as ann,
+    ):
+        async with connect(cluster.edges[0], "bob") as bob:
+            game_id = await start_game(ann, bob)
+            await bob.send(Move(game_id=game_id, column=3))
+            for player in (ann, bob):
+                await player.expect(GameState)
+            token = bob.token
+            cluster.stops[0].cancel()  # edge a dies with bob's socket
+            await trio.sleep(0.2)
+        # The core notices the silence (edge b keeps sending its heartbeats meanwhile), and
+        # bob's opponent is told.
+        for _ in range(int(wire.EDGE_TIMEOUT / wire.HEARTBEAT) + 2):
+            jump_clock.jump(wire.HEARTBEAT)
+            await trio.sleep(0.05)
+        assert (await ann.expect(OpponentDisconnected)).game_id == game_id
+        async with connect(cluster.edges[1]) as again:
+            await again.send(NewConnection(username="bob", resume=token))
+            await again.expect(Welcome)
+            await again.expect(UserList)
+            assert (await again.expect(GameStarted)).game_id == game_id
+            assert (await again.expect(GameState)).moves == [3]
+            await ann.expect(OpponentReconnected)
+            await ann.send(Move(game_id=game_id, column=4))
+            for player in (ann, again):
+                assert (await player.expect(GameState)).moves == [3, 4]
+
+
+def test_a_frame_delivered_to_many_connections_travels_once() -> None:
+    outbox = EdgeOutbox("edge-a")
+    update, other = '{"type":"lobby_update"}', '{"type":"error"}'
+    for conn in range(1, 101):
+        outbox.deliver(conn, update)
+    outbox.deliver(7, other)
+    entry = outbox.take()
+    assert entry is not None and outbox.take() is None
+    assert entry.frames == [update, other]
+    assert [op.conn for op in entry.ops] == [*range(1, 101), 7]
+    decoded = wire.decode_downlink(wire.encode_downlink(entry))
+    assert decoded == entry
+    assert wire.encode_downlink(entry).count("lobby_update") == 1
+
+
+def test_every_input_round_trips() -> None:
+    items: list[wire.UplinkItem] = [
+        wire.JoinIn(1, "ann", "token", AccountInfo("ann", "#112233", 1, 2, 3), True),
+        wire.LeftIn(1),
+        wire.RequestIn(2, '{"type":"seek"}'),
+        wire.ColorIn("ann", "#445566"),
+        wire.WatchIn(3, "g1", False),
+        wire.GameIn(4, "g1", "bob", "chat", text="hi ✓", sent_at=12.5),
+        wire.GameIn(4, "g1", "bob", "answer_draw", accept=True),
+        wire.MovedOnIn(4, "g1"),
+        wire.QueryIn(9, "online", "ann"),
+        wire.AliveIn(),
+    ]
+    entry = wire.Uplink("edge-a", items)
+    assert wire.decode_uplink(wire.encode_uplink(entry)) == entry
+
+
+@pytest.mark.parametrize(
+    "text", ["", "[]", '{"edge":"a"}', '{"edge":"a","items":[{"k":"Nope"}]}', "{"]
+)
+def test_an_entry_of_another_shape_is_refused_clearly(text: str) -> None:
+    with pytest.raises(wire.WireError):
+        wire.decode_uplink(text)
+    with pytest.raises(wire.WireError):
+        wire.decode_downlink(text)
