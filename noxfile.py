@@ -45,10 +45,11 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (rules engine, then the server under load): write docs/benchmarks.md.
+    """Benchmarks (rules engine, spectators, then the server under load): docs/benchmarks.md.
 
     Pass --quick for a two-minute smoke run of the load steps; the full run takes ~15 min.
     """
     session.install("-e", ".")
     session.run("python", "bench/rules_bench.py")
+    session.run("python", "bench/spectators_bench.py")
     session.run("python", "bench/run_bench.py", *session.posargs)

@@ -125,6 +125,19 @@ class Clocks:
 
 
 @attrs.frozen(kw_only=True)
+class GameInfo:
+    """One row of the lobby's list of games in progress: who plays in which colours, how
+    many moves were played and how many watch."""
+
+    game_id: str
+    player1: str
+    player2: str
+    colors: Colors
+    moves: int = 0
+    spectators: int = 0
+
+
+@attrs.frozen(kw_only=True)
 class Cell:
     """A board cell: ``row`` 0 is the top row, ``column`` 0 the leftmost."""
 
@@ -250,6 +263,18 @@ class Unwatch:
     game_id: str
 
 
+@attrs.frozen(kw_only=True)
+class FollowGames:
+    """Ask for the lobby's list of games in progress: a ``game_list`` now, then
+    ``game_list_update``s while not playing (a fresh ``game_list`` after each game), until
+    ``unfollow_games`` or the end of the connection."""
+
+
+@attrs.frozen(kw_only=True)
+class UnfollowGames:
+    """Stop getting the list of games in progress (no answer)."""
+
+
 ClientMessage: TypeAlias = (
     NewConnection
     | Challenge
@@ -266,6 +291,8 @@ ClientMessage: TypeAlias = (
     | Abort
     | Watch
     | Unwatch
+    | FollowGames
+    | UnfollowGames
 )
 CLIENT_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ClientMessage)
 
@@ -306,6 +333,26 @@ class LobbyUpdate:
     users: list[UserInfo]
     left: list[str]
     online: int
+
+
+@attrs.frozen(kw_only=True)
+class GameList:
+    """Snapshot of the listed games in progress, answering ``follow_games`` (and again after
+    each of the follower's own games); a client replaces its whole list with it.  ``total``
+    counts every game in progress, listed or not: the list is bounded like the user list."""
+
+    games: list[GameInfo]
+    total: int
+
+
+@attrs.frozen(kw_only=True)
+class GameListUpdate:
+    """Changes to the list of games since the last update: apply ``ended`` first, then
+    ``games``; ``total`` is the number of games in progress now (it may be the only change)."""
+
+    games: list[GameInfo]
+    ended: list[str]
+    total: int
 
 
 @attrs.frozen(kw_only=True)
@@ -476,6 +523,8 @@ ServerMessage: TypeAlias = (
     Welcome
     | UserList
     | LobbyUpdate
+    | GameList
+    | GameListUpdate
     | InvitationSent
     | Invitation
     | InvitationDeclined

@@ -14,6 +14,8 @@ import { DrawControls } from "./draw.js";
 import { TimeControlPicker, controlName } from "./clock.js";
 import { ProfileView, findProfileDom } from "./profile.js";
 import { ReplayView, findReplayDom } from "./replay.js";
+import { LiveGamesView, applyGamesUpdate, gamesFromList, watchersText } from "./live_games.js";
+import { WatchView, findWatchDom } from "./watch.js";
 import { HEARTBEAT_MS, sharedGuest, tabSession as store } from "./saved_session.js";
 import { dropRow, emptyBoard } from "./board.js";
 import { applyTokenColors } from "./colors.js";
@@ -33,7 +35,7 @@ const CHALLENGE_WAIT_MS = 5_000;
 // Refusals of new_connection: the session cannot open under this name.
 const NAME_ERRORS = new Set(["name_taken", "invalid_name", "name_registered", "account_mismatch", "store_unavailable"]);
 // Views that live beside the lobby: the socket stays up and the account bar is shown.
-const LOBBY_SIDE = new Set(["lobby", "profile", "replay", "leaderboard"]);
+const LOBBY_SIDE = new Set(["lobby", "profile", "replay", "leaderboard", "watch"]);
 // Views that need no session: a copied address opens them in any browser.
 const PUBLIC_VIEWS = new Set(["profile", "replay", "leaderboard"]);
 
@@ -55,6 +57,7 @@ const dom = {
     profile: $("profile"),
     replay: $("replay"),
     leaderboard: $("leaderboard"),
+    watch: $("watch"),
   },
   loadingText: $("loading-text"),
   lobbyTitle: $("lobby-title"),
@@ -79,6 +82,10 @@ const state = {
   controls: new Map(), // name -> the time control of our pending invitation with them
   game: null,
   chat: true, // whether games have a chat on this server (welcome.chat)
+  games: new Map(), // game_id -> GameInfo: the listed games in progress (follow_games)
+  gamesTotal: null, // games in progress, listed or not
+  watch: null, // the game watched: {id, over, moves}
+  pendingWatch: null, // a game address opened before the session: watch it once joined
 };
 
 const timers = { notice: null, resume: null, challenge: null };
@@ -220,6 +227,7 @@ const gameView = new GameView(
     quit: $("quit"),
     backToLobby: $("back-to-lobby"),
     quitDialog: $("quit-dialog"),
+    spectators: $("spectator-count"),
   },
   { onMove: tryMove, onQuit: quitGame, onBack: backToLobby },
 );
@@ -235,6 +243,13 @@ const drawControls = new DrawControls(
   },
   { onOffer: offerDraw, onAnswer: answerDraw, onAbort: abortGame },
 );
+
+const liveGames = new LiveGamesView(
+  { list: $("live-games-list"), count: $("live-games-count"), empty: $("live-games-empty") },
+  { onWatch: (gameId) => startWatching(gameId) },
+);
+
+const watchView = new WatchView(findWatchDom(), { onBack: stopWatching });
 
 const chatView = new ChatView(
   {
@@ -253,6 +268,7 @@ function renderLobby() {
   if (!state.me) return;
   lobby.renderUsers(state.users, state.me, state.challenging, state.online, state.seekSent);
   lobby.renderInvitations(state.incoming, state.outgoing, state.answering);
+  liveGames.render(state.games, state.gamesTotal, state.me);
 }
 
 /** The game view's move list: new lines appended (its scroll position survives), rebuilt for a new game. */
@@ -312,6 +328,8 @@ const HANDLERS = {
     if (msg.account) sharedGuest.forget();
     else sharedGuest.hold(msg.username, msg.resume, msg.grace_seconds);
     conn.ready();
+    // The list of games in progress is opt-in: ask for it on every new session.
+    conn.send({ type: "follow_games" });
     entry.settled();
     dom.greeting.textContent = `Hello ${msg.username}`;
     dom.greeting.hidden = false;
@@ -359,6 +377,43 @@ const HANDLERS = {
     }
     if (Number.isInteger(msg.online)) state.online = msg.online;
     renderLobby();
+  },
+
+  game_list(msg) {
+    state.games = gamesFromList(msg);
+    state.gamesTotal = Number.isInteger(msg.total) ? msg.total : null;
+    renderLobby();
+  },
+
+  game_list_update(msg) {
+    applyGamesUpdate(state.games, msg);
+    if (Number.isInteger(msg.total)) state.gamesTotal = msg.total;
+    renderLobby();
+  },
+
+  watching(msg) {
+    state.pendingWatch = null;
+    const again = state.watch?.id === msg.game_id && state.view === "watch";
+    state.watch = { id: msg.game_id, over: false, moves: -1 };
+    if (!again) watchView.start(msg);
+    else watchView.setSpectators(msg.spectators);
+    go({ view: "game", id: msg.game_id });
+    if (state.view !== "watch") {
+      showView("watch");
+      watchView.focusTitle();
+      announce(`Watching ${msg.player1} against ${msg.player2}`);
+    }
+  },
+
+  unwatched(msg) {
+    if (state.watch?.id !== msg.game_id) return;
+    state.watch = null;
+    // Our own game started (game_started shows it), or we asked: back to the lobby.
+    if (state.view === "watch") enterLobby();
+  },
+
+  spectator_count(msg) {
+    if (state.game?.id === msg.game_id) gameView.setSpectators(watchersText(msg.spectators));
   },
 
   invitation_sent(msg) {
@@ -411,6 +466,10 @@ const HANDLERS = {
 
   game_started(msg) {
     clearTimeout(timers.resume);
+    // Playing ends watching (the server says unwatched too); an address of our own game
+    // opened before the session is that game, not one to watch.
+    state.watch = null;
+    state.pendingWatch = null;
     hideNotice(); // lobby news is stale once the game is on
     clearTimeout(timers.challenge);
     state.incoming = [];
@@ -448,6 +507,7 @@ const HANDLERS = {
       };
     }
     gameView.start(state.game, state.me, { resumed });
+    if (!resumed) gameView.setSpectators(""); // nobody watches a new game yet
     if (!resumed) chatView.start(state.me, state.game.opponent, state.chat);
     drawControls.start(state.game.moves.length);
     go({ view: "game", id: msg.game_id });
@@ -458,6 +518,13 @@ const HANDLERS = {
   },
 
   game_state(msg) {
+    const watched = state.watch;
+    if (watched && watched.id === msg.game_id) {
+      const moves = Array.isArray(msg.moves) ? msg.moves.length : 0;
+      watchView.update(msg, watched.moves >= 0 && moves === watched.moves + 1);
+      watched.moves = moves;
+      return;
+    }
     const game = state.game;
     if (!game || game.id !== msg.game_id) return;
     const before = game.moves.length;
@@ -490,6 +557,13 @@ const HANDLERS = {
   },
 
   game_over(msg) {
+    const watched = state.watch;
+    if (watched && watched.id === msg.game_id) {
+      watched.over = true; // the server ends the watching with the game
+      const text = watchView.finish(msg);
+      if (state.view === "watch") announce(text);
+      return;
+    }
     const game = state.game;
     if (!game || game.id !== msg.game_id) return;
     game.over = {
@@ -522,6 +596,7 @@ const HANDLERS = {
   chat_message(msg) {
     // Only the game on screen: a finished game's chat ends when its player leaves it.
     if (state.game && state.game.id === msg.game_id) chatView.add(msg);
+    else if (state.watch && state.watch.id === msg.game_id) watchView.addChat(msg);
   },
 
   opponent_disconnected(msg) {
@@ -552,6 +627,16 @@ const HANDLERS = {
     if (msg.ref === "chat") {
       // Beside the chat input; a refused chat message changes nothing else.
       chatView.showError(text);
+      return;
+    }
+    if (msg.ref === "watch" || msg.ref === "unwatch") {
+      // The game cannot be watched (over, unknown, full): say so over the lobby.
+      state.pendingWatch = null;
+      if (msg.ref === "watch" && (state.view === "watch" || state.view === "loading")) {
+        state.watch = null;
+        enterLobby();
+      }
+      if (msg.ref === "watch") showNotice(text);
       return;
     }
     clearTimeout(timers.challenge);
@@ -624,6 +709,12 @@ function settleAfterWelcome(myState) {
     return;
   }
   if (state.view === "game") return; // a finished game's result is still on screen
+  const toWatch = myState === "PLAYING" ? null : (state.pendingWatch ?? (state.watch && !state.watch.over ? state.watch.id : null));
+  if (toWatch) {
+    sendWatch(toWatch);
+    return;
+  }
+  if (state.view === "watch") return; // a watched game's result is still on screen
   // A profile, a replay or the leaderboard needs no socket: a reconnect leaves the person reading it.
   if (PUBLIC_VIEWS.has(state.view) && myState !== "PLAYING") return;
   if (myState === "PLAYING") {
@@ -671,6 +762,10 @@ function endSession() {
     challenging: null,
     seekSent: false,
     game: null,
+    games: new Map(),
+    gamesTotal: null,
+    watch: null,
+    pendingWatch: null,
   });
   state.answering.clear();
   lobby.renderInvitations([], null, state.answering); // the dock outlives the lobby view
@@ -829,6 +924,12 @@ function go(route, { replace = false } = {}) {
 
 /** Show the view of `route` (from an address: a reload, Back/Forward, a link). */
 function showRoute(route) {
+  const watched = state.watch;
+  if (watched && !(route.view === "game" && route.id === watched.id)) {
+    // Back (or a link) away from a watched game stops watching it; Forward watches again.
+    state.watch = null;
+    if (!watched.over) conn.send({ type: "unwatch", game_id: watched.id });
+  }
   const game = state.game;
   if (game && !game.over && !(route.view === "game" && route.id === game.id)) {
     // A game in progress keeps the screen: leaving it is Quit's job.
@@ -843,6 +944,11 @@ function showRoute(route) {
   else if (route.view === "game" && game?.id === route.id) {
     go(route);
     showView("game");
+  } else if (route.view === "game" && state.watch?.id === route.id) {
+    go(route);
+    showView("watch");
+  } else if (route.view === "game" && state.sessionOpen) {
+    startWatching(route.id);
   } else {
     if (route.view === "game") showNotice("That game is over: here is the lobby.");
     if (game?.over) backToLobby();
@@ -964,6 +1070,27 @@ function sendChat(text) {
   if (game) conn.send({ type: "chat", game_id: game.id, text });
 }
 
+/** Watch game `gameId` (a Watch button, or its address): the view opens on `watching`. */
+function startWatching(gameId) {
+  if (state.watch && state.watch.id !== gameId && !state.watch.over) {
+    conn.send({ type: "unwatch", game_id: state.watch.id }); // the page watches one game at a time
+  }
+  sendWatch(gameId);
+}
+
+function sendWatch(gameId) {
+  state.pendingWatch = gameId;
+  conn.send({ type: "watch", game_id: gameId });
+}
+
+/** "Stop watching" / "Back to lobby" in the watch view. */
+function stopWatching() {
+  const watched = state.watch;
+  state.watch = null;
+  if (watched && !watched.over) conn.send({ type: "unwatch", game_id: watched.id });
+  enterLobby();
+}
+
 function backToLobby() {
   state.game = null;
   gameView.reset();
@@ -980,6 +1107,8 @@ async function boot() {
   const initial = parseRoute(location.pathname) ?? { view: "lobby" };
   routing.current = initial;
   if (PUBLIC_VIEWS.has(initial.view)) showRoute(initial);
+  // A game's address: our own game comes back with the session; anyone else's is watched.
+  if (initial.view === "game") state.pendingWatch = initial.id;
   // Signed in (the cookie is HttpOnly, so only the server can tell): skip the first screen.
   const me = await api.me();
   if (me.ok && typeof me.data?.name === "string") {

@@ -203,6 +203,14 @@ export class GameView {
     this.dom.opponentBanner.textContent = "";
   }
 
+  /** "3 watching" under the turn line ("" hides it): the players' view of their spectators. */
+  setSpectators(text) {
+    const node = this.dom.spectators;
+    if (!node) return;
+    node.textContent = text;
+    node.hidden = !text;
+  }
+
   focusBoard() {
     this.board.focus();
     // The drop buttons above the grid belong in view too (a phone held sideways).

@@ -54,6 +54,7 @@ from c4actors.actors.game_inbox import (
 )
 from c4actors.actors.mailbox import Mailbox
 from c4actors.game_record import GameRecord, GameSetup
+from c4actors.live_games import GameMoved
 from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
 from c4actors.spectator_count import CountNotice
@@ -83,8 +84,11 @@ class GameActor:
         move_timeout: float = 0.0,
         chat: chat_rules.ChatSettings | None = None,
         first_move_seconds: float = DEFAULT_FIRST_MOVE_SECONDS,
+        progress: Callable[[GameMoved], None] | None = None,
     ) -> None:
         self.game_id = setup.game_id
+        self.progress = progress
+        """Told each new move count (the lobby's list of games); must never wait."""
         self.inbox, self.report, self.store, self.metrics = inbox, report, store, metrics
         self.mailboxes = {mailbox.conn: mailbox for mailbox in mailboxes}
         """The mailboxes of the sockets that hold a seat."""
@@ -251,8 +255,11 @@ class GameActor:
         earlier than an event before it. The ``Game`` is immutable, so whatever fails here,
         the abort that follows starts from a whole state, never a half-changed one."""
         self._last_now = max(self._last_now, at or trio.current_time())
+        moves = len(self.game.board.moves)
         self.game, effects = core.apply(self.game, event, self._last_now)
         self._carry_out(effects, sender)
+        if self.progress is not None and len(self.game.board.moves) != moves:
+            self.progress(GameMoved(self.game_id, len(self.game.board.moves)))
 
     def _carry_out(self, effects: list[core.Effect], sender: Mailbox | None = None) -> None:
         for effect in effects:

@@ -9,6 +9,11 @@ Lobby changes are coalesced by a ``LobbyUpdateBuffer``, which also decides when 
 go out (``c4actors.lobby_updates`` states the policy); the actor sleeps until the
 buffer's update is due, then encodes it once and delivers it to every watcher.
 
+The list of games in progress (``follow_games``) works the same way beside it: a pure
+``LiveGames`` told of starts, ends, spectator counts and the games' move counts
+(``GameMoved``, which the game actors send without waiting), its changes coalesced by a
+``GameListBuffer`` and delivered, encoded once, to the followers who are not playing.
+
 The core keeps the invitations' deadlines; the actor sleeps until the earliest
 (``LobbyState.next_deadline``) as well, and feeds ``Tick`` once it has passed, before
 any other event: an answer that reaches the lobby after the deadline finds the invitation
@@ -38,6 +43,7 @@ from c4actors.actors.game_inbox import (
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
 from c4actors.chat_rules import ChatSettings
+from c4actors.live_games import GameListBuffer, GameMoved, GamesChanged, LiveGames
 from c4actors.lobby_state import (
     DEFAULT_INVITATION_TIMEOUT,
     DEFAULT_MAX_GAMES_PER_MINUTE,
@@ -159,6 +165,14 @@ class WatchRequest:
 
 
 @attrs.frozen
+class FollowRequest:
+    """Connection ``conn`` sent ``follow_games`` (``unfollow_games`` when not ``follow``)."""
+
+    conn: int
+    follow: bool = True
+
+
+@attrs.frozen
 class Shutdown:
     """The server is stopping: tell every connection, then close it (1001)."""
 
@@ -173,6 +187,8 @@ LobbyInput = (
     | OnlineQuery
     | StatsQuery
     | WatchRequest
+    | FollowRequest
+    | GameMoved
     | Shutdown
 )
 ENDED_GAMES_REMEMBERED: Final = 1024
@@ -226,6 +242,11 @@ class LobbyActor:
         self._games: dict[str, trio.MemorySendChannel[GameInput]] = {}
         self._buffer = LobbyUpdateBuffer(tick)
         self._user_list = UserListCache()
+        self._live = LiveGames(list_limit)
+        """The games in progress as listed to the connections that follow them."""
+        self._games_buffer = GameListBuffer(tick)
+        self._game_list_frame: str | None = None
+        """The encoded ``game_list`` until the list changes (every follow reuses it)."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -253,7 +274,7 @@ class LobbyActor:
     async def _loop(self) -> None:
         while True:
             item: LobbyInput | None = None
-            due = _earliest(self._buffer.due, self._state.next_deadline())
+            due = _earliest(self._buffer.due, self._games_buffer.due, self._state.next_deadline())
             try:
                 if due is None:
                     item = await self._inbox.receive()
@@ -272,6 +293,9 @@ class LobbyActor:
             due = self._buffer.due
             if due is not None and due <= trio.current_time():
                 self._flush()
+            due = self._games_buffer.due
+            if due is not None and due <= trio.current_time():
+                self._flush_games()
 
     def _expire_invitations(self) -> None:
         deadline = self._state.next_deadline()
@@ -296,6 +320,7 @@ class LobbyActor:
             case Disconnected(conn=conn):
                 name = self._state.name_of(conn)
                 self._stop_watching(conn, tell=False)
+                self._live.unfollow(conn)
                 self._apply(self._state.handle(item))
                 self._mailboxes.pop(conn, None)
                 if name is not None:
@@ -306,9 +331,14 @@ class LobbyActor:
                 self._games.pop(game_id, None)
                 self._spectators.game_ended(game_id)
                 self._ended.append(game_id)
+                self._games_changed(self._live.ended(game_id))
                 self._apply(self._state.handle(item))
             case WatchRequest():
                 self._watch_request(item)
+            case FollowRequest(conn=conn, follow=follow):
+                self._follow_request(conn, follow)
+            case GameMoved(game_id=game_id, moves=moves):
+                self._games_changed(self._live.moved(game_id, moves))
             case SnapshotQuery(reply=reply):
                 _answer(reply, self._state.listed())
             case OnlineQuery(name=name, reply=reply):
@@ -350,6 +380,9 @@ class LobbyActor:
                     mailbox = self._mailboxes.get(conn)
                     if mailbox is not None:
                         mailbox.deliver(self._user_list.frame(own))
+                        if self._live.follows(conn):
+                            # Back in the lobby (after a game): the games list afresh too.
+                            mailbox.deliver(self._game_list())
                 case StartGame():
                     self._start_game(effect)
                 case PlayerAway(game_id=game_id, name=name):
@@ -384,13 +417,48 @@ class LobbyActor:
             self.metrics.errors.labels(refusal.code).inc()
             mailbox.deliver(encode(Error(code=refusal.code, message=refusal.message, ref=ref)))
         elif request.watch:
-            self._tell_game(game_id, WatchGame(mailbox, self._spectators.count(game_id)))
+            count = self._spectators.count(game_id)
+            self._tell_game(game_id, WatchGame(mailbox, count))
+            self._games_changed(self._live.watched(game_id, count))
         else:
             self._tell_game(game_id, UnwatchGame(conn))
+            self._games_changed(self._live.watched(game_id, self._spectators.count(game_id)))
 
     def _stop_watching(self, conn: int, *, tell: bool) -> None:
         for game_id in self._spectators.stop_all(conn):
             self._tell_game(game_id, UnwatchGame(conn, tell))
+            self._games_changed(self._live.watched(game_id, self._spectators.count(game_id)))
+
+    def _follow_request(self, conn: int, follow: bool) -> None:
+        """``follow_games``: the snapshot now, the changes from the next flush on;
+        ``unfollow_games``: nothing more (and no answer)."""
+        mailbox = self._mailboxes.get(conn)
+        if mailbox is None:
+            return
+        if not follow:
+            self._live.unfollow(conn)
+            return
+        self._live.follow(conn)
+        mailbox.deliver(self._game_list())
+
+    def _game_list(self) -> str:
+        if self._game_list_frame is None:
+            self._game_list_frame = encode(self._live.snapshot())
+        return self._game_list_frame
+
+    def _games_changed(self, change: GamesChanged | None) -> None:
+        if change is None:
+            return
+        self._game_list_frame = None
+        self._games_buffer.add(change, trio.current_time())
+
+    def report_moves(self, moved: GameMoved) -> None:
+        """A game's move count, from its actor: never waits (a full inbox drops it, and the
+        game's next move corrects the count)."""
+        with contextlib.suppress(
+            trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+        ):
+            self.inbox_send.send_nowait(moved)
 
     def _answer_join(self, conn: int, answer: JoinAnswer) -> None:
         reply = self._replies.pop(conn, None)
@@ -415,6 +483,7 @@ class LobbyActor:
         # Routed before the game can send ``game_started``: a player's first move finds it.
         mailbox1.route(JoinedGame(start.game_id, send))
         mailbox2.route(JoinedGame(start.game_id, send))
+        self._games_changed(self._live.started(start.setup))
         actor = GameActor(
             start.setup,
             (mailbox1, mailbox2),
@@ -426,6 +495,7 @@ class LobbyActor:
             move_timeout=self.move_timeout,
             chat=self.chat,
             first_move_seconds=self.first_move_seconds,
+            progress=self.report_moves,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
         log.info(
@@ -461,6 +531,23 @@ class LobbyActor:
                 mailbox.deliver(frame)
                 watchers += 1
         self._buffer.reached(watchers)
+
+    def _flush_games(self) -> None:
+        """The pending ``game_list_update``, encoded once, to every follower in the lobby
+        (a player hears nothing of it until the fresh ``game_list`` after its game)."""
+        update = self._games_buffer.take()
+        if update is None:
+            return
+        frame = encode(update)
+        reached = 0
+        for conn in self._live.followers():
+            name = self._state.name_of(conn)
+            mailbox = self._mailboxes.get(conn)
+            if mailbox is None or name is None or self._state.game_of(name) is not None:
+                continue
+            mailbox.deliver(frame)
+            reached += 1
+        self._games_buffer.reached(reached)
 
 
 def _earliest(*times: float | None) -> float | None:

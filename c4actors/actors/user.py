@@ -36,7 +36,14 @@ from c4actors.actors.game_inbox import (
     QuitGame,
     Say,
 )
-from c4actors.actors.lobby import Join, JoinAnswer, LobbyInput, SessionGranted, WatchRequest
+from c4actors.actors.lobby import (
+    FollowRequest,
+    Join,
+    JoinAnswer,
+    LobbyInput,
+    SessionGranted,
+    WatchRequest,
+)
 from c4actors.actors.mailbox import (
     CLOSE_POLICY,
     CLOSE_TOO_SLOW,
@@ -83,11 +90,13 @@ from protocol.messages import (
     Decline,
     Error,
     ErrorCode,
+    FollowGames,
     Move,
     NewConnection,
     OfferDraw,
     Quit,
     Seek,
+    UnfollowGames,
     Unseek,
     Unwatch,
     Watch,
@@ -334,6 +343,12 @@ class UserActor:
                     watch = isinstance(message, Watch)
                     if self._check_connected() and not await self._to_lobby(
                         WatchRequest(self.conn, game_id, watch)
+                    ):
+                        return
+                case FollowGames() | UnfollowGames():
+                    follow = isinstance(message, FollowGames)
+                    if self._check_connected() and not await self._to_lobby(
+                        FollowRequest(self.conn, follow)
                     ):
                         return
 
