@@ -19,7 +19,7 @@ import attrs
 
 from c4actors.rules import Board, Column, IllegalMoveError
 from c4actors.solver.position import Position
-from c4actors.solver.verdicts import Verdict, verdicts_of_moves
+from c4actors.solver.verdicts import Verdict, best_moves, move_verdict
 
 Grade = Literal["best", "inaccuracy", "mistake", "blunder"]
 
@@ -69,11 +69,14 @@ def analyse(
     results = []
     position = Position.empty()
     for index, column in enumerate(checked):
-        verdicts = verdicts_of_moves(position, deadline=deadline)
-        best_score = max(v.score for v in verdicts.values())
-        best = tuple(c for c, v in sorted(verdicts.items()) if v.score == best_score)
-        before = verdicts[best[0]]
-        after = verdicts[column]
+        # The best columns take one probe each; only a move that is not among them needs
+        # an exact solve (and the next position's score is then already known).
+        best_score, best = best_moves(position, deadline=deadline)
+        before = Verdict.from_score(best_score, position.moves)
+        if column in best:
+            after = before
+        else:
+            after = move_verdict(position, column, below=best_score, deadline=deadline)
         results.append(MoveAnalysis(index + 1, column, before, best, after, grade(before, after)))
         position = position.play(column)
         if progress is not None:

@@ -65,6 +65,6 @@ def test_bad_moves_exit_2_with_a_clear_message(command: str, moves: str, message
 
 
 def test_a_timeout_exits_1() -> None:
-    result = run("solve", "4", "--timeout", "0", timeout=60)
+    result = run("solve", "4444441233212", "--timeout", "0", timeout=60)
     assert result.returncode == 1
     assert "no answer within" in result.stderr

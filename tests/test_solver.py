@@ -22,8 +22,12 @@ from c4actors.solver import (
     outcome_sign,
     score,
     solve,
+    verdicts,
 )
+from c4actors.solver.book import distance_book
 from c4actors.solver.position import columns_text
+from c4actors.solver.search import SearchTables, drive
+from c4actors.solver.verdicts import best_moves, move_verdict
 from tests.solver_positions import KNOWN_SCORES, columns
 
 
@@ -87,21 +91,49 @@ def test_agrees_with_brute_force_minimax_near_the_end(moves: list[int]) -> None:
     assert solve(moves).score == _brute_force(Board.from_moves(moves), {})
 
 
-@settings(max_examples=40)
-@given(games(18, 34))
+@pytest.fixture(autouse=True)
+def fresh_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with this process's solver tables empty (they are per process)."""
+    monkeypatch.setattr(verdicts, "_tables", None)
+    monkeypatch.setattr(verdicts, "_outcome_tables", None)
+
+
+def _searched(moves: list[int]) -> int:
+    """The score by the search alone, in tables of its own (no cache shared with ``solve``)."""
+    position = Position.from_moves(moves)
+    if position.can_win_next():
+        return (CELLS + 1 - len(moves)) // 2
+    return drive(position, SearchTables(size=100_003), distance_book())
+
+
+@settings(max_examples=25)
+@given(games(22, 36))
 def test_score_is_the_best_of_the_moves(moves: list[int]) -> None:
     verdicts = move_scores(moves)
     assert set(verdicts) == set(Board.from_moves(moves).legal_columns())
     assert solve(moves).score == max(v.score for v in verdicts.values())
+    assert _searched(moves) == solve(moves).score
+    position = Position.from_moves(moves)
     for column, verdict in verdicts.items():
-        position = Position.from_moves(moves)
         if position.is_winning_move(column):
             assert verdict == Verdict("win", 1, (CELLS + 1 - len(moves)) // 2)
         elif len(moves) + 1 < CELLS:
-            child = solve([*moves, column])
+            child = Verdict.from_score(_searched([*moves, column]), len(moves) + 1)
             assert verdict.score == -child.score
             assert verdict.plies == child.plies + 1
             assert verdict.outcome == {"win": "loss", "loss": "win", "draw": "draw"}[child.outcome]
+
+
+@settings(max_examples=25)
+@given(games(20, 34))
+def test_best_moves_are_those_keeping_the_score(moves: list[int]) -> None:
+    position = Position.from_moves(moves)
+    best_score, best = best_moves(position)
+    assert best_score == solve(moves).score
+    scores = move_scores(moves)
+    assert best == tuple(c for c, v in sorted(scores.items()) if v.score == best_score)
+    for column in position.legal_columns():
+        assert move_verdict(position, column) == scores[column]
 
 
 @settings(max_examples=40)

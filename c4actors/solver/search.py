@@ -28,12 +28,15 @@ full (their entries are only ever hints or exact facts, so dropping them is alwa
 
 from __future__ import annotations
 
+import array
 import time
 from collections.abc import Callable
 from typing import Final
 
 from c4actors.rules import BB_COLUMNS, CELLS
 from c4actors.solver.book import BOOK_PLY, DistanceBook, OutcomeBook
+from c4actors.solver.opening_scores import SCORES as OPENING_SCORES
+from c4actors.solver.openings import OPENING_PLY
 from c4actors.solver.position import (
     BOARD_MASK,
     BOTTOM_MASK,
@@ -46,11 +49,12 @@ from c4actors.solver.position import (
 COLUMN_ORDER: Final = (3, 2, 4, 1, 5, 0, 6)
 _COLUMN_MASKS: Final = tuple(BB_COLUMNS[c] for c in COLUMN_ORDER)
 
-TABLE_LIMIT: Final = 1 << 19
-"""Entries a bounds table may hold before it is cleared (some 40 MB of dict each)."""
+TABLE_SIZE: Final = 2_097_143
+"""Slots of the bounds table: a prime, so ``key % size`` mixes every column into the slot."""
 EXACT_LIMIT: Final = 1 << 19
-"""Exact scores kept (from earlier calls, the book, and the nodes just above it)."""
+"""Exact scores kept (from earlier calls and the book) before that dict is cleared."""
 _CLOCK_EVERY: Final = 1023  # check the deadline once every 1,024 nodes
+_BOUND_BIAS: Final = 64  # a stored bound is score + 64, so 0 can mean "none"
 
 
 class SolverTimeout(Exception):
@@ -60,27 +64,34 @@ class SolverTimeout(Exception):
 class SearchTables:
     """What the search remembers between calls in one process.
 
-    ``upper`` and ``lower`` map a position's key to a bound on its score, found by an earlier
-    window search; ``exact`` maps the keys of a position and of its mirror image to a score
-    proven exactly.  All three only ever hold true facts, so clearing one is always safe.
+    The bounds table is Pons' transposition table: fixed-size, one slot per ``key % size``,
+    a newer position simply replacing an older one, so its memory is fixed (about 21 MB: the
+    keys in an ``array`` of int64, the bounds in two ``bytearray``s) and it never has to be
+    cleared wholesale, which lets the seven children of a position, and the next move's,
+    share what earlier searches proved.  ``exact`` maps the keys of a position and of its
+    mirror image to a proven score.  Everything held is a true fact about its key, so
+    replacing or dropping entries is always safe.
     """
 
-    def __init__(self) -> None:
-        self.upper: dict[int, int] = {}
-        self.lower: dict[int, int] = {}
+    def __init__(self, size: int = TABLE_SIZE) -> None:
+        self.size = size
+        self.keys = array.array("q", bytes(8 * size))
+        self.lower = bytearray(size)
+        self.upper = bytearray(size)
         self.exact: dict[int, int] = {}
 
     def trim(self) -> None:
-        if len(self.upper) > TABLE_LIMIT:
-            self.upper.clear()
-        if len(self.lower) > TABLE_LIMIT:
-            self.lower.clear()
         if len(self.exact) > EXACT_LIMIT:
             self.exact.clear()
 
     def remember(self, current: int, mask: int, score: int) -> None:
         self.exact[current + mask] = score
         self.exact[mirror(current) + mirror(mask)] = score
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise SolverTimeout("the solver ran out of time")
 
 
 def win_score(moves: int) -> int:
@@ -98,8 +109,11 @@ def _make_negamax(
     A closure rather than a class: reading closed-over names is measurably faster in CPython
     than attribute lookups, and this function is the whole cost of solving.
     """
-    upper = tables.upper
-    lower = tables.lower
+    tt_size = tables.size
+    tt_keys = tables.keys
+    tt_lower = tables.lower
+    tt_upper = tables.upper
+    bias = _BOUND_BIAS
     exact = tables.exact
     bottom_mask = BOTTOM_MASK
     board_mask = BOARD_MASK
@@ -110,32 +124,23 @@ def _make_negamax(
     outcome = book.outcome if isinstance(book, OutcomeBook) else None
     monotonic = time.monotonic
     counter = [0]
+    exact_get = exact.get
+    # Centre first: rank 6 for the middle column down to 0 for the outermost.
+    column_ranks = tuple((6 - index, mask) for index, mask in enumerate(column_masks))
+    move_bits = (1 << 49) - 1
 
     def negamax(current: int, mask: int, moves: int, alpha: int, beta: int) -> int:
         """The score if it lies in ``(alpha, beta)``; otherwise a bound on the same side.
 
-        Precondition: the side to move cannot win with its next stone.
+        Precondition: the side to move cannot win with its next stone.  The shifts of
+        ``winning_cells`` are written out here, twice: a call per node costs more than they do.
         """
         nodes = counter[0] = counter[0] + 1
         if not nodes & _CLOCK_EVERY and deadline is not None and monotonic() > deadline:
             raise SolverTimeout("the solver ran out of time")
 
-        possible = (mask + bottom_mask) & board_mask
-        opponent = current ^ mask
-        opponent_wins = winning_cells(opponent, mask)
-        forced = possible & opponent_wins
-        if forced:
-            if forced & (forced - 1):  # two threats at once: nothing saves the game
-                return -((cells - moves) // 2)
-            possible = forced
-        possible &= ~(opponent_wins >> 1)
-        if not possible:  # every move lets the opponent win at once
-            return -((cells - moves) // 2)
-        if moves >= cells - 2:
-            return 0
-
         key = current + mask
-        known = exact.get(key)
+        known = exact_get(key)
         if known is not None:
             return known
         if moves == book_ply:
@@ -148,65 +153,122 @@ def _make_negamax(
                 score = exact[key] = outcome(current, mask)
                 return score
 
+        # The opponent's winning cells (winning_cells(opponent, mask), inlined).
+        o = current ^ mask
+        r = (o << 1) & (o << 2) & (o << 3)
+        t = (o << 7) & (o << 14)
+        r |= t & (o << 21)
+        r |= t & (o >> 7)
+        t = (o >> 7) & (o >> 14)
+        r |= t & (o << 7)
+        r |= t & (o >> 21)
+        t = (o << 6) & (o << 12)
+        r |= t & (o << 18)
+        r |= t & (o >> 6)
+        t = (o >> 6) & (o >> 12)
+        r |= t & (o << 6)
+        r |= t & (o >> 18)
+        t = (o << 8) & (o << 16)
+        r |= t & (o << 24)
+        r |= t & (o >> 8)
+        t = (o >> 8) & (o >> 16)
+        r |= t & (o << 8)
+        r |= t & (o >> 24)
+        opponent_wins = r & (board_mask ^ mask)
+
+        possible = (mask + bottom_mask) & board_mask
+        forced = possible & opponent_wins
+        if forced:
+            if forced & (forced - 1):  # two threats at once: nothing saves the game
+                return -((cells - moves) // 2)
+            possible = forced
+        possible &= ~(opponent_wins >> 1)
+        if not possible:  # every move lets the opponent win at once
+            return -((cells - moves) // 2)
+        if moves >= cells - 2:
+            return 0
+
         low = -((cells - 2 - moves) // 2)  # the opponent cannot win with its next stone
         if alpha < low:
             alpha = low
             if alpha >= beta:
                 return alpha
         high = (cells - 1 - moves) // 2  # nor can the side to move
-        bound = upper.get(key)
-        if bound is not None and bound < high:
-            high = bound
-        if beta > high:
+        slot = key % tt_size
+        if tt_keys[slot] == key:
+            bound = tt_upper[slot]
+            if bound and bound - bias < high:
+                high = bound - bias
+            if beta > high:
+                beta = high
+                if alpha >= beta:
+                    return beta
+            bound = tt_lower[slot]
+            if bound and bound - bias > alpha:
+                alpha = bound - bias
+                if alpha >= beta:
+                    return alpha
+        elif beta > high:
             beta = high
             if alpha >= beta:
                 return beta
-        bound = lower.get(key)
-        if bound is not None and alpha < bound:
-            alpha = bound
-            if alpha >= beta:
-                return alpha
 
-        # Order: more winning cells made first, centre first among equals.
         if possible & (possible - 1):
-            candidates = []
-            for index, column_mask in enumerate(column_masks):
+            # Order: more winning cells made first, centre first among equals.  Each entry
+            # is one int, (threats, centrality) above the move's bit, so a plain sort works.
+            keyed = []
+            empty = board_mask ^ mask
+            for rank, column_mask in column_ranks:
                 move = possible & column_mask
                 if move:
-                    threats = winning_cells(current | move, mask).bit_count()
-                    candidates.append((-threats, index, move))
-            candidates.sort()
-            ordered = [move for _, _, move in candidates]
+                    c = current | move
+                    r = (c << 1) & (c << 2) & (c << 3)
+                    t = (c << 7) & (c << 14)
+                    r |= t & (c << 21)
+                    r |= t & (c >> 7)
+                    t = (c >> 7) & (c >> 14)
+                    r |= t & (c << 7)
+                    r |= t & (c >> 21)
+                    t = (c << 6) & (c << 12)
+                    r |= t & (c << 18)
+                    r |= t & (c >> 6)
+                    t = (c >> 6) & (c >> 12)
+                    r |= t & (c << 6)
+                    r |= t & (c >> 18)
+                    t = (c << 8) & (c << 16)
+                    r |= t & (c << 24)
+                    r |= t & (c >> 8)
+                    t = (c >> 8) & (c >> 16)
+                    r |= t & (c << 8)
+                    r |= t & (c >> 24)
+                    keyed.append(((r & empty).bit_count() << 3 | rank) << 49 | move)
+            keyed.sort(reverse=True)
+            ordered = [k & move_bits for k in keyed]
         else:
             ordered = [possible]
 
-        opponent_moves = moves + 1
+        next_moves = moves + 1
         for move in ordered:
-            score = -negamax(opponent, mask | move, opponent_moves, -beta, -alpha)
+            score = -negamax(o, mask | move, next_moves, -beta, -alpha)
             if score >= beta:
-                lower[key] = score
+                if tt_keys[slot] != key:
+                    tt_keys[slot] = key
+                    tt_upper[slot] = 0
+                tt_lower[slot] = score + bias
                 return score
             if score > alpha:
                 alpha = score
-        upper[key] = alpha
+        if tt_keys[slot] != key:
+            tt_keys[slot] = key
+            tt_lower[slot] = 0
+        tt_upper[slot] = alpha + bias
         return alpha
 
     return negamax, counter
 
 
-def score_position(
-    position: Position,
-    *,
-    tables: SearchTables,
-    book: DistanceBook | None,
-    deadline: float | None = None,
-) -> int:
-    """The exact score of ``position`` for the side to move (the game must not be over).
-
-    Pons' driver: a binary search on the score with null-window negamax calls, each probe
-    narrowing ``[low, high]`` until it closes.  Probing near zero first pays off, because a
-    probe that proves only "at least a draw" is cheap.
-    """
+def _known(position: Position, tables: SearchTables, book: DistanceBook | None) -> int | None:
+    """The score if it costs no search: over, a win at once, remembered, or in a book."""
     current, mask, moves = position.current, position.mask, position.moves
     if moves >= CELLS:
         return 0
@@ -215,13 +277,50 @@ def score_position(
     known = tables.exact.get(current + mask)
     if known is not None:
         return known
-    tables.trim()
+    if moves <= OPENING_PLY:
+        return OPENING_SCORES[position.canonical_key()]
     if moves == BOOK_PLY and book is not None:
-        stored = book.score(current, mask)
-        if stored is not None:
-            return stored
-    negamax, _ = _make_negamax(tables, book, deadline)
+        return book.score(current, mask)
+    return None
+
+
+def score_position(
+    position: Position,
+    *,
+    tables: SearchTables,
+    book: DistanceBook | None,
+    deadline: float | None = None,
+    at_least: int | None = None,
+) -> int:
+    """The exact score of ``position`` for the side to move (the game must not be over).
+
+    Pons' driver: a binary search on the score with null-window negamax calls, each probe
+    narrowing ``[low, high]`` until it closes.  Probing near zero first pays off, because a
+    probe that proves only "at least a draw" is cheap.  ``at_least`` is a lower bound the
+    caller already knows (a child's score is at least minus its parent's), which saves probes.
+    """
+    known = _known(position, tables, book)
+    if known is not None:
+        return known
+    score, _ = _drive(position, tables, book, deadline, at_least)
+    return score
+
+
+def _drive(
+    position: Position,
+    tables: SearchTables,
+    book: DistanceBook | None,
+    deadline: float | None,
+    at_least: int | None,
+) -> tuple[int, int]:
+    """The exact score by null-window probes, and the nodes visited."""
+    _check_deadline(deadline)
+    tables.trim()
+    current, mask, moves = position.current, position.mask, position.moves
+    negamax, counter = _make_negamax(tables, book, deadline)
     low = -((CELLS - moves) // 2)
+    if at_least is not None and at_least > low:
+        low = at_least
     high = (CELLS + 1 - moves) // 2
     while low < high:
         middle = low + (high - low) // 2
@@ -235,7 +334,31 @@ def score_position(
         else:
             low = result
     tables.remember(current, mask, low)
-    return low
+    return low, counter[0]
+
+
+def score_exceeds(
+    position: Position,
+    threshold: int,
+    *,
+    tables: SearchTables,
+    book: DistanceBook | None,
+    deadline: float | None = None,
+) -> bool:
+    """Whether the score of ``position`` (game not over) is above ``threshold``.
+
+    One null-window probe: much cheaper than the exact score, and all that is needed to tell
+    whether a move is among the best once the position's own score is known.
+    """
+    known = _known(position, tables, book)
+    if known is not None:
+        return known > threshold
+    _check_deadline(deadline)
+    tables.trim()
+    negamax, _ = _make_negamax(tables, book, deadline)
+    return negamax(position.current, position.mask, position.moves, threshold, threshold + 1) > (
+        threshold
+    )
 
 
 def outcome_of(
@@ -256,6 +379,9 @@ def outcome_of(
         return 0
     if winning_cells(current, mask) & ((mask + BOTTOM_MASK) & BOARD_MASK):
         return 1
+    if moves <= OPENING_PLY:
+        exact = OPENING_SCORES[position.canonical_key()]
+        return (exact > 0) - (exact < 0)
     if moves == BOOK_PLY and book is not None:
         return book.outcome(current, mask)
     negamax, _ = _make_negamax(tables, book, deadline)
@@ -265,20 +391,12 @@ def outcome_of(
 
 
 def count_nodes(position: Position, tables: SearchTables, book: DistanceBook | None) -> int:
-    """The nodes one full exact solve of ``position`` visits (for the benchmark)."""
-    negamax, counter = _make_negamax(tables, book, None)
-    current, mask, moves = position.current, position.mask, position.moves
-    low = -((CELLS - moves) // 2)
-    high = (CELLS + 1 - moves) // 2
-    while low < high:
-        middle = low + (high - low) // 2
-        if middle <= 0 and low // 2 < middle:
-            middle = low // 2
-        elif middle >= 0 and high // 2 > middle:
-            middle = high // 2
-        result = negamax(current, mask, moves, middle, middle + 1)
-        if result <= middle:
-            high = result
-        else:
-            low = result
-    return counter[0]
+    """The nodes one exact solve of ``position`` visits, without the caches in front of the
+    search (for the benchmark)."""
+    return _drive(position, tables, book, None, None)[1]
+
+
+def drive(position: Position, tables: SearchTables, book: DistanceBook | None) -> int:
+    """The exact score by search alone, the opening table and caches in front of it skipped
+    (for making that table).  The side to move must not be able to win at once."""
+    return _drive(position, tables, book, None, None)[0]

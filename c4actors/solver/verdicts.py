@@ -18,6 +18,7 @@ from c4actors.solver.position import Position
 from c4actors.solver.search import (
     SearchTables,
     outcome_of,
+    score_exceeds,
     score_position,
     win_score,
 )
@@ -117,18 +118,61 @@ def move_scores(moves: Sequence[Column], *, deadline: float | None = None) -> di
 
 
 def verdicts_of_moves(position: Position, *, deadline: float | None = None) -> dict[int, Verdict]:
-    """``move_scores`` for a ``Position`` (whose game must not be over)."""
-    verdicts = {}
+    """``move_scores`` for a ``Position`` (whose game must not be over).
+
+    The position's own score ``S`` comes first (often free: the openings table, the book,
+    the cache).  A child's score is then at least ``-S``, and one null-window probe tells
+    whether it is exactly that (a best move); only the other moves need an exact solve,
+    which starts from that bound.
+    """
+    best_score, best = best_moves(position, deadline=deadline)
+    return {
+        column: (
+            Verdict.from_score(best_score, position.moves)
+            if column in best
+            else move_verdict(position, column, below=best_score, deadline=deadline)
+        )
+        for column in position.legal_columns()
+    }
+
+
+def best_moves(position: Position, *, deadline: float | None = None) -> tuple[int, tuple[int, ...]]:
+    """The score of ``position`` (game not over) for the side to move, and every column
+    that keeps it; cheaper than all the moves' exact scores (a probe per move, no solve)."""
+    best_score = score(position, deadline=deadline)
+    tables, book = _exact_tables(), distance_book()
+    best = []
     for column in position.legal_columns():
         if position.is_winning_move(column):
-            verdicts[column] = Verdict("win", 1, win_score(position.moves))
+            if best_score == win_score(position.moves):
+                best.append(column)
             continue
         child = position.play(column)
         if child.moves >= CELLS:
-            verdicts[column] = Verdict("draw", 1, 0)
+            if best_score == 0:
+                best.append(column)
             continue
-        child_score = score(child, deadline=deadline)
-        # The child's verdict is the opponent's; ours is its negation, one ply longer.
-        mine = Verdict.from_score(-child_score, position.moves)
-        verdicts[column] = mine
-    return verdicts
+        # The child's score is at least -best_score; equal means the move keeps the verdict.
+        if not score_exceeds(child, -best_score, tables=tables, book=book, deadline=deadline):
+            tables.remember(child.current, child.mask, -best_score)
+            best.append(column)
+    return best_score, tuple(best)
+
+
+def move_verdict(
+    position: Position, column: Column, *, below: int | None = None, deadline: float | None = None
+) -> Verdict:
+    """The verdict, for the mover, of playing ``column`` (legal) in ``position`` (game not
+    over).  ``below``: the position's score, if known, when this move is known not to keep it.
+    """
+    if position.is_winning_move(column):
+        return Verdict("win", 1, win_score(position.moves))
+    child = position.play(column)
+    if child.moves >= CELLS:
+        return Verdict("draw", 1, 0)
+    at_least = None if below is None else 1 - below
+    child_score = score_position(
+        child, tables=_exact_tables(), book=distance_book(), deadline=deadline, at_least=at_least
+    )
+    # The child's verdict is the opponent's; ours is its negation, counted from our move.
+    return Verdict.from_score(-child_score, position.moves)
