@@ -48,14 +48,14 @@ from __future__ import annotations
 
 import heapq
 import hmac
-import itertools
 import math
 import re
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import Final, TypeAlias
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Final, TypeAlias
 
 import attrs
+import cattrs
 
 from c4actors.colors import assign_colors
 from c4actors.game_record import GameResult, GameSetup, Player
@@ -366,6 +366,14 @@ class _User:
         self.time_control = None
 
 
+SAVE_VERSION: Final = 1
+"""The version of ``LobbyState.save``'s data; ``restore`` refuses any other."""
+
+_saver: Final = cattrs.Converter(forbid_extra_keys=True)
+"""Users as plain data (tuples become lists); attrs fields added to ``_User`` later are
+saved and restored with no change here."""
+
+
 def _key(name: str) -> str:
     """Names are unique case-insensitively but shown as given."""
     return name.casefold()
@@ -415,7 +423,8 @@ class LobbyState:
         # answered invitation's entry is left in place (stale: its number is no longer the
         # challenger's) and dropped when it comes to the top, so answering costs O(1).
         self._deadlines: list[tuple[float, int, str]] = []
-        self._invitation_numbers = itertools.count()
+        self._invitation_numbers = 0
+        """The number the next invitation takes (a plain int, so a snapshot can save it)."""
         self._max_games = max_games_per_minute
         # When each socket started its games in the last ``GAMES_WINDOW`` (oldest first);
         # a socket's entry goes with the socket.
@@ -520,6 +529,84 @@ class LobbyState:
         deadline, number, key = entry
         user = self._users.get(key)
         return user is not None and user.invitation == (deadline, number)
+
+    # ----------------------------------------------------------------- snapshots
+
+    def save(self) -> dict[str, Any]:
+        """Everything this lobby knows that its configuration does not say, as JSON-safe
+        data: users (with their tokens, states, invitations and their deadlines, records),
+        sockets, games, the list and its queue, the pool, the decline cooldowns, the games
+        each socket started, the pending invitations' deadlines.  ``restore`` with the same
+        configuration gives a lobby that answers every later event exactly as this one
+        (the state machine tests check it at every step).
+
+        Named ``save``, not ``snapshot``: ``snapshot()`` is the registry as rows."""
+        return {
+            "version": SAVE_VERSION,
+            "users": [_saver.unstructure(user) for user in self._users.values()],
+            "conns": [[conn, key] for conn, key in self._conns.items()],
+            "games": [[game_id, *keys] for game_id, keys in self._games.items()],
+            "listed": list(self._listed),
+            "waiting": list(self._waiting),
+            "pool": list(self._pool),
+            # Only the pending invitations' entries, sorted (so a valid heap): the stale
+            # ones are left for ``next_deadline`` to drop, and mean nothing.
+            "deadlines": sorted(
+                list(entry) for entry in self._deadlines if self._is_pending(entry)
+            ),
+            "invitation_numbers": self._invitation_numbers,
+            "games_started": [[conn, list(times)] for conn, times in self._games_started.items()],
+            "declines": [[*pair, until] for pair, until in self._declines.items()],
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        saved: Mapping[str, Any],
+        new_token: Callable[[], str],
+        new_game_id: Callable[[], str],
+        **config: Any,
+    ) -> LobbyState:
+        """The lobby ``save`` described, with this process's token and game id makers and
+        the configuration ``__init__`` takes (``config``: the same as the saver's).
+
+        Raises ``ValueError`` for data that ``save`` did not write (another version, a
+        missing or mistyped part, users and sockets that do not refer to each other): a
+        bad snapshot is refused whole, never half restored."""
+        lobby = cls(new_token, new_game_id, **config)
+        try:
+            if saved.get("version") != SAVE_VERSION:
+                raise ValueError(f"not a lobby snapshot of version {SAVE_VERSION}")
+            users = [_saver.structure(data, _User) for data in saved["users"]]
+            lobby._users = {_key(user.name): user for user in users}
+            lobby._conns = {int(conn): str(key) for conn, key in saved["conns"]}
+            lobby._games = {str(g): (str(a), str(b)) for g, a, b in saved["games"]}
+            lobby._listed = dict.fromkeys(map(str, saved["listed"]))
+            lobby._waiting = OrderedDict.fromkeys(map(str, saved["waiting"]))
+            lobby._pool = dict.fromkeys(map(str, saved["pool"]))
+            lobby._deadlines = [(float(d), int(n), str(k)) for d, n, k in saved["deadlines"]]
+            heapq.heapify(lobby._deadlines)
+            lobby._invitation_numbers = int(saved["invitation_numbers"])
+            lobby._games_started = {
+                int(conn): deque(map(float, times)) for conn, times in saved["games_started"]
+            }
+            lobby._declines = OrderedDict(
+                ((str(a), str(b)), float(until)) for a, b, until in saved["declines"]
+            )
+        except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
+            raise ValueError(f"not a lobby snapshot: {exc!r}") from None
+        keys = set(lobby._users)
+        referred = (
+            set(lobby._conns.values())
+            | {key for pair in lobby._games.values() for key in pair}
+            | set(lobby._listed)
+            | set(lobby._waiting)
+            | set(lobby._pool)
+            | {user.peer for user in users if user.peer is not None}
+        )
+        if len(keys) != len(users) or not referred <= keys:
+            raise ValueError("not a lobby snapshot: users and their references disagree")
+        return lobby
 
     # ----------------------------------------------------------------- events
 
@@ -716,7 +803,8 @@ class LobbyState:
         user.time_control = time_control
         opponent.state, opponent.peer = INVITATION_RECEIVED, _key(user.name)
         if self._invitation_timeout is not None:
-            number = next(self._invitation_numbers)
+            number = self._invitation_numbers
+            self._invitation_numbers += 1
             user.invitation = (at + self._invitation_timeout, number)
             heapq.heappush(self._deadlines, (*user.invitation, _key(user.name)))
         effects.append(Send(conn, InvitationSent(to=opponent.name, time_control=time_control)))

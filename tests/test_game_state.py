@@ -575,6 +575,9 @@ class GameMachine(RuleBasedStateMachine):
         self.model_clocks: list[float] | None = None
         """The clocks as this test charges them, move by move (an oracle for the core's)."""
         self.last_move_at = 0.0
+        self.shadow: Game | None = None
+        """A game restored from ``to_json`` of ``game`` (``restore_a_shadow``), fed the same
+        events since: it must answer each exactly as ``game`` does."""
 
     @initialize(timed=st.booleans())
     def begin(self, timed: bool) -> None:
@@ -598,6 +601,9 @@ class GameMachine(RuleBasedStateMachine):
         before = self.game
         after, effects = apply(before, event, self.now)
         self.game = after
+        if self.shadow is not None:
+            self.shadow, shadow_effects = apply(self.shadow, event, self.now)
+            assert (self.shadow, shadow_effects) == (after, effects), "the restored game differs"
         sends = [e for e in effects if isinstance(e, Send)]
         refused = [code for _, code in errors(effects) if code != "internal_error"]
         late = (
@@ -921,6 +927,10 @@ class GameMachine(RuleBasedStateMachine):
                 self.offers[offer]
                 and self.game.draw_offered_at[offer - 1] == self.offers[offer][-1]
             )
+
+    @rule()
+    def restore_a_shadow(self) -> None:
+        self.shadow = from_json(to_json(self.game))
 
     @invariant()
     def json_restores_the_same_game(self) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
-import itertools
+import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from c4actors.lobby_state import (
     Connected,
     Disconnected,
     Effect,
+    Event,
     GameEnded,
     LobbyChanged,
     LobbyState,
@@ -50,6 +52,7 @@ from protocol.messages import (
     InvitationSent,
     LobbyUpdate,
     Seek,
+    TimeControl,
     Unseek,
     UserInfo,
     UserList,
@@ -92,16 +95,28 @@ def start_game(game_id: str, player1: str, player2: str, conn1: int, conn2: int)
     return StartGame(setup, conn1, conn2)
 
 
+class Numbered:
+    """Makes ``prefix-0``, ``prefix-1``, ...; ``made`` says how many so far, so a restored
+    lobby's maker can go on from the same place."""
+
+    def __init__(self, prefix: str, made: int = 0) -> None:
+        self.prefix, self.made = prefix, made
+
+    def __call__(self) -> str:
+        self.made += 1
+        return f"{self.prefix}-{self.made - 1}"
+
+
 def make_lobby(
     list_limit: int | None = None,
     max_games_per_minute: int | None = None,
     invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
+    new_token: Numbered | None = None,
+    new_game_id: Numbered | None = None,
 ) -> LobbyState:
-    tokens = (f"token-{i}" for i in itertools.count())
-    games = (f"game-{i}" for i in itertools.count())
     return LobbyState(
-        new_token=lambda: next(tokens),
-        new_game_id=lambda: next(games),
+        new_token=new_token or Numbered("token"),
+        new_game_id=new_game_id or Numbered("game"),
         list_limit=list_limit,
         max_games_per_minute=max_games_per_minute,
         invitation_timeout=invitation_timeout,
@@ -733,7 +748,17 @@ class LobbyMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.lobby = make_lobby(self.list_limit, self.max_games_per_minute, self.invitation_timeout)
+        self.new_token, self.new_game_id = Numbered("token"), Numbered("game")
+        self.lobby = make_lobby(
+            self.list_limit,
+            self.max_games_per_minute,
+            self.invitation_timeout,
+            self.new_token,
+            self.new_game_id,
+        )
+        self.shadow: LobbyState | None = None
+        """A lobby restored from a snapshot of ``lobby`` (``restore_a_shadow``), fed the
+        same events since: it must answer each exactly as ``lobby`` does."""
         self.next_conn = 0
         self.opened: list[int] = []
         self.closed: set[int] = set()
@@ -785,6 +810,8 @@ class LobbyMachine(RuleBasedStateMachine):
         playing_before = {u.name for u in self.lobby.snapshot() if u.state == "PLAYING"}
         seekers_before = self.lobby.seekers()
         effects = self.lobby.handle(event)
+        if self.shadow is not None:
+            assert self.shadow.handle(event) == effects, "the restored lobby answered otherwise"
         for effect in effects:
             if isinstance(effect, StartGame):
                 # Nobody is paired twice: a game starts between two users not playing.
@@ -1248,6 +1275,30 @@ class LobbyMachine(RuleBasedStateMachine):
             if not self.lobby.is_listed(name):
                 assert self.own_rows[name.casefold()] == self.lobby.user_info(name)
 
+    @rule()
+    def restore_a_shadow(self) -> None:
+        """Snapshot the lobby now, through JSON text, and restore it beside the original
+        (with token and game id makers that go on where the original's are)."""
+        saved = json.loads(json.dumps(self.lobby.save(), allow_nan=False))
+        self.shadow = LobbyState.restore(
+            saved,
+            new_token=Numbered("token", self.new_token.made),
+            new_game_id=Numbered("game", self.new_game_id.made),
+            list_limit=self.list_limit,
+            max_games_per_minute=self.max_games_per_minute,
+            invitation_timeout=self.invitation_timeout,
+        )
+
+    @invariant()
+    def the_shadow_is_the_lobby(self) -> None:
+        if self.shadow is None:
+            return
+        assert self.shadow.save() == self.lobby.save()
+        assert self.shadow.next_deadline() == self.lobby.next_deadline()
+        assert self.shadow.snapshot() == self.lobby.snapshot()
+        assert self.shadow.listed() == self.lobby.listed()
+        assert list(self.shadow.watchers()) == list(self.lobby.watchers())
+
     @invariant()
     def games_match_playing_users(self) -> None:
         playing = [u for u in self.lobby.snapshot() if u.state == "PLAYING"]
@@ -1263,6 +1314,110 @@ class LimitedLobbyMachine(LobbyMachine):
 
 
 TestLimitedLobbyMachine = LimitedLobbyMachine.TestCase
+
+
+# --------------------------------------------------------------------------- snapshots
+
+CONFIGURATION = {
+    "_time_controls",
+    "_grace_seconds",
+    "_chat",
+    "_invitation_timeout",
+    "_max_games",
+    "_new_token",
+    "_new_game_id",
+    "_list_limit",
+    "_decline_cooldown",
+}
+"""What ``__init__`` is given (a restoring process passes its own)."""
+SAVED = {
+    "_users",
+    "_conns",
+    "_games",
+    "_listed",
+    "_waiting",
+    "_pool",
+    "_deadlines",
+    "_invitation_numbers",
+    "_games_started",
+    "_declines",
+}
+"""What ``save`` writes and ``restore`` reads."""
+
+
+def test_save_covers_every_attribute() -> None:
+    """A new attribute of ``LobbyState`` fails here until it is configuration, or saved and
+    restored (then add it to ``SAVED``; the state machine checks it behaves the same)."""
+    assert set(vars(make_lobby())) == CONFIGURATION | SAVED
+
+
+def busy_lobby() -> LobbyState:
+    """Every kind of state at once: a game with a player away, an invitation with its
+    deadline, a decline cooldown, games counted per socket, a seeker, a registered user,
+    an unlisted user."""
+    lobby = make_lobby(list_limit=5, max_games_per_minute=5)
+    for conn, name in enumerate(["ann", "bob", "cy", "dee", "eve", "fay"], start=1):
+        connect(lobby, conn, name)
+    lobby.handle(Connected(7, "Gus", account=AccountInfo("Gus", "blue", wins=3)))
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=1.0))
+    lobby.handle(Request(2, Accept(challenger="ann"), at=2.0))
+    lobby.handle(Disconnected(1))
+    lobby.handle(Request(3, Challenge(opponent="dee"), at=3.0))
+    lobby.handle(Request(4, Decline(challenger="cy"), at=4.0))
+    timed = TimeControl(base_seconds=180.0, increment_seconds=2.0)
+    lobby.handle(Request(3, Challenge(opponent="eve", time_control=timed), at=5.0))
+    lobby.handle(Request(6, Seek(), at=6.0))
+    return lobby
+
+
+def test_a_saved_lobby_is_json_and_restores_to_the_same_lobby() -> None:
+    lobby = busy_lobby()
+    saved = lobby.save()
+    text = json.dumps(saved, allow_nan=False)
+    restored = LobbyState.restore(
+        json.loads(text),
+        new_token=Numbered("token", 7),
+        new_game_id=Numbered("game", 1),
+        list_limit=5,
+        max_games_per_minute=5,
+    )
+    assert restored.save() == saved
+    assert restored.snapshot() == lobby.snapshot()
+    assert restored.is_away("ann") and restored.game_of("bob") == "game-0"
+    assert restored.invitation_deadline("cy") == lobby.invitation_deadline("cy") is not None
+    assert restored.declined_until("cy", "dee") == 4.0 + DECLINE_COOLDOWN
+    assert restored.seekers() == ["fay"] and restored.games_counted(2) == 1
+    assert restored.next_deadline() == lobby.next_deadline()
+    # and from then on it answers as the original: a resume, an expiry, a declined retry
+    events: list[Event] = [
+        Connected(8, "ann", resume="token-0"),
+        Tick(5.0 + DEFAULT_INVITATION_TIMEOUT),
+        Request(3, Challenge(opponent="dee"), at=70.0),
+        Request(5, Seek(), at=70.0),
+    ]
+    for event in events:
+        assert restored.handle(event) == lobby.handle(event)
+    assert restored.save() == lobby.save()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda saved: saved.update(version=2),
+        lambda saved: saved.pop("users"),
+        lambda saved: saved.update(conns=[["one", "ann"]]),
+        lambda saved: saved.update(deadlines=[[1.0, 2]]),
+        lambda saved: saved["users"][0].update(state="NAPPING"),
+        lambda saved: saved["users"][0].update(extra=1),
+        lambda saved: saved.update(listed=["nobody"]),
+        lambda saved: saved["users"].append(dict(saved["users"][0])),
+    ],
+)
+def test_a_damaged_snapshot_is_refused(damage: Callable[[dict[str, Any]], object]) -> None:
+    saved = busy_lobby().save()
+    damage(saved)
+    with pytest.raises(ValueError, match="not a lobby snapshot"):
+        LobbyState.restore(saved, new_token=str, new_game_id=str)
 
 
 def test_player_away_effect_only_for_players() -> None:
