@@ -19,6 +19,7 @@ ws://H:P/ws)`` for a person at a terminal.  It serves until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -30,6 +31,7 @@ import trio
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.loadtest.runner import raise_open_file_limit
+from c4actors.loop_monitor import LoopMonitor
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.web import WebSettings
@@ -55,6 +57,7 @@ async def serve(
     grace: float,
     db_path: Path,
     ready_file: Path | None,
+    loop_report: Path | None = None,
 ) -> None:
     settings = ServerSettings(
         host=host,
@@ -74,6 +77,14 @@ async def serve(
             write_ready_file(ready_file, ReadyInfo.listening(running.host, running.port))
         print(f"listening on {running.http_url} (WebSocket {running.ws_url})", flush=True)
         await stop.wait()
+        if loop_report is not None and running.loop_monitor is not None:
+            write_loop_report(loop_report, running.loop_monitor)
+
+
+def write_loop_report(path: Path, monitor: LoopMonitor) -> None:
+    """The instrument's longest steps and the task that ran each, as JSON, for the suite."""
+    slowest = [{"seconds": step.seconds, "task": step.task} for step in monitor.slowest()]
+    path.write_text(json.dumps({"steps": monitor.steps, "slowest": slowest}, indent=1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=20.0)
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--ready-file", type=Path, help="write the address here once listening")
+    parser.add_argument(
+        "--loop-report", type=Path, help="at exit, write the longest event-loop steps here (JSON)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -97,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="c4bench-") as directory:
         db_path = Path(directory) / "c4actors.sqlite3"
         limit = args.lobby_list_limit
-        options = (args.lobby_tick, limit, args.grace, db_path, args.ready_file)
+        options = (args.lobby_tick, limit, args.grace, db_path, args.ready_file, args.loop_report)
         trio.run(serve, args.host, args.port, *options)
     return 0
 

@@ -81,6 +81,21 @@ async def test_games_by_count_plays_every_game_to_its_end() -> None:
     assert 0 < games.move_latency.p50_ms <= games.move_latency.p99_ms <= games.move_latency.max_ms
 
 
+async def test_games_time_each_next_game_start_and_the_idle_gap_before_it() -> None:
+    """Issue 17's fairness figures: 5 games over 3 pairs are 2 games after a pair's first, each
+    timed from ``challenge`` to ``game_started``; the gap since ``game_over`` includes it."""
+    async with open_server() as server:
+        summary = await run_load(quick("games", server.ws_url, concurrent=3, games=5))
+    assert_clean(summary)
+    games = summary.games
+    assert games is not None and games.start_latency is not None
+    assert games.start_latency.count == 5 - 3
+    assert 0 < games.start_latency.p50_ms <= games.start_latency.max_ms
+    assert games.longest_idle_s is not None
+    assert games.longest_idle_s * 1000 >= games.start_latency.max_ms
+    assert (games.pairs_idle_over_1s > 0) == (games.longest_idle_s > 1.0)
+
+
 async def test_the_same_seed_plays_the_same_games() -> None:
     """``--seed`` makes a run reproducible: one pair, eight games, twice, move for move."""
 

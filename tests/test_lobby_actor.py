@@ -15,6 +15,7 @@ import pytest
 import trio
 import trio.testing
 
+from c4actors.actors import lobby as lobby_module
 from c4actors.actors.lobby import (
     Join,
     JoinAnswer,
@@ -181,3 +182,91 @@ async def test_an_answer_that_arrives_after_the_deadline_finds_the_invitation_ex
             await lobby.inbox_send.send(Request(2, Accept(challenger="ann"), trio.current_time()))
             assert (await bob.frame("invitation_cancelled"))["reason"] == "expired"
             assert (await bob.frame("error"))["code"] == "no_invitation"
+
+
+class StepCounter(trio.abc.Instrument):
+    """Counts the task steps of the tasks whose name ends with ``suffix``."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+        self.steps = 0
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task.name.endswith(self.suffix):
+            self.steps += 1
+
+
+async def test_the_lobby_handles_what_is_queued_in_one_step_not_one_event_per_turn(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Fairness under load (issue 17): one lobby serves every connection, so it takes a batch
+    of queued events per scheduler turn instead of one; else busy game tasks starve it."""
+    async with running_lobby(tick=0.05) as lobby:
+        await trio.testing.wait_all_tasks_blocked()
+        counter = StepCounter("LobbyActor.run")
+        replies = []
+        trio.lowlevel.add_instrument(counter)
+        try:
+            for _ in range(lobby_module.LOBBY_BATCH // 2):
+                reply, answers = trio.open_memory_channel[Any](1)
+                lobby.inbox_send.send_nowait(StatsQuery(reply))
+                replies.append(answers)
+            for answers in replies:
+                await answers.receive()
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+        assert counter.steps <= 2, f"{len(replies)} queued events took {counter.steps} steps"
+
+
+async def test_a_batch_is_bounded_so_the_lobby_still_takes_turns(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_lobby(tick=0.05) as lobby:
+        await trio.testing.wait_all_tasks_blocked()
+        counter = StepCounter("LobbyActor.run")
+        replies = []
+        trio.lowlevel.add_instrument(counter)
+        try:
+            for _ in range(3 * lobby_module.LOBBY_BATCH):
+                reply, answers = trio.open_memory_channel[Any](1)
+                lobby.inbox_send.send_nowait(StatsQuery(reply))
+                replies.append(answers)
+            for answers in replies:
+                await answers.receive()
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+        assert 3 <= counter.steps <= 4
+
+
+async def test_a_broadcast_to_many_watchers_lets_other_tasks_run_between_chunks(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``lobby_update`` goes out ``FLUSH_CHUNK`` watchers a step (here 2 of 6), so a task
+    running meanwhile sees it delivered to some watchers and not yet to others."""
+    monkeypatch.setattr(lobby_module, "FLUSH_CHUNK", 2)
+    async with running_lobby(tick=0) as lobby:  # a change is broadcast at once
+        watchers = [await join(lobby, conn, f"w{conn}") for conn in range(1, 7)]
+        await trio.sleep(1)  # every arrival broadcast; then nothing is pending
+        for watcher in watchers:
+            while True:
+                try:
+                    watcher.receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+        seen: list[int] = []
+
+        async def probe() -> None:
+            for _ in range(1000):  # bounded: a step each, while zed joins
+                seen.append(sum(w.receive.statistics().current_buffer_used > 0 for w in watchers))
+                if seen[-1] == len(watchers):
+                    return
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(probe)
+            await join(lobby, 7, "zed")
+        assert seen[-1] == len(watchers)
+        assert any(0 < count < len(watchers) for count in seen), seen
+        for watcher in watchers:
+            update = await watcher.frame("lobby_update")
+            assert [u["name"] for u in update["users"]] == ["zed"]

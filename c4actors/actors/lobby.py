@@ -81,6 +81,18 @@ from protocol.messages import Error, UserInfo
 log = logging.getLogger("c4actors.lobby")
 
 LOBBY_INBOX_SIZE: Final = 4096
+LOBBY_BATCH: Final = 64
+"""Events the lobby handles in one turn of Trio's scheduler, when that many are waiting.
+
+Trio runs every runnable task once per turn, so under load a task that handles one event
+per step gets one event through per turn: with thousands of connections busy playing, a
+turn lasts tens of milliseconds and the lobby, one task serving everyone, fell behind the
+move path (pairs waited seconds between games; issue 17).  Taking what is already queued,
+up to this many, gives it a share in proportion to the users it serves; at about 50 us an
+event the step stays near 3 ms."""
+FLUSH_CHUNK: Final = 256
+"""Watchers a ``lobby_update`` is delivered to in one step; the lobby lets every other
+task run between two chunks, so a broadcast to thousands is not one long stall."""
 DEFAULT_LIST_LIMIT: Final = 100
 _T = TypeVar("_T")
 
@@ -283,19 +295,32 @@ class LobbyActor:
                         item = await self._inbox.receive()
             except trio.EndOfChannel:
                 return
-            self._expire_invitations()
-            if item is not None:
+            self._handle(item)
+            # Whatever else is already queued, up to a batch, in the same step (LOBBY_BATCH).
+            for _ in range(LOBBY_BATCH - 1):
                 try:
-                    self._dispatch(item)
-                except Exception:
-                    # A bug handling one event must not take every player down with it.
-                    log.exception("lobby failed to handle %r", item)
+                    item = self._inbox.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                except trio.EndOfChannel:
+                    return
+                self._handle(item)
             due = self._buffer.due
             if due is not None and due <= trio.current_time():
-                self._flush()
+                await self._flush()
             due = self._games_buffer.due
             if due is not None and due <= trio.current_time():
                 self._flush_games()
+
+    def _handle(self, item: LobbyInput | None) -> None:
+        """One event, after any invitation that expired before it (None: only those)."""
+        self._expire_invitations()
+        if item is not None:
+            try:
+                self._dispatch(item)
+            except Exception:
+                # A bug handling one event must not take every player down with it.
+                log.exception("lobby failed to handle %r", item)
 
     def _expire_invitations(self) -> None:
         deadline = self._state.next_deadline()
@@ -518,19 +543,24 @@ class LobbyActor:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
+        """Deliver the pending ``lobby_update`` to every watcher, ``FLUSH_CHUNK`` a step.
+
+        The watchers and their mailboxes are taken before the first chunk: the lobby handles
+        no event until the broadcast is out, so nothing it sends later can overtake it, and a
+        watcher that leaves meanwhile has a closed mailbox that ``deliver`` skips."""
         update = self._buffer.take()
         if update is None:
             return
         frame = encode(update)
         mailboxes = self._mailboxes
-        watchers = 0
-        for conn in self._state.watchers():
-            mailbox = mailboxes.get(conn)
-            if mailbox is not None:
+        targets = [m for conn in self._state.watchers() if (m := mailboxes.get(conn)) is not None]
+        self._buffer.reached(len(targets))
+        for start in range(0, len(targets), FLUSH_CHUNK):
+            if start:
+                await trio.lowlevel.checkpoint()
+            for mailbox in targets[start : start + FLUSH_CHUNK]:
                 mailbox.deliver(frame)
-                watchers += 1
-        self._buffer.reached(watchers)
 
     def _flush_games(self) -> None:
         """The pending ``game_list_update``, encoded once, to every follower in the lobby

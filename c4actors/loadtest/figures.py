@@ -46,6 +46,13 @@ class GamesFigures:
     """Open loop: moves per second per game; None for a closed loop."""
     schedule_slips: int
     """Open loop: moves sent more than one interval late."""
+    start_latency: LatencySummary | None = None
+    """``challenge`` sent -> the challenger's ``game_started`` (the lobby path)."""
+    longest_idle_s: float | None = None
+    """The longest gap of any pair between a ``game_over`` and its next ``game_started``
+    inside the window (a gap still open at its end counts up to then)."""
+    pairs_idle_over_1s: int = 0
+    """Pairs whose longest such gap was over a second."""
 
 
 @attrs.frozen

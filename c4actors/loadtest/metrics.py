@@ -110,6 +110,7 @@ class RunStats:
         "handshake",
         "latency",
         "operations",
+        "start_latency",
     )
 
     def __init__(self) -> None:
@@ -125,4 +126,6 @@ class RunStats:
         self.latency = LatencyRecorder()
         """Move round trips (games), echo round trips, join deliveries (churn)."""
         self.handshake = LatencyRecorder()
+        self.start_latency = LatencyRecorder()
+        """Games: ``challenge`` sent -> the challenger's ``game_started``."""
         self.errors = ErrorLog()

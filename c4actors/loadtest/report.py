@@ -48,6 +48,14 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
         ]
         if games.move_rate is not None:
             rows.append(("Schedule slips", f"{games.schedule_slips:,}"))
+        rows += [
+            ("Challenge -> started", latency_text(games.start_latency)),
+            (
+                "Longest idle pair",
+                _optional(games.longest_idle_s, "s", 2)
+                + f" ({games.pairs_idle_over_1s:,} pairs idle > 1 s)",
+            ),
+        ]
     if summary.echo is not None:
         echo = summary.echo
         rows += [

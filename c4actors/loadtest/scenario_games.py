@@ -6,7 +6,14 @@ the challenger challenges again, as long as the run's game budget and window all
 ``game_state`` and ``game_over`` goes through the player's ``GameReferee``.
 
 A move's round trip is timed from sending the ``move`` to receiving the mover's own
-``game_state`` for it.  When a ``--duration`` window closes, the player to move sends ``quit``
+``game_state`` for it.  The lobby path is timed too (issue 17: a pair must not wait behind
+the move path): after a pair's game, the next game's *start* from the challenger sending
+``challenge`` to its own ``game_started``, and the pair's *idle gap* from the challenger's
+``game_over`` to that ``game_started`` (a pair still waiting when the window closes counts up
+to then).  A pair's first game is left out: all pairs challenge at once when the window
+opens, a burst no steady load has.
+
+When a ``--duration`` window closes, the player to move sends ``quit``
 instead of a move, so games in flight end at once (a forfeit the referee expects); with only a
 ``--games`` count, games play to their natural end and the window closes with the last one.
 
@@ -45,6 +52,8 @@ from .referee import GameReferee
 from .strategy import STRATEGIES
 
 LOBBY_FRAMES: Final = frozenset({"lobby_update", "user_list"})
+IDLE_LIMIT: Final = 1.0
+"""Seconds between two games of a pair beyond which the pair counts as starved (issue 17)."""
 
 
 @attrs.define
@@ -95,6 +104,11 @@ class Pair:
         self.quitter: str | None = None
         self.finished = trio.Event()
         self.idle_scope: trio.CancelScope | None = None
+        self.idle_since: float | None = None
+        """When the challenger's last game ended, until the next one starts."""
+        self.longest_idle = 0.0
+        """The longest idle gap inside the window, seconds."""
+        self.challenged_at = 0.0
         self._cancel_scope: trio.CancelScope | None = None
 
     async def run_pair(self) -> None:
@@ -107,6 +121,25 @@ class Pair:
         finally:
             self.tally.slips += self.pace.slips
             self.run.client_finished()
+
+    def game_started(self, now: float) -> None:
+        """The challenger's ``game_started``: after a game of the pair's, time the start and
+        close the idle gap.  A pair's first game is not counted: every pair challenges at
+        once when the window opens, a burst no steady load has."""
+        run = self.run
+        if run.measuring and self.idle_since is not None:
+            run.stats.start_latency.record(now - self.challenged_at)
+            gap = now - max(self.idle_since, run.window_start)
+            self.longest_idle = max(self.longest_idle, gap)
+        self.idle_since = None
+
+    def idle_at_close(self) -> float:
+        """The longest idle gap, counting a gap still open when the window closed."""
+        run = self.run
+        if self.idle_since is None or not run.window_open.is_set():
+            return self.longest_idle
+        end = run.window_end if run.window_closed.is_set() else trio.current_time()
+        return max(self.longest_idle, end - max(self.idle_since, run.window_start))
 
     def finish(self) -> None:
         """The challenger starts no more games: wake its partner if it waits for one."""
@@ -152,6 +185,7 @@ class _Player:
         try:
             while self.pair.tally.try_start():
                 await self.client.send(Challenge(opponent=self.opponent))
+                self.pair.challenged_at = self.client.sent_at
                 sent = await self._next_message()
                 if not (isinstance(sent, InvitationSent) and sent.to == self.opponent):
                     raise unexpected(sent, f"{self.name} after challenge")
@@ -196,6 +230,7 @@ class _Player:
             raise unexpected(started, f"{self.name} waiting for game_started")
         stats = self.run.stats
         if self.challenger:
+            self.pair.game_started(trio.current_time())
             stats.games_in_flight += 1
         referee = GameReferee(started)
         try:
@@ -204,6 +239,7 @@ class _Player:
             if self.challenger:
                 stats.games_in_flight -= 1
         if self.challenger:
+            self.pair.idle_since = trio.current_time()
             self.pair.tally.finished(over, len(referee.board.moves))
         await self._back_in_lobby()
 
@@ -269,13 +305,17 @@ async def run_games(run: LoadRun) -> GamesFigures:
     settings = run.settings
     tally = GameTally(run, settings.games)
 
+    pairs: list[Pair] = []
+
     def start_pairs(nursery: trio.Nursery) -> None:
         for index in range(settings.concurrent):
             run.client_started()
-            nursery.start_soon(Pair(run, index, tally).run_pair)
+            pairs.append(Pair(run, index, tally))
+            nursery.start_soon(pairs[-1].run_pair)
 
     await run.drive(start_pairs)
     stats, seconds = run.stats, run.window_seconds
+    idle = [pair.idle_at_close() for pair in pairs]
     return GamesFigures(
         concurrent=settings.concurrent,
         moves=stats.operations,
@@ -287,4 +327,7 @@ async def run_games(run: LoadRun) -> GamesFigures:
         ends=dict(sorted(tally.reasons.items())),
         move_rate=settings.move_rate,
         schedule_slips=tally.slips,
+        start_latency=stats.start_latency.summary(),
+        longest_idle_s=max(idle, default=None),
+        pairs_idle_over_1s=sum(gap > IDLE_LIMIT for gap in idle),
     )
