@@ -26,6 +26,12 @@ from c4actors.actors.user import ConnectionSettings
 from c4actors.cli import build_parser
 from c4actors.loadtest import LoadSettings, run_load
 from c4actors.loadtest.command import settings_from_args
+from c4actors.loadtest.connection import (
+    BROWSER_OFFER,
+    Offer,
+    negotiated_extensions,
+    open_socket,
+)
 from c4actors.loadtest.figures import summary_from_json
 from c4actors.loadtest.frames import FrameDecoder, peek_type
 from c4actors.loadtest.loadrun import LoadRun
@@ -43,10 +49,12 @@ from protocol import (
     GameStarted,
     GameState,
     LobbyUpdate,
+    NewConnection,
     ServerMessage,
     UserInfo,
     UserList,
     Welcome,
+    decode_server,
     encode,
 )
 from tests.support import open_server
@@ -79,6 +87,36 @@ async def test_games_by_count_plays_every_game_to_its_end() -> None:
     assert games.moves >= 5 * 7 and games.moves_per_s > 0 and games.games_per_s > 0
     assert games.move_latency is not None and games.move_latency.count == games.moves
     assert 0 < games.move_latency.p50_ms <= games.move_latency.p99_ms <= games.move_latency.max_ms
+
+
+@pytest.mark.parametrize(
+    ("server_compresses", "client", "negotiated"),
+    [
+        (True, BROWSER_OFFER, ["permessage-deflate"]),
+        (False, BROWSER_OFFER, []),  # the server's default policy declines
+        (True, None, []),  # --compression off: nothing offered
+    ],
+)
+async def test_the_offer_is_the_browsers_and_the_server_policy_decides(
+    server_compresses: bool, client: Offer | None, negotiated: list[str]
+) -> None:
+    async with (
+        open_server(web=WebSettings(compression=server_compresses)) as server,
+        open_socket(server.ws_url, offer=client) as ws,
+    ):
+        assert negotiated_extensions(ws) == negotiated
+        await ws.send_message(encode(NewConnection(username="deflated")))
+        assert isinstance(decode_server(await ws.get_message()), Welcome)
+
+
+async def test_games_run_compressed_end_to_end_by_default() -> None:
+    """The default offer against a server that compresses: every frame inflated by the
+    load tester's wsproto, every board checked."""
+    async with open_server(web=WebSettings(compression=True)) as server:
+        summary = await run_load(quick("games", server.ws_url, concurrent=2, games=3))
+    assert_clean(summary)
+    assert summary.settings["compression"] == "browser"
+    assert summary.games is not None and summary.games.games == 3
 
 
 async def test_games_time_each_next_game_start_and_the_idle_gap_before_it() -> None:

@@ -16,7 +16,7 @@ from rich.console import Console
 from .figures import write_json
 from .report import print_summary
 from .runner import run_load
-from .settings import SCENARIOS, LoadSettings, Scenario, Strategy
+from .settings import SCENARIOS, Compression, LoadSettings, Scenario, Strategy
 
 
 def _positive(text: str) -> float:
@@ -91,6 +91,14 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 20; 0: no cap, for a server started without the limit)",
     )
     pace.add_argument("--seed", type=int, default=1, help="seed of the bots' choices")
+    pace.add_argument(
+        "--compression",
+        choices=["browser", "off"],
+        default="browser",
+        help="browser: offer permessage-deflate as browsers always do, so the server's "
+        "policy decides (--websocket-compression); off: offer no extension "
+        "(default: %(default)s)",
+    )
     measure = parser.add_argument_group("measurement and output")
     measure.add_argument(
         "--server-pid", type=int, help="local server's pid: report its CPU and memory (/proc)"
@@ -129,6 +137,7 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         think=args.think,
         move_rate=args.move_rate,
         send_rate=args.send_rate,
+        compression=cast(Compression, args.compression),
         strategy=cast(Strategy, args.strategy),
         seed=args.seed,
         server_pid=args.server_pid,

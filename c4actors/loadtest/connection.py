@@ -6,6 +6,15 @@ bursts of 40, and a message over it is dropped with ``error rate_limited``.  A c
 against a default server is therefore paced by the client, never dropped by the server;
 ``--send-rate 0`` lifts the cap for servers started without the limit (the benchmarks).
 
+Browsers always offer ``permessage-deflate``; so does the load tester by default
+(``--compression browser``, ``--compression off`` offers nothing), and the server's policy
+decides (off unless ``--websocket-compression``: it then declines).  trio-websocket has no
+setting for extensions, so ``install_offer`` replaces the connection class its
+``connect_websocket`` builds with one whose opening request carries the offer (from a context
+variable set in the connecting task; nothing else changes), the way the server's own
+``websocket_compression`` adds its extension to hypercorn.  wsproto then does the rest:
+it accepts the server's answer and inflates compressed frames.
+
 Resource handling: ``connect`` always closes the TCP stream on the way out, including when
 the *server* closed first, which trio-websocket's client leaves open (its reader stops at EOF
 without closing the stream; ``tests/support.py`` works around the same leak).
@@ -13,12 +22,17 @@ without closing the stream; ``tests/support.py`` works around the same leak).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextvars
+import dataclasses
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 import trio
+import trio_websocket._impl as trio_websocket_impl
 from trio_websocket import WebSocketConnection, open_websocket_url
+from wsproto.events import AcceptConnection
+from wsproto.extensions import Extension, PerMessageDeflate
 
 from protocol.codec import encode
 from protocol.messages import ClientMessage, NewConnection, Welcome
@@ -33,6 +47,43 @@ CONNECT_TIMEOUT: Final = 30.0
 CLOSE_TIMEOUT: Final = 10.0
 REPLY_TIMEOUT: Final = 30.0
 """Longest wait for the answer to ``new_connection`` before counting a ``timeout``."""
+
+
+Offer = Callable[[], list[Extension]]
+"""Makes the extensions one connection offers (fresh ones: an extension keeps state)."""
+
+BROWSER_OFFER: Final[Offer] = lambda: [PerMessageDeflate()]  # noqa: E731
+"""What a browser offers: ``permessage-deflate; client_max_window_bits``."""
+
+_offer: contextvars.ContextVar[Offer | None] = contextvars.ContextVar(
+    "c4actors_loadtest_offer", default=None
+)
+
+
+class _OfferingConnection(WebSocketConnection):
+    """trio-websocket's connection, whose client request offers ``_offer``'s extensions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extensions: list[str] = []
+        """The extensions the server accepted (trio-websocket keeps only other headers)."""
+        offer = _offer.get()
+        if offer is not None and self._initial_request is not None:
+            self._initial_request = dataclasses.replace(self._initial_request, extensions=offer())
+
+    async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:
+        self.extensions = [extension.name for extension in event.extensions]
+        await super()._handle_accept_connection_event(event)
+
+
+def install_offer() -> None:
+    """Let ``open_socket`` offer extensions (idempotent; without an offer nothing changes)."""
+    trio_websocket_impl.WebSocketConnection = _OfferingConnection  # type: ignore[misc]
+
+
+def negotiated_extensions(ws: WebSocketConnection) -> list[str]:
+    """The extensions the server accepted (none unless ``open_socket`` offered some)."""
+    return ws.extensions if isinstance(ws, _OfferingConnection) else []
 
 
 class Client:
@@ -100,13 +151,18 @@ async def open_socket(
     url: str,
     queue_size: int = 1,
     headers: list[tuple[bytes, bytes]] | None = None,
+    offer: Offer | None = None,
 ) -> AsyncIterator[WebSocketConnection]:
-    """``open_websocket_url`` that also closes the TCP stream when the server closed first.
+    """``open_websocket_url`` that also closes the TCP stream when the server closed first,
+    and offers ``offer``'s extensions (none by default).
 
     trio-websocket's client leaves its stream open in that case (its reader stops at EOF
     without closing it), which shows up as a ResourceWarning about an unclosed socket.
     """
     connection: WebSocketConnection | None = None
+    if offer is not None:
+        install_offer()
+    token, reset = _offer.set(offer), False
     try:
         async with open_websocket_url(
             url,
@@ -116,9 +172,13 @@ async def open_socket(
             connect_timeout=CONNECT_TIMEOUT,
             disconnect_timeout=CLOSE_TIMEOUT,
         ) as ws:
+            _offer.reset(token)  # this connection only: not the caller's later ones
+            reset = True
             connection = ws
             yield ws
     finally:
+        if not reset:
+            _offer.reset(token)
         if connection is not None:
             await connection._stream.aclose()
 
@@ -143,7 +203,10 @@ async def connect(run: LoadRun, name: str | None, *, ramp: bool = True) -> Async
         if ramp and run.window_closed.is_set():
             raise RampCutShort("the run ended before this connection's turn")
         started = trio.current_time()
-        async with open_socket(run.settings.url, run.settings.message_queue_size) as ws:
+        offer = BROWSER_OFFER if run.settings.compression == "browser" else None
+        async with open_socket(
+            run.settings.url, run.settings.message_queue_size, offer=offer
+        ) as ws:
             stats.connections_opened += 1
             stats.connections_open += 1
             try:

@@ -11,6 +11,7 @@ import attrs
 
 Scenario: TypeAlias = Literal["games", "idle", "churn", "echo"]
 Strategy: TypeAlias = Literal["random", "heuristic"]
+Compression: TypeAlias = Literal["browser", "off"]
 
 SCENARIOS: Final[tuple[Scenario, ...]] = ("games", "idle", "churn", "echo")
 DEFAULT_DURATION: Final = 10.0
@@ -59,6 +60,9 @@ class LoadSettings:
     send_rate: float = 20.0
     """Most messages per second one connection sends (0: no cap); see ``connection``."""
     message_queue_size: int = 4
+    compression: Compression = "browser"
+    """``browser``: offer ``permessage-deflate`` as browsers do (the server decides);
+    ``off``: offer no extension."""
     max_connecting: int = 64
     run_tag: str = attrs.field(factory=random_run_tag)
 
