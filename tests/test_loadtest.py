@@ -39,6 +39,7 @@ from c4actors.loadtest.progress import render
 from c4actors.loadtest.referee import GameReferee, RefereeError
 from c4actors.loadtest.settings import Scenario
 from c4actors.rules import Board
+from c4actors.time_controls import TimeControlRules
 from c4actors.web import WebSettings
 from protocol import (
     TYPE_NAMES,
@@ -87,6 +88,36 @@ async def test_games_by_count_plays_every_game_to_its_end() -> None:
     assert games.moves >= 5 * 7 and games.moves_per_s > 0 and games.games_per_s > 0
     assert games.move_latency is not None and games.move_latency.count == games.moves
     assert 0 < games.move_latency.p50_ms <= games.move_latency.p99_ms <= games.move_latency.max_ms
+
+
+async def test_timed_games_let_the_flag_fall_and_time_how_late_it_came() -> None:
+    """Issue 14's benchmark: with ``--flag-after 2`` every game ends on time (the referee
+    expects the waiting player's opponent to win by ``timeout``), each flag timed."""
+    rules = TimeControlRules(min_base_seconds=0.5)
+    async with open_server(time_controls=rules) as server:
+        settings = quick(
+            "games", server.ws_url, concurrent=1, games=3, time_control=(1.0, 0.0), flag_after=2
+        )
+        summary = await run_load(settings)
+    assert_clean(summary)
+    games = summary.games
+    assert games is not None and games.ends == {"timeout": 3}
+    assert games.time_control == (1.0, 0.0)
+    lateness = games.flag_lateness
+    assert lateness is not None and 2 <= lateness.count <= 3  # the last may close the window
+    assert lateness.max_ms < 500
+
+
+def test_time_control_option_parses_base_plus_increment() -> None:
+    def parse(*extra: str) -> LoadSettings:
+        return settings_from_args(build_parser().parse_args(["loadtest", "games", *extra]))
+
+    assert parse("--time-control", "300+2").time_control == (300.0, 2.0)
+    assert parse("--time-control", "60").time_control == (60.0, 0.0)
+    assert parse().time_control is None
+    for bad in ("0+1", "5+-1", "x+y"):
+        with pytest.raises(SystemExit):
+            parse("--time-control", bad)
 
 
 @pytest.mark.parametrize(

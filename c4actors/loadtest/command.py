@@ -40,6 +40,18 @@ def _count(text: str) -> int:
     return value
 
 
+def _time_control(text: str) -> tuple[float, float]:
+    """``BASE+INCREMENT`` in seconds, as the page writes presets (``300+2``)."""
+    base, plus, increment = text.partition("+")
+    try:
+        control = (float(base), float(increment) if plus else 0.0)
+    except ValueError:
+        control = (0.0, -1.0)
+    if not (control[0] > 0 and control[1] >= 0):
+        raise argparse.ArgumentTypeError(f"must be BASE+INCREMENT in seconds, not {text!r}")
+    return control
+
+
 def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "scenario",
@@ -92,6 +104,19 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
     )
     pace.add_argument("--seed", type=int, default=1, help="seed of the bots' choices")
     pace.add_argument(
+        "--time-control",
+        type=_time_control,
+        metavar="BASE+INC",
+        help="games: timed games, BASE seconds each plus INC per move (the server's bounds)",
+    )
+    pace.add_argument(
+        "--flag-after",
+        type=_count,
+        metavar="N",
+        help="games: after N moves the player to move stops and lets the flag fall; "
+        "reports how late each flag came (with --time-control)",
+    )
+    pace.add_argument(
         "--compression",
         choices=["browser", "off"],
         default="browser",
@@ -138,6 +163,8 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         move_rate=args.move_rate,
         send_rate=args.send_rate,
         compression=cast(Compression, args.compression),
+        time_control=args.time_control,
+        flag_after=args.flag_after,
         strategy=cast(Strategy, args.strategy),
         seed=args.seed,
         server_pid=args.server_pid,

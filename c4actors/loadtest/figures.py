@@ -14,6 +14,7 @@ import attrs
 import cattrs
 
 from .metrics import LatencySummary
+from .server_metrics import LoopFigures
 
 
 @attrs.frozen
@@ -53,6 +54,10 @@ class GamesFigures:
     inside the window (a gap still open at its end counts up to then)."""
     pairs_idle_over_1s: int = 0
     """Pairs whose longest such gap was over a second."""
+    time_control: tuple[float, float] | None = None
+    """Timed games: ``(base, increment)`` seconds; None for untimed games."""
+    flag_lateness: LatencySummary | None = None
+    """With ``--flag-after``: how late each flag's ``game_over`` came after its due time."""
 
 
 @attrs.frozen
@@ -114,6 +119,9 @@ class Summary:
     echo: EchoFigures | None = None
     idle: IdleFigures | None = None
     churn: ChurnFigures | None = None
+    server_loop: LoopFigures | None = None
+    """The server's task steps and collections in the window (games against a server
+    with ``/metrics``; see ``server_metrics``)."""
     errors: dict[str, int] = attrs.field(factory=dict)
     error_examples: dict[str, str] = attrs.field(factory=dict)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import trio
 
-from . import procfs
+from . import procfs, server_metrics
 from .failures import RampCutShort, classify
 from .frames import FrameDecoder
 from .metrics import RunStats
@@ -48,6 +48,9 @@ class LoadRun:
         self.server_at_start: procfs.ProcessSample | None = None
         self.server_at_open: procfs.ProcessSample | None = None
         self.server_at_close: procfs.ProcessSample | None = None
+        self.metrics_at_open: server_metrics.Samples | None = None
+        self.metrics_at_close: server_metrics.Samples | None = None
+        """The server's ``/metrics`` around the window (``server_metrics``; games only)."""
         if settings.server_pid is not None:
             self.server_at_start = procfs.sample(settings.server_pid, time.monotonic())
 
@@ -119,6 +122,9 @@ class LoadRun:
         """Close the window ``--duration`` after it opens, or wait for the scenario to."""
         with trio.move_on_after(self.settings.ramp_limit):
             await self.window_open.wait()
+        scraping = self.settings.scenario == "games"
+        if scraping and self.window_open.is_set():
+            self.metrics_at_open = await server_metrics.scrape(self.settings.url)
         if not self.window_open.is_set():
             self.stats.errors.add(
                 "slow_ramp",
@@ -130,6 +136,8 @@ class LoadRun:
         with trio.move_on_after(math.inf if window is None else window):
             await self.window_closed.wait()
         self.close_window()
+        if scraping and self.metrics_at_open is not None:
+            self.metrics_at_close = await server_metrics.scrape(self.settings.url)
 
     async def drive(self, start_clients: Callable[[trio.Nursery], None]) -> None:
         """Run the clients ``start_clients`` starts through the window, then wind down.

@@ -104,6 +104,7 @@ class RunStats:
         "connections_open",
         "connections_opened",
         "errors",
+        "flag_lateness",
         "frames_received",
         "games",
         "games_in_flight",
@@ -126,6 +127,9 @@ class RunStats:
         self.latency = LatencyRecorder()
         """Move round trips (games), echo round trips, join deliveries (churn)."""
         self.handshake = LatencyRecorder()
+        self.flag_lateness = LatencyRecorder()
+        """Games with ``--flag-after``: ``game_over`` (timeout) received -> when the flag was
+        due (the last ``game_state`` received plus its ``seconds_to_move``)."""
         self.start_latency = LatencyRecorder()
         """Games: ``challenge`` sent -> the challenger's ``game_started``."""
         self.errors = ErrorLog()

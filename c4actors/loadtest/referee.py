@@ -86,11 +86,14 @@ class GameReferee:
             line[:column] + _TOKENS[2 - (len(self.board.moves) & 1)] + line[column + 1 :]
         )
 
-    def check_over(self, over: GameOver, forfeited_by: str | None = None) -> None:
+    def check_over(
+        self, over: GameOver, forfeited_by: str | None = None, flagged: str | None = None
+    ) -> None:
         """Compare the result with the engine's outcome; raises ``RefereeError``.
 
         ``forfeited_by`` names a player who sent ``quit``: then a forfeit won by the other
-        player is the expected end of an unfinished game.
+        player is the expected end of an unfinished game.  ``flagged`` names a player who
+        stopped moving in a timed game: then a win on time by the other player is.
         """
         if over.game_id != self.game_id:
             raise RefereeError("wrong_result", f"result of game {over.game_id}, not {self.game_id}")
@@ -119,6 +122,15 @@ class GameReferee:
                 None,
             ):
                 raise RefereeError("wrong_result", f"{over!r}, expected {other} wins by forfeit")
+        elif flagged is not None and flagged in self.players:
+            other = self.players[1] if flagged == self.players[0] else self.players[0]
+            if (over.result, over.winner, over.reason, over.line) != (
+                "win",
+                other,
+                "timeout",
+                None,
+            ):
+                raise RefereeError("wrong_result", f"{over!r}, expected {other} wins on time")
         else:
             raise RefereeError("wrong_result", f"{over!r}, engine: the game is not over")
 

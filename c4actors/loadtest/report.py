@@ -48,6 +48,11 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
         ]
         if games.move_rate is not None:
             rows.append(("Schedule slips", f"{games.schedule_slips:,}"))
+        if games.time_control is not None:
+            base, increment = games.time_control
+            rows.append(("Time control", f"{base:g}+{increment:g}"))
+        if games.flag_lateness is not None:
+            rows.append(("Flag lateness", latency_text(games.flag_lateness)))
         rows += [
             ("Challenge -> started", latency_text(games.start_latency)),
             (
@@ -103,6 +108,22 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
                 f"{_optional(server.rss_kib_open, 'KiB', 0)}, end "
                 f"{_optional(server.rss_kib_close, 'KiB', 0)}",
             ),
+        ]
+    if summary.server_loop is not None:
+        window = summary.server_loop
+        gc = ", ".join(
+            f"gen{g} {n:,} ({window.gc_seconds.get(g, 0.0) * 1000:,.0f} ms)"
+            for g, n in window.gc_collections.items()
+        )
+        rows += [
+            (
+                "Server loop steps",
+                f"{window.steps:,}; p99 <= {_optional(window.p99_ms_at_most, 'ms', 2)}, "
+                f"p99.9 <= {_optional(window.p999_ms_at_most, 'ms', 2)}, longest <= "
+                f"{_optional(window.longest_ms_at_most, 'ms', 0)}; {window.over_5ms:,} over 5 ms, "
+                f"{window.over_50ms:,} over 50 ms",
+            ),
+            ("Server collections", gc or "-"),
         ]
     if summary.errors:
         for kind, count in sorted(summary.errors.items()):

@@ -15,6 +15,7 @@ from typing import Final, TypeAlias
 import attrs
 import trio
 
+from . import server_metrics
 from .figures import ChurnFigures, EchoFigures, GamesFigures, IdleFigures, ServerFigures, Summary
 from .loadrun import LoadRun
 from .procfs import cpu_share
@@ -84,6 +85,7 @@ def _summary(run: LoadRun, started: str, section: Section | None) -> Summary:
         echo=section if isinstance(section, EchoFigures) else None,
         idle=section if isinstance(section, IdleFigures) else None,
         churn=section if isinstance(section, ChurnFigures) else None,
+        server_loop=server_metrics.loop_figures(run.metrics_at_open, run.metrics_at_close),
         errors=dict(sorted(stats.errors.counts.items())),
         error_examples=dict(sorted(stats.errors.examples.items())),
     )

@@ -40,6 +40,7 @@ from protocol.messages import (
     Move,
     Quit,
     ServerMessage,
+    TimeControl,
 )
 
 from .connection import Client, connect
@@ -102,6 +103,9 @@ class Pair:
         self.rng = pair_rng
         self.quit_when_window_closes = settings.window is not None
         self.quitter: str | None = None
+        self.flagged: str | None = None
+        """The player letting the flag fall in the current game (``--flag-after``)."""
+        self.flag_due = 0.0
         self.finished = trio.Event()
         self.idle_scope: trio.CancelScope | None = None
         self.idle_since: float | None = None
@@ -182,9 +186,15 @@ class _Player:
         self.run = pair.run
 
     async def challenge_games(self) -> None:
+        timed = self.run.settings.time_control
+        control = (
+            None
+            if timed is None
+            else TimeControl(base_seconds=timed[0], increment_seconds=timed[1])
+        )
         try:
             while self.pair.tally.try_start():
-                await self.client.send(Challenge(opponent=self.opponent))
+                await self.client.send(Challenge(opponent=self.opponent, time_control=control))
                 self.pair.challenged_at = self.client.sent_at
                 sent = await self._next_message()
                 if not (isinstance(sent, InvitationSent) and sent.to == self.opponent):
@@ -233,6 +243,7 @@ class _Player:
             self.pair.game_started(trio.current_time())
             stats.games_in_flight += 1
         referee = GameReferee(started)
+        self.pair.flagged = None
         try:
             over = await self._play_moves(referee)
         finally:
@@ -262,6 +273,8 @@ class _Player:
                     if run.measuring:
                         stats.operations += 1
                         stats.latency.record(received_at - sent_at)
+                if message.next == self.name and self._lets_flag_fall(message, received_at):
+                    continue
                 if message.next == self.name:
                     column = await self._choose_move(referee)
                     if column is None:
@@ -272,10 +285,24 @@ class _Player:
                         await client.send(Move(game_id=referee.game_id, column=column))
                         sent_at = client.sent_at
             elif isinstance(message, GameOver):
-                referee.check_over(message, forfeited_by=self.pair.quitter)
+                pair = self.pair
+                referee.check_over(message, forfeited_by=pair.quitter, flagged=pair.flagged)
+                if pair.flagged == self.name and run.measuring:
+                    stats.flag_lateness.record(received_at - pair.flag_due)
                 return message
             else:
                 raise unexpected(message, f"{self.name} in game {referee.game_id}")
+
+    def _lets_flag_fall(self, state: GameState, received_at: float) -> bool:
+        """With ``--flag-after N``: at move N the player to move stops, and the flag is due
+        ``seconds_to_move`` after this state arrived (a little later than the server's own
+        due time, by the state's delivery: the lateness measured is, if anything, less)."""
+        after = self.run.settings.flag_after
+        if after is None or len(state.moves) < after or state.seconds_to_move is None:
+            return False
+        self.pair.flagged = self.name
+        self.pair.flag_due = received_at + state.seconds_to_move
+        return True
 
     async def _choose_move(self, referee: GameReferee) -> int | None:
         """The column to play, after the pace's wait; None to quit (the window closed)."""
@@ -330,4 +357,6 @@ async def run_games(run: LoadRun) -> GamesFigures:
         start_latency=stats.start_latency.summary(),
         longest_idle_s=max(idle, default=None),
         pairs_idle_over_1s=sum(gap > IDLE_LIMIT for gap in idle),
+        time_control=settings.time_control,
+        flag_lateness=stats.flag_lateness.summary(),
     )

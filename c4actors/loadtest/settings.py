@@ -60,6 +60,10 @@ class LoadSettings:
     send_rate: float = 20.0
     """Most messages per second one connection sends (0: no cap); see ``connection``."""
     message_queue_size: int = 4
+    time_control: tuple[float, float] | None = None
+    """Games: ``(base, increment)`` seconds of a Fischer clock each challenge asks for."""
+    flag_after: int | None = None
+    """Games: after this many moves the player to move stops and waits for the flag."""
     compression: Compression = "browser"
     """``browser``: offer ``permessage-deflate`` as browsers do (the server decides);
     ``off``: offer no extension."""
