@@ -11,6 +11,10 @@ temporary directory as ``c4actors serve`` would use) with:
 * the open-file limit raised to the hard limit;
 * logging at ``warning`` (``info`` logs every connection and game).
 
+``--loop-report PATH`` writes the event-loop instrument's longest steps and the task of each
+when the server stops; ``--min-base-seconds`` lowers the shortest base time of a timed game
+(the timed-games benchmark lets flags fall within seconds).
+
 With ``--ready-file PATH`` it writes its address there once listening, as ``c4actors serve``
 does (``c4actors.server_process``); it also prints ``listening on http://H:P (WebSocket
 ws://H:P/ws)`` for a person at a terminal.  It serves until SIGINT or SIGTERM.
@@ -34,6 +38,7 @@ from c4actors.loadtest.runner import raise_open_file_limit
 from c4actors.loop_monitor import LoopMonitor
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
+from c4actors.time_controls import MIN_BASE_SECONDS, TimeControlRules
 from c4actors.web import WebSettings
 
 log = logging.getLogger("bench.game_server")
@@ -58,6 +63,7 @@ async def serve(
     db_path: Path,
     ready_file: Path | None,
     loop_report: Path | None = None,
+    min_base_seconds: float = MIN_BASE_SECONDS,
 ) -> None:
     settings = ServerSettings(
         host=host,
@@ -68,6 +74,7 @@ async def serve(
         web=web_settings(),
         max_games_per_minute=None,
         db_path=str(db_path),
+        time_controls=TimeControlRules(min_base_seconds=min_base_seconds),
     )
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
@@ -99,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--ready-file", type=Path, help="write the address here once listening")
     parser.add_argument(
+        "--min-base-seconds",
+        type=float,
+        default=MIN_BASE_SECONDS,
+        help="shortest base time a timed game may ask for (the timed-games benchmark's flags)",
+    )
+    parser.add_argument(
         "--loop-report", type=Path, help="at exit, write the longest event-loop steps here (JSON)"
     )
     args = parser.parse_args(argv)
@@ -112,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         db_path = Path(directory) / "c4actors.sqlite3"
         limit = args.lobby_list_limit
         options = (args.lobby_tick, limit, args.grace, db_path, args.ready_file, args.loop_report)
-        trio.run(serve, args.host, args.port, *options)
+        trio.run(serve, args.host, args.port, *options, args.min_base_seconds)
     return 0
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,13 +49,28 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 def run_step(step: Step, pinning: Pinning) -> StepResult:
     before, pressure = load_average(), cpu_pressure()
+    with tempfile.TemporaryDirectory(prefix="c4bench-") as directory:
+        report = Path(directory) / "loop.json"
+        server_args = step.server_args
+        if step.server == "game":
+            server_args = (*server_args, "--loop-report", str(report))
+        try:
+            with server_process(step.server, pinning, server_args) as server:
+                figures = run_loadtest(step, server, pinning)
+        except (RuntimeError, OSError) as error:
+            failure = str(error).splitlines()[0]
+            return StepResult(step, None, before, pressure, failure=failure)
+        slowest = read_loop_report(report)
+    return StepResult(step, summary_from_json(figures), before, pressure, slowest=slowest)
+
+
+def read_loop_report(path: Path) -> tuple[tuple[float, str], ...]:
+    """The server's longest steps from its ``--loop-report`` (none if it wrote none)."""
     try:
-        with server_process(step.server, pinning, step.server_args) as server:
-            figures = run_loadtest(step, server, pinning)
-    except (RuntimeError, OSError) as error:
-        failure = str(error).splitlines()[0]
-        return StepResult(step, None, before, pressure, failure=failure)
-    return StepResult(step, summary_from_json(figures), before, pressure)
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return ()
+    return tuple((float(step["seconds"]), str(step["task"])) for step in data["slowest"])
 
 
 def describe(result: StepResult) -> str:

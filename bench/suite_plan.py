@@ -33,7 +33,8 @@ class Sizes:
     closed_games: tuple[int, ...]
     """Games in flight for the closed-loop steps (echo runs twice as many connections)."""
     closed_seconds: float
-    open_games: int
+    open_games: tuple[int, ...]
+    """Games of the open-loop steps (1 move/s each); the echo runs at each connection count."""
     open_seconds: float
     idle_connections: int
     idle_seconds: float
@@ -42,12 +43,16 @@ class Sizes:
     churn_seconds: float
     target_games: tuple[int, ...]
     """Closed-loop sizes whose moves/s are held to the echo ratio target."""
+    fair_games: tuple[int, ...] = ()
+    """Closed-loop sizes held to the fairness targets (idle pairs, challenge -> started)."""
+    tail_games: int | None = None
+    """The open-loop size held to the tail-latency and loop-step targets (issue 17)."""
 
 
 FULL = Sizes(
-    closed_games=(1, 100, 1000),
+    closed_games=(1, 100, 500, 1000),
     closed_seconds=15.0,
-    open_games=2000,
+    open_games=(1000, 2000),
     open_seconds=30.0,
     idle_connections=10_000,
     idle_seconds=5.0,
@@ -55,12 +60,14 @@ FULL = Sizes(
     churn_watchers=2000,
     churn_seconds=20.0,
     target_games=(100, 1000),
+    fair_games=(500, 1000),
+    tail_games=1000,
 )
 
 QUICK = Sizes(
     closed_games=(1, 20),
     closed_seconds=5.0,
-    open_games=50,
+    open_games=(50,),
     open_seconds=5.0,
     idle_connections=500,
     idle_seconds=3.0,
@@ -68,6 +75,8 @@ QUICK = Sizes(
     churn_watchers=100,
     churn_seconds=5.0,
     target_games=(20,),
+    fair_games=(20,),
+    tail_games=50,
 )
 
 
@@ -83,7 +92,10 @@ def echo_name(connections: int) -> str:
     return f"echo-{connections}"
 
 
-OPEN_LOOP = "games-open-loop"
+def open_name(games: int) -> str:
+    return f"games-open-{games}"
+
+
 IDLE = "idle"
 IDLE_ECHO = "idle-echo"
 CHURN = "churn"
@@ -115,41 +127,44 @@ def plan(sizes: Sizes, seed: int) -> list[Step]:
                 f"{2 * games:,} connections, closed loop",
             )
         )
-    steps.append(
-        Step(
-            OPEN_LOOP,
-            "game",
-            (
-                "games",
-                "--concurrent",
-                str(sizes.open_games),
-                "--move-rate",
-                "1",
-                "--duration",
-                str(sizes.open_seconds),
-                *common,
-            ),
-            f"{sizes.open_games:,} games ({2 * sizes.open_games:,} connections), 1 move/s/game",
+    echo_sizes = {2 * games for games in sizes.closed_games}
+    for games in sizes.open_games:
+        steps.append(
+            Step(
+                open_name(games),
+                "game",
+                (
+                    "games",
+                    "--concurrent",
+                    str(games),
+                    "--move-rate",
+                    "1",
+                    "--duration",
+                    str(sizes.open_seconds),
+                    *common,
+                ),
+                f"{games:,} games ({2 * games:,} connections), 1 move/s/game",
+            )
         )
-    )
-    # The transport's own capacity at the open loop's connection count: how much of it the
-    # open loop's offered load needs.
-    open_connections = 2 * sizes.open_games
-    steps.append(
-        Step(
-            echo_name(open_connections),
-            "echo",
-            (
-                "echo",
-                "--connections",
-                str(open_connections),
-                "--duration",
-                str(sizes.closed_seconds),
-                *common,
-            ),
-            f"{open_connections:,} connections, closed loop",
-        )
-    )
+        # The transport's own capacity at the open loop's connection count: how much of it
+        # the open loop's offered load needs (unless a closed-loop step measured it already).
+        if 2 * games not in echo_sizes:
+            echo_sizes.add(2 * games)
+            steps.append(
+                Step(
+                    echo_name(2 * games),
+                    "echo",
+                    (
+                        "echo",
+                        "--connections",
+                        str(2 * games),
+                        "--duration",
+                        str(sizes.closed_seconds),
+                        *common,
+                    ),
+                    f"{2 * games:,} connections, closed loop",
+                )
+            )
     idle = ("--connections", str(sizes.idle_connections), "--duration", str(sizes.idle_seconds))
     idle_size = f"{sizes.idle_connections:,} connections"
     steps.append(Step(IDLE, "game", ("idle", *idle, "--settle", "2", *common), idle_size))

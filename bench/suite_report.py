@@ -1,10 +1,15 @@
 """The load benchmark's verdicts and write-ups: targets, the markdown section, the JSON file.
 
-Targets (issue 5), each computed from the figures of the steps it compares:
+Targets (issues 5 and 17), each computed from the figures of the steps it compares:
 
-* closed loop at 100 and 1,000 games: moves/s >= 60% of the echo app's round trips/s at the
-  same connection count;
-* open loop, 2,000 games at 1 move/s: move round trip p99 < 25 ms, max < 250 ms, no error;
+* closed loop at 100 and 1,000 games: moves/s >= 45% of the echo app's round trips/s at the
+  same connection count (issue 17; the protocol's frame count caps it near 55%);
+* closed loop at 500 and 1,000 games: no pair idle for more than 1 s between two games, and
+  each next game's ``challenge`` -> ``game_started`` p99 < 250 ms (issue 17);
+* open loop, 1,000 games at 1 move/s: move round trip p99 < 10 ms, max < 50 ms, no error,
+  and the server's event-loop steps p99 < 5 ms from its own instrument (issue 17);
+* open loop, 2,000 games at 1 move/s: reported (issue 17: p99 < 25 ms once the cluster
+  spreads the sockets over processes);
 * 10,000 idle users: server memory per user <= 1.5x the echo app's per idle connection, and
   everyone connected within 30 s;
 * churn (20 joins/s, 2,000 watchers): a join reaches every watcher with p99 < 1 s, and the
@@ -32,12 +37,12 @@ from suite_plan import (
     FULL,
     IDLE,
     IDLE_ECHO,
-    OPEN_LOOP,
     QUICK,
     Sizes,
     Step,
     closed_name,
     echo_name,
+    open_name,
 )
 
 from c4actors.loadtest.figures import Summary, summary_from_json
@@ -47,9 +52,12 @@ START_MARKER: Final = "<!-- loadtest-bench:start -->"
 END_MARKER: Final = "<!-- loadtest-bench:end -->"
 PACKAGES: Final = ("c4actors", "trio", "trio-websocket", "hypercorn", "wsproto", "cattrs")
 
-ECHO_RATIO_TARGET: Final = 0.60
-OPEN_P99_MS: Final = 25.0
-OPEN_MAX_MS: Final = 250.0
+ECHO_RATIO_TARGET: Final = 0.45
+TAIL_P99_MS: Final = 10.0
+TAIL_MAX_MS: Final = 50.0
+STEP_P99_MS: Final = 5.0
+IDLE_PAIR_SECONDS: Final = 1.0
+START_P99_MS: Final = 250.0
 IDLE_MEMORY_RATIO: Final = 1.5
 IDLE_CONNECT_SECONDS: Final = 30.0
 CHURN_P99_MS: Final = 1000.0
@@ -66,6 +74,9 @@ class StepResult:
     cpu_pressure: float | None = None
     """PSI ``some avg10`` just before the step: the share of time a runnable task waited."""
     failure: str | None = None
+    slowest: tuple[tuple[float, str], ...] = ()
+    """The game server's longest task steps over its whole life, (seconds, task), from its
+    ``--loop-report``: which tasks stalled, not only how long."""
 
 
 @attrs.frozen
@@ -90,7 +101,7 @@ def verdicts(results: Mapping[str, StepResult], sizes: Sizes) -> list[Verdict]:
     for games in sizes.target_games:
         game = _summary(results, closed_name(games))
         echo = _summary(results, echo_name(2 * games))
-        target = f"Closed loop, {games:,} games: moves/s >= 60% of echo round trips/s"
+        target = f"Closed loop, {games:,} games: moves/s >= 45% of echo round trips/s"
         if game is None or echo is None or game.games is None or echo.echo is None:
             found.append(Verdict(target, "not measured", None))
             continue
@@ -100,11 +111,55 @@ def verdicts(results: Mapping[str, StepResult], sizes: Sizes) -> list[Verdict]:
         )
         met = ratio >= ECHO_RATIO_TARGET and game.ok and echo.ok
         found.append(Verdict(target, measured + _errors_note(game, echo), met))
-    found.append(_open_loop(_summary(results, OPEN_LOOP), sizes))
-    found.append(_open_loop_capacity(_summary(results, echo_name(2 * sizes.open_games)), sizes))
+    for games in sizes.fair_games:
+        found.extend(_fairness(games, _summary(results, closed_name(games))))
+    for games in sizes.open_games:
+        summary = _summary(results, open_name(games))
+        if games == sizes.tail_games:
+            found.append(_open_loop(games, summary, TAIL_P99_MS, TAIL_MAX_MS))
+            found.append(_loop_steps(games, summary))
+        else:
+            found.append(_open_loop(games, summary, None, None))
+        found.append(_open_loop_capacity(games, _summary(results, echo_name(2 * games))))
     found.extend(_idle(_summary(results, IDLE), _summary(results, IDLE_ECHO), sizes))
     found.extend(_churn(_summary(results, CHURN), sizes))
     return found
+
+
+def _fairness(games: int, summary: Summary | None) -> list[Verdict]:
+    idle_target = f"Closed loop, {games:,} games: no pair idle > 1 s between games"
+    start_target = f"Closed loop, {games:,} games: challenge -> game_started p99 < 250 ms"
+    if summary is None or summary.games is None:
+        return [Verdict(idle_target, "not measured", None), Verdict(start_target, "-", None)]
+    figures = summary.games
+    longest = figures.longest_idle_s
+    if longest is None:
+        idle = Verdict(idle_target, "no pair finished a game in the window", None)
+    else:
+        measured = f"longest {longest:.2f} s; {figures.pairs_idle_over_1s:,} pairs over 1 s"
+        idle = Verdict(idle_target, measured, figures.pairs_idle_over_1s == 0 and summary.ok)
+    start = figures.start_latency
+    if start is None:
+        starts = Verdict(start_target, "no next game started in the window", None)
+    else:
+        measured = f"p99 {start.p99_ms:,.1f} ms, max {start.max_ms:,.0f} ms (n={start.count:,})"
+        starts = Verdict(start_target, measured, start.p99_ms < START_P99_MS and summary.ok)
+    return [idle, starts]
+
+
+def _loop_steps(games: int, summary: Summary | None) -> Verdict:
+    target = f"Open loop, {games:,} games: event-loop steps p99 < 5 ms (the instrument)"
+    loop = None if summary is None else summary.server_loop
+    if loop is None or loop.p99_ms_at_most is None:
+        return Verdict(target, "not measured", None)
+    longest = (
+        "over 1 s" if loop.longest_ms_at_most is None else f"<= {loop.longest_ms_at_most:g} ms"
+    )
+    measured = (
+        f"p99 <= {loop.p99_ms_at_most:g} ms of {loop.steps:,} steps; {loop.over_5ms:,} over "
+        f"5 ms, {loop.over_50ms:,} over 50 ms; longest {longest}"
+    )
+    return Verdict(target, measured, loop.p99_ms_at_most <= STEP_P99_MS)
 
 
 def _errors_note(*summaries: Summary) -> str:
@@ -112,10 +167,17 @@ def _errors_note(*summaries: Summary) -> str:
     return f"; {errors:,} errors" if errors else ""
 
 
-def _open_loop(summary: Summary | None, sizes: Sizes) -> Verdict:
-    target = (
-        f"Open loop, {sizes.open_games:,} games at 1 move/s: p99 < 25 ms, max < 250 ms, 0 errors"
-    )
+def _open_loop(
+    games: int, summary: Summary | None, p99_ms: float | None, max_ms: float | None
+) -> Verdict:
+    """The open loop's move round trips against bounds; without bounds, reported only."""
+    if p99_ms is None or max_ms is None:
+        target = f"Open loop, {games:,} games at 1 move/s (report; p99 < 25 ms with the cluster)"
+    else:
+        target = (
+            f"Open loop, {games:,} games at 1 move/s: p99 < {p99_ms:g} ms, "
+            f"max < {max_ms:g} ms, 0 errors"
+        )
     if summary is None or summary.games is None:
         return Verdict(target, "not measured", None)
     latency = summary.games.move_latency
@@ -124,24 +186,26 @@ def _open_loop(summary: Summary | None, sizes: Sizes) -> Verdict:
         return Verdict(target, f"no move measured ({errors or 'no error'})", False)
     measured = f"p99 {latency.p99_ms:,.1f} ms, max {latency.max_ms:,.1f} ms"
     measured += _errors_note(summary) or ", 0 errors"
-    met = latency.p99_ms < OPEN_P99_MS and latency.max_ms < OPEN_MAX_MS and summary.ok
+    if p99_ms is None or max_ms is None:
+        return Verdict(target, measured, None)
+    met = latency.p99_ms < p99_ms and latency.max_ms < max_ms and summary.ok
     return Verdict(target, measured, met)
 
 
-def _open_loop_capacity(echo: Summary | None, sizes: Sizes) -> Verdict:
+def _open_loop_capacity(games: int, echo: Summary | None) -> Verdict:
     """Not a target: what the bare transport does at the open loop's connection count.
 
     A move is one frame in and two out (``game_state`` to both players), an echo round trip
     one in and one out, so the open loop's load is about 1.5x its moves/s in echo round trips.
     """
-    connections = 2 * sizes.open_games
+    connections = 2 * games
     target = f"Open loop: echo round trips/s at {connections:,} connections (transport only)"
     if echo is None or echo.echo is None:
         return Verdict(target, "not measured", None)
-    offered = 1.5 * sizes.open_games
+    offered = 1.5 * games
     capacity = echo.echo.round_trips_per_s
     share = offered / capacity
-    measured = f"{capacity:,.0f}; the open loop needs about {offered:,.0f} ({share:.0%})"
+    measured = f"{capacity:,.0f}; {games:,} games need about {offered:,.0f} ({share:.0%})"
     return Verdict(target, measured, None)
 
 
@@ -272,6 +336,56 @@ def figures_table(results: Mapping[str, StepResult]) -> list[str]:
     return lines
 
 
+def lobby_and_loop_table(results: Mapping[str, StepResult]) -> list[str]:
+    """The game steps' lobby path and the server's own event-loop figures (issue 17)."""
+    lines = [
+        "| Step | Challenge -> started ms p50 / p99 / max | Longest idle pair "
+        "| Loop steps p99 / p99.9 / longest (at most) | Steps > 5 ms / > 50 ms "
+        "| Collections gen0 / gen1 / gen2 | Longest steps (task) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, result in results.items():
+        summary = result.summary
+        if summary is None or summary.games is None:
+            continue
+        games, loop = summary.games, summary.server_loop
+        start = games.start_latency
+        starts = (
+            "-"
+            if start is None
+            else f"{start.p50_ms:,.1f} / {start.p99_ms:,.1f} / {start.max_ms:,.0f}"
+        )
+        idle = (
+            "-"
+            if games.longest_idle_s is None
+            else f"{games.longest_idle_s:.2f} s ({games.pairs_idle_over_1s:,} > 1 s)"
+        )
+        if loop is None:
+            steps = over = collections = "-"
+        else:
+            bounds = (loop.p99_ms_at_most, loop.p999_ms_at_most, loop.longest_ms_at_most)
+            steps = " / ".join("> 1,000" if b is None else f"{b:g}" for b in bounds) + " ms"
+            over = f"{loop.over_5ms:,} / {loop.over_50ms:,} of {loop.steps:,}"
+            collections = " / ".join(
+                f"{loop.gc_collections.get(g, 0):,} ({loop.gc_seconds.get(g, 0.0) * 1000:,.0f} ms)"
+                for g in ("0", "1", "2")
+            )
+        slowest = ", ".join(
+            f"{seconds * 1000:,.0f} ms {_task_name(task)}" for seconds, task in result.slowest[:3]
+        )
+        lines.append(
+            f"| {name} | {starts} | {idle} | {steps} | {over} | {collections} | {slowest or '-'} |"
+        )
+    return lines
+
+
+def _task_name(task: str) -> str:
+    """``c4actors.actors.user.UserActor._write`` -> ``UserActor._write``; a game's own name."""
+    if task.startswith("game "):
+        return "a game"
+    return ".".join(task.split(".")[-2:])
+
+
 # --------------------------------------------------------------------------- the documents
 
 
@@ -331,9 +445,22 @@ def markdown_section(run: Run) -> str:
         "connection is the server's RSS (from `/proc`) once all are connected and settled,",
         "less its RSS before the first one, divided by the connections.  The game server's",
         "idle users have joined (`welcome` and a `user_list` each); each echo connection",
-        "has made one round trip.",
+        "has made one round trip.  Every connection offers `permessage-deflate` as browsers",
+        "do (`--compression browser`); the server runs with the compression policy a",
+        "deployment uses, the default (off: it declines, see `docs/deploy.md`).",
         "",
         *figures_table(run.results),
+        "",
+        "The lobby path and the server's event loop, for the game steps: each next game's",
+        "`challenge` -> `game_started` and the longest a pair waited between two games",
+        "(closed loops; a pair's first game, when every pair challenges at once, is left",
+        "out); the task steps and garbage collections inside the window, from the server's",
+        "own histograms on `/metrics` (`c4_loop_step_seconds`, `c4_gc_seconds`: bucket",
+        'bounds, so "at most"); and the three longest steps of the server\'s whole life',
+        "with the task that ran them (`bench/game_server.py --loop-report`).  Step lengths",
+        "are wall time: on a shared machine they include time the server was not scheduled.",
+        "",
+        *lobby_and_loop_table(run.results),
         "",
         "| Target | Measured | Verdict |",
         "| --- | --- | --- |",
@@ -377,6 +504,7 @@ def json_document(run: Run) -> dict[str, Any]:
                 "load_average_before": list(result.load_average),
                 "cpu_pressure_before": result.cpu_pressure,
                 "failure": result.failure,
+                "slowest_steps": [list(step) for step in result.slowest],
                 "figures": None if result.summary is None else result.summary.to_json(),
             }
             for name, result in run.results.items()
@@ -396,6 +524,7 @@ def run_from_json(path: Path) -> Run:
             tuple(step["load_average_before"]),
             step.get("cpu_pressure_before"),
             step["failure"],
+            tuple((float(seconds), str(task)) for seconds, task in step.get("slowest_steps", [])),
         )
     return Run(
         quick=data["kind"] == "quick",
