@@ -106,6 +106,9 @@ async def test_timed_games_let_the_flag_fall_and_time_how_late_it_came() -> None
     lateness = games.flag_lateness
     assert lateness is not None and 2 <= lateness.count <= 3  # the last may close the window
     assert lateness.max_ms < 500
+    bound = games.flag_lateness_bound
+    assert bound is not None and bound.count == lateness.count
+    assert bound.max_ms >= lateness.max_ms  # counted from an earlier due time
 
 
 def test_time_control_option_parses_base_plus_increment() -> None:

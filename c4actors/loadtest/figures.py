@@ -58,6 +58,8 @@ class GamesFigures:
     """Timed games: ``(base, increment)`` seconds; None for untimed games."""
     flag_lateness: LatencySummary | None = None
     """With ``--flag-after``: how late each flag's ``game_over`` came after its due time."""
+    flag_lateness_bound: LatencySummary | None = None
+    """The same, an upper bound (the due time counted from the opponent's last send)."""
 
 
 @attrs.frozen

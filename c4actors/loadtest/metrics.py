@@ -105,6 +105,7 @@ class RunStats:
         "connections_opened",
         "errors",
         "flag_lateness",
+        "flag_lateness_bound",
         "frames_received",
         "games",
         "games_in_flight",
@@ -130,6 +131,9 @@ class RunStats:
         self.flag_lateness = LatencyRecorder()
         """Games with ``--flag-after``: ``game_over`` (timeout) received -> when the flag was
         due (the last ``game_state`` received plus its ``seconds_to_move``)."""
+        self.flag_lateness_bound = LatencyRecorder()
+        """The same against the due time counted from the opponent's sending its last move
+        (an upper bound: the server received and answered that move later)."""
         self.start_latency = LatencyRecorder()
         """Games: ``challenge`` sent -> the challenger's ``game_started``."""
         self.errors = ErrorLog()

@@ -53,6 +53,7 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
             rows.append(("Time control", f"{base:g}+{increment:g}"))
         if games.flag_lateness is not None:
             rows.append(("Flag lateness", latency_text(games.flag_lateness)))
+            rows.append(("... upper bound", latency_text(games.flag_lateness_bound)))
         rows += [
             ("Challenge -> started", latency_text(games.start_latency)),
             (

@@ -106,6 +106,10 @@ class Pair:
         self.flagged: str | None = None
         """The player letting the flag fall in the current game (``--flag-after``)."""
         self.flag_due = 0.0
+        self.flag_due_early = 0.0
+        """The flag's due time counted from when the opponent *sent* its last move: earlier
+        than the server's own, so lateness against it is an upper bound."""
+        self.last_move_sent = 0.0
         self.finished = trio.Event()
         self.idle_scope: trio.CancelScope | None = None
         self.idle_since: float | None = None
@@ -283,25 +287,29 @@ class _Player:
                     else:
                         awaited = len(message.moves) + 1
                         await client.send(Move(game_id=referee.game_id, column=column))
-                        sent_at = client.sent_at
+                        sent_at = self.pair.last_move_sent = client.sent_at
             elif isinstance(message, GameOver):
                 pair = self.pair
                 referee.check_over(message, forfeited_by=pair.quitter, flagged=pair.flagged)
                 if pair.flagged == self.name and run.measuring:
                     stats.flag_lateness.record(received_at - pair.flag_due)
+                    stats.flag_lateness_bound.record(received_at - pair.flag_due_early)
                 return message
             else:
                 raise unexpected(message, f"{self.name} in game {referee.game_id}")
 
     def _lets_flag_fall(self, state: GameState, received_at: float) -> bool:
         """With ``--flag-after N``: at move N the player to move stops, and the flag is due
-        ``seconds_to_move`` after this state arrived (a little later than the server's own
-        due time, by the state's delivery: the lateness measured is, if anything, less)."""
+        ``seconds_to_move`` after this state arrived: later than the server's own due time by
+        the state's delivery, so the lateness measured is if anything less.  Counted from
+        when the opponent sent the move this state answers, it is earlier than the server's
+        by the move's whole round trip: that lateness is an upper bound."""
         after = self.run.settings.flag_after
         if after is None or len(state.moves) < after or state.seconds_to_move is None:
             return False
         self.pair.flagged = self.name
         self.pair.flag_due = received_at + state.seconds_to_move
+        self.pair.flag_due_early = self.pair.last_move_sent + state.seconds_to_move
         return True
 
     async def _choose_move(self, referee: GameReferee) -> int | None:
@@ -359,4 +367,5 @@ async def run_games(run: LoadRun) -> GamesFigures:
         pairs_idle_over_1s=sum(gap > IDLE_LIMIT for gap in idle),
         time_control=settings.time_control,
         flag_lateness=stats.flag_lateness.summary(),
+        flag_lateness_bound=stats.flag_lateness_bound.summary(),
     )
