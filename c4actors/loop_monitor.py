@@ -15,7 +15,11 @@ and keeps three things:
   log), with the count of the slow steps the rate limit held back.
 
 Cost: two clock reads, a histogram observation and a comparison per step, measured at
-1 to 1.7 µs per step (see README's "Metrics"); that is why it is on by default.  Steps
+1 to 1.7 µs per step (see README's "Metrics"); that is why it is on by default.  The
+histogram is ``StepHistogram``, not prometheus-client's ``Histogram``: under the 1,000-game
+open loop a profile put 7 to 15% of the server's samples in the instrument, most of it in
+``Histogram.observe`` (two locks taken and an ``enumerate`` object made per step, which also
+fed the garbage collector); counting into a plain list on the one Trio thread costs neither.  Steps
 never nest (Trio runs one task at a time on one thread), so one start time is enough.
 
 The clock is injected so tests give exact durations; the server uses
@@ -25,15 +29,18 @@ The clock is injected so tests give exact durations; the server uses
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final, Protocol
 
 import attrs
 import trio
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger("c4actors.loop_monitor")
 
@@ -47,6 +54,36 @@ class StepObserver(Protocol):
     """Where step durations go: a ``prometheus_client.Histogram`` in the server."""
 
     def observe(self, amount: float) -> None: ...
+
+
+class StepHistogram(Collector):
+    """``c4_loop_step_seconds``: step durations counted into plain integers.
+
+    Observed only from the Trio thread (the instrument) and read there too (``/metrics`` is
+    served by the same loop), so it needs no lock; ``observe`` allocates no object the
+    garbage collector tracks, so timing a step never brings a collection closer."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._bounds = tuple(buckets)
+        self._counts = [0] * (len(self._bounds) + 1)
+        """Per bucket, not cumulative; the last one is +Inf."""
+        self._sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, amount)] += 1
+        self._sum += amount
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative: list[tuple[str, float]] = []
+        total = 0
+        for bound, count in zip([*map(str, self._bounds), "+Inf"], self._counts, strict=True):
+            total += count
+            cumulative.append((bound, total))
+        yield HistogramMetricFamily(
+            self._name, self._documentation, buckets=cumulative, sum_value=self._sum
+        )
 
 
 @attrs.frozen(order=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from c4actors.gc_policy import CollectionTimes
+from c4actors.loop_monitor import StepHistogram
 
 MOVE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 STEP_BUCKETS = MOVE_BUCKETS
@@ -48,12 +49,12 @@ class Metrics:
             registry=r,
         )
 
-        self.loop_step_seconds = Histogram(
+        self.loop_step_seconds = StepHistogram(
             "c4_loop_step_seconds",
             "How long each Trio task step held the event loop (--loop-monitor)",
-            buckets=STEP_BUCKETS,
-            registry=r,
+            STEP_BUCKETS,
         )
+        r.register(self.loop_step_seconds)
         self.gc_seconds = CollectionTimes(STEP_BUCKETS)
         r.register(self.gc_seconds)
 

@@ -6,15 +6,18 @@ WARNING (expected: a warning is not an error, so the error-log guard lets it pas
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import cast
 
 import httpx
+import prometheus_client.values
 import pytest
 import trio
 
 from c4actors.cli import build_parser
 from c4actors.loop_monitor import LoopMonitor, SlowStep
+from c4actors.metrics import Metrics
 from protocol import GameState, Move
 from tests.support import connect, open_server, start_game
 
@@ -172,3 +175,49 @@ def test_loop_monitor_is_on_by_default_and_can_be_turned_off() -> None:
     assert parse(["serve", "--loop-monitor", "off"]).loop_monitor == "off"
     with pytest.raises(SystemExit):
         parse(["serve", "--loop-monitor", "maybe"])
+
+
+class CountingLock:
+    """A lock that counts how often it is taken (stands in for prometheus-client's)."""
+
+    taken = 0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> bool:
+        CountingLock.taken += 1
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.__exit__(None, None, None)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        CountingLock.taken += 1
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def test_the_step_histogram_counts_exact_buckets_without_a_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Observed on every task step, so it must be cheap: prometheus-client's
+    ``Histogram.observe`` takes two locks per call, a profile's 7 to 15% of the server."""
+    monkeypatch.setattr(prometheus_client.values, "Lock", CountingLock)
+    metrics = Metrics()
+    histogram = metrics.loop_step_seconds
+    CountingLock.taken = 0
+    histogram.observe(0.00005)
+    histogram.observe(0.003)
+    histogram.observe(2.0)
+    assert CountingLock.taken == 0
+    values = _values(metrics.render().decode())
+    assert values['c4_loop_step_seconds_bucket{le="0.0001"}'] == 1
+    assert values['c4_loop_step_seconds_bucket{le="0.0025"}'] == 1
+    assert values['c4_loop_step_seconds_bucket{le="0.005"}'] == 2
+    assert values['c4_loop_step_seconds_bucket{le="1.0"}'] == 2
+    assert values['c4_loop_step_seconds_bucket{le="+Inf"}'] == 3
+    assert values["c4_loop_step_seconds_count"] == 3
+    assert values["c4_loop_step_seconds_sum"] == pytest.approx(2.00305)
