@@ -11,9 +11,9 @@ the load benchmarks use: flood limits lifted, same defaults otherwise):
 Games alternate, unwatched then watched, the same moves each time (a seeded random game that
 fills the board: 42 moves, a draw), paced ``--pace`` seconds apart, so a slow spell of the
 shared machine hits both kinds alike.  The spectators live in ``--workers`` child processes
-(``--worker`` mode of this script, at the lowest CPU priority: they stand for other machines
-and must not take the CPU from the server or the players), each a Trio loop with its share of
-the sockets; they stamp
+(``--worker`` mode of this script), each an epoll loop over its share of the sockets speaking
+WebSocket by hand (a client library's per-frame cost, times a thousand, would be measured
+instead of the server's); they stamp
 each frame with ``time.monotonic()``, the same clock across processes on Linux.  A stamp
 includes the client's own time to get to that socket, so the spectator figures are an upper
 bound of the server's.
@@ -31,10 +31,14 @@ import json
 import os
 import platform
 import random
+import selectors
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -94,85 +98,124 @@ def percentile(values: Sequence[float], q: float) -> float:
 # --------------------------------------------------------------------------- spectators
 
 
-async def _spectator(
-    url: str,
-    name: str,
-    ready: trio.MemorySendChannel[str],
-    watch: trio.Event,
-    game: list[str],
-    stamps: list[tuple[int, float]],
-    moves_of: dict[str, int],
-) -> None:
-    async with open_websocket_url(url, max_message_size=1 << 24) as ws:
-        await ws.send_message(encode(NewConnection(username=name)))
-        await ready.send(name)
-        await watch.wait()
-        await _watch_and_read(ws, game, stamps, moves_of)
+class RawSpectator:
+    """One spectator's socket, spoken to by hand: a handshake, masked text frames out,
+    unmasked frames in.  A client library (wsproto under trio-websocket) costs tens of
+    microseconds per frame; a thousand of them on the benchmark's own machine would be
+    measured instead of the server."""
 
+    def __init__(self, host: str, port: int, name: str) -> None:
+        self.sock = socket.create_connection((host, port))
+        request = (
+            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        self.sock.sendall(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise RuntimeError("the server closed during the handshake")
+            head += chunk
+        status, self.buffer = head.split(b"\r\n\r\n", 1)
+        if b" 101 " not in status.split(b"\r\n", 1)[0]:
+            raise RuntimeError(f"handshake refused: {status[:80]!r}")
+        self.send(encode(NewConnection(username=name)))
 
-async def _watch_and_read(
-    ws: WebSocketConnection,
-    game: list[str],
-    stamps: list[tuple[int, float]],
-    moves_of: dict[str, int],
-) -> None:
-    """Watch the games the coordinator names (``game`` holds the current one), stamping
-    every ``game_state`` with the number of moves it shows."""
-    watched = ""
-    while True:
-        if game[0] != watched:
-            watched = game[0]
-            await ws.send_message(encode(Watch(game_id=watched)))
-        text = await ws.get_message()
-        now = time.monotonic()
-        assert isinstance(text, str)
-        if peek_type(text) != "game_state":
-            continue
-        moves = moves_of.get(text)
-        if moves is None:
-            message = decode_server(text)
-            assert isinstance(message, GameState)
-            moves = moves_of[text] = len(message.moves)
-        stamps.append((moves, now))
+    def send(self, text: str) -> None:
+        """One masked text frame (a zero mask: any key is valid, and zero leaves it as is)."""
+        payload = text.encode()
+        size = len(payload)
+        if size < 126:
+            header = struct.pack("!BB", 0x81, 0x80 | size)
+        else:
+            header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+        self.sock.sendall(header + b"\0\0\0\0" + payload)
 
-
-async def worker(url: str, prefix: str, count: int) -> None:
-    """``--worker`` mode: ``count`` spectators; stdin names each game to watch (one line each,
-    ``end`` to stop); stdout says ``ready`` once all joined, ``watching`` once a game's
-    ``watching`` reached them all, and at the end the stamps as JSON."""
-    stamps: list[tuple[int, float]] = []
-    moves_of: dict[str, int] = {}
-    game = [""]
-    send_ready, receive_ready = trio.open_memory_channel[str](count)
-    watch = trio.Event()
-    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-    async with trio.open_nursery() as nursery:
-        for index in range(count):
-            nursery.start_soon(
-                _spectator, url, f"{prefix}{index}", send_ready, watch, game, stamps, moves_of
-            )
-            if index % 50 == 49:
-                await trio.sleep(0.05)  # a ramp, not a burst of handshakes
-        for _ in range(count):
-            await receive_ready.receive()
-        await trio.sleep(1.0)  # the welcomes and user lists have arrived
-        print("ready", flush=True)
-        buffered = b""
-        while True:
-            while b"\n" not in buffered:
-                chunk = await stdin.receive_some()
-                if not chunk:
-                    buffered += b"\nend\n"
-                buffered += chunk
-            line, buffered = buffered.split(b"\n", 1)
-            command = line.decode().strip()
-            if command == "end":
+    def frames(self, data: bytes) -> list[bytes]:
+        """The whole frames' payloads once ``data`` is added; a partial one is kept."""
+        self.buffer += data
+        out: list[bytes] = []
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            size = buffer[1] & 0x7F
+            start = 2
+            if size == 126:
+                if len(buffer) < 4:
+                    break
+                size, start = struct.unpack("!H", buffer[2:4])[0], 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    break
+                size, start = struct.unpack("!Q", buffer[2:10])[0], 10
+            if len(buffer) < start + size:
                 break
-            game[0] = command
-            watch.set()
-            print("watching", flush=True)
-        print(json.dumps(stamps), flush=True)
-        nursery.cancel_scope.cancel()
+            if buffer[0] & 0x0F == 0x1:
+                out.append(buffer[start : start + size])
+            buffer = buffer[start + size :]
+        self.buffer = buffer
+        return out
+
+
+def worker(url: str, prefix: str, count: int) -> None:
+    """``--worker`` mode: ``count`` spectators in one epoll loop; each line on stdin names a
+    game for all of them to watch (``end`` to stop); stdout says ``ready`` once all joined,
+    ``watching`` once each got a game's ``watching``, and at the end the stamps as JSON:
+    (moves shown, ``time.monotonic()`` when read) for every ``game_state``."""
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    spectators: list[RawSpectator] = []
+    for index in range(count):
+        spectators.append(RawSpectator(host, port, f"{prefix}{index}"))
+        if index % 50 == 49:
+            time.sleep(0.05)  # a ramp, not a burst of handshakes
+    time.sleep(1.0)  # the welcomes and user lists have arrived (read and dropped below)
+    selector = selectors.DefaultSelector()
+    for spectator in spectators:
+        spectator.sock.setblocking(False)
+        selector.register(spectator.sock, selectors.EVENT_READ, spectator)
+    selector.register(sys.stdin, selectors.EVENT_READ, None)
+    stamps: list[tuple[int, float]] = []
+    moves_of: dict[bytes, int] = {}
+    watching = 0
+    print("ready", flush=True)
+    while True:
+        for key, _ in selector.select():
+            spectator = key.data
+            if spectator is None:
+                command = sys.stdin.readline().strip()
+                if command in ("", "end"):
+                    print(json.dumps(stamps), flush=True)
+                    return
+                watching = 0
+                frame = encode(Watch(game_id=command))
+                for each in spectators:
+                    each.sock.setblocking(True)
+                    each.send(frame)
+                    each.sock.setblocking(False)
+                continue
+            assert isinstance(spectator, RawSpectator)
+            try:
+                data = spectator.sock.recv(1 << 16)
+            except BlockingIOError:
+                continue
+            now = time.monotonic()
+            if not data:
+                raise RuntimeError("the server closed a spectator's socket")
+            for payload in spectator.frames(data):
+                kind = peek_type(payload.decode(errors="replace"))
+                if kind == "game_state":
+                    moves = moves_of.get(payload)
+                    if moves is None:
+                        message = decode_server(payload)
+                        assert isinstance(message, GameState)
+                        moves = moves_of[payload] = len(message.moves)
+                    stamps.append((moves, now))
+                elif kind == "watching":
+                    watching += 1
+                    if watching == count:
+                        print("watching", flush=True)
 
 
 # --------------------------------------------------------------------------- the players
@@ -442,10 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         url, prefix, count = args.worker
-        # The spectators stand for a thousand other machines: on this one they must not take
-        # the CPU from the server or the players whose round trip is measured.
-        os.nice(19)
-        trio.run(worker, url, prefix, int(count))
+        worker(url, prefix, int(count))
         return 0
     results = trio.run(main_async, args)
     text = section(results, args)

@@ -445,3 +445,37 @@ async def test_the_players_hear_the_spectator_count_at_most_once_a_second(
         # Nothing more while nothing changes.
         await trio.sleep(10)
         assert table.ann.messages() == []
+
+
+async def test_the_players_writers_take_each_move_before_any_spectators_writer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Not only delivered first: written first.  Every connection's writer is a task, and
+    Trio runs the tasks woken in one step in an order it leaves to chance (half its batches
+    reversed), so ten moves in a row would see a spectator's writer beat a player's."""
+    taken: list[int] = []
+
+    async def writer(conn: int, receive: trio.MemoryReceiveChannel[Outgoing]) -> None:
+        async for _ in receive:
+            taken.append(conn)
+
+    async with running_game() as table, trio.open_nursery() as writers:
+
+        def connection(conn: int) -> Mailbox:
+            send, receive = trio.open_memory_channel[Outgoing](256)
+            writers.start_soon(writer, conn, receive)
+            return Mailbox(conn, send)
+
+        ann, bob = connection(21), connection(22)
+        await table.inbox.send(SeatReturned("ann", ann))
+        await table.inbox.send(SeatReturned("bob", bob))
+        for conn in range(100, 120):
+            await table.inbox.send(WatchGame(connection(conn), conn - 99))
+        await trio.sleep(2)  # the players have been told how many watch: no more notices
+        for number, column in enumerate([0, 1, 1, 0, 2, 3, 3, 2, 4, 5]):  # nobody wins
+            taken.clear()
+            mover = (ann, "ann") if number % 2 == 0 else (bob, "bob")
+            await table.inbox.send(PlayMove(mover[0], mover[1], column))
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(taken) == 22 and sorted(taken[:2]) == [21, 22], taken
+        writers.cancel_scope.cancel()

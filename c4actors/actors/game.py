@@ -18,8 +18,9 @@ with ``game_over``); the players are back in the lobby meanwhile.
 Spectators (``WatchGame`` / ``UnwatchGame``, from the lobby, which checked the limits) get
 each public frame (``Send.spectators``: a position, the end, the chat) after the players:
 the same string, encoded once, delivered without waiting (a full inbox drops that spectator,
-never the game).  How many watch is told to the players at most about once a second
-(``c4actors.spectator_count``).
+never the game), by a relay task that waits until the players' writers have taken it, so
+that even their socket writes come first (``_relay``).  How many watch is told to the
+players at most about once a second (``c4actors.spectator_count``).
 
 Error handling: any exception inside the game ends this game only.  Both players
 get ``error internal_error`` and a ``game_over`` (reason ``aborted``), the traceback
@@ -66,6 +67,12 @@ from protocol.messages import Error, SpectatorCount, Unwatched
 log = logging.getLogger("c4actors.game")
 
 SAVE_TIMEOUT: Final = 10.0
+RELAY_MAX_WAIT_STEPS: Final = 16
+"""Scheduling steps the spectators' relay waits at most for the players' writers to take
+their frame (a writer stuck on a slow socket must not hold the spectators back for long)."""
+RELAY_WRITE_STEPS: Final = 2
+"""Steps more once they took it, for their write to reach the socket (hypercorn's send lock
+is one step)."""
 
 
 class GameActor:
@@ -109,8 +116,53 @@ class GameActor:
         """The mailboxes of the connections watching, served after the players."""
         self._count = CountNotice()
         """When the players are next told how many watch (``spectator_count``)."""
+        self._for_spectators: list[str] = []
+        """Public frames the players were given and the spectators not yet (``_relay``)."""
+        self._relay_wake = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._relaying = False
 
     async def run(self) -> None:
+        """Play the game; once someone watches, the spectators' relay runs beside it."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    await self._run()
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._serve_spectators()  # the last frames (the end) still reach them
+
+    async def _relay(self) -> None:
+        """Hand the spectators each public frame once the players' writers have written it.
+
+        Delivering to everyone in one step puts the players' frames in their inboxes first,
+        but the writers all wake in Trio's next batch, in an order Trio leaves to chance (it
+        reverses half its batches): a thousand spectators' socket writes could come before a
+        player's.  So this task waits until the players' writers took their frame (a few
+        scheduling steps, at most ``RELAY_MAX_WAIT_STEPS``), lets them write it, then serves
+        the spectators.  Started with the first spectator: an unwatched game has no relay."""
+        while True:
+            await self._relay_wake.wait()
+            self._relay_wake = trio.Event()
+            players = list(self.mailboxes.values())
+            for _ in range(RELAY_MAX_WAIT_STEPS):
+                if not any(mailbox.queued() for mailbox in players):
+                    break
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            for _ in range(RELAY_WRITE_STEPS):
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            self._serve_spectators()
+
+    def _serve_spectators(self) -> None:
+        frames, self._for_spectators = self._for_spectators, []
+        spectators = list(self.spectators.values())
+        for frame in frames:
+            for mailbox in spectators:
+                mailbox.deliver(frame)
+
+    async def _run(self) -> None:
         """Play the game to its end, save it, then report the result to the lobby (always).
 
         Cancelled (the server is shutting down): the game is saved as aborted, so it is
@@ -221,7 +273,13 @@ class GameActor:
             self.metrics.errors.labels(refusal.code).inc()
             mailbox.deliver(encode(refusal))
             return
+        # Frames still on their way to the others show older positions than the one this
+        # spectator is about to get: they go out first, never after it.
+        self._serve_spectators()
         self.spectators[mailbox.conn] = mailbox
+        if not self._relaying and self._nursery is not None:
+            self._relaying = True
+            self._nursery.start_soon(self._relay, name=f"spectators of {self.game_id}")
         self._count.set(len(self.spectators))
         for message in core.watching(
             self.game, spectators, max(self._last_now, trio.current_time())
@@ -270,10 +328,10 @@ class GameActor:
                     frame = encode(message)
                     self._deliver(to, frame, sender)
                     if public and self.spectators:
-                        # The same frame, after the players: a spectator costs them nothing
-                        # (``deliver`` never waits; a full inbox drops that spectator).
-                        for mailbox in self.spectators.values():
-                            mailbox.deliver(frame)
+                        # The same frame, after the players (``_relay``): a spectator costs
+                        # them nothing (``deliver`` never waits; a full inbox drops it).
+                        self._for_spectators.append(frame)
+                        self._relay_wake.set()
                 case core.ArmDeadline(at=at):
                     self.deadline = at
                 case core.CancelDeadline():

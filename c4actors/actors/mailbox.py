@@ -99,6 +99,10 @@ class Mailbox:
             return False
         return True
 
+    def queued(self) -> int:
+        """Items delivered that the connection's writer has not taken yet."""
+        return self._send.statistics().current_buffer_used
+
     def close(self, code: int, reason: str) -> None:
         """Ask the connection's actor to close its socket with ``code`` and ``reason``."""
         if self.closed:
