@@ -84,3 +84,24 @@ async def test_a_follower_waits_out_an_outage(autojump_clock: MockClock) -> None
     assert got == ["2"]
     assert follower.outage is None
     assert follower.last_id != first
+
+
+async def test_a_lost_reply_means_the_work_was_done() -> None:
+    bus = InMemoryBus()
+    lease = await bus.acquire_lease("lease", "core", ttl=60)
+    assert lease is not None
+    bus.lose_replies(4)
+    with pytest.raises(BusUnavailable, match="lost the reply"):
+        await bus.append("in", {"n": "1"})
+    with pytest.raises(BusUnavailable):
+        await bus.read_group("in", "core", "a")
+    with pytest.raises(BusUnavailable):
+        await bus.commit(lease, [PutField("state", "k", "v")])
+    with pytest.raises(BusUnavailable):
+        await bus.claim_pending("in", "core", "b", min_idle=0)
+    # every one of them happened: the entry, its delivery, the state, the claim
+    assert await bus.read_hash("state") == {"k": "v"}
+    assert await bus.pending_count("in", "core") == 1
+    [entry] = await bus.claim_pending("in", "core", "c", min_idle=0)
+    assert entry.fields == {"n": "1"}
+    assert await bus.ack("in", "core", [entry.id]) == 1

@@ -3,12 +3,14 @@
 Time is Trio's clock (``trio.current_time``), so lease expiry and pending entries' idle
 times follow a ``MockClock`` in tests.  ``set_available(False)`` makes every call raise
 ``BusUnavailable`` (blocked readers too, at once) until it is set back: an outage without
-a Redis.  Trimming is exact (Redis's is approximate: the promise is only "at least the
+a Redis; ``lose_replies`` makes writes succeed but raise it (a reply lost with its
+connection).  Trimming is exact (Redis's is approximate: the promise is only "at least the
 ``maxlen`` newest entries")."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import attrs
 import trio
@@ -28,6 +30,8 @@ from c4actors.bus.records import (
     StreamId,
     parse_id,
 )
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -76,11 +80,19 @@ class InMemoryBus:
         self._available = True
         self._changed = trio.Event()
         self._next_id = 0
+        self._replies_to_lose = 0
 
     def set_available(self, available: bool) -> None:
         """Simulate an outage (False) or its end (True)."""
         self._available = available
         self._wake()
+
+    def lose_replies(self, count: int = 1) -> None:
+        """The next ``count`` writes (``append``, ``commit``, ``ack``, ``read_group``,
+        ``claim_pending``) do their work, then raise ``BusUnavailable`` as if the
+        connection dropped before the reply came: for testing that retries are idempotent
+        (an input read again, a move sent twice)."""
+        self._replies_to_lose += count
 
     # ------------------------------------------------------------------ streams
 
@@ -88,7 +100,7 @@ class InMemoryBus:
         self, stream: str, fields: Mapping[str, str], *, maxlen: int | None = None
     ) -> StreamId:
         await self._check()
-        return self._append(Append(stream, fields, maxlen))
+        return self._reply(self._append(Append(stream, fields, maxlen)))
 
     async def read_after(
         self,
@@ -139,14 +151,14 @@ class InMemoryBus:
                 for entry in found:
                     state.pending[parse_id(entry.id)] = _Pending(consumer, now)
                 state.last_delivered = parse_id(found[-1].id)
-                return found
+                return self._reply(found)
             if not self._wait_left(deadline, block):
                 return []
             await self._wait_until(deadline)
 
     async def ack(self, stream: str, group: str, ids: Sequence[StreamId]) -> int:
         await self._check()
-        return self._ack(Ack(stream, group, tuple(ids)))
+        return self._reply(self._ack(Ack(stream, group, tuple(ids))))
 
     async def claim_pending(
         self,
@@ -174,7 +186,7 @@ class InMemoryBus:
                 continue
             state.pending[key] = _Pending(consumer, now)
             claimed.append(entries[key])
-        return claimed
+        return self._reply(claimed)
 
     async def pending_count(self, stream: str, group: str) -> int:
         await self._check()
@@ -234,7 +246,7 @@ class InMemoryBus:
                     fields.pop(field, None)
                     if not fields:
                         self._hashes.pop(key, None)
-        return ids
+        return self._reply(ids)
 
     async def read_hash(self, key: str) -> dict[str, str]:
         await self._check()
@@ -246,6 +258,12 @@ class InMemoryBus:
         await trio.lowlevel.checkpoint()
         if not self._available:
             raise BusUnavailable("the in-memory bus is set unavailable")
+
+    def _reply(self, value: T) -> T:
+        if self._replies_to_lose:
+            self._replies_to_lose -= 1
+            raise BusUnavailable("the in-memory bus lost the reply (the work was done)")
+        return value
 
     def _stream(self, name: str) -> _Stream:
         return self._streams.setdefault(name, _Stream())
