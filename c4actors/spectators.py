@@ -77,14 +77,17 @@ class Spectators:
             self._remove(conn, game_id)
         return games
 
-    def game_ended(self, game_id: str) -> None:
-        """The game is over: its spectators watch it no longer (and may watch others)."""
-        for conn in self.by_game.pop(game_id, set()):
+    def game_ended(self, game_id: str) -> list[ConnId]:
+        """The game is over: its spectators watch it no longer (and may watch others).
+        Returns who they were, so a caller can take them along (into a rematch, say)."""
+        conns = self.by_game.pop(game_id, set())
+        for conn in conns:
             watched = self.by_conn.get(conn)
             if watched is not None:
                 watched.discard(game_id)
                 if not watched:
                     del self.by_conn[conn]
+        return sorted(conns)
 
     def _remove(self, conn: ConnId, game_id: str) -> None:
         watched = self.by_conn[conn]

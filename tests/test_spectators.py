@@ -34,7 +34,9 @@ def test_limits_and_refusals() -> None:
     assert spectators.unwatch(2, "g1") is None
     assert spectators.watch(3, "g1") is None
     assert spectators.stop_all(1) == ["g1", "g2"]
-    spectators.game_ended("g1")
+    # The end says who watched, so they can be taken along (a rematch).
+    assert spectators.game_ended("g1") == [3]
+    assert spectators.game_ended("g1") == []
     assert (spectators.by_game, spectators.by_conn) == ({}, {})
 
 
@@ -52,7 +54,8 @@ def test_the_indexes_mirror_each_other_within_the_limits(
             spectators.stop_all(conn)
             assert conn not in spectators.by_conn
         else:
-            spectators.game_ended(game_id)
+            watched = set(spectators.by_game.get(game_id, ()))
+            assert set(spectators.game_ended(game_id)) == watched
             assert spectators.count(game_id) == 0
         pairs_by_game = {(c, g) for g, conns in spectators.by_game.items() for c in conns}
         pairs_by_conn = {(c, g) for c, games in spectators.by_conn.items() for g in games}
