@@ -44,6 +44,7 @@ SETTINGS = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=Fa
 
 @attrs.frozen
 class MemoryCluster:
+    hub: MemoryHub
     core: RunningServer
     edges: list[RunningServer]
     stops: list[trio.CancelScope]
@@ -76,7 +77,7 @@ async def memory_cluster(grace_seconds: float = 20.0) -> AsyncIterator[MemoryClu
 
             edges.append(await nursery.start(edge))
         try:
-            yield MemoryCluster(core, edges, scopes)
+            yield MemoryCluster(hub, core, edges, scopes)
         finally:
             stop.set()
 
@@ -89,9 +90,14 @@ async def test_a_game_between_players_on_two_edges() -> None:
     ):
         game_id = await start_game(ann, bob)
         for ply, column in enumerate([3, 2, 3, 2, 3, 2, 3]):
-            await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column))
+            await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
             for player in (ann, bob):
                 await player.expect(GameState)
+            if ply == 1:
+                # A move resent with the ply it was for is not played twice.
+                await ann.send(Move(game_id=game_id, column=2, ply=1))
+                stale = await ann.expect(Error)
+                assert (stale.code, stale.ref) == ("stale_move", "move")
         over = await ann.expect(GameOver)
         assert (over.winner, over.reason) == ("bob", "four_in_a_row")
         assert await bob.expect(GameOver) == over
@@ -132,6 +138,28 @@ async def test_a_dead_edge_s_player_resumes_through_the_other_edge(
             await ann.send(Move(game_id=game_id, column=4))
             for player in (ann, again):
                 assert (await player.expect(GameState)).moves == [3, 4]
+
+
+async def test_an_outage_of_the_streams_disconnects_nobody(jump_clock: MockClock) -> None:
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        cluster.hub.pause()
+        await bob.send(Move(game_id=game_id, column=3))
+        # Far longer than an edge may stay silent; the edges' heartbeats are not read.
+        for _ in range(3 * int(wire.EDGE_TIMEOUT / wire.HEARTBEAT)):
+            jump_clock.jump(wire.HEARTBEAT)
+            await trio.sleep(0.02)
+        cluster.hub.resume()
+        # The move waited for the streams, and nobody was taken for gone.
+        for player in (ann, bob):
+            assert (await player.expect(GameState)).moves == [3]
+        await ann.send(Move(game_id=game_id, column=4))
+        for player in (ann, bob):
+            assert (await player.expect(GameState)).moves == [3, 4]
 
 
 def test_a_frame_delivered_to_many_connections_travels_once() -> None:

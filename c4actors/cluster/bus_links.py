@@ -36,9 +36,11 @@ GROUP: Final = "core"
 LEASE: Final = "c4:core"
 LEASE_TTL: Final = 3.0
 RENEW_EVERY: Final = 0.5
+READ_BLOCK: Final = 1.0
 INPUTS_MAXLEN: Final = 100_000
 FRAMES_MAXLEN: Final = 10_000
 _T = TypeVar("_T")
+NO_LEASE: Final = Lease(LEASE, "", 0)
 
 
 def frames_stream(edge: str) -> str:
@@ -75,35 +77,48 @@ class CoreLease:
         self.bus = bus
         self.holder = holder
         self.held = trio.Event()
-        self.lease: Lease | None = None
+        self.lease = NO_LEASE
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        while self.lease is None:
-            self.lease = await _retry(
+        while True:
+            lease = await _retry(
                 lambda: self.bus.acquire_lease(LEASE, self.holder, LEASE_TTL), "taking the lease"
             )
-            if self.lease is None:
-                await trio.sleep(RENEW_EVERY)
+            if lease is not None:
+                self.lease = lease
+                break
+            await trio.sleep(RENEW_EVERY)
         log.info("core lease taken holder=%s epoch=%d", self.holder, self.lease.epoch)
         self.held.set()
-        lease = self.lease
         try:
             while True:
                 await trio.sleep(RENEW_EVERY)
                 try:
-                    renewed = await self.bus.renew_lease(lease, LEASE_TTL)
+                    renewed = await self.bus.renew_lease(self.lease, LEASE_TTL)
                 except BusUnavailable:
                     continue  # still ours until it expires; Redis may come back in time
                 if not renewed:
-                    raise LeaseLost(f"the core lease epoch {lease.epoch} is no longer held")
+                    await self._take_back(self.lease)
         finally:
             with (
                 trio.CancelScope(shield=True),
                 trio.move_on_after(1),
                 contextlib.suppress(BusUnavailable),
             ):
-                await self.bus.release_lease(lease)
+                await self.bus.release_lease(self.lease)
+
+    async def _take_back(self, lost: Lease) -> None:
+        """The lease expired while Redis was away (a restart forgets nothing, but its clock
+        ran on): if no other core took it meanwhile, this one still holds the only lobby,
+        so it takes the lease again, with a new epoch; else it must stop."""
+        lease = await _retry(
+            lambda: self.bus.acquire_lease(LEASE, self.holder, LEASE_TTL), "taking the lease"
+        )
+        if lease is None:
+            raise LeaseLost(f"the core lease epoch {lost.epoch} is held by another core")
+        log.warning("core lease taken again after it expired epoch=%d", lease.epoch)
+        self.lease = lease
 
 
 class LeaseLost(RuntimeError):
@@ -119,6 +134,13 @@ class BusCoreLink:
         self.lease = lease
         self._unacked: list[str] = []
         self._claimed = False
+        self._read_at = trio.current_time()
+
+    @property
+    def readable_at(self) -> float:
+        """When a read of the inputs last succeeded (an idle one returns within
+        ``READ_BLOCK``)."""
+        return self._read_at
 
     async def receive_inputs(self) -> list[str]:
         await self.lease.held.wait()
@@ -137,9 +159,10 @@ class BusCoreLink:
             self._claimed = True
         while not entries:
             entries = await _retry(
-                lambda: self.bus.read_group(INPUTS, GROUP, self.consumer, block=5.0),
+                lambda: self.bus.read_group(INPUTS, GROUP, self.consumer, block=READ_BLOCK),
                 "reading inputs",
             )
+            self._read_at = trio.current_time()
         self._unacked = [entry.id for entry in entries]
         return [entry.fields.get("e", "") for entry in entries]
 

@@ -68,6 +68,9 @@ from protocol.messages import (
 log = logging.getLogger("c4actors.cluster.core")
 
 CLOSE_SERVICE_RESTART: Final = 1012
+READ_GAP: Final = 2.5 * wire.HEARTBEAT
+"""A read of the inputs returns at least once a heartbeat (an idle one too): a longer gap
+between two is an outage of the bus or a stall of this process."""
 RELAYED_FRAME_LIMIT: Final = 1 << 20
 """The edge checked each client frame against its own limit; re-encoded, it is decoded here
 without one (hypercorn's ceiling)."""
@@ -172,20 +175,22 @@ class CoreRelay:
                         await self._handle(entry.edge, item)
 
     async def _watch_edges(self) -> None:
-        """An edge not heard from for ``EDGE_TIMEOUT`` died: its sockets are gone, so the
+        """An edge silent for ``EDGE_TIMEOUT`` died: its sockets are gone, so the
         lobby hears ``Disconnected`` for each (their opponents are told, the grace period
         starts, and the players may come back through another edge)."""
-        checked = trio.current_time()
+        seen = self.link.readable_at
         while True:
             await trio.sleep(wire.HEARTBEAT)
-            now = trio.current_time()
-            if now - checked > 2 * wire.HEARTBEAT:
-                # This process itself stood still (a stall, a paused VM): the edges' silence
-                # says nothing, so each gets a fresh chance.
-                self._heard = dict.fromkeys(self._heard, now)
-            checked = now
+            # Silent since the stream was last read, not since now: while the inputs cannot
+            # be read (the bus is down, this process stood still) nobody is silent.
+            readable_at = self.link.readable_at
+            if readable_at - seen > READ_GAP:
+                # Readable again after a gap: the edges are resending what they held, so each
+                # gets a whole timeout from now.
+                self._heard = dict.fromkeys(self._heard, readable_at)
+            seen = readable_at
             for edge, heard in list(self._heard.items()):
-                if now - heard > wire.EDGE_TIMEOUT:
+                if readable_at - heard > wire.EDGE_TIMEOUT:
                     await self._edge_died(edge)
 
     async def _edge_died(self, edge: str) -> None:
@@ -361,7 +366,7 @@ def _game_input(mailbox: Mailbox, item: wire.GameIn) -> GameInput:
     now = trio.current_time()
     match item.action:
         case "move":
-            return PlayMove(mailbox, item.name, item.column, now)
+            return PlayMove(mailbox, item.name, item.column, now, item.ply)
         case "quit":
             return QuitGame(mailbox, item.name)
         case "chat":

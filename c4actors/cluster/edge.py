@@ -235,8 +235,8 @@ class EdgeRelay:
 
 def _game_item(conn: int, game_id: str, item: GameInput) -> wire.UplinkItem:
     match item:
-        case PlayMove(name=name, column=column):
-            return wire.GameIn(conn, game_id, name, "move", column=column)
+        case PlayMove(name=name, column=column, ply=ply):
+            return wire.GameIn(conn, game_id, name, "move", column=column, ply=ply)
         case QuitGame(name=name):
             return wire.GameIn(conn, game_id, name, "quit")
         case Say(name=name, text=text, sent_at=sent_at):

@@ -23,6 +23,12 @@ class CoreLink(Protocol):
         """Append ``entry`` to ``edge``'s frames stream."""
         ...
 
+    @property
+    def readable_at(self) -> float:
+        """When a read of the input stream last succeeded (Trio's clock): an edge is silent
+        only if it sent nothing since, and a stream that cannot be read silences everyone."""
+        ...
+
 
 class EdgeLink(Protocol):
     edge: str
@@ -42,6 +48,9 @@ class MemoryHub:
 
     def __init__(self) -> None:
         self._inputs_send, self._inputs = trio.open_memory_channel[str](math.inf)
+        self._resumed = trio.Event()
+        self._resumed.set()
+        self._paused_at: float | None = None
         self._edges: dict[str, tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]]]
         self._edges = {}
 
@@ -51,6 +60,19 @@ class MemoryHub:
         if edge not in self._edges:
             self._edges[edge] = trio.open_memory_channel[str](math.inf)
         return self._edges[edge]
+
+    def pause(self) -> None:
+        """An outage: no input is appended or read until ``resume``."""
+        self._paused_at = trio.current_time()
+        self._resumed = trio.Event()
+
+    def resume(self) -> None:
+        self._paused_at = None
+        self._resumed.set()
+
+    @property
+    def readable_at(self) -> float:
+        return trio.current_time() if self._paused_at is None else self._paused_at
 
     def core(self) -> CoreLink:
         return _MemoryCore(self)
@@ -64,16 +86,23 @@ class _MemoryCore:
         self._hub = hub
 
     async def receive_inputs(self) -> list[str]:
-        entries = [await self._hub._inputs.receive()]
+        hub = self._hub
+        await hub._resumed.wait()
+        entries = [await hub._inputs.receive()]
+        await hub._resumed.wait()  # paused meanwhile: nothing can be read
         while True:
             try:
-                entries.append(self._hub._inputs.receive_nowait())
+                entries.append(hub._inputs.receive_nowait())
             except trio.WouldBlock:
                 return entries
 
     async def send_frames(self, edge: str, entry: str) -> None:
         self._hub._edge_channel(edge)[0].send_nowait(entry)
         await trio.lowlevel.checkpoint()
+
+    @property
+    def readable_at(self) -> float:
+        return self._hub.readable_at
 
 
 class _MemoryEdge:
@@ -82,6 +111,7 @@ class _MemoryEdge:
         self.edge = edge
 
     async def send_inputs(self, entry: str) -> None:
+        await self._hub._resumed.wait()  # an append waits out an outage
         self._hub._inputs_send.send_nowait(entry)
         await trio.lowlevel.checkpoint()
 

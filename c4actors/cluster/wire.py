@@ -89,6 +89,8 @@ class GameIn:
     name: str
     action: GameAction
     column: int = 0
+    ply: int | None = None
+    """A move's ``ply`` (``protocol.Move.ply``), when the client sent one."""
     text: str = ""
     sent_at: float = 0.0
     accept: bool = False
