@@ -27,6 +27,9 @@ from protocol import (
     Chat,
     ChatMessage,
     ClientMessage,
+    FollowGames,
+    GameList,
+    GameListUpdate,
     GameOver,
     GameStarted,
     GameState,
@@ -37,7 +40,10 @@ from protocol import (
     NewConnection,
     Quit,
     ServerMessage,
+    SpectatorCount,
     UserList,
+    Watch,
+    Watching,
     Welcome,
     decode_server,
     encode,
@@ -81,23 +87,38 @@ Scenario = Callable[[Connect], Awaitable[None]]
 
 
 def _normalised(frames: list[str]) -> list[Any]:
-    """The frames with their random values named in order of appearance."""
+    """The frames with their random values named in order of appearance: game ids (wherever
+    they are), resume tokens; times (chat, time left to move) blanked."""
     names: dict[str, str] = {}
 
     def name(kind: str, value: str) -> str:
         return names.setdefault(value, f"<{kind}{len(names)}>")
 
-    result = []
-    for frame in frames:
-        data = json.loads(frame)
-        if "game_id" in data:
-            data["game_id"] = name("game", data["game_id"])
-        if data.get("type") == "welcome":
-            data["resume"] = name("token", data["resume"])
-        if data.get("type") == "chat_message":
-            data["at"] = "<time>"
-        result.append(data)
-    return result
+    def walk(value: Any) -> Any:
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        result = {key: walk(item) for key, item in value.items()}
+        if "game_id" in result:
+            result["game_id"] = name("game", result["game_id"])
+        if result.get("type") == "game_list_update":
+            result["ended"] = [name("game", game) for game in value["ended"]]
+        if result.get("type") == "welcome":
+            result["resume"] = name("token", result["resume"])
+        if result.get("type") == "chat_message":
+            result["at"] = "<time>"
+        if result.get("seconds_to_move") is not None:
+            # Time left, counted down from the turn's start to this frame: it depends on how
+            # long the frame took, so only its presence is compared.
+            result["seconds_to_move"] = "<seconds>"
+        return result
+
+    return [walk(json.loads(frame)) for frame in frames]
+
+
+def _kind(frame: Any) -> str:
+    return f"{frame.get('type')}"
 
 
 async def record(urls: tuple[str, str], scenario: Scenario, prefix: str) -> dict[str, list[Any]]:
@@ -167,7 +188,10 @@ async def check(targets: Targets, scenario: Scenario) -> None:
     cluster = targets.cluster
     alone = await record(targets.single, scenario, prefix)
     spread = await record((cluster.edges[0].ws_url, cluster.edges[1].ws_url), scenario, prefix)
-    assert spread == alone
+    for name in alone:
+        assert [_kind(frame) for frame in spread[name]] == [_kind(frame) for frame in alone[name]]
+        assert spread[name] == alone[name], name
+    assert spread.keys() == alone.keys()
     assert "Traceback" not in cluster.log(), cluster.log()
 
 
@@ -235,5 +259,35 @@ async def test_quit_and_a_third_user_watching_the_lobby(
         for player in (ann, bob):
             await player.until(UserList)
         await cat.until(LobbyUpdate)  # back in the lobby
+
+    await check(targets, scenario)
+
+
+async def test_a_spectator_and_a_follower_of_the_games_list_on_another_edge(
+    targets: Targets,
+) -> None:
+    async def scenario(connect: Connect) -> None:
+        ann = await connect(0, "ann")
+        bob = await connect(1, "bob")
+        await ann.until(LobbyUpdate)
+        cat = await connect(0, "cat")
+        for player in (ann, bob):
+            await player.until(LobbyUpdate)
+        await cat.send(FollowGames())
+        assert (await cat.until(GameList)).total == 0
+        game_id = await start(ann, bob)  # bob moves first
+        assert (await cat.until(GameListUpdate)).total == 1
+        await cat.send(Watch(game_id=game_id))
+        assert (await cat.until(Watching)).spectators == 1
+        await cat.until(GameState)
+        for player in (ann, bob):
+            assert (await player.until(SpectatorCount)).spectators == 1
+        await bob.send(Move(game_id=game_id, column=3, ply=0))
+        for client in (ann, bob, cat):
+            assert (await client.until(GameState)).moves == [3]
+        assert (await cat.until(GameListUpdate)).games[0].moves == 1
+        await bob.send(Quit(game_id=game_id))
+        for client in (ann, bob, cat):
+            assert (await client.until(GameOver)).reason == "forfeit"
 
     await check(targets, scenario)

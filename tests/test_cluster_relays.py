@@ -11,18 +11,39 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import get_args
 
 import attrs
 import pytest
 import trio
 from trio.testing import MockClock
 
-from c4actors.actors.lobby import LobbyInput
+from c4actors.actors.lobby import (
+    FollowRequest,
+    Join,
+    JoinAnswer,
+    LobbyInput,
+    LobbyStats,
+    OnlineQuery,
+    Shutdown,
+    SnapshotQuery,
+    StatsQuery,
+    WatchRequest,
+)
+from c4actors.actors.mailbox import Mailbox, Outgoing
 from c4actors.cluster import wire
 from c4actors.cluster.core import CoreRelay, EdgeOutbox
 from c4actors.cluster.edge import EdgeRelay
 from c4actors.cluster.links import MemoryHub
-from c4actors.lobby_state import AccountInfo
+from c4actors.live_games import GameMoved
+from c4actors.lobby_state import (
+    AccountInfo,
+    ColorChanged,
+    Connected,
+    Disconnected,
+    GameEnded,
+    Request,
+)
 from c4actors.server import RunningServer, ServerSettings, run_server
 from protocol import (
     Error,
@@ -34,6 +55,8 @@ from protocol import (
     NewConnection,
     OpponentDisconnected,
     OpponentReconnected,
+    Seek,
+    UserInfo,
     UserList,
     Welcome,
 )
@@ -202,3 +225,42 @@ def test_an_entry_of_another_shape_is_refused_clearly(text: str) -> None:
         wire.decode_uplink(text)
     with pytest.raises(wire.WireError):
         wire.decode_downlink(text)
+
+
+async def test_every_lobby_input_of_a_connection_is_relayed_to_the_core() -> None:
+    """A new kind of lobby input fails here until the edge relays it (or it is the core's
+    own): in a cluster it would otherwise be dropped without a word."""
+    mailbox_send, _ = trio.open_memory_channel[Outgoing](1)
+    mailbox = Mailbox(5, mailbox_send)
+    join_reply, _ = trio.open_memory_channel[JoinAnswer](1)
+    users, _ = trio.open_memory_channel[list[UserInfo]](1)
+    online, _ = trio.open_memory_channel[bool](1)
+    stats, _ = trio.open_memory_channel[LobbyStats](1)
+    relayed: list[LobbyInput] = [
+        Join(Connected(5, "ann"), mailbox, join_reply),
+        Disconnected(5),
+        Request(5, Seek(), 0.0),
+        ColorChanged("ann", "#123456"),
+        SnapshotQuery(users),
+        OnlineQuery("ann", online),
+        StatsQuery(stats),
+        WatchRequest(5, "g1"),
+        FollowRequest(5),
+    ]
+    core_only = {GameEnded, GameMoved, Shutdown}
+    assert {type(item) for item in relayed} | core_only == set(get_args(LobbyInput))
+    hub = MemoryHub()
+    relay = EdgeRelay(hub.edge("edge-a"))
+    core = hub.core()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(relay.run)
+        for item in relayed:
+            await relay.inbox_send.send(item)
+            with trio.fail_after(5):
+                while True:
+                    entries = [wire.decode_uplink(text) for text in await core.receive_inputs()]
+                    items = [i for e in entries for i in e.items if not isinstance(i, wire.AliveIn)]
+                    if items:
+                        break
+            assert len(items) == 1, (item, items)
+        nursery.cancel_scope.cancel()

@@ -37,6 +37,7 @@ from c4actors.actors.game_inbox import (
     Say,
 )
 from c4actors.actors.lobby import (
+    FollowRequest,
     Join,
     JoinAnswer,
     LobbyInput,
@@ -254,6 +255,12 @@ class CoreRelay:
                     self._unknown(edge, local)
                 else:
                     await self.lobby.send(WatchRequest(mailbox.conn, game_id, watch))
+            case wire.FollowIn(conn=local, follow=follow):
+                mailbox = self._conns.get((edge, local))
+                if mailbox is None:
+                    self._unknown(edge, local)
+                else:
+                    await self.lobby.send(FollowRequest(mailbox.conn, follow))
             case wire.GameIn(conn=local):
                 mailbox = self._conns.get((edge, local))
                 if mailbox is None:

@@ -38,6 +38,7 @@ from c4actors.actors.game_inbox import (
 )
 from c4actors.actors.lobby import (
     LOBBY_INBOX_SIZE,
+    FollowRequest,
     Join,
     JoinAnswer,
     LobbyInput,
@@ -53,6 +54,7 @@ from c4actors.actors.lobby import (
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.cluster import wire
 from c4actors.cluster.links import EdgeLink
+from c4actors.live_games import GameMoved
 from c4actors.lobby_state import ColorChanged, Disconnected, GameEnded, Request
 from protocol.codec import encode
 from protocol.messages import Error
@@ -137,6 +139,8 @@ class EdgeRelay:
                 await up(wire.RequestIn(conn, encode(message)))
             case WatchRequest(conn=conn, game_id=game_id, watch=watch):
                 await up(wire.WatchIn(conn, game_id, watch))
+            case FollowRequest(conn=conn, follow=follow):
+                await up(wire.FollowIn(conn, follow))
             case ColorChanged(name=name, color=color):
                 await up(wire.ColorIn(name, color))
             case SnapshotQuery(reply=users):
@@ -154,7 +158,7 @@ class EdgeRelay:
                 for mailbox in self._mailboxes.values():
                     mailbox.deliver(frame)
                     mailbox.close(CLOSE_GOING_AWAY, "server shutting down")
-            case GameEnded():
+            case GameEnded() | GameMoved():
                 log.warning("an edge has no games: dropped %r", item)
 
     def _ask(self, what: Any, answer: Callable[[Any], None], name: str = "") -> wire.QueryIn:

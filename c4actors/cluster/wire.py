@@ -76,6 +76,14 @@ class WatchIn:
     watch: bool
 
 
+@attrs.frozen
+class FollowIn:
+    """``follow_games`` (``unfollow_games`` when not ``follow``)."""
+
+    conn: int
+    follow: bool
+
+
 GameAction: TypeAlias = Literal["move", "quit", "chat", "offer_draw", "answer_draw", "abort"]
 
 
@@ -121,7 +129,16 @@ HEARTBEAT: Final = 1.0
 EDGE_TIMEOUT: Final = 4.0
 
 UplinkItem: TypeAlias = (
-    JoinIn | LeftIn | RequestIn | ColorIn | WatchIn | GameIn | MovedOnIn | QueryIn | AliveIn
+    JoinIn
+    | LeftIn
+    | RequestIn
+    | ColorIn
+    | WatchIn
+    | FollowIn
+    | GameIn
+    | MovedOnIn
+    | QueryIn
+    | AliveIn
 )
 
 
