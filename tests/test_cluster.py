@@ -263,31 +263,36 @@ async def test_quit_and_a_third_user_watching_the_lobby(
     await check(targets, scenario)
 
 
-async def test_a_spectator_and_a_follower_of_the_games_list_on_another_edge(
+async def test_a_spectator_and_a_follower_of_the_games_list_on_other_edges(
     targets: Targets,
 ) -> None:
     async def scenario(connect: Connect) -> None:
         ann = await connect(0, "ann")
         bob = await connect(1, "bob")
         await ann.until(LobbyUpdate)
-        cat = await connect(0, "cat")
-        for player in (ann, bob):
-            await player.until(LobbyUpdate)
+        cat = await connect(0, "cat")  # follows the games list
+        for client in (ann, bob):
+            await client.until(LobbyUpdate)
+        dan = await connect(1, "dan")  # watches the game
+        for client in (ann, bob, cat):
+            await client.until(LobbyUpdate)
         await cat.send(FollowGames())
         assert (await cat.until(GameList)).total == 0
         game_id = await start(ann, bob)  # bob moves first
         assert (await cat.until(GameListUpdate)).total == 1
-        await cat.send(Watch(game_id=game_id))
-        assert (await cat.until(Watching)).spectators == 1
-        await cat.until(GameState)
+        await dan.send(Watch(game_id=game_id))
+        assert (await dan.until(Watching)).spectators == 1
+        await dan.until(GameState)
         for player in (ann, bob):
             assert (await player.until(SpectatorCount)).spectators == 1
+        assert (await cat.until(GameListUpdate)).games[0].spectators == 1
         await bob.send(Move(game_id=game_id, column=3, ply=0))
-        for client in (ann, bob, cat):
+        for client in (ann, bob, dan):
             assert (await client.until(GameState)).moves == [3]
         assert (await cat.until(GameListUpdate)).games[0].moves == 1
         await bob.send(Quit(game_id=game_id))
-        for client in (ann, bob, cat):
+        for client in (ann, bob, dan):
             assert (await client.until(GameOver)).reason == "forfeit"
+        assert (await cat.until(GameListUpdate)).total == 0
 
     await check(targets, scenario)
