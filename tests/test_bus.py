@@ -210,10 +210,10 @@ async def test_one_lease_at_a_time_and_epochs_grow(bus: Bus) -> None:
 
 
 async def test_an_expired_lease_is_taken_over_and_its_holder_fenced(bus: Bus) -> None:
-    old = await bus.acquire_lease("lease:core", "core-1", ttl=0.2)
+    old = await bus.acquire_lease("lease:core", "core-1", ttl=1.0)
     assert old is not None
     await bus.commit(old, [PutField("state", "lobby", "v1")])
-    await trio.sleep(0.3)  # the old core paused past its lease
+    await trio.sleep(1.1)  # the old core paused past its lease
     with pytest.raises(Fenced):  # expired, nobody took it yet: still fenced out
         await bus.commit(old, [PutField("state", "lobby", "stale")])
     new = await bus.acquire_lease("lease:core", "standby", ttl=5)

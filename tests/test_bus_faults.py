@@ -126,7 +126,7 @@ async def test_groups_and_leases_survive_a_restart(persistent_redis_server: Redi
                 await bus.append("in", {"n": str(n)})
             taken = await bus.read_group("in", "core", "core-1")
             await bus.ack("in", "core", [taken[0].id])
-            lease = await bus.acquire_lease("lease:core", "core-1", ttl=0.2)
+            lease = await bus.acquire_lease("lease:core", "core-1", ttl=1.0)
             assert lease is not None
             await bus.commit(lease, [PutField("state", "lobby", "v1")])
 
@@ -139,7 +139,7 @@ async def test_groups_and_leases_survive_a_restart(persistent_redis_server: Redi
             claimed = await bus.claim_pending("in", "core", "standby", min_idle=0)
             assert [e.fields["n"] for e in claimed] == ["1", "2"]
             assert await bus.read_hash("state") == {"lobby": "v1"}
-            await trio.sleep(0.3)
+            await trio.sleep(1.1)
             successor = await bus.acquire_lease("lease:core", "standby", ttl=5)
             assert successor is not None
             assert successor.epoch > lease.epoch
