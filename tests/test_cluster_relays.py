@@ -17,6 +17,7 @@ import attrs
 import pytest
 import trio
 from trio.testing import MockClock
+from trio_websocket import ConnectionClosed
 
 from c4actors.actors.lobby import (
     FollowRequest,
@@ -264,3 +265,38 @@ async def test_every_lobby_input_of_a_connection_is_relayed_to_the_core() -> Non
                         break
             assert len(items) == 1, (item, items)
         nursery.cancel_scope.cancel()
+
+
+async def test_when_another_core_takes_over_the_edges_close_the_old_sessions() -> None:
+    hub = MemoryHub()
+    stop = trio.Event()
+
+    first = trio.CancelScope()
+
+    async def core(name: str, *, task_status: trio.TaskStatus[RunningServer]) -> None:
+        def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
+            return CoreRelay(hub.core(name), inbox)
+
+        with first if name == "core-1" else trio.CancelScope():
+            await run_server(SETTINGS, stop, task_status=task_status, core=relay)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(core, "core-1")
+        link = hub.edge("edge-a")
+        edge = await nursery.start(
+            partial(run_server, SETTINGS, stop, edge=lambda: EdgeRelay(link))
+        )
+        async with connect(edge, "ann") as ann:
+            first.cancel()  # the core dies; a standby takes over
+            await nursery.start(core, "core-2")
+            with pytest.raises(ConnectionClosed) as closed, trio.fail_after(10):
+                while True:
+                    await ann.receive()
+            assert closed.value.reason.code == 1012
+        # The new core serves: a new session, a game.
+        async with connect(edge, "ann") as ann, connect(edge, "bob") as bob:
+            game_id = await start_game(ann, bob)
+            await bob.send(Move(game_id=game_id, column=0, ply=0))
+            for player in (ann, bob):
+                assert (await player.expect(GameState)).moves == [0]
+        stop.set()

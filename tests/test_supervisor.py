@@ -6,6 +6,7 @@ The restart policy and the options given to the children are pure, tested apart.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -13,12 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+from trio_websocket import ConnectionClosed
 
 from c4actors.cluster.restarts import Backoff
 from c4actors.cluster.supervisor import child_arguments
 from c4actors.server import RunningServer
 from c4actors.server_process import ServerProcess
-from protocol import GameOver, GameState, LobbyUpdate, Move
+from protocol import GameOver, GameState, LobbyUpdate, Move, NewConnection, Welcome
 from tests.redis_server import RedisServer
 from tests.support import connect, start_game
 
@@ -126,3 +128,56 @@ def test_role_needs_redis(option: list[str]) -> None:
 
     with pytest.raises(SystemExit):
         main(["serve", *option])
+
+
+def lease_holders(server: ServerProcess) -> list[int]:
+    """The pids of the cores that took the core lease, in order (from their JSON logs)."""
+    holders = []
+    for line in server.lines:
+        if line.startswith("{") and '"core lease taken' in line:
+            holders.append(int(json.loads(line)["holder"].split("-")[-2]))
+    return holders
+
+
+async def test_a_killed_core_is_replaced_by_its_standby_within_five_seconds(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    args = ["--redis", redis_server.url, "--workers", "2", "--port", "0"]
+    args += ["--db", str(tmp_path / "c4.sqlite3"), "--lobby-tick", "0", "--log-format", "json"]
+    server = ServerProcess.start(args, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=90)
+    try:
+        address = RunningServer(server.info.host, server.info.port, None, None)  # type: ignore[arg-type]
+        [core] = lease_holders(server)
+        assert children(server.pid)[core] == "core"
+        async with connect(address, "ann") as ann:
+            os.kill(core, signal.SIGKILL)
+            killed_at = trio.current_time()
+            # The standby takes the lease; the edges close the old core's sessions (1012).
+            with pytest.raises(ConnectionClosed) as closed, trio.fail_after(30):
+                while True:
+                    await ann.receive()
+            assert closed.value.reason.code == 1012
+        # Served again: two players meet and play through the port.
+        with trio.fail_after(30):
+            while True:
+                async with connect(address) as probe:
+                    await probe.send(NewConnection(username="cat"))
+                    if isinstance(await probe.receive(), Welcome):
+                        break
+                await trio.sleep(0.05)
+        served_again = trio.current_time() - killed_at
+        async with connect(address, "ann") as ann, connect(address, "bob") as bob:
+            game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+            await bob.send(Move(game_id=game_id, column=3, ply=0))
+            for player in (ann, bob):
+                assert (await player.expect_skipping(GameState, LobbyUpdate)).moves == [3]
+        assert served_again < 5.0, f"served again {served_again:.1f} s after the kill"
+        assert len(lease_holders(server)) == 2
+        # The dead core was restarted, as the new standby.
+        with trio.fail_after(30):
+            roles = ["core", "core", "edge", "edge"]
+            while sorted(children(server.pid).values()) != roles:  # noqa: ASYNC110 (/proc)
+                await trio.sleep(0.1)
+    finally:
+        assert server.stop(timeout=60) == 0
+    assert "Traceback" not in server.log(), server.log()

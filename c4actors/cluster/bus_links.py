@@ -131,6 +131,7 @@ class BusCoreLink:
     def __init__(self, bus: Bus, consumer: str, lease: CoreLease) -> None:
         self.bus = bus
         self.consumer = consumer
+        self.name = consumer
         self.lease = lease
         self._unacked: list[str] = []
         self._claimed = False

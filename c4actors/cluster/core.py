@@ -80,13 +80,16 @@ without one (hypercorn's ceiling)."""
 class EdgeOutbox:
     """One edge's batch: frames (each text once) and operations, until the next flush."""
 
-    __slots__ = ("_index", "edge", "frames", "ops")
+    __slots__ = ("_index", "core", "edge", "frames", "greet", "ops")
 
-    def __init__(self, edge: str) -> None:
+    def __init__(self, edge: str, core: str = "") -> None:
         self.edge = edge
+        self.core = core
         self.frames: list[str] = []
         self._index: dict[int, int] = {}
         self.ops: list[wire.Op] = []
+        self.greet = True
+        """The edge has not heard from this core yet: the next batch goes out even empty."""
 
     def deliver(self, conn: int, frame: str) -> None:
         # By identity: a frame encoded once and delivered to many is one object.
@@ -98,10 +101,10 @@ class EdgeOutbox:
         self.ops.append(wire.Op("deliver", conn, frame=index))
 
     def take(self) -> wire.Downlink | None:
-        if not self.ops:
+        if not self.ops and not self.greet:
             return None
-        entry = wire.Downlink(self.frames, self.ops)
-        self.frames, self.ops, self._index = [], [], {}
+        entry = wire.Downlink(self.frames, self.ops, self.core)
+        self.frames, self.ops, self._index, self.greet = [], [], {}, False
         return entry
 
 
@@ -172,6 +175,7 @@ class CoreRelay:
                         log.warning("skipped an input entry: %s", error)
                         continue
                     self._heard[entry.edge] = trio.current_time()
+                    self._outbox(entry.edge)
                     for item in entry.items:
                         await self._handle(entry.edge, item)
 
@@ -207,7 +211,8 @@ class CoreRelay:
     def _outbox(self, edge: str) -> EdgeOutbox:
         outbox = self._outboxes.get(edge)
         if outbox is None:
-            outbox = self._outboxes[edge] = EdgeOutbox(edge)
+            outbox = self._outboxes[edge] = EdgeOutbox(edge, self.link.name)
+            self.wanted.set()  # the greeting: this edge learns which core serves now
         return outbox
 
     async def _flush_forever(self) -> None:

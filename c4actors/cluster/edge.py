@@ -62,6 +62,7 @@ from protocol.messages import Error
 log = logging.getLogger("c4actors.cluster.edge")
 
 UPLINK_SIZE: Final = 4096
+CLOSE_SERVICE_RESTART: Final = 1012
 GameRoute = tuple[trio.MemorySendChannel[GameInput], trio.MemoryReceiveChannel[GameInput]]
 
 
@@ -78,6 +79,8 @@ class EdgeRelay:
         self._queries: dict[int, Callable[[Any], None]] = {}
         self._query_ids = itertools.count(1)
         self._routes: dict[int, dict[str, GameRoute]] = {}
+        self._core = ""
+        """The core that sent the last batch."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -191,8 +194,27 @@ class EdgeRelay:
                 except wire.WireError as error:
                     log.warning("skipped a frames entry: %s", error)
                     continue
+                if entry.core != self._core:
+                    if self._core:
+                        self._core_changed(entry.core)
+                    self._core = entry.core
                 for op in entry.ops:
                     self._carry_out(op, entry.frames)
+
+    def _core_changed(self, core: str) -> None:
+        """Another core serves now (the standby took over): the sessions of this edge were
+        the old core's, which the new one does not know, so every socket is closed (1012) and
+        its page reconnects and joins again; a join still waiting is refused the same way."""
+        log.warning("the core changed core=%s: closing sessions=%d", core, len(self._mailboxes))
+        for reply in self._joins.values():
+            reply.close()
+        for mailbox in self._mailboxes.values():
+            mailbox.close(CLOSE_SERVICE_RESTART, "the server restarted: join again")
+        for routes in self._routes.values():
+            for send, _ in routes.values():
+                send.close()
+        self._joins.clear()
+        self._routes.clear()
 
     def _carry_out(self, op: wire.Op, frames: list[str]) -> None:
         conn = op.conn

@@ -15,6 +15,9 @@ import trio
 
 
 class CoreLink(Protocol):
+    name: str
+    """This core process's name (unique per process)."""
+
     async def receive_inputs(self) -> list[str]:
         """The next input entries from any edge, in the order they were appended (waits)."""
         ...
@@ -74,16 +77,17 @@ class MemoryHub:
     def readable_at(self) -> float:
         return trio.current_time() if self._paused_at is None else self._paused_at
 
-    def core(self) -> CoreLink:
-        return _MemoryCore(self)
+    def core(self, name: str = "core") -> CoreLink:
+        return _MemoryCore(self, name)
 
     def edge(self, name: str) -> EdgeLink:
         return _MemoryEdge(self, name)
 
 
 class _MemoryCore:
-    def __init__(self, hub: MemoryHub) -> None:
+    def __init__(self, hub: MemoryHub, name: str) -> None:
         self._hub = hub
+        self.name = name
 
     async def receive_inputs(self) -> list[str]:
         hub = self._hub

@@ -177,6 +177,9 @@ class Op:
 class Downlink:
     frames: list[str]
     ops: list[Op]
+    core: str = ""
+    """The core process that sent it: an edge that sees another one than before knows the
+    standby took over, and that its sessions were the old core's."""
 
 
 # --------------------------------------------------------------------------- encoding
@@ -199,7 +202,7 @@ def decode_uplink(text: str) -> Uplink:
 
 def encode_downlink(entry: Downlink) -> str:
     ops = [_op_row(op) for op in entry.ops]
-    return _dumps({"frames": entry.frames, "ops": ops})
+    return _dumps({"frames": entry.frames, "ops": ops, "core": entry.core})
 
 
 def _op_row(op: Op) -> dict[str, Any]:
