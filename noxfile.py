@@ -45,12 +45,13 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (rules, spectators, server under load, timed games): docs/benchmarks.md.
+    """Benchmarks (rules, solver, spectators, server under load, timed games): docs/benchmarks.md.
 
     Pass --quick for a few minutes' smoke run of the load steps; the full run takes ~20 min.
     """
     session.install("-e", ".")
     session.run("python", "bench/rules_bench.py")
+    session.run("python", "bench/solver_bench.py")
     session.run("python", "bench/spectators_bench.py")
     session.run("python", "bench/run_bench.py", *session.posargs)
     # Timed games (issue 14): its own server and section; --quick carries over.

@@ -92,10 +92,9 @@ def test_agrees_with_brute_force_minimax_near_the_end(moves: list[int]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def fresh_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_tables() -> None:
     """Each test starts with this process's solver tables empty (they are per process)."""
-    monkeypatch.setattr(verdicts, "_tables", None)
-    monkeypatch.setattr(verdicts, "_outcome_tables", None)
+    verdicts.reset_tables()
 
 
 def _searched(moves: list[int]) -> int:

@@ -8,6 +8,28 @@ and ``book.py`` for the opening book.
 
 from c4actors.solver.position import Position
 from c4actors.solver.search import SolverTimeout
-from c4actors.solver.verdicts import Verdict, move_scores, outcome_sign, score, solve
+from c4actors.solver.verdicts import (
+    Verdict,
+    best_moves,
+    move_scores,
+    move_verdict,
+    outcome_sign,
+    reset_tables,
+    score,
+    solve,
+    warm_up,
+)
 
-__all__ = ["Position", "SolverTimeout", "Verdict", "move_scores", "outcome_sign", "score", "solve"]
+__all__ = [
+    "Position",
+    "SolverTimeout",
+    "Verdict",
+    "best_moves",
+    "move_scores",
+    "move_verdict",
+    "outcome_sign",
+    "reset_tables",
+    "score",
+    "solve",
+    "warm_up",
+]

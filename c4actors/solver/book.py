@@ -134,6 +134,10 @@ class _MappedEntries:
         size, data = self._size, self._map
         return [lead(data, i * size)[0] for i in range(0, self.count, self.BLOCK)]
 
+    def warm_up(self) -> None:
+        if self._index is None:
+            self._index = self._build_index()
+
     def find(self, code: int) -> int | None:
         """The value stored with ``code``: the payload byte, or the two low bits; else None."""
         index = self._index
@@ -187,6 +191,10 @@ class DistanceBook:
                 return value
         return None
 
+    def warm_up(self) -> None:
+        """Read the sparse index now rather than at the first lookup."""
+        self._entries.warm_up()
+
     def score(self, current: Bitboard, mask: Bitboard) -> int | None:
         """Pons' score for the side to move (player 1, at 12 stones), None if not stored."""
         value = self.raw_value(current, mask)
@@ -209,6 +217,10 @@ class OutcomeBook:
     @property
     def count(self) -> int:
         return self._entries.count
+
+    def warm_up(self) -> None:
+        """Read the sparse index now rather than at the first lookup."""
+        self._entries.warm_up()
 
     def outcome(self, current: Bitboard, mask: Bitboard) -> int:
         """1, 0 or -1 for the side to move (player 1, at 12 stones).

@@ -221,6 +221,18 @@ def _make_negamax(
             for rank, column_mask in column_ranks:
                 move = possible & column_mask
                 if move:
+                    # Enhanced transposition cutoff: a child already known to score at most
+                    # -beta for the opponent settles this node without searching anything.
+                    child_mask = mask | move
+                    child_key = o + child_mask
+                    child_slot = child_key % tt_size
+                    if tt_keys[child_slot] == child_key:
+                        bound = tt_upper[child_slot]
+                        if bound and bias - bound >= beta:
+                            return bias - bound
+                    known = exact_get(child_key)
+                    if known is not None and -known >= beta:
+                        return -known
                     c = current | move
                     r = (c << 1) & (c << 2) & (c << 3)
                     t = (c << 7) & (c << 14)

@@ -58,6 +58,23 @@ _tables: SearchTables | None = None
 _outcome_tables: SearchTables | None = None
 
 
+def reset_tables() -> None:
+    """Forget everything this process's searches learnt (for tests and benchmarks that
+    measure a cold start); the next search makes fresh tables."""
+    global _tables, _outcome_tables
+    _tables = None
+    _outcome_tables = None
+
+
+def warm_up() -> None:
+    """Make this process's tables and map the books now, so that the first request does not
+    pay for them (a worker process can call this when it starts)."""
+    _exact_tables()
+    _sign_tables()
+    distance_book().warm_up()
+    outcome_book().warm_up()
+
+
 def _exact_tables() -> SearchTables:
     global _tables
     if _tables is None:
