@@ -71,6 +71,7 @@ class Figures:
     baseline_positions: int
     baseline_seconds: float
     solver_on_baseline_seconds: float
+    engine_move_seconds: float
     load: tuple[float, float, float]
 
     @property
@@ -140,6 +141,20 @@ def textbook_negamax(position: Position, alpha: int, beta: int) -> int:
     return best
 
 
+def engine_move_seconds(games: Sequence[Moves], repeats: int = 5) -> float:
+    """Seconds per ``Board.play`` replaying ``games``: the unit every figure is also given in."""
+    moves = sum(len(game) for game in games)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for game in games:
+            board = Board()
+            for column in game:
+                board = board.play(column)
+        best = min(best, time.perf_counter() - start)
+    return best / moves
+
+
 def measure(args: argparse.Namespace) -> Figures:
     games = corpus(max(args.games, 60), args.seed)
     late = positions(games, args.late, range(19, CELLS), args.seed + 1)
@@ -181,6 +196,7 @@ def measure(args: argparse.Namespace) -> Figures:
         baseline_positions=len(small),
         baseline_seconds=baseline,
         solver_on_baseline_seconds=max(solver, 1e-9),
+        engine_move_seconds=engine_move_seconds(games),
         load=os.getloadavg(),
     )
 
@@ -190,6 +206,12 @@ def verdict(met: bool) -> str:
 
 
 def rows(figures: Figures) -> list[tuple[str, str]]:
+    unit = figures.engine_move_seconds
+
+    def moves(seconds: float) -> str:
+        """A time as a number of rules-engine moves (the same run's ``Board.play``)."""
+        return f"{seconds / unit:,.0f} moves"
+
     late_wall = [t.wall for t in figures.late]
     late_cpu = [t.cpu for t in figures.late]
     early_wall = [t.wall for t in figures.early]
@@ -204,7 +226,8 @@ def rows(figures: Figures) -> list[tuple[str, str]]:
             f"Late positions (19+ stones), exact verdict: p50 / p99 / max wall "
             f"(n = {len(late_wall)})",
             f"{percentile(late_wall, 0.5):.3f} / {late_p99:.3f} / {max(late_wall):.3f} s "
-            f"(target p99 < {TARGET_LATE_P99} s: {verdict(late_p99 < TARGET_LATE_P99)})",
+            f"(target p99 < {TARGET_LATE_P99} s: {verdict(late_p99 < TARGET_LATE_P99)}); "
+            f"p99 = {moves(late_p99)}",
         ),
         (
             "Late positions: p99 / max CPU",
@@ -214,7 +237,7 @@ def rows(figures: Figures) -> list[tuple[str, str]]:
             f"Early positions (0-12 stones): p50 / p99 / max wall (n = {len(early_wall)})",
             f"{percentile(early_wall, 0.5):.3f} / {percentile(early_wall, 0.99):.3f} / "
             f"{early_max:.3f} s (target max < {TARGET_EARLY_MAX} s: "
-            f"{verdict(early_max < TARGET_EARLY_MAX)})",
+            f"{verdict(early_max < TARGET_EARLY_MAX)}); max = {moves(early_max)}",
         ),
         (
             "Early positions: p99 / max CPU",
@@ -224,7 +247,8 @@ def rows(figures: Figures) -> list[tuple[str, str]]:
             f"Whole-game analysis: p50 / p99 / max wall (n = {len(game_wall)} games, "
             f"{figures.game_moves} moves)",
             f"{percentile(game_wall, 0.5):.1f} / {game_p99:.1f} / {max(game_wall):.1f} s "
-            f"(target p99 < {TARGET_GAME_P99:.0f} s: {verdict(game_p99 < TARGET_GAME_P99)})",
+            f"(target p99 < {TARGET_GAME_P99:.0f} s: {verdict(game_p99 < TARGET_GAME_P99)}); "
+            f"p99 = {moves(game_p99)}",
         ),
         (
             "Whole-game analysis: p50 / p99 / max CPU",
@@ -237,6 +261,7 @@ def rows(figures: Figures) -> list[tuple[str, str]]:
             f"{figures.baseline_seconds:.2f} s vs the solver's "
             f"{figures.solver_on_baseline_seconds:.3f} s: {figures.ratio:,.0f}x",
         ),
+        ("Unit: one rules-engine move (`Board.play`), same run", f"{unit * 1e9:,.0f} ns"),
         (
             "Wall / CPU, whole-game analysis (contention)",
             f"{sum(game_wall) / max(sum(game_cpu), 1e-9):.1f}x",
@@ -258,7 +283,8 @@ def markdown_section(figures: Figures, today: datetime.date, args: argparse.Name
             "faster).  Wall clock is what a user waits; CPU time is what the solver costs; on",
             "this shared machine the two differ by the contention shown below.  Baseline: a",
             "textbook alpha-beta negamax (no book, tables, ordering or null windows) on late",
-            "positions small enough for it to finish.",
+            "positions small enough for it to finish; every time is also given in moves of",
+            "the rules engine (`Board.play`, replaying the corpus in the same run).",
             "",
             "| Figure | Value |",
             "| --- | --- |",
@@ -273,9 +299,9 @@ def markdown_section(figures: Figures, today: datetime.date, args: argparse.Name
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--late", type=int, default=200, help="late positions (default 200)")
-    parser.add_argument("--early", type=int, default=100, help="early positions (default 100)")
-    parser.add_argument("--games", type=int, default=20, help="games analysed (default 20)")
+    parser.add_argument("--late", type=int, default=500, help="late positions (default 500)")
+    parser.add_argument("--early", type=int, default=300, help="early positions (default 300)")
+    parser.add_argument("--games", type=int, default=60, help="games analysed (default 60)")
     parser.add_argument("--baseline", type=int, default=30, help="baseline positions")
     parser.add_argument(
         "--baseline-empty", type=int, default=14, help="at most this many empty cells"

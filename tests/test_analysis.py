@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from c4actors.analysis import MoveAnalysis, analyse, grade
-from c4actors.solver import Verdict, move_scores, solve
+from c4actors.solver import SolverTimeout, Verdict, move_scores, solve
 from tests.solver_positions import columns
 
 
@@ -60,3 +62,14 @@ def test_bad_games_are_refused() -> None:
     with pytest.raises(ValueError, match="move 7"):
         analyse(columns("4444444"))
     assert analyse([]) == []
+
+
+def test_results_and_errors_cross_process_boundaries() -> None:
+    # The server runs these in worker processes: what they return or raise must pickle.
+    analysis = analyse(columns("4455"))
+    assert pickle.loads(pickle.dumps(analysis)) == analysis
+    verdict = solve(columns("4455"))
+    assert pickle.loads(pickle.dumps(verdict)) == verdict
+    error = pickle.loads(pickle.dumps(SolverTimeout("the solver ran out of time")))
+    assert isinstance(error, SolverTimeout)
+    assert str(error) == "the solver ran out of time"

@@ -53,6 +53,7 @@ def test_section_names_every_target(solver_bench: ModuleType) -> None:
         baseline_positions=3,
         baseline_seconds=2.0,
         solver_on_baseline_seconds=0.01,
+        engine_move_seconds=1e-6,
         load=(1.0, 2.0, 3.0),
     )
     args = solver_bench.parse_args(["--no-write"])
@@ -63,3 +64,9 @@ def test_section_names_every_target(solver_bench: ModuleType) -> None:
     assert "target max < 1.0 s: met" in section
     assert "target p99 < 30 s: MISSED" in section
     assert "200x" in section
+    assert "1,000 ns" in section
+    assert "p99 = 40,000,000 moves" in section  # the slower game, in rules-engine moves
+
+
+def test_engine_unit_is_positive(solver_bench: ModuleType) -> None:
+    assert 0 < solver_bench.engine_move_seconds(solver_bench.corpus(3, seed=1), repeats=1) < 1

@@ -54,7 +54,9 @@ _COLUMN_MASKS: Final = tuple(BB_COLUMNS[c] for c in COLUMN_ORDER)
 
 TABLE_SIZE: Final = 2_097_143
 """Slots of the bounds table: a prime, so ``key % size`` mixes every column into the slot."""
-EXACT_LIMIT: Final = 1 << 19
+SIGN_TABLE_SIZE: Final = 1_048_573
+"""Slots of the win/draw/loss search's own table (a prime too; that search is shallower)."""
+EXACT_LIMIT: Final = 1 << 18
 """Exact scores kept (from earlier calls and the book) before that dict is cleared."""
 _CLOCK_EVERY: Final = 1023  # check the deadline once every 1,024 nodes
 _STATIC_ORDER_AFTER: Final = 28  # stones beyond which moves are tried centre first only

@@ -16,6 +16,7 @@ from c4actors.rules import CELLS, Board, Column, IllegalMoveError
 from c4actors.solver.book import distance_book, outcome_book
 from c4actors.solver.position import Position
 from c4actors.solver.search import (
+    SIGN_TABLE_SIZE,
     SearchTables,
     outcome_of,
     score_exceeds,
@@ -85,7 +86,7 @@ def _exact_tables() -> SearchTables:
 def _sign_tables() -> SearchTables:
     global _outcome_tables
     if _outcome_tables is None:
-        _outcome_tables = SearchTables()
+        _outcome_tables = SearchTables(SIGN_TABLE_SIZE)
     return _outcome_tables
 
 
