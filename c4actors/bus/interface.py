@@ -15,7 +15,12 @@ The promises:
 * **Streams.** ``append`` returns the entry's id; ids grow.  ``read_after`` returns the
   entries after an id, oldest first, waiting up to ``block`` seconds for one.  A trimmed
   stream (``maxlen``) keeps at least its ``maxlen`` newest entries (Redis trims
-  approximately, so possibly more).
+  approximately, so possibly more).  Trimming is safe only where readers cannot fall
+  ``maxlen`` entries behind, or where losing what they missed is acceptable: a reader is
+  not told that entries after its id were trimmed (Redis 7.0 has no trim that spares a
+  group's pending or unread entries; ``ACKED`` came with 8.2), so a stream whose every
+  entry must arrive carries sequence numbers of its own, or is given a bound far above
+  its backlog.
 * **Consumer groups** (at-least-once work queues): ``read_group`` hands each new entry to
   one consumer and keeps it pending until ``ack``; ``claim_pending`` takes over entries
   pending for at least ``min_idle`` seconds (a consumer that died), so nothing read is
