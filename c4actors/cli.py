@@ -21,7 +21,11 @@ from c4actors.cluster.supervisor import Supervisor, stop_when_orphaned
 from c4actors.forwarded import ForwardedHeader, TrustedProxies, parse_networks
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
-from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
+from c4actors.lobby_state import (
+    DEFAULT_INVITATION_TIMEOUT,
+    DEFAULT_MAX_GAMES_PER_MINUTE,
+    DEFAULT_REMATCH_TIMEOUT,
+)
 from c4actors.migrate_command import add_migrate_arguments, run_migrate
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
@@ -75,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=DEFAULT_INVITATION_TIMEOUT,
         help="seconds an invitation waits for an answer before it expires "
+        "(0: it never expires; default: %(default)s)",
+    )
+    serve.add_argument(
+        "--rematch-timeout",
+        type=_non_negative,
+        default=DEFAULT_REMATCH_TIMEOUT,
+        help="seconds a rematch offer on the result screen waits for an answer "
         "(0: it never expires; default: %(default)s)",
     )
     serve.add_argument(
@@ -429,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lobby_list_limit=args.lobby_list_limit or None,
             max_games_per_minute=args.max_games_per_minute or None,
             invitation_timeout=args.invitation_timeout or None,
+            rematch_timeout=args.rematch_timeout or None,
             chat=ChatSettings(enabled=args.chat == "on", after_game_seconds=args.chat_after),
             max_spectators=args.max_spectators,
             max_watching=args.max_watching,

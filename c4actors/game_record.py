@@ -35,12 +35,14 @@ class Player:
 @attrs.frozen(kw_only=True)
 class GameSetup:
     """Who plays: ``player1`` (the challenged user) moves first; ``time_control`` is the
-    clock both agreed to (None: untimed)."""
+    clock both agreed to (None: untimed); ``rematch_of`` is the finished game this one is
+    a rematch of (its seats swapped; not stored: it only tells the players and spectators)."""
 
     game_id: str
     player1: Player
     player2: Player
     time_control: TimeControl | None = None
+    rematch_of: str | None = None
 
     @property
     def players(self) -> tuple[Player, Player]:

@@ -625,6 +625,7 @@ def _started(game: Game, number: PlayerNumber) -> GameStarted:
         colors=setup.colors,
         you=number,
         time_control=setup.time_control,
+        rematch_of=setup.rematch_of,
     )
 
 
@@ -654,6 +655,7 @@ def watching(game: Game, spectators: int, now: float) -> list[ServerMessage]:
         player2=setup.player2.name,
         colors=setup.colors,
         spectators=spectators,
+        rematch_of=setup.rematch_of,
     )
     return [header, _state(game, now)]
 

@@ -37,6 +37,16 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
   compatible: the pool holds one user at most).  Only SEEKING users are in the pool, and
   ``unseek``, challenging someone, a game starting or leaving takes them out; seekers
   cannot be challenged, and seeking declines an invitation held, as a challenge does;
+* rematches: after a game both connected players are on its result screen until they
+  leave it (``leave_result``, a challenge, a seek, another game, a reload or a disconnect);
+  only while both are there can either offer a rematch (``opponent_left`` otherwise).  A
+  finished game has at most one pending offer; the opponent's ``rematch`` accepts it, so
+  two crossing offers start one game; accepting starts the rematch at once, seats swapped
+  and on the first game's clock.  An offer ends when either player leaves the result
+  screen (the other is told ``reason: "left"``) or, unanswered, at the first ``Tick`` at or
+  after ``rematch_timeout`` seconds (both told ``expired``).  A player offers at most
+  ``REMATCH_OFFERS_PER_MINUTE`` rematches in any ``REMATCH_WINDOW``, and a declined offerer
+  waits ``decline_cooldown`` before offering (or challenging) the decliner again;
 * replaying the emitted ``LobbyChanged`` effects on a copy of the first snapshot
   reproduces ``listed()`` exactly, and every unlisted user is told their own row.
 
@@ -62,6 +72,7 @@ from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.time_controls import TimeControlRules
 from protocol.messages import (
     Accept,
+    AnswerRematch,
     Cancel,
     Challenge,
     Decline,
@@ -71,7 +82,12 @@ from protocol.messages import (
     InvitationCancelled,
     InvitationDeclined,
     InvitationSent,
+    LeaveResult,
     LobbyUpdate,
+    Rematch,
+    RematchCancelled,
+    RematchDeclined,
+    RematchOffered,
     Seek,
     ServerMessage,
     TimeControl,
@@ -109,6 +125,16 @@ least seven moves), far fewer than a script abandoning games as fast as it can."
 DEFAULT_INVITATION_TIMEOUT: Final = 60.0
 """Seconds an invitation stays pending unanswered: long enough to notice and answer it,
 short enough that a challenger whose opponent walked away is not left waiting."""
+
+DEFAULT_REMATCH_TIMEOUT: Final = 30.0
+"""Seconds a rematch offer waits for an answer: the players are looking at the result
+screen, so an offer not answered by then will not be."""
+
+REMATCH_OFFERS_PER_MINUTE: Final = 2
+REMATCH_WINDOW: Final = 60.0
+"""A player makes at most ``REMATCH_OFFERS_PER_MINUTE`` rematch offers in any
+``REMATCH_WINDOW`` seconds (as Lichess allows): an offer is a notice on the other
+player's screen, and nobody should be able to keep it blinking."""
 
 CLOSE_TAKEN_OVER: Final = 4000
 """Close code for a socket whose session was taken over by a newer one (a reload)."""
@@ -155,7 +181,9 @@ class Disconnected:
     conn: ConnId
 
 
-LobbyRequest: TypeAlias = Challenge | Cancel | Accept | Decline | Seek | Unseek
+LobbyRequest: TypeAlias = (
+    Challenge | Cancel | Accept | Decline | Seek | Unseek | Rematch | AnswerRematch | LeaveResult
+)
 """The client messages the lobby answers."""
 
 
@@ -326,6 +354,29 @@ Effect: TypeAlias = (
 # --------------------------------------------------------------------------- state
 
 
+@attrs.frozen
+class _Result:
+    """The result screen a user is on: the finished game, the opponent's key, whether the
+    user moved first in it and its clock (a rematch swaps the seats and keeps the clock)."""
+
+    game_id: str
+    opponent: str
+    first: bool
+    time_control: TimeControl | None
+
+
+@attrs.frozen
+class _Offer:
+    """A pending rematch offer of game ``game_id``: ``by`` offers ``to`` (both keys), until
+    ``deadline`` (None: no timeout); ``number`` tells its deadline entry from stale ones."""
+
+    game_id: str
+    by: str
+    to: str
+    deadline: float | None
+    number: int
+
+
 @attrs.define
 class _User:
     name: str
@@ -347,6 +398,10 @@ class _User:
     heap (an entry of the heap whose number is no longer here is stale)."""
     time_control: TimeControl | None = None
     """The clock of the invitation this user sent and that is still pending (None: untimed)."""
+    result: _Result | None = None
+    """The result screen this user is on (None: none); kept by ``reset``."""
+    offers: tuple[float, ...] = ()
+    """When this user made their last rematch offers (at most ``REMATCH_OFFERS_PER_MINUTE``)."""
 
     def info(self) -> UserInfo:
         return UserInfo(
@@ -366,8 +421,9 @@ class _User:
         self.time_control = None
 
 
-SAVE_VERSION: Final = 1
-"""The version of ``LobbyState.save``'s data; ``restore`` refuses any other."""
+SAVE_VERSION: Final = 2
+"""The version of ``LobbyState.save``'s data; ``restore`` refuses any other (2: with the
+result screens, which are users' fields, the rematch offers and the games' clocks)."""
 
 _saver: Final = cattrs.Converter(forbid_extra_keys=True)
 """Users as plain data (tuples become lists); attrs fields added to ``_User`` later are
@@ -389,6 +445,7 @@ class LobbyState:
     ``max_games_per_minute`` caps the games a socket starts in any ``GAMES_WINDOW``
     (None: no cap).
     ``invitation_timeout`` is how long an invitation stays pending (None: forever).
+    ``rematch_timeout`` is how long a rematch offer stays pending (None: forever).
     """
 
     def __init__(
@@ -402,6 +459,7 @@ class LobbyState:
         invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
         chat: bool = True,
         time_controls: TimeControlRules | None = None,
+        rematch_timeout: float | None = DEFAULT_REMATCH_TIMEOUT,
     ) -> None:
         self._time_controls = time_controls or TimeControlRules()
         self._grace_seconds = grace_seconds
@@ -419,6 +477,16 @@ class LobbyState:
             text = f"invitation_timeout must be positive (or None), not {invitation_timeout}"
             raise ValueError(text)
         self._invitation_timeout = invitation_timeout
+        if rematch_timeout is not None and not rematch_timeout > 0:
+            text = f"rematch_timeout must be positive (or None), not {rematch_timeout}"
+            raise ValueError(text)
+        self._rematch_timeout = rematch_timeout
+        # Pending rematch offers by finished game, and their (deadline, number, game id)
+        # entries, earliest first; stale entries are dropped as the invitations' are.
+        self._rematches: dict[str, _Offer] = {}
+        self._rematch_deadlines: list[tuple[float, int, str]] = []
+        # The clock of each timed game in progress, for its rematch.
+        self._game_controls: dict[str, TimeControl] = {}
         # (deadline, number, challenger key) of every invitation made, earliest first.  An
         # answered invitation's entry is left in place (stale: its number is no longer the
         # challenger's) and dropped when it comes to the top, so answering costs O(1).
@@ -518,10 +586,42 @@ class LobbyState:
         user = self._users.get(_key(name))
         return None if user is None or user.invitation is None else user.invitation[0]
 
+    def result_screen(self, name: str) -> str | None:
+        """The finished game whose result screen ``name`` is on (None: none)."""
+        user = self._users.get(_key(name))
+        return None if user is None or user.result is None else user.result.game_id
+
+    def rematch_possible(self, game_id: str, player: str) -> bool:
+        """Whether ``player`` and their opponent in the finished ``game_id`` are both still on
+        its result screen (so a rematch may still start)."""
+        user = self._users.get(_key(player))
+        if user is None or not _on_result(user, game_id):
+            return False
+        assert user.result is not None
+        opponent = self._users.get(user.result.opponent)
+        return opponent is not None and _on_result(opponent, game_id)
+
+    def rematch_offer(self, game_id: str) -> tuple[str, str, float | None] | None:
+        """The pending rematch offer of ``game_id``: who offers, to whom, until when."""
+        offer = self._rematches.get(game_id)
+        if offer is None:
+            return None
+        return (self._users[offer.by].name, self._users[offer.to].name, offer.deadline)
+
     def next_deadline(self) -> float | None:
-        """When the earliest pending invitation expires: feed ``Tick`` then (None: none)."""
+        """When the earliest pending invitation or rematch offer expires: feed ``Tick`` then
+        (None: none)."""
+        return _earliest(self._next_invitation_deadline(), self._next_offer_deadline())
+
+    def _next_invitation_deadline(self) -> float | None:
         heap = self._deadlines
         while heap and not self._is_pending(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def _next_offer_deadline(self) -> float | None:
+        heap = self._rematch_deadlines
+        while heap and not self._is_pending_offer(heap[0]):
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
@@ -534,9 +634,10 @@ class LobbyState:
 
     def save(self) -> dict[str, Any]:
         """Everything this lobby knows that its configuration does not say, as JSON-safe
-        data: users (with their tokens, states, invitations and their deadlines, records),
-        sockets, games, the list and its queue, the pool, the decline cooldowns, the games
-        each socket started, the pending invitations' deadlines.  ``restore`` with the same
+        data: users (with their tokens, states, invitations and their deadlines, records,
+        result screens and rematch offers made), sockets, games and their clocks, the list
+        and its queue, the pool, the decline cooldowns, the games each socket started, the
+        pending invitations and rematch offers with their deadlines.  ``restore`` with the same
         configuration gives a lobby that answers every later event exactly as this one
         (the state machine tests check it at every step).
 
@@ -557,6 +658,14 @@ class LobbyState:
             "invitation_numbers": self._invitation_numbers,
             "games_started": [[conn, list(times)] for conn, times in self._games_started.items()],
             "declines": [[*pair, until] for pair, until in self._declines.items()],
+            "rematches": [_saver.unstructure(offer) for offer in self._rematches.values()],
+            "rematch_deadlines": sorted(
+                list(entry) for entry in self._rematch_deadlines if self._is_pending_offer(entry)
+            ),
+            "game_controls": [
+                [game_id, _saver.unstructure(control)]
+                for game_id, control in self._game_controls.items()
+            ],
         }
 
     @classmethod
@@ -593,6 +702,16 @@ class LobbyState:
             lobby._declines = OrderedDict(
                 ((str(a), str(b)), float(until)) for a, b, until in saved["declines"]
             )
+            offers = [_saver.structure(data, _Offer) for data in saved["rematches"]]
+            lobby._rematches = {offer.game_id: offer for offer in offers}
+            lobby._rematch_deadlines = [
+                (float(d), int(n), str(g)) for d, n, g in saved["rematch_deadlines"]
+            ]
+            heapq.heapify(lobby._rematch_deadlines)
+            lobby._game_controls = {
+                str(game_id): _saver.structure(control, TimeControl)
+                for game_id, control in saved["game_controls"]
+            }
         except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
             raise ValueError(f"not a lobby snapshot: {exc!r}") from None
         keys = set(lobby._users)
@@ -603,10 +722,15 @@ class LobbyState:
             | set(lobby._waiting)
             | set(lobby._pool)
             | {user.peer for user in users if user.peer is not None}
+            | {key for offer in offers for key in (offer.by, offer.to)}
         )
         if len(keys) != len(users) or not referred <= keys:
             raise ValueError("not a lobby snapshot: users and their references disagree")
         return lobby
+
+    def _is_pending_offer(self, entry: tuple[float, int, str]) -> bool:
+        offer = self._rematches.get(entry[2])
+        return offer is not None and offer.number == entry[1]
 
     # ----------------------------------------------------------------- events
 
@@ -686,7 +810,8 @@ class LobbyState:
     def _resume(self, conn: ConnId, key: str, user: _User) -> list[Effect]:
         """A valid token, or the account's own session cookie, takes the session over, even
         from a socket that is still open (closed with ``CLOSE_TAKEN_OVER``)."""
-        effects: list[Effect] = []
+        # The new socket's page starts afresh: the result screen, if any, is left.
+        effects = self._leave_result(user)
         if user.conn is not None:
             del self._conns[user.conn]
             self._games_started.pop(user.conn, None)
@@ -724,7 +849,7 @@ class LobbyState:
             assert user.game_id is not None
             user.conn = None
             return [PlayerAway(user.game_id, user.name)]
-        effects: list[Effect] = []
+        effects = self._leave_result(user)
         if user.peer is not None:
             # Leaving is not declining: whichever side stays is told the invitation is off.
             peer = self._users[user.peer]
@@ -761,6 +886,13 @@ class LobbyState:
                 del self._pool[_key(user.name)]
                 user.state = AVAILABLE
                 return self._changed([user])
+            case Rematch(game_id=game_id):
+                return self._rematch(conn, user, game_id, at)
+            case AnswerRematch(game_id=game_id, accept=accept):
+                return self._answer_rematch(conn, user, game_id, accept, at)
+            case LeaveResult(game_id=game_id):
+                # Never answered: leaving a result screen one is not on changes nothing.
+                return self._leave_result(user) if _on_result(user, game_id) else []
 
     def _challenge(
         self,
@@ -788,7 +920,7 @@ class LobbyState:
             return [_error(conn, "declined_recently", text, ref)]
         if opponent.state != AVAILABLE:
             return [_error(conn, "not_available", f"{opponent.name} is not available", ref)]
-        effects: list[Effect] = []
+        effects = self._leave_result(user)
         changed = [user, opponent]
         if user.state == INVITATION_RECEIVED:
             # Challenging someone else answers the invitation held: a decline.  Refusing
@@ -824,7 +956,7 @@ class LobbyState:
             return [_error(conn, "not_available", text, ref)]
         if (refusal := self._games_cap(conn, at, ref)) is not None:
             return [refusal]
-        effects: list[Effect] = []
+        effects = self._leave_result(user)
         changed: list[_User] = []
         if user.state == INVITATION_RECEIVED:
             # As a challenge does: answering the invitation held with a decline means
@@ -846,10 +978,16 @@ class LobbyState:
         return effects + self._changed(changed) + self._start_game(partner, user, at)
 
     def _start_game(
-        self, player1: _User, player2: _User, at: float, time_control: TimeControl | None = None
+        self,
+        player1: _User,
+        player2: _User,
+        at: float,
+        time_control: TimeControl | None = None,
+        rematch_of: str | None = None,
     ) -> list[Effect]:
         """``player1`` (who moves first) and ``player2`` start a game, at time ``at``, untimed
-        or on ``time_control``."""
+        or on ``time_control``; both leave any result screen they were on."""
+        effects = self._leave_result(player1) + self._leave_result(player2)
         game_id = self._new_game_id()
         player1.state = player2.state = PLAYING
         player1.game_id = player2.game_id = game_id
@@ -865,9 +1003,113 @@ class LobbyState:
             player1=Player(name=player1.name, color=color1, registered=player1.registered),
             player2=Player(name=player2.name, color=color2, registered=player2.registered),
             time_control=time_control,
+            rematch_of=rematch_of,
         )
+        if time_control is not None:
+            self._game_controls[game_id] = time_control
         start = StartGame(setup, player1.conn, player2.conn)
-        return [start, *self._changed([player1, player2])]
+        return [*effects, start, *self._changed([player1, player2])]
+
+    def _rematch(self, conn: ConnId, user: _User, game_id: str, at: float) -> list[Effect]:
+        """Offer a rematch of ``game_id``, or accept the opponent's pending offer of it."""
+        ref = "rematch"
+        result = user.result
+        if result is None or result.game_id != game_id:
+            if user.state in (PLAYING, INVITATION_SENT, SEEKING):
+                text = "you already have an invitation out or a game"
+                return [_error(conn, "not_available", text, ref)]
+            text = "you are not on the result screen of this game"
+            return [_error(conn, "unknown_game", text, ref)]
+        opponent = self._users.get(result.opponent)
+        if opponent is None or not _on_result(opponent, game_id):
+            text = "your opponent has left this game: challenge them from the lobby"
+            return [_error(conn, "opponent_left", text, ref)]
+        offer = self._rematches.get(game_id)
+        if offer is not None:
+            if offer.by == _key(user.name):
+                text = "you already offered a rematch: wait for the answer"
+                return [_error(conn, "already_offered", text, ref)]
+            return self._accept_rematch(conn, user, opponent, offer, at, ref)
+        until = self._declines.get((_key(user.name), result.opponent))
+        if until is not None and until > at:
+            wait = math.ceil(until - at)
+            text = f"{opponent.name} declined your rematch: you can offer again in {wait} s"
+            return [_error(conn, "declined_recently", text, ref)]
+        recent = tuple(offered for offered in user.offers if offered > at - REMATCH_WINDOW)
+        if len(recent) >= REMATCH_OFFERS_PER_MINUTE:
+            wait = math.ceil(recent[0] + REMATCH_WINDOW - at)
+            limit = REMATCH_OFFERS_PER_MINUTE
+            text = f"you may offer {limit} rematches a minute: wait {wait} s before the next"
+            return [_error(conn, "rematch_offer_limit", text, ref)]
+        if (refusal := self._games_cap(conn, at, ref)) is not None:
+            return [refusal]
+        user.offers = (*recent, at)
+        deadline = None if self._rematch_timeout is None else at + self._rematch_timeout
+        number, self._invitation_numbers = self._invitation_numbers, self._invitation_numbers + 1
+        offer = _Offer(game_id, _key(user.name), result.opponent, deadline, number)
+        self._rematches[game_id] = offer
+        if deadline is not None:
+            heapq.heappush(self._rematch_deadlines, (deadline, offer.number, game_id))
+        offered = RematchOffered(game_id=game_id, by=user.name, expires_in=self._rematch_timeout)
+        assert opponent.conn is not None  # on a result screen, so connected
+        return [Send(conn, offered), Send(opponent.conn, offered)]
+
+    def _answer_rematch(
+        self, conn: ConnId, user: _User, game_id: str, accept: bool, at: float
+    ) -> list[Effect]:
+        ref = "answer_rematch"
+        offer = self._rematches.get(game_id)
+        if offer is None or offer.to != _key(user.name):
+            return [_error(conn, "no_rematch_offer", "no rematch offer to answer", ref)]
+        offerer = self._users[offer.by]
+        if accept:
+            return self._accept_rematch(conn, user, offerer, offer, at, ref)
+        del self._rematches[game_id]
+        # As a declined challenge: the offerer may not ask again for a while.
+        pair = (offer.by, offer.to)
+        self._declines.pop(pair, None)
+        self._declines[pair] = at + self._decline_cooldown
+        declined = RematchDeclined(game_id=game_id, by=user.name)
+        assert offerer.conn is not None
+        return [Send(conn, declined), Send(offerer.conn, declined)]
+
+    def _accept_rematch(
+        self, conn: ConnId, user: _User, offerer: _User, offer: _Offer, at: float, ref: str
+    ) -> list[Effect]:
+        """``user`` accepts ``offerer``'s pending ``offer``: the rematch starts now, the one
+        who moved second moving first, on the same clock.  An invitation either player holds
+        is declined (as a challenge or a seek declines it)."""
+        if (refusal := self._games_cap(conn, at, ref)) is not None:
+            return [refusal]
+        del self._rematches[offer.game_id]
+        effects: list[Effect] = []
+        changed: list[_User] = []
+        for player in (user, offerer):
+            if player.state == INVITATION_RECEIVED:
+                assert player.peer is not None
+                challenger = self._users[player.peer]
+                effects += self._decline(player, challenger, at)
+                changed.append(challenger)
+        result = user.result
+        assert result is not None
+        first, second = (offerer, user) if result.first else (user, offerer)
+        started = self._start_game(first, second, at, result.time_control, offer.game_id)
+        return effects + self._changed(changed) + started
+
+    def _leave_result(self, user: _User) -> list[Effect]:
+        """``user`` leaves their result screen, if on one: a pending rematch offer of that
+        game is off, and the opponent, if still there, is told."""
+        result = user.result
+        if result is None:
+            return []
+        user.result = None
+        offer = self._rematches.pop(result.game_id, None)
+        opponent = self._users.get(result.opponent)
+        if offer is None or opponent is None or not _on_result(opponent, result.game_id):
+            return []
+        assert opponent.conn is not None
+        notice = RematchCancelled(game_id=result.game_id, by=user.name, reason="left")
+        return [Send(opponent.conn, notice)]
 
     def _decline(self, user: _User, challenger: _User, at: float) -> list[Effect]:
         """``user`` declines ``challenger``'s invitation: both are available again, the
@@ -940,11 +1182,11 @@ class LobbyState:
         return effects
 
     def _expire(self, now: float) -> list[Effect]:
-        """Call off every invitation whose deadline is ``now`` or earlier: both sides are
-        told (``by`` is the other side, as in every ``invitation_cancelled``)."""
+        """Call off every invitation and rematch offer whose deadline is ``now`` or earlier:
+        both sides are told (``by`` is the other side, as in every ``invitation_cancelled``)."""
         effects: list[Effect] = []
         changed: list[_User] = []
-        while (deadline := self.next_deadline()) is not None and deadline <= now:
+        while (deadline := self._next_invitation_deadline()) is not None and deadline <= now:
             _, _, key = heapq.heappop(self._deadlines)
             challenger = self._users[key]
             assert challenger.peer is not None
@@ -956,6 +1198,14 @@ class LobbyState:
                     notice = InvitationCancelled(by=other.name, reason="expired")
                     effects.append(Send(user.conn, notice))
             changed += (challenger, challenged)
+        while (deadline := self._next_offer_deadline()) is not None and deadline <= now:
+            _, _, game_id = heapq.heappop(self._rematch_deadlines)
+            offer = self._rematches.pop(game_id)
+            by, to = self._users[offer.by], self._users[offer.to]
+            for player, other in ((by, to), (to, by)):
+                assert player.conn is not None  # on a result screen, so connected
+                off = RematchCancelled(game_id=offer.game_id, by=other.name, reason="expired")
+                effects.append(Send(player.conn, off))
         return effects + self._changed(changed)
 
     def _game_ended(self, event: GameEnded) -> list[Effect]:
@@ -966,7 +1216,8 @@ class LobbyState:
         winner_key = None if result.winner is None else _key(result.winner)
         changed: list[_User] = []
         gone: list[str] = []
-        for key in keys:
+        control = self._game_controls.pop(event.game_id, None)
+        for number, key in enumerate(keys):
             user = self._users[key]
             if not result.counts or (user.registered and not event.recorded):
                 pass
@@ -980,6 +1231,9 @@ class LobbyState:
             if user.conn is None:
                 gone.append(key)
             else:
+                # Both connected players see the result: a rematch may be offered there.
+                opponent = keys[1 - number]
+                user.result = _Result(event.game_id, opponent, number == 0, control)
                 changed.append(user)
         # Players got no lobby traffic during the game: a snapshot resynchronises them, and
         # carries their own row, so they need no personal update.
@@ -1034,6 +1288,15 @@ class LobbyState:
             self._listed[key] = None
             promoted.append(self._users[key].info())
         return LobbyChanged(users=tuple(promoted), left=tuple(left), online=len(self._users))
+
+
+def _on_result(user: _User, game_id: str) -> bool:
+    return user.result is not None and user.result.game_id == game_id
+
+
+def _earliest(*times: float | None) -> float | None:
+    known = [time for time in times if time is not None]
+    return min(known) if known else None
 
 
 def _token_matches(offered: str | None, token: str) -> bool:

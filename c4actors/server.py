@@ -28,7 +28,11 @@ from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.gc_policy import timed_collections, tuned_gc
 from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
 from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
-from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
+from c4actors.lobby_state import (
+    DEFAULT_INVITATION_TIMEOUT,
+    DEFAULT_MAX_GAMES_PER_MINUTE,
+    DEFAULT_REMATCH_TIMEOUT,
+)
 from c4actors.loop_monitor import LoopMonitor
 from c4actors.metrics import Metrics
 from c4actors.sessions import SessionSigner, load_secret
@@ -81,6 +85,8 @@ class ServerSettings:
     """Games one connection may start per minute; None: no cap."""
     invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT
     """Seconds an invitation stays pending before it expires; None: forever."""
+    rematch_timeout: float | None = DEFAULT_REMATCH_TIMEOUT
+    """Seconds a rematch offer stays pending before it expires; None: forever."""
     chat: ChatSettings = attrs.field(factory=ChatSettings)
     """Whether games have a chat (``--chat``) and how long it outlives a game (``--chat-after``)."""
     max_spectators: int = DEFAULT_MAX_SPECTATORS
@@ -224,6 +230,7 @@ async def _serve(
             list_limit=settings.lobby_list_limit,
             max_games_per_minute=settings.max_games_per_minute,
             invitation_timeout=settings.invitation_timeout,
+            rematch_timeout=settings.rematch_timeout,
             chat=settings.chat,
             max_spectators=settings.max_spectators,
             max_watching=settings.max_watching,

@@ -9,10 +9,14 @@ Limits: ``max_per_game`` spectators per game (``--max-spectators``) and ``max_pe
 games watched per connection (``--max-watching``).  A game's entry goes when the game
 ends (``game_ended``), a connection's when it leaves (``left``) or starts its own game
 (``stop_all``): in each case the caller tells the games concerned.
+
+A finished game's spectators follow its players into their rematch: ``RematchFollowers``
+keeps them while the lobby core says a rematch may still start.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, TypeAlias
 
 import attrs
@@ -98,3 +102,38 @@ class Spectators:
         conns.discard(conn)
         if not conns:
             del self.by_game[game_id]
+
+
+MIN_PRUNE: Final = 64
+
+
+@attrs.define
+class RematchFollowers:
+    """The spectators of finished games whose players may still start a rematch, to be made
+    spectators of it (``follow``).
+
+    ``still_possible(game_id, player)`` is the lobby core's word on whether the players of
+    ``game_id`` (``player`` one of them) are both on its result screen.  Entries it rules out
+    are dropped whenever the table has doubled since the last sweep, so it holds at most
+    about twice the games that may still be rematched, at an amortised O(1) per game.
+    The connections kept may have left or started a game since: the caller checks."""
+
+    still_possible: Callable[[str, str], bool]
+    by_game: dict[str, tuple[str, list[ConnId]]] = attrs.field(factory=dict)
+    prune_at: int = MIN_PRUNE
+
+    def keep(self, game_id: str, player: str, conns: list[ConnId]) -> None:
+        """``game_id`` ended watched by ``conns``; ``player`` is one of its players."""
+        if not conns or not self.still_possible(game_id, player):
+            return
+        self.by_game[game_id] = (player, conns)
+        if len(self.by_game) >= self.prune_at:
+            for ended, (name, _) in list(self.by_game.items()):
+                if not self.still_possible(ended, name):
+                    del self.by_game[ended]
+            self.prune_at = max(MIN_PRUNE, 2 * len(self.by_game))
+
+    def follow(self, game_id: str) -> list[ConnId]:
+        """The rematch of ``game_id`` started: the connections that watched it."""
+        _, conns = self.by_game.pop(game_id, ("", []))
+        return conns

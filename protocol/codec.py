@@ -48,6 +48,7 @@ from protocol.messages import (
     Move,
     ServerMessage,
     UserInfo,
+    Watching,
 )
 
 __all__ = [
@@ -190,8 +191,9 @@ _OMITTED_WHEN_UNSET: Final[dict[type, tuple[str, ...]]] = {
     Challenge: ("time_control",),
     InvitationSent: ("time_control",),
     Invitation: ("time_control",),
-    GameStarted: ("time_control",),
+    GameStarted: ("time_control", "rematch_of"),
     Move: ("ply",),
+    Watching: ("rematch_of",),
 }
 
 

@@ -30,6 +30,10 @@ GameOverReason: TypeAlias = Literal[
 their first move in time, or a player aborted it before both had moved); nobody's record
 changes."""
 PlayerNumber: TypeAlias = Literal[1, 2]
+RematchCancelReason: TypeAlias = Literal["left", "expired"]
+"""Why a rematch offer is off: ``left`` (``by`` left the result screen: went back to the
+lobby, challenged or sought someone else, started another game or disconnected; told to
+the other player) or ``expired`` (unanswered in time; told to both, ``by`` is the other)."""
 CancelReason: TypeAlias = Literal["cancelled", "left", "expired"]
 """Why an invitation was called off: ``cancelled`` (the challenger withdrew it), ``left``
 (either side disconnected) or ``expired`` (nobody answered it in time; told to both sides)."""
@@ -70,6 +74,10 @@ ErrorCode: TypeAlias = Literal[
     "no_draw_offer",
     "draw_offer_limit",
     "cannot_abort",
+    "opponent_left",
+    "already_offered",
+    "no_rematch_offer",
+    "rematch_offer_limit",
     "not_watching",
     "too_many_spectators",
     "watching_too_many",
@@ -275,6 +283,31 @@ class UnfollowGames:
     """Stop getting the list of games in progress (no answer)."""
 
 
+@attrs.frozen(kw_only=True)
+class Rematch:
+    """On the result screen of game ``game_id``: offer its opponent a rematch (or accept
+    theirs, if they offered one first: two crossing offers start one game)."""
+
+    game_id: str
+
+
+@attrs.frozen(kw_only=True)
+class AnswerRematch:
+    """Accept (``accept: true``: the rematch starts at once) or decline the opponent's
+    pending rematch offer for game ``game_id``."""
+
+    game_id: str
+    accept: bool
+
+
+@attrs.frozen(kw_only=True)
+class LeaveResult:
+    """The player left the result screen of game ``game_id`` (back to the lobby): a rematch
+    offer either way is off, and the opponent can no longer offer one.  Never answered."""
+
+    game_id: str
+
+
 ClientMessage: TypeAlias = (
     NewConnection
     | Challenge
@@ -293,6 +326,9 @@ ClientMessage: TypeAlias = (
     | Unwatch
     | FollowGames
     | UnfollowGames
+    | Rematch
+    | AnswerRematch
+    | LeaveResult
 )
 CLIENT_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ClientMessage)
 
@@ -402,6 +438,8 @@ class GameStarted:
     colors: Colors
     you: PlayerNumber
     time_control: TimeControl | None = None
+    rematch_of: str | None = None
+    """Set when this game is a rematch of that finished game (the seats swapped)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -466,6 +504,35 @@ class DrawDeclined:
 
 
 @attrs.frozen(kw_only=True)
+class RematchOffered:
+    """To both players of the finished game ``game_id``: ``by`` offers a rematch (answer
+    with ``answer_rematch``, or offer one too; it is off after ``expires_in`` seconds)."""
+
+    game_id: str
+    by: str
+    expires_in: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RematchDeclined:
+    """To both players: ``by`` declined the rematch offer of game ``game_id``."""
+
+    game_id: str
+    by: str
+
+
+@attrs.frozen(kw_only=True)
+class RematchCancelled:
+    """The rematch offer of game ``game_id`` is off: ``by`` left the result screen
+    (``reason: "left"``, told to the other player) or nobody answered it in time
+    (``expired``, told to both; ``by`` is the other player)."""
+
+    game_id: str
+    by: str
+    reason: RematchCancelReason
+
+
+@attrs.frozen(kw_only=True)
 class ChatMessage:
     """To everyone who hears game ``game_id`` (its players): ``from_`` (wire key ``from``)
     said ``text`` at ``at`` (the server's wall clock, epoch seconds)."""
@@ -489,6 +556,9 @@ class Watching:
     player2: str
     colors: Colors
     spectators: int
+    rematch_of: str | None = None
+    """Set when this game is a rematch of that finished game: its spectators are moved
+    here without asking (this message is how they learn it), as a ``watch`` would."""
 
 
 @attrs.frozen(kw_only=True)
@@ -536,6 +606,9 @@ ServerMessage: TypeAlias = (
     | OpponentReconnected
     | DrawOffered
     | DrawDeclined
+    | RematchOffered
+    | RematchDeclined
+    | RematchCancelled
     | ChatMessage
     | Watching
     | Unwatched

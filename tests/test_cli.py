@@ -6,7 +6,11 @@ import pytest
 
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.cli import build_parser
-from c4actors.lobby_state import DEFAULT_INVITATION_TIMEOUT, DEFAULT_MAX_GAMES_PER_MINUTE
+from c4actors.lobby_state import (
+    DEFAULT_INVITATION_TIMEOUT,
+    DEFAULT_MAX_GAMES_PER_MINUTE,
+    DEFAULT_REMATCH_TIMEOUT,
+)
 
 
 def test_lobby_list_limit_defaults_and_zero_lists_everyone() -> None:
@@ -41,6 +45,14 @@ def test_invitation_timeout_defaults_to_a_minute_and_zero_means_never() -> None:
     assert parse(["serve", "--invitation-timeout", "0"]).invitation_timeout == 0
     with pytest.raises(SystemExit):
         parse(["serve", "--invitation-timeout", "-1"])
+
+
+def test_rematch_timeout_defaults_to_thirty_seconds_and_zero_means_never() -> None:
+    parse = build_parser().parse_args
+    assert parse(["serve"]).rematch_timeout == DEFAULT_REMATCH_TIMEOUT == 30
+    assert parse(["serve", "--rematch-timeout", "0"]).rematch_timeout == 0
+    with pytest.raises(SystemExit):
+        parse(["serve", "--rematch-timeout", "-1"])
 
 
 def test_registrations_per_address_defaults_to_five_and_zero_lifts_it() -> None:

@@ -17,7 +17,11 @@ from c4actors.lobby_state import (
     CLOSE_TAKEN_OVER,
     DECLINE_COOLDOWN,
     DEFAULT_INVITATION_TIMEOUT,
+    DEFAULT_REMATCH_TIMEOUT,
     GAMES_WINDOW,
+    REMATCH_OFFERS_PER_MINUTE,
+    REMATCH_WINDOW,
+    SAVE_VERSION,
     AccountInfo,
     CloseConnection,
     ColorChanged,
@@ -42,6 +46,7 @@ from c4actors.lobby_state import (
 from c4actors.lobby_updates import LobbyUpdateBuffer
 from protocol.messages import (
     Accept,
+    AnswerRematch,
     Cancel,
     Challenge,
     Decline,
@@ -50,7 +55,12 @@ from protocol.messages import (
     InvitationCancelled,
     InvitationDeclined,
     InvitationSent,
+    LeaveResult,
     LobbyUpdate,
+    Rematch,
+    RematchCancelled,
+    RematchDeclined,
+    RematchOffered,
     Seek,
     TimeControl,
     Unseek,
@@ -74,6 +84,11 @@ ERROR_CODES = {
     "too_many_games",
     "already_seeking",
     "not_seeking",
+    "unknown_game",
+    "opponent_left",
+    "already_offered",
+    "no_rematch_offer",
+    "rematch_offer_limit",
 }
 
 
@@ -113,6 +128,7 @@ def make_lobby(
     invitation_timeout: float | None = DEFAULT_INVITATION_TIMEOUT,
     new_token: Numbered | None = None,
     new_game_id: Numbered | None = None,
+    rematch_timeout: float | None = DEFAULT_REMATCH_TIMEOUT,
 ) -> LobbyState:
     return LobbyState(
         new_token=new_token or Numbered("token"),
@@ -120,6 +136,7 @@ def make_lobby(
         list_limit=list_limit,
         max_games_per_minute=max_games_per_minute,
         invitation_timeout=invitation_timeout,
+        rematch_timeout=rematch_timeout,
     )
 
 
@@ -745,6 +762,7 @@ class LobbyMachine(RuleBasedStateMachine):
     list_limit: int | None = None
     max_games_per_minute: int | None = None
     invitation_timeout = 45.0
+    rematch_timeout = 30.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -755,6 +773,7 @@ class LobbyMachine(RuleBasedStateMachine):
             self.invitation_timeout,
             self.new_token,
             self.new_game_id,
+            rematch_timeout=self.rematch_timeout,
         )
         self.shadow: LobbyState | None = None
         """A lobby restored from a snapshot of ``lobby`` (``restore_a_shadow``), fed the
@@ -782,6 +801,12 @@ class LobbyMachine(RuleBasedStateMachine):
         """Challenger casefolded -> when their latest invitation expires, from the requests."""
         self.ticked = -math.inf
         """The time of the last ``Tick``: no invitation due by then may still be pending."""
+        self.seats: dict[str, tuple[str, str]] = {}
+        """Each game started: (who moved first, the other)."""
+        self.offers_at: dict[str, list[float]] = {}
+        """When each user (casefolded) made their rematch offers: the model of the limit."""
+        self.offer_deadlines: dict[str, float] = {}
+        """Finished game -> when its latest rematch offer expires, from the requests."""
 
     def fingerprint(self) -> Any:
         names = [u.name for u in self.lobby.snapshot()]
@@ -793,6 +818,8 @@ class LobbyMachine(RuleBasedStateMachine):
             },
             {c: self.lobby.name_of(c) for c in self.opened},
             self.lobby.game_count(),
+            {n: self.lobby.result_screen(n) for n in names},
+            {g: self.lobby.rematch_offer(g) for g in self.started},
         )
 
     def run(self, event: Any) -> list[Effect]:
@@ -809,6 +836,8 @@ class LobbyMachine(RuleBasedStateMachine):
             opponent = self.lobby.user_info(event.message.opponent)
         playing_before = {u.name for u in self.lobby.snapshot() if u.state == "PLAYING"}
         seekers_before = self.lobby.seekers()
+        screens_before = {u.name: self.lobby.result_screen(u.name) for u in self.lobby.snapshot()}
+        offers_before = {g: self.lobby.rematch_offer(g) for g in self.started}
         effects = self.lobby.handle(event)
         if self.shadow is not None:
             assert self.shadow.handle(event) == effects, "the restored lobby answered otherwise"
@@ -827,6 +856,20 @@ class LobbyMachine(RuleBasedStateMachine):
             self.deadlines[asker.casefold()] = event.at + self.invitation_timeout
         if asker_info is not None:
             self.check_request(event, asker_info, asker_peer, opponent, effects)
+        if asker_info is not None and isinstance(event.message, Rematch | AnswerRematch):
+            self.check_rematch(event, asker_info, screens_before, offers_before, effects)
+        for player, screen in screens_before.items():
+            if screen is None or self.lobby.result_screen(player) is not None:
+                continue
+            # Leaving a result screen calls its offer off; the other player, if still there,
+            # is told, unless the offer was answered by this very event.
+            pending = offers_before.get(screen)
+            others = [n for n, g in screens_before.items() if g == screen and n != player]
+            if pending is not None and others and self.lobby.result_screen(others[0]) == screen:
+                stays = self.conn_of(others[0])
+                assert stays is not None
+                cancelled = RematchCancelled(game_id=screen, by=player, reason="left")
+                assert cancelled in sends_to(effects, stays)
         if leaver_info is not None and leaver_info.state != "PLAYING":
             # A disconnect cancels the invitation it involves, whichever side left.
             notices = [
@@ -881,11 +924,89 @@ class LobbyMachine(RuleBasedStateMachine):
                     self.tokens[name.casefold()] = token
                 case StartGame(game_id=game_id, conn1=conn1, conn2=conn2):
                     self.started.append(game_id)
+                    self.seats[game_id] = (effect.setup.player1.name, effect.setup.player2.name)
                     for conn in (conn1, conn2):
                         self.games_at.setdefault(conn, []).append(event.at)
                 case CloseConnection(conn=conn):
                     assert self.lobby.name_of(conn) is None
+                case Send(conn=conn, message=InvitationDeclined(by=by)) if isinstance(
+                    event, Request
+                ) and isinstance(event.message, Rematch | AnswerRematch):
+                    # A rematch declines the invitations its players held: the model cools.
+                    challenger = self.lobby.name_of(conn)
+                    assert challenger is not None
+                    self.declined_at[challenger.casefold(), by.casefold()] = event.at
         return effects
+
+    def check_rematch(
+        self,
+        event: Request,
+        asker: UserInfo,
+        screens: dict[str, str | None],
+        offers: dict[str, tuple[str, str, float | None] | None],
+        effects: list[Effect],
+    ) -> None:
+        """A rematch offer or answer against the model: result screens, offers, the rate
+        limit, the cooldown and the games cap as they were before the request."""
+        message = event.message
+        assert isinstance(message, Rematch | AnswerRematch)
+        codes = error_codes(effects)
+        game_id, me = message.game_id, asker.name
+        offer = offers.get(game_id)
+        starts = [e for e in effects if isinstance(e, StartGame)]
+        mine = screens.get(me) == game_id
+        opponent = next((n for n, g in screens.items() if g == game_id and n != me), None)
+        accepting = offer is not None and offer[1] == me
+        if isinstance(message, AnswerRematch):
+            if not accepting:
+                assert codes == ["no_rematch_offer"]
+                return
+            if not message.accept:
+                assert codes == [] and starts == []
+                answered = RematchDeclined(game_id=game_id, by=me)
+                assert sends_to(effects, event.conn) == [answered]
+                assert offer is not None
+                self.declined_at[offer[0].casefold(), me.casefold()] = event.at
+                return
+        elif not mine:
+            busy = asker.state in ("PLAYING", "INVITATION_SENT", "SEEKING")
+            assert codes == (["not_available"] if busy else ["unknown_game"])
+            return
+        elif opponent is None:
+            assert codes == ["opponent_left"]
+            return
+        elif offer is not None and offer[0] == me:
+            assert codes == ["already_offered"]
+            return
+        if accepting:
+            # An acceptance, by answer or by crossing offer: the rematch starts at once.
+            if self.at_games_cap(event):
+                assert codes == ["too_many_games"] and starts == []
+                return
+            assert codes == [] and len(starts) == 1
+            assert offer is not None
+            setup = starts[0].setup
+            first, second = self.seats[game_id]
+            assert (setup.player1.name, setup.player2.name) == (second, first), "seats swap"
+            assert setup.rematch_of == game_id
+            assert self.lobby.rematch_offer(game_id) is None
+            return
+        assert opponent is not None
+        key = me.casefold()
+        declined = self.declined_at.get((key, opponent.casefold()))
+        recent = [t for t in self.offers_at.get(key, []) if t > event.at - REMATCH_WINDOW]
+        if declined is not None and event.at < declined + DECLINE_COOLDOWN:
+            assert codes == ["declined_recently"]
+        elif len(recent) >= REMATCH_OFFERS_PER_MINUTE:
+            assert codes == ["rematch_offer_limit"]
+        elif self.at_games_cap(event):
+            assert codes == ["too_many_games"]
+        else:
+            assert codes == [] and starts == []
+            offered = RematchOffered(game_id=game_id, by=me, expires_in=self.rematch_timeout)
+            assert sends_to(effects, event.conn) == [offered]
+            self.offers_at[key] = [*recent, event.at]
+            self.offer_deadlines[game_id] = event.at + self.rematch_timeout
 
     def check_request(
         self,
@@ -993,6 +1114,11 @@ class LobbyMachine(RuleBasedStateMachine):
             for info in self.lobby.snapshot()
             if info.state == "INVITATION_SENT" and (peer := self.lobby.peer_of(info.name))
         }
+        offers = {
+            game_id: offer
+            for game_id in self.started
+            if (offer := self.lobby.rematch_offer(game_id)) is not None
+        }
         effects = self.run(Tick(self.now))
         self.ticked = self.now
         told: dict[int, list[Any]] = {}
@@ -1010,6 +1136,18 @@ class LobbyMachine(RuleBasedStateMachine):
                 conn = self.conn_of(me)
                 assert conn is not None, "only playing users are away"
                 expected[conn] = [InvitationCancelled(by=other, reason="expired")]
+        for game_id, (by, to, offer_deadline) in offers.items():
+            assert offer_deadline == self.offer_deadlines[game_id]
+            if offer_deadline > self.now:
+                assert self.lobby.rematch_offer(game_id) == (by, to, offer_deadline)
+                continue
+            assert self.lobby.rematch_offer(game_id) is None
+            assert self.lobby.result_screen(by) == self.lobby.result_screen(to) == game_id
+            for me, other in ((by, to), (to, by)):
+                conn = self.conn_of(me)
+                assert conn is not None, "players on a result screen are connected"
+                notice = RematchCancelled(game_id=game_id, by=other, reason="expired")
+                expected.setdefault(conn, []).append(notice)
         assert told == expected
 
     @invariant()
@@ -1032,7 +1170,31 @@ class LobbyMachine(RuleBasedStateMachine):
             assert deadline == self.deadlines[info.name.casefold()]
             assert deadline > self.ticked
             due.append(deadline)
+        for game_id in self.started:
+            offer = self.lobby.rematch_offer(game_id)
+            if offer is not None:
+                by, to, deadline = offer
+                assert deadline is not None and deadline > self.ticked
+                assert self.lobby.result_screen(by) == self.lobby.result_screen(to) == game_id
+                due.append(deadline)
         assert self.lobby.next_deadline() == (min(due) if due else None)
+
+    @invariant()
+    def result_screens_hold_connected_players_between_games(self) -> None:
+        """Nobody is on a result screen while playing, inviting or seeking, or away; the
+        two players of a finished game on its screen are its two players."""
+        on: dict[str, list[str]] = {}
+        for info in self.lobby.snapshot():
+            game_id = self.lobby.result_screen(info.name)
+            if game_id is None:
+                continue
+            assert info.state in ("AVAILABLE", "INVITATION_RECEIVED")
+            assert not self.lobby.is_away(info.name)
+            assert info.name in self.seats[game_id]
+            on.setdefault(game_id, []).append(info.name)
+        for game_id, names in on.items():
+            assert len(names) <= 2
+            assert self.lobby.rematch_possible(game_id, names[0]) == (len(names) == 2)
 
     @rule(
         name=st.sampled_from(NAMES),
@@ -1161,6 +1323,101 @@ class LobbyMachine(RuleBasedStateMachine):
         assert error_codes(effects) in ([], ["too_many_games"])
         assert action == "accept" or not error_codes(effects)
 
+    @rule(data=st.data())
+    def finish_a_game(self, data: st.DataObject) -> None:
+        """Targeted: two users play a game to its end, so that rematches have a result
+        screen to be offered on (random events alone rarely get there)."""
+        for name in ("cy", "bob"):
+            if self.lobby.user_info(name) is None:
+                self.connect(name, "none", signed_in=False)
+        self.play_a_game_at_once(data, keep_playing=False)
+
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["rematch", "rematch", "accept", "decline", "leave"]),
+    )
+    def on_the_result_screen(self, data: st.DataObject, action: str) -> None:
+        """Targeted: a player on a result screen offers, answers or leaves it."""
+        on_screen = [
+            (conn, game_id)
+            for conn in self.live_conns()
+            if (game_id := self.lobby.result_screen(self.lobby.name_of(conn) or "")) is not None
+        ]
+        if not on_screen:
+            return
+        conn, game_id = data.draw(st.sampled_from(on_screen))
+        messages: dict[str, Rematch | AnswerRematch | LeaveResult] = {
+            "rematch": Rematch(game_id=game_id),
+            "accept": AnswerRematch(game_id=game_id, accept=True),
+            "decline": AnswerRematch(game_id=game_id, accept=False),
+            "leave": LeaveResult(game_id=game_id),
+        }
+        message = messages[action]
+        effects = self.run(Request(conn, message, self.now))
+        if action == "leave":
+            assert all(
+                isinstance(e, Send) and isinstance(e.message, RematchCancelled) for e in effects
+            )
+
+    @rule(data=st.data(), kind=st.sampled_from([Rematch, AnswerRematch, LeaveResult]))
+    def rematch_anything(self, data: st.DataObject, kind: Any) -> None:
+        """Any connection, any game id: refused with a reason, or played by the rules."""
+        conn = data.draw(st.sampled_from(self.opened)) if self.opened else 999
+        game_id = data.draw(st.sampled_from([*self.started, "game-unknown"]))
+        message: Rematch | AnswerRematch | LeaveResult = (
+            AnswerRematch(game_id=game_id, accept=data.draw(st.booleans()))
+            if kind is AnswerRematch
+            else kind(game_id=game_id)
+        )
+        self.run(Request(conn, message, self.now))
+
+    def pending_offers(self) -> list[tuple[str, tuple[str, str, float | None]]]:
+        return [(g, offer) for g in self.started if (offer := self.lobby.rematch_offer(g))]
+
+    @rule(data=st.data(), accept=st.booleans())
+    def answer_a_rematch_offer(self, data: st.DataObject, accept: bool) -> None:
+        """Targeted: the player offered a rematch answers it."""
+        offers = self.pending_offers()
+        if offers:
+            game_id, (_, to, _) = data.draw(st.sampled_from(offers))
+            conn = self.conn_of(to)
+            assert conn is not None
+            self.run(Request(conn, AnswerRematch(game_id=game_id, accept=accept), self.now))
+
+    @rule()
+    def a_rematch_offer_lapses(self) -> None:
+        """Targeted: nobody answers for the whole timeout; the lobby actor ticks."""
+        if self.pending_offers():
+            self.now += self.rematch_timeout
+            self.deadline_event()
+
+    @rule(data=st.data(), how=st.sampled_from(["cross", "accept", "decline", "wait"]))
+    def offer_and_answer(self, data: st.DataObject, how: str) -> None:
+        """Targeted: one player offers a rematch and the other answers, leaves it pending,
+        or presses "Rematch" too at the same moment ("cross"): one game at most."""
+        pairs = [
+            (conn, game_id)
+            for conn in self.live_conns()
+            if (name := self.lobby.name_of(conn)) is not None
+            and (game_id := self.lobby.result_screen(name)) is not None
+            and self.lobby.rematch_possible(game_id, name)
+            and self.lobby.rematch_offer(game_id) is None
+        ]
+        if not pairs:
+            return
+        first, game_id = data.draw(st.sampled_from(pairs))
+        second = next(c for c, g in pairs if g == game_id and c != first)
+        games = self.lobby.game_count()
+        effects = self.run(Request(first, Rematch(game_id=game_id), self.now))
+        if how == "cross":
+            effects += self.run(Request(second, Rematch(game_id=game_id), self.now))
+        elif how != "wait":
+            answer = AnswerRematch(game_id=game_id, accept=how == "accept")
+            effects += self.run(Request(second, answer, self.now))
+        started = [e for e in effects if isinstance(e, StartGame)]
+        assert len(started) <= 1
+        assert self.lobby.game_count() == games + len(started)
+
     @rule(
         data=st.data(),
         outcome=st.sampled_from(["p1", "p2", "draw", "aborted"]),
@@ -1287,6 +1544,7 @@ class LobbyMachine(RuleBasedStateMachine):
             list_limit=self.list_limit,
             max_games_per_minute=self.max_games_per_minute,
             invitation_timeout=self.invitation_timeout,
+            rematch_timeout=self.rematch_timeout,
         )
 
     @invariant()
@@ -1328,6 +1586,7 @@ CONFIGURATION = {
     "_new_game_id",
     "_list_limit",
     "_decline_cooldown",
+    "_rematch_timeout",
 }
 """What ``__init__`` is given (a restoring process passes its own)."""
 SAVED = {
@@ -1341,6 +1600,9 @@ SAVED = {
     "_invitation_numbers",
     "_games_started",
     "_declines",
+    "_rematches",
+    "_rematch_deadlines",
+    "_game_controls",
 }
 """What ``save`` writes and ``restore`` reads."""
 
@@ -1354,7 +1616,7 @@ def test_save_covers_every_attribute() -> None:
 def busy_lobby() -> LobbyState:
     """Every kind of state at once: a game with a player away, an invitation with its
     deadline, a decline cooldown, games counted per socket, a seeker, a registered user,
-    an unlisted user."""
+    an unlisted user, a timed game in progress, a result screen with a rematch offer."""
     lobby = make_lobby(list_limit=5, max_games_per_minute=5)
     for conn, name in enumerate(["ann", "bob", "cy", "dee", "eve", "fay"], start=1):
         connect(lobby, conn, name)
@@ -1367,6 +1629,14 @@ def busy_lobby() -> LobbyState:
     timed = TimeControl(base_seconds=180.0, increment_seconds=2.0)
     lobby.handle(Request(3, Challenge(opponent="eve", time_control=timed), at=5.0))
     lobby.handle(Request(6, Seek(), at=6.0))
+    for conn, name in enumerate(["hal", "ivy", "jo", "kim"], start=12):
+        connect(lobby, conn, name)
+    lobby.handle(Request(12, Challenge(opponent="ivy"), at=6.0))
+    lobby.handle(Request(13, Accept(challenger="hal"), at=6.0))
+    lobby.handle(GameEnded("game-1", won_by("ivy")))
+    lobby.handle(Request(12, Rematch(game_id="game-1"), at=6.5))
+    lobby.handle(Request(14, Challenge(opponent="kim", time_control=timed), at=7.0))
+    lobby.handle(Request(15, Accept(challenger="jo"), at=7.0))
     return lobby
 
 
@@ -1376,8 +1646,8 @@ def test_a_saved_lobby_is_json_and_restores_to_the_same_lobby() -> None:
     text = json.dumps(saved, allow_nan=False)
     restored = LobbyState.restore(
         json.loads(text),
-        new_token=Numbered("token", 7),
-        new_game_id=Numbered("game", 1),
+        new_token=Numbered("token", 11),
+        new_game_id=Numbered("game", 3),
         list_limit=5,
         max_games_per_minute=5,
     )
@@ -1388,12 +1658,18 @@ def test_a_saved_lobby_is_json_and_restores_to_the_same_lobby() -> None:
     assert restored.declined_until("cy", "dee") == 4.0 + DECLINE_COOLDOWN
     assert restored.seekers() == ["fay"] and restored.games_counted(2) == 1
     assert restored.next_deadline() == lobby.next_deadline()
-    # and from then on it answers as the original: a resume, an expiry, a declined retry
+    assert restored.rematch_offer("game-1") == lobby.rematch_offer("game-1") is not None
+    assert restored.result_screen("ivy") == "game-1"
+    # and from then on it answers as the original: a resume, an expiry, a declined retry,
+    # the end of a timed game and its rematch on the same clock
     events: list[Event] = [
         Connected(8, "ann", resume="token-0"),
         Tick(5.0 + DEFAULT_INVITATION_TIMEOUT),
         Request(3, Challenge(opponent="dee"), at=70.0),
         Request(5, Seek(), at=70.0),
+        GameEnded("game-2", won_by("kim")),
+        Request(14, Rematch(game_id="game-2"), at=71.0),
+        Request(15, AnswerRematch(game_id="game-2", accept=True), at=72.0),
     ]
     for event in events:
         assert restored.handle(event) == lobby.handle(event)
@@ -1403,7 +1679,7 @@ def test_a_saved_lobby_is_json_and_restores_to_the_same_lobby() -> None:
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda saved: saved.update(version=2),
+        lambda saved: saved.update(version=SAVE_VERSION + 1),
         lambda saved: saved.pop("users"),
         lambda saved: saved.update(conns=[["one", "ann"]]),
         lambda saved: saved.update(deadlines=[[1.0, 2]]),
@@ -1411,6 +1687,8 @@ def test_a_saved_lobby_is_json_and_restores_to_the_same_lobby() -> None:
         lambda saved: saved["users"][0].update(extra=1),
         lambda saved: saved.update(listed=["nobody"]),
         lambda saved: saved["users"].append(dict(saved["users"][0])),
+        lambda saved: saved["rematches"][0].update(to="nobody"),
+        lambda saved: saved.update(game_controls=[["game-2", {"base_seconds": "x"}]]),
     ],
 )
 def test_a_damaged_snapshot_is_refused(damage: Callable[[dict[str, Any]], object]) -> None:

@@ -511,3 +511,16 @@ def test_user_list_built_from_encoded_rows_is_a_user_list(
 ) -> None:
     frame = encode_user_list((encode_user_info(user) for user in users), online)
     assert decode_server(frame) == UserList(users=users, online=online)
+
+
+def test_a_game_that_is_no_rematch_reads_as_before() -> None:
+    """``rematch_of`` is left out of ``game_started`` and ``watching`` when unset: a client
+    that never asks for a rematch sees exactly the frames it always did."""
+    colors = protocol.Colors(player1="#000000", player2="#ffffff")
+    started = protocol.GameStarted(game_id="g", player1="a", player2="b", colors=colors, you=1)
+    watching = protocol.Watching(game_id="g", player1="a", player2="b", colors=colors, spectators=1)
+    for message in (started, watching):
+        assert "rematch_of" not in json.loads(protocol.encode(message))
+        rematch = attrs.evolve(message, rematch_of="f")
+        assert json.loads(protocol.encode(rematch))["rematch_of"] == "f"
+        assert protocol.decode_server(protocol.encode(rematch)) == rematch

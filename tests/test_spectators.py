@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c4actors.spectators import Spectators
+from c4actors.spectators import MIN_PRUNE, RematchFollowers, Spectators
 
 GAMES = ("g1", "g2", "g3", "g4")
 steps = st.lists(
@@ -62,3 +62,29 @@ def test_the_indexes_mirror_each_other_within_the_limits(
         assert pairs_by_game == pairs_by_conn
         assert all(0 < len(conns) <= 3 for conns in spectators.by_game.values())
         assert all(0 < len(games) <= 2 for games in spectators.by_conn.values())
+
+
+def test_followers_are_kept_only_while_a_rematch_may_start() -> None:
+    possible = {"g1", "g2"}
+    followers = RematchFollowers(lambda game_id, player: game_id in possible)
+    followers.keep("g1", "ann", [4, 5])
+    followers.keep("g3", "cy", [6])  # its players have left already
+    followers.keep("g2", "bob", [])  # nobody watched
+    assert followers.by_game == {"g1": ("ann", [4, 5])}
+    assert followers.follow("g1") == [4, 5]
+    assert followers.follow("g1") == []
+
+
+def test_followers_of_games_no_longer_rematchable_are_swept() -> None:
+    """Kept entries whose players left are dropped once the table doubles: it never holds
+    much more than the games that can still be rematched."""
+    possible: set[str] = set()
+    followers = RematchFollowers(lambda game_id, player: game_id in possible)
+    for number in range(10 * MIN_PRUNE):
+        game_id = f"g{number}"
+        possible.add(game_id)
+        followers.keep(game_id, "ann", [number])
+        if number % 3:
+            possible.discard(game_id)  # two games in three: the players left at once
+        live = len(possible)
+        assert len(followers.by_game) <= max(MIN_PRUNE, 2 * live + 1)

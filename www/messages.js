@@ -45,6 +45,10 @@ export const ERROR_TEXT = {
   no_draw_offer: "There is no draw offer to answer any more.",
   draw_offer_limit: "You have offered a draw recently: play a few moves first.",
   cannot_abort: "Both players have moved: the game can no longer be aborted (Quit forfeits it).",
+  opponent_left: "Your opponent has left this game: challenge them from the lobby.",
+  already_offered: "You have offered a rematch: waiting for the answer.",
+  no_rematch_offer: "There is no rematch offer to answer any more.",
+  rematch_offer_limit: "You have offered rematches twice in a minute: wait a little before the next.",
   not_watching: "You are not watching that game.",
   too_many_spectators: "That game has as many spectators as it can take: try again later.",
   watching_too_many: "You are watching as many games as you may: stop watching one first.",
@@ -93,6 +97,10 @@ export function errorText(code, { detail = "", name = null } = {}) {
       return wait
         ? `${who} declined your challenge: you can challenge them again in ${seconds(wait)}.`
         : `${who} declined your challenge a moment ago: wait a little before asking again.`;
+    case "rematch_offer_limit":
+      return wait
+        ? `You have offered rematches twice in a minute: wait ${seconds(wait)} before the next.`
+        : ERROR_TEXT.rematch_offer_limit;
     case "too_many_games":
       return wait
         ? `You have started many games in a short time: wait ${seconds(wait)} before the next.`

@@ -47,6 +47,7 @@ from c4actors.live_games import GameListBuffer, GameMoved, GamesChanged, LiveGam
 from c4actors.lobby_state import (
     DEFAULT_INVITATION_TIMEOUT,
     DEFAULT_MAX_GAMES_PER_MINUTE,
+    DEFAULT_REMATCH_TIMEOUT,
     CloseConnection,
     ColorChanged,
     Connected,
@@ -71,6 +72,7 @@ from c4actors.spectators import (
     DEFAULT_MAX_SPECTATORS,
     DEFAULT_MAX_WATCHING,
     Refusal,
+    RematchFollowers,
     Spectators,
 )
 from c4actors.store import Store
@@ -227,6 +229,7 @@ class LobbyActor:
         chat: ChatSettings | None = None,
         max_spectators: int = DEFAULT_MAX_SPECTATORS,
         max_watching: int = DEFAULT_MAX_WATCHING,
+        rematch_timeout: float | None = DEFAULT_REMATCH_TIMEOUT,
     ) -> None:
         self.store = store
         self._spectators = Spectators(max_spectators, max_watching)
@@ -247,7 +250,9 @@ class LobbyActor:
             invitation_timeout=invitation_timeout,
             chat=self.chat.enabled,
             time_controls=time_controls,
+            rematch_timeout=rematch_timeout,
         )
+        self._followers = RematchFollowers(self._state.rematch_possible)
         self._mailboxes: dict[int, Mailbox] = {}
         self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
         """The reply of the ``Join`` being handled (one at most)."""
@@ -354,10 +359,14 @@ class LobbyActor:
                 self._apply(self._state.handle(item))
             case GameEnded(game_id=game_id):
                 self._games.pop(game_id, None)
-                self._spectators.game_ended(game_id)
+                watched_by = self._spectators.game_ended(game_id)
                 self._ended.append(game_id)
                 self._games_changed(self._live.ended(game_id))
+                players = self._state.game_players(game_id)
                 self._apply(self._state.handle(item))
+                if players is not None:
+                    # Kept while its players may start a rematch: the spectators follow them.
+                    self._followers.keep(game_id, players[0], watched_by)
             case WatchRequest():
                 self._watch_request(item)
             case FollowRequest(conn=conn, follow=follow):
@@ -523,12 +532,28 @@ class LobbyActor:
             progress=self.report_moves,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
+        if start.setup.rematch_of is not None:
+            for conn in self._followers.follow(start.setup.rematch_of):
+                self._follow(conn, start)
         log.info(
             "game started game_id=%s player1=%s player2=%s",
             start.game_id,
             start.setup.player1.name,
             start.setup.player2.name,
         )
+
+    def _follow(self, conn: int, start: StartGame) -> None:
+        """``conn`` watched the game ``start`` is a rematch of: it watches the rematch now
+        (its ``watching`` carries ``rematch_of``), unless it has left, is playing a game
+        of its own, or watches as many games as it may."""
+        mailbox = self._mailboxes.get(conn)
+        name = self._state.name_of(conn)
+        if mailbox is None or name is None or self._state.game_of(name) is not None:
+            return
+        if self._spectators.watch(conn, start.game_id) is None:
+            self._tell_game(
+                start.game_id, WatchGame(mailbox, self._spectators.count(start.game_id))
+            )
 
     def _tell_game(self, game_id: str, item: GameInput) -> None:
         game = self._games.get(game_id)

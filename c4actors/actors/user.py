@@ -84,6 +84,7 @@ from protocol.messages import (
     Abort,
     Accept,
     AnswerDraw,
+    AnswerRematch,
     Cancel,
     Challenge,
     Chat,
@@ -91,10 +92,12 @@ from protocol.messages import (
     Error,
     ErrorCode,
     FollowGames,
+    LeaveResult,
     Move,
     NewConnection,
     OfferDraw,
     Quit,
+    Rematch,
     Seek,
     UnfollowGames,
     Unseek,
@@ -305,7 +308,17 @@ class UserActor:
                         continue
                     if not await self._join(username, resume):
                         return
-                case Challenge() | Cancel() | Accept() | Decline() | Seek() | Unseek():
+                case (
+                    Challenge()
+                    | Cancel()
+                    | Accept()
+                    | Decline()
+                    | Seek()
+                    | Unseek()
+                    | Rematch()
+                    | AnswerRematch()
+                    | LeaveResult()
+                ):
                     if self._check_connected() and not await self._to_lobby(
                         Request(self.conn, message, received_at)
                     ):
