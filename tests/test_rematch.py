@@ -23,6 +23,7 @@ from protocol import (
     RematchCancelled,
     RematchDeclined,
     RematchOffered,
+    SpectatorCount,
     TimeControl,
     Unwatch,
     Unwatched,
@@ -32,7 +33,7 @@ from protocol import (
 )
 from tests.support import Client, connect, open_server, start_game
 
-SKIP = (LobbyUpdate, UserList)
+SKIP = (LobbyUpdate, UserList, SpectatorCount)
 
 
 async def expect_error(client: Client, code: str, ref: str) -> None:
@@ -45,8 +46,9 @@ async def finish(quitter: Client, other: Client, game_id: str) -> None:
     lobby has the result screens once it sent that)."""
     await quitter.send(Quit(game_id=game_id))
     for client in (quitter, other):
-        assert (await client.expect(GameOver)).game_id == game_id
-        await client.expect(UserList)
+        over = await client.expect_skipping(GameOver, SpectatorCount)
+        assert over.game_id == game_id
+        await client.expect_skipping(UserList, SpectatorCount)
 
 
 async def offer(offerer: Client, other: Client, game_id: str, expires_in: float = 30.0) -> None:
@@ -59,7 +61,7 @@ async def offer(offerer: Client, other: Client, game_id: str, expires_in: float 
 async def rematch_started(client: Client, rematch_of: str) -> GameStarted:
     started = await client.expect_skipping(GameStarted, *SKIP)
     assert started.rematch_of == rematch_of
-    await client.expect(GameState)
+    await client.expect_skipping(GameState, SpectatorCount)
     return started
 
 
@@ -297,7 +299,7 @@ async def test_spectators_follow_the_players_into_the_rematch() -> None:
         assert (await cat.expect(GameState)).game_id == started.game_id
         await ann.send(Move(game_id=started.game_id, column=2))
         for client in (ann, bob, cat):
-            assert (await client.expect(GameState)).moves == [2]
+            assert (await client.expect_skipping(GameState, SpectatorCount)).moves == [2]
         # dan's next frame is the answer to his own request, not a ``watching``.
         await dan.send(Rematch(game_id=game_id))
         error = await dan.expect_skipping(Error, LobbyUpdate)
