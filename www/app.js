@@ -11,6 +11,7 @@ import { LobbyView } from "./lobby.js";
 import { GameView } from "./game.js";
 import { ChatView } from "./chat.js";
 import { DrawControls } from "./draw.js";
+import { RematchControls } from "./rematch.js";
 import { TimeControlPicker, controlName } from "./clock.js";
 import { ProfileView, findProfileDom } from "./profile.js";
 import { ReplayView, findReplayDom } from "./replay.js";
@@ -22,7 +23,7 @@ import { applyTokenColors } from "./colors.js";
 import { fillRuleTexts } from "./config.js";
 import { LeaderboardView } from "./leaderboard.js";
 import { parseRoute, routePath, sameRoute } from "./routes.js";
-import { errorText, moveAnnouncement, moveLines } from "./messages.js";
+import { errorText, moveAnnouncement, moveLines, secondsIn } from "./messages.js";
 import { Attention } from "./attention.js";
 
 const NOTICE_MS = 8_000;
@@ -101,6 +102,7 @@ function typing() {
 // --------------------------------------------------------------------------- views
 
 function showView(name, { loadingText = "Connecting…" } = {}) {
+  if (state.view === "game" && name !== "game") leaveResult();
   state.view = name;
   dom.loadingText.textContent = loadingText;
   for (const [key, section] of Object.entries(dom.views)) section.hidden = key !== name;
@@ -251,6 +253,34 @@ const liveGames = new LiveGamesView(
 
 const watchView = new WatchView(findWatchDom(), { onBack: stopWatching });
 
+const rematch = new RematchControls(
+  {
+    button: $("rematch"),
+    bar: $("rematch-offer"),
+    text: $("rematch-offer-text"),
+    accept: $("rematch-accept"),
+    decline: $("rematch-decline"),
+  },
+  {
+    onOffer: (gameId) => conn.send({ type: "rematch", game_id: gameId }),
+    onAnswer: (gameId, accept) => conn.send({ type: "answer_rematch", game_id: gameId, accept }),
+    onNews: (text, incoming) => {
+      // In the fixed notice (a live region) too: the bar may be out of view on a small screen.
+      showNotice(text);
+      attention.flag(text);
+      if (incoming && !typing()) rematch.focusAccept();
+    },
+  },
+);
+
+/** The person leaves the result screen on display (back to the lobby, another view): the
+ * server calls a rematch offer off and tells the opponent. Once per result screen. */
+function leaveResult() {
+  const gameId = rematch.gameId;
+  if (gameId) conn.send({ type: "leave_result", game_id: gameId });
+  rematch.apply({ type: "leave" });
+}
+
 const chatView = new ChatView(
   {
     panel: $("chat"),
@@ -323,6 +353,8 @@ const HANDLERS = {
     state.wantedName = msg.username;
     state.sessionOpen = true;
     state.chat = msg.chat !== false; // the server says whether games have a chat
+    // A new session is a fresh page to the server: it left the result screen of the last one.
+    rematch.apply({ type: "leave" });
     store.save(msg.username, msg.resume);
     // A guest's token outlives this tab for the grace period; an account needs none.
     if (msg.account) sharedGuest.forget();
@@ -343,6 +375,7 @@ const HANDLERS = {
   },
 
   user_list(msg) {
+    rematch.apply({ type: "user_list" }); // after game_over: the lobby has the result
     state.seekSent = false; // my row is in it, whatever became of the seek
     state.users = new Map((msg.users ?? []).map((u) => [u.name, u]));
     state.online = Number.isInteger(msg.online) ? msg.online : null;
@@ -392,6 +425,12 @@ const HANDLERS = {
   },
 
   watching(msg) {
+    if (msg.rematch_of && state.watch?.id !== msg.rematch_of) {
+      // The server moved us from a finished game to its rematch, but this page no longer
+      // shows that game (back to the lobby, or watching another): stay where we are.
+      conn.send({ type: "unwatch", game_id: msg.game_id });
+      return;
+    }
     state.pendingWatch = null;
     const again = state.watch?.id === msg.game_id && state.view === "watch";
     state.watch = { id: msg.game_id, over: false, moves: -1 };
@@ -402,6 +441,8 @@ const HANDLERS = {
       showView("watch");
       watchView.focusTitle();
       announce(`Watching ${msg.player1} against ${msg.player2}`);
+    } else if (msg.rematch_of) {
+      showNotice(`Rematch: ${msg.player1} against ${msg.player2}, ${msg.player1} moves first.`);
     }
   },
 
@@ -480,6 +521,7 @@ const HANDLERS = {
     renderLobby();
 
     const resumed = state.game?.id === msg.game_id;
+    rematch.apply({ type: "leave" }); // a rematch that starts is the end of its result screen
     const you = msg.you === 2 ? 2 : 1;
     const meta = {
       id: msg.game_id,
@@ -514,7 +556,10 @@ const HANDLERS = {
     renderMoveList(state.game);
     showView("game");
     gameView.focusBoard();
-    if (!resumed) announce(`Game started: you are playing with ${state.game.opponent}`);
+    if (msg.rematch_of && !resumed) {
+      const first = you === 1 ? "you move first" : `${state.game.opponent} moves first`;
+      showNotice(`Rematch with ${state.game.opponent}: ${first}.`);
+    } else if (!resumed) announce(`Game started: you are playing with ${state.game.opponent}`);
   },
 
   game_state(msg) {
@@ -576,6 +621,7 @@ const HANDLERS = {
     game.awaiting = false;
     drawControls.finish();
     gameView.finish(game, state.me);
+    rematch.apply({ type: "game_over", game_id: game.id, opponent: game.opponent }, state.me);
     // In the fixed notice too: on a small screen the result under the board may be out of view.
     showNotice(dom.result.textContent);
     attention.flag(dom.result.textContent);
@@ -591,6 +637,18 @@ const HANDLERS = {
     if (!state.game || state.game.id !== msg.game_id || state.game.over) return;
     drawControls.declined(msg.by, state.me);
     if (msg.by !== state.me) announce(`${msg.by} declined your draw offer`);
+  },
+
+  rematch_offered(msg) {
+    rematch.apply(msg, state.me);
+  },
+
+  rematch_declined(msg) {
+    rematch.apply(msg, state.me);
+  },
+
+  rematch_cancelled(msg) {
+    rematch.apply(msg, state.me);
   },
 
   chat_message(msg) {
@@ -639,6 +697,13 @@ const HANDLERS = {
       if (msg.ref === "watch") showNotice(text);
       return;
     }
+    if (msg.ref === "rematch" || msg.ref === "answer_rematch") {
+      // On the result screen, under the board; the bar says what became of the offer.
+      rematch.apply({ type: "error", code });
+      const opponent = state.game?.opponent ?? null;
+      gameView.showMessage(code === "declined_recently" ? rematchCooldownText(opponent, msg.message) : text);
+      return;
+    }
     clearTimeout(timers.challenge);
     state.challenging = null;
     if (msg.ref === "seek" || msg.ref === "unseek") state.seekSent = false;
@@ -680,6 +745,13 @@ const HANDLERS = {
     showNotice(text);
   },
 };
+
+/** A rematch refused because the opponent declined the last offer a moment ago. */
+function rematchCooldownText(opponent, detail) {
+  const wait = secondsIn(detail);
+  const who = opponent ?? "Your opponent";
+  return wait ? `${who} declined your rematch: you can offer again in ${wait} s.` : `${who} declined your rematch a moment ago.`;
+}
 
 /** Why an invitation is off; `mine` says I sent it (to `by`) rather than received it. */
 function cancelledText(reason, by, mine) {
@@ -747,6 +819,7 @@ function enterLobby() {
 /** Close the session for good and forget it: the first screen comes next. */
 function endSession() {
   conn.stop();
+  rematch.apply({ type: "leave" }); // the session's result screen goes with it
   sharedGuest.forget();
   store.clear();
   clearTimeout(timers.resume);
@@ -1092,6 +1165,7 @@ function stopWatching() {
 }
 
 function backToLobby() {
+  leaveResult();
   state.game = null;
   gameView.reset();
   chatView.reset();
