@@ -81,3 +81,39 @@ def test_a_declined_rematch_and_an_opponent_who_left(people: People) -> None:
         f"{bob.name} has left: no rematch (challenge them from the lobby)."
     )
     expect(button(ann, "Rematch")).to_be_hidden()
+
+
+def test_spectators_follow_into_the_rematch_unless_they_went_back(people: People) -> None:
+    ann = people.open("ann")
+    bob = people.open("bob")
+    cy = people.open("cy")
+    dee = people.open("dee")
+    for me in (ann, bob, cy, dee):
+        me.join()
+    start_game(ann, bob)  # bob moves first
+    play_moves(bob, ann, [0])
+    for spectator in (cy, dee):
+        spectator.page.get_by_role("button", name=f"Watch {bob.name} against {ann.name}").click()
+        expect(spectator.by_id("watch-title")).to_have_text(f"{bob.name} vs {ann.name}")
+    play_moves(ann, bob, [1, 0, 1, 0, 1, 0])
+    for spectator in (cy, dee):
+        expect(spectator.by_id("watch-result")).to_have_text(f"{bob.name} won by four in a row")
+    # dee goes back to the lobby; cy stays on the finished game.
+    dee.page.get_by_role("button", name="Back to lobby").click()
+    expect(dee.lobby).to_be_visible()
+
+    button(ann, "Rematch").click()
+    expect(bob.by_id("rematch-offer-text")).to_have_text(f"{ann.name} offers a rematch.")
+    button(bob, "Accept rematch").click()
+    expect(ann.turn).to_have_text("Your turn")
+    # cy is watching the rematch, seats swapped, and told so.
+    expect(cy.by_id("watch-title")).to_have_text(f"{ann.name} vs {bob.name}")
+    expect(cy.by_id("watch-player1")).to_have_text(f"{ann.name} (moves first)")
+    expect(cy.notice).to_have_text(
+        f"Rematch: {ann.name} against {bob.name}, {ann.name} moves first."
+    )
+    play_moves(ann, bob, [3])
+    expect(cy.by_id("watch").locator(".token.p1, .token.p2")).to_have_count(1)
+    # dee was left in the lobby, where the rematch is listed like any game.
+    expect(dee.lobby).to_be_visible()
+    expect(dee.by_id("watch")).to_be_hidden()
