@@ -47,6 +47,7 @@ from c4actors.lobby_state import (
 )
 from c4actors.server import RunningServer, ServerSettings, run_server
 from protocol import (
+    AnswerRematch,
     Error,
     GameOver,
     GameStarted,
@@ -56,6 +57,9 @@ from protocol import (
     NewConnection,
     OpponentDisconnected,
     OpponentReconnected,
+    Quit,
+    Rematch,
+    RematchOffered,
     Seek,
     UserInfo,
     UserList,
@@ -129,6 +133,28 @@ async def test_a_game_between_players_on_two_edges() -> None:
         await ann.send(Move(game_id=game_id, column=0))
         error = await ann.expect_skipping(Error, UserList, LobbyUpdate)
         assert (error.code, error.ref) == ("game_over", "move")
+
+
+async def test_a_rematch_between_players_on_two_edges() -> None:
+    """The rematch requests reach the core's lobby like the other lobby requests."""
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await ann.send(Quit(game_id=game_id))
+        for player in (ann, bob):
+            await player.expect(GameOver)
+            await player.expect(UserList)
+        await ann.send(Rematch(game_id=game_id))
+        for player in (ann, bob):
+            offered = await player.expect_skipping(RematchOffered, LobbyUpdate)
+            assert offered.by == "ann"
+        await bob.send(AnswerRematch(game_id=game_id, accept=True))
+        for player, seat in ((ann, 1), (bob, 2)):
+            started = await player.expect_skipping(GameStarted, LobbyUpdate)
+            assert (started.rematch_of, started.you) == (game_id, seat)
 
 
 async def test_a_dead_edge_s_player_resumes_through_the_other_edge(

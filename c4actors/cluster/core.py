@@ -52,17 +52,11 @@ from c4actors.actors.mailbox import JoinedGame, Mailbox, Outgoing
 from c4actors.actors.user import GAME_INBOX_SHARE
 from c4actors.cluster import wire
 from c4actors.cluster.links import CoreLink
-from c4actors.lobby_state import ColorChanged, Connected, Disconnected, Request
+from c4actors.lobby_state import ColorChanged, Connected, Disconnected, LobbyRequest, Request
 from protocol.codec import ProtocolError, decode_client, encode
 from protocol.messages import (
-    Accept,
-    Cancel,
-    Challenge,
-    Decline,
     Error,
     ErrorCode,
-    Seek,
-    Unseek,
     UserInfo,
 )
 
@@ -250,7 +244,8 @@ class CoreRelay:
                 except ProtocolError as error:
                     log.warning("skipped a request that does not decode: %s", error)
                     return
-                if isinstance(message, Challenge | Cancel | Accept | Decline | Seek | Unseek):
+                # Every request the lobby core answers (the same union the core takes).
+                if isinstance(message, LobbyRequest):
                     await self.lobby.send(Request(mailbox.conn, message, trio.current_time()))
             case wire.ColorIn(name=name, color=color):
                 await self.lobby.send(ColorChanged(name, color))
