@@ -17,7 +17,7 @@ from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
 from c4actors.chat_rules import DEFAULT_AFTER_GAME_SECONDS, ChatSettings
 from c4actors.cluster.node import Role, run_node
-from c4actors.cluster.supervisor import Supervisor, stop_when_orphaned
+from c4actors.cluster.supervisor import ClusterStartError, Supervisor, stop_when_orphaned
 from c4actors.forwarded import ForwardedHeader, TrustedProxies, parse_networks
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
@@ -388,19 +388,37 @@ async def _supervise(supervisor: Supervisor, ready_file: Path | None) -> None:
 
 def _run_cluster(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The parent of one machine's cluster (``c4actors.cluster.supervisor``)."""
-    if not (args.secret or os.environ.get(SECRET_ENV) or is_postgres_url(args.db)):
-        # Every process signs with the key in the file beside the database: made here,
-        # once, before any of them starts (two making it at once could differ).
-        load_secret(None, Path(args.db))
-    supervisor = Supervisor(
-        argv[argv.index("serve") + 1 :],
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        tls=args.certfile is not None,
-    )
-    trio.run(_supervise, supervisor, args.ready_file)
+    try:
+        if not (args.secret or os.environ.get(SECRET_ENV) or is_postgres_url(args.db)):
+            # Every process signs with the key in the file beside the database: made here,
+            # once, before any of them starts (two making it at once could differ).
+            load_secret(None, Path(args.db))
+        supervisor = Supervisor(
+            argv[argv.index("serve") + 1 :],
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            tls=args.certfile is not None,
+        )
+        trio.run(_supervise, supervisor, args.ready_file)
+    except (OSError, ClusterStartError, ExceptionGroup) as error:
+        cause = _find(error, (OSError, ClusterStartError))
+        if cause is None:
+            raise
+        log.error("cannot start the cluster: %s", cause)
+        return 1
     return 0
+
+
+def _find(error: BaseException, kinds: tuple[type[Exception], ...]) -> Exception | None:
+    """The first exception of ``kinds`` in ``error``, possibly inside exception groups."""
+    if isinstance(error, kinds):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := _find(inner, kinds)) is not None:
+                return found
+    return None
 
 
 def _store_error(error: BaseException) -> StoreError | None:

@@ -19,7 +19,7 @@ from trio_websocket import ConnectionClosed
 from c4actors.cluster.restarts import Backoff
 from c4actors.cluster.supervisor import child_arguments
 from c4actors.server import RunningServer
-from c4actors.server_process import ServerProcess
+from c4actors.server_process import ServerProcess, ServerStartError
 from protocol import GameOver, GameState, LobbyUpdate, Move, NewConnection, Welcome
 from tests.redis_server import RedisServer
 from tests.support import connect, start_game
@@ -181,3 +181,17 @@ async def test_a_killed_core_is_replaced_by_its_standby_within_five_seconds(
     finally:
         assert server.stop(timeout=60) == 0
     assert "Traceback" not in server.log(), server.log()
+
+
+def test_a_cluster_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    db = tmp_path / "a-directory"
+    db.mkdir()  # not a database: the core refuses to start on it
+    args = ["--redis", redis_server.url, "--workers", "1", "--port", "0", "--db", str(db)]
+    server = ServerProcess([*args, "--secret", "x"], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    with pytest.raises(ServerStartError):
+        server.wait_ready(90)
+    assert server.wait(30) == 1
+    assert any("cannot start the cluster: role=core index=0" in line for line in server.lines)
+    assert not any("Traceback" in line for line in server.lines), server.log()

@@ -8,6 +8,7 @@ then it is a standby.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import trio
@@ -18,6 +19,8 @@ from c4actors.cluster.bus_links import BusCoreLink, BusEdgeLink, CoreLease, proc
 from c4actors.cluster.core import CoreRelay
 from c4actors.cluster.edge import EdgeRelay
 from c4actors.server import RunningServer, ServerSettings, run_server
+
+log = logging.getLogger("c4actors.cluster")
 
 Role = Literal["core", "edge"]
 
@@ -32,6 +35,7 @@ async def run_node(
 ) -> None:
     async with open_redis_bus(redis_url) as bus:
         name = process_name(role)
+        log.info("cluster process started role=%s name=%s", role, name)
         if role == "edge":
             link = BusEdgeLink(bus, name)
             await run_server(settings, stop, task_status=task_status, edge=lambda: EdgeRelay(link))

@@ -68,6 +68,10 @@ def child_arguments(argv: Sequence[str]) -> list[str]:
     return kept
 
 
+class ClusterStartError(RuntimeError):
+    """A child could not start: the cluster does not start without it."""
+
+
 @attrs.define
 class Child:
     """One supervised process and what the parent knows of it."""
@@ -210,14 +214,16 @@ class Supervisor:
 
     async def _wait_ready(self, child: Child) -> ReadyInfo:
         assert child.process is not None
-        with trio.fail_after(START_TIMEOUT):
+        with trio.move_on_after(START_TIMEOUT):
             while not child.ready_file.exists():
                 if child.process.returncode is not None:
-                    raise RuntimeError(
-                        f"{child.label} exited with code {child.process.returncode} at start"
+                    raise ClusterStartError(
+                        f"{child.label} exited with code {child.process.returncode} at start "
+                        "(its own log lines above say why)"
                     )
                 await trio.sleep(0.02)
-        return read_ready_file(child.ready_file)
+            return read_ready_file(child.ready_file)
+        raise ClusterStartError(f"{child.label} did not listen within {START_TIMEOUT:.0f} s")
 
     async def _stop_all(self) -> None:
         """SIGTERM to every child, edges first (they close their sockets), then the cores;
