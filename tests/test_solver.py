@@ -153,6 +153,16 @@ def test_win_draw_loss_search_agrees_in_sign(moves: list[int]) -> None:
     assert outcome_sign(position) == (exact > 0) - (exact < 0)
 
 
+@settings(max_examples=20)
+@given(games(5, 11))
+def test_win_draw_loss_search_through_its_book_agrees_in_sign(moves: list[int]) -> None:
+    # From these plies both searches reach 12 stones, where each reads its own book: the
+    # win/draw/loss one (a missing position is a player 1 win) and the one with distances.
+    position = Position.from_moves(moves)
+    exact = score(position)
+    assert outcome_sign(position) == (exact > 0) - (exact < 0)
+
+
 @settings(max_examples=30)
 @given(games(20, 40))
 def test_verdict_plies_match_the_score(moves: list[int]) -> None:
