@@ -32,11 +32,13 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
   when that is), both sides get ``invitation_cancelled`` with ``reason: "expired"`` and are
   AVAILABLE again;
 * quick pairing: ``seek`` puts a user in the pool (state SEEKING) unless a compatible
-  user already waits there, in which case the two play at once, the one who waited
-  moving first; so nobody waits while a compatible partner waits (untimed seeks are all
-  compatible: the pool holds one user at most).  Only SEEKING users are in the pool, and
-  ``unseek``, challenging someone, a game starting or leaving takes them out; seekers
-  cannot be challenged, and seeking declines an invitation held, as a challenge does;
+  user already waits there, in which case the two play at once on the clock both asked
+  for, the one who waited moving first.  Two seeks are compatible when they ask for the
+  same time control (or both for none), so nobody is paired with a clock they did not ask
+  for, nobody waits while a compatible partner waits, and the pool holds at most one user
+  per time control.  Only SEEKING users are in the pool, and ``unseek``, challenging
+  someone, a game starting or leaving takes them out; seekers cannot be challenged, and
+  seeking declines an invitation held, as a challenge does;
 * rematches: after a game both connected players are on its result screen until they
   leave it (``leave_result``, a challenge, a seek, another game, a reload or a disconnect);
   only while both are there can either offer a rematch (``opponent_left`` otherwise).  A
@@ -397,7 +399,8 @@ class _User:
     """The challenger's pending invitation: its deadline, and its number in the deadline
     heap (an entry of the heap whose number is no longer here is stale)."""
     time_control: TimeControl | None = None
-    """The clock of the invitation this user sent and that is still pending (None: untimed)."""
+    """The clock of the invitation this user sent and that is still pending, or of the game
+    they seek (None: untimed)."""
     result: _Result | None = None
     """The result screen this user is on (None: none); kept by ``reset``."""
     offers: tuple[float, ...] = ()
@@ -411,6 +414,7 @@ class _User:
             losses=self.losses,
             draws=self.draws,
             registered=self.registered,
+            time_control=self.time_control if self.state == SEEKING else None,
         )
 
     def reset(self) -> None:
@@ -513,8 +517,10 @@ class LobbyState:
         # to be listed first): both ordered, so promotion is O(1).
         self._listed: dict[str, None] = {}
         self._waiting: OrderedDict[str, None] = OrderedDict()
-        # Keys of the users waiting to be paired (``seek``), the longest waiting first.
-        self._pool: dict[str, None] = {}
+        # The users waiting to be paired (``seek``): the key of the one waiting for each
+        # time control (None: untimed), the longest waiting first.  One per clock at most:
+        # a second seeker of the same clock is paired at once.
+        self._pool: dict[TimeControl | None, str] = {}
 
     # ----------------------------------------------------------------- queries
 
@@ -565,7 +571,7 @@ class LobbyState:
 
     def seekers(self) -> list[str]:
         """The names in the quick-pairing pool, the longest waiting first."""
-        return [self._users[key].name for key in self._pool]
+        return [self._users[key].name for key in self._pool.values()]
 
     def is_away(self, name: str) -> bool:
         user = self._users.get(_key(name))
@@ -878,12 +884,16 @@ class LobbyState:
                 return self._answer(conn, user, challenger, INVITATION_RECEIVED, "accept", at)
             case Decline(challenger=challenger):
                 return self._answer(conn, user, challenger, INVITATION_RECEIVED, "decline", at)
-            case Seek():
-                return self._seek(conn, user, at)
+            case Seek(time_control=time_control):
+                if time_control is not None:
+                    refusal = self._time_controls.refusal(time_control)
+                    if refusal is not None:
+                        return [_error(conn, "invalid_time_control", refusal, "seek")]
+                return self._seek(conn, user, at, time_control)
             case Unseek():
                 if user.state != SEEKING:
                     return [_error(conn, "not_seeking", "you are not looking for a game", "unseek")]
-                del self._pool[_key(user.name)]
+                self._leave_pool(user)
                 user.state = AVAILABLE
                 return self._changed([user])
             case Rematch(game_id=game_id):
@@ -930,7 +940,7 @@ class LobbyState:
             effects += self._decline(user, challenger, at)
             changed.insert(0, challenger)
         elif user.state == SEEKING:
-            del self._pool[_key(user.name)]  # a challenge is a choice of opponent
+            self._leave_pool(user)  # a challenge is a choice of opponent
         user.state, user.peer = INVITATION_SENT, key
         user.time_control = time_control
         opponent.state, opponent.peer = INVITATION_RECEIVED, _key(user.name)
@@ -946,8 +956,10 @@ class LobbyState:
         effects += self._changed(changed)
         return effects
 
-    def _seek(self, conn: ConnId, user: _User, at: float) -> list[Effect]:
-        """Pair ``user`` with the longest-waiting compatible seeker, or let them wait."""
+    def _seek(
+        self, conn: ConnId, user: _User, at: float, time_control: TimeControl | None
+    ) -> list[Effect]:
+        """Pair ``user`` with the seeker waiting for the same clock, or let them wait."""
         ref = "seek"
         if user.state == SEEKING:
             return [_error(conn, "already_seeking", "you are already looking for a game", ref)]
@@ -965,17 +977,23 @@ class LobbyState:
             challenger = self._users[user.peer]
             effects += self._decline(user, challenger, at)
             changed.append(challenger)
-        # Every seek is untimed for now, so any seeker is a partner (the longest waiting).
-        partner_key = next(iter(self._pool), None)
+        partner_key = self._pool.pop(time_control, None)
         if partner_key is None:
             user.state = SEEKING
-            self._pool[_key(user.name)] = None
+            user.time_control = time_control
+            self._pool[time_control] = _key(user.name)
             return effects + self._changed([*changed, user])
-        del self._pool[partner_key]
         partner = self._users[partner_key]
+        partner.time_control = None
         # The partner's cap was checked when they sought; they started nothing since.
         # Whoever waited moves first: the one who asked first is served first.
-        return effects + self._changed(changed) + self._start_game(partner, user, at)
+        game = self._start_game(partner, user, at, time_control)
+        return effects + self._changed(changed) + game
+
+    def _leave_pool(self, user: _User) -> None:
+        """Take the SEEKING ``user`` out of the pool (their state is the caller's to set)."""
+        del self._pool[user.time_control]
+        user.time_control = None
 
     def _start_game(
         self,
@@ -1276,7 +1294,8 @@ class LobbyState:
         left: list[str] = []
         for key in keys:
             user = self._users.pop(key)
-            self._pool.pop(key, None)
+            if user.state == SEEKING:
+                self._leave_pool(user)
             if key in self._listed:
                 del self._listed[key]
                 left.append(user.name)

@@ -46,6 +46,7 @@ from protocol.messages import (
     Invitation,
     InvitationSent,
     Move,
+    Seek,
     ServerMessage,
     UserInfo,
     Watching,
@@ -194,6 +195,8 @@ _OMITTED_WHEN_UNSET: Final[dict[type, tuple[str, ...]]] = {
     GameStarted: ("time_control", "rematch_of"),
     Move: ("ply",),
     Watching: ("rematch_of",),
+    Seek: ("time_control",),
+    UserInfo: ("time_control",),
 }
 
 

@@ -103,6 +103,9 @@ class UserInfo:
     losses: int = 0
     draws: int = 0
     registered: bool = False
+    time_control: TimeControl | None = None
+    """The clock a ``SEEKING`` user waits to play with (None: untimed, or not seeking), so
+    the lobby can say who waits for which game."""
 
 
 @attrs.frozen(kw_only=True)
@@ -195,9 +198,10 @@ class Decline:
 
 @attrs.frozen(kw_only=True)
 class Seek:
-    """Play anyone: wait in the quick-pairing pool until another user seeks too, then a
-    game starts.  No fields yet; a later ``time_control`` field (optional, untimed by
-    default) will only pair seekers who asked for the same one."""
+    """Play anyone: wait in the quick-pairing pool until another user seeks the same
+    ``time_control`` (None: untimed), then a game starts on that clock."""
+
+    time_control: TimeControl | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -89,7 +89,14 @@ ERROR_CODES = {
     "already_offered",
     "no_rematch_offer",
     "rematch_offer_limit",
+    "invalid_time_control",
 }
+
+ONE_ZERO = TimeControl(base_seconds=60)
+THREE_TWO = TimeControl(base_seconds=180, increment_seconds=2)
+TOO_SHORT = TimeControl(base_seconds=1)
+"""Below the bounds: a seek asking for it is refused."""
+SEEK_CONTROLS = [None, None, ONE_ZERO, THREE_TWO, TOO_SHORT]
 
 
 WON_GAME = (0, 1, 0, 1, 0, 1, 0)
@@ -587,6 +594,43 @@ def test_seek_refusals_say_why_and_change_nothing() -> None:
     assert not error_codes(lobby.handle(Request(2, Seek(), at=61.0)))
 
 
+def test_seekers_are_paired_only_with_the_same_time_control() -> None:
+    lobby = make_lobby()
+    for conn, name in enumerate(["ann", "bob", "cy", "dee"], start=1):
+        connect(lobby, conn, name)
+    effects = lobby.handle(Request(1, Seek(time_control=THREE_TWO), at=0.0))
+    seeking = UserInfo(name="ann", state="SEEKING", time_control=THREE_TWO)
+    assert effects == [LobbyChanged(users=(seeking,), online=4)]
+    # Untimed and 1+0 seekers do not pair with a 3+2 one, nor with each other.
+    lobby.handle(Request(2, Seek(), at=1.0))
+    lobby.handle(Request(3, Seek(time_control=ONE_ZERO), at=2.0))
+    assert lobby.seekers() == ["ann", "bob", "cy"]
+    assert lobby.user_info("bob") == UserInfo(name="bob", state="SEEKING")
+    # dee asks for 3+2: paired with ann at once, on that clock, ann moving first.
+    effects = lobby.handle(Request(4, Seek(time_control=THREE_TWO), at=3.0))
+    [start] = [e for e in effects if isinstance(e, StartGame)]
+    assert (start.setup.player1.name, start.setup.player2.name) == ("ann", "dee")
+    assert start.setup.time_control == THREE_TWO
+    assert lobby.seekers() == ["bob", "cy"]
+    assert lobby.user_info("ann") == UserInfo(name="ann", state="PLAYING")
+    # Leaving the pool frees its clock: cy unseeks, and may seek untimed (paired with bob).
+    lobby.handle(Request(3, Unseek(), at=4.0))
+    assert lobby.user_info("cy") == UserInfo(name="cy", state="AVAILABLE")
+    effects = lobby.handle(Request(3, Seek(), at=5.0))
+    [start] = [e for e in effects if isinstance(e, StartGame)]
+    assert (start.setup.player1.name, start.setup.time_control) == ("bob", None)
+    assert lobby.seekers() == []
+
+
+def test_a_seek_outside_the_time_control_bounds_is_refused() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    effects = lobby.handle(Request(1, Seek(time_control=TOO_SHORT), at=0.0))
+    assert error_codes(effects) == ["invalid_time_control"]
+    assert sends_to(effects, 1)[0].ref == "seek"
+    assert lobby.seekers() == []
+
+
 def test_unseeking_challenging_or_leaving_takes_a_seeker_out_of_the_pool() -> None:
     lobby = make_lobby()
     for conn, name in enumerate(["ann", "bob", "cy"], start=1):
@@ -835,7 +879,11 @@ class LobbyMachine(RuleBasedStateMachine):
         if isinstance(event, Request) and isinstance(event.message, Challenge):
             opponent = self.lobby.user_info(event.message.opponent)
         playing_before = {u.name for u in self.lobby.snapshot() if u.state == "PLAYING"}
-        seekers_before = self.lobby.seekers()
+        seekers_before = [
+            (name, info.time_control)
+            for name in self.lobby.seekers()
+            if (info := self.lobby.user_info(name)) is not None
+        ]
         screens_before = {u.name: self.lobby.result_screen(u.name) for u in self.lobby.snapshot()}
         offers_before = {g: self.lobby.rematch_offer(g) for g in self.started}
         effects = self.lobby.handle(event)
@@ -1061,13 +1109,18 @@ class LobbyMachine(RuleBasedStateMachine):
         event: Request,
         asker: UserInfo | None,
         peer: str | None,
-        seekers: list[str],
+        seekers: list[tuple[str, TimeControl | None]],
         effects: list[Effect],
     ) -> None:
-        """A seek is refused, or waits, or starts a game with the one who waited."""
+        """A seek is refused, or waits, or starts a game with the one who waited for the
+        same clock; never with one who waits for another clock."""
+        assert isinstance(event.message, Seek)
+        control = event.message.time_control
         codes = error_codes(effects)
         if asker is None:
             assert codes == ["not_connected"]
+        elif control == TOO_SHORT:
+            assert codes == ["invalid_time_control"]
         elif asker.state == "SEEKING":
             assert codes == ["already_seeking"]
         elif asker.state not in ("AVAILABLE", "INVITATION_RECEIVED"):
@@ -1077,13 +1130,21 @@ class LobbyMachine(RuleBasedStateMachine):
         else:
             assert codes == []
             starts = [e for e in effects if isinstance(e, StartGame)]
-            if not seekers:
-                assert starts == [] and self.lobby.seekers() == [asker.name]
+            partners = [name for name, wanted in seekers if wanted == control]
+            waiting = [name for name, _ in seekers]
+            if not partners:
+                # Nobody waits for this clock (whoever waits for another): the asker waits.
+                assert starts == [] and self.lobby.seekers() == [*waiting, asker.name]
+                info = self.lobby.user_info(asker.name)
+                assert info is not None and info.time_control == control
             else:
-                # The longest-waiting seeker is player 1: they move first.
-                assert [(s.setup.player1.name, s.setup.player2.name) for s in starts] == [
-                    (seekers[0], asker.name)
-                ]
+                # The one who waited for this clock is player 1: they move first.
+                assert [
+                    (s.setup.player1.name, s.setup.player2.name, s.setup.time_control)
+                    for s in starts
+                ] == [(partners[0], asker.name, control)]
+                waiting.remove(partners[0])
+                assert self.lobby.seekers() == waiting
             if asker.state == "INVITATION_RECEIVED":
                 # Seeking declines the invitation held, as a challenge does.
                 assert peer is not None
@@ -1152,10 +1213,14 @@ class LobbyMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_pool_is_the_seeking_users_and_nobody_waits_for_a_partner(self) -> None:
-        seeking = [u.name for u in self.lobby.snapshot() if u.state == "SEEKING"]
+        rows = self.lobby.snapshot()
+        seeking = [u.name for u in rows if u.state == "SEEKING"]
         assert sorted(self.lobby.seekers()) == sorted(seeking)
-        # Untimed seekers are all compatible: two would have been paired.
-        assert len(seeking) <= 1
+        # Seekers of one clock are compatible: two would have been paired.
+        controls = [u.time_control for u in rows if u.state == "SEEKING"]
+        assert len(set(controls)) == len(controls)
+        # Only a seeker's row names a clock.
+        assert all(u.time_control is None for u in rows if u.state != "SEEKING")
         for name in seeking:
             assert not self.lobby.is_away(name) and self.lobby.game_of(name) is None
 
@@ -1249,8 +1314,12 @@ class LobbyMachine(RuleBasedStateMachine):
     )
     def request(self, data: st.DataObject, kind: Any, other: str) -> None:
         conn = data.draw(st.sampled_from(self.opened)) if self.opened else 999
-        if kind in (Seek, Unseek):
-            self.run(Request(conn, kind(), at=self.now))
+        if kind is Seek:
+            control = data.draw(st.sampled_from(SEEK_CONTROLS))
+            self.run(Request(conn, Seek(time_control=control), at=self.now))
+            return
+        if kind is Unseek:
+            self.run(Request(conn, Unseek(), at=self.now))
             return
         field = "opponent" if kind in (Challenge, Cancel) else "challenger"
         self.run(Request(conn, kind(**{field: other}), at=self.now))
@@ -1260,7 +1329,12 @@ class LobbyMachine(RuleBasedStateMachine):
         """Targeted: quick pairing by users who are online."""
         live = self.live_conns()
         if live:
-            self.run(Request(data.draw(st.sampled_from(live)), kind(), self.now))
+            conn = data.draw(st.sampled_from(live))
+            if kind is Seek:
+                message = Seek(time_control=data.draw(st.sampled_from(SEEK_CONTROLS)))
+            else:
+                message = Unseek()
+            self.run(Request(conn, message, self.now))
 
     def live_conns(self) -> list[int]:
         return [c for c in self.opened if self.lobby.name_of(c) is not None]

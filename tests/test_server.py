@@ -34,6 +34,7 @@ from protocol import (
     OpponentReconnected,
     Quit,
     Seek,
+    TimeControl,
     Unseek,
     UserList,
     Welcome,
@@ -366,6 +367,45 @@ async def test_two_seekers_are_paired_into_a_game() -> None:
         await ann.send(Move(game_id=started["ann"].game_id, column=3))
         for client in (ann, bob):
             assert (await client.expect(GameState)).moves == [3]
+
+
+async def test_seekers_are_paired_by_time_control() -> None:
+    """Play anyone at 3+2 waits for another 3+2 seeker: an untimed seeker is not a partner;
+    the waiting seeker's row says which clock they wait for, and the game is on it."""
+    three_two = TimeControl(base_seconds=180, increment_seconds=2)
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+        connect(server, "cy") as cy,
+    ):
+        await ann.send(Seek(time_control=three_two))
+        while True:
+            update = await cy.expect(LobbyUpdate)
+            rows = {u.name: u for u in update.users}
+            if "ann" in rows:
+                assert rows["ann"].state == "SEEKING" and rows["ann"].time_control == three_two
+                break
+        await bob.send(Seek())  # untimed: waits too
+        while True:
+            update = await cy.expect(LobbyUpdate)
+            rows = {u.name: u for u in update.users}
+            if "bob" in rows:
+                assert rows["bob"].state == "SEEKING" and rows["bob"].time_control is None
+                break
+        await cy.send(Seek(time_control=TimeControl(base_seconds=1)))
+        assert (await expect_error(cy, "invalid_time_control")).ref == "seek"
+        await cy.send(Seek(time_control=three_two))
+        started = {c.name: await c.expect_skipping(GameStarted, LobbyUpdate) for c in (ann, cy)}
+        assert started["ann"].game_id == started["cy"].game_id
+        assert (started["ann"].player1, started["ann"].player2) == ("ann", "cy")
+        assert started["ann"].time_control == started["cy"].time_control == three_two
+        for client in (ann, cy):
+            state = await client.expect(GameState)
+            assert state.clocks is not None
+        # bob still waits, untimed.
+        await bob.send(Seek())
+        assert (await expect_error(bob, "already_seeking")).ref == "seek"
 
 
 async def test_seek_refusals_and_the_games_cap() -> None:

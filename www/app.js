@@ -206,6 +206,19 @@ lobby.invitationNote = (name) => {
   const control = state.controls.get(name);
   return control ? `a ${controlName(control)} game` : null;
 };
+// Play anyone seeks the picker's clock; the line under it follows the picker.
+lobby.controlName = controlName;
+lobby.pickedControl = () => {
+  try {
+    return timeControl.value();
+  } catch {
+    return undefined; // an invalid custom clock: the picker says why on a press
+  }
+};
+for (const input of [$("time-control-select"), $("time-control-base"), $("time-control-increment")]) {
+  input.addEventListener("input", () => lobby.renderSeek());
+  input.addEventListener("change", () => lobby.renderSeek());
+}
 
 const gameView = new GameView(
   {
@@ -707,6 +720,12 @@ const HANDLERS = {
     clearTimeout(timers.challenge);
     state.challenging = null;
     if (msg.ref === "seek" || msg.ref === "unseek") state.seekSent = false;
+    if (msg.ref === "seek" && code === "invalid_time_control") {
+      // Beside the picker whose clock was refused.
+      $("time-control-error").textContent = text;
+      renderLobby();
+      return;
+    }
 
     if (!state.sessionOpen && (NAME_ERRORS.has(code) || (code === "invalid_field" && msg.ref === "new_connection"))) {
       nameRejected(text, code);
@@ -1067,11 +1086,20 @@ function challenge(name, source = "row") {
   conn.send(control ? { type: "challenge", opponent: name, time_control: control } : { type: "challenge", opponent: name });
 }
 
-/** Play anyone ("seek") or stop looking ("unseek"); my row's state says what came of it. */
+/**
+ * Play anyone ("seek", on the picker's clock) or stop looking ("unseek"); my row's state
+ * says what came of it.
+ */
 function sendSeek(type) {
+  let message = { type };
+  if (type === "seek") {
+    const control = timeControl.read();
+    if (control === undefined) return; // a custom clock out of bounds: the picker says why
+    if (control) message = { type, time_control: control };
+  }
   state.seekSent = true;
   renderLobby();
-  conn.send({ type });
+  conn.send(message);
 }
 
 function accept(from) {

@@ -8,6 +8,7 @@
 
 import { validateName } from "./entry.js";
 import { NO_FILTER, rowShown } from "./lobby_filter.js";
+import { seekStatusText, seekingLabel, waitingGroups } from "./seeking.js";
 
 export const STATE_LABELS = {
   AVAILABLE: "available",
@@ -90,6 +91,10 @@ export class LobbyView {
     this.me = null;
     this.users = new Map();
     this.emptyText = dom.emptyEl.textContent;
+    // Set by app.js: a clock's short name ("3+2"), and the clock the picker shows
+    // (null: untimed; undefined: an invalid custom one). Play anyone seeks that clock.
+    this.controlName = (control) => String(control?.base_seconds);
+    this.pickedControl = () => null;
     this.bindChallengeForm();
     this.filter = NO_FILTER;
     this.bindFilter();
@@ -165,19 +170,26 @@ export class LobbyView {
     countEl.textContent = onlineText(online, names.length, seeking);
     this.applyFilter();
     this.renderChallengeForm(meInfo?.state, iAmFree);
-    this.renderSeek(myState, seeking, !!pendingChallenge || seekSent);
+    this.seekBusy = !!pendingChallenge || seekSent;
+    this.renderSeek();
   }
 
-  /** "Play anyone" while I may seek, "Stop looking" while I wait in the pool. */
-  renderSeek(myState, seeking, busy) {
+  /**
+   * "Play anyone" while I may seek, "Stop looking" while I wait in the pool; under it, who
+   * waits for which clock (the picker's clock first: that is the one a press seeks).
+   */
+  renderSeek() {
     const { seekButton, seekStatus } = this.dom;
+    const mine = this.users.get(this.me);
+    const myState = mine?.state;
+    const busy = !!this.seekBusy;
     const waiting = myState === "SEEKING";
     seekButton.textContent = waiting ? "Stop looking" : "Play anyone";
     seekButton.disabled = busy || !(waiting || myState === "AVAILABLE" || myState === "INVITATION_RECEIVED");
     seekButton.title = seekButton.disabled && !busy ? "Finish your current invitation first" : "";
-    if (waiting) seekStatus.textContent = "Looking for an opponent…";
-    else if (seeking > 0) seekStatus.textContent = "Someone is waiting: press Play anyone to play them now.";
-    else seekStatus.textContent = "";
+    const groups = waitingGroups(this.users, this.me);
+    const picked = this.pickedControl();
+    seekStatus.textContent = seekStatusText(myState, mine?.time_control ?? null, picked, groups, this.controlName);
   }
 
   // ------------------------------------------------------------------ search and filter
@@ -358,7 +370,10 @@ export class LobbyView {
     row.tr.classList.toggle("registered", registered);
     // Rebuilt only when this changes, so a focused profile button survives updates.
     if (row.registered !== registered) this.renderName(row, registered);
-    row.pill.textContent = STATE_LABELS[state] ?? String(state).toLowerCase();
+    row.pill.textContent =
+      state === "SEEKING"
+        ? seekingLabel(info.time_control ?? null, this.controlName)
+        : (STATE_LABELS[state] ?? String(state).toLowerCase());
     row.pill.dataset.state = state;
     row.wins.textContent = count(info.wins);
     row.losses.textContent = count(info.losses);
