@@ -45,6 +45,7 @@ from c4actors.store import Store, StoreError
 from c4actors.throttle import REGISTRATIONS_PER_ADDRESS, RegistrationLimit
 from c4actors.time_controls import TimeControlRules
 from c4actors.websocket_compression import CompressionPolicy, use_policy
+from protocol.codec import converter as protocol_converter
 from protocol.messages import UserInfo
 
 log = logging.getLogger("c4actors.web")
@@ -76,6 +77,8 @@ PAGE_PATHS: Final = ("/game/{game_id}", "/players/{name}", "/replay/{game_id}", 
 reload or a copied address opens the same view; any other path is 404."""
 
 _unstructure = cattrs.Converter().unstructure
+_unstructure_user = protocol_converter.get_unstructure_hook(UserInfo)
+"""A row as the protocol writes it (``time_control`` only on a seeker's row)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -200,7 +203,7 @@ def create_app(
 
     async def userlist(request: Request) -> Response:
         users = await lobby.snapshot()
-        return JSONResponse([_unstructure(user) for user in users])
+        return JSONResponse([_unstructure_user(user) for user in users])
 
     async def healthz(request: Request) -> Response:
         # A server whose database fails cannot let anyone join: it is not healthy.
