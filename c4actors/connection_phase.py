@@ -15,9 +15,10 @@ connection's name, deadline and phase.
 ::
 
     AWAITING_HELLO --Hello--> IDENTIFYING --Identified--> JOINING --Opened--> IN_LOBBY
-          ^                        |                         |
-          +------LookupFailed------+                         |
-          +------Refused (fresh deadline)--------------------+
+          ^                        |                         |                  |
+          +------LookupFailed------+                         |                  |
+          +------Refused (fresh deadline)--------------------+                  |
+          +------SessionEnded (``leave``; fresh deadline)-----------------------+
     any phase but CLOSED --Left--> CLOSED
 """
 
@@ -73,11 +74,19 @@ class Refused:
 
 
 @attrs.frozen
+class SessionEnded:
+    """The lobby ended the session at time ``now``, as the client asked (``leave``): the
+    socket has no session again and may join anew, in time."""
+
+    now: float
+
+
+@attrs.frozen
 class Left:
     """The connection ended, whatever the reason (peer closed, server closed, crash)."""
 
 
-Event: TypeAlias = Hello | Identified | LookupFailed | Opened | Refused | Left
+Event: TypeAlias = Hello | Identified | LookupFailed | Opened | Refused | SessionEnded | Left
 
 
 class IllegalTransition(Exception):
@@ -95,6 +104,7 @@ _ALLOWED: dict[type[Event], frozenset[Phase]] = {
     LookupFailed: frozenset({Phase.IDENTIFYING}),
     Opened: frozenset({Phase.JOINING}),
     Refused: frozenset({Phase.JOINING}),
+    SessionEnded: frozenset({Phase.IN_LOBBY}),
     Left: frozenset(set(Phase) - {Phase.CLOSED}),
 }
 
@@ -139,10 +149,14 @@ class Connection:
                 return attrs.evolve(self, phase=Phase.AWAITING_HELLO)
             case Opened(name=name):
                 return attrs.evolve(self, phase=Phase.IN_LOBBY, name=name)
-            case Refused(now=now):
+            case Refused(now=now) | SessionEnded(now=now):
                 deadline = now + self.handshake_timeout
                 return attrs.evolve(
-                    self, phase=Phase.AWAITING_HELLO, handshake_deadline=deadline, lobby_knows=False
+                    self,
+                    phase=Phase.AWAITING_HELLO,
+                    handshake_deadline=deadline,
+                    name=None,
+                    lobby_knows=False,
                 )
             case Left():
                 return attrs.evolve(self, phase=Phase.CLOSED)

@@ -26,7 +26,8 @@ Guarantees, checked by ``tests/test_lobby_state.py`` after every step:
   has to infer a session from a ``welcome`` or from querying the registry afterwards;
 * a user who disconnects outside a game cancels the invitation they are part of, in either
   direction: the side that stays gets ``invitation_cancelled`` with ``reason: "left"``,
-  never ``invitation_declined``;
+  never ``invitation_declined``; so does one who asks to ``leave`` (refused while
+  playing), whose socket then has no session (``SessionClosed``) and may join again;
 * nobody waits for an answer forever: an invitation pending for ``invitation_timeout``
   seconds expires at the first ``Tick`` at or after its deadline (``next_deadline`` says
   when that is), both sides get ``invitation_cancelled`` with ``reason: "expired"`` and are
@@ -84,7 +85,9 @@ from protocol.messages import (
     InvitationCancelled,
     InvitationDeclined,
     InvitationSent,
+    Leave,
     LeaveResult,
+    LeftLobby,
     LobbyUpdate,
     Rematch,
     RematchCancelled,
@@ -184,14 +187,23 @@ class Disconnected:
 
 
 LobbyRequest: TypeAlias = (
-    Challenge | Cancel | Accept | Decline | Seek | Unseek | Rematch | AnswerRematch | LeaveResult
+    Challenge
+    | Cancel
+    | Accept
+    | Decline
+    | Seek
+    | Unseek
+    | Rematch
+    | AnswerRematch
+    | LeaveResult
+    | Leave
 )
 """The client messages the lobby answers."""
 
 
 @attrs.frozen
 class Request:
-    """A lobby request (challenge, cancel, accept, decline, seek, unseek) from a socket.
+    """A lobby request (challenge, cancel, accept, decline, seek, unseek, leave) from a socket.
 
     ``at`` is when it arrived, in seconds on the server's monotonic clock: the rules that
     depend on time (the decline cooldown, the games-started cap) read it here, so the
@@ -330,6 +342,15 @@ class SessionOpened:
 
 
 @attrs.frozen
+class SessionClosed:
+    """Socket ``conn``'s session ended as it asked (``leave``): the user is gone from the
+    lobby, and the socket, still open, has no session (it may send ``new_connection``
+    again).  Emitted last, after the ``left_lobby`` reply and whatever the leaving caused."""
+
+    conn: ConnId
+
+
+@attrs.frozen
 class SessionRefused:
     """Socket ``conn``'s ``new_connection`` was refused: it has no session (it may try again).
 
@@ -350,6 +371,7 @@ Effect: TypeAlias = (
     | CloseConnection
     | SessionOpened
     | SessionRefused
+    | SessionClosed
 )
 
 
@@ -890,6 +912,13 @@ class LobbyState:
                     if refusal is not None:
                         return [_error(conn, "invalid_time_control", refusal, "seek")]
                 return self._seek(conn, user, at, time_control)
+            case Leave():
+                if user.state == PLAYING:
+                    text = "you are playing: finish or quit your game first"
+                    return [_error(conn, "not_available", text, "leave")]
+                # As a disconnect, but the socket stays: it may join again, under any name.
+                left = Send(conn, LeftLobby(username=user.name))
+                return [left, *self._disconnect(conn), SessionClosed(conn)]
             case Unseek():
                 if user.state != SEEKING:
                     return [_error(conn, "not_seeking", "you are not looking for a game", "unseek")]

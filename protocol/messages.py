@@ -210,6 +210,12 @@ class Unseek:
 
 
 @attrs.frozen(kw_only=True)
+class Leave:
+    """End this socket's session without closing the socket (a guest leaving, or changing
+    name): the lobby forgets the user, and the socket may send ``new_connection`` again."""
+
+
+@attrs.frozen(kw_only=True)
 class Move:
     """Drop a token in ``column`` (0..6) of game ``game_id``.
 
@@ -320,6 +326,7 @@ ClientMessage: TypeAlias = (
     | Decline
     | Seek
     | Unseek
+    | Leave
     | Move
     | Quit
     | Chat
@@ -353,6 +360,14 @@ class Welcome:
     long after it closes, so a new tab or a reload within it takes the game back."""
     chat: bool = True
     """Whether games have a chat on this server (``c4actors serve --chat off``: no)."""
+
+
+@attrs.frozen(kw_only=True)
+class LeftLobby:
+    """Reply to ``leave``: the session of ``username`` has ended; the socket stays open and
+    may send ``new_connection`` again (under any name)."""
+
+    username: str
 
 
 @attrs.frozen(kw_only=True)
@@ -595,6 +610,7 @@ class Error:
 
 ServerMessage: TypeAlias = (
     Welcome
+    | LeftLobby
     | UserList
     | LobbyUpdate
     | GameList

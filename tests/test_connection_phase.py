@@ -19,15 +19,24 @@ from c4actors.connection_phase import (
     Opened,
     Phase,
     Refused,
+    SessionEnded,
 )
 
-EVENTS: list[Event] = [Hello(), Identified(), LookupFailed(), Opened("ann"), Refused(5.0), Left()]
+EVENTS: list[Event] = [
+    Hello(),
+    Identified(),
+    LookupFailed(),
+    Opened("ann"),
+    Refused(5.0),
+    SessionEnded(7.0),
+    Left(),
+]
 
 LEGAL: dict[Phase, set[type[Event]]] = {
     Phase.AWAITING_HELLO: {Hello, Left},
     Phase.IDENTIFYING: {Identified, LookupFailed, Left},
     Phase.JOINING: {Opened, Refused, Left},
-    Phase.IN_LOBBY: {Left},
+    Phase.IN_LOBBY: {SessionEnded, Left},
     Phase.CLOSED: set(),
 }
 
@@ -71,6 +80,17 @@ def test_a_refusal_restarts_the_deadline_and_the_lobby_forgets_the_connection() 
     assert connection.deadline == 60.0
     assert not connection.lobby_knows, "a refused connection need not be reported as gone"
     assert connection.name is None
+
+
+def test_a_session_ended_by_leave_waits_for_a_new_hello_under_a_fresh_deadline() -> None:
+    connection = in_phase(Phase.IN_LOBBY).apply(SessionEnded(now=70.0))
+    assert connection.phase is Phase.AWAITING_HELLO
+    assert connection.deadline == 80.0
+    assert connection.name is None
+    assert not connection.lobby_knows, "the lobby forgot it: nothing to report when it closes"
+    # The same socket joins again, under another name.
+    connection = connection.apply(Hello()).apply(Identified()).apply(Opened("bob"))
+    assert (connection.phase, connection.name) == (Phase.IN_LOBBY, "bob")
 
 
 def test_a_failed_lookup_keeps_the_deadline_it_had() -> None:

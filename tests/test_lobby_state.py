@@ -37,6 +37,7 @@ from c4actors.lobby_state import (
     Request,
     Send,
     SendUserList,
+    SessionClosed,
     SessionOpened,
     SessionRefused,
     StartGame,
@@ -55,7 +56,9 @@ from protocol.messages import (
     InvitationCancelled,
     InvitationDeclined,
     InvitationSent,
+    Leave,
     LeaveResult,
+    LeftLobby,
     LobbyUpdate,
     Rematch,
     RematchCancelled,
@@ -655,6 +658,38 @@ def test_unseeking_challenging_or_leaving_takes_a_seeker_out_of_the_pool() -> No
     ]
 
 
+def test_a_user_who_leaves_is_gone_and_the_socket_may_join_again_under_another_name() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    effects = lobby.handle(Request(1, Leave(), at=1.0))
+    # Told first, ended last: the reply, the invitation called off, the lobby told.
+    assert effects[0] == Send(1, LeftLobby(username="ann"))
+    assert effects[-1] == SessionClosed(1)
+    assert sends_to(effects, 2) == [InvitationCancelled(by="ann", reason="left")]
+    assert LobbyChanged(left=("ann",), online=1) in effects
+    assert lobby.name_of(1) is None and lobby.user_info("ann") is None
+    assert lobby.user_info("bob") == UserInfo(name="bob", state="AVAILABLE")
+    # The same socket joins again as "Ann2"; the old name is free for anyone.
+    assert isinstance(sends_to(connect(lobby, 1, "Ann2"), 1, lobby)[0], Welcome)
+    connect(lobby, 3, "ann")
+    # A socket without a session has nothing to leave.
+    assert error_codes(lobby.handle(Request(9, Leave(), at=2.0))) == ["not_connected"]
+
+
+def test_a_player_cannot_leave_in_the_middle_of_a_game() -> None:
+    lobby = make_lobby()
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    lobby.handle(Request(2, Accept(challenger="ann"), at=0.0))
+    effects = lobby.handle(Request(1, Leave(), at=1.0))
+    assert error_codes(effects) == ["not_available"]
+    assert sends_to(effects, 1)[0].ref == "leave"
+    assert lobby.name_of(1) == "ann" and lobby.game_of("ann") == "game-0"
+
+
 def test_playing_user_who_drops_is_kept_away_and_can_resume() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")
@@ -896,6 +931,8 @@ class LobbyMachine(RuleBasedStateMachine):
                 assert len(players) == 2 and not players & playing_before
         if isinstance(event, Request) and isinstance(event.message, Seek):
             self.check_seek(event, asker_info, asker_peer, seekers_before, effects)
+        if isinstance(event, Request) and isinstance(event.message, Leave):
+            self.check_leave(event, asker_info, asker_peer, effects)
         if (
             asker is not None
             and isinstance(event.message, Challenge)
@@ -1153,6 +1190,36 @@ class LobbyMachine(RuleBasedStateMachine):
                 assert InvitationDeclined(by=asker.name) in sends_to(effects, peer_conn)
                 self.declined_at[peer.casefold(), asker.name.casefold()] = event.at
 
+    def check_leave(
+        self, event: Request, asker: UserInfo | None, peer: str | None, effects: list[Effect]
+    ) -> None:
+        """Leaving is refused in a game; otherwise it is a disconnect that keeps the socket:
+        the user is gone, the invitation either way is called off, the socket is free."""
+        codes = error_codes(effects)
+        if asker is None:
+            assert codes == ["not_connected"]
+            return
+        if asker.state == "PLAYING":
+            assert codes == ["not_available"]
+            return
+        assert codes == []
+        assert effects[0] == Send(event.conn, LeftLobby(username=asker.name))
+        assert effects[-1] == SessionClosed(event.conn)
+        assert self.lobby.name_of(event.conn) is None
+        assert self.lobby.user_info(asker.name) is None
+        assert asker.name not in self.lobby.seekers()
+        sent = [e.message for e in effects if isinstance(e, Send)]
+        assert not any(isinstance(m, InvitationDeclined) for m in sent), "leaving is no decline"
+        if peer is not None:
+            info = self.lobby.user_info(peer)
+            assert info is not None and info.state == "AVAILABLE"
+            peer_conn = self.conn_of(peer)
+            if peer_conn is not None:
+                notices = [
+                    m for m in sends_to(effects, peer_conn) if not isinstance(m, LobbyUpdate)
+                ]
+                assert notices == [InvitationCancelled(by=asker.name, reason="left")]
+
     def at_games_cap(self, event: Request) -> bool:
         """Whether starting one more game would exceed the cap for the asking socket."""
         if self.max_games_per_minute is None:
@@ -1309,7 +1376,7 @@ class LobbyMachine(RuleBasedStateMachine):
 
     @rule(
         data=st.data(),
-        kind=st.sampled_from([Challenge, Cancel, Accept, Decline, Seek, Unseek]),
+        kind=st.sampled_from([Challenge, Cancel, Accept, Decline, Seek, Unseek, Leave]),
         other=st.sampled_from(NAMES),
     )
     def request(self, data: st.DataObject, kind: Any, other: str) -> None:
@@ -1318,8 +1385,8 @@ class LobbyMachine(RuleBasedStateMachine):
             control = data.draw(st.sampled_from(SEEK_CONTROLS))
             self.run(Request(conn, Seek(time_control=control), at=self.now))
             return
-        if kind is Unseek:
-            self.run(Request(conn, Unseek(), at=self.now))
+        if kind in (Unseek, Leave):
+            self.run(Request(conn, kind(), at=self.now))
             return
         field = "opponent" if kind in (Challenge, Cancel) else "challenger"
         self.run(Request(conn, kind(**{field: other}), at=self.now))
@@ -1335,6 +1402,18 @@ class LobbyMachine(RuleBasedStateMachine):
             else:
                 message = Unseek()
             self.run(Request(conn, message, self.now))
+
+    @rule(data=st.data(), name=st.sampled_from(NAMES))
+    def leave_and_join_again(self, data: st.DataObject, name: str) -> None:
+        """Targeted: a guest changes name on the same socket (``leave``, then
+        ``new_connection``), in whatever state they are."""
+        live = self.live_conns()
+        if not live:
+            return
+        conn = data.draw(st.sampled_from(live))
+        self.run(Request(conn, Leave(), at=self.now))
+        if self.lobby.name_of(conn) is None:
+            self.run(Connected(conn, name, name_registered=name.casefold() == "dee"))
 
     def live_conns(self) -> list[int]:
         return [c for c in self.opened if self.lobby.name_of(c) is not None]

@@ -27,6 +27,8 @@ from protocol import (
     InvitationCancelled,
     InvitationDeclined,
     InvitationSent,
+    Leave,
+    LeftLobby,
     LobbyUpdate,
     Move,
     NewConnection,
@@ -367,6 +369,55 @@ async def test_two_seekers_are_paired_into_a_game() -> None:
         await ann.send(Move(game_id=started["ann"].game_id, column=3))
         for client in (ann, bob):
             assert (await client.expect(GameState)).moves == [3]
+
+
+async def test_a_guest_leaves_and_joins_again_under_another_name_on_the_same_socket() -> None:
+    """``leave`` ends the session, not the socket: the invitation is called off as if ann
+    had gone, a taken name is refused beside the open socket, and a free one joins."""
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        await ann.send(Challenge(opponent="bob"))
+        await ann.expect_skipping(InvitationSent, LobbyUpdate)
+        await bob.expect_skipping(Invitation, LobbyUpdate)
+        # Sent together: frames are handled in order, so the new names find no session.
+        await ann.send(Leave())
+        await ann.send(NewConnection(username="bob"))
+        await ann.send(NewConnection(username="zed"))
+        assert await ann.expect_skipping(LeftLobby, LobbyUpdate) == LeftLobby(username="ann")
+        taken = await expect_error(ann, "name_taken")
+        assert taken.ref == "new_connection"
+        welcome = await ann.expect(Welcome)
+        assert welcome.username == "zed"
+        names = {user.name for user in (await ann.expect(UserList)).users}
+        assert names == {"zed", "bob"}
+        cancelled = await bob.expect_skipping(InvitationCancelled, LobbyUpdate)
+        assert cancelled == InvitationCancelled(by="ann", reason="left")
+        # zed plays as anyone does; a player cannot leave mid-game.
+        ann.name = "zed"
+        game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+        await ann.send(Leave())
+        refused = await expect_error(ann, "not_available")
+        assert refused.ref == "leave"
+        await bob.send(Move(game_id=game_id, column=3))
+        for client in (ann, bob):
+            assert (await client.expect(GameState)).moves == [3]
+
+
+async def test_a_socket_that_left_and_stays_silent_is_closed_at_the_handshake_deadline(
+    jump_clock: MockClock,
+) -> None:
+    """After ``leave`` the socket is as new: it must join again within the handshake timeout."""
+    async with open_server() as server, connect(server, "ann") as ann:
+        await ann.send(Leave())
+        await ann.expect_skipping(LeftLobby, LobbyUpdate)
+        jump_clock.jump(10)
+        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+            await ann.ws.get_message()
+        assert closed.value.reason.code == 1008
+        assert closed.value.reason.reason == "no new_connection received in time"
 
 
 async def test_seekers_are_paired_by_time_control() -> None:

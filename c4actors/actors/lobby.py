@@ -61,6 +61,7 @@ from c4actors.lobby_state import (
     Request,
     Send,
     SendUserList,
+    SessionClosed,
     SessionOpened,
     SessionRefused,
     StartGame,
@@ -132,6 +133,18 @@ class Join:
 
 
 @attrs.frozen
+class LeaveRequest:
+    """A socket's ``leave`` (``request.message`` is ``Leave``), with the channel the answer
+    goes to: True when its session ended (``SessionClosed``), False when it was refused.
+
+    Answered on ``reply``, as a ``Join`` is, so that the connection's reader applies the
+    answer before it reads the next frame (a ``new_connection`` under another name)."""
+
+    request: Request
+    reply: trio.MemorySendChannel[bool]
+
+
+@attrs.frozen
 class SnapshotQuery:
     """Ask for the listed users (``GET /userlist``); the answer goes to ``reply``.
 
@@ -195,6 +208,7 @@ LobbyInput = (
     Join
     | Disconnected
     | Request
+    | LeaveRequest
     | GameEnded
     | ColorChanged
     | SnapshotQuery
@@ -285,7 +299,7 @@ class LobbyActor:
                 item = self._inbox.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
-            if isinstance(item, Join):
+            if isinstance(item, Join | LeaveRequest):
                 item.reply.close()
 
     async def _loop(self) -> None:
@@ -357,6 +371,11 @@ class LobbyActor:
                     log.info("user disconnected conn=%d name=%s", conn, name)
             case Request() | ColorChanged():
                 self._apply(self._state.handle(item))
+            case LeaveRequest(request=request, reply=reply):
+                with reply:  # closed unanswered only after a bug
+                    effects = self._state.handle(request)
+                    self._apply(effects)
+                    _answer(reply, any(isinstance(e, SessionClosed) for e in effects))
             case GameEnded(game_id=game_id):
                 self._games.pop(game_id, None)
                 watched_by = self._spectators.game_ended(game_id)
@@ -407,6 +426,10 @@ class LobbyActor:
                 case SessionRefused(conn=conn):
                     del self._mailboxes[conn]
                     self._answer_join(conn, SessionDenied())
+                case SessionClosed(conn=conn):
+                    self._stop_watching(conn, tell=False)
+                    self._mailboxes.pop(conn, None)
+                    log.info("user left conn=%d", conn)
                 case LobbyChanged():
                     self._buffer.add(effect, trio.current_time())
                     self._user_list.apply(effect)

@@ -40,6 +40,7 @@ from c4actors.actors.lobby import (
     FollowRequest,
     Join,
     JoinAnswer,
+    LeaveRequest,
     LobbyInput,
     SessionGranted,
     WatchRequest,
@@ -61,6 +62,7 @@ from c4actors.connection_phase import (
     Opened,
     Phase,
     Refused,
+    SessionEnded,
 )
 from c4actors.limits import UNLIMITED_RECEIVE_BYTES, TokenBucket
 from c4actors.lobby_state import (
@@ -92,6 +94,7 @@ from protocol.messages import (
     Error,
     ErrorCode,
     FollowGames,
+    Leave,
     LeaveResult,
     Move,
     NewConnection,
@@ -323,6 +326,11 @@ class UserActor:
                         Request(self.conn, message, received_at)
                     ):
                         return
+                case Leave():
+                    if self._check_connected() and not await self._leave(
+                        Request(self.conn, message, received_at)
+                    ):
+                        return
                 case Move(game_id=game_id, column=column, ply=ply):
                     if self._check_connected():
                         assert self.name is not None
@@ -391,6 +399,25 @@ class UserActor:
                 self._joined_game(answer.game)
         else:
             self.connection = self.connection.apply(Refused(trio.current_time()))
+        return True
+
+    async def _leave(self, request: Request) -> bool:
+        """Ask the lobby to end the session (``leave``) and apply its answer here, before the
+        next frame is read: a ``new_connection`` right behind it finds no session.  False
+        when the lobby is gone (the server is stopping)."""
+        reply, answers = trio.open_memory_channel[bool](1)
+        with answers:
+            if not await self._to_lobby(LeaveRequest(request, reply)):
+                return False
+            try:
+                ended = await answers.receive()
+            except trio.EndOfChannel:
+                return False
+        if ended:
+            self._move_on()  # off the result screen of a game whose chat lingers
+            for game_id in list(self.games):
+                self._forget_game(game_id)  # the next session is someone else's
+            self.connection = self.connection.apply(SessionEnded(trio.current_time()))
         return True
 
     async def _to_lobby(self, item: LobbyInput) -> bool:
