@@ -6,6 +6,7 @@ no real time, and the deadline is checked to the clock's exact second.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -479,3 +480,38 @@ async def test_the_players_writers_take_each_move_before_any_spectators_writer(
             await trio.testing.wait_all_tasks_blocked()
             assert len(taken) == 22 and sorted(taken[:2]) == [21, 22], taken
         writers.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(("after_flag", "counts"), [(-0.001, True), (0.0, False), (0.001, False)])
+async def test_a_move_just_before_the_flag_counts_and_one_at_or_after_it_does_not(
+    autojump_clock: trio.testing.MockClock, after_flag: float, counts: bool
+) -> None:
+    """ann's clock (60 s) starts at bob's first move: her move 1 ms before it runs out is
+    played; at the flag, or 1 ms after, the game is already over on time."""
+    async with running_game(MOVE_TIMEOUT, setup=ONE_PLUS_ONE) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3, trio.current_time()))
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 3, trio.current_time()))
+        await trio.testing.wait_all_tasks_blocked()
+        flag_at = trio.current_time() + 60
+        table.ann.messages()
+        await trio.sleep_until(flag_at + after_flag)
+        late = PlayMove(table.ann.mailbox, "ann", 4, trio.current_time())
+        if counts:
+            await table.inbox.send(late)
+            await trio.testing.wait_all_tasks_blocked()
+            state = [m for m in table.ann.messages() if isinstance(m, GameState)][-1]
+            assert state.moves == [3, 3, 4] and state.next == "bob"
+            # 1 ms left, plus the increment.
+            assert state.clocks is not None and state.clocks.player1 == pytest.approx(1.001)
+            assert not table.reports
+        else:
+            # The game is over at the flag's exact time, whichever the actor sees first: the
+            # late move (the core ends the game by the flag) or the deadline (its inbox is
+            # closed, and the connection answers `game_over` itself).
+            with contextlib.suppress(trio.BrokenResourceError):
+                table.inbox.send_nowait(late)
+            await table.done.wait()
+            over = game_over(table.ann.messages())
+            assert (over.winner, over.reason) == ("bob", "timeout")
+            [ended] = table.reports
+            assert ended.result.moves == (3, 3)
