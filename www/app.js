@@ -5,6 +5,7 @@
 
 import { api, commonProblem } from "./api.js";
 import { AccountPanel, findAccountDom } from "./account.js";
+import { GuestBar, findGuestDom } from "./guest.js";
 import { Connection, socketUrl } from "./connection.js";
 import { EntryView, NAME_RE, findEntryDom } from "./entry.js";
 import { LobbyView } from "./lobby.js";
@@ -25,6 +26,8 @@ import { LeaderboardView } from "./leaderboard.js";
 import { parseRoute, routePath, sameRoute } from "./routes.js";
 import { errorText, moveAnnouncement, moveLines, secondsIn } from "./messages.js";
 import { Attention } from "./attention.js";
+import { SoundPreference, playAlert, soundToggleText } from "./sound.js";
+import { TabChannel, takenOverText } from "./tab_channel.js";
 
 const NOTICE_MS = 8_000;
 // After a resume the server sends game_started right after user_list; wait this
@@ -91,7 +94,32 @@ const state = {
 
 const timers = { notice: null, resume: null, challenge: null };
 
-const attention = new Attention(document);
+// The optional tone of a hidden tab's alerts, and its visible toggle (remembered).
+// Read through these, so a storage the browser refuses (private modes) is a silent default.
+const sound = new SoundPreference({
+  getItem: (key) => localStorage.getItem(key),
+  setItem: (key, value) => localStorage.setItem(key, value),
+});
+const attention = new Attention(document, { sound: () => playAlert(sound) });
+function showSoundToggle() {
+  const toggle = $("sound-toggle");
+  toggle.textContent = soundToggleText(sound.enabled);
+  toggle.setAttribute("aria-pressed", String(sound.enabled));
+}
+$("sound-toggle").addEventListener("click", () => {
+  sound.enabled = !sound.enabled;
+  showSoundToggle();
+});
+showSoundToggle();
+
+// Which tab of this browser holds an account's session: a tab that loses it says where it went.
+const tabs = new TabChannel();
+tabs.onOpenedElsewhere = (name) => {
+  // The news can come just after our socket was closed: say it once it does.
+  if (state.takenOver && state.takenOver.toLowerCase() === name.toLowerCase() && state.view === "name" && account.signedIn) {
+    entry.showAccount(account.account, takenOverText("tab"));
+  }
+};
 
 /** True while the person is typing in a field: focus must not be taken from them. */
 function typing() {
@@ -107,6 +135,12 @@ function showView(name, { loadingText = "Connecting…" } = {}) {
   dom.loadingText.textContent = loadingText;
   for (const [key, section] of Object.entries(dom.views)) section.hidden = key !== name;
   account.setBarVisible(LOBBY_SIDE.has(name));
+  showGuestBar();
+}
+
+/** "Change name" and "Leave": a guest's, on the lobby's side of the site. */
+function showGuestBar() {
+  guestBar.setVisible(LOBBY_SIDE.has(state.view) && !!state.me && !account.signedIn);
 }
 
 function showNotice(text) {
@@ -155,6 +189,13 @@ const entry = new EntryView(findEntryDom(), {
 });
 
 const account = new AccountPanel(findAccountDom(), { onProfile: openProfile, onSignOut: signOut });
+
+const guestBar = new GuestBar(findGuestDom(), {
+  onRename: renameGuest,
+  onLeave: leaveLobby,
+  current: () => state.me,
+  online: (name) => [...state.users.keys()].some((listed) => listed.toLowerCase() === name.toLowerCase()),
+});
 
 const profileView = new ProfileView(findProfileDom(), { onBack: () => enterLobby(), onReplay: openReplay });
 
@@ -362,6 +403,8 @@ function handleMessage(msg) {
 
 const HANDLERS = {
   welcome(msg) {
+    const renamed = state.renamedFrom;
+    state.renamedFrom = null;
     state.me = msg.username;
     state.wantedName = msg.username;
     state.sessionOpen = true;
@@ -370,7 +413,10 @@ const HANDLERS = {
     rematch.apply({ type: "leave" });
     store.save(msg.username, msg.resume);
     // A guest's token outlives this tab for the grace period; an account needs none.
-    if (msg.account) sharedGuest.forget();
+    if (msg.account) {
+      sharedGuest.forget();
+      tabs.announce(msg.username); // a tab of this browser that had the session learns where it went
+    }
     else sharedGuest.hold(msg.username, msg.resume, msg.grace_seconds);
     conn.ready();
     // The list of games in progress is opt-in: ask for it on every new session.
@@ -381,10 +427,28 @@ const HANDLERS = {
     if (msg.account && !account.signedIn) refreshAccount();
     else if (!msg.account && account.signedIn) account.hide();
     account.paintGreeting();
+    guestBar.closeForm();
+    showGuestBar();
+    if (renamed) {
+      showNotice(`You are now ${msg.username}.`);
+      announce(`You are now ${msg.username}.`);
+    }
     // Stay where we are if a game, the lobby or a profile is on screen; otherwise wait
     // for user_list to choose.
     state.settling = true;
     if (state.view !== "game" && !LOBBY_SIDE.has(state.view)) showView("loading");
+  },
+
+  left_lobby(msg) {
+    // The session ended on this socket (our `leave`). Changing name: the new name's
+    // welcome, or its refusal, follows on the same socket.
+    state.sessionOpen = false;
+    if (state.renamedFrom) return;
+    endSession(); // nothing more to say on this socket
+    go({ view: "lobby" });
+    showView("name");
+    entry.show({ tab: "guest", username: msg.username });
+    showNotice(`You left the lobby, ${msg.username}: a guest's record is forgotten.`);
   },
 
   user_list(msg) {
@@ -720,6 +784,13 @@ const HANDLERS = {
     clearTimeout(timers.challenge);
     state.challenging = null;
     if (msg.ref === "seek" || msg.ref === "unseek") state.seekSent = false;
+    if (msg.ref === "leave") {
+      // Refused (in a game): the session stays; so does the name.
+      state.renamedFrom = null;
+      guestBar.closeForm();
+      showNotice(code === "not_available" ? "Finish or quit your game first." : text);
+      return;
+    }
     if (msg.ref === "seek" && code === "invalid_time_control") {
       // Beside the picker whose clock was refused.
       $("time-control-error").textContent = text;
@@ -794,6 +865,9 @@ function settleAfterWelcome(myState) {
           game.over = { result, winner: null, reason: null, line: null };
           game.next = null;
           gameView.finish(game, state.me);
+          // In the fixed notice too, as any result: whatever the scroll position.
+          showNotice(dom.result.textContent);
+          attention.flag(dom.result.textContent);
         }
       }, RESUME_GAME_WAIT_MS);
     }
@@ -844,6 +918,7 @@ function endSession() {
   clearTimeout(timers.resume);
   Object.assign(state, {
     me: null,
+    renamedFrom: null,
     wantedName: null,
     sessionOpen: false,
     settling: false,
@@ -867,17 +942,24 @@ function endSession() {
   drawControls.finish();
   dom.greeting.hidden = true;
   dom.greeting.textContent = "";
+  showGuestBar();
 }
 
-/** The server gave our session to another tab or device (which closed this socket). */
+/**
+ * The server gave our session to another tab or device (which closed this socket): say
+ * where it went, and offer it back ("Play as ann" takes it over from there in turn).
+ */
 function sessionTakenOver() {
   const name = state.me ?? state.wantedName ?? "";
-  const text = "You are playing in another tab or on another device.";
   endSession();
   go({ view: "lobby" }, { replace: true }); // the first screen lives at /
   showView("name");
-  if (account.signedIn) entry.showAccount(account.account, `${text} Play here to take the game back.`);
-  else entry.guestRefused(name, text, "taken_over");
+  if (account.signedIn) {
+    state.takenOver = name;
+    entry.showAccount(account.account, takenOverText(tabs.whereWent(name)));
+  } else {
+    entry.guestRefused(name, "You are playing in another tab or on another device.", "taken_over");
+  }
 }
 
 /** The server refused our name (taken, registered, invalid, or an expired resume token). */
@@ -921,6 +1003,26 @@ async function refreshAccount() {
 
 // --------------------------------------------------------------------------- joining
 
+/**
+ * A guest takes another name without a reload: `leave` ends the session on this socket and
+ * `new_connection` (sent right behind it, handled in order) opens one under `name`. A
+ * refusal comes back as for any join: the first screen, the error beside the name.
+ */
+function renameGuest(name) {
+  state.renamedFrom = state.me;
+  conn.send({ type: "leave" });
+  state.wantedName = name;
+  sharedGuest.forget();
+  store.clear(); // a new name starts a new session: the old token is void
+  conn.rejoin();
+}
+
+/** A guest leaves: the session ends (left_lobby), and with it the guest's record. */
+function leaveLobby() {
+  state.renamedFrom = null;
+  conn.send({ type: "leave" });
+}
+
 function joinAsGuest(name) {
   state.wantedName = name;
   sharedGuest.forget();
@@ -931,6 +1033,7 @@ function joinAsGuest(name) {
 
 /** Signed in (or registered, or reloaded while signed in): join under the account's name. */
 function joinAsAccount(data) {
+  state.takenOver = null;
   account.show(data);
   // Resume only this account's own session (a reload); anything else starts afresh.
   if (store.name !== data.name) store.clear();

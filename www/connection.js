@@ -81,6 +81,23 @@ export class Connection {
     if (ws) ws.close(1000, "client stop");
   }
 
+  /**
+   * Say hello() again on the open socket: after a `leave`, the same link opens a new session
+   * (another name) without a new socket. Without an open socket, start afresh.
+   */
+  rejoin() {
+    const ws = this.ws;
+    if (!this.active || !ws || ws.readyState !== WebSocket.OPEN) {
+      this.stop();
+      this.start();
+      return;
+    }
+    clearTimeout(this.guardTimer);
+    this.guardTimer = setTimeout(() => this.abandon(ws), HANDSHAKE_TIMEOUT_MS);
+    this.setStatus("handshake");
+    ws.send(JSON.stringify(this.hello()));
+  }
+
   /** Give up on the current socket and go through the normal reconnect path. */
   drop() {
     this.abandon(this.ws);

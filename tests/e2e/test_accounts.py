@@ -181,6 +181,7 @@ def test_two_accounts_play_then_see_records_profiles_and_the_replay(people: Peop
     replay = ann.by_id("replay")
     expect(replay).to_be_visible()
     expect(ann.by_id("replay-title")).to_have_text(f"{bob.name} vs {ann.name}")
+    expect(ann.by_id("replay-clock")).to_have_text("Untimed")
     step = ann.by_id("replay-step")
     expect(step).to_have_text("Move 0 of 7")
     assert ann.board_rows("replay-board") == EMPTY
@@ -335,7 +336,9 @@ def test_signing_in_on_another_device_takes_the_session_over(people: People) -> 
     elsewhere = people.open("ann")
     submit_sign_in(elsewhere, ann.name, PASSWORD)
     expect_signed_in(elsewhere)
-    moved = "You are playing in another tab or on another device. Play here to take the game back."
+    moved = (
+        "You are now playing in another browser or on another device. Play here to take it back."
+    )
     expect(ann.by_id("entry-account")).to_contain_text(f"You are signed in as {ann.name}.")
     expect(ann.by_id("entry-account-error")).to_have_text(moved)
     play_here = ann.page.get_by_role("button", name=f"Play as {ann.name}")

@@ -44,10 +44,14 @@ def test_every_view_has_an_address_that_back_forward_reload_and_a_copy_keep(
     expect(ann.game).to_be_visible()
     expect(ann.filled_cells).to_have_count(2)
     _expect_path(ann, game_path)
-    # Back during a game keeps the game on screen.
+    # Back during a game keeps the game on screen, and so does Forward.
     ann.page.go_back()
     expect(ann.game).to_be_visible()
     expect(ann.notice).to_have_text("Your game is still on: finish it or quit first.")
+    _expect_path(ann, game_path)
+    ann.page.go_forward()
+    expect(ann.game).to_be_visible()
+    expect(ann.filled_cells).to_have_count(2)
     play_moves(ann, bob, [0, 1, 0, 1, 0])
     expect(ann.result).to_have_text("You won by four in a row")
     ann.back_to_lobby()
@@ -96,6 +100,10 @@ def test_every_view_has_an_address_that_back_forward_reload_and_a_copy_keep(
     expect(ann.by_id("profile-title")).to_have_text(ann.name)
     ann.page.go_forward()
     expect(ann.by_id("replay")).to_be_visible()
+    _expect_path(ann, replay_path)
+    ann.page.go_forward()
+    expect(board.filter(has_text=ann.name)).to_be_visible()
+    _expect_path(ann, "/leaderboard")
 
     # The same addresses, copied into another browser where nobody signed in.
     other = people.open("other")

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 from tests.e2e.people import People
 from tests.e2e.player import play_moves, start_game
 from tests.e2e.server_process import ServerProcess, running_server
+from tests.e2e.test_accounts import register
 
 pytestmark = pytest.mark.e2e
 
@@ -96,3 +97,31 @@ def test_a_timed_game_shows_both_clocks_and_is_lost_on_time(people: People) -> N
     expect(bob.result).to_have_text(f"{ann.name} won — you ran out of time")
     expect(ann.result).to_have_text("You won — your opponent ran out of time")
     expect(bob.by_id("clock-you-time")).to_have_text("0.0")
+
+
+def test_the_replay_of_a_timed_game_shows_its_time_control(people: People) -> None:
+    """Issue 14: timed games are recorded with their time control, and replays show it."""
+    ann = people.open("ann")
+    bob = people.open("bob")
+    register(ann, "Purple")
+    register(bob, "Orange")
+    ann.page.get_by_label("Time control").select_option(label="3+2")
+    ann.challenge(bob)
+    expect(bob.incoming(ann)).to_contain_text(f"{ann.name} challenges you to a 3+2 game")
+    bob.accept(ann)
+    for me in (ann, bob):
+        expect(me.by_id("clock-you-time")).to_have_text("3:00")
+    play_moves(bob, ann, [0, 1, 0, 1, 0, 1, 0])
+    expect(bob.result).to_have_text("You won by four in a row")
+    bob.back_to_lobby()
+    bob.page.get_by_role("button", name="My profile").click()
+    replay = re.compile(f"^Replay the game against {ann.name}")
+    bob.page.get_by_role("button", name=replay).click()
+    expect(bob.by_id("replay-title")).to_have_text(f"{bob.name} vs {ann.name}")
+    expect(bob.by_id("replay-clock")).to_have_text("Time control 3+2")
+    expect(bob.by_id("replay-step")).to_have_text("Move 0 of 7")
+    # The same from a copied address, in a browser where nobody signed in.
+    path: str = bob.page.evaluate("location.pathname")
+    other = people.open("other")
+    other.page.goto(other.url.rstrip("/") + path)
+    expect(other.by_id("replay-clock")).to_have_text("Time control 3+2")

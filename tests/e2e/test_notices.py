@@ -102,3 +102,63 @@ def test_a_hidden_tab_says_invitation_and_your_turn_in_its_title(people: People)
     ann.page.evaluate(HIDE, False)
     expect(ann.page).to_have_title(title)
     expect(ann.page).not_to_have_title(re.compile("Your turn"))
+
+
+COUNT_TONES = """() => {
+    window.tones = 0;
+    const Real = window.AudioContext;
+    window.AudioContext = class extends Real {
+        createOscillator() {
+            const tone = super.createOscillator();
+            const start = tone.start.bind(tone);
+            tone.start = (...args) => { window.tones += 1; return start(...args); };
+            return tone;
+        }
+    };
+}"""
+
+
+def test_the_hidden_tab_sound_is_off_until_turned_on_and_is_remembered(people: People) -> None:
+    ann = people.open("ann")
+    ann.context.add_init_script(f"({COUNT_TONES})()")
+    ann.page.reload()
+    bob = people.open("bob")
+    ann.join()
+    bob.join()
+    toggle = ann.page.get_by_role("button", name="Sound alerts")
+    expect(toggle).to_be_visible()
+    expect(toggle).to_have_text("Sound alerts: off")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(bob.row(ann)).to_have_attribute("data-state", "AVAILABLE")
+
+    # Off: the title says it, silently.
+    ann.page.evaluate(HIDE, True)
+    bob.challenge(ann)
+    expect(ann.page).to_have_title(re.compile(f"^Invitation from {bob.name}"))
+    assert ann.page.evaluate("window.tones") == 0
+    ann.page.evaluate(HIDE, False)
+    bob.cancel_challenge(ann)
+    expect(ann.incoming(bob)).to_have_count(0)
+
+    # On: remembered across a reload, and one tone with the next alert while hidden.
+    toggle.click()
+    expect(toggle).to_have_text("Sound alerts: on")
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    ann.page.reload()
+    expect(ann.greeting).to_have_text(f"Hello {ann.name}")
+    expect(toggle).to_have_text("Sound alerts: on")
+    expect(bob.row(ann)).to_have_attribute("data-state", "AVAILABLE")
+    ann.page.evaluate(HIDE, True)
+    bob.challenge(ann)
+    expect(ann.page).to_have_title(re.compile(f"^Invitation from {bob.name}"))
+    assert ann.page.evaluate("window.tones") == 1
+    # Seen again: the title is cleared; a visible tab makes no sound.
+    ann.page.evaluate(HIDE, False)
+    expect(ann.page).not_to_have_title(re.compile("Invitation"))
+    ann.accept(bob)
+    expect(ann.turn).to_have_text("Your turn")
+    ann.click_column(3)
+    expect(bob.turn).to_have_text("Your turn")
+    bob.click_column(3)
+    expect(ann.turn).to_have_text("Your turn")
+    assert ann.page.evaluate("window.tones") == 1
