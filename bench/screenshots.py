@@ -3,8 +3,9 @@
 Starts ``c4actors serve`` on a free port (with a throwaway database), lets two players
 (two browser contexts of Debian's Chromium) meet and play, ann with an account and bob
 as a guest, and saves, at desktop and phone sizes, the first screen (ann registering),
-the lobby, a game in progress, a finished game, ann's profile and the game's replay as
-``docs/screenshots/{entry,lobby,game,result,profile,replay}-{desktop,phone}.png``.
+the lobby, a game in progress, a finished game, ann's profile, the game's replay and the
+leaderboard as
+``docs/screenshots/{entry,lobby,game,result,profile,replay,leaderboard}-{desktop,phone}.png``.
 Stops the server with SIGTERM at the end.
 """
 
@@ -154,6 +155,9 @@ def take_screenshots(browser: Browser, url: str, size: Size, out: Path) -> list[
         ann.get_by_role("button", name="Last", exact=True).click()
         expect(ann.locator("#replay-result")).to_have_text(f"{ann_name} won by four in a row")
         saved.append(shoot(ann, out, "replay", size))
+        ann.get_by_role("link", name="Leaderboard").click()
+        expect(ann.locator("#leaderboard-table tbody tr").filter(has_text=ann_name)).to_be_visible()
+        saved.append(shoot(ann, out, "leaderboard", size))
         return saved
     finally:
         ann.context.close()
