@@ -87,9 +87,10 @@ def test_a_restart_mid_game_reconnects_quickly_and_says_the_game_was_not_counted
     # ann does not wait for the next retry: the button tries at once.
     reconnect.click()
     expect(ann.connection_banner).to_be_hidden(timeout=3_000)
-    # bob waits for the backoff, which never waits longer than 10 s.
-    expect(bob.connection_banner).to_be_hidden(timeout=int((MAX_BACKOFF_S + 1) * 1000))
-    assert time.monotonic() - back <= MAX_BACKOFF_S + 1
+    # bob waits for the backoff, which never waits longer than 10 s (plus the time a
+    # loaded machine takes to connect).
+    expect(bob.connection_banner).to_be_hidden(timeout=int((MAX_BACKOFF_S + 2) * 1000))
+    assert time.monotonic() - back <= MAX_BACKOFF_S + 2
     for me in (ann, bob):
         expect(me.result).to_have_text(NOT_COUNTED)
         expect(me.notice).to_have_text(NOT_COUNTED)
