@@ -677,7 +677,8 @@ class LobbyState:
             "games": [[game_id, *keys] for game_id, keys in self._games.items()],
             "listed": list(self._listed),
             "waiting": list(self._waiting),
-            "pool": list(self._pool),
+            # The seekers' keys, longest waiting first: each one's clock is in their user.
+            "pool": list(self._pool.values()),
             # Only the pending invitations' entries, sorted (so a valid heap): the stale
             # ones are left for ``next_deadline`` to drop, and mean nothing.
             "deadlines": sorted(
@@ -720,7 +721,10 @@ class LobbyState:
             lobby._games = {str(g): (str(a), str(b)) for g, a, b in saved["games"]}
             lobby._listed = dict.fromkeys(map(str, saved["listed"]))
             lobby._waiting = OrderedDict.fromkeys(map(str, saved["waiting"]))
-            lobby._pool = dict.fromkeys(map(str, saved["pool"]))
+            seekers = [lobby._users[str(key)] for key in saved["pool"]]
+            lobby._pool = {user.time_control: _key(user.name) for user in seekers}
+            if len(lobby._pool) != len(seekers):
+                raise ValueError("two seekers of one clock")
             lobby._deadlines = [(float(d), int(n), str(k)) for d, n, k in saved["deadlines"]]
             heapq.heapify(lobby._deadlines)
             lobby._invitation_numbers = int(saved["invitation_numbers"])
@@ -748,7 +752,7 @@ class LobbyState:
             | {key for pair in lobby._games.values() for key in pair}
             | set(lobby._listed)
             | set(lobby._waiting)
-            | set(lobby._pool)
+            | set(lobby._pool.values())
             | {user.peer for user in users if user.peer is not None}
             | {key for offer in offers for key in (offer.by, offer.to)}
         )
