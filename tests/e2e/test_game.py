@@ -111,7 +111,9 @@ def test_a_game_played_with_the_keyboard_only(people: People) -> None:
     ann.page.keyboard.press("Enter")
     accept = bob.page.get_by_role("button", name=f"Accept challenge from {ann.name}")
     expect(accept).to_be_visible()
-    bob.tab_to(accept, backwards=True)
+    # Backwards from the page's end: through the lobby's controls, the header's (the site's
+    # links, the sound toggle, a guest's Change name and Leave), to the dock.
+    bob.tab_to(accept, backwards=True, presses=20)
     bob.page.keyboard.press("Enter")
 
     # The board has the focus when the game starts; its cursor starts in the middle.
