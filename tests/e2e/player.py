@@ -204,7 +204,8 @@ class Player:
             self.page.keyboard.press(key)
             if target.evaluate("element => element === document.activeElement"):
                 return
-        expect(target).to_be_focused(timeout=0)  # fails, with a readable message
+        # Fails, with a readable message (timeout=0 would mean no timeout: a hang).
+        expect(target).to_be_focused(timeout=1)
 
     def back_to_lobby(self) -> None:
         self.page.get_by_role("button", name="Back to lobby").click()
