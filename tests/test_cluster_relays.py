@@ -23,6 +23,7 @@ from c4actors.actors.lobby import (
     FollowRequest,
     Join,
     JoinAnswer,
+    LeaveRequest,
     LobbyInput,
     LobbyStats,
     OnlineQuery,
@@ -52,6 +53,8 @@ from protocol import (
     GameOver,
     GameStarted,
     GameState,
+    Leave,
+    LeftLobby,
     LobbyUpdate,
     Move,
     NewConnection,
@@ -155,6 +158,34 @@ async def test_a_rematch_between_players_on_two_edges() -> None:
         for player, seat in ((ann, 1), (bob, 2)):
             started = await player.expect_skipping(GameStarted, LobbyUpdate)
             assert (started.rematch_of, started.you) == (game_id, seat)
+
+
+async def test_a_guest_leaves_and_joins_again_under_another_name_through_an_edge() -> None:
+    """``leave`` crosses to the core and its answer comes back before the next frame is read:
+    the same socket joins again at once, and the other edge's player sees the new name."""
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        await ann.send(Leave())
+        await ann.send(NewConnection(username="zed"))
+        assert await ann.expect_skipping(LeftLobby, LobbyUpdate) == LeftLobby(username="ann")
+        assert (await ann.expect(Welcome)).username == "zed"
+        names = {user.name for user in (await ann.expect(UserList)).users}
+        assert names == {"zed", "bob"}
+        while True:
+            update = await bob.expect(LobbyUpdate)
+            if "zed" in {user.name for user in update.users}:
+                break
+        ann.name = "zed"
+        game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
+        await bob.send(Move(game_id=game_id, column=3, ply=0))
+        for player in (ann, bob):
+            assert (await player.expect(GameState)).moves == [3]
+        await ann.send(Leave())  # not while playing
+        refused = await ann.expect(Error)
+        assert (refused.code, refused.ref) == ("not_available", "leave")
 
 
 async def test_a_dead_edge_s_player_resumes_through_the_other_edge(
@@ -263,8 +294,10 @@ async def test_every_lobby_input_of_a_connection_is_relayed_to_the_core() -> Non
     users, _ = trio.open_memory_channel[list[UserInfo]](1)
     online, _ = trio.open_memory_channel[bool](1)
     stats, _ = trio.open_memory_channel[LobbyStats](1)
+    leave_reply, _ = trio.open_memory_channel[bool](1)
     relayed: list[LobbyInput] = [
         Join(Connected(5, "ann"), mailbox, join_reply),
+        LeaveRequest(Request(5, Leave(), 0.0), leave_reply),
         Disconnected(5),
         Request(5, Seek(), 0.0),
         ColorChanged("ann", "#123456"),

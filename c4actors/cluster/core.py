@@ -40,6 +40,7 @@ from c4actors.actors.lobby import (
     FollowRequest,
     Join,
     JoinAnswer,
+    LeaveRequest,
     LobbyInput,
     LobbyStats,
     OnlineQuery,
@@ -57,6 +58,7 @@ from protocol.codec import ProtocolError, decode_client, encode
 from protocol.messages import (
     Error,
     ErrorCode,
+    Leave,
     UserInfo,
 )
 
@@ -247,6 +249,8 @@ class CoreRelay:
                 # Every request the lobby core answers (the same union the core takes).
                 if isinstance(message, LobbyRequest):
                     await self.lobby.send(Request(mailbox.conn, message, trio.current_time()))
+            case wire.LeaveIn(conn=local):
+                await self._leave(edge, local)
             case wire.ColorIn(name=name, color=color):
                 await self.lobby.send(ColorChanged(name, color))
             case wire.WatchIn(conn=local, game_id=game_id, watch=watch):
@@ -316,6 +320,33 @@ class CoreRelay:
                 del self._conns[key]  # the edge's socket may ask again, as a new connection
             op = wire.Op("answer", mailbox.local)
         mailbox.outbox.ops.append(op)
+        self.wanted.set()
+
+    async def _leave(self, edge: str, local: int) -> None:
+        """A ``leave``, as the user actor asks it in one process: the answer goes back as a
+        ``left`` op, after the frames the lobby delivered on the way (``left_lobby``)."""
+        assert self._nursery is not None
+        key = (edge, local)
+        mailbox = self._conns.get(key)
+        if mailbox is None:
+            self._unknown(edge, local)
+            return
+        reply, answers = trio.open_memory_channel[bool](1)
+        request = Request(mailbox.conn, Leave(), trio.current_time())
+        await self.lobby.send(LeaveRequest(request, reply))
+        self._nursery.start_soon(self._answer_leave, key, mailbox, answers)
+
+    async def _answer_leave(
+        self, key: tuple[str, int], mailbox: RemoteMailbox, answers: trio.MemoryReceiveChannel[bool]
+    ) -> None:
+        async with answers:
+            try:
+                ended = await answers.receive()
+            except trio.EndOfChannel:
+                return  # the lobby is stopping
+        if ended and self._conns.get(key) is mailbox:
+            del self._conns[key]  # the edge's socket may join again, as a new connection
+        mailbox.outbox.ops.append(wire.Op("left", mailbox.local, value=ended))
         self.wanted.set()
 
     def _to_game(self, mailbox: RemoteMailbox, item: wire.GameIn) -> None:

@@ -41,6 +41,7 @@ from c4actors.actors.lobby import (
     FollowRequest,
     Join,
     JoinAnswer,
+    LeaveRequest,
     LobbyInput,
     LobbyStats,
     OnlineQuery,
@@ -76,6 +77,7 @@ class EdgeRelay:
         self._uplink_send, self._uplink = trio.open_memory_channel[wire.UplinkItem](UPLINK_SIZE)
         self._mailboxes: dict[int, Mailbox] = {}
         self._joins: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
+        self._leaves: dict[int, trio.MemorySendChannel[bool]] = {}
         self._queries: dict[int, Callable[[Any], None]] = {}
         self._query_ids = itertools.count(1)
         self._routes: dict[int, dict[str, GameRoute]] = {}
@@ -97,6 +99,8 @@ class EdgeRelay:
         finally:
             for reply in self._joins.values():
                 reply.close()
+            for ended in self._leaves.values():
+                ended.close()
 
     # ----------------------------------------------------------------- to the core
 
@@ -135,11 +139,17 @@ class EdgeRelay:
                 pending = self._joins.pop(conn, None)
                 if pending is not None:
                     pending.close()
+                leaving = self._leaves.pop(conn, None)
+                if leaving is not None:
+                    leaving.close()
                 for send, _ in self._routes.pop(conn, {}).values():
                     send.close()  # the forwarder sends what is queued, then ends
                 await up(wire.LeftIn(conn))
             case Request(conn=conn, message=message):
                 await up(wire.RequestIn(conn, encode(message)))
+            case LeaveRequest(request=Request(conn=conn), reply=reply):
+                self._leaves[conn] = reply
+                await up(wire.LeaveIn(conn))
             case WatchRequest(conn=conn, game_id=game_id, watch=watch):
                 await up(wire.WatchIn(conn, game_id, watch))
             case FollowRequest(conn=conn, follow=follow):
@@ -250,6 +260,16 @@ class EdgeRelay:
                     with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
                         reply.send_nowait(answer)
                     reply.close()
+            case "left":
+                ended = self._leaves.pop(conn, None)
+                if op.value:
+                    # The session is over; the socket may join again (a new Join).
+                    for send, _ in self._routes.pop(conn, {}).values():
+                        send.close()
+                if ended is not None:
+                    with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
+                        ended.send_nowait(bool(op.value))
+                    ended.close()
             case "reply":
                 answer_query = self._queries.pop(conn, None)
                 if answer_query is not None:

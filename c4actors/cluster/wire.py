@@ -56,6 +56,13 @@ class LeftIn:
 
 
 @attrs.frozen
+class LeaveIn:
+    """A socket's ``leave`` (``actors.lobby.LeaveRequest``): answered with a ``left`` op."""
+
+    conn: int
+
+
+@attrs.frozen
 class RequestIn:
     """A lobby request; ``frame`` is the client message encoded again (``protocol.encode``)."""
 
@@ -131,6 +138,7 @@ EDGE_TIMEOUT: Final = 4.0
 UplinkItem: TypeAlias = (
     JoinIn
     | LeftIn
+    | LeaveIn
     | RequestIn
     | ColorIn
     | WatchIn
@@ -152,7 +160,7 @@ class Uplink:
 
 # --------------------------------------------------------------------------- core -> edge
 
-OpName: TypeAlias = Literal["deliver", "route", "unroute", "close", "answer", "reply"]
+OpName: TypeAlias = Literal["deliver", "route", "unroute", "close", "answer", "left", "reply"]
 
 
 @attrs.frozen
@@ -162,6 +170,7 @@ class Op:
     ``deliver``: ``frame`` indexes ``Downlink.frames``.  ``route`` / ``unroute``: ``text``
     is the game id.  ``close``: ``code`` and ``text`` (the reason).  ``answer``: ``text`` is
     the session's name (None: refused), ``game`` the game a resumed session is routed to.
+    ``left``: the answer to a ``leave``, ``value`` true when the session ended.
     ``reply``: ``value`` is the answer's JSON."""
 
     op: OpName
