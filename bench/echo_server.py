@@ -1,8 +1,9 @@
 """The transport baseline: a bare WebSocket echo app on the game server's own stack.
 
 A raw ASGI app (no Starlette, no actors, no codec) served by hypercorn's Trio worker with
-the same ``Config`` settings as ``c4actors.server.run_server``: every text or binary frame
-received on ``/ws`` is sent straight back on the same connection.  The benchmark suite drives
+the same ``Config`` settings and compression policy (declined) as
+``c4actors.server.run_server``: every text or binary frame received on ``/ws`` is sent
+straight back on the same connection.  The benchmark suite drives
 it with the load tester's ``echo`` scenario, so the game server's figures can be expressed as
 a fraction of what hypercorn + wsproto + Trio alone can do on the same machine.
 
@@ -29,6 +30,7 @@ from hypercorn.config import Config
 from hypercorn.typing import Framework
 from starlette.types import Receive, Scope, Send
 
+from c4actors import websocket_compression
 from c4actors.loadtest.runner import raise_open_file_limit
 from c4actors.server import stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
@@ -133,6 +135,10 @@ async def _serve_app(
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """hypercorn with the game server's compression policy: the load tester offers
+    ``permessage-deflate`` as browsers do, and plain hypercorn would accept it, making the
+    baseline compress every frame while the game server declines."""
+    websocket_compression.install()
     await hypercorn.trio.serve(
         cast(Framework, app), config, shutdown_trigger=shutdown_trigger, task_status=task_status
     )

@@ -313,6 +313,13 @@ async def test_echo_round_trips_against_the_bench_echo_app() -> None:
     assert idle.idle is not None and idle.idle.connected == 5
 
 
+async def test_the_echo_baseline_declines_the_browser_offer_like_the_game_server() -> None:
+    async with open_echo_server() as url, open_socket(url, offer=BROWSER_OFFER) as ws:
+        assert negotiated_extensions(ws) == []
+        await ws.send_message("ping")
+        assert await ws.get_message() == "ping"
+
+
 async def test_a_refused_connection_is_an_error_and_the_run_still_ends() -> None:
     with trio.socket.socket() as sock:  # a port nobody listens on
         await sock.bind(("127.0.0.1", 0))
