@@ -76,7 +76,8 @@ class Refused:
 @attrs.frozen
 class SessionEnded:
     """The lobby ended the session at time ``now``, as the client asked (``leave``): the
-    socket has no session again and may join anew, in time."""
+    socket has no session again and may join anew, in time.  The lobby still counts the
+    games this socket started, so it must still hear when the socket closes."""
 
     now: float
 
@@ -156,7 +157,9 @@ class Connection:
                     phase=Phase.AWAITING_HELLO,
                     handshake_deadline=deadline,
                     name=None,
-                    lobby_knows=False,
+                    # After a leave the lobby still counts this socket's games (the cap is
+                    # the socket's): it must hear when the socket closes.
+                    lobby_knows=isinstance(event, SessionEnded),
                 )
             case Left():
                 return attrs.evolve(self, phase=Phase.CLOSED)

@@ -921,8 +921,13 @@ class LobbyState:
                     text = "you are playing: finish or quit your game first"
                     return [_error(conn, "not_available", text, "leave")]
                 # As a disconnect, but the socket stays: it may join again, under any name.
+                # The games cap is the socket's, so leaving and joining again keeps it.
+                started = self._games_started.get(conn)
                 left = Send(conn, LeftLobby(username=user.name))
-                return [left, *self._disconnect(conn), SessionClosed(conn)]
+                effects = [left, *self._disconnect(conn), SessionClosed(conn)]
+                if started is not None:
+                    self._games_started[conn] = started
+                return effects
             case Unseek():
                 if user.state != SEEKING:
                     return [_error(conn, "not_seeking", "you are not looking for a game", "unseek")]

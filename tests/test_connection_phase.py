@@ -87,7 +87,7 @@ def test_a_session_ended_by_leave_waits_for_a_new_hello_under_a_fresh_deadline()
     assert connection.phase is Phase.AWAITING_HELLO
     assert connection.deadline == 80.0
     assert connection.name is None
-    assert not connection.lobby_knows, "the lobby forgot it: nothing to report when it closes"
+    assert connection.lobby_knows, "the lobby still counts its games: it must hear it close"
     # The same socket joins again, under another name.
     connection = connection.apply(Hello()).apply(Identified()).apply(Opened("bob"))
     assert (connection.phase, connection.name) == (Phase.IN_LOBBY, "bob")

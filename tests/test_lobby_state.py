@@ -678,6 +678,25 @@ def test_a_user_who_leaves_is_gone_and_the_socket_may_join_again_under_another_n
     assert error_codes(lobby.handle(Request(9, Leave(), at=2.0))) == ["not_connected"]
 
 
+def test_leaving_and_joining_again_keeps_the_sockets_games_cap() -> None:
+    """The cap counts a socket's games: a new name on the same socket does not reset it."""
+    lobby = make_lobby(max_games_per_minute=1)
+    connect(lobby, 1, "ann")
+    connect(lobby, 2, "bob")
+    connect(lobby, 3, "cy")
+    lobby.handle(Request(1, Challenge(opponent="bob"), at=0.0))
+    lobby.handle(Request(2, Accept(challenger="ann"), at=0.0))
+    lobby.handle(GameEnded("game-0", won_by("bob")))
+    lobby.handle(Request(1, Leave(), at=1.0))
+    assert lobby.games_counted(1) == 1
+    connect(lobby, 1, "zed")
+    effects = lobby.handle(Request(1, Challenge(opponent="cy"), at=2.0))
+    assert error_codes(effects) == ["too_many_games"]
+    # Closing the socket forgets it at last.
+    lobby.handle(Disconnected(1))
+    assert lobby.games_counted(1) == 0
+
+
 def test_a_player_cannot_leave_in_the_middle_of_a_game() -> None:
     lobby = make_lobby()
     connect(lobby, 1, "ann")

@@ -344,8 +344,8 @@ class CoreRelay:
                 ended = await answers.receive()
             except trio.EndOfChannel:
                 return  # the lobby is stopping
-        if ended and self._conns.get(key) is mailbox:
-            del self._conns[key]  # the edge's socket may join again, as a new connection
+        # The socket keeps its number: joining again, it keeps its games cap (the lobby
+        # counts the games each socket started).
         mailbox.outbox.ops.append(wire.Op("left", mailbox.local, value=ended))
         self.wanted.set()
 
