@@ -53,6 +53,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/rules_bench.py")
     session.run("python", "bench/solver_bench.py")
     session.run("python", "bench/spectators_bench.py")
+    session.run("python", "bench/bots_bench.py")
     session.run("python", "bench/run_bench.py", *session.posargs)
     # Timed games (issue 14): its own server and section; --quick carries over.
     quick = ["--quick"] if "--quick" in session.posargs else []

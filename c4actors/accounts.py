@@ -121,6 +121,7 @@ class AccountsApi:
             Route("/api/me", self._guard(self.me), methods=["GET", "PATCH"]),
             Route("/api/users/{name}", self._guard(self.profile), methods=["GET"]),
             Route("/api/games/{game_id}", self._guard(self.game), methods=["GET"]),
+            Route("/api/games/{game_id}/analysis", self._guard(self.analysis), methods=["GET"]),
             Route("/api/leaderboard", self._guard(self.leaderboard), methods=["GET"]),
         ]
 
@@ -289,6 +290,17 @@ class AccountsApi:
             raise ApiError(404, "unknown_game", "no such game")
         return JSONResponse(game_json(record))
 
+    async def analysis(self, request: Request) -> Response:
+        """The stored analysis of a game (as the ``analysis`` message, without ``type``);
+        404 ``not_analysed`` until someone asked for it (``analyse`` on the WebSocket)."""
+        game_id = request.path_params["game_id"]
+        stored = await self.store.get_analysis(game_id) if len(game_id) <= 64 else None
+        if stored is None:
+            if len(game_id) > 64 or await self.store.get_game(game_id) is None:
+                raise ApiError(404, "unknown_game", "no such game")
+            raise ApiError(404, "not_analysed", "this game has not been analysed yet")
+        return JSONResponse(_unstructure(stored))
+
     async def leaderboard(self, request: Request) -> Response:
         rows = await self.store.leaderboard(50)
         return JSONResponse([_unstructure(row) for row in rows])
@@ -315,5 +327,8 @@ def game_json(record: GameRecord) -> dict[str, Any]:
         "colors": _unstructure(record.setup.colors),
         "time_control": (
             None if record.setup.time_control is None else _unstructure(record.setup.time_control)
+        ),
+        "computer": (
+            None if record.setup.computer is None else _unstructure(record.setup.computer)
         ),
     }

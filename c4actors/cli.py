@@ -9,15 +9,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import attrs
 import trio
 
 import c4actors
 from c4actors import logs
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT
 from c4actors.actors.user import ConnectionSettings
+from c4actors.analysis_quota import DEFAULT_ANALYSES_PER_HOUR
 from c4actors.chat_rules import DEFAULT_AFTER_GAME_SECONDS, ChatSettings
 from c4actors.cluster.node import Role, run_node
 from c4actors.cluster.supervisor import ClusterStartError, Supervisor, stop_when_orphaned
+from c4actors.compute_pool import DEFAULT_ANALYSIS_WORKERS, DEFAULT_BOT_WORKERS, PoolSettings
 from c4actors.forwarded import ForwardedHeader, TrustedProxies, parse_networks
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.loadtest.command import add_loadtest_arguments, run_loadtest
@@ -126,6 +129,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=DEFAULT_MAX_WATCHING,
         help="games one connection may watch at once (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--bot-workers",
+        type=_positive_int,
+        default=DEFAULT_BOT_WORKERS,
+        help="worker processes computing the computer's moves (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--analysis-workers",
+        type=_positive_int,
+        default=DEFAULT_ANALYSIS_WORKERS,
+        help="worker processes analysing games (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--analyses-per-hour",
+        type=_positive_int,
+        default=DEFAULT_ANALYSES_PER_HOUR,
+        help="analyses one user may have computed per hour (default: %(default)s)",
     )
     serve.add_argument(
         "--lobby-tick",
@@ -462,6 +483,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             chat=ChatSettings(enabled=args.chat == "on", after_game_seconds=args.chat_after),
             max_spectators=args.max_spectators,
             max_watching=args.max_watching,
+            compute=PoolSettings(
+                bot=attrs.evolve(PoolSettings().bot, workers=args.bot_workers),
+                analysis=attrs.evolve(PoolSettings().analysis, workers=args.analysis_workers),
+            ),
+            analyses_per_hour=args.analyses_per_hour,
             web=WebSettings(
                 connection=ConnectionSettings(
                     max_message_bytes=args.max_message_bytes,

@@ -17,7 +17,7 @@ from typing import Literal
 import attrs
 
 from c4actors.colors import css_colors
-from protocol.messages import Colors, GameOverReason, PlayerNumber, TimeControl
+from protocol.messages import BotLevel, Colors, GameOverReason, PlayerNumber, TimeControl
 
 StoredOutcome = Literal["win", "draw"]
 
@@ -33,16 +33,28 @@ class Player:
 
 
 @attrs.frozen(kw_only=True)
+class Computer:
+    """The computer's seat in a game against it: ``seat`` (1 or 2) at ``level``.  Its seat
+    has no socket; the game actor moves for it."""
+
+    level: BotLevel
+    seat: PlayerNumber
+
+
+@attrs.frozen(kw_only=True)
 class GameSetup:
     """Who plays: ``player1`` (the challenged user) moves first; ``time_control`` is the
     clock both agreed to (None: untimed); ``rematch_of`` is the finished game this one is
-    a rematch of (its seats swapped; not stored: it only tells the players and spectators)."""
+    a rematch of (its seats swapped; not stored: it only tells the players and spectators);
+    ``computer`` is set in a game against the computer (such a game changes nobody's
+    record: the leaderboard is for people)."""
 
     game_id: str
     player1: Player
     player2: Player
     time_control: TimeControl | None = None
     rematch_of: str | None = None
+    computer: Computer | None = None
 
     @property
     def players(self) -> tuple[Player, Player]:

@@ -626,6 +626,7 @@ def _started(game: Game, number: PlayerNumber) -> GameStarted:
         you=number,
         time_control=setup.time_control,
         rematch_of=setup.rematch_of,
+        computer=None if setup.computer is None else setup.computer.level,
     )
 
 

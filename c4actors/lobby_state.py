@@ -71,16 +71,18 @@ import attrs
 import cattrs
 
 from c4actors.colors import assign_colors
-from c4actors.game_record import GameResult, GameSetup, Player
+from c4actors.game_record import Computer, GameResult, GameSetup, Player
 from c4actors.time_controls import TimeControlRules
 from protocol.messages import (
     Accept,
     AnswerRematch,
+    BotLevel,
     Cancel,
     Challenge,
     Decline,
     Error,
     ErrorCode,
+    FirstMover,
     Invitation,
     InvitationCancelled,
     InvitationDeclined,
@@ -89,6 +91,8 @@ from protocol.messages import (
     LeaveResult,
     LeftLobby,
     LobbyUpdate,
+    PlayComputer,
+    PlayerNumber,
     Rematch,
     RematchCancelled,
     RematchDeclined,
@@ -140,6 +144,8 @@ REMATCH_WINDOW: Final = 60.0
 """A player makes at most ``REMATCH_OFFERS_PER_MINUTE`` rematch offers in any
 ``REMATCH_WINDOW`` seconds (as Lichess allows): an offer is a notice on the other
 player's screen, and nobody should be able to keep it blinking."""
+COMPUTER_CONN: Final = -1
+"""The "socket" of the computer's seat in a ``StartGame``: real sockets count from 1."""
 
 CLOSE_TAKEN_OVER: Final = 4000
 """Close code for a socket whose session was taken over by a newer one (a reload)."""
@@ -197,6 +203,7 @@ LobbyRequest: TypeAlias = (
     | AnswerRematch
     | LeaveResult
     | Leave
+    | PlayComputer
 )
 """The client messages the lobby answers."""
 
@@ -291,7 +298,8 @@ class LobbyChanged:
 
 @attrs.frozen
 class StartGame:
-    """Start a game actor for ``setup``, its players on sockets ``conn1`` and ``conn2``."""
+    """Start a game actor for ``setup``, its players on sockets ``conn1`` and ``conn2``
+    (``COMPUTER_CONN`` for the computer's seat, when ``setup.computer`` is set)."""
 
     setup: GameSetup
     conn1: ConnId
@@ -534,7 +542,8 @@ class LobbyState:
         self._declines: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._users: dict[str, _User] = {}
         self._conns: dict[ConnId, str] = {}
-        self._games: dict[str, tuple[str, str]] = {}
+        # Each game's players' keys: one key only in a game against the computer.
+        self._games: dict[str, tuple[str, ...]] = {}
         # Keys of the listed users, and of the others in the order they joined (the next
         # to be listed first): both ordered, so promotion is O(1).
         self._listed: dict[str, None] = {}
@@ -573,9 +582,10 @@ class LobbyState:
     def game_count(self) -> int:
         return len(self._games)
 
-    def game_players(self, game_id: str) -> tuple[str, str] | None:
+    def game_players(self, game_id: str) -> tuple[str, ...] | None:
+        """The names of the people playing ``game_id`` (one against the computer)."""
         keys = self._games.get(game_id)
-        return None if keys is None else (self._users[keys[0]].name, self._users[keys[1]].name)
+        return None if keys is None else tuple(self._users[key].name for key in keys)
 
     def user_info(self, name: str) -> UserInfo | None:
         user = self._users.get(_key(name))
@@ -718,7 +728,8 @@ class LobbyState:
             users = [_saver.structure(data, _User) for data in saved["users"]]
             lobby._users = {_key(user.name): user for user in users}
             lobby._conns = {int(conn): str(key) for conn, key in saved["conns"]}
-            lobby._games = {str(g): (str(a), str(b)) for g, a, b in saved["games"]}
+            # One key only: a game against the computer.
+            lobby._games = {str(g): tuple(map(str, keys)) for g, *keys in saved["games"]}
             lobby._listed = dict.fromkeys(map(str, saved["listed"]))
             lobby._waiting = OrderedDict.fromkeys(map(str, saved["waiting"]))
             seekers = [lobby._users[str(key)] for key in saved["pool"]]
@@ -928,6 +939,8 @@ class LobbyState:
                 if started is not None:
                     self._games_started[conn] = started
                 return effects
+            case PlayComputer(level=level, first=first):
+                return self._play_computer(conn, user, level, first, at)
             case Unseek():
                 if user.state != SEEKING:
                     return [_error(conn, "not_seeking", "you are not looking for a game", "unseek")]
@@ -1032,6 +1045,50 @@ class LobbyState:
         """Take the SEEKING ``user`` out of the pool (their state is the caller's to set)."""
         del self._pool[user.time_control]
         user.time_control = None
+
+    def _play_computer(
+        self, conn: ConnId, user: _User, level: BotLevel, first: FirstMover, at: float
+    ) -> list[Effect]:
+        """``user`` plays the computer at once (as a seek would, it declines an invitation
+        held and leaves the pool); the computer's seat has no socket and no record."""
+        ref = "play_computer"
+        if user.state not in (AVAILABLE, INVITATION_RECEIVED, SEEKING):
+            text = "you already have an invitation out or a game"
+            return [_error(conn, "not_available", text, ref)]
+        if (refusal := self._games_cap(conn, at, ref)) is not None:
+            return [refusal]
+        # As any game does, it takes the player off a result screen they were on.
+        effects: list[Effect] = self._leave_result(user)
+        changed: list[_User] = []
+        if user.state == INVITATION_RECEIVED:
+            assert user.peer is not None
+            challenger = self._users[user.peer]
+            effects += self._decline(user, challenger, at)
+            changed.append(challenger)
+        elif user.state == SEEKING:
+            self._leave_pool(user)
+        game_id = self._new_game_id()
+        user.state, user.game_id, user.peer = PLAYING, game_id, None
+        self._games[game_id] = (_key(user.name),)
+        if self._max_games is not None:
+            self._games_started.setdefault(conn, deque()).append(at)
+        seat: PlayerNumber = 2 if first == "you" else 1
+        person_first = seat == 2
+        color1, color2 = assign_colors(
+            *((user.color, None) if person_first else (None, user.color))
+        )
+        person = Player(name=user.name, registered=user.registered, color="")
+        machine = Player(name=computer_name(level), color="")
+        player1, player2 = (person, machine) if person_first else (machine, person)
+        setup = GameSetup(
+            game_id=game_id,
+            player1=attrs.evolve(player1, color=color1),
+            player2=attrs.evolve(player2, color=color2),
+            computer=Computer(level=level, seat=seat),
+        )
+        conns = (conn, COMPUTER_CONN) if person_first else (COMPUTER_CONN, conn)
+        start = StartGame(setup, *conns)
+        return [*effects, *self._changed(changed), start, *self._changed([user])]
 
     def _start_game(
         self,
@@ -1273,9 +1330,10 @@ class LobbyState:
         changed: list[_User] = []
         gone: list[str] = []
         control = self._game_controls.pop(event.game_id, None)
+        against_computer = len(keys) == 1  # the leaderboard is for games between people
         for number, key in enumerate(keys):
             user = self._users[key]
-            if not result.counts or (user.registered and not event.recorded):
+            if not result.counts or against_computer or (user.registered and not event.recorded):
                 pass
             elif winner_key is None:
                 user.draws += 1
@@ -1287,9 +1345,11 @@ class LobbyState:
             if user.conn is None:
                 gone.append(key)
             else:
-                # Both connected players see the result: a rematch may be offered there.
-                opponent = keys[1 - number]
-                user.result = _Result(event.game_id, opponent, number == 0, control)
+                # Both connected players see the result: a rematch may be offered there
+                # (not against the computer, which has no seat in the lobby).
+                if not against_computer:
+                    opponent = keys[1 - number]
+                    user.result = _Result(event.game_id, opponent, number == 0, control)
                 changed.append(user)
         # Players got no lobby traffic during the game: a snapshot resynchronises them, and
         # carries their own row, so they need no personal update.
@@ -1354,6 +1414,11 @@ def _on_result(user: _User, game_id: str) -> bool:
 def _earliest(*times: float | None) -> float | None:
     known = [time for time in times if time is not None]
     return min(known) if known else None
+
+
+def computer_name(level: BotLevel) -> str:
+    """The computer's name in a game: never a user's (a user's name has no space)."""
+    return f"Computer ({level})"
 
 
 def _token_matches(offered: str | None, token: str) -> bool:

@@ -49,6 +49,17 @@ class Metrics:
             registry=r,
         )
 
+        self.bot_move_seconds = Histogram(
+            "c4_bot_move_seconds",
+            "From the computer's turn to its move being queued, by level",
+            ["level"],
+            buckets=(*MOVE_BUCKETS, 2.5, 5.0),
+            registry=r,
+        )
+        self.analyses = Counter(
+            "c4_analyses", "Analysis requests, by result", ["result"], registry=r
+        )
+
         self.loop_step_seconds = StepHistogram(
             "c4_loop_step_seconds",
             "How long each Trio task step held the event loop (--loop-monitor)",

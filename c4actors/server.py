@@ -21,8 +21,11 @@ from hypercorn.typing import Framework
 from hypercorn.utils import wrap_app
 
 from c4actors import cleartext_http2, websocket_compression, websocket_stream
+from c4actors.actors.analyst import Analyst
 from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, LobbyInput, Shutdown
+from c4actors.analysis_quota import DEFAULT_ANALYSES_PER_HOUR, AnalysisQuota
 from c4actors.chat_rules import ChatSettings
+from c4actors.compute_pool import ComputePool, PoolSettings, open_compute_pool
 from c4actors.forwarded import ForwardedLayer, TrustedProxies
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
 from c4actors.gc_policy import timed_collections, tuned_gc
@@ -116,6 +119,10 @@ class ServerSettings:
     """Freeze start-up objects and collect less often once started (``gc_policy``)."""
     reuse_port: bool = False
     """Listen with ``SO_REUSEPORT``, so several processes (a cluster's edges) share the port."""
+    compute: PoolSettings = attrs.field(factory=PoolSettings)
+    """The solver's worker processes: the computer's moves and the analyses (``compute_pool``)."""
+    analyses_per_hour: int = DEFAULT_ANALYSES_PER_HOUR
+    """Analyses one user may have computed per hour (``--analyses-per-hour``)."""
 
     def __attrs_post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
@@ -154,6 +161,9 @@ class RunningServer:
     loop_monitor: LoopMonitor | None = None
     """The server's step timer (None with ``--loop-monitor off``): ``slowest()`` names the
     tasks that held the event loop longest."""
+    analyst: Analyst | None = None
+    """Computes and serves analyses (tests look at where its jobs ran)."""
+    compute: ComputePool | None = None
 
     @property
     def http_url(self) -> str:
@@ -213,9 +223,24 @@ async def _serve(
     websocket_compression.install()
     cleartext_http2.install()  # HTTP/2 only over TLS (by ALPN), never in cleartext
     websocket_stream.install()
+    metrics = Metrics()
+    async with open_compute_pool(settings.compute) as pool:
+        await _serve_with(settings, stop, store, task_status, metrics, pool, edge, core)
+
+
+async def _serve_with(
+    settings: ServerSettings,
+    stop: trio.Event,
+    store: Store,
+    task_status: trio.TaskStatus[RunningServer],
+    metrics: Metrics,
+    pool: ComputePool,
+    edge: Callable[[], LobbyBackend] | None,
+    core: Callable[[trio.MemorySendChannel[LobbyInput]], LobbyCompanion] | None,
+) -> None:
+    analyst = Analyst(store, pool, metrics, AnalysisQuota(settings.analyses_per_hour))
     no_file = settings.db_path == ":memory:" or is_postgres_url(settings.db_path)
     secret = load_secret(settings.secret, None if no_file else Path(settings.db_path))
-    metrics = Metrics()
     lobby_actor = (
         edge()
         if edge is not None
@@ -234,6 +259,7 @@ async def _serve(
             chat=settings.chat,
             max_spectators=settings.max_spectators,
             max_watching=settings.max_watching,
+            compute=pool,
         )
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
@@ -266,6 +292,7 @@ async def _serve(
             metrics,
             grace_seconds=settings.grace_seconds,
             time_controls=settings.time_controls,
+            analyst=analyst,
         ),
         settings.proxies,
     )
@@ -294,6 +321,7 @@ async def _serve(
         await nursery.start(lobby_actor.run)
         if core is not None:
             await nursery.start(core(lobby_actor.inbox_send).run)
+        await nursery.start(analyst.run)
 
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
             try:
@@ -313,7 +341,9 @@ async def _serve(
         binds: list[str] = await nursery.start(serve_http)
         host, _, port = binds[0].partition("://")[2].rpartition(":")
         monitor = await nursery.start(_operate, settings, metrics)
-        running = RunningServer(host, int(port), lobby, store, settings.tls, monitor)
+        running = RunningServer(
+            host, int(port), lobby, store, settings.tls, monitor, analyst=analyst, compute=pool
+        )
         log.info("listening on %s (WebSocket %s)", running.http_url, running.ws_url)
         task_status.started(running)
 

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import c4actors
 from c4actors.accounts import AccountsApi
+from c4actors.actors.analyst import Analyst
 from c4actors.actors.lobby import (
     LobbyInput,
     LobbyStats,
@@ -175,6 +176,7 @@ def create_app(
     *,
     grace_seconds: float,
     time_controls: TimeControlRules | None = None,
+    analyst: Analyst | None = None,
 ) -> ASGIApp:
     """The whole application: ``/ws`` to the actors, everything else to Starlette.
 
@@ -285,6 +287,7 @@ def create_app(
                 metrics,
                 settings.connection,
                 session=session,
+                analyst=analyst,
             )
             await actor.run()
         finally:

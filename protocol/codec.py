@@ -192,7 +192,7 @@ _OMITTED_WHEN_UNSET: Final[dict[type, tuple[str, ...]]] = {
     Challenge: ("time_control",),
     InvitationSent: ("time_control",),
     Invitation: ("time_control",),
-    GameStarted: ("time_control", "rematch_of"),
+    GameStarted: ("time_control", "rematch_of", "computer"),
     Move: ("ply",),
     Watching: ("rematch_of",),
     Seek: ("time_control",),

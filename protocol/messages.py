@@ -82,12 +82,25 @@ ErrorCode: TypeAlias = Literal[
     "too_many_spectators",
     "watching_too_many",
     "rate_limited",
+    "busy",
+    "analysis_running",
+    "analysis_limit",
+    "analysis_failed",
     "server_shutdown",
     "internal_error",
 ]
 """Every ``Error.code`` the server sends, in one place (docs/protocol.md, "Error codes",
 explains each; a test checks that the table and this type name the same codes)."""
 ERROR_CODES: Final[frozenset[str]] = frozenset(get_args(ErrorCode))
+
+BotLevel: TypeAlias = Literal["beginner", "casual", "strong", "perfect"]
+"""A computer opponent's strength, weakest first (docs/protocol.md, "Playing the computer")."""
+FirstMover: TypeAlias = Literal["you", "computer"]
+Grade: TypeAlias = Literal["best", "inaccuracy", "mistake", "blunder"]
+"""How a move compares with the best: ``best``; ``inaccuracy`` (the same verdict, but a
+longer win or a quicker loss); ``mistake`` (a win to a draw, or a draw to a loss);
+``blunder`` (a win to a loss)."""
+VerdictOutcome: TypeAlias = Literal["win", "draw", "loss"]
 
 
 # --------------------------------------------------------------------------- shared values
@@ -154,6 +167,31 @@ class Cell:
 
     row: int
     column: int
+
+
+@attrs.frozen(kw_only=True)
+class Verdict:
+    """A position's value with perfect play, for the player named (the mover, in
+    ``analysis``): ``outcome``, ``plies`` until the end, and ``score`` (higher is better:
+    a quicker win, a slower loss)."""
+
+    outcome: VerdictOutcome
+    plies: int
+    score: int
+
+
+@attrs.frozen(kw_only=True)
+class MoveNote:
+    """One move of an analysed game: ``ply`` (1 is the first move), the ``column`` played,
+    the mover's ``before`` verdict, the ``best`` columns there, the mover's verdict
+    ``after`` the move (as before it: from the mover's side), and its ``grade``."""
+
+    ply: int
+    column: int
+    before: Verdict
+    best: list[int]
+    after: Verdict
+    grade: Grade
 
 
 # --------------------------------------------------------------------------- client -> server
@@ -318,6 +356,23 @@ class LeaveResult:
     game_id: str
 
 
+@attrs.frozen(kw_only=True)
+class PlayComputer:
+    """Play a game against the computer at ``level``; ``first`` says who moves first.
+    Answered with ``game_started`` (its ``computer`` names the level), as any game."""
+
+    level: BotLevel
+    first: FirstMover = "you"
+
+
+@attrs.frozen(kw_only=True)
+class Analyse:
+    """Ask for the perfect-play analysis of finished game ``game_id`` (yours or any stored
+    one): ``analysis_progress`` while it is computed, then ``analysis``."""
+
+    game_id: str
+
+
 ClientMessage: TypeAlias = (
     NewConnection
     | Challenge
@@ -340,6 +395,8 @@ ClientMessage: TypeAlias = (
     | Rematch
     | AnswerRematch
     | LeaveResult
+    | PlayComputer
+    | Analyse
 )
 CLIENT_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ClientMessage)
 
@@ -459,6 +516,8 @@ class GameStarted:
     time_control: TimeControl | None = None
     rematch_of: str | None = None
     """Set when this game is a rematch of that finished game (the seats swapped)."""
+    computer: BotLevel | None = None
+    """Set in a game against the computer: its level (the computer's seat has no socket)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -608,6 +667,26 @@ class Error:
     ref: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class AnalysisProgress:
+    """To the asker of ``analyse``: ``done`` of the game's ``total`` moves are analysed."""
+
+    game_id: str
+    done: int
+    total: int
+
+
+@attrs.frozen(kw_only=True)
+class Analysis:
+    """To the asker of ``analyse``: every move of game ``game_id`` with its verdicts and
+    grade; ``lost_at``: the ply of the move after which its player never again held a
+    draw or a win (null in a drawn game, or when the loser was lost from the start)."""
+
+    game_id: str
+    moves: list[MoveNote]
+    lost_at: int | None = None
+
+
 ServerMessage: TypeAlias = (
     Welcome
     | LeftLobby
@@ -633,6 +712,8 @@ ServerMessage: TypeAlias = (
     | Watching
     | Unwatched
     | SpectatorCount
+    | AnalysisProgress
+    | Analysis
     | Error
 )
 SERVER_MESSAGE_TYPES: Final[tuple[type, ...]] = get_args(ServerMessage)

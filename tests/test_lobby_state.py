@@ -15,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.lobby_state import (
     CLOSE_TAKEN_OVER,
+    COMPUTER_CONN,
     DECLINE_COOLDOWN,
     DEFAULT_INVITATION_TIMEOUT,
     DEFAULT_REMATCH_TIMEOUT,
@@ -42,6 +43,7 @@ from c4actors.lobby_state import (
     SessionRefused,
     StartGame,
     Tick,
+    computer_name,
     is_valid_username,
 )
 from c4actors.lobby_updates import LobbyUpdateBuffer
@@ -60,6 +62,7 @@ from protocol.messages import (
     LeaveResult,
     LeftLobby,
     LobbyUpdate,
+    PlayComputer,
     Rematch,
     RematchCancelled,
     RematchDeclined,
@@ -1592,6 +1595,50 @@ class LobbyMachine(RuleBasedStateMachine):
 
     @rule(
         data=st.data(),
+        level=st.sampled_from(["beginner", "perfect"]),
+        first=st.sampled_from(["you", "computer"]),
+    )
+    def play_computer(self, data: st.DataObject, level: Any, first: Any) -> None:
+        """A game against the computer starts at once, or is refused as a seek would be;
+        the computer's seat has no socket."""
+        live = self.live_conns()
+        if not live:
+            return
+        conn = data.draw(st.sampled_from(live))
+        name = self.lobby.name_of(conn)
+        assert name is not None
+        asker = self.lobby.user_info(name)
+        assert asker is not None
+        peer = self.lobby.peer_of(name)
+        request = Request(conn, PlayComputer(level=level, first=first), self.now)
+        capped = self.at_games_cap(request)  # before the request adds its own game
+        effects = self.run(request)
+        codes = error_codes(effects)
+        if asker.state not in ("AVAILABLE", "INVITATION_RECEIVED", "SEEKING"):
+            assert codes == ["not_available"]
+            return
+        if capped:
+            assert codes == ["too_many_games"]
+            return
+        assert codes == []
+        [start] = [e for e in effects if isinstance(e, StartGame)]
+        assert start.setup.computer is not None and start.setup.computer.level == level
+        seat = start.setup.computer.seat
+        assert seat == (2 if first == "you" else 1)
+        assert (start.conn1, start.conn2) == (
+            (conn, COMPUTER_CONN) if seat == 2 else (COMPUTER_CONN, conn)
+        )
+        assert start.setup.player(seat).name == computer_name(level)
+        assert name not in self.lobby.seekers()
+        if asker.state == "INVITATION_RECEIVED":
+            assert peer is not None
+            peer_conn = self.conn_of(peer)
+            assert peer_conn is not None
+            assert InvitationDeclined(by=asker.name) in sends_to(effects, peer_conn)
+            self.declined_at[peer.casefold(), asker.name.casefold()] = request.at
+
+    @rule(
+        data=st.data(),
         outcome=st.sampled_from(["p1", "p2", "draw", "aborted"]),
         recorded=st.booleans(),
     )
@@ -1600,15 +1647,17 @@ class LobbyMachine(RuleBasedStateMachine):
         players = self.lobby.game_players(game_id)
         winner = None
         if players is not None and outcome != "draw":
-            winner = players[0] if outcome == "p1" else players[1]
+            # Against the computer, player 2 stands for the computer here.
+            winner = players[0] if outcome == "p1" else (players[1:] or ["Computer (x)"])[0]
         records = {u.name: (u.wins, u.losses, u.draws) for u in self.lobby.snapshot()}
         reason = {"draw": "board_full", "aborted": "aborted"}.get(outcome, "four_in_a_row")
         result = GameResult(winner=winner, reason=reason, moves=WON_GAME)  # type: ignore[arg-type]
         ended = GameEnded(game_id, result, recorded=recorded)
         effects = self.run(ended)
         for info in self.lobby.snapshot():
+            against_computer = players is not None and len(players) == 1
             if info.name in records and (
-                outcome == "aborted" or (info.registered and not recorded)
+                outcome == "aborted" or (info.registered and not recorded) or against_computer
             ):
                 assert records[info.name] == (info.wins, info.losses, info.draws)
         if game_id in self.ended or players is None:
@@ -1630,6 +1679,10 @@ class LobbyMachine(RuleBasedStateMachine):
             game = self.lobby.game_of(info.name)
             if info.state in ("AVAILABLE", "SEEKING"):
                 assert peer is None and game is None
+                continue
+            if info.state == "PLAYING" and peer is None:
+                # Against the computer: a game of one person.
+                assert game is not None and self.lobby.game_players(game) == (info.name,)
                 continue
             assert peer is not None
             other = self.lobby.user_info(peer)
@@ -1732,7 +1785,9 @@ class LobbyMachine(RuleBasedStateMachine):
     @invariant()
     def games_match_playing_users(self) -> None:
         playing = [u for u in self.lobby.snapshot() if u.state == "PLAYING"]
-        assert len(playing) == 2 * self.lobby.game_count()
+        # Two people a game, one against the computer (no peer).
+        alone = [u for u in playing if self.lobby.peer_of(u.name) is None]
+        assert len(playing) == 2 * self.lobby.game_count() - len(alone)
 
 
 TestLobbyMachine = LobbyMachine.TestCase

@@ -6,7 +6,7 @@ import json
 import re
 import types
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import attrs
 import pytest
@@ -69,7 +69,7 @@ def _strategy_for(type_: Any) -> st.SearchStrategy[Any]:
         return st.lists(_strategy_for(args[0]), max_size=4)
     if origin is tuple:
         return st.tuples(*map(_strategy_for, args))
-    if origin is types.UnionType:
+    if origin in (types.UnionType, Union):  # ``Literal[...] | None`` is a typing.Union
         return st.one_of(*map(_strategy_for, args))
     if attrs.has(type_):
         return _builds(type_)

@@ -14,7 +14,7 @@ import attrs
 import pytest
 import trio
 
-from c4actors.game_record import GameResult, GameSetup, Player
+from c4actors.game_record import Computer, GameResult, GameSetup, Player
 from c4actors.store import (
     GameRecord,
     NameTaken,
@@ -25,7 +25,7 @@ from c4actors.store import (
 )
 from c4actors.store import migrations as sqlite_migrations
 from c4actors.store.migrations import LATEST
-from protocol.messages import TimeControl
+from protocol.messages import Analysis, MoveNote, TimeControl, Verdict
 from tests.stores import PostgresBackend, SQLiteBackend, StoreBackend
 
 
@@ -254,3 +254,33 @@ async def test_a_timed_game_keeps_its_time_control_and_older_games_read_as_untim
         assert await store.get_game("t") == timed
     finally:
         await store.aclose()
+
+
+async def test_a_game_against_the_computer_keeps_its_level_and_counts_for_nobody(
+    store: Store,
+) -> None:
+    await store.create_account("ann", "h", "red")
+    game = record("c1", "ann")
+    machine = Player(name="Computer (perfect)", color="yellow")
+    game = attrs.evolve(
+        game,
+        setup=attrs.evolve(game.setup, player2=machine, computer=Computer(level="perfect", seat=2)),
+        result=GameResult(winner="ann", reason="four_in_a_row", moves=(3, 3, 4)),
+    )
+    await store.record_game(game)
+    assert await store.get_game("c1") == game
+    ann = await store.get_account("ann")
+    assert ann is not None and (ann.wins, ann.losses, ann.draws) == (0, 0, 0)
+    assert [g.opponent for g in await store.recent_games("ann")] == ["Computer (perfect)"]
+
+
+async def test_an_analysis_is_kept_with_its_game_once(store: Store) -> None:
+    await store.record_game(record("g1", None))
+    verdict = Verdict(outcome="draw", plies=40, score=0)
+    note = MoveNote(ply=1, column=3, before=verdict, best=[2, 3], after=verdict, grade="best")
+    analysis = Analysis(game_id="g1", moves=[note], lost_at=None)
+    assert await store.get_analysis("g1") is None
+    await store.save_analysis(analysis)
+    await store.save_analysis(attrs.evolve(analysis, lost_at=1))  # a second one is ignored
+    assert await store.get_analysis("g1") == analysis
+    assert await store.get_analysis("nope") is None

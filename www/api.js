@@ -57,6 +57,8 @@ export const api = {
   profile: (name) => call("GET", `/api/users/${part(name)}`),
   /** A stored game: players, colours, moves, result; 404 unknown_game. */
   game: (id) => call("GET", `/api/games/${part(id)}`),
+  /** A stored game's perfect-play analysis; 404 not_analysed until someone asked for it. */
+  analysis: (id) => call("GET", `/api/games/${part(id)}/analysis`),
   /** The top accounts by wins, each with `ratio` (wins / games). */
   leaderboard: () => call("GET", "/api/leaderboard"),
 };

@@ -199,7 +199,15 @@ const guestBar = new GuestBar(findGuestDom(), {
 
 const profileView = new ProfileView(findProfileDom(), { onBack: () => enterLobby(), onReplay: openReplay });
 
-const replayView = new ReplayView(findReplayDom(), { onClose: closeReplay });
+const replayView = new ReplayView(findReplayDom(), {
+  onClose: closeReplay,
+  onAnalyse: (gameId) => {
+    if (!state.sessionOpen) return false;
+    conn.send({ type: "analyse", game_id: gameId });
+    return true;
+  },
+  canAnalyse: () => state.sessionOpen,
+});
 
 const leaderboardView = new LeaderboardView(
   { root: $("leaderboard"), title: $("leaderboard-title"), status: $("leaderboard-status"), table: $("leaderboard-table") },
@@ -394,6 +402,18 @@ const conn = new Connection({
 });
 
 $("reconnect-now").addEventListener("click", () => conn.reconnectNow());
+
+// Play the computer: the game starts at once (game_started), its seat played on the server.
+$("computer-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!state.sessionOpen) return;
+  conn.send({ type: "play_computer", level: $("computer-level").value, first: $("computer-first").value });
+});
+
+// After a stored game: its perfect-play analysis, in the replay view.
+$("analyse-game").addEventListener("click", () => {
+  if (state.game) openReplay(state.game.id, { analyse: true });
+});
 
 function handleMessage(msg) {
   const handler = HANDLERS[msg.type];
@@ -625,6 +645,7 @@ const HANDLERS = {
         synced: state.view !== "loading",
       };
     }
+    $("analyse-game").hidden = true;
     gameView.start(state.game, state.me, { resumed });
     if (!resumed) gameView.setSpectators(""); // nobody watches a new game yet
     if (!resumed) chatView.start(state.me, state.game.opponent, state.chat);
@@ -699,6 +720,8 @@ const HANDLERS = {
     drawControls.finish();
     gameView.finish(game, state.me);
     rematch.apply({ type: "game_over", game_id: game.id, opponent: game.opponent }, state.me);
+    // A game is stored once both players moved: then it can be analysed.
+    $("analyse-game").hidden = game.moves.length < 2 || msg.reason === "aborted";
     // In the fixed notice too: on a small screen the result under the board may be out of view.
     showNotice(dom.result.textContent);
     attention.flag(dom.result.textContent);
@@ -741,6 +764,14 @@ const HANDLERS = {
     }
   },
 
+  analysis_progress(msg) {
+    replayView.analysisProgress(msg);
+  },
+
+  analysis(msg) {
+    replayView.analysisArrived(msg);
+  },
+
   opponent_reconnected(msg) {
     if (state.game && state.game.id === msg.game_id) {
       gameView.hideOpponentBanner();
@@ -779,6 +810,11 @@ const HANDLERS = {
       rematch.apply({ type: "error", code });
       const opponent = state.game?.opponent ?? null;
       gameView.showMessage(code === "declined_recently" ? rematchCooldownText(opponent, msg.message) : text);
+      return;
+    }
+    if (msg.ref === "analyse") {
+      // In the replay's analysis panel; nothing else changes.
+      replayView.analysisRefused(text);
       return;
     }
     clearTimeout(timers.challenge);
@@ -1071,10 +1107,10 @@ function openProfile(name) {
   else profileView.show(name);
 }
 
-function openReplay(gameId) {
+function openReplay(gameId, options = {}) {
   go({ view: "replay", id: gameId });
   showView("replay");
-  replayView.show(gameId);
+  replayView.show(gameId, options);
 }
 
 function openLeaderboard() {

@@ -53,6 +53,10 @@ export const ERROR_TEXT = {
   too_many_spectators: "That game has as many spectators as it can take: try again later.",
   watching_too_many: "You are watching as many games as you may: stop watching one first.",
   rate_limited: "Slow down a little, please: that was not sent.",
+  busy: "The server is busy analysing other games: try again in a minute.",
+  analysis_running: "Your previous analysis is still being computed: wait for it first.",
+  analysis_limit: "You have asked for many analyses this hour: try again later.",
+  analysis_failed: "The analysis could not be finished: try again.",
   server_shutdown: "The server is restarting.",
   internal_error: "Something went wrong on the server. Try again.",
   // The HTTP API only
@@ -65,6 +69,7 @@ export const ERROR_TEXT = {
   cross_site: "The server refused a request from another site.",
   json_required: "The server refused a request this page sent in the wrong form. Reload the page.",
   server_busy: "The server is busy: try again in a moment.",
+  not_analysed: "This game has not been analysed yet.",
   timeout: "The request took too long: try again.",
   network: "Could not reach the server. Check your connection and try again.",
 };

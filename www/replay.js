@@ -9,6 +9,11 @@ import { applyTokenColors } from "./colors.js";
 import { formatTime } from "./profile.js";
 import { errorText } from "./messages.js";
 import { controlName } from "./clock.js";
+import { AnalysisPanel, findAnalysisDom } from "./analysis.js";
+
+// A game just ended may reach the store a moment after its game_over: look again.
+const JUST_ENDED_TRIES = 5;
+const JUST_ENDED_WAIT_MS = 400;
 
 /** How a stored game ended, told by a neutral onlooker. */
 export function describeEnding({ result, winner, reason, player1, player2 }) {
@@ -53,15 +58,24 @@ export function findReplayDom() {
 export class ReplayView {
   /**
    * @param {object} dom see index.html, #replay
-   * @param {{onClose: () => void}} handlers
+   * @param {{onClose: () => void, onAnalyse: (gameId: string) => boolean, canAnalyse: () => boolean}} handlers
+   *   onAnalyse sends `analyse` (false: no session to send it on)
    */
-  constructor(dom, { onClose }) {
+  constructor(dom, { onClose, onAnalyse = () => false, canAnalyse = () => false }) {
     this.dom = dom;
     this.game = null; // the stored game being shown
     this.moves = [];
     this.at = 0; // moves played on the board shown
     this.loading = 0;
     this.board = new BoardGrid(dom.board, { idPrefix: "replay-cell", cellRole: "cell" });
+    this.canAnalyse = canAnalyse;
+    this.analysis = new AnalysisPanel(findAnalysisDom(), {
+      onRequest: () => this.requestAnalysis(onAnalyse),
+      onGo: (count) => {
+        this.go(count);
+        dom.forward.focus({ preventScroll: true });
+      },
+    });
 
     dom.close.addEventListener("click", () => onClose());
     for (const step of ["first", "back", "forward", "last"]) {
@@ -70,8 +84,9 @@ export class ReplayView {
     document.addEventListener("keydown", (event) => this.onKey(event));
   }
 
-  /** Load game `gameId` and show its opening position. */
-  async show(gameId) {
+  /** Load game `gameId` and show its opening position; `analyse`: ask for its analysis
+   * at once if it has none (from a game just ended). */
+  async show(gameId, { analyse = false } = {}) {
     const { dom } = this;
     const load = ++this.loading;
     this.game = null;
@@ -81,7 +96,12 @@ export class ReplayView {
     dom.body.hidden = true;
     this.setStatus("Loading…");
     dom.title.focus({ preventScroll: true });
-    const reply = await api.game(gameId);
+    let reply = await api.game(gameId);
+    for (let tries = 1; analyse && reply.code === "unknown_game" && tries < JUST_ENDED_TRIES; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, JUST_ENDED_WAIT_MS));
+      if (load !== this.loading) return;
+      reply = await api.game(gameId);
+    }
     if (load !== this.loading) return;
     if (!reply.ok) {
       const text =
@@ -92,6 +112,42 @@ export class ReplayView {
       return;
     }
     this.open(reply.data);
+    await this.loadAnalysis(gameId, load, analyse);
+  }
+
+  /** The stored analysis, if any; else the button to ask for it (pressed at once if `analyse`). */
+  async loadAnalysis(gameId, load, analyse) {
+    const reply = await api.analysis(gameId);
+    if (load !== this.loading) return;
+    if (reply.ok) {
+      this.analysis.show(reply.data, this.at);
+      return;
+    }
+    if (reply.code === "not_analysed") {
+      this.analysis.offer(this.canAnalyse());
+      if (analyse && this.canAnalyse()) this.analysis.dom.request.click();
+      return;
+    }
+    this.analysis.failed(commonProblem(reply) ?? errorText(reply.code));
+  }
+
+  requestAnalysis(onAnalyse) {
+    if (!this.game) return;
+    if (onAnalyse(this.game.game_id)) this.analysis.asked();
+    else this.analysis.offer(false);
+  }
+
+  /** An `analysis_progress` or `analysis` for the game on screen (others are ignored). */
+  analysisProgress(msg) {
+    if (this.game?.game_id === msg.game_id) this.analysis.progress(msg.done, msg.total);
+  }
+
+  analysisArrived(msg) {
+    if (this.game?.game_id === msg.game_id) this.analysis.show(msg, this.at);
+  }
+
+  analysisRefused(text) {
+    if (this.game) this.analysis.failed(text);
   }
 
   open(game) {
@@ -108,6 +164,7 @@ export class ReplayView {
     const damaged = positionAfter(this.moves, this.moves.length).error;
     this.setStatus(damaged ? `This game's record is damaged at ${damaged}: it stops before it.` : "", !!damaged);
     dom.body.hidden = false;
+    this.analysis.reset(game.player1, game.player2);
     this.go(0);
     dom.forward.focus({ preventScroll: true });
   }
@@ -138,6 +195,7 @@ export class ReplayView {
     enable(dom.back, this.at > 0);
     enable(dom.forward, !atEnd);
     enable(dom.last, !atEnd);
+    this.analysis.at(this.at);
   }
 
   step(which) {

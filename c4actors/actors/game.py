@@ -40,6 +40,7 @@ import trio
 
 from c4actors import chat_rules
 from c4actors import game_state as core
+from c4actors.actors.computer import ComputerPlayer
 from c4actors.actors.game_end import save_and_report
 from c4actors.actors.game_inbox import (
     GameInput,
@@ -92,6 +93,7 @@ class GameActor:
         chat: chat_rules.ChatSettings | None = None,
         first_move_seconds: float = DEFAULT_FIRST_MOVE_SECONDS,
         progress: Callable[[GameMoved], None] | None = None,
+        computer: ComputerPlayer | None = None,
     ) -> None:
         self.game_id = setup.game_id
         self.progress = progress
@@ -121,6 +123,12 @@ class GameActor:
         self._relay_wake = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._relaying = False
+        self.computer = computer
+        """The computer's seat, in a game against it (its mailbox is one of ``mailboxes``)."""
+        self._thinking_at = -1
+        """Plies on the board when the computer last started thinking (once per turn)."""
+        self._thinking: trio.CancelScope | None = None
+        """The computer's thinking in progress, cancelled when the game ends."""
 
     async def run(self) -> None:
         """Play the game; once someone watches, the spectators' relay runs beside it."""
@@ -181,6 +189,8 @@ class GameActor:
                 self._apply(core.Aborted())
                 raise
             finally:
+                if self._thinking is not None:
+                    self._thinking.cancel()  # the game is over: the computer stops thinking
                 assert self.game.result is not None
                 record = GameRecord(
                     setup=self.game.setup,
@@ -208,6 +218,7 @@ class GameActor:
 
     async def _play(self) -> None:
         while not self.game.is_over:
+            self._let_the_computer_move()
             count_due = self._count.due
             wake = self.deadline if count_due is None else min(self.deadline, count_due)
             if wake == math.inf:
@@ -228,6 +239,24 @@ class GameActor:
             self._handle(item)
             if self._count.due is not None:
                 self._tell_count()  # at once, if a quiet interval came before the change
+
+    def _let_the_computer_move(self) -> None:
+        """On the computer's turn, start it thinking (once a turn); its move comes back
+        through the inbox like a person's."""
+        computer, game = self.computer, self.game
+        if computer is None or game.is_over or game.mover != computer.computer.seat:
+            return
+        plies = len(game.board.moves)
+        if plies == self._thinking_at or self._nursery is None:
+            return
+        self._thinking_at = plies
+        self._nursery.start_soon(self._think, computer, game.board.moves)
+
+    async def _think(self, computer: ComputerPlayer, moves: tuple[int, ...]) -> None:
+        with trio.CancelScope() as self._thinking:
+            if self.game.is_over:
+                return
+            await computer.play(moves)
 
     def _handle(self, item: GameInput) -> None:
         match item:

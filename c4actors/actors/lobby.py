@@ -31,6 +31,7 @@ from typing import Final, TypeVar
 import attrs
 import trio
 
+from c4actors.actors.computer import ComputerPlayer
 from c4actors.actors.game import GameActor
 from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
@@ -43,8 +44,10 @@ from c4actors.actors.game_inbox import (
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
 from c4actors.chat_rules import ChatSettings
+from c4actors.compute_pool import ComputePool
 from c4actors.live_games import GameListBuffer, GameMoved, GamesChanged, LiveGames
 from c4actors.lobby_state import (
+    COMPUTER_CONN,
     DEFAULT_INVITATION_TIMEOUT,
     DEFAULT_MAX_GAMES_PER_MINUTE,
     DEFAULT_REMATCH_TIMEOUT,
@@ -244,8 +247,11 @@ class LobbyActor:
         max_spectators: int = DEFAULT_MAX_SPECTATORS,
         max_watching: int = DEFAULT_MAX_WATCHING,
         rematch_timeout: float | None = DEFAULT_REMATCH_TIMEOUT,
+        compute: ComputePool | None = None,
     ) -> None:
         self.store = store
+        self.compute = compute
+        """Where the computer's moves are computed (None: only its quick fallback moves)."""
         self._spectators = Spectators(max_spectators, max_watching)
         self._ended: collections.deque[str] = collections.deque(maxlen=ENDED_GAMES_REMEMBERED)
         self.chat = ChatSettings() if chat is None else chat
@@ -533,13 +539,23 @@ class LobbyActor:
         assert self._nursery is not None
         send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
         self._games[start.game_id] = send
-        mailbox1, mailbox2 = self._mailboxes[start.conn1], self._mailboxes[start.conn2]
-        # Playing ends their watching (they are told ``unwatched`` before ``game_started``).
-        self._stop_watching(start.conn1, tell=True)
-        self._stop_watching(start.conn2, tell=True)
-        # Routed before the game can send ``game_started``: a player's first move finds it.
-        mailbox1.route(JoinedGame(start.game_id, send))
-        mailbox2.route(JoinedGame(start.game_id, send))
+        computer = None
+        if start.setup.computer is not None:
+            seat = start.setup.computer
+            name = start.setup.player(seat.seat).name
+            computer = ComputerPlayer(seat, name, send.clone(), self.compute, self.metrics)
+        mailboxes = []
+        for conn in (start.conn1, start.conn2):
+            if conn == COMPUTER_CONN and computer is not None:
+                mailboxes.append(computer.mailbox)
+                continue
+            mailbox = self._mailboxes[conn]
+            # Playing ends their watching (they are told ``unwatched`` before ``game_started``).
+            self._stop_watching(conn, tell=True)
+            # Routed before the game can send ``game_started``: a player's first move finds it.
+            mailbox.route(JoinedGame(start.game_id, send))
+            mailboxes.append(mailbox)
+        mailbox1, mailbox2 = mailboxes
         self._games_changed(self._live.started(start.setup))
         actor = GameActor(
             start.setup,
@@ -553,6 +569,7 @@ class LobbyActor:
             chat=self.chat,
             first_move_seconds=self.first_move_seconds,
             progress=self.report_moves,
+            computer=computer,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
         if start.setup.rematch_of is not None:

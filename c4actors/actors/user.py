@@ -27,6 +27,7 @@ import attrs
 import trio
 
 from c4actors import game_state
+from c4actors.actors.analyst import AnalysisRequest, Analyst
 from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
     GameInput,
@@ -85,6 +86,7 @@ from protocol.codec import (
 from protocol.messages import (
     Abort,
     Accept,
+    Analyse,
     AnswerDraw,
     AnswerRematch,
     Cancel,
@@ -99,6 +101,7 @@ from protocol.messages import (
     Move,
     NewConnection,
     OfferDraw,
+    PlayComputer,
     Quit,
     Rematch,
     Seek,
@@ -168,6 +171,7 @@ class UserActor:
         "_nursery",
         "_writer_done",
         "_writer_finished",
+        "analyst",
         "bucket",
         "conn",
         "connection",
@@ -192,8 +196,10 @@ class UserActor:
         settings: ConnectionSettings,
         *,
         session: Session | None,
+        analyst: Analyst | None = None,
     ) -> None:
         self.conn = conn
+        self.analyst = analyst
         self.store = store
         self.metrics = metrics
         self.settings = settings
@@ -321,6 +327,7 @@ class UserActor:
                     | Rematch()
                     | AnswerRematch()
                     | LeaveResult()
+                    | PlayComputer()
                 ):
                     if self._check_connected() and not await self._to_lobby(
                         Request(self.conn, message, received_at)
@@ -360,6 +367,13 @@ class UserActor:
                         assert self.name is not None
                         abort = game_state.AbortRequested(self.conn, self.name)
                         self._to_game(game_id, GameRequest(self.mailbox, abort), "abort")
+                case Analyse(game_id=game_id):
+                    if self._check_connected():
+                        assert self.name is not None
+                        if self.analyst is None:
+                            self._error("busy", "analyses are off on this server", "analyse")
+                        else:
+                            self.analyst.request(AnalysisRequest(self.mailbox, self.name, game_id))
                 case Watch(game_id=game_id) | Unwatch(game_id=game_id):
                     watch = isinstance(message, Watch)
                     if self._check_connected() and not await self._to_lobby(

@@ -18,6 +18,7 @@ from c4actors.store.errors import (
     StoreError,
 )
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
+from protocol.messages import Analysis
 
 
 class Store(Protocol):
@@ -39,6 +40,12 @@ class Store(Protocol):
         """Store a finished game and update its registered players' records, atomically."""
 
     async def get_game(self, game_id: str) -> GameRecord | None: ...
+
+    async def save_analysis(self, analysis: Analysis) -> None:
+        """Keep the analysis of a stored game (a second one for the same game is ignored:
+        both were computed from the same moves)."""
+
+    async def get_analysis(self, game_id: str) -> Analysis | None: ...
 
     async def recent_games(self, name: str, limit: int = 20) -> list[GameSummary]: ...
 

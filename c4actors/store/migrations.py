@@ -61,6 +61,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE games ADD COLUMN base_seconds REAL;
     ALTER TABLE games ADD COLUMN increment_seconds REAL;
     """,
+    # 5: games against the computer (its level and seat; both NULL: two people), and the
+    # perfect-play analyses of stored games (the ``analysis`` message's JSON)
+    """
+    ALTER TABLE games ADD COLUMN computer_level TEXT;
+    ALTER TABLE games ADD COLUMN computer_seat INTEGER;
+    CREATE TABLE game_analyses (
+        game_id TEXT PRIMARY KEY,
+        analysis TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 LATEST: Final = len(MIGRATIONS)
 

@@ -45,12 +45,15 @@ from c4actors.store.rows import (
     GAME_COLUMNS,
     account_from_row,
     account_updates,
+    analysis_from_json,
+    analysis_json,
     game_from_row,
     game_values,
     leaderboard_row,
     name_key,
     summary,
 )
+from protocol.messages import Analysis
 
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
@@ -246,6 +249,24 @@ class PostgresStore:
             ).fetchone()
         )
         return None if row is None else game_from_row(row)
+
+    async def save_analysis(self, analysis: Analysis) -> None:
+        row = (analysis.game_id, analysis_json(analysis), time.time())
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO game_analyses (game_id, analysis, created_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (game_id) DO NOTHING",
+                row,
+            )
+        )
+
+    async def get_analysis(self, game_id: str) -> Analysis | None:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT analysis FROM game_analyses WHERE game_id = %s", (game_id,)
+            ).fetchone()
+        )
+        return None if row is None else analysis_from_json(row[0])
 
     async def recent_games(self, name: str, limit: int = 20) -> list[GameSummary]:
         rows = await self._run(

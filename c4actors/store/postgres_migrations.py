@@ -67,6 +67,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE games ADD COLUMN base_seconds DOUBLE PRECISION;
     ALTER TABLE games ADD COLUMN increment_seconds DOUBLE PRECISION;
     """,
+    # 5: games against the computer, and the analyses of stored games
+    """
+    ALTER TABLE games ADD COLUMN computer_level TEXT;
+    ALTER TABLE games ADD COLUMN computer_seat INTEGER;
+    CREATE TABLE game_analyses (
+        game_id TEXT PRIMARY KEY,
+        analysis TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 LATEST: Final = len(MIGRATIONS)
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from c4actors.game_record import GameResult, GameSetup, Player
+from c4actors.game_record import Computer, GameResult, GameSetup, Player
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
-from protocol.messages import TimeControl
+from protocol.codec import converter
+from protocol.messages import Analysis, TimeControl
 
 ACCOUNT_COLUMNS: Final = (
     "name, password_hash, color, wins, losses, draws, created_at, session_version"
 )
 GAME_COLUMNS: Final = (
     "game_id, player1, player2, registered1, registered2, color1, color2, moves,"
-    " result, winner, reason, started_at, ended_at, base_seconds, increment_seconds"
+    " result, winner, reason, started_at, ended_at, base_seconds, increment_seconds,"
+    " computer_level, computer_seat"
 )
 
 
@@ -48,6 +50,8 @@ def game_values(record: GameRecord) -> tuple[Any, ...]:
         record.ended_at,
         None if control is None else control.base_seconds,
         None if control is None else control.increment_seconds,
+        None if setup.computer is None else setup.computer.level,
+        None if setup.computer is None else setup.computer.seat,
         name_key(player1.name),
         name_key(player2.name),
     )
@@ -63,16 +67,27 @@ def record_column(result: GameResult, name: str) -> str:
 def account_updates(record: GameRecord) -> list[tuple[str, str]]:
     """``(name_key, column)`` for each account a result adds one to, in name-key order.
 
-    Empty for a result that does not count or between guests.  The order is what keeps two
-    concurrent results over the same two accounts from deadlocking in PostgreSQL (each locks
-    the rows in the same order); SQLite, with one writer, does not need it but loses nothing.
+    Empty for a result that does not count, between guests, or against the computer.  The
+    order is what keeps two concurrent results over the same two accounts from deadlocking
+    in PostgreSQL (each locks the rows in the same order); SQLite, with one writer, does
+    not need it but loses nothing.
     """
     result = record.result
     return sorted(
         (name_key(player.name), record_column(result, player.name))
         for player in record.setup.players
-        if player.registered and result.counts
+        if player.registered and result.counts and record.setup.computer is None
     )
+
+
+def analysis_json(analysis: Analysis) -> str:
+    """An analysis as its row keeps it: the ``analysis`` message's JSON."""
+    return json.dumps(converter.unstructure(analysis, Analysis), separators=(",", ":"))
+
+
+def analysis_from_json(text: str) -> Analysis:
+    value: Analysis = converter.structure(json.loads(text), Analysis)
+    return value
 
 
 def account_from_row(row: Any) -> Account:
@@ -93,7 +108,7 @@ def game_from_row(row: Any) -> GameRecord:
     (game_id, p1, p2, reg1, reg2, color1, color2, moves, result, winner, reason, started, ended) = (
         row[:13]
     )
-    base, increment = row[13:]
+    base, increment, level, seat = row[13:]
     del result  # the outcome follows from the reason and the winner
     setup = GameSetup(
         game_id=game_id,
@@ -104,6 +119,7 @@ def game_from_row(row: Any) -> GameRecord:
             if base is None
             else TimeControl(base_seconds=base, increment_seconds=increment or 0.0)
         ),
+        computer=None if level is None else Computer(level=level, seat=seat),
     )
     outcome = GameResult(winner=winner, reason=reason, moves=tuple(json.loads(moves)))
     return GameRecord(setup=setup, result=outcome, started_at=started, ended_at=ended)

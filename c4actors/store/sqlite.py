@@ -30,12 +30,15 @@ from c4actors.store.rows import (
     GAME_COLUMNS,
     account_from_row,
     account_updates,
+    analysis_from_json,
+    analysis_json,
     game_from_row,
     game_values,
     leaderboard_row,
     summary,
 )
 from c4actors.store.rows import name_key as _key
+from protocol.messages import Analysis
 
 T = TypeVar("T")
 
@@ -218,7 +221,7 @@ class SQLiteStore:
             try:
                 db.execute(
                     f"INSERT INTO games ({GAME_COLUMNS}, player1_key, player2_key)"
-                    f" VALUES ({', '.join(['?'] * 17)})",
+                    f" VALUES ({', '.join(['?'] * 19)})",
                     game_values(record),
                 )
                 for key, column in updates:
@@ -240,6 +243,25 @@ class SQLiteStore:
             read=True,
         )
         return None if row is None else game_from_row(row)
+
+    async def save_analysis(self, analysis: Analysis) -> None:
+        row = (analysis.game_id, analysis_json(analysis), time.time())
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO game_analyses (game_id, analysis, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (game_id) DO NOTHING",
+                row,
+            )
+        )
+
+    async def get_analysis(self, game_id: str) -> Analysis | None:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT analysis FROM game_analyses WHERE game_id = ?", (game_id,)
+            ).fetchone(),
+            read=True,
+        )
+        return None if row is None else analysis_from_json(row[0])
 
     async def recent_games(self, name: str, limit: int = 20) -> list[GameSummary]:
         key = _key(name)

@@ -31,7 +31,7 @@ from c4actors.store.errors import StoreError
 from c4actors.store.postgres import display_url
 from c4actors.store.sqlite import check_integrity
 
-TABLES: Final = ("accounts", "games")
+TABLES: Final = ("accounts", "games", "game_analyses")
 """What is copied, in this order.  ``schema_migrations`` is not: the target has its own."""
 BATCH_ROWS: Final = 500
 
@@ -121,7 +121,12 @@ def _refuse_if_not_empty(writer: psycopg.Connection[Any], target: str) -> None:
         row = writer.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         held[table] = int(row[0]) if row is not None else 0
     if any(held.values()):
-        found = " and ".join(f"{count} {table}" for table, count in held.items())
+        # Accounts and games always named, analyses (which follow from games) when held.
+        found = " and ".join(
+            f"{count} {table.removeprefix('game_')}"
+            for table, count in held.items()
+            if count or table != "game_analyses"
+        )
         raise TargetNotEmpty(
             f"the target database {display_url(target)} already holds {found}: "
             "c4actors migrate copies only into an empty database (nothing was copied)"

@@ -1,0 +1,82 @@
+"""The compute pool: jobs run in other processes, a full lane refuses at once, a job past
+its time (or whose caller is cancelled) is killed with its worker."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+import trio
+import trio.testing
+
+from c4actors.compute_jobs import BotMove, WorkedIn, bot_move, where
+from c4actors.compute_pool import (
+    WORKER_NICENESS,
+    JobTimeout,
+    LaneSettings,
+    PoolBusy,
+    PoolSettings,
+    open_compute_pool,
+)
+
+SMALL = PoolSettings(
+    bot=LaneSettings(workers=1, queue=1, timeout=30.0),
+    analysis=LaneSettings(workers=1, queue=0, timeout=30.0),
+)
+
+
+async def test_a_job_runs_in_another_process_never_the_event_loops_thread() -> None:
+    async with open_compute_pool(SMALL) as pool:
+        worked_in = await pool.run("bot", where)
+        move = await pool.run("bot", bot_move, (3, 3), "casual", 1, 0.1)
+    assert isinstance(worked_in, WorkedIn) and isinstance(move, BotMove)
+    for ran in (worked_in, move.worked_in):
+        assert ran.pid != os.getpid()
+    assert (worked_in.pid, worked_in.thread) != (os.getpid(), threading.get_ident())
+    assert 0 <= move.column < 7
+
+
+async def test_a_full_lane_refuses_at_once_and_frees_its_places() -> None:
+    async with open_compute_pool(SMALL) as pool, trio.open_nursery() as nursery:
+        # One job runs, one waits: the lane is full.
+        for _ in range(2):
+            nursery.start_soon(pool.run, "bot", time.sleep, 0.5)
+        await trio.testing.wait_all_tasks_blocked()
+        stats = pool.statistics("bot")
+        assert (stats.running, stats.waiting) == (1, 1)
+        with trio.fail_after(1), pytest.raises(PoolBusy):
+            await pool.run("bot", where)
+        # The other lane is not affected.
+        assert (await pool.run("analysis", where)).pid != os.getpid()
+    async with open_compute_pool(SMALL) as pool:
+        assert pool.statistics("bot").running == 0
+
+
+async def test_a_job_past_its_time_is_killed_and_the_lane_goes_on() -> None:
+    async with open_compute_pool(SMALL) as pool:
+        first = await pool.run("bot", where)
+        started = trio.current_time()
+        with pytest.raises(JobTimeout):
+            await pool.run("bot", time.sleep, 30.0, time_limit=0.5)
+        assert trio.current_time() - started < 5
+        # Killed with its worker: the next job runs in a fresh process.
+        after = await pool.run("bot", where)
+        assert after.pid not in (first.pid, os.getpid())
+        assert pool.statistics("bot").running == 0
+
+
+async def test_a_cancelled_caller_kills_its_job() -> None:
+    async with open_compute_pool(SMALL) as pool:
+        first = await pool.run("analysis", where)
+        with trio.move_on_after(0.5):
+            await pool.run("analysis", time.sleep, 30.0)
+        after = await pool.run("analysis", where)
+        assert after.pid != first.pid
+
+
+async def test_workers_run_below_the_servers_priority() -> None:
+    async with open_compute_pool(SMALL) as pool:
+        niceness = await pool.run("bot", os.nice, 0)
+    assert niceness >= min(19, os.nice(0) + WORKER_NICENESS)
