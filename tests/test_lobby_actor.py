@@ -16,6 +16,7 @@ import trio
 import trio.testing
 
 from c4actors.actors import lobby as lobby_module
+from c4actors.actors.game_inbox import GAME_INBOX_SIZE
 from c4actors.actors.lobby import (
     Join,
     JoinAnswer,
@@ -23,6 +24,7 @@ from c4actors.actors.lobby import (
     SessionDenied,
     SessionGranted,
     StatsQuery,
+    WatchRequest,
 )
 from c4actors.actors.mailbox import Mailbox, Outgoing
 from c4actors.lobby_state import Connected, Request
@@ -270,3 +272,34 @@ async def test_a_broadcast_to_many_watchers_lets_other_tasks_run_between_chunks(
         for watcher in watchers:
             update = await watcher.frame("lobby_update")
             assert [u["name"] for u in update["users"]] == ["zed"]
+
+
+async def test_a_burst_of_watches_larger_than_the_game_inbox_is_answered_whole(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A thousand spectators arriving at once (the lobby handles 64 events a step) must not
+    overflow the game's bounded inbox: each ``watch`` the lobby allowed reaches the game,
+    and an ``unwatch`` right after its ``watch`` is not overtaken by it."""
+    async with running_lobby(tick=0.05) as lobby:
+        ann = await join(lobby, 1, "ann")
+        await join(lobby, 2, "bob")
+        await lobby.inbox_send.send(Request(1, Challenge(opponent="bob"), trio.current_time()))
+        await lobby.inbox_send.send(Request(2, Accept(challenger="ann"), trio.current_time()))
+        game_id = (await ann.frame("game_started"))["game_id"]
+        count = 3 * GAME_INBOX_SIZE
+        spectators = [await join(lobby, conn, f"s{conn}") for conn in range(10, 10 + count)]
+        for conn in range(10, 10 + count):
+            lobby.inbox_send.send_nowait(WatchRequest(conn, game_id))
+        lobby.inbox_send.send_nowait(WatchRequest(10, game_id, watch=False))
+        with trio.fail_after(120):  # without the fix, dropped watches never answer
+            for spectator in spectators:
+                assert (await spectator.frame("watching"))["game_id"] == game_id
+            assert (await spectators[0].frame("unwatched"))["game_id"] == game_id
+            await trio.sleep(2)  # the count notice's second has passed
+            notices = []
+            while (item := ann.receive.receive_nowait()) is not None:
+                if isinstance(item, str) and json.loads(item)["type"] == "spectator_count":
+                    notices.append(json.loads(item)["spectators"])
+                if ann.receive.statistics().current_buffer_used == 0:
+                    break
+            assert notices[-1] == count - 1

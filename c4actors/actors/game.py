@@ -43,14 +43,17 @@ from c4actors import game_state as core
 from c4actors.actors.computer import ComputerPlayer
 from c4actors.actors.game_end import save_and_report
 from c4actors.actors.game_inbox import (
+    KNOCK,
     GameInput,
     GameRequest,
+    Knock,
     MovedOn,
     PlayMove,
     QuitGame,
     Say,
     SeatLeft,
     SeatReturned,
+    SpectatorDoor,
     UnwatchGame,
     WatchGame,
 )
@@ -94,8 +97,11 @@ class GameActor:
         first_move_seconds: float = DEFAULT_FIRST_MOVE_SECONDS,
         progress: Callable[[GameMoved], None] | None = None,
         computer: ComputerPlayer | None = None,
+        door: SpectatorDoor | None = None,
     ) -> None:
         self.game_id = setup.game_id
+        self.door = door if door is not None else SpectatorDoor()
+        """Where the lobby leaves watch and unwatch requests (beside the bounded inbox)."""
         self.progress = progress
         """Told each new move count (the lobby's list of games); must never wait."""
         self.inbox, self.report, self.store, self.metrics = inbox, report, store, metrics
@@ -259,6 +265,10 @@ class GameActor:
             await computer.play(moves)
 
     def _handle(self, item: GameInput) -> None:
+        if self.door:
+            # Spectators who asked before this item: in the order the lobby routed them.
+            for waiting in self.door.take():
+                self._handle(waiting)
         match item:
             case PlayMove(
                 sender=sender, name=name, column=column, received_at=received_at, ply=ply
@@ -286,6 +296,8 @@ class GameActor:
                 self._count.set(len(self.spectators))
                 if leaving is not None and tell:
                     leaving.deliver(encode(Unwatched(game_id=self.game_id)))
+            case Knock():
+                pass  # the door was opened above
             case SeatLeft(name=name):
                 self._apply(core.SeatLeft(name))
             case SeatReturned(name=name, mailbox=mailbox):
@@ -327,8 +339,10 @@ class GameActor:
             mailbox.deliver(frame)
 
     def _refuse_late_requests(self) -> None:
-        """Answer moves that were already queued when the game ended, instead of dropping them."""
+        """Answer moves (and watches) that were already queued when the game ended, instead
+        of dropping them."""
         self._handle_queued()
+        self._handle(KNOCK)
 
     def _handle_queued(self) -> None:
         while True:

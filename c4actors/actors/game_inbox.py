@@ -101,6 +101,46 @@ class UnwatchGame:
     tell: bool = True
 
 
+@attrs.frozen
+class Knock:
+    """From the lobby: the game's ``SpectatorDoor`` holds requests.  Only a nudge for a game
+    waiting on its inbox: dropped when the inbox is full, since the game opens its door
+    before every item it handles anyway."""
+
+
+KNOCK: Final = Knock()
+
+
+class SpectatorDoor:
+    """One game's ``WatchGame`` / ``UnwatchGame`` from the lobby, in their order, beside its
+    bounded inbox.
+
+    A thousand spectators may ask to watch within one lobby step (it handles 64 events a
+    step): as inbox items they overflowed the game's 64 places, and the lobby, which never
+    waits for a game, dropped the rest, so watchers the lobby counted were never served.
+    The lobby has already bounded them (``--max-spectators``), so a plain list is safe here;
+    the lobby knocks (``KNOCK``) when the list was empty, and the game takes the whole list
+    before each item it handles."""
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self) -> None:
+        self._waiting: list[WatchGame | UnwatchGame] = []
+
+    def put(self, item: WatchGame | UnwatchGame) -> bool:
+        """Queue ``item``; True when the game has to be knocked for (nothing was waiting)."""
+        self._waiting.append(item)
+        return len(self._waiting) == 1
+
+    def __bool__(self) -> bool:
+        return bool(self._waiting)
+
+    def take(self) -> list[WatchGame | UnwatchGame]:
+        """Everything queued, oldest first (for the game only)."""
+        waiting, self._waiting = self._waiting, []
+        return waiting
+
+
 GameInput = (
     PlayMove
     | QuitGame
@@ -111,4 +151,5 @@ GameInput = (
     | MovedOn
     | WatchGame
     | UnwatchGame
+    | Knock
 )

@@ -35,9 +35,11 @@ from c4actors.actors.computer import ComputerPlayer
 from c4actors.actors.game import GameActor
 from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
+    KNOCK,
     GameInput,
     SeatLeft,
     SeatReturned,
+    SpectatorDoor,
     UnwatchGame,
     WatchGame,
 )
@@ -277,6 +279,8 @@ class LobbyActor:
         self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
         """The reply of the ``Join`` being handled (one at most)."""
         self._games: dict[str, trio.MemorySendChannel[GameInput]] = {}
+        self._doors: dict[str, SpectatorDoor] = {}
+        """Each game's watch and unwatch requests, beside its bounded inbox (``_tell_game``)."""
         self._buffer = LobbyUpdateBuffer(tick)
         self._user_list = UserListCache()
         self._live = LiveGames(list_limit)
@@ -384,6 +388,7 @@ class LobbyActor:
                     _answer(reply, any(isinstance(e, SessionClosed) for e in effects))
             case GameEnded(game_id=game_id):
                 self._games.pop(game_id, None)
+                self._doors.pop(game_id, None)
                 watched_by = self._spectators.game_ended(game_id)
                 self._ended.append(game_id)
                 self._games_changed(self._live.ended(game_id))
@@ -556,6 +561,7 @@ class LobbyActor:
             mailbox.route(JoinedGame(start.game_id, send))
             mailboxes.append(mailbox)
         mailbox1, mailbox2 = mailboxes
+        door = self._doors[start.game_id] = SpectatorDoor()
         self._games_changed(self._live.started(start.setup))
         actor = GameActor(
             start.setup,
@@ -570,6 +576,7 @@ class LobbyActor:
             first_move_seconds=self.first_move_seconds,
             progress=self.report_moves,
             computer=computer,
+            door=door,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
         if start.setup.rematch_of is not None:
@@ -599,9 +606,17 @@ class LobbyActor:
         game = self._games.get(game_id)
         if game is None:
             return
+        door = self._doors.get(game_id)
+        if door is not None and isinstance(item, WatchGame | UnwatchGame):
+            # Never dropped (the lobby bounds them): a burst may outnumber the inbox's room.
+            if not door.put(item):
+                return  # already knocked for
+            item = KNOCK
         try:
             game.send_nowait(item)
         except trio.WouldBlock:
+            if item is KNOCK:
+                return  # a full inbox: the game opens its door before its next item
             # Connections keep a share of every game inbox free (see the user actor), so
             # this means a game stopped reading: it would be wrong to wait for it.
             log.error("game inbox full, dropped %r for game_id=%s", item, game_id)
