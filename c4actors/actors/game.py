@@ -211,7 +211,10 @@ class GameActor:
                 await self._chat_after_the_end()
             except Exception:
                 log.exception("game chat crashed game_id=%s", self.game_id)
-            self._refuse_late_requests()
+            try:
+                self._refuse_late_requests()
+            except Exception:  # a crashed game must not take the lobby down with it
+                log.exception("game crashed refusing late requests game_id=%s", self.game_id)
 
     async def _chat_after_the_end(self) -> None:
         """Keep the inbox open while the chat is: only chat is still heard (the core answers
