@@ -13,6 +13,8 @@ from c4actors.loop_monitor import StepHistogram
 
 MOVE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 STEP_BUCKETS = MOVE_BUCKETS
+DEADLINE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+"""A deadline's lateness: fine up to the timed games' target (a flag within 20 ms)."""
 """Event-loop steps: 0.1 ms (a trivial step) to 1 s (a stall); the issue's target is 5 ms."""
 
 
@@ -46,6 +48,14 @@ class Metrics:
             "c4_move_seconds",
             "From a move frame's arrival to its game_state being queued for both players",
             buckets=MOVE_BUCKETS,
+            registry=r,
+        )
+        self.deadline_lateness_seconds = Histogram(
+            "c4_deadline_lateness_seconds",
+            "From a game's deadline (turn: a flag or a move timeout; grace: a player away) "
+            "to its game_over being queued for the players",
+            ["deadline"],
+            buckets=DEADLINE_BUCKETS,
             registry=r,
         )
 

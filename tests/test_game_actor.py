@@ -98,6 +98,14 @@ class Table:
     reports: list[GameEnded]
     store: RecordingStore
     done: trio.Event
+    metrics: Metrics
+
+    def deadline_lateness(self, kind: str) -> tuple[float, float]:
+        """``c4_deadline_lateness_seconds{deadline=kind}``: how many, and their sum."""
+        labels = {"deadline": kind}
+        get = self.metrics.registry.get_sample_value
+        name = "c4_deadline_lateness_seconds"
+        return get(f"{name}_count", labels) or 0.0, get(f"{name}_sum", labels) or 0.0
 
 
 @asynccontextmanager
@@ -112,6 +120,7 @@ async def running_game(
     reports: list[GameEnded] = []
     store = RecordingStore()
     done = trio.Event()
+    metrics = Metrics()
 
     async def report(ended: GameEnded) -> None:
         reports.append(ended)
@@ -122,7 +131,7 @@ async def running_game(
         receive,
         report,
         cast(Store, store),
-        Metrics(),
+        metrics,
         grace_seconds=GRACE,
         move_timeout=move_timeout,
         chat=chat,
@@ -136,7 +145,7 @@ async def running_game(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)
         await trio.testing.wait_all_tasks_blocked()
-        table = Table(send, ann, bob, reports, store, done)
+        table = Table(send, ann, bob, reports, store, done, metrics)
         assert [type(m) for m in ann.messages()] == [GameStarted, GameState]
         assert [type(m) for m in bob.messages()] == [GameStarted, GameState]
         yield table
@@ -309,6 +318,47 @@ async def test_a_timed_player_flags_exactly_when_their_clock_runs_out(
         assert (over.winner, over.reason) == ("bob", "timeout")
         [ended] = table.reports
         assert ended.result == GameResult(winner="bob", reason="timeout", moves=(3, 3, 4, 4))
+
+
+async def test_the_server_times_each_deadline_that_ends_a_game_and_only_those(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The timed-games benchmark reads the server's own measure of its timers: a flag on
+    time is recorded as 0 s late; a grace period's end apart; a game a move ends, not at all."""
+    async with running_game(MOVE_TIMEOUT, setup=ONE_PLUS_ONE) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3, trio.current_time()))
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 3, trio.current_time()))
+        await table.done.wait()
+        assert table.deadline_lateness("turn") == (1, 0)
+        assert table.deadline_lateness("grace") == (0, 0)
+    async with running_game() as table:
+        await table.inbox.send(SeatLeft("bob"))
+        await table.done.wait()
+        assert table.deadline_lateness("grace") == (1, 0)
+    async with running_game(MOVE_TIMEOUT) as table:
+        for _ in range(3):
+            await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 0))
+            await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 1))
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 0))
+        await table.done.wait()
+        assert game_over(table.bob.messages()).reason == "four_in_a_row"
+        assert table.deadline_lateness("turn") == (0, 0)
+
+
+async def test_a_flag_handled_late_is_recorded_as_late_as_it_was(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """A server too busy to wake on time: the clock jumps 4 s past the flag before the game
+    runs again, and the lateness says so (the game still ends by the flag)."""
+    async with running_game(MOVE_TIMEOUT, setup=ONE_PLUS_ONE) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3, trio.current_time()))
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 3, trio.current_time()))
+        await trio.testing.wait_all_tasks_blocked()
+        mock_clock.jump(60 + 4)  # ann's 60 s run out; nothing ran meanwhile
+        await table.done.wait()
+        assert game_over(table.bob.messages()).reason == "timeout"
+        count, total = table.deadline_lateness("turn")
+        assert count == 1 and total == pytest.approx(4)
 
 
 async def test_a_timed_game_whose_first_move_never_comes_is_aborted(

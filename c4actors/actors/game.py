@@ -359,11 +359,24 @@ class GameActor:
         earlier than an event before it. The ``Game`` is immutable, so whatever fails here,
         the abort that follows starts from a whole state, never a half-changed one."""
         self._last_now = max(self._last_now, at or trio.current_time())
-        moves = len(self.game.board.moves)
-        self.game, effects = core.apply(self.game, event, self._last_now)
+        before = self.game
+        self.game, effects = core.apply(before, event, self._last_now)
         self._carry_out(effects, sender)
-        if self.progress is not None and len(self.game.board.moves) != moves:
+        if self.progress is not None and len(self.game.board.moves) != len(before.board.moves):
             self.progress(GameMoved(self.game_id, len(self.game.board.moves)))
+        if self.game.is_over and not before.is_over:
+            self._time_the_deadline(before)
+
+    def _time_the_deadline(self, before: core.Game) -> None:
+        """If a deadline ended the game, how late its ``game_over`` was queued (the server's
+        own measure of its timers: ``c4_deadline_lateness_seconds``, what the timed-games
+        benchmark reads)."""
+        due = before.deadline
+        if due is None or self._last_now < due:
+            return  # a move, a quit or an abort ended it, not a deadline
+        kind = "turn" if due == before.turn_deadline else "grace"
+        lateness = trio.current_time() - due
+        self.metrics.deadline_lateness_seconds.labels(kind).observe(max(0.0, lateness))
 
     def _carry_out(self, effects: list[core.Effect], sender: Mailbox | None = None) -> None:
         for effect in effects:
