@@ -111,6 +111,30 @@ async def test_timed_games_let_the_flag_fall_and_time_how_late_it_came() -> None
     assert bound.max_ms >= lateness.max_ms  # counted from an earlier due time
 
 
+async def test_staggered_pairs_start_their_first_games_spread_over_the_stagger() -> None:
+    """``--stagger 2``: pair i of 4 challenges 2 * i / 4 s after the window opens.  Four games
+    that each end on a 1 s flag last about 1 s when all start at once; staggered, the window
+    closes only after a game started at 1 s or later ends (the first pair may take the
+    budget's last game before the fourth pair's turn at 1.5 s)."""
+    rules = TimeControlRules(min_base_seconds=0.5)
+    async with open_server(time_controls=rules) as server:
+        settings = quick(
+            "games",
+            server.ws_url,
+            concurrent=4,
+            games=4,
+            time_control=(1.0, 0.0),
+            flag_after=2,
+            stagger=2.0,
+        )
+        summary = await run_load(settings)
+    assert_clean(summary)
+    assert summary.games is not None and summary.games.ends == {"timeout": 4}
+    assert summary.window_seconds >= 2.0
+    parsed = settings_from_args(build_parser().parse_args(["loadtest", "games", "--stagger", "3"]))
+    assert parsed.stagger == 3.0
+
+
 def test_time_control_option_parses_base_plus_increment() -> None:
     def parse(*extra: str) -> LoadSettings:
         return settings_from_args(build_parser().parse_args(["loadtest", "games", *extra]))

@@ -93,6 +93,14 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
         "--move-rate", type=_positive, help="open loop: moves per second per game (games)"
     )
     pace.add_argument(
+        "--stagger",
+        type=_non_negative,
+        default=0.0,
+        help="games: spread the pairs' first challenges evenly over this many seconds after "
+        "the window opens, as real players never all start in the same millisecond "
+        "(default 0: all at once)",
+    )
+    pace.add_argument(
         "--strategy", choices=["random", "heuristic"], default="heuristic", help="how bots play"
     )
     pace.add_argument(
@@ -161,6 +169,7 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         ramp=args.ramp,
         think=args.think,
         move_rate=args.move_rate,
+        stagger=args.stagger,
         send_rate=args.send_rate,
         compression=cast(Compression, args.compression),
         time_control=args.time_control,

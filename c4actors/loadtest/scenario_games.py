@@ -11,7 +11,9 @@ the move path): after a pair's game, the next game's *start* from the challenger
 ``challenge`` to its own ``game_started``, and the pair's *idle gap* from the challenger's
 ``game_over`` to that ``game_started`` (a pair still waiting when the window closes counts up
 to then).  A pair's first game is left out: all pairs challenge at once when the window
-opens, a burst no steady load has.
+opens, a burst no steady load has.  With ``--stagger S`` pair ``i`` of ``N`` sends its first
+challenge ``S * i / N`` seconds after the window opens instead (real players never all start
+in the same millisecond; in timed games their flags then fall spread over time too).
 
 When a ``--duration`` window closes, the player to move sends ``quit``
 instead of a move, so games in flight end at once (a forfeit the referee expects); with only a
@@ -117,6 +119,8 @@ class Pair:
         self.longest_idle = 0.0
         """The longest idle gap inside the window, seconds."""
         self.challenged_at = 0.0
+        self.first_challenge_delay = settings.stagger * index / settings.concurrent
+        """Seconds after the window opens before the pair's first challenge (``--stagger``)."""
         self._cancel_scope: trio.CancelScope | None = None
 
     async def run_pair(self) -> None:
@@ -197,6 +201,9 @@ class _Player:
             else TimeControl(base_seconds=timed[0], increment_seconds=timed[1])
         )
         try:
+            if self.pair.first_challenge_delay > 0:
+                with trio.move_on_at(self.run.window_start + self.pair.first_challenge_delay):
+                    await self.run.window_closed.wait()
             while self.pair.tally.try_start():
                 await self.client.send(Challenge(opponent=self.opponent, time_control=control))
                 self.pair.challenged_at = self.client.sent_at

@@ -49,6 +49,8 @@ class LoadSettings:
     seed: int = 1
     think: float = 0.0
     move_rate: float | None = None
+    stagger: float = 0.0
+    """Games: the pairs' first challenges spread evenly over this many seconds (0: at once)."""
     strategy: Strategy = "heuristic"
     server_pid: int | None = None
     json_path: Path | None = None
