@@ -572,6 +572,17 @@ class LobbyState:
             if user.conn is not None and user.state != PLAYING:
                 yield user.conn
 
+    def user_list_for(self, conn: ConnId) -> SendUserList | None:
+        """The ``user_list`` a watcher is sent to start over (a cluster's edge missed
+        broadcasts); None when ``conn`` is not a watcher."""
+        key = self._conns.get(conn)
+        if key is None:
+            return None
+        user = self._users[key]
+        if user.conn != conn or user.state == PLAYING:
+            return None
+        return self._send_user_list(conn, key)
+
     def name_of(self, conn: ConnId) -> str | None:
         key = self._conns.get(conn)
         return None if key is None else self._users[key].name

@@ -22,7 +22,14 @@ from hypercorn.utils import wrap_app
 
 from c4actors import cleartext_http2, websocket_compression, websocket_stream
 from c4actors.actors.analyst import Analyst
-from c4actors.actors.lobby import DEFAULT_LIST_LIMIT, LobbyActor, LobbyInput, Shutdown
+from c4actors.actors.lobby import (
+    DEFAULT_LIST_LIMIT,
+    Audience,
+    LobbyActor,
+    LobbyInput,
+    Shutdown,
+)
+from c4actors.actors.mailbox import Mailbox
 from c4actors.analysis_quota import DEFAULT_ANALYSES_PER_HOUR, AnalysisQuota
 from c4actors.chat_rules import ChatSettings
 from c4actors.compute_pool import ComputePool, PoolSettings, open_compute_pool
@@ -144,7 +151,12 @@ class LobbyBackend(Protocol):
 
 
 class LobbyCompanion(Protocol):
-    """A task beside the lobby actor that feeds its inbox (a cluster's core relay)."""
+    """A task beside the lobby actor that feeds its inbox (a cluster's core relay), and
+    carries the lobby's broadcasts to their targets (``actors.lobby.Broadcaster``)."""
+
+    def broadcast(
+        self, audience: Audience, frame: str, targets: list[Mailbox]
+    ) -> list[Mailbox]: ...
 
     async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
 
@@ -318,9 +330,14 @@ async def _serve_with(
         await lobby_actor.inbox_send.send(Shutdown())
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(lobby_actor.run)
+        companion = None
         if core is not None:
-            await nursery.start(core(lobby_actor.inbox_send).run)
+            assert isinstance(lobby_actor, LobbyActor)  # a core has no edge relay
+            companion = core(lobby_actor.inbox_send)
+            lobby_actor.broadcast = companion.broadcast
+        await nursery.start(lobby_actor.run)
+        if companion is not None:
+            await nursery.start(companion.run)
         await nursery.start(analyst.run)
 
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:

@@ -27,6 +27,7 @@ from c4actors.actors.lobby import (
     LobbyInput,
     LobbyStats,
     OnlineQuery,
+    Resync,
     Shutdown,
     SnapshotQuery,
     StatsQuery,
@@ -270,6 +271,7 @@ def test_every_input_round_trips() -> None:
         wire.MovedOnIn(4, "g1"),
         wire.QueryIn(9, "online", "ann"),
         wire.AliveIn(),
+        wire.ResyncIn("games"),
     ]
     entry = wire.Uplink("edge-a", items)
     assert wire.decode_uplink(wire.encode_uplink(entry)) == entry
@@ -307,7 +309,7 @@ async def test_every_lobby_input_of_a_connection_is_relayed_to_the_core() -> Non
         WatchRequest(5, "g1"),
         FollowRequest(5),
     ]
-    core_only = {GameEnded, GameMoved, Shutdown}
+    core_only = {GameEnded, GameMoved, Shutdown, Resync}  # Resync: made by the core relay
     assert {type(item) for item in relayed} | core_only == set(get_args(LobbyInput))
     hub = MemoryHub()
     relay = EdgeRelay(hub.edge("edge-a"))

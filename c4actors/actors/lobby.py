@@ -26,7 +26,7 @@ import collections
 import contextlib
 import logging
 import secrets
-from typing import Final, TypeVar
+from typing import Final, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
 import trio
@@ -209,6 +209,35 @@ class Shutdown:
     """The server is stopping: tell every connection, then close it (1001)."""
 
 
+Audience: TypeAlias = Literal["lobby", "games"]
+"""Who a broadcast goes to: ``lobby``, the watchers (``lobby_update``); ``games``, the
+followers of the games list who are not playing (``game_list_update``)."""
+
+
+class Broadcaster(Protocol):
+    """Carries a broadcast's frame to some of its targets and returns the others, which the
+    lobby delivers itself.  In one process nothing carries them (``deliver_all``); a
+    cluster's core relay takes the connections of the edges, which fan the frame out
+    themselves (``c4actors.cluster.core``)."""
+
+    def __call__(self, audience: Audience, frame: str, targets: list[Mailbox]) -> list[Mailbox]: ...
+
+
+def deliver_all(audience: Audience, frame: str, targets: list[Mailbox]) -> list[Mailbox]:
+    """The ``Broadcaster`` of one process: the lobby delivers to every target."""
+    return targets
+
+
+@attrs.frozen
+class Resync:
+    """A cluster's edge missed broadcasts to ``audience``: each of ``conns`` that is in that
+    audience gets a fresh ``user_list`` (``lobby``) or ``game_list`` (``games``), which the
+    broadcasts that follow bring up to date as they do a newcomer's."""
+
+    audience: Audience
+    conns: list[int]
+
+
 LobbyInput = (
     Join
     | Disconnected
@@ -223,6 +252,7 @@ LobbyInput = (
     | FollowRequest
     | GameMoved
     | Shutdown
+    | Resync
 )
 ENDED_GAMES_REMEMBERED: Final = 1024
 """Finished games the lobby still recognises, so that watching one is refused ``game_over``
@@ -288,6 +318,8 @@ class LobbyActor:
         self._games_buffer = GameListBuffer(tick)
         self._game_list_frame: str | None = None
         """The encoded ``game_list`` until the list changes (every follow reuses it)."""
+        self.broadcast: Broadcaster = deliver_all
+        """Set by a cluster's core relay before the actor runs (see ``Broadcaster``)."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -420,6 +452,25 @@ class LobbyActor:
                 for mailbox in self._mailboxes.values():
                     mailbox.deliver(frame)
                     mailbox.close(CLOSE_GOING_AWAY, "server shutting down")
+            case Resync(audience=audience, conns=conns):
+                self._resync(audience, conns)
+
+    def _resync(self, audience: Audience, conns: list[int]) -> None:
+        for conn in conns:
+            mailbox = self._mailboxes.get(conn)
+            if mailbox is None:
+                continue
+            if audience == "lobby":
+                snapshot = self._state.user_list_for(conn)
+                if snapshot is not None:
+                    mailbox.deliver(self._user_list.frame(snapshot.own))
+            elif self._live.follows(conn) and self._in_lobby(conn):
+                mailbox.deliver(self._game_list())
+
+    def _in_lobby(self, conn: int) -> bool:
+        """Connected with a session and not playing."""
+        name = self._state.name_of(conn)
+        return name is not None and self._state.game_of(name) is None
 
     def _apply(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -636,6 +687,7 @@ class LobbyActor:
         mailboxes = self._mailboxes
         targets = [m for conn in self._state.watchers() if (m := mailboxes.get(conn)) is not None]
         self._buffer.reached(len(targets))
+        targets = self.broadcast("lobby", frame, targets)
         for start in range(0, len(targets), FLUSH_CHUNK):
             if start:
                 await trio.lowlevel.checkpoint()
@@ -649,15 +701,14 @@ class LobbyActor:
         if update is None:
             return
         frame = encode(update)
-        reached = 0
-        for conn in self._live.followers():
-            name = self._state.name_of(conn)
-            mailbox = self._mailboxes.get(conn)
-            if mailbox is None or name is None or self._state.game_of(name) is not None:
-                continue
+        targets = [
+            mailbox
+            for conn in self._live.followers()
+            if (mailbox := self._mailboxes.get(conn)) is not None and self._in_lobby(conn)
+        ]
+        self._games_buffer.reached(len(targets))
+        for mailbox in self.broadcast("games", frame, targets):
             mailbox.deliver(frame)
-            reached += 1
-        self._games_buffer.reached(reached)
 
 
 def _earliest(*times: float | None) -> float | None:

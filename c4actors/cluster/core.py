@@ -37,6 +37,7 @@ from c4actors.actors.game_inbox import (
     Say,
 )
 from c4actors.actors.lobby import (
+    Audience,
     FollowRequest,
     Join,
     JoinAnswer,
@@ -44,6 +45,7 @@ from c4actors.actors.lobby import (
     LobbyInput,
     LobbyStats,
     OnlineQuery,
+    Resync,
     SessionGranted,
     SnapshotQuery,
     StatsQuery,
@@ -76,7 +78,7 @@ without one (hypercorn's ceiling)."""
 class EdgeOutbox:
     """One edge's batch: frames (each text once) and operations, until the next flush."""
 
-    __slots__ = ("_index", "core", "edge", "frames", "greet", "ops")
+    __slots__ = ("_index", "audiences", "core", "edge", "frames", "greet", "ops")
 
     def __init__(self, edge: str, core: str = "") -> None:
         self.edge = edge
@@ -86,15 +88,34 @@ class EdgeOutbox:
         self.ops: list[wire.Op] = []
         self.greet = True
         """The edge has not heard from this core yet: the next batch goes out even empty."""
+        self.audiences: dict[Audience, set[int]] = {}
+        """Each audience's connections on this edge at the last broadcast (none yet, or a
+        resync asked: the next broadcast carries the whole audience)."""
 
     def deliver(self, conn: int, frame: str) -> None:
+        self.ops.append(wire.Op("deliver", conn, frame=self._frame(frame)))
+
+    def _frame(self, frame: str) -> int:
         # By identity: a frame encoded once and delivered to many is one object.
         index = self._index.get(id(frame))
         if index is None or self.frames[index] is not frame:
             index = len(self.frames)
             self.frames.append(frame)
             self._index[id(frame)] = index
-        self.ops.append(wire.Op("deliver", conn, frame=index))
+        return index
+
+    def broadcast(self, audience: Audience, seq: int, frame: str, conns: set[int]) -> None:
+        """Broadcast ``seq`` to ``conns`` (the edge's connections in the audience now): as
+        the changes since the previous one, or whole after a resync (``wire`` module)."""
+        value: dict[str, Any] = {"ch": audience, "seq": seq}
+        before = self.audiences.get(audience)
+        if before is None:
+            value["full"] = sorted(conns)
+        else:
+            value["add"] = sorted(conns - before)
+            value["drop"] = sorted(before - conns)
+        self.audiences[audience] = conns
+        self.ops.append(wire.Op("broadcast", 0, frame=self._frame(frame), value=value))
 
     def take(self) -> wire.Downlink | None:
         if not self.ops and not self.greet:
@@ -155,6 +176,8 @@ class CoreRelay:
         self._conn_ids = itertools.count(1)
         self._heard: dict[str, float] = {}
         """When each edge was last heard from."""
+        self._seq: dict[Audience, int] = dict.fromkeys(wire.CHANNELS, 0)
+        """The last broadcast's number, per audience (the same for every edge)."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -203,6 +226,34 @@ class CoreRelay:
             mailbox = self._conns.pop(key)
             mailbox.closed = True
             await self.lobby.send(Disconnected(mailbox.conn))
+
+    def broadcast(self, audience: Audience, frame: str, targets: list[Mailbox]) -> list[Mailbox]:
+        """The lobby's ``Broadcaster``: one ``broadcast`` op per edge, every edge (so each
+        sees every number), with its connections among ``targets``; the rest (none: the
+        core has no sockets of its own) go back to the lobby."""
+        self._seq[audience] += 1
+        seq = self._seq[audience]
+        conns: dict[str, set[int]] = {edge: set() for edge in self._outboxes}
+        rest: list[Mailbox] = []
+        for mailbox in targets:
+            if isinstance(mailbox, RemoteMailbox):
+                edge_conns = conns.get(mailbox.outbox.edge)
+                if edge_conns is not None and not mailbox.closed:
+                    edge_conns.add(mailbox.local)
+            else:
+                rest.append(mailbox)
+        for edge, outbox in self._outboxes.items():
+            outbox.broadcast(audience, seq, frame, conns[edge])
+        self.wanted.set()
+        return rest
+
+    async def _resync(self, edge: str, audience: Audience) -> None:
+        """``ResyncIn``: the lobby sends the edge's audience fresh lists; the edge's next
+        broadcast carries the whole audience."""
+        self._outbox(edge).audiences.pop(audience, None)
+        conns = [mailbox.conn for (owner, _), mailbox in self._conns.items() if owner == edge]
+        log.warning("edge missed broadcasts edge=%s audience=%s: resync", edge, audience)
+        await self.lobby.send(Resync(audience, conns))
 
     def _outbox(self, edge: str) -> EdgeOutbox:
         outbox = self._outboxes.get(edge)
@@ -283,6 +334,8 @@ class CoreRelay:
                 await self._query(edge, item)
             case wire.AliveIn():
                 pass
+            case wire.ResyncIn(channel=audience):
+                await self._resync(edge, audience)
 
     async def _join(self, edge: str, item: wire.JoinIn) -> None:
         assert self._nursery is not None

@@ -83,6 +83,9 @@ class EdgeRelay:
         self._routes: dict[int, dict[str, GameRoute]] = {}
         self._core = ""
         """The core that sent the last batch."""
+        self._audiences: dict[wire.Channel, _Audience] = {}
+        self._resyncs: list[wire.Channel] = []
+        """Audiences with a gap found while carrying out a batch, to ask a resync for."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -210,6 +213,9 @@ class EdgeRelay:
                     self._core = entry.core
                 for op in entry.ops:
                     self._carry_out(op, entry.frames)
+            for channel in self._resyncs:
+                await self._uplink_send.send(wire.ResyncIn(channel))
+            self._resyncs.clear()
 
     def _core_changed(self, core: str) -> None:
         """Another core serves now (the standby took over): the sessions of this edge were
@@ -225,6 +231,7 @@ class EdgeRelay:
                 send.close()
         self._joins.clear()
         self._routes.clear()
+        self._audiences.clear()  # the new core's numbers start afresh
 
     def _carry_out(self, op: wire.Op, frames: list[str]) -> None:
         conn = op.conn
@@ -270,6 +277,8 @@ class EdgeRelay:
                     with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
                         ended.send_nowait(bool(op.value))
                     ended.close()
+            case "broadcast":
+                self._broadcast(op.value, frames[op.frame])
             case "reply":
                 answer_query = self._queries.pop(conn, None)
                 if answer_query is not None:
@@ -277,6 +286,51 @@ class EdgeRelay:
                         trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
                     ):
                         answer_query(op.value)
+
+    def _broadcast(self, value: Any, frame: str) -> None:
+        """A ``broadcast`` op: the audience brought up to date, then the frame to each.
+
+        Numbers must follow each other: after a gap (a batch never read) the audience is
+        unknown, so nothing is delivered until the core, asked once for a resync, has sent
+        its connections fresh lists and the whole audience again (``full``)."""
+        channel: wire.Channel = value["ch"]
+        seq: int = value["seq"]
+        audience = self._audiences.setdefault(channel, _Audience())
+        if "full" in value:
+            audience.conns = set(value["full"])
+            audience.resyncing = False
+        elif audience.seq is not None and seq == audience.seq + 1:
+            audience.conns.difference_update(value["drop"])
+            audience.conns.update(value["add"])
+        else:
+            if not audience.resyncing:
+                log.warning(
+                    "missed broadcasts channel=%s last=%s seq=%d: asking a resync",
+                    channel,
+                    audience.seq,
+                    seq,
+                )
+                audience.resyncing = True
+                self._resyncs.append(channel)
+            audience.seq = None
+            return
+        audience.seq = seq
+        mailboxes = self._mailboxes
+        for conn in audience.conns:
+            mailbox = mailboxes.get(conn)
+            if mailbox is not None:
+                mailbox.deliver(frame)
+
+
+class _Audience:
+    """One channel's audience on this edge, as of broadcast ``seq`` (None: unknown)."""
+
+    __slots__ = ("conns", "resyncing", "seq")
+
+    def __init__(self) -> None:
+        self.conns: set[int] = set()
+        self.seq: int | None = None
+        self.resyncing = False
 
 
 def _game_item(conn: int, game_id: str, item: GameInput) -> wire.UplinkItem:

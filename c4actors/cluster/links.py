@@ -56,6 +56,19 @@ class MemoryHub:
         self._paused_at: float | None = None
         self._edges: dict[str, tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]]]
         self._edges = {}
+        self._lost: dict[str, int] = {}
+        self._all_lost = trio.Event()
+
+    def lose_frames(self, edge: str, entries: int = 1) -> None:
+        """The next ``entries`` entries for ``edge`` are lost, as a stream trimmed before
+        a lagging edge read them would lose them (for the broadcasts' gap tests)."""
+        self._lost[edge] = self._lost.get(edge, 0) + entries
+
+    async def wait_lost(self, edge: str) -> None:
+        """Until the entries ``lose_frames`` announced for ``edge`` are lost."""
+        while self._lost.get(edge, 0):
+            self._all_lost = trio.Event()
+            await self._all_lost.wait()
 
     def _edge_channel(
         self, edge: str
@@ -101,7 +114,12 @@ class _MemoryCore:
                 return entries
 
     async def send_frames(self, edge: str, entry: str) -> None:
-        self._hub._edge_channel(edge)[0].send_nowait(entry)
+        hub = self._hub
+        if hub._lost.get(edge, 0) > 0:
+            hub._lost[edge] -= 1
+            hub._all_lost.set()
+        else:
+            hub._edge_channel(edge)[0].send_nowait(entry)
         await trio.lowlevel.checkpoint()
 
     @property

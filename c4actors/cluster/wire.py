@@ -13,6 +13,17 @@ the operations on its connections, in the order the actors did them: ``deliver``
 (that game is over), ``close``, ``answer`` (to a ``new_connection``) and ``reply`` (to an
 HTTP handler's query).
 
+Broadcasts (a ``lobby_update`` to the lobby's watchers, a ``game_list_update`` to the
+followers of the games list) travel as one ``broadcast`` op per edge, not one ``deliver``
+per connection: the frame once, a sequence number per channel (counted by the core, the
+same for every edge), and which of the edge's connections joined or left the channel's
+audience since its previous broadcast (``add`` / ``drop``), or all of them (``full``).
+The edge keeps each channel's audience and delivers the frame to it.  An edge that sees a
+number that does not follow the last one (an entry it never read, or its first broadcast
+that is not ``full``) cannot trust its audience: it asks for a resync (``ResyncIn``), and
+the core sends a fresh ``user_list`` / ``game_list`` to that edge's audience and a ``full``
+broadcast next (``CHANNELS``).
+
 Error handling: ``decode_uplink`` / ``decode_downlink`` raise ``WireError`` on anything
 that is not what an edge or a core of this version writes; the reader logs and skips it.
 """
@@ -26,6 +37,7 @@ import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
+from c4actors.actors.lobby import Audience
 from c4actors.lobby_state import AccountInfo
 from protocol.messages import UserInfo
 
@@ -132,6 +144,20 @@ class AliveIn:
     heard from for ``EDGE_TIMEOUT`` is dead, and its connections are gone."""
 
 
+Channel: TypeAlias = Audience
+CHANNELS: Final[tuple[Channel, ...]] = ("lobby", "games")
+"""``lobby``: ``lobby_update`` to the watchers (a fresh ``user_list`` on a resync);
+``games``: ``game_list_update`` to the games list's followers (a fresh ``game_list``)."""
+
+
+@attrs.frozen
+class ResyncIn:
+    """The edge missed broadcasts of ``channel`` (a gap in their numbers): the core sends a
+    fresh list to each of the edge's connections in its audience, then a ``full`` broadcast."""
+
+    channel: Channel
+
+
 HEARTBEAT: Final = 1.0
 EDGE_TIMEOUT: Final = 4.0
 
@@ -147,6 +173,7 @@ UplinkItem: TypeAlias = (
     | MovedOnIn
     | QueryIn
     | AliveIn
+    | ResyncIn
 )
 
 
@@ -160,7 +187,9 @@ class Uplink:
 
 # --------------------------------------------------------------------------- core -> edge
 
-OpName: TypeAlias = Literal["deliver", "route", "unroute", "close", "answer", "left", "reply"]
+OpName: TypeAlias = Literal[
+    "deliver", "route", "unroute", "close", "answer", "left", "reply", "broadcast"
+]
 
 
 @attrs.frozen
@@ -171,7 +200,10 @@ class Op:
     is the game id.  ``close``: ``code`` and ``text`` (the reason).  ``answer``: ``text`` is
     the session's name (None: refused), ``game`` the game a resumed session is routed to.
     ``left``: the answer to a ``leave``, ``value`` true when the session ended.
-    ``reply``: ``value`` is the answer's JSON."""
+    ``reply``: ``value`` is the answer's JSON.  ``broadcast`` (``conn`` unused): ``frame``
+    to the channel's audience on the edge; ``value`` is ``{"ch": channel, "seq": n}`` with
+    ``"add"`` and ``"drop"`` (the audience's changes since broadcast ``n - 1``) or ``"full"``
+    (the whole audience), lists of the edge's connection numbers."""
 
     op: OpName
     conn: int
