@@ -15,7 +15,7 @@ The levels, weakest first:
   within a margin of the best one;
 * ``strong``: iterative deepening of the same search until its budget (about 200 ms) is
   spent; near the end the search reaches the last cell, and its answer is exact;
-* ``perfect``: the solver's verdict for every move (``c4actors.solver.move_scores``): never
+* ``perfect``: the solver's best moves (``c4actors.solver.best_moves``): never
   turns a win into a draw or a loss, wins as fast as possible and loses as slowly as
   possible, at random among the equally best moves.  The solver has most of the budget; if
   it runs out (``SolverTimeout``) the strong search spends the rest (a graceful fallback:
@@ -290,19 +290,26 @@ def _deepening(board: Board, rng: random.Random, budget: Budget, how: str) -> Ch
 
 
 def _perfect(moves: Sequence[int], board: Board, rng: random.Random, budget: Budget) -> Choice:
-    from c4actors.solver import SolverTimeout, move_scores
+    """The solver's best moves: the position's score and one null-window probe per move
+    (``solver.best_moves``), not every move's exact score (``move_scores``), which would
+    also solve the moves that are not best: that took about 2.5 times as long on the
+    positions of 13-17 stones, where the budget runs out most (measured for issue 15)."""
+    from c4actors.solver import Position, SolverTimeout, best_moves
 
     share = max(0.0, budget.left()) * SOLVER_SHARE
     try:
-        verdicts = opening_verdicts.known(moves) or move_scores(
-            list(moves), deadline=time.monotonic() + share
-        )
+        known = opening_verdicts.known(moves)
+        if known is not None:
+            top = max(v.score for v in known.values())
+            best = tuple(c for c, v in known.items() if v.score == top)
+        else:
+            position = Position.from_board(board)
+            _, best = best_moves(position, deadline=time.monotonic() + share)
     except SolverTimeout:
         rest = Budget(budget.deadline, budget.clock)
         choice = _deepening(board, rng, rest, "fallback")
         return attrs.evolve(choice, how="fallback")
-    best = max(v.score for v in verdicts.values())
-    return Choice(rng.choice([c for c, v in verdicts.items() if v.score == best]), "perfect")
+    return Choice(rng.choice(sorted(best)), "perfect")
 
 
 def budget_for(level: BotLevel) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import trio
@@ -18,6 +19,7 @@ from c4actors.compute_pool import (
     LaneSettings,
     PoolBusy,
     PoolSettings,
+    default_analysis_workers,
     open_compute_pool,
 )
 
@@ -80,3 +82,47 @@ async def test_workers_run_below_the_servers_priority() -> None:
     async with open_compute_pool(SMALL) as pool:
         niceness = await pool.run("bot", os.nice, 0)
     assert niceness >= min(19, os.nice(0) + WORKER_NICENESS)
+
+
+def scheduling(pid: int) -> tuple[int, int]:
+    """A process's scheduling policy and niceness, as the kernel has them: fields 19
+    (nice) and 41 (policy) of ``/proc/PID/stat``, counted after the command's parentheses."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[38]), int(fields[16])
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+async def test_analysis_workers_run_at_idle_policy_and_bot_workers_niced() -> None:
+    async with open_compute_pool(SMALL) as pool:
+        analysis = await pool.run("analysis", where)
+        bot = await pool.run("bot", where)
+        # Each lane has processes of its own: a bot move never runs at idle policy.
+        assert analysis.pid != bot.pid
+        assert scheduling(analysis.pid)[0] == os.SCHED_IDLE
+        policy, niceness = scheduling(bot.pid)
+        assert policy == os.SCHED_OTHER
+        assert niceness >= min(19, os.nice(0) + WORKER_NICENESS)
+        # Set in the worker, not inherited: this process is untouched.
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+async def test_a_lane_may_name_its_priority() -> None:
+    settings = PoolSettings(
+        bot=LaneSettings(workers=1, queue=0, timeout=30.0, priority="idle"),
+        analysis=LaneSettings(workers=1, queue=0, timeout=30.0, priority="lower"),
+    )
+    async with open_compute_pool(settings) as pool:
+        bot = await pool.run("bot", where)
+        analysis = await pool.run("analysis", where)
+        assert scheduling(bot.pid)[0] == os.SCHED_IDLE
+        assert scheduling(analysis.pid)[0] == os.SCHED_OTHER
+
+
+def test_analysis_workers_default_to_the_cores_beyond_the_servers() -> None:
+    assert [default_analysis_workers(n) for n in (1, 2, 3, 4, 16)] == [1, 1, 2, 2, 2]
+
+
+def test_a_lane_refuses_an_unknown_priority() -> None:
+    with pytest.raises(ValueError, match="invalid lane settings"):
+        LaneSettings(workers=1, queue=0, timeout=1.0, priority="high")  # type: ignore[arg-type]

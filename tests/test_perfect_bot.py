@@ -126,3 +126,21 @@ def test_the_analysis_in_parts_is_the_analysis_whole() -> None:
     game = (3, 3, 3, 3, 2, 4, 0, 2, 2, 4, 4, 5)
     parts = [*analyse_plies(game, 0, 5, 60.0).moves, *analyse_plies(game, 5, len(game), 60.0).moves]
     assert parts == analyse(game)
+
+
+def test_perfect_never_solves_the_moves_that_are_not_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``perfect`` needs the best moves only: one probe per move, not every move's exact
+    score (that took about 2.5 times as long at 13-17 stones, where its budget runs out)."""
+    import c4actors.solver.verdicts as verdicts
+
+    def no_exact_solve(*args: object, **kwargs: object) -> object:
+        raise AssertionError("perfect solved a move that is not best")
+
+    moves = position_at(16, seed=3)
+    scores = move_scores(moves)
+    best = max(v.score for v in scores.values())
+    assert any(v.score < best for v in scores.values())  # some move is not best
+    monkeypatch.setattr(verdicts, "move_verdict", no_exact_solve)
+    choice = choose_move(moves, "perfect", random.Random(0), Budget.seconds(ROOMY))
+    assert choice.how == "perfect"
+    assert scores[choice.column].score == best
