@@ -677,3 +677,20 @@ def to_json(game: Game) -> str:
 def from_json(text: str) -> Game:
     """The game ``to_json`` wrote; raises ``cattrs`` / ``ValueError`` errors on bad text."""
     return _converter.structure(json.loads(text), Game)
+
+
+def shifted(game: Game, delta: float) -> Game:
+    """The same game on a clock ``delta`` seconds ahead: every time it holds (the turn's
+    start, the grace periods' ends) moves by ``delta``; the clocks' remaining seconds are
+    relative to the turn's start, so they stay.  A standby core restores a game saved on
+    another process's clock with ``delta`` = its now minus the old core's last commit: the
+    outage is charged to nobody, and every deadline comes the same time after the restore
+    as it was after that commit."""
+    seats = (_shifted_seat(game.seats[0], delta), _shifted_seat(game.seats[1], delta))
+    return attrs.evolve(game, seats=seats, turn_started=game.turn_started + delta)
+
+
+def _shifted_seat(seat: Seat, delta: float) -> Seat:
+    if seat.away_until is None:
+        return seat
+    return attrs.evolve(seat, away_until=seat.away_until + delta)

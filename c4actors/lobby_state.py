@@ -718,6 +718,36 @@ class LobbyState:
             ],
         }
 
+    @staticmethod
+    def shifted_save(saved: Mapping[str, Any], delta: float) -> dict[str, Any]:
+        """``saved`` (what ``save`` wrote) on a clock ``delta`` seconds ahead: every time in
+        it moves (invitations' and rematch offers' deadlines, the decline cooldowns, when
+        games were started and offers made), so a standby restoring another process's lobby
+        charges nobody for the outage.  ``saved`` itself is left as it was."""
+        shifted = dict(saved)
+        users = []
+        for user in saved.get("users", []):
+            user = dict(user)
+            if user.get("invitation") is not None:
+                deadline, number = user["invitation"]
+                user["invitation"] = [deadline + delta, number]
+            user["offers"] = [at + delta for at in user.get("offers", [])]
+            users.append(user)
+        shifted["users"] = users
+        shifted["deadlines"] = [[d + delta, *rest] for d, *rest in saved.get("deadlines", [])]
+        shifted["games_started"] = [
+            [conn, [at + delta for at in times]] for conn, times in saved.get("games_started", [])
+        ]
+        shifted["declines"] = [[a, b, until + delta] for a, b, until in saved.get("declines", [])]
+        shifted["rematches"] = [
+            {**offer, "deadline": None if offer["deadline"] is None else offer["deadline"] + delta}
+            for offer in saved.get("rematches", [])
+        ]
+        shifted["rematch_deadlines"] = [
+            [d + delta, *rest] for d, *rest in saved.get("rematch_deadlines", [])
+        ]
+        return shifted
+
     @classmethod
     def restore(
         cls,

@@ -8,7 +8,7 @@ encoded once per edge, and what travels decoding to what was sent."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import get_args
@@ -31,6 +31,7 @@ from c4actors.actors.lobby import (
     Shutdown,
     SnapshotQuery,
     StatsQuery,
+    TakeOver,
     WatchRequest,
 )
 from c4actors.actors.mailbox import Mailbox, Outgoing
@@ -309,7 +310,7 @@ async def test_every_lobby_input_of_a_connection_is_relayed_to_the_core() -> Non
         WatchRequest(5, "g1"),
         FollowRequest(5),
     ]
-    core_only = {GameEnded, GameMoved, Shutdown, Resync}  # Resync: made by the core relay
+    core_only = {GameEnded, GameMoved, TakeOver, Shutdown, Resync}  # Resync: made by the core relay
     assert {type(item) for item in relayed} | core_only == set(get_args(LobbyInput))
     hub = MemoryHub()
     relay = EdgeRelay(hub.edge("edge-a"))
@@ -328,10 +329,11 @@ async def test_every_lobby_input_of_a_connection_is_relayed_to_the_core() -> Non
         nursery.cancel_scope.cancel()
 
 
-async def test_when_another_core_takes_over_the_edges_close_the_old_sessions() -> None:
-    hub = MemoryHub()
-    stop = trio.Event()
-
+async def two_cores(
+    hub: MemoryHub, stop: trio.Event, nursery: trio.Nursery
+) -> tuple[trio.CancelScope, Callable[[], Awaitable[RunningServer]]]:
+    """Core ``core-1`` started (cancel the scope: it dies as with SIGKILL), and how to
+    start its standby ``core-2``."""
     first = trio.CancelScope()
 
     async def core(name: str, *, task_status: trio.TaskStatus[RunningServer]) -> None:
@@ -341,18 +343,62 @@ async def test_when_another_core_takes_over_the_edges_close_the_old_sessions() -
         with first if name == "core-1" else trio.CancelScope():
             await run_server(SETTINGS, stop, task_status=task_status, core=relay)
 
+    await nursery.start(core, "core-1")
+    return first, partial(nursery.start, core, "core-2")
+
+
+async def test_when_another_core_takes_over_the_sessions_and_the_game_go_on() -> None:
+    hub = MemoryHub()
+    stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        await nursery.start(core, "core-1")
+        first, standby = await two_cores(hub, stop, nursery)
+        edges = [
+            await nursery.start(partial(run_server, SETTINGS, stop, edge=partial(EdgeRelay, link)))
+            for link in (hub.edge("edge-a"), hub.edge("edge-b"))
+        ]
+        async with connect(edges[0], "ann") as ann, connect(edges[1], "bob") as bob:
+            game_id = await start_game(ann, bob)  # bob moves first
+            for ply, column in enumerate([3, 2]):
+                await (bob, ann)[ply].send(Move(game_id=game_id, column=column, ply=ply))
+                for player in (ann, bob):
+                    assert len((await player.expect(GameState)).moves) == ply + 1
+            first.cancel()  # the core dies; the standby takes over
+            await standby()
+            # No socket closed: the same sessions play on at the same position.
+            await bob.send(Move(game_id=game_id, column=3, ply=2))
+            for player in (ann, bob):
+                with trio.fail_after(10):
+                    assert (await player.expect(GameState)).moves == [3, 2, 3]
+            # A move resent for a ply already played is refused, as on the first core.
+            await bob.send(Move(game_id=game_id, column=3, ply=2))
+            stale = await bob.expect(Error)
+            assert (stale.code, stale.ref) == ("stale_move", "move")
+            for ply, column in enumerate([2, 3, 2, 3], start=3):
+                await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
+                for player in (ann, bob):
+                    await player.expect(GameState)
+            over = await ann.expect(GameOver)
+            assert (over.winner, over.reason) == ("bob", "four_in_a_row")
+        stop.set()
+
+
+async def test_a_core_that_finds_no_state_closes_the_old_sessions() -> None:
+    hub = MemoryHub()
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        first, standby = await two_cores(hub, stop, nursery)
         link = hub.edge("edge-a")
         edge = await nursery.start(
             partial(run_server, SETTINGS, stop, edge=lambda: EdgeRelay(link))
         )
         async with connect(edge, "ann") as ann:
-            first.cancel()  # the core dies; a standby takes over
-            await nursery.start(core, "core-2")
+            first.cancel()  # the core dies, and what it committed is lost with Redis's data
+            hub.state.clear()
+            await standby()
             with pytest.raises(ConnectionClosed) as closed, trio.fail_after(10):
                 while True:
                     await ann.receive()
+            assert closed.value.reason is not None
             assert closed.value.reason.code == 1012
         # The new core serves: a new session, a game.
         async with connect(edge, "ann") as ann, connect(edge, "bob") as bob:

@@ -43,6 +43,7 @@ from c4actors.game_state import (
     Send,
     apply,
     from_json,
+    shifted,
     start,
     to_json,
 )
@@ -578,6 +579,10 @@ class GameMachine(RuleBasedStateMachine):
         self.shadow: Game | None = None
         """A game restored from ``to_json`` of ``game`` (``restore_a_shadow``), fed the same
         events since: it must answer each exactly as ``game`` does."""
+        self.moved: Game | None = None
+        """A game restored like ``shadow`` onto a clock ``MOVED_BY`` seconds ahead
+        (``shifted``, as a standby core does), fed the same events at the same times on its
+        clock: it must answer each as ``game`` does, with its deadlines ``MOVED_BY`` later."""
 
     @initialize(timed=st.booleans())
     def begin(self, timed: bool) -> None:
@@ -604,6 +609,14 @@ class GameMachine(RuleBasedStateMachine):
         if self.shadow is not None:
             self.shadow, shadow_effects = apply(self.shadow, event, self.now)
             assert (self.shadow, shadow_effects) == (after, effects), "the restored game differs"
+        if self.moved is not None:
+            self.moved, moved_effects = apply(self.moved, event, self.now + MOVED_BY)
+            assert same_times(shifted(self.moved, -MOVED_BY), after), "the moved game differs"
+            back = [
+                ArmDeadline(e.at - MOVED_BY) if isinstance(e, ArmDeadline) else e
+                for e in moved_effects
+            ]
+            assert same_times(back, effects), "the moved game answers otherwise"
         sends = [e for e in effects if isinstance(e, Send)]
         refused = [code for _, code in errors(effects) if code != "internal_error"]
         late = (
@@ -932,11 +945,48 @@ class GameMachine(RuleBasedStateMachine):
     def restore_a_shadow(self) -> None:
         self.shadow = from_json(to_json(self.game))
 
+    @rule()
+    def restore_on_another_clock(self) -> None:
+        self.moved = shifted(from_json(to_json(self.game)), MOVED_BY)
+
     @invariant()
     def json_restores_the_same_game(self) -> None:
         restored = from_json(to_json(self.game))
         assert restored == self.game
         assert restored.deadline == self.game.deadline
+
+
+MOVED_BY = 12345.678
+"""How far ahead the clock of the standby is, in ``GameMachine.moved``."""
+
+
+def same_times(a: object, b: object) -> bool:
+    """Equal, times compared to the microsecond (moving a time and back may round)."""
+    return _rounded(a) == _rounded(b)
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, list | tuple):
+        return [_rounded(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if attrs.has(type(value)):
+        fields = attrs.fields(type(value))
+        return (type(value), [_rounded(getattr(value, f.name)) for f in fields])
+    return value
+
+
+def test_a_game_on_another_clock_keeps_its_clocks_and_moves_its_deadlines() -> None:
+    game = timed_game()
+    game, _ = play(game, [3, 4], now=1.0)
+    game, _ = apply(game, SeatLeft("bob"), 2.0)
+    moved = shifted(game, 100.0)
+    assert moved.clocks == game.clocks and moved.board == game.board
+    assert moved.turn_started == game.turn_started + 100.0
+    assert moved.seat(2).away_until == game.seat(2).away_until + 100.0  # type: ignore[operator]
+    assert moved.deadline == game.deadline + 100.0  # type: ignore[operator]
 
 
 def _seat_name(number: PlayerNumber) -> str:

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -879,6 +880,10 @@ class LobbyMachine(RuleBasedStateMachine):
         self.shadow: LobbyState | None = None
         """A lobby restored from a snapshot of ``lobby`` (``restore_a_shadow``), fed the
         same events since: it must answer each exactly as ``lobby`` does."""
+        self.moved: LobbyState | None = None
+        """A lobby restored like ``shadow`` onto a clock ``MOVED_BY`` seconds ahead
+        (``shifted_save``, as a standby core does), fed the same events at the same times
+        on its clock: it must answer each as ``lobby`` does."""
         self.next_conn = 0
         self.opened: list[int] = []
         self.closed: set[int] = set()
@@ -946,6 +951,9 @@ class LobbyMachine(RuleBasedStateMachine):
         effects = self.lobby.handle(event)
         if self.shadow is not None:
             assert self.shadow.handle(event) == effects, "the restored lobby answered otherwise"
+        if self.moved is not None:
+            moved_effects = self.moved.handle(_later(event, MOVED_BY))
+            assert _rounded(moved_effects) == _rounded(effects), "the moved lobby differs"
         for effect in effects:
             if isinstance(effect, StartGame):
                 # Nobody is paired twice: a game starts between two users not playing.
@@ -1772,6 +1780,31 @@ class LobbyMachine(RuleBasedStateMachine):
             rematch_timeout=self.rematch_timeout,
         )
 
+    @rule()
+    def restore_on_another_clock(self) -> None:
+        saved = json.loads(json.dumps(self.lobby.save(), allow_nan=False))
+        self.moved = LobbyState.restore(
+            LobbyState.shifted_save(saved, MOVED_BY),
+            new_token=Numbered("token", self.new_token.made),
+            new_game_id=Numbered("game", self.new_game_id.made),
+            list_limit=self.list_limit,
+            max_games_per_minute=self.max_games_per_minute,
+            invitation_timeout=self.invitation_timeout,
+            rematch_timeout=self.rematch_timeout,
+        )
+
+    @invariant()
+    def the_moved_lobby_is_the_lobby_later(self) -> None:
+        if self.moved is None:
+            return
+        expected = LobbyState.shifted_save(self.lobby.save(), MOVED_BY)
+        assert _rounded(self.moved.save()) == _rounded(expected)
+        deadline = self.lobby.next_deadline()
+        moved_deadline = self.moved.next_deadline()
+        assert (deadline is None) == (moved_deadline is None)
+        if deadline is not None and moved_deadline is not None:
+            assert moved_deadline == pytest.approx(deadline + MOVED_BY)
+
     @invariant()
     def the_shadow_is_the_lobby(self) -> None:
         if self.shadow is None:
@@ -1931,3 +1964,30 @@ def test_player_away_effect_only_for_players() -> None:
     effects = lobby.handle(Disconnected(1))
     assert not any(isinstance(e, PlayerAway) for e in effects)
     assert lobby.user_count() == 0
+
+
+MOVED_BY = 12345.678
+"""How far ahead the clock of the standby is, in ``LobbyMachine.moved``."""
+
+
+def _later(event: Event, delta: float) -> Event:
+    """``event`` as it arrives on a clock ``delta`` seconds ahead."""
+    match event:
+        case Request(at=at):
+            return attrs.evolve(event, at=at + delta)
+        case Tick(now=now):
+            return Tick(now + delta)
+    return event
+
+
+def _rounded(value: object) -> object:
+    """Times compared to the microsecond (moving a time and back may round)."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, list | tuple):
+        return [_rounded(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if attrs.has(type(value)):
+        return (type(value), [_rounded(getattr(value, f.name)) for f in attrs.fields(type(value))])
+    return value

@@ -14,13 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed
 
 from c4actors.cluster.restarts import Backoff
 from c4actors.cluster.supervisor import child_arguments
 from c4actors.server import RunningServer
 from c4actors.server_process import ServerProcess, ServerStartError
-from protocol import GameOver, GameState, LobbyUpdate, Move, NewConnection, Welcome
+from protocol import GameOver, GameState, LobbyUpdate, Move, NewConnection, UserList, Welcome
 from tests.redis_server import RedisServer
 from tests.support import connect, start_game
 
@@ -152,25 +151,21 @@ async def test_a_killed_core_is_replaced_by_its_standby_within_five_seconds(
         async with connect(address, "ann") as ann:
             os.kill(core, signal.SIGKILL)
             killed_at = trio.current_time()
-            # The standby takes the lease; the edges close the old core's sessions (1012).
-            with pytest.raises(ConnectionClosed) as closed, trio.fail_after(30):
+            # Served again: the standby took the lease and restored the lobby.
+            with trio.fail_after(30):
                 while True:
-                    await ann.receive()
-            assert closed.value.reason.code == 1012
-        # Served again: two players meet and play through the port.
-        with trio.fail_after(30):
-            while True:
-                async with connect(address) as probe:
-                    await probe.send(NewConnection(username="cat"))
-                    if isinstance(await probe.receive(), Welcome):
-                        break
-                await trio.sleep(0.05)
-        served_again = trio.current_time() - killed_at
-        async with connect(address, "ann") as ann, connect(address, "bob") as bob:
-            game_id = await start_game(ann, bob, skip=(LobbyUpdate,))
-            await bob.send(Move(game_id=game_id, column=3, ply=0))
-            for player in (ann, bob):
-                assert (await player.expect_skipping(GameState, LobbyUpdate)).moves == [3]
+                    async with connect(address) as probe:
+                        await probe.send(NewConnection(username="cat"))
+                        if isinstance(await probe.receive(), Welcome):
+                            break
+                    await trio.sleep(0.05)
+            served_again = trio.current_time() - killed_at
+            # Ann's socket was never closed, and the new core knows her session: she plays.
+            async with connect(address, "bob") as bob:
+                game_id = await start_game(ann, bob, skip=(LobbyUpdate, UserList))
+                await bob.send(Move(game_id=game_id, column=3, ply=0))
+                for player in (ann, bob):
+                    assert (await player.expect_skipping(GameState, LobbyUpdate)).moves == [3]
         assert served_again < 5.0, f"served again {served_again:.1f} s after the kill"
         assert len(lease_holders(server)) == 2
         # The dead core was restarted, as the new standby.

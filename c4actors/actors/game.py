@@ -57,6 +57,7 @@ from c4actors.actors.game_inbox import (
     UnwatchGame,
     WatchGame,
 )
+from c4actors.actors.journal import Journal
 from c4actors.actors.mailbox import Mailbox
 from c4actors.game_record import GameRecord, GameSetup
 from c4actors.live_games import GameMoved
@@ -85,7 +86,7 @@ class GameActor:
     def __init__(
         self,
         setup: GameSetup,
-        mailboxes: tuple[Mailbox, Mailbox],
+        mailboxes: tuple[Mailbox, ...],
         inbox: trio.MemoryReceiveChannel[GameInput],
         report: Callable[[GameEnded], Awaitable[None]],
         store: Store,
@@ -98,6 +99,8 @@ class GameActor:
         progress: Callable[[GameMoved], None] | None = None,
         computer: ComputerPlayer | None = None,
         door: SpectatorDoor | None = None,
+        journal: Journal | None = None,
+        restored: core.Game | None = None,
     ) -> None:
         self.game_id = setup.game_id
         self.door = door if door is not None else SpectatorDoor()
@@ -107,15 +110,26 @@ class GameActor:
         self.inbox, self.report, self.store, self.metrics = inbox, report, store, metrics
         self.mailboxes = {mailbox.conn: mailbox for mailbox in mailboxes}
         """The mailboxes of the sockets that hold a seat."""
-        conns = (mailboxes[0].conn, mailboxes[1].conn)
-        self.game, self._started = core.start(
-            setup,
-            conns,
-            grace_seconds,
-            trio.current_time(),
-            move_timeout=move_timeout,
-            first_move_seconds=first_move_seconds,
-        )
+        self.journal = journal
+        """Told each new state of the game (a cluster's core keeps it in Redis)."""
+        if restored is None:
+            conns = (mailboxes[0].conn, mailboxes[1].conn)
+            self.game, self._started = core.start(
+                setup,
+                conns,
+                grace_seconds,
+                trio.current_time(),
+                move_timeout=move_timeout,
+                first_move_seconds=first_move_seconds,
+            )
+        else:
+            # Carried on from another core's snapshot (its times already on this clock):
+            # the players have their game_started; only the deadline is armed again.
+            self.game = restored
+            deadline = restored.deadline
+            self._started = [] if deadline is None else [core.ArmDeadline(deadline)]
+        if journal is not None:
+            journal.game_changed(self.game)
         self.chat = chat_rules.ChatRoom(settings=chat or chat_rules.ChatSettings(enabled=False))
         self.deadline = math.inf
         self.started_at = time.time()
@@ -180,9 +194,12 @@ class GameActor:
         """Play the game to its end, save it, then report the result to the lobby (always).
 
         Cancelled (the server is shutting down): the game is saved as aborted, so it is
-        never lost silently; the lobby is going away and is not told.
+        never lost silently; the lobby is going away and is not told.  In a cluster's core
+        (a journal) the game is not over then: the standby carries it on from what was
+        committed, so this process neither ends it nor writes its record (a deposed core
+        writes nothing).
         """
-        shutting_down = False
+        shutting_down = handed_over = False
         async with self.inbox:
             try:
                 self._carry_out(self._started)
@@ -192,21 +209,15 @@ class GameActor:
                 self._apply(core.Aborted(crashed=True))
             except trio.Cancelled:
                 shutting_down = True
-                self._apply(core.Aborted())
+                handed_over = self.journal is not None and not self.game.is_over
+                if not handed_over:
+                    self._apply(core.Aborted())
                 raise
             finally:
                 if self._thinking is not None:
                     self._thinking.cancel()  # the game is over: the computer stops thinking
-                assert self.game.result is not None
-                record = GameRecord(
-                    setup=self.game.setup,
-                    result=self.game.result,
-                    started_at=self.started_at,
-                    ended_at=time.time(),
-                )
-                report = None if shutting_down else self.report
-                with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
-                    await save_and_report(record, self.store, report, self._tell_not_saved)
+                if not handed_over:
+                    await self._record(shutting_down)
             try:
                 await self._chat_after_the_end()
             except Exception:
@@ -215,6 +226,21 @@ class GameActor:
                 self._refuse_late_requests()
             except Exception:  # a crashed game must not take the lobby down with it
                 log.exception("game crashed refusing late requests game_id=%s", self.game_id)
+
+    async def _record(self, shutting_down: bool) -> None:
+        """Save the finished game and report it to the lobby (not when shutting down)."""
+        assert self.game.result is not None
+        record = GameRecord(
+            setup=self.game.setup,
+            result=self.game.result,
+            started_at=self.started_at,
+            ended_at=time.time(),
+        )
+        report = None if shutting_down else self.report
+        with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
+            await save_and_report(record, self.store, report, self._tell_not_saved)
+        if self.journal is not None and not shutting_down:
+            self.journal.game_gone(self.game_id)
 
     async def _chat_after_the_end(self) -> None:
         """Keep the inbox open while the chat is: only chat is still heard (the core answers
@@ -361,6 +387,8 @@ class GameActor:
         self._last_now = max(self._last_now, at or trio.current_time())
         before = self.game
         self.game, effects = core.apply(before, event, self._last_now)
+        if self.journal is not None and self.game is not before:
+            self.journal.game_changed(self.game)
         self._carry_out(effects, sender)
         if self.progress is not None and len(self.game.board.moves) != len(before.board.moves):
             self.progress(GameMoved(self.game_id, len(self.game.board.moves)))

@@ -26,7 +26,7 @@ import collections
 import contextlib
 import logging
 import secrets
-from typing import Final, Literal, Protocol, TypeAlias, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
 import trio
@@ -43,10 +43,12 @@ from c4actors.actors.game_inbox import (
     UnwatchGame,
     WatchGame,
 )
+from c4actors.actors.journal import Journal
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
 from c4actors.chat_rules import ChatSettings
 from c4actors.compute_pool import ComputePool
+from c4actors.game_state import Game
 from c4actors.live_games import GameListBuffer, GameMoved, GamesChanged, LiveGames
 from c4actors.lobby_state import (
     COMPUTER_CONN,
@@ -205,6 +207,30 @@ class FollowRequest:
 
 
 @attrs.frozen
+class TakeOver:
+    """This process's core took the lease (``c4actors.cluster``): from now on every change
+    of the lobby and of its games is told to ``journal``; with ``saved`` (the previous
+    core's ``LobbyState.save``, already on this clock), the lobby carries on from it, its
+    connections reached through ``mailboxes`` and each of ``games`` (saved games, also on
+    this clock) run again by a game actor reading the inbox given with it."""
+
+    journal: Journal
+    saved: dict[str, Any] | None = None
+    mailboxes: dict[int, Mailbox] = attrs.field(factory=dict)
+    games: list[RestoredGame] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class RestoredGame:
+    """A game to run again from its saved state, with the inbox its players' requests
+    come to (the core relay routes them)."""
+
+    game: Game
+    inbox: trio.MemorySendChannel[GameInput]
+    receive: trio.MemoryReceiveChannel[GameInput]
+
+
+@attrs.frozen
 class Shutdown:
     """The server is stopping: tell every connection, then close it (1001)."""
 
@@ -251,6 +277,7 @@ LobbyInput = (
     | WatchRequest
     | FollowRequest
     | GameMoved
+    | TakeOver
     | Shutdown
     | Resync
 )
@@ -293,17 +320,19 @@ class LobbyActor:
         self.first_move_seconds = first_move_seconds
         self.tick = tick
         self.inbox_send, self._inbox = trio.open_memory_channel[LobbyInput](LOBBY_INBOX_SIZE)
-        self._state = LobbyState(
-            new_token=lambda: secrets.token_urlsafe(18),
-            new_game_id=lambda: secrets.token_urlsafe(12),
-            list_limit=list_limit,
-            max_games_per_minute=max_games_per_minute,
-            grace_seconds=grace_seconds,
-            invitation_timeout=invitation_timeout,
-            chat=self.chat.enabled,
-            time_controls=time_controls,
-            rematch_timeout=rematch_timeout,
-        )
+        self._config: dict[str, Any] = {
+            "list_limit": list_limit,
+            "max_games_per_minute": max_games_per_minute,
+            "grace_seconds": grace_seconds,
+            "invitation_timeout": invitation_timeout,
+            "chat": self.chat.enabled,
+            "time_controls": time_controls,
+            "rematch_timeout": rematch_timeout,
+        }
+        """What ``LobbyState`` is made with (a restored one too)."""
+        self._state = LobbyState(_new_token, _new_game_id, **self._config)
+        self._journal: Journal | None = None
+        """Told of every change once this process's core holds the lease (``TakeOver``)."""
         self._followers = RematchFollowers(self._state.rematch_possible)
         self._mailboxes: dict[int, Mailbox] = {}
         self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
@@ -382,6 +411,8 @@ class LobbyActor:
             except Exception:
                 # A bug handling one event must not take every player down with it.
                 log.exception("lobby failed to handle %r", item)
+            if self._journal is not None and isinstance(item, _CHANGES_STATE):
+                self._journal.lobby_changed(self._state.save)
 
     def _expire_invitations(self) -> None:
         deadline = self._state.next_deadline()
@@ -391,6 +422,8 @@ class LobbyActor:
                 self._apply(self._state.handle(Tick(now)))
             except Exception:
                 log.exception("lobby failed to expire invitations")
+            if self._journal is not None:
+                self._journal.lobby_changed(self._state.save)
 
     def _dispatch(self, item: LobbyInput) -> None:
         match item:
@@ -447,6 +480,8 @@ class LobbyActor:
                     mailboxes=len(self._mailboxes),
                 )
                 _answer(reply, stats)
+            case TakeOver():
+                self._take_over(item)
             case Shutdown():
                 frame = encode(Error(code="server_shutdown", message="the server is restarting"))
                 for mailbox in self._mailboxes.values():
@@ -512,6 +547,65 @@ class LobbyActor:
                     old = self._mailboxes.pop(conn, None)
                     if old is not None:
                         old.close(code, reason)
+
+    def _take_over(self, item: TakeOver) -> None:
+        """See ``TakeOver``: the lobby and its games as the previous core left them, from
+        before anything this one is asked (the relay sends this before any input)."""
+        self._journal = item.journal
+        if item.saved is not None:
+            self._state = LobbyState.restore(item.saved, _new_token, _new_game_id, **self._config)
+            self._mailboxes = dict(item.mailboxes)
+            for restored in item.games:
+                self._resume_game(restored)
+            log.info(
+                "lobby restored users=%d games=%d connections=%d",
+                self._state.user_count(),
+                len(item.games),
+                len(self._mailboxes),
+            )
+        item.journal.lobby_changed(self._state.save)
+
+    def _resume_game(self, restored: RestoredGame) -> None:
+        """Run a saved game again (``TakeOver``): the players already have its
+        ``game_started`` and their routes; its deadlines are armed again."""
+        assert self._nursery is not None
+        game = restored.game
+        setup = game.setup
+        self._games[game.game_id] = restored.inbox
+        computer = None
+        if setup.computer is not None:
+            seat = setup.computer
+            name = setup.player(seat.seat).name
+            computer = ComputerPlayer(
+                seat, name, restored.inbox.clone(), self.compute, self.metrics
+            )
+        mailboxes: list[Mailbox] = []
+        for conn in game.connected():
+            if conn == COMPUTER_CONN and computer is not None:
+                mailboxes.append(computer.mailbox)
+            elif (mailbox := self._mailboxes.get(conn)) is not None:
+                mailboxes.append(mailbox)
+        door = self._doors[game.game_id] = SpectatorDoor()
+        self._games_changed(self._live.started(setup))
+        self._games_changed(self._live.moved(game.game_id, len(game.board.moves)))
+        actor = GameActor(
+            setup,
+            tuple(mailboxes),
+            restored.receive,
+            self.inbox_send.send,
+            self.store,
+            self.metrics,
+            grace_seconds=self.grace_seconds,
+            move_timeout=self.move_timeout,
+            chat=self.chat,
+            first_move_seconds=self.first_move_seconds,
+            progress=self.report_moves,
+            computer=computer,
+            door=door,
+            journal=self._journal,
+            restored=game,
+        )
+        self._nursery.start_soon(actor.run, name=f"game {game.game_id}")
 
     def _watch_request(self, request: WatchRequest) -> None:
         """Route a ``watch`` / ``unwatch`` to its game once ``Spectators`` allows it; refuse
@@ -628,6 +722,7 @@ class LobbyActor:
             progress=self.report_moves,
             computer=computer,
             door=door,
+            journal=self._journal,
         )
         self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
         if start.setup.rematch_of is not None:
@@ -709,6 +804,18 @@ class LobbyActor:
         self._games_buffer.reached(len(targets))
         for mailbox in self.broadcast("games", frame, targets):
             mailbox.deliver(frame)
+
+
+_CHANGES_STATE: Final = (Join, Disconnected, Request, LeaveRequest, GameEnded, ColorChanged)
+"""The inputs the lobby's state handles (the others only read it, or are the actor's)."""
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _new_game_id() -> str:
+    return secrets.token_urlsafe(12)
 
 
 def _earliest(*times: float | None) -> float | None:

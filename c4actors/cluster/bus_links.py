@@ -3,9 +3,9 @@
 Streams: ``c4:inputs``, every edge's input entries (field ``e``), read by the core through
 the consumer group ``core``; ``c4:frames:<edge>``, one per edge process, the core's batches
 for that edge (field ``d``), which the edge follows from its first entry.  The core
-acknowledges an input entry once the relay has handled all of it (when it asks for the
-next ones), so a standby that takes the lease over first claims what its predecessor read
-but did not finish.
+acknowledges input entries in the commit that writes what they changed (``commit``: the
+frames, the state fields and the acknowledgement in one fenced Lua script), so a standby
+that takes the lease over first claims what its predecessor read but did not commit.
 
 The lease ``c4:core`` says which core serves: ``CoreLease`` takes it (a standby waits
 here), renews it, and stops the process's core if it is ever lost (another core holds it
@@ -18,6 +18,7 @@ and readers wait (``StreamFollower``); the outage is logged once when it starts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -27,7 +28,20 @@ from typing import Final, TypeVar
 
 import trio
 
-from c4actors.bus import Bus, BusUnavailable, Entry, Lease, StreamFollower
+from c4actors.bus import (
+    Ack,
+    Append,
+    Bus,
+    BusUnavailable,
+    DeleteField,
+    Entry,
+    Fenced,
+    Lease,
+    Operation,
+    PutField,
+    StreamFollower,
+)
+from c4actors.cluster.keeper import STATE
 
 log = logging.getLogger("c4actors.cluster")
 
@@ -117,6 +131,12 @@ class CoreLease:
         )
         if lease is None:
             raise LeaseLost(f"the core lease epoch {lost.epoch} is held by another core")
+        if lease.epoch != lost.epoch + 1:
+            # Another core held it in between (and let it go): what it committed is newer
+            # than anything this one holds, so this one must not serve again.
+            with contextlib.suppress(BusUnavailable):
+                await self.bus.release_lease(lease)
+            raise LeaseLost(f"the core lease was held by another core after epoch {lost.epoch}")
         log.warning("core lease taken again after it expired epoch=%d", lease.epoch)
         self.lease = lease
 
@@ -145,10 +165,6 @@ class BusCoreLink:
 
     async def receive_inputs(self) -> list[str]:
         await self.lease.held.wait()
-        if self._unacked:
-            ids = self._unacked
-            await _retry(lambda: self.bus.ack(INPUTS, GROUP, ids), "acknowledging inputs")
-            self._unacked = []
         entries: list[Entry] = []
         if not self._claimed:
             await _retry(lambda: self.bus.ensure_group(INPUTS, GROUP), "making the group")
@@ -158,6 +174,10 @@ class BusCoreLink:
                 "claiming inputs",
             )
             self._claimed = True
+            if entries:
+                log.info(
+                    "claimed inputs count=%d (read by a previous core, unfinished)", len(entries)
+                )
         while not entries:
             entries = await _retry(
                 lambda: self.bus.read_group(INPUTS, GROUP, self.consumer, block=READ_BLOCK),
@@ -167,11 +187,49 @@ class BusCoreLink:
         self._unacked = [entry.id for entry in entries]
         return [entry.fields.get("e", "") for entry in entries]
 
-    async def send_frames(self, edge: str, entry: str) -> None:
-        await _retry(
-            lambda: self.bus.append(frames_stream(edge), {"d": entry}, maxlen=FRAMES_MAXLEN),
-            "sending frames",
-        )
+    async def load_state(self) -> dict[str, str]:
+        await self.lease.held.wait()
+        return await _retry(lambda: self.bus.read_hash(STATE), "reading the core's state")
+
+    async def commit(
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        ack: bool,
+    ) -> None:
+        """One fenced commit (``Bus.commit``: a Lua script that checks the lease first).
+
+        Refused (``Fenced``): if the lease task took the lease again meanwhile (it expired
+        while Redis was away, and no other core held it), retried under the new epoch;
+        else this core was deposed, and ``LeaseLost`` stops it, having written nothing."""
+        operations: list[Operation] = [
+            Append(frames_stream(edge), {"d": entry}, maxlen=FRAMES_MAXLEN)
+            for edge, entry in frames
+        ]
+        operations += [PutField(STATE, field, value) for field, value in puts.items()]
+        operations += [DeleteField(STATE, field) for field in deletes]
+        if ack and self._unacked:
+            operations.append(Ack(INPUTS, GROUP, tuple(self._unacked)))
+        if not operations:
+            return
+        refused_at: float | None = None
+        while True:
+            lease = self.lease.lease
+            try:
+                await _retry(functools.partial(self.bus.commit, lease, operations), "committing")
+            except Fenced:
+                now = trio.current_time()
+                if refused_at is None:
+                    refused_at = now
+                if self.lease.lease == lease and now - refused_at > 2 * LEASE_TTL:
+                    raise LeaseLost(f"commit refused: lease epoch {lease.epoch} is gone") from None
+                await trio.sleep(RENEW_EVERY)  # the lease task settles who holds it
+                continue
+            break
+        if ack:
+            self._unacked = []
 
 
 class BusEdgeLink:

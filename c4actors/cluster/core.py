@@ -2,10 +2,9 @@
 
 The lobby actor and the game actors run here unchanged.  A connection on an edge is a
 ``RemoteMailbox``: its ``deliver`` never blocks, like any mailbox's; it appends the frame
-to its edge's ``EdgeOutbox``, and the relay's flusher sends each edge's batch as one
-entry once per turn of the event loop (the frames the actors delivered while it was
-waiting).  A frame delivered to many connections of one edge (a lobby update) is in the
-batch once.  ``route`` and ``close`` become operations in the same batch, in order.
+to its edge's ``EdgeOutbox``, and each commit sends each edge's batch as one entry.  A
+frame delivered to many connections of one edge (a lobby update) is in the batch once.
+``route`` and ``close`` become operations in the same batch, in order.
 
 The relay reads the input stream and makes each item what the edge's user actor would
 have put into an inbox in one process: ``Join`` (with a reply channel whose answer goes
@@ -14,6 +13,13 @@ the queries of HTTP handlers, and the players' requests to games (``PlayMove``..
 it sends to the game's inbox itself, with the user actor's refusals (``game_over``,
 ``rate_limited``).  Each edge's connection numbers are mapped to numbers of the cluster.
 
+The relay handles the inputs a batch at a time, waits until the actors have done all the
+batch caused, then commits the frames, what the actors noted in the ``StateKeeper`` and the
+batch's acknowledgement together, fenced by the lease (``CoreLink.commit``); what no input
+caused (deadlines, ends) is committed by the flusher.  A relay that takes the lease first
+restores what the last core committed (``_take_over``): docs/architecture.md gives the
+failover sequence.
+
 Error handling: an entry that does not decode is logged and skipped; an item for a
 connection the core does not know (it left, or the core restarted) is dropped.
 """
@@ -21,14 +27,15 @@ connection the core does not know (it left, or the core restarted) is dropped.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 from typing import Any, Final
 
 import trio
+import trio.testing
 
 from c4actors import game_state
 from c4actors.actors.game_inbox import (
+    GAME_INBOX_SIZE,
     GameInput,
     GameRequest,
     MovedOn,
@@ -45,15 +52,18 @@ from c4actors.actors.lobby import (
     LobbyInput,
     LobbyStats,
     OnlineQuery,
+    RestoredGame,
     Resync,
     SessionGranted,
     SnapshotQuery,
     StatsQuery,
+    TakeOver,
     WatchRequest,
 )
 from c4actors.actors.mailbox import JoinedGame, Mailbox, Outgoing
 from c4actors.actors.user import GAME_INBOX_SHARE
-from c4actors.cluster import wire
+from c4actors.cluster import keeper, wire
+from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.links import CoreLink
 from c4actors.lobby_state import ColorChanged, Connected, Disconnected, LobbyRequest, Request
 from protocol.codec import ProtocolError, decode_client, encode
@@ -73,6 +83,11 @@ between two is an outage of the bus or a stall of this process."""
 RELAYED_FRAME_LIMIT: Final = 1 << 20
 """The edge checked each client frame against its own limit; re-encoded, it is decoded here
 without one (hypercorn's ceiling)."""
+CLOCK_EVERY: Final = 0.5
+"""Seconds between two commits at most, even idle (only the clock then): a standby charges
+nobody for the time since the last one, so it must be recent."""
+SETTLE_LIMIT: Final = 1.0
+"""Seconds a commit waits at most for the actors to finish what the inputs caused."""
 
 
 class EdgeOutbox:
@@ -173,30 +188,101 @@ class CoreRelay:
         self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
         self._outboxes: dict[str, EdgeOutbox] = {}
         self._conns: dict[tuple[str, int], RemoteMailbox] = {}
-        self._conn_ids = itertools.count(1)
+        self._next_conn = 1
         self._heard: dict[str, float] = {}
         """When each edge was last heard from."""
         self._seq: dict[Audience, int] = dict.fromkeys(wire.CHANNELS, 0)
         """The last broadcast's number, per audience (the same for every edge)."""
         self._nursery: trio.Nursery | None = None
+        self.keeper = StateKeeper(lambda: self.wanted.set())
+        """What changed since the last commit (the lobby's and the games' journal)."""
+        self._committing = trio.Lock()
+        """One commit at a time, and none while an input batch is being handled."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Once this core holds the lease: restore what the last core committed, then
+        handle the inputs, a batch at a time, each batch's effects committed with its
+        acknowledgement (the failover sequence in ``docs/architecture.md``)."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            task_status.started()
+            await self._take_over()
             nursery.start_soon(self._flush_forever)
             nursery.start_soon(self._watch_edges)
-            task_status.started()
             while True:
-                for text in await self.link.receive_inputs():
-                    try:
-                        entry = wire.decode_uplink(text)
-                    except wire.WireError as error:
-                        log.warning("skipped an input entry: %s", error)
-                        continue
-                    self._heard[entry.edge] = trio.current_time()
-                    self._outbox(entry.edge)
-                    for item in entry.items:
-                        await self._handle(entry.edge, item)
+                texts = await self.link.receive_inputs()
+                async with self._committing:
+                    for text in texts:
+                        try:
+                            entry = wire.decode_uplink(text)
+                        except wire.WireError as error:
+                            log.warning("skipped an input entry: %s", error)
+                            continue
+                        self._heard[entry.edge] = trio.current_time()
+                        self._outbox(entry.edge)
+                        for item in entry.items:
+                            await self._handle(entry.edge, item)
+                    await self._settle()
+                    await self._commit(ack=True)
+
+    async def _take_over(self) -> None:
+        """The lobby, its connections and its games as the last core committed them (every
+        time moved onto this clock: ``keeper.load``), before any input is read."""
+        fields = await self.link.load_state()
+        now = trio.current_time()
+        try:
+            saved = keeper.load(fields, now)
+        except ValueError as error:
+            log.error("the core's state could not be read, starting empty: %s", error)
+            saved = None
+        if saved is None:
+            await self.lobby.send(TakeOver(self.keeper))
+            return
+        mailboxes: dict[int, Mailbox] = {}
+        for row in saved.conns:
+            mailbox = RemoteMailbox(row.conn, row.local, self._outbox(row.edge), self)
+            self._conns[(row.edge, row.local)] = mailbox
+            mailboxes[row.conn] = mailbox
+            self._heard[row.edge] = now  # each edge has a whole timeout to be heard
+        self._next_conn = saved.next_conn
+        games = []
+        for game in saved.games:
+            send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
+            self.games[game.game_id] = send
+            games.append(RestoredGame(game, send, receive))
+        await self.lobby.send(TakeOver(self.keeper, saved.lobby, mailboxes, games))
+        log.info(
+            "core state restored connections=%d games=%d edges=%d",
+            len(mailboxes),
+            len(games),
+            len(self._heard),
+        )
+
+    async def _settle(self) -> None:
+        """Wait until the actors have done everything the inputs caused (every task of the
+        process waits: the lobby and the games for their next item, the store's writes on
+        their threads), so that what is committed is whole."""
+        with trio.move_on_after(SETTLE_LIMIT):
+            await trio.testing.wait_all_tasks_blocked()
+
+    async def _commit(self, *, ack: bool) -> None:
+        """Every edge's batch, what the journal noted and the clock, with ``ack`` the
+        inputs just handled: one fenced commit (``CoreLink.commit``)."""
+        frames = []
+        for edge, outbox in list(self._outboxes.items()):
+            entry = outbox.take()
+            if entry is not None:
+                frames.append((edge, wire.encode_downlink(entry)))
+        puts, deletes = self.keeper.changes(self._rows, self._next_conn)
+        puts[keeper.CLOCK] = repr(trio.current_time())
+        await self.link.commit(frames, puts, deletes, ack=ack)
+
+    def _rows(self) -> list[ConnRow]:
+        return [
+            ConnRow(mailbox.conn, edge, local)
+            for (edge, local), mailbox in self._conns.items()
+            if not mailbox.closed
+        ]
 
     async def _watch_edges(self) -> None:
         """An edge silent for ``EDGE_TIMEOUT`` died: its sockets are gone, so the
@@ -218,14 +304,16 @@ class CoreRelay:
                     await self._edge_died(edge)
 
     async def _edge_died(self, edge: str) -> None:
-        del self._heard[edge]
-        self._outboxes.pop(edge, None)
-        gone = [key for key in self._conns if key[0] == edge]
-        log.warning("edge gone edge=%s connections=%d", edge, len(gone))
-        for key in gone:
-            mailbox = self._conns.pop(key)
-            mailbox.closed = True
-            await self.lobby.send(Disconnected(mailbox.conn))
+        async with self._committing:
+            del self._heard[edge]
+            self._outboxes.pop(edge, None)
+            gone = [key for key in self._conns if key[0] == edge]
+            log.warning("edge gone edge=%s connections=%d", edge, len(gone))
+            for key in gone:
+                mailbox = self._conns.pop(key)
+                mailbox.closed = True
+                await self.lobby.send(Disconnected(mailbox.conn))
+            self.keeper.connections_changed()
 
     def broadcast(self, audience: Audience, frame: str, targets: list[Mailbox]) -> list[Mailbox]:
         """The lobby's ``Broadcaster``: one ``broadcast`` op per edge, every edge (so each
@@ -263,13 +351,15 @@ class CoreRelay:
         return outbox
 
     async def _flush_forever(self) -> None:
+        """Commit what no input caused (a deadline, a game's end, a query's reply), and the
+        clock at least every ``CLOCK_EVERY``."""
         while True:
-            await self.wanted.wait()
-            self.wanted = trio.Event()
-            for edge, outbox in list(self._outboxes.items()):
-                entry = outbox.take()
-                if entry is not None:
-                    await self.link.send_frames(edge, wire.encode_downlink(entry))
+            with trio.move_on_after(CLOCK_EVERY):
+                await self.wanted.wait()
+            async with self._committing:
+                self.wanted = trio.Event()
+                await self._settle()
+                await self._commit(ack=False)
 
     def _unknown(self, edge: str, conn: int) -> None:
         """An input from a connection this core does not know (it started after the
@@ -286,6 +376,7 @@ class CoreRelay:
                 mailbox = self._conns.pop((edge, local), None)
                 if mailbox is not None:
                     mailbox.closed = True  # nothing more is sent to a socket that is gone
+                    self.keeper.connections_changed()
                     await self.lobby.send(Disconnected(mailbox.conn))
             case wire.RequestIn(conn=local, frame=frame):
                 mailbox = self._conns.get((edge, local))
@@ -332,6 +423,8 @@ class CoreRelay:
                         game.send_nowait(MovedOn(mailbox.conn))
             case wire.QueryIn():
                 await self._query(edge, item)
+            case wire.AttachIn(conns=conns):
+                await self._attach(edge, conns)
             case wire.AliveIn():
                 pass
             case wire.ResyncIn(channel=audience):
@@ -342,8 +435,9 @@ class CoreRelay:
         key = (edge, item.conn)
         mailbox = self._conns.get(key)
         if mailbox is None:
-            conn = next(self._conn_ids)
+            conn, self._next_conn = self._next_conn, self._next_conn + 1
             mailbox = self._conns[key] = RemoteMailbox(conn, item.conn, self._outbox(edge), self)
+            self.keeper.connections_changed()
         event = Connected(
             mailbox.conn, item.username, item.resume, item.account, item.name_registered
         )
@@ -371,9 +465,24 @@ class CoreRelay:
         else:
             if self._conns.get(key) is mailbox:
                 del self._conns[key]  # the edge's socket may ask again, as a new connection
+                self.keeper.connections_changed()
             op = wire.Op("answer", mailbox.local)
         mailbox.outbox.ops.append(op)
         self.wanted.set()
+
+    async def _attach(self, edge: str, conns: list[int]) -> None:
+        """An edge that saw this core take over lists its connections: one this core does
+        not know (the state was lost) is closed so that its page joins again; one it knows
+        and the edge does not is gone."""
+        listed = set(conns)
+        for local in sorted(listed):
+            if (edge, local) not in self._conns:
+                self._unknown(edge, local)
+        for key in [key for key in self._conns if key[0] == edge and key[1] not in listed]:
+            mailbox = self._conns.pop(key)
+            mailbox.closed = True
+            self.keeper.connections_changed()
+            await self.lobby.send(Disconnected(mailbox.conn))
 
     async def _leave(self, edge: str, local: int) -> None:
         """A ``leave``, as the user actor asks it in one process: the answer goes back as a

@@ -50,6 +50,7 @@ from c4actors.actors.lobby import (
     Shutdown,
     SnapshotQuery,
     StatsQuery,
+    TakeOver,
     WatchRequest,
 )
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
@@ -174,7 +175,7 @@ class EdgeRelay:
                 for mailbox in self._mailboxes.values():
                     mailbox.deliver(frame)
                     mailbox.close(CLOSE_GOING_AWAY, "server shutting down")
-            case GameEnded() | GameMoved():
+            case GameEnded() | GameMoved() | TakeOver():
                 log.warning("an edge has no games: dropped %r", item)
 
     def _ask(self, what: Any, answer: Callable[[Any], None], name: str = "") -> wire.QueryIn:
@@ -209,7 +210,7 @@ class EdgeRelay:
                     continue
                 if entry.core != self._core:
                     if self._core:
-                        self._core_changed(entry.core)
+                        await self._core_changed(entry.core)
                     self._core = entry.core
                 for op in entry.ops:
                     self._carry_out(op, entry.frames)
@@ -217,21 +218,19 @@ class EdgeRelay:
                 await self._uplink_send.send(wire.ResyncIn(channel))
             self._resyncs.clear()
 
-    def _core_changed(self, core: str) -> None:
-        """Another core serves now (the standby took over): the sessions of this edge were
-        the old core's, which the new one does not know, so every socket is closed (1012) and
-        its page reconnects and joins again; a join still waiting is refused the same way."""
-        log.warning("the core changed core=%s: closing sessions=%d", core, len(self._mailboxes))
-        for reply in self._joins.values():
-            reply.close()
-        for mailbox in self._mailboxes.values():
-            mailbox.close(CLOSE_SERVICE_RESTART, "the server restarted: join again")
-        for routes in self._routes.values():
-            for send, _ in routes.values():
-                send.close()
-        self._joins.clear()
-        self._routes.clear()
-        self._audiences.clear()  # the new core's numbers start afresh
+    async def _core_changed(self, core: str) -> None:
+        """Another core serves now (the standby took over): it restored the sessions, the
+        games and the routes from what the old core committed, and it handles the inputs
+        the old one left unfinished, so every socket stays open and every pending join
+        still gets its answer.  The edge lists its connections (``AttachIn``): the new core
+        closes any it does not know (its state was lost), which then join again.  Its
+        broadcasts are numbered afresh, and a change the old core had not sent yet is
+        lost: the edge asks a resync of each audience (fresh lists to its watchers)."""
+        log.warning("the core changed core=%s sessions=%d", core, len(self._mailboxes))
+        self._audiences.clear()
+        await self._uplink_send.send(wire.AttachIn(sorted(self._mailboxes)))
+        for channel in wire.CHANNELS:
+            await self._uplink_send.send(wire.ResyncIn(channel))
 
     def _carry_out(self, op: wire.Op, frames: list[str]) -> None:
         conn = op.conn

@@ -19,11 +19,26 @@ class CoreLink(Protocol):
     """This core process's name (unique per process)."""
 
     async def receive_inputs(self) -> list[str]:
-        """The next input entries from any edge, in the order they were appended (waits)."""
+        """The next input entries from any edge, in the order they were appended (waits);
+        first those a previous core read and never committed.  They stay unacknowledged
+        until a ``commit`` with ``ack``."""
         ...
 
-    async def send_frames(self, edge: str, entry: str) -> None:
-        """Append ``entry`` to ``edge``'s frames stream."""
+    async def load_state(self) -> dict[str, str]:
+        """The state the last core committed (``keeper.STATE``'s fields)."""
+        ...
+
+    async def commit(
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        ack: bool,
+    ) -> None:
+        """At once or not at all, and only while this core holds the lease: append each
+        ``(edge, entry)`` to that edge's frames stream, set and delete those state fields,
+        and with ``ack`` acknowledge the inputs ``receive_inputs`` returned last."""
         ...
 
     @property
@@ -54,6 +69,10 @@ class MemoryHub:
         self._resumed = trio.Event()
         self._resumed.set()
         self._paused_at: float | None = None
+        self.state: dict[str, str] = {}
+        """What the cores committed (``keeper.STATE``)."""
+        self.pending: list[str] = []
+        """The inputs a core read and has not acknowledged: the next core reads them first."""
         self._edges: dict[str, tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]]]
         self._edges = {}
         self._lost: dict[str, int] = {}
@@ -101,25 +120,48 @@ class _MemoryCore:
     def __init__(self, hub: MemoryHub, name: str) -> None:
         self._hub = hub
         self.name = name
+        self._claimed = False
 
     async def receive_inputs(self) -> list[str]:
         hub = self._hub
         await hub._resumed.wait()
+        if hub.pending and not self._claimed:
+            self._claimed = True
+            return list(hub.pending)
+        self._claimed = True
         entries = [await hub._inputs.receive()]
         await hub._resumed.wait()  # paused meanwhile: nothing can be read
         while True:
             try:
                 entries.append(hub._inputs.receive_nowait())
             except trio.WouldBlock:
+                hub.pending = list(entries)
                 return entries
 
-    async def send_frames(self, edge: str, entry: str) -> None:
+    async def load_state(self) -> dict[str, str]:
+        await trio.lowlevel.checkpoint()
+        return dict(self._hub.state)
+
+    async def commit(
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        ack: bool,
+    ) -> None:
         hub = self._hub
-        if hub._lost.get(edge, 0) > 0:
-            hub._lost[edge] -= 1
-            hub._all_lost.set()
-        else:
-            hub._edge_channel(edge)[0].send_nowait(entry)
+        for edge, entry in frames:
+            if hub._lost.get(edge, 0) > 0:
+                hub._lost[edge] -= 1
+                hub._all_lost.set()
+            else:
+                hub._edge_channel(edge)[0].send_nowait(entry)
+        hub.state.update(puts)
+        for field in deletes:
+            hub.state.pop(field, None)
+        if ack:
+            hub.pending = []
         await trio.lowlevel.checkpoint()
 
     @property

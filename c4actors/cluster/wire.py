@@ -158,6 +158,15 @@ class ResyncIn:
     channel: Channel
 
 
+@attrs.frozen
+class AttachIn:
+    """The edge saw another core than before (the standby took over): its connections
+    (joined or joining), so the new core closes those it does not know and forgets those
+    that are gone."""
+
+    conns: list[int]
+
+
 HEARTBEAT: Final = 1.0
 EDGE_TIMEOUT: Final = 4.0
 
@@ -172,6 +181,7 @@ UplinkItem: TypeAlias = (
     | GameIn
     | MovedOnIn
     | QueryIn
+    | AttachIn
     | AliveIn
     | ResyncIn
 )

@@ -1,0 +1,31 @@
+"""What the lobby and game actors tell whoever keeps their state outside the process.
+
+In one process nobody does: the actors hold ``journal=None``.  In a cluster's core the
+relay gives the lobby a ``Journal`` when it takes the lease (``TakeOver``), and the
+lobby hands it to every game it starts; the relay then writes what changed to Redis,
+together with the acknowledgement of the inputs that changed it
+(``c4actors.cluster.keeper``).  Every method only notes the change and never waits: the
+write happens later, once the actors have handled everything an input caused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from c4actors.game_state import Game
+
+
+class Journal(Protocol):
+    def lobby_changed(self, save: Callable[[], dict[str, Any]]) -> None:
+        """The lobby's state changed; ``save`` gives it as ``LobbyState.save`` data (called
+        when it is written, so many changes cost one save)."""
+        ...
+
+    def game_changed(self, game: Game) -> None:
+        """A game's state is now ``game`` (started, moved, ended...)."""
+        ...
+
+    def game_gone(self, game_id: str) -> None:
+        """The game ended and the lobby has been told: it is no longer restored."""
+        ...

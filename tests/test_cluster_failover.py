@@ -1,0 +1,177 @@
+"""The core's failover with real processes on a real Redis: the standby restores the lobby
+and every game exactly, plays the inputs its predecessor left unfinished once, and a
+deposed core writes nothing.
+
+Each test starts its own Redis, a core, its standby and two edges
+(``tests/cluster_processes.py``), the two players on different edges."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from c4actors.bus import InMemoryBus, Lease, open_redis_bus
+from c4actors.cluster.bus_links import (
+    GROUP,
+    INPUTS,
+    LEASE,
+    BusCoreLink,
+    CoreLease,
+    LeaseLost,
+    frames_stream,
+)
+from c4actors.server_process import ServerProcess
+from protocol import (
+    Accept,
+    Challenge,
+    GameOver,
+    GameStarted,
+    GameState,
+    Invitation,
+    InvitationSent,
+    LobbyUpdate,
+    Move,
+    TimeControl,
+)
+from tests.cluster_processes import Cluster, running_cluster, start_node
+from tests.redis_server import RedisServer
+from tests.support import Client, connect, start_game
+from tests.test_cluster_faults import WIN, address, moves
+
+BASE_SECONDS = 3.0
+"""The timed game's clock: shorter than the outage (the lease's 3 s and the takeover), so a
+player charged for the outage would lose on time."""
+
+
+def bad_lines(*processes: ServerProcess) -> list[str]:
+    lines = "\n".join(process.log() for process in processes).splitlines()
+    return [line for line in lines if " ERROR " in line or "Traceback" in line]
+
+
+@asynccontextmanager
+async def with_standby(
+    redis_url: str, db: Path, extra: Sequence[str] = ()
+) -> AsyncIterator[tuple[Cluster, ServerProcess]]:
+    """A cluster whose core holds the lease, and a standby core waiting for it."""
+    with running_cluster(redis_url, db, extra=extra) as cluster:
+        with trio.fail_after(10):
+            while "core lease taken" not in cluster.core.log():  # noqa: ASYNC110 (a log)
+                await trio.sleep(0.05)
+        standby = start_node(redis_url, db, "core", extra)
+        try:
+            yield cluster, standby
+        finally:
+            standby.kill()
+
+
+async def start_timed(challenger: Client, challenged: Client, control: TimeControl) -> str:
+    """A timed game; ``challenged`` moves first."""
+    skip = (LobbyUpdate,)
+    await challenger.send(Challenge(opponent=challenged.name, time_control=control))
+    await challenger.expect_skipping(InvitationSent, *skip)
+    await challenged.expect_skipping(Invitation, *skip)
+    await challenged.send(Accept(challenger=challenger.name))
+    started = await challenged.expect_skipping(GameStarted, *skip)
+    await challenger.expect_skipping(GameStarted, *skip)
+    await challenged.expect(GameState)
+    await challenger.expect(GameState)
+    return started.game_id
+
+
+async def test_the_standby_carries_on_a_timed_game_at_the_exact_position(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    extra = ["--min-base-seconds", "1", "--grace", "60"]
+    async with with_standby(redis_server.url, tmp_path / "c4.sqlite3", extra) as (cluster, standby):
+        edge_a, edge_b = cluster.edges
+        async with connect(address(edge_a), "ann") as ann, connect(address(edge_b), "bob") as bob:
+            game_id = await start_timed(bob, ann, TimeControl(base_seconds=BASE_SECONDS))
+            await moves(ann, bob, game_id, range(3))  # bob's clock runs now
+            os.kill(cluster.core.pid, signal.SIGKILL)
+            cluster.core.wait()
+            # Bob moves during the outage: his edge holds the move, and the standby plays
+            # it once, charging him nothing for the outage.
+            await bob.send(Move(game_id=game_id, column=WIN[3], ply=3))
+            states = []
+            for player in (ann, bob):
+                with trio.fail_after(20):
+                    states.append(await player.expect_skipping(GameState, LobbyUpdate))
+            for state in states:
+                assert state.moves == WIN[:4]
+                assert state.clocks is not None
+                assert state.clocks.player2 > BASE_SECONDS - 1.5, state.clocks
+            # The same sockets play the game to its end.
+            await moves(ann, bob, game_id, range(4, len(WIN)))
+            for player in (ann, bob):
+                over = await player.expect(GameOver)
+                assert (over.winner, over.reason) == ("ann", "four_in_a_row")
+        assert "core state restored connections=2 games=1" in standby.log()
+        assert bad_lines(*cluster.edges, standby) == [], standby.log()
+
+
+async def test_an_unfinished_input_is_played_once_and_the_deposed_core_writes_nothing(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with with_standby(redis_server.url, tmp_path / "c4.sqlite3") as (cluster, standby):
+        edge_a, edge_b = cluster.edges
+        async with (
+            connect(address(edge_a), "ann") as ann,
+            connect(address(edge_b), "bob") as bob,
+            open_redis_bus(redis_server.url) as bus,
+        ):
+            game_id = await start_game(bob, ann, skip=(LobbyUpdate,))
+            await moves(ann, bob, game_id, range(2))
+            os.kill(cluster.core.pid, signal.SIGSTOP)  # the core stands still
+            await ann.send(Move(game_id=game_id, column=WIN[2], ply=2))
+            # The move is read for a consumer that never finishes it (the frozen core, if
+            # it was waiting in its read, else this reader): it is pending, unacknowledged.
+            with trio.fail_after(10):
+                while await bus.pending_count(INPUTS, GROUP) == 0:
+                    await bus.read_group(INPUTS, GROUP, "core-frozen", block=0.2)
+            # The standby takes the lease, claims the move and plays it, once.
+            for player in (ann, bob):
+                with trio.fail_after(20):
+                    state = await player.expect_skipping(GameState, LobbyUpdate)
+                assert state.moves == WIN[:3]
+            # The frozen core wakes up, deposed: whatever it does is refused, and it stops.
+            os.kill(cluster.core.pid, signal.SIGCONT)
+            with trio.fail_after(20):
+                while cluster.core.process.poll() is None:  # noqa: ASYNC110 (a process)
+                    await trio.sleep(0.1)
+            assert "LeaseLost" in cluster.core.log()
+            # Nothing of it reached the players: the next frame each gets is the next move.
+            await moves(ann, bob, game_id, range(3, len(WIN)))
+            for player in (ann, bob):
+                over = await player.expect(GameOver)
+                assert (over.winner, over.reason) == ("ann", "four_in_a_row")
+            assert await bus.pending_count(INPUTS, GROUP) == 0
+        assert "claimed inputs count=" in standby.log()
+        assert bad_lines(*cluster.edges, standby) == [], standby.log()
+
+
+async def test_a_deposed_cores_commit_is_refused_whole(autojump_clock: trio.abc.Clock) -> None:
+    bus = InMemoryBus()
+    old = CoreLease(bus, "core-old")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(old.run)
+        await old.held.wait()
+        link = BusCoreLink(bus, "core-old", old)
+        nursery.cancel_scope.cancel()  # the old core stands still: its lease is not renewed
+    await trio.sleep(10)  # the lease expires; a new core takes it
+    new = await bus.acquire_lease(LEASE, "core-new", 3.0)
+    assert isinstance(new, Lease) and new.epoch > old.lease.epoch
+    await bus.ensure_group(INPUTS, GROUP)
+    with trio.fail_after(60):
+        try:
+            await link.commit([("edge-a", "frames")], {"lobby": "stale"}, [], ack=True)
+        except LeaseLost:
+            pass
+        else:
+            raise AssertionError("the deposed core's commit went through")
+    assert await bus.read_after(frames_stream("edge-a"), "0-0") == []
+    assert await bus.read_hash("c4:state") == {}
