@@ -18,6 +18,7 @@ import trio.testing
 from c4actors.actors import lobby as lobby_module
 from c4actors.actors.game_inbox import GAME_INBOX_SIZE
 from c4actors.actors.lobby import (
+    FollowRequest,
     Join,
     JoinAnswer,
     LobbyActor,
@@ -27,6 +28,7 @@ from c4actors.actors.lobby import (
     WatchRequest,
 )
 from c4actors.actors.mailbox import Mailbox, Outgoing
+from c4actors.live_games import GameMoved
 from c4actors.lobby_state import Connected, Request
 from c4actors.metrics import Metrics
 from c4actors.store.sqlite import SQLiteStore
@@ -303,3 +305,34 @@ async def test_a_burst_of_watches_larger_than_the_game_inbox_is_answered_whole(
                 if ann.receive.statistics().current_buffer_used == 0:
                     break
             assert notices[-1] == count - 1
+
+
+async def test_move_counts_knock_once_and_never_queue_ahead_of_a_challenge(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Fairness at saturation (issue 17): every move reports its count to the lobby (the
+    list of games), and one inbox item per move put hundreds of counts ahead of each
+    challenge.  A thousand reports in one step make one knock (handed straight to the
+    waiting lobby: nothing stays queued), and the follower still sees the latest count."""
+    async with running_lobby(tick=0.05) as lobby:
+        ann = await join(lobby, 1, "ann")
+        await join(lobby, 2, "bob")
+        cat = await join(lobby, 3, "cat")
+        await lobby.inbox_send.send(FollowRequest(3))
+        await cat.frame("game_list")
+        await lobby.inbox_send.send(Request(1, Challenge(opponent="bob"), trio.current_time()))
+        await lobby.inbox_send.send(Request(2, Accept(challenger="ann"), trio.current_time()))
+        game_id = (await ann.frame("game_started"))["game_id"]
+        assert lobby.metrics.registry.get_sample_value("c4_lobby_wait_seconds_count") == 2
+        assert (await cat.frame("game_list_update"))["games"][0]["moves"] == 0
+        await trio.testing.wait_all_tasks_blocked()
+        for moves in range(1, 1001):
+            lobby.report_moves(GameMoved(game_id, moves))
+        lobby.report_moves(GameMoved(game_id, 7))  # a late report never takes a count back
+        assert lobby.inbox_send.statistics().current_buffer_used == 0
+        update = await cat.frame("game_list_update")
+        assert [(g["game_id"], g["moves"]) for g in update["games"]] == [(game_id, 1000)]
+        # Handled: the next report knocks again.
+        await trio.testing.wait_all_tasks_blocked()
+        lobby.report_moves(GameMoved(game_id, 1001))
+        assert (await cat.frame("game_list_update"))["games"][0]["moves"] == 1001
