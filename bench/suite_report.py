@@ -47,6 +47,7 @@ from suite_plan import (
 
 from c4actors.loadtest.figures import Summary, summary_from_json
 from c4actors.loadtest.metrics import LatencySummary
+from c4actors.loadtest.server_metrics import ServerLatency
 
 START_MARKER: Final = "<!-- loadtest-bench:start -->"
 END_MARKER: Final = "<!-- loadtest-bench:end -->"
@@ -162,6 +163,18 @@ def _loop_steps(games: int, summary: Summary | None) -> Verdict:
     return Verdict(target, measured, loop.p99_ms_at_most <= STEP_P99_MS)
 
 
+def _bound(ms: float | None) -> str:
+    return "> 2,500 ms" if ms is None else f"{ms:g} ms"
+
+
+def _served(figures: ServerLatency | None) -> str:
+    """A server latency histogram's p50 / p99 bounds, or a dash."""
+    if figures is None or not figures.count:
+        return "-"
+    p50, p99 = figures.p50_ms_at_most, figures.p99_ms_at_most
+    return " / ".join("> 2,500" if b is None else f"{b:g}" for b in (p50, p99)) + " ms"
+
+
 def _errors_note(*summaries: Summary) -> str:
     errors = sum(sum(s.errors.values()) for s in summaries)
     return f"; {errors:,} errors" if errors else ""
@@ -186,6 +199,14 @@ def _open_loop(
         return Verdict(target, f"no move measured ({errors or 'no error'})", False)
     measured = f"p99 {latency.p99_ms:,.1f} ms, max {latency.max_ms:,.1f} ms"
     measured += _errors_note(summary) or ", 0 errors"
+    reply = None if summary.server_loop is None else summary.server_loop.reply_move
+    if reply is not None and reply.count:
+        # Not the target's figure (a player feels the round trip), but what separates the
+        # server's own time from the machine's and the clients' (issue 17).
+        measured += (
+            f"; the server's own time, arrival to reply written: p99 <= "
+            f"{_bound(reply.p99_ms_at_most)}, max <= {_bound(reply.max_ms_at_most)}"
+        )
     if p99_ms is None or max_ms is None:
         return Verdict(target, measured, None)
     met = latency.p99_ms < p99_ms and latency.max_ms < max_ms and summary.ok
@@ -341,8 +362,9 @@ def lobby_and_loop_table(results: Mapping[str, StepResult]) -> list[str]:
     lines = [
         "| Step | Challenge -> started ms p50 / p99 / max | Longest idle pair "
         "| Loop steps p99 / p99.9 / longest (at most) | Steps > 5 ms / > 50 ms "
-        "| Collections gen0 / gen1 / gen2 | Longest steps (task) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| Collections gen0 / gen1 / gen2 | Server reply p50 / p99 (at most): move; lobby "
+        "| Lobby inbox wait p50 / p99 | Longest steps (task) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, result in results.items():
         summary = result.summary
@@ -361,7 +383,7 @@ def lobby_and_loop_table(results: Mapping[str, StepResult]) -> list[str]:
             else f"{games.longest_idle_s:.2f} s ({games.pairs_idle_over_1s:,} > 1 s)"
         )
         if loop is None:
-            steps = over = collections = "-"
+            steps = over = collections = replies = waits = "-"
         else:
             bounds = (loop.p99_ms_at_most, loop.p999_ms_at_most, loop.longest_ms_at_most)
             steps = " / ".join("> 1,000" if b is None else f"{b:g}" for b in bounds) + " ms"
@@ -370,11 +392,14 @@ def lobby_and_loop_table(results: Mapping[str, StepResult]) -> list[str]:
                 f"{loop.gc_collections.get(g, 0):,} ({loop.gc_seconds.get(g, 0.0) * 1000:,.0f} ms)"
                 for g in ("0", "1", "2")
             )
+            replies = f"{_served(loop.reply_move)}; {_served(loop.reply_lobby)}"
+            waits = _served(loop.lobby_wait)
         slowest = ", ".join(
             f"{seconds * 1000:,.0f} ms {_task_name(task)}" for seconds, task in result.slowest[:3]
         )
         lines.append(
-            f"| {name} | {starts} | {idle} | {steps} | {over} | {collections} | {slowest or '-'} |"
+            f"| {name} | {starts} | {idle} | {steps} | {over} | {collections} | {replies} "
+            f"| {waits} | {slowest or '-'} |"
         )
     return lines
 
@@ -459,6 +484,13 @@ def markdown_section(run: Run) -> str:
         'bounds, so "at most"); and the three longest steps of the server\'s whole life',
         "with the task that ran them (`bench/game_server.py --loop-report`).  Step lengths",
         "are wall time: on a shared machine they include time the server was not scheduled.",
+        "The server's own processing time (`c4_reply_seconds`, bucket bounds): from a",
+        "frame's arrival in its connection's reader to the reply written to the socket, for",
+        "a `move` (the mover's `game_state`) and a lobby request (the lobby's answer, e.g.",
+        "`invitation_sent`); and how long a lobby request waited in the lobby's inbox",
+        "(`c4_lobby_wait_seconds`).  What the clients measure beyond these is the network,",
+        "the kernel's socket queues, the clients' own turns and the time the server's",
+        "process was not scheduled before it read the frame.",
         "",
         *lobby_and_loop_table(run.results),
         "",

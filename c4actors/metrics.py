@@ -60,6 +60,14 @@ class Metrics:
             buckets=DEADLINE_BUCKETS,
             registry=r,
         )
+        self.reply_seconds = Histogram(
+            "c4_reply_seconds",
+            "From a request frame's arrival (its connection's reader) to the reply written to "
+            "the socket, by path: move (the mover's game_state), lobby (the lobby's answer)",
+            ["path"],
+            buckets=LOBBY_BUCKETS,
+            registry=r,
+        )
         self.lobby_wait_seconds = Histogram(
             "c4_lobby_wait_seconds",
             "From a lobby request frame's arrival to the lobby handling it (challenge, accept...)",

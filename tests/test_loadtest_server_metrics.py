@@ -5,7 +5,7 @@ percentiles, and a live server's ``/metrics`` read through a games run."""
 from __future__ import annotations
 
 from c4actors.loadtest import LoadSettings, run_load
-from c4actors.loadtest.server_metrics import loop_figures, metrics_url, parse
+from c4actors.loadtest.server_metrics import ServerLatency, loop_figures, metrics_url, parse
 from tests.support import open_server
 
 BOUNDS = ("0.001", "0.005", "0.01", "0.05", "1.0")
@@ -64,3 +64,26 @@ async def test_a_games_run_reports_the_servers_steps_in_its_window() -> None:
     assert loop.p99_ms_at_most is not None and loop.longest_ms_at_most is not None
     assert loop.p99_ms_at_most <= loop.longest_ms_at_most
     assert set(loop.gc_collections) == {"0", "1", "2"}
+    # The server's own time per reply, from the same scrapes: every move of the window.
+    assert loop.reply_move is not None and loop.reply_move.count > 0
+    assert loop.reply_move.p99_ms_at_most is not None
+    assert loop.lobby_wait is not None
+
+
+def test_the_servers_reply_times_are_read_per_path() -> None:
+    def text(move: tuple[int, int], lobby: tuple[int, int]) -> str:
+        lines = [histogram((0, 0, 0, 0, 0), 0, 0.0)]
+        for path, (fast, total) in (("move", move), ("lobby", lobby)):
+            lines += [
+                f'c4_reply_seconds_bucket{{le="0.001",path="{path}"}} {fast}.0',
+                f'c4_reply_seconds_bucket{{le="0.25",path="{path}"}} {total}.0',
+                f'c4_reply_seconds_bucket{{le="+Inf",path="{path}"}} {total}.0',
+                f'c4_reply_seconds_count{{path="{path}"}} {total}.0',
+            ]
+        return "\n".join(lines)
+
+    figures = loop_figures(parse(text((10, 10), (0, 0))), parse(text((110, 120), (0, 3))))
+    assert figures is not None
+    assert figures.reply_move == ServerLatency(110, 1.0, 250.0, 250.0)
+    assert figures.reply_lobby == ServerLatency(3, 250.0, 250.0, 250.0)
+    assert figures.lobby_wait is None, "no such histogram in these scrapes"

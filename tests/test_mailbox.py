@@ -15,6 +15,7 @@ from c4actors.actors.game_inbox import GameInput
 from c4actors.actors.mailbox import (
     CLOSE_REQUESTED,
     CLOSE_TOO_SLOW,
+    STAMPS_KEPT,
     JoinedGame,
     Mailbox,
     Outgoing,
@@ -138,3 +139,30 @@ def test_routes_reach_the_reader_once_in_order_and_never_the_writer() -> None:
     assert mailbox.take_routes() == routes
     assert mailbox.take_routes() == []
     assert connection.queued() == []
+
+
+def test_a_stamped_reply_is_found_by_its_position_once_written() -> None:
+    """The writer counts what it writes; ``written`` says which item answered a request and
+    when that request arrived (``c4_reply_seconds``), and forgets stamps it passed."""
+    connection = Connection(capacity=8)
+    mailbox = connection.mailbox
+    mailbox.deliver("update")
+    mailbox.deliver_reply("state", 12.5, "move")
+    mailbox.deliver("other")
+    mailbox.deliver_reply("invitation_sent", 13.0, "lobby")
+    assert [mailbox.written(n) for n in (1, 2, 3)] == [None, (12.5, "move"), None]
+    assert mailbox.written(4) == (13.0, "lobby")
+    assert mailbox.written(4) is None, "a stamp is reported once"
+    assert connection.queued() == ["update", "state", "other", "invitation_sent"]
+
+
+def test_a_reply_not_delivered_is_not_stamped_and_stamps_are_bounded() -> None:
+    connection = Connection(capacity=STAMPS_KEPT * 3)
+    mailbox = connection.mailbox
+    for n in range(STAMPS_KEPT * 2):  # nobody writes: a cluster relay's mailbox
+        mailbox.deliver_reply(f"f{n}", float(n + 1), "move")
+    assert mailbox.written(1) is None, "the oldest stamps were let go"
+    assert mailbox.written(STAMPS_KEPT * 2) == (float(STAMPS_KEPT * 2), "move")
+    mailbox.close(1000, "")
+    assert not mailbox.deliver_reply("late", 99.0, "move")
+    assert mailbox.written(STAMPS_KEPT * 2 + 1) is None

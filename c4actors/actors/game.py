@@ -389,7 +389,7 @@ class GameActor:
         self.game, effects = core.apply(before, event, self._last_now)
         if self.journal is not None and self.game is not before:
             self.journal.game_changed(self.game)
-        self._carry_out(effects, sender)
+        self._carry_out(effects, sender, at)
         if self.progress is not None and len(self.game.board.moves) != len(before.board.moves):
             self.progress(GameMoved(self.game_id, len(self.game.board.moves)))
         if self.game.is_over and not before.is_over:
@@ -406,14 +406,17 @@ class GameActor:
         lateness = trio.current_time() - due
         self.metrics.deadline_lateness_seconds.labels(kind).observe(max(0.0, lateness))
 
-    def _carry_out(self, effects: list[core.Effect], sender: Mailbox | None = None) -> None:
+    def _carry_out(
+        self, effects: list[core.Effect], sender: Mailbox | None = None, answers: float = 0.0
+    ) -> None:
+        """``answers``: when the sender's frame arrived (a move's), to time the replies to it."""
         for effect in effects:
             match effect:
                 case core.Send(to=to, message=message, spectators=public):
                     if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
                     frame = encode(message)
-                    self._deliver(to, frame, sender)
+                    self._deliver(to, frame, sender, answers)
                     if public and self.spectators:
                         # The same frame, after the players (``_relay``): a spectator costs
                         # them nothing (``deliver`` never waits; a full inbox drops it).
@@ -434,12 +437,18 @@ class GameActor:
                         len(result.moves),
                     )
 
-    def _deliver(self, to: tuple[int, ...], frame: str, sender: Mailbox | None = None) -> None:
+    def _deliver(
+        self, to: tuple[int, ...], frame: str, sender: Mailbox | None = None, answers: float = 0.0
+    ) -> None:
         for conn in to:
             mailbox = self.mailboxes.get(conn)
             if mailbox is None and sender is not None and sender.conn == conn:
                 mailbox = sender  # a reply to a socket that holds no seat
-            if mailbox is not None:
+            if mailbox is None:
+                continue
+            if answers and sender is not None and sender.conn == conn:
+                mailbox.deliver_reply(frame, answers, "move")
+            else:
                 mailbox.deliver(frame)
 
     def _tell_not_saved(self) -> None:

@@ -448,9 +448,9 @@ class LobbyActor:
                 self._mailboxes.pop(conn, None)
                 if name is not None:
                     log.info("user disconnected conn=%d name=%s", conn, name)
-            case Request(at=at):
+            case Request(conn=conn, at=at):
                 self.metrics.lobby_wait_seconds.observe(max(0.0, trio.current_time() - at))
-                self._apply(self._state.handle(item))
+                self._apply(self._state.handle(item), answering=(conn, at))
             case ColorChanged():
                 self._apply(self._state.handle(item))
             case LeaveRequest(request=request, reply=reply):
@@ -514,7 +514,9 @@ class LobbyActor:
         name = self._state.name_of(conn)
         return name is not None and self._state.game_of(name) is None
 
-    def _apply(self, effects: list[Effect]) -> None:
+    def _apply(self, effects: list[Effect], answering: tuple[int, float] | None = None) -> None:
+        """``answering``: the connection whose request these effects answer and when its
+        frame arrived, to time the replies to it (``c4_reply_seconds``)."""
         for effect in effects:
             match effect:
                 case Send(conn=conn, message=message):
@@ -523,7 +525,10 @@ class LobbyActor:
                         continue
                     if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
-                    mailbox.deliver(encode(message))
+                    if answering is not None and answering[0] == conn and answering[1]:
+                        mailbox.deliver_reply(encode(message), answering[1], "lobby")
+                    else:
+                        mailbox.deliver(encode(message))
                 case SessionOpened(conn=conn, name=name, game_id=game_id):
                     self._answer_join(conn, SessionGranted(name, self._route(game_id)))
                     log.info("user connected conn=%d name=%s", conn, name)

@@ -14,6 +14,7 @@ stay small.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_POLICY: Final = 1008
 CLOSE_TOO_SLOW: Final = 1013
+STAMPS_KEPT: Final = 64
+"""Stamped replies a mailbox remembers until written: a mailbox no writer reads (a cluster
+relay's) must not grow; a writer this far behind loses only the oldest figures."""
 
 
 @attrs.frozen
@@ -57,7 +61,17 @@ class Mailbox:
     ``trio.Event``: with 10,000 idle connections every few hundred bytes per connection count.
     """
 
-    __slots__ = ("_routes", "_send", "close_code", "close_reason", "closed", "conn", "on_close")
+    __slots__ = (
+        "_delivered",
+        "_routes",
+        "_send",
+        "_stamps",
+        "close_code",
+        "close_reason",
+        "closed",
+        "conn",
+        "on_close",
+    )
 
     def __init__(
         self,
@@ -72,6 +86,10 @@ class Mailbox:
         self.close_reason = ""
         self.on_close = on_close
         self._routes: list[JoinedGame] | None = None
+        self._delivered = 0
+        """Items queued so far: the position of each reply stamped (``deliver(answers=)``)."""
+        self._stamps: collections.deque[tuple[int, float, str]] | None = None
+        """Replies queued and not yet written: (position, request's arrival, path)."""
 
     def route(self, joined: JoinedGame) -> None:
         """Tell the connection's reader where its moves for a new game go.  The caller
@@ -97,7 +115,34 @@ class Mailbox:
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
+        self._delivered += 1
         return True
+
+    def deliver_reply(self, frame: str, answers: float, path: str) -> bool:
+        """``deliver`` a frame that replies to a request frame which arrived at ``answers``
+        (Trio's clock) on ``path`` (``move``, ``lobby``): the writer times it from there to
+        its write (``written``), so the server's own processing time is measured apart from
+        the clients' and the machine's (issue 17)."""
+        if not self.deliver(frame):
+            return False
+        if self._stamps is None:
+            self._stamps = collections.deque(maxlen=STAMPS_KEPT)
+        self._stamps.append((self._delivered, answers, path))
+        return True
+
+    def written(self, position: int) -> tuple[float, str] | None:
+        """The writer wrote the ``position``-th item delivered (counting from 1): when the
+        request it answers arrived and its path, if it is a stamped reply (for the writer
+        only; stamps of items never written go with the mailbox)."""
+        stamps = self._stamps
+        while stamps:
+            at, answers, path = stamps[0]
+            if at > position:
+                return None
+            stamps.popleft()
+            if at == position:
+                return answers, path
+        return None
 
     def queued(self) -> int:
         """Items delivered that the connection's writer has not taken yet."""

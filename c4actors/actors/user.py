@@ -492,6 +492,8 @@ class UserActor:
         # ``receive`` rather than ``async for``: one coroutine frame less held by every idle
         # connection's writer while it waits.
         receive = self._inbox.receive
+        written = self.mailbox.written
+        position = 0
         try:
             async with self._inbox:
                 while True:
@@ -503,6 +505,12 @@ class UserActor:
                         return
                     await self.socket.send(item)
                     messages_out.inc()
+                    position += 1
+                    reply = written(position)
+                    if reply is not None:
+                        answers, path = reply
+                        seconds = trio.current_time() - answers
+                        self.metrics.reply_seconds.labels(path).observe(max(0.0, seconds))
         finally:
             self._writer_finished = True
             if self._writer_done is not None:

@@ -126,6 +126,24 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
             ),
             ("Server collections", gc or "-"),
         ]
+        served = [
+            (label, figures)
+            for label, figures in (
+                ("Server reply time, move", window.reply_move),
+                ("Server reply time, lobby", window.reply_lobby),
+                ("Lobby inbox wait", window.lobby_wait),
+            )
+            if figures is not None and figures.count
+        ]
+        rows += [
+            (
+                label,
+                f"p50 <= {_optional(figures.p50_ms_at_most, 'ms', 2)}, p99 <= "
+                f"{_optional(figures.p99_ms_at_most, 'ms', 2)}, max <= "
+                f"{_optional(figures.max_ms_at_most, 'ms', 0)} (n={figures.count:,})",
+            )
+            for label, figures in served
+        ]
     if summary.errors:
         for kind, count in sorted(summary.errors.items()):
             rows.append((f"ERROR {kind}", f"{count:,}: {summary.error_examples.get(kind, '')}"))

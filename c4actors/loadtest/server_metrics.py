@@ -21,10 +21,23 @@ import trio
 SCRAPE_TIMEOUT: Final = 5.0
 STEP_METRIC: Final = "c4_loop_step_seconds"
 GC_METRIC: Final = "c4_gc_seconds"
+REPLY_METRIC: Final = "c4_reply_seconds"
+LOBBY_WAIT_METRIC: Final = "c4_lobby_wait_seconds"
 _SAMPLE = re.compile(r"^([a-z0-9_]+)(?:\{([^}]*)\})? ([0-9.eE+-]+|[+-]?Inf|NaN)$")
 
 Samples = dict[tuple[str, str], float]
 """``(metric name, labels as written)`` -> value."""
+
+
+@attrs.frozen
+class ServerLatency:
+    """A latency histogram of the server's own over the window, as bucket bounds ("at most");
+    None for a bound beyond the last finite bucket."""
+
+    count: int
+    p50_ms_at_most: float | None
+    p99_ms_at_most: float | None
+    max_ms_at_most: float | None
 
 
 @attrs.frozen
@@ -43,6 +56,13 @@ class LoopFigures:
     gc_collections: dict[str, int]
     """Collections by generation (``"2"``: full)."""
     gc_seconds: dict[str, float]
+    reply_move: ServerLatency | None = None
+    """A move's frame arrival to the mover's ``game_state`` written (``c4_reply_seconds``):
+    the server's own processing time, apart from the clients' and the network's."""
+    reply_lobby: ServerLatency | None = None
+    """A lobby request's arrival to the lobby's answer written (``invitation_sent`` ...)."""
+    lobby_wait: ServerLatency | None = None
+    """A lobby request's arrival to the lobby handling it (``c4_lobby_wait_seconds``)."""
 
 
 def metrics_url(ws_url: str) -> str:
@@ -109,6 +129,32 @@ def loop_figures(before: Samples | None, after: Samples | None) -> LoopFigures |
         below = next((count for bound, count in buckets if math.isclose(bound, seconds)), None)
         return steps - int(below) if below is not None else 0
 
+    def latency(metric: str, label: str = "") -> ServerLatency | None:
+        """One series of a histogram (``label``: its labels but ``le``, as written)."""
+        series = []
+        for name, labels in after:
+            if name != metric + "_bucket":
+                continue
+            pairs = labels.split(",")
+            le = next((p for p in pairs if p.startswith("le=")), None)
+            if le is None or le == 'le="+Inf"' or ",".join(p for p in pairs if p != le) != label:
+                continue
+            series.append((float(le[4:-1]), delta(name, labels)))
+        series.sort()
+        if not series or (metric + "_count", label) not in after:
+            return None
+        count = int(delta(metric + "_count", label))
+
+        def bound(fraction: float) -> float | None:
+            if count == 0:
+                return None
+            for upper, below in series:
+                if below >= fraction * count:
+                    return upper * 1000
+            return None
+
+        return ServerLatency(count, bound(0.5), bound(0.99), bound(1.0))
+
     generations = sorted({labels for name, labels in after if name == GC_METRIC + "_count"})
     return LoopFigures(
         steps=steps,
@@ -124,4 +170,7 @@ def loop_figures(before: Samples | None, after: Samples | None) -> LoopFigures |
             labels.split('"')[1]: round(delta(GC_METRIC + "_sum", labels), 4)
             for labels in generations
         },
+        reply_move=latency(REPLY_METRIC, 'path="move"'),
+        reply_lobby=latency(REPLY_METRIC, 'path="lobby"'),
+        lobby_wait=latency(LOBBY_WAIT_METRIC),
     )

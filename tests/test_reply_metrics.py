@@ -1,0 +1,34 @@
+"""The server's own processing time per reply (``c4_reply_seconds``, issue 17), through real
+sockets: a move's ``game_state`` to the mover and the lobby's answer to a challenge are each
+timed once, from the frame's arrival to the reply's write, under their path's label; the
+opponent's copy of the state is no reply and is not timed."""
+
+from __future__ import annotations
+
+import httpx
+
+from protocol import GameState, Move
+from tests.support import connect, open_server, start_game
+
+
+async def test_a_move_and_a_challenge_are_timed_to_their_replies() -> None:
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await bob.send(Move(game_id=game_id, column=3))
+        await ann.expect(GameState)
+        await bob.expect(GameState)
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            text = (await http.get("/metrics")).text
+        values = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
+        assert values['c4_reply_seconds_count{path="move"}'] == 1
+        assert values['c4_reply_seconds_count{path="lobby"}'] == 1  # invitation_sent
+        assert values['c4_reply_seconds_bucket{le="1.0",path="move"}'] == 1
+        assert values["c4_lobby_wait_seconds_count"] == 2  # the challenge and the accept
