@@ -149,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="analyses one user may have computed per hour (default: %(default)s)",
     )
     serve.add_argument(
+        "--bot-seed",
+        type=int,
+        default=None,
+        help="make the computer reproducible: each of its moves is seeded from N, its level "
+        "and the moves so far, so the same moves replay the same game (tests, demos; "
+        "default: random)",
+        metavar="N",
+    )
+    serve.add_argument(
         "--lobby-tick",
         type=_non_negative,
         default=0.05,
@@ -488,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 analysis=attrs.evolve(PoolSettings().analysis, workers=args.analysis_workers),
             ),
             analyses_per_hour=args.analyses_per_hour,
+            bot_seed=args.bot_seed,
             web=WebSettings(
                 connection=ConnectionSettings(
                     max_message_bytes=args.max_message_bytes,

@@ -130,6 +130,8 @@ class ServerSettings:
     """The solver's worker processes: the computer's moves and the analyses (``compute_pool``)."""
     analyses_per_hour: int = DEFAULT_ANALYSES_PER_HOUR
     """Analyses one user may have computed per hour (``--analyses-per-hour``)."""
+    bot_seed: int | None = None
+    """``--bot-seed``: the computer's moves reproducible (``actors.computer.move_seed``)."""
 
     def __attrs_post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
@@ -272,6 +274,7 @@ async def _serve_with(
             max_spectators=settings.max_spectators,
             max_watching=settings.max_watching,
             compute=pool,
+            bot_seed=settings.bot_seed,
         )
     )
     lobby = LobbyClient(lobby_actor.inbox_send)

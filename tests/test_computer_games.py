@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+from collections.abc import Sequence
 
 import pytest
 
+from c4actors.actors.computer import move_seed
+from c4actors.bots import Budget, choose_move, quick_move
 from c4actors.compute_jobs import WorkedIn
 from c4actors.lobby_state import computer_name
-from c4actors.rules import Board
+from c4actors.rules import Board, Termination
 from protocol import (
     Error,
     GameOver,
@@ -24,6 +28,7 @@ from protocol import (
     UserList,
 )
 from protocol.messages import BotLevel, FirstMover
+from tests.e2e.server_process import BOT_SEED
 from tests.support import Client, connect, open_server
 
 
@@ -68,6 +73,52 @@ async def test_a_game_against_the_computer_from_start_to_stored_end(
             2 if first == "you" else 1,
         )
         assert len(stored.result.moves) >= 7
+
+
+async def test_a_seeded_beginner_game_replays_exactly() -> None:
+    """``--bot-seed``: each move's seed comes from the position, not from the game or the
+    person, so two people playing the same moves get the same game."""
+    games = []
+    async with open_server(bot_seed=BOT_SEED) as server:
+        for name in ("ann", "bob", "cy"):
+            async with connect(server, name) as person:
+                await person.send(PlayComputer(level="beginner", first="you"))
+                started = await person.expect_skipping(GameStarted, LobbyUpdate)
+                over = await play_out(person, started, await person.expect(GameState))
+                stored = await server.store.get_game(started.game_id)
+                assert stored is not None
+                games.append((tuple(stored.result.moves), over.winner))
+    assert games[0][0] and games.count(games[0]) == 3, games
+
+
+def _results_against_leftmost(bot_seed: int, moves: Sequence[int] = ()) -> set[str]:
+    """Who can win when the person (first) always drops in the leftmost column with room
+    and the beginner is seeded by ``bot_seed``: over every mix of its moves coming from
+    the pool (``choose_move``) or from the quick fallback (a busy or slow pool)."""
+    person = [*moves, Board.from_moves(moves).legal_columns()[0]]
+    board = Board.from_moves(person)
+    if board.is_over:
+        return {"person" if board.outcome.termination is Termination.WIN else "draw"}
+    seed = move_seed(bot_seed, "beginner", person)
+    pool = choose_move(person, "beginner", random.Random(seed), Budget.seconds(60)).column
+    results = set()
+    for column in {pool, quick_move(person, seed)}:
+        after = Board.from_moves([*person, column])
+        if after.outcome.termination is Termination.WIN:
+            results.add("computer")
+        elif after.is_over:
+            results.add("draw")
+        else:
+            results |= _results_against_leftmost(bot_seed, [*person, column])
+    return results
+
+
+def test_the_browser_tests_seed_makes_the_beginner_beat_leftmost_play() -> None:
+    """``tests/e2e/test_computer.py`` plays the leftmost column and expects the computer to
+    win: with the browser servers' ``--bot-seed`` it does, whatever falls back, while
+    unseeded the beginner (who blocks a threat only some of the time) may lose."""
+    assert _results_against_leftmost(BOT_SEED) == {"computer"}
+    assert any("person" in _results_against_leftmost(seed) for seed in range(20))
 
 
 async def test_the_computers_moves_never_run_in_the_event_loop(

@@ -16,6 +16,7 @@ no solver), so the person always gets a move.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 from collections.abc import Sequence
@@ -34,10 +35,24 @@ from c4actors.metrics import Metrics
 log = logging.getLogger("c4actors.computer")
 
 
+def move_seed(bot_seed: int, level: str, moves: Sequence[int]) -> int:
+    """The seed of the computer's move after ``moves`` at ``level`` under ``serve
+    --bot-seed bot_seed``: a function of the position alone (SHA-256, so the same on every
+    run and Python), never of the game's id, its players' names, the order games start in
+    or the clock.  So with a fixed ``--bot-seed`` the computer is deterministic: the same
+    moves from a person replay the same game, which is what a browser test or a demo
+    needs; and the pool's move and its quick fallback (``bots.quick_move``) get the same
+    seed, so a move that fell back is still reproducible."""
+    key = f"{bot_seed}:{level}:{','.join(map(str, moves))}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
+
+
 class ComputerPlayer:
     """Moves for ``computer``'s seat (named ``name``) of the game whose inbox is ``inbox``.
 
-    ``rng`` seeds every move's job (a seeded game replays exactly in tests)."""
+    ``rng`` seeds every move's job (a seeded game replays exactly in tests); ``bot_seed``
+    (``serve --bot-seed``) instead derives each move's seed from the position
+    (``move_seed``)."""
 
     def __init__(
         self,
@@ -47,10 +62,12 @@ class ComputerPlayer:
         pool: ComputePool | None,
         metrics: Metrics,
         rng: random.Random | None = None,
+        bot_seed: int | None = None,
     ) -> None:
         self.computer, self.name, self.inbox, self.pool = computer, name, inbox, pool
         self.metrics = metrics
         self.rng = rng or random.Random()
+        self.bot_seed = bot_seed
         send, receive = trio.open_memory_channel[Outgoing](0)
         receive.close()  # what the game tells the computer's seat is dropped
         self.mailbox = Mailbox(COMPUTER_CONN, send)
@@ -70,7 +87,10 @@ class ComputerPlayer:
 
     async def _choose(self, moves: tuple[int, ...]) -> int:
         level = self.computer.level
-        seed = self.rng.randrange(2**32)
+        if self.bot_seed is None:
+            seed = self.rng.randrange(2**32)
+        else:
+            seed = move_seed(self.bot_seed, level, moves)
         if self.pool is None:
             self.fallbacks += 1
             return quick_move(moves, seed)

@@ -307,10 +307,13 @@ class LobbyActor:
         max_watching: int = DEFAULT_MAX_WATCHING,
         rematch_timeout: float | None = DEFAULT_REMATCH_TIMEOUT,
         compute: ComputePool | None = None,
+        bot_seed: int | None = None,
     ) -> None:
         self.store = store
         self.compute = compute
         """Where the computer's moves are computed (None: only its quick fallback moves)."""
+        self.bot_seed = bot_seed
+        """``serve --bot-seed``: the computer's moves are a function of the position."""
         self._spectators = Spectators(max_spectators, max_watching)
         self._ended: collections.deque[str] = collections.deque(maxlen=ENDED_GAMES_REMEMBERED)
         self.chat = ChatSettings() if chat is None else chat
@@ -725,7 +728,9 @@ class LobbyActor:
         if start.setup.computer is not None:
             seat = start.setup.computer
             name = start.setup.player(seat.seat).name
-            computer = ComputerPlayer(seat, name, send.clone(), self.compute, self.metrics)
+            computer = ComputerPlayer(
+                seat, name, send.clone(), self.compute, self.metrics, bot_seed=self.bot_seed
+            )
         mailboxes = []
         for conn in (start.conn1, start.conn2):
             if conn == COMPUTER_CONN and computer is not None:

@@ -16,6 +16,11 @@ from c4actors.server_process import ServerProcess
 ROOT: Final = Path(__file__).resolve().parents[2]
 DEFAULT_GRACE: Final = 3.0
 """The grace period of the shared test server: short, so a disconnect test is quick."""
+BOT_SEED: Final = 7
+"""``--bot-seed`` of every browser-test server: the computer is reproducible, so a game
+against it replays exactly.  With this seed, leftmost-column play loses to the beginner
+whichever of its moves fall back to the quick move (checked by
+``tests/test_computer_games.py``), so ``test_a_game_against_each_level`` cannot flake."""
 
 
 def serve_args(
@@ -40,6 +45,7 @@ def serve_args(
         *("--db", str(db)),
         # Every browser of every test registers from 127.0.0.1: lift the per-address limit.
         *("--registrations-per-address", "0"),
+        *("--bot-seed", str(BOT_SEED)),
         *extra,
     ]
 
