@@ -60,6 +60,14 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
         "while others watch the lobby; echo: round trips against bench/echo_server.py",
     )
     parser.add_argument("--url", default="ws://127.0.0.1:8000/ws", help="server WebSocket URL")
+    parser.add_argument(
+        "--also-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another server of the same cluster (an edge; repeatable): connections are "
+        "spread over --url and these in turn, a game's two players on different ones",
+    )
     size = parser.add_argument_group("size")
     size.add_argument("--concurrent", type=_count, default=10, help="games: games in flight")
     size.add_argument(
@@ -137,6 +145,15 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
         "--server-pid", type=int, help="local server's pid: report its CPU and memory (/proc)"
     )
     measure.add_argument(
+        "--also-pid",
+        type=int,
+        action="append",
+        default=[],
+        metavar="PID",
+        help="another local process of the server (a cluster's core or edge, redis-server; "
+        "repeatable): its CPU and memory are reported too",
+    )
+    measure.add_argument(
         "--settle", type=_non_negative, default=1.0, help="idle: seconds before reading memory"
     )
     measure.add_argument(
@@ -177,6 +194,8 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         strategy=cast(Strategy, args.strategy),
         seed=args.seed,
         server_pid=args.server_pid,
+        also_urls=tuple(args.also_url),
+        also_pids=tuple(args.also_pid),
         settle=args.settle,
         echo_server=args.echo_server,
         json_path=args.json_path,

@@ -184,8 +184,11 @@ async def open_socket(
 
 
 @asynccontextmanager
-async def connect(run: LoadRun, name: str | None, *, ramp: bool = True) -> AsyncIterator[Client]:
-    """Open a socket and join as ``name`` (just the socket when ``name`` is None).
+async def connect(
+    run: LoadRun, name: str | None, *, ramp: bool = True, url: str | None = None
+) -> AsyncIterator[Client]:
+    """Open a socket to ``url`` (the run's ``--url`` when None) and join as ``name`` (just
+    the socket when ``name`` is None).
 
     With ``ramp`` (the long-lived connections), first wait for a ramp slot and hold one of the
     ramp's handshake places until joined; once the window has closed, connect no more
@@ -205,7 +208,7 @@ async def connect(run: LoadRun, name: str | None, *, ramp: bool = True) -> Async
         started = trio.current_time()
         offer = BROWSER_OFFER if run.settings.compression == "browser" else None
         async with open_socket(
-            run.settings.url, run.settings.message_queue_size, offer=offer
+            run.settings.url if url is None else url, run.settings.message_queue_size, offer=offer
         ) as ws:
             stats.connections_opened += 1
             stats.connections_open += 1

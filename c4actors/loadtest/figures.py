@@ -117,6 +117,8 @@ class Summary:
     client_cpu_share: float | None
     """The load tester's own CPU over the window: near 1.0, it is the bottleneck."""
     server: ServerFigures | None = None
+    other_servers: list[ServerFigures] = attrs.field(factory=list)
+    """``--also-pid``'s processes, in their order."""
     games: GamesFigures | None = None
     echo: EchoFigures | None = None
     idle: IdleFigures | None = None

@@ -53,6 +53,10 @@ class LoadRun:
         """The server's ``/metrics`` around the window (``server_metrics``; games only)."""
         if settings.server_pid is not None:
             self.server_at_start = procfs.sample(settings.server_pid, time.monotonic())
+        self.others_at_start = [procfs.sample(pid, time.monotonic()) for pid in settings.also_pids]
+        self.others_at_open: list[procfs.ProcessSample] = []
+        self.others_at_close: list[procfs.ProcessSample] = []
+        """``also_pids``' samples, in their order."""
 
     @property
     def measuring(self) -> bool:
@@ -76,6 +80,7 @@ class LoadRun:
         self._client_cpu_at_open = time.process_time()
         if self.settings.server_pid is not None:
             self.server_at_open = procfs.sample(self.settings.server_pid, time.monotonic())
+        self.others_at_open = [procfs.sample(p, time.monotonic()) for p in self.settings.also_pids]
         self.window_open.set()
 
     def close_window(self) -> None:
@@ -89,6 +94,9 @@ class LoadRun:
             self.client_cpu_share = (time.process_time() - self._client_cpu_at_open) / elapsed
         if self.settings.server_pid is not None:
             self.server_at_close = procfs.sample(self.settings.server_pid, time.monotonic())
+        self.others_at_close = [
+            procfs.sample(pid, time.monotonic()) for pid in self.settings.also_pids
+        ]
         self.window_closed.set()
 
     @property

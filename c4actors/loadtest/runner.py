@@ -18,7 +18,7 @@ import trio
 from . import server_metrics
 from .figures import ChurnFigures, EchoFigures, GamesFigures, IdleFigures, ServerFigures, Summary
 from .loadrun import LoadRun
-from .procfs import cpu_share
+from .procfs import ProcessSample, cpu_share
 from .progress import show_progress
 from .scenario_churn import run_churn
 from .scenario_echo import run_echo
@@ -68,7 +68,18 @@ def _summary(run: LoadRun, started: str, section: Section | None) -> Summary:
     settings, stats = run.settings, run.stats
     server = None
     if settings.server_pid is not None:
-        server = _server_figures(run, settings.server_pid)
+        server = _server_figures(
+            settings.server_pid, run.server_at_start, run.server_at_open, run.server_at_close
+        )
+    others = [
+        _server_figures(
+            pid,
+            run.others_at_start[index],
+            run.others_at_open[index] if run.others_at_open else None,
+            run.others_at_close[index] if run.others_at_close else None,
+        )
+        for index, pid in enumerate(settings.also_pids)
+    ]
     return Summary(
         scenario=settings.scenario,
         url=settings.url,
@@ -81,6 +92,7 @@ def _summary(run: LoadRun, started: str, section: Section | None) -> Summary:
         handshake=stats.handshake.summary(),
         client_cpu_share=run.client_cpu_share,
         server=server,
+        other_servers=others,
         games=section if isinstance(section, GamesFigures) else None,
         echo=section if isinstance(section, EchoFigures) else None,
         idle=section if isinstance(section, IdleFigures) else None,
@@ -91,12 +103,16 @@ def _summary(run: LoadRun, started: str, section: Section | None) -> Summary:
     )
 
 
-def _server_figures(run: LoadRun, pid: int) -> ServerFigures:
-    opened, closed = run.server_at_open, run.server_at_close
+def _server_figures(
+    pid: int,
+    started: ProcessSample | None,
+    opened: ProcessSample | None,
+    closed: ProcessSample | None,
+) -> ServerFigures:
     return ServerFigures(
         pid=pid,
         cpu_share=cpu_share(opened, closed) if opened and closed else None,
-        rss_kib_start=run.server_at_start.rss_kib if run.server_at_start else None,
+        rss_kib_start=started.rss_kib if started else None,
         rss_kib_open=opened.rss_kib if opened else None,
         rss_kib_close=closed.rss_kib if closed else None,
     )

@@ -99,7 +99,8 @@ async def run_churn(run: LoadRun) -> ChurnFigures:
     async def watcher(index: int) -> None:
         settled = False
         try:
-            async with connect(run, settings.user_name("w", index)) as client:
+            name = settings.user_name("w", index)
+            async with connect(run, name, url=settings.url_for(index)) as client:
                 settled = True
                 tracker.watchers += 1
                 run.connection_settled()
@@ -132,7 +133,7 @@ async def run_churn(run: LoadRun) -> ChurnFigures:
         name = settings.user_name("c", index)
         tracker.churners_active += 1
         try:
-            async with connect(run, None, ramp=False) as client:
+            async with connect(run, None, ramp=False, url=settings.url_for(index)) as client:
                 tracker.sent(name, trio.current_time())
                 await client.join(name)
                 if not tracker.listing_checked:

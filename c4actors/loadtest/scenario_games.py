@@ -163,7 +163,7 @@ class Pair:
         run = self.run
         settled = False
         try:
-            async with connect(run, name) as client:
+            async with connect(run, name, url=run.settings.url_for(int(not challenger))) as client:
                 settled = True
                 run.connection_settled()
                 await run.window_open.wait()

@@ -44,7 +44,7 @@ async def run_idle(run: LoadRun) -> IdleFigures:
         settled = False
         try:
             name = None if settings.echo_server else settings.user_name("i", index)
-            async with connect(run, name) as client:
+            async with connect(run, name, url=settings.url_for(index)) as client:
                 if settings.echo_server:
                     await echo_once(client, index)
                 settled = True

@@ -53,6 +53,12 @@ class LoadSettings:
     """Games: the pairs' first challenges spread evenly over this many seconds (0: at once)."""
     strategy: Strategy = "heuristic"
     server_pid: int | None = None
+    also_urls: tuple[str, ...] = ()
+    """More servers of one cluster (its edges): connections are spread over ``url`` and
+    these (``url_for``)."""
+    also_pids: tuple[int, ...] = ()
+    """More local processes (a cluster's core and edges, redis-server) whose CPU over the
+    window is reported beside ``server_pid``'s."""
     json_path: Path | None = None
     quiet: bool = False
     timeout: float | None = None
@@ -104,6 +110,12 @@ class LoadSettings:
             return self.timeout
         window = self.window if self.window is not None else COUNT_MODE_TIMEOUT
         return 30.0 + self.ramp_limit + window + self.settle + 2 * DRAIN_SECONDS
+
+    def url_for(self, index: int) -> str:
+        """Where connection ``index`` of its kind connects: ``url`` and ``also_urls`` in
+        turn (a game's challenger is 0 and its opponent 1: with two edges, one on each)."""
+        urls = (self.url, *self.also_urls)
+        return urls[index % len(urls)]
 
     def user_name(self, role: str, index: int) -> str:
         """A unique, valid lobby name (at most 24 characters of ``[A-Za-z0-9_-]``)."""
