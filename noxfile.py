@@ -45,7 +45,7 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (rules, solver, spectators, server under load, timed games): docs/benchmarks.md.
+    """Benchmarks (rules, solver, spectators, load, timed games, cluster): docs/benchmarks.md.
 
     Pass --quick for a few minutes' smoke run of the load steps; the full run takes ~20 min.
     """
@@ -58,3 +58,5 @@ def bench(session: nox.Session) -> None:
     # Timed games (issue 14): its own server and section; --quick carries over.
     quick = ["--quick"] if "--quick" in session.posargs else []
     session.run("python", "bench/timed_bench.py", *quick)
+    # A cluster, a core and two edges on a redis-server (issue 16); --quick carries over.
+    session.run("python", "bench/cluster_bench.py", *quick)

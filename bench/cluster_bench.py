@@ -1,0 +1,673 @@
+"""Cluster benchmark (issue 16): one process against a core and two edges on one Redis.
+
+Every measurement runs ``c4actors serve`` itself, alone (the baseline) and as a cluster
+(``--redis URL --role core`` and two ``--role edge``, each on a port of its own, a fresh
+``redis-server`` without persistence), with the same flags: the flood limits lifted as
+``bench/game_server.py`` lifts them (a load tester on one machine exceeds them by design).
+The load tester (``c4actors loadtest``, its own process) spreads its connections over the
+edges (``--also-url``: a game's two players always on different edges) and reads the CPU
+time of every server process over its window (``--server-pid`` / ``--also-pid``, redis-server
+included).  Nothing is pinned: the cluster's four processes share the machine's CPUs.
+
+Measured, each with its baseline from the same run:
+
+* closed loop (each player moves as soon as it may) at two sizes: moves/s, server CPU per
+  move summed over every process, each process's share (targets: the core at most a third
+  of the single process's CPU per move; all processes at most 1.5x);
+* open loop, 1 move/s per game: the move round trip's p99 (target: at most 5 ms above the
+  single process's);
+* idle users spread over both edges: connection time and memory per connection;
+* churn with watchers on both edges: a join reaches every watcher on both (p99 < 1 s);
+* core failover: a second core waits as a standby; the core is killed with SIGKILL in the
+  middle of a game and the time until a move is served again is measured (target < 5 s),
+  along with the way it came back (the same game resumed, or a new one).
+
+Writes its own section of ``docs/benchmarks.md`` (``--no-write``: print only); ``--quick``
+for small sizes while developing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Final
+
+import attrs
+import trio
+from doc_sections import replace_section
+from trio_websocket import WebSocketConnection
+
+from c4actors.loadtest.connection import open_socket
+from c4actors.loadtest.figures import ServerFigures, Summary, summary_from_json
+from c4actors.loadtest.metrics import LatencySummary
+from c4actors.server_process import ServerProcess
+from protocol.codec import decode_server, encode
+from protocol.messages import (
+    Accept,
+    Challenge,
+    GameStarted,
+    GameState,
+    Invitation,
+    Move,
+    NewConnection,
+    ServerMessage,
+    UserList,
+    Welcome,
+)
+
+DOCS: Final = Path(__file__).resolve().parent.parent / "docs"
+START_MARKER: Final = "<!-- cluster-bench:start -->"
+END_MARKER: Final = "<!-- cluster-bench:end -->"
+LIMITS_LIFTED: Final = (
+    "--rate",
+    "1e9",
+    "--burst",
+    "1e9",
+    "--max-connections",
+    "0",
+    "--max-per-address",
+    "0",
+    "--max-games-per-minute",
+    "0",
+    "--log-level",
+    "warning",
+    "--secret",
+    "cluster-bench",
+)
+CORE_SHARE_TARGET: Final = 1 / 3
+TOTAL_RATIO_TARGET: Final = 1.5
+OPEN_P99_SLACK_MS: Final = 5.0
+CHURN_P99_MS: Final = 1000.0
+FAILOVER_TARGET_S: Final = 5.0
+LOADTEST_SLACK: Final = 120.0
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Redis:
+    """A throwaway ``redis-server`` on a free loopback port, nothing persisted."""
+
+    def __init__(self) -> None:
+        self.directory = tempfile.TemporaryDirectory(prefix="c4bench-redis-")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", self.directory.name),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"*1\r\n$4\r\nPING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.directory.cleanup()
+
+
+@attrs.frozen
+class Deployment:
+    """What the load tester is pointed at: the URLs and every process to read."""
+
+    name: str
+    urls: tuple[str, ...]
+    pids: dict[str, int]
+    """Role -> pid, the first the ``--server-pid`` (the single process, or the core)."""
+    processes: dict[str, ServerProcess]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+@contextmanager
+def single(directory: Path, extra: Sequence[str] = ()) -> Iterator[Deployment]:
+    args = ["--port", "0", "--db", str(directory / "single.sqlite3"), *LIMITS_LIFTED, *extra]
+    server = ServerProcess.start(args, env=_env())
+    try:
+        yield Deployment("one process", (server.ws_url,), {"single": server.pid}, {})
+    finally:
+        server.kill()
+
+
+@contextmanager
+def cluster(
+    directory: Path, extra: Sequence[str] = (), standby: bool = False
+) -> Iterator[Deployment]:
+    """A fresh Redis, a core (and a standby), two edges; all killed on the way out."""
+    with ExitStack() as stack:
+        redis = Redis()
+        stack.callback(redis.stop)
+        db = directory / f"cluster-{time.monotonic_ns()}.sqlite3"
+
+        def start(role: str) -> ServerProcess:
+            args = ["--redis", redis.url, "--role", role, "--port", "0", "--db", str(db)]
+            process = ServerProcess.start([*args, *LIMITS_LIFTED, *extra], env=_env())
+            stack.callback(process.kill)
+            return process
+
+        core = start("core")
+        processes = {"core": core}
+        if standby:
+            processes["standby"] = start("core")
+        processes["edge A"] = start("edge")
+        processes["edge B"] = start("edge")
+        pids = {role: process.pid for role, process in processes.items() if role != "standby"}
+        pids["redis-server"] = redis.pid
+        urls = (processes["edge A"].ws_url, processes["edge B"].ws_url)
+        yield Deployment("core + 2 edges", urls, pids, processes)
+
+
+def run_loadtest(deployment: Deployment, scenario: str, args: Sequence[str]) -> Summary:
+    """One ``c4actors loadtest`` run against ``deployment``; its figures."""
+    pids = list(deployment.pids.values())
+    with tempfile.TemporaryDirectory(prefix="c4bench-") as directory:
+        output = Path(directory) / "figures.json"
+        command = [sys.executable, "-m", "c4actors.cli", "loadtest", scenario, *args]
+        command += ["--url", deployment.urls[0]]
+        for url in deployment.urls[1:]:
+            command += ["--also-url", url]
+        command += ["--server-pid", str(pids[0])]
+        for pid in pids[1:]:
+            command += ["--also-pid", str(pid)]
+        command += ["--send-rate", "0", "--json", str(output), "--quiet"]
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=600 + LOADTEST_SLACK, check=False
+        )
+        if not output.exists():
+            raise RuntimeError(
+                f"{scenario}: the load tester wrote no figures (exit {completed.returncode})\n"
+                f"{completed.stderr[-3000:]}"
+            )
+        return summary_from_json(json.loads(output.read_text()))
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@attrs.frozen
+class Cpu:
+    """CPU per move over a window, per process (``ms``), and the moves/s it came with."""
+
+    moves_per_s: float
+    per_process_ms: dict[str, float | None]
+
+    @property
+    def total_ms(self) -> float | None:
+        values = list(self.per_process_ms.values())
+        if not values or any(value is None for value in values):
+            return None
+        return sum(value for value in values if value is not None)
+
+
+def cpu_figures(deployment: Deployment, summary: Summary) -> Cpu:
+    games = summary.games
+    rate = games.moves_per_s if games else 0.0
+    servers: list[ServerFigures] = [
+        *([summary.server] if summary.server else []),
+        *summary.other_servers,
+    ]
+    roles = {pid: role for role, pid in deployment.pids.items()}
+    per_process: dict[str, float | None] = {}
+    for server in servers:
+        share = server.cpu_share
+        per_process[roles.get(server.pid, str(server.pid))] = (
+            None if share is None or rate <= 0 else 1000 * share / rate
+        )
+    return Cpu(rate, per_process)
+
+
+@attrs.frozen
+class ClosedLoop:
+    games: int
+    single: Cpu
+    cluster: Cpu
+    errors: dict[str, int]
+
+
+@attrs.frozen
+class OpenLoop:
+    games: int
+    single: LatencySummary | None
+    cluster: LatencySummary | None
+    slips: tuple[int, int]
+    errors: dict[str, int]
+
+
+@attrs.frozen
+class Idle:
+    users: int
+    single_seconds: float | None
+    cluster_seconds: float | None
+    single_kib: float | None
+    cluster_kib: dict[str, float | None]
+    errors: dict[str, int]
+
+
+@attrs.frozen
+class Churn:
+    watchers: int
+    join_rate: float
+    single: LatencySummary | None
+    cluster: LatencySummary | None
+    joins: tuple[int, int]
+    errors: dict[str, int]
+
+
+@attrs.frozen
+class Failover:
+    seconds: float | None
+    path: str
+
+
+def _merge(errors: dict[str, int], summary: Summary) -> None:
+    for kind, count in summary.errors.items():
+        errors[kind] = errors.get(kind, 0) + count
+
+
+def closed_loop(directory: Path, games: int, window: float, seed: int) -> ClosedLoop:
+    args = ["--concurrent", str(games), "--duration", f"{window:g}", "--seed", str(seed)]
+    errors: dict[str, int] = {}
+    cpus = []
+    for deploy in (single, cluster):
+        with deploy(directory) as deployment:
+            print(f"closed loop {games} games, {deployment.name} ...", end=" ", flush=True)
+            summary = run_loadtest(deployment, "games", args)
+        _merge(errors, summary)
+        cpus.append(cpu_figures(deployment, summary))
+        print(f"{cpus[-1].moves_per_s:,.0f} moves/s, errors {summary.errors or 'none'}")
+    return ClosedLoop(games, cpus[0], cpus[1], errors)
+
+
+def open_loop(directory: Path, games: int, window: float, seed: int) -> OpenLoop:
+    args = ["--concurrent", str(games), "--duration", f"{window:g}", "--move-rate", "1"]
+    args += ["--seed", str(seed), "--stagger", "1"]
+    errors: dict[str, int] = {}
+    latencies: list[LatencySummary | None] = []
+    slips: list[int] = []
+    for deploy in (single, cluster):
+        with deploy(directory) as deployment:
+            print(f"open loop {games} games, {deployment.name} ...", end=" ", flush=True)
+            summary = run_loadtest(deployment, "games", args)
+        _merge(errors, summary)
+        latencies.append(summary.games.move_latency if summary.games else None)
+        slips.append(summary.games.schedule_slips if summary.games else 0)
+        print(f"p99 {_p99(latencies[-1])}, errors {summary.errors or 'none'}")
+    return OpenLoop(games, latencies[0], latencies[1], (slips[0], slips[1]), errors)
+
+
+def idle(directory: Path, users: int, window: float) -> Idle:
+    args = ["--connections", str(users), "--duration", f"{window:g}", "--settle", "2"]
+    errors: dict[str, int] = {}
+    summaries = []
+    deployments = []
+    for deploy in (single, cluster):
+        with deploy(directory) as deployment:
+            print(f"idle {users} users, {deployment.name} ...", end=" ", flush=True)
+            summary = run_loadtest(deployment, "idle", args)
+        _merge(errors, summary)
+        summaries.append(summary)
+        deployments.append(deployment)
+        seconds = summary.idle.connect_all_seconds if summary.idle else None
+        print(f"connected in {seconds} s, errors {summary.errors or 'none'}")
+    alone, spread = summaries
+    single_kib = alone.idle.rss_per_connection_kib if alone.idle else None
+    roles = {pid: role for role, pid in deployments[1].pids.items()}
+    cluster_kib: dict[str, float | None] = {}
+    for server in [*([spread.server] if spread.server else []), *spread.other_servers]:
+        grown = (
+            None
+            if server.rss_kib_open is None or server.rss_kib_start is None
+            else (server.rss_kib_open - server.rss_kib_start) / users
+        )
+        cluster_kib[roles.get(server.pid, str(server.pid))] = grown
+    return Idle(
+        users,
+        alone.idle.connect_all_seconds if alone.idle else None,
+        spread.idle.connect_all_seconds if spread.idle else None,
+        single_kib,
+        cluster_kib,
+        errors,
+    )
+
+
+def churn(directory: Path, watchers: int, join_rate: float, window: float) -> Churn:
+    args = ["--watchers", str(watchers), "--join-rate", f"{join_rate:g}"]
+    args += ["--duration", f"{window:g}", "--lifetime", "1"]
+    errors: dict[str, int] = {}
+    latencies: list[LatencySummary | None] = []
+    joins: list[int] = []
+    for deploy in (single, cluster):
+        with deploy(directory, ("--lobby-list-limit", "0")) as deployment:
+            print(f"churn {watchers} watchers, {deployment.name} ...", end=" ", flush=True)
+            summary = run_loadtest(deployment, "churn", args)
+        _merge(errors, summary)
+        latencies.append(summary.churn.all_watchers_latency if summary.churn else None)
+        joins.append(summary.churn.joins if summary.churn else 0)
+        print(f"p99 {_p99(latencies[-1])}, errors {summary.errors or 'none'}")
+    return Churn(watchers, join_rate, latencies[0], latencies[1], (joins[0], joins[1]), errors)
+
+
+# --------------------------------------------------------------------------- failover
+
+
+class _Player:
+    def __init__(self, ws: WebSocketConnection, name: str) -> None:
+        self.ws = ws
+        self.name = name
+
+    async def send(self, text: str) -> None:
+        await self.ws.send_message(text)
+
+    async def until(self, *kinds: type[ServerMessage]) -> ServerMessage:
+        """The next message of one of ``kinds`` (others on the way are skipped)."""
+        while True:
+            message = decode_server(await self.ws.get_message())
+            if isinstance(message, kinds):
+                return message
+
+
+async def _play_across_failover(deployment: Deployment) -> Failover:
+    """Ann on edge A, Bob on edge B start a game and make two moves; the core is killed
+    (SIGKILL); each player keeps trying: reconnect (with the resume token) through its
+    edge, and the game goes on if the standby restored it, or a new game starts; the time
+    from the kill to the first ``game_state`` after it."""
+    url_a, url_b = deployment.urls
+    tokens: dict[str, str] = {}
+    async with open_socket(url_a) as ws_a, open_socket(url_b) as ws_b:
+        ann, bob = _Player(ws_a, "ann"), _Player(ws_b, "bob")
+        for player in (ann, bob):
+            await player.send(encode(NewConnection(username=player.name)))
+            welcome = await player.until(Welcome)
+            assert isinstance(welcome, Welcome)
+            tokens[player.name] = welcome.resume
+        game_id = await _new_game(ann, bob)
+        for mover, column in ((bob, 3), (ann, 2)):
+            await mover.send(encode(Move(game_id=game_id, column=column, ply=None)))
+            await ann.until(GameState)
+            await bob.until(GameState)
+        os.kill(deployment.processes["core"].pid, signal.SIGKILL)
+        killed = trio.current_time()
+    with trio.move_on_after(30):
+        while True:
+            try:
+                path = await _move_again(url_a, url_b, tokens, game_id)
+                return Failover(trio.current_time() - killed, path)
+            except Exception:  # the standby is not serving yet: try again shortly
+                await trio.sleep(0.1)
+    return Failover(None, "no move served within 30 s")
+
+
+async def _new_game(ann: _Player, bob: _Player) -> str:
+    await ann.send(encode(Challenge(opponent="bob")))
+    await bob.until(Invitation)
+    await bob.send(encode(Accept(challenger="ann")))
+    started = await bob.until(GameStarted)
+    assert isinstance(started, GameStarted)
+    await ann.until(GameStarted)
+    await ann.until(GameState)
+    await bob.until(GameState)
+    return started.game_id
+
+
+async def _move_again(url_a: str, url_b: str, tokens: dict[str, str], game_id: str) -> str:
+    with trio.fail_after(5):
+        async with open_socket(url_a) as ws_a, open_socket(url_b) as ws_b:
+            ann, bob = _Player(ws_a, "ann"), _Player(ws_b, "bob")
+            resumed = True
+            for player in (ann, bob):
+                await player.send(
+                    encode(NewConnection(username=player.name, resume=tokens[player.name]))
+                )
+                await player.until(Welcome)
+                back = await player.until(GameStarted, UserList)
+                resumed = resumed and isinstance(back, GameStarted) and back.game_id == game_id
+            if resumed:
+                await bob.send(encode(Move(game_id=game_id, column=3)))
+                await bob.until(GameState)
+                return "the same game resumed (the standby restored it)"
+            new_game = await _new_game(ann, bob)
+            await bob.send(encode(Move(game_id=new_game, column=3)))
+            await bob.until(GameState)
+            return "a new game (the standby did not restore the one in progress)"
+
+
+def failover(directory: Path) -> Failover:
+    print("failover ...", end=" ", flush=True)
+    with cluster(directory, standby=True) as deployment:
+        result = trio.run(_play_across_failover, deployment)
+    print(f"{result.seconds} s: {result.path}")
+    return result
+
+
+# --------------------------------------------------------------------------- the section
+
+
+def _p99(latency: LatencySummary | None) -> str:
+    return "-" if latency is None else f"{latency.p99_ms:,.1f} ms"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} ms"
+
+
+def _ratio(value: float | None, baseline: float | None) -> str:
+    if value is None or baseline is None or baseline <= 0:
+        return "-"
+    return f"{value / baseline:.2f}x"
+
+
+VERDICT: Final = {True: "met", False: "**NOT MET**", None: "not measured"}
+
+
+def closed_rows(loop: ClosedLoop) -> list[str]:
+    single_ms = loop.single.total_ms
+    total = loop.cluster.total_ms
+    core = loop.cluster.per_process_ms.get("core")
+    core_met = None if core is None or single_ms is None else core <= CORE_SHARE_TARGET * single_ms
+    total_met = (
+        None if total is None or single_ms is None else total <= TOTAL_RATIO_TARGET * single_ms
+    )
+    shares = ", ".join(
+        f"{role} {_ms(value)} ({_ratio(value, single_ms)})"
+        for role, value in loop.cluster.per_process_ms.items()
+    )
+    return [
+        f"| Closed loop, {loop.games:,} games: moves/s | {loop.cluster.moves_per_s:,.0f} "
+        f"| {loop.single.moves_per_s:,.0f} | "
+        f"{_ratio(loop.cluster.moves_per_s, loop.single.moves_per_s)} | - |",
+        f"| Closed loop, {loop.games:,} games: CPU per move, all processes | {_ms(total)} "
+        f"| {_ms(single_ms)} | {_ratio(total, single_ms)} "
+        f"| <= {TOTAL_RATIO_TARGET}x: {VERDICT[total_met]} |",
+        f"| Closed loop, {loop.games:,} games: the core's CPU per move | {_ms(core)} "
+        f"| {_ms(single_ms)} | {_ratio(core, single_ms)} | <= 1/3: {VERDICT[core_met]} |",
+        f"| Closed loop, {loop.games:,} games: each process | {shares} | - | - | - |",
+    ]
+
+
+def markdown(
+    args: argparse.Namespace,
+    loops: list[ClosedLoop],
+    opened: OpenLoop,
+    idle_figures: Idle,
+    churn_figures: Churn,
+    failed_over: Failover,
+    loads: tuple[str, str],
+    started: datetime.datetime,
+    elapsed: float,
+) -> str:
+    single_p99 = opened.single.p99_ms if opened.single else None
+    cluster_p99 = opened.cluster.p99_ms if opened.cluster else None
+    open_met = (
+        None
+        if single_p99 is None or cluster_p99 is None
+        else cluster_p99 <= single_p99 + OPEN_P99_SLACK_MS
+    )
+    churn_p99 = churn_figures.cluster.p99_ms if churn_figures.cluster else None
+    churn_met = None if churn_p99 is None else churn_p99 < CHURN_P99_MS
+    fail_met = None if failed_over.seconds is None else failed_over.seconds < FAILOVER_TARGET_S
+    errors: dict[str, int] = {}
+    parts: list[dict[str, int]] = [loop.errors for loop in loops]
+    parts += [opened.errors, idle_figures.errors, churn_figures.errors]
+    for part in parts:
+        for kind, count in part.items():
+            errors[kind] = errors.get(kind, 0) + count
+    error_text = ", ".join(f"{kind} {count:,}" for kind, count in errors.items()) or "none"
+    idle_kib = ", ".join(
+        f"{role} {'-' if value is None else f'{value:.1f} KiB'}"
+        for role, value in idle_figures.cluster_kib.items()
+    )
+    lines = [
+        START_MARKER,
+        "## A cluster: a core and two edges on one Redis",
+        "",
+        "`bench/cluster_bench.py` (in `nox -s bench`): `c4actors serve` alone (the baseline),",
+        "then a core and two edges (`--redis`, `--role`, a fresh `redis-server` without",
+        "persistence), with the same flags (flood limits lifted); the load tester spreads its",
+        "connections over the edges, a game's two players always on different edges, and reads",
+        "the CPU time of every server process over its window, `redis-server` included.  CPU",
+        "per move is that CPU time divided by the moves in the window.  Nothing is pinned: on",
+        "this machine the load tester and the cluster's four processes share "
+        f"{os.cpu_count()} CPUs (with",
+        "whatever else runs), so the closed loops' moves/s is what the machine allows, not what",
+        "the cluster could do on its own cores; CPU per move is the figure least disturbed.",
+        "",
+        "| Figure | Cluster | One process (same run) | Ratio | Target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for loop in loops:
+        lines += closed_rows(loop)
+    lines += [
+        f"| Open loop, {opened.games:,} games x 1 move/s: move round trip p50 / p99 "
+        f"| {_pair(opened.cluster)} | {_pair(opened.single)} "
+        f"| {_ratio(cluster_p99, single_p99)} | p99 <= +{OPEN_P99_SLACK_MS:g} ms: "
+        f"{VERDICT[open_met]} |",
+        f"| Open loop: moves sent late (schedule slips) | {opened.slips[1]:,} "
+        f"| {opened.slips[0]:,} | - | - |",
+        f"| {idle_figures.users:,} idle users over two edges: all connected in "
+        f"| {_seconds(idle_figures.cluster_seconds)} | {_seconds(idle_figures.single_seconds)} "
+        f"| {_ratio(idle_figures.cluster_seconds, idle_figures.single_seconds)} | - |",
+        f"| Idle: memory per connection | {idle_kib} "
+        f"| {'-' if idle_figures.single_kib is None else f'{idle_figures.single_kib:.1f} KiB'} "
+        "| - | - |",
+        f"| Churn, {churn_figures.watchers:,} watchers on both edges, "
+        f"{churn_figures.join_rate:g} joins/s: join -> every watcher p50 / p99 "
+        f"| {_pair(churn_figures.cluster)} | {_pair(churn_figures.single)} "
+        f"| {_ratio(churn_p99, churn_figures.single.p99_ms if churn_figures.single else None)} "
+        f"| p99 < 1 s: {VERDICT[churn_met]} |",
+        f"| Core failover: SIGKILL -> a move served again | {_seconds(failed_over.seconds)} "
+        f"| - | - | < {FAILOVER_TARGET_S:g} s: {VERDICT[fail_met]} |",
+        f"| Errors | {error_text} | - | - | 0 |",
+        "",
+        f"Failover: {failed_over.path}.",
+        "",
+        f"Run: {'quick (`--quick`)' if args.quick else 'full'} sizes, "
+        f"{started:%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s; windows of {args.window:g} s "
+        f"(open loop {args.open_window:g} s); load average before {loads[0]}, after {loads[1]}.",
+        END_MARKER,
+    ]
+    return "\n".join(lines)
+
+
+def _pair(latency: LatencySummary | None) -> str:
+    if latency is None:
+        return "-"
+    return f"{latency.p50_ms:,.1f} / {latency.p99_ms:,.1f} ms"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", type=int, nargs=2, default=[100, 1000], help="closed loops")
+    parser.add_argument("--window", type=float, default=10.0, help="closed loops' window, s")
+    parser.add_argument("--open-games", type=int, default=1000)
+    parser.add_argument("--open-window", type=float, default=15.0)
+    parser.add_argument("--idle", type=int, default=10_000, help="idle users")
+    parser.add_argument("--watchers", type=int, default=1000, help="churn's watchers")
+    parser.add_argument("--join-rate", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="small sizes, short windows")
+    parser.add_argument("--output", type=Path, default=DOCS / "benchmarks.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.window, args.open_games, args.open_window = [20, 100], 4.0, 100, 5.0
+        args.idle, args.watchers = 1000, 100
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = _loadavg()
+    begun = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="c4bench-cluster-") as name:
+        directory = Path(name)
+        loops = [closed_loop(directory, games, args.window, args.seed) for games in args.sizes]
+        opened = open_loop(directory, args.open_games, args.open_window, args.seed)
+        idle_figures = idle(directory, args.idle, 3.0)
+        churn_figures = churn(directory, args.watchers, args.join_rate, args.window)
+        failed_over = failover(directory)
+    section = markdown(
+        args,
+        loops,
+        opened,
+        idle_figures,
+        churn_figures,
+        failed_over,
+        (load_before, _loadavg()),
+        started,
+        time.monotonic() - begun,
+    )
+    print(section)
+    if not args.no_write:
+        replace_section(args.output, section, START_MARKER, END_MARKER)
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
