@@ -50,7 +50,7 @@ from c4actors.spectators import DEFAULT_MAX_SPECTATORS, DEFAULT_MAX_WATCHING
 from c4actors.store import Store, open_store
 from c4actors.store.postgres import DEFAULT_POOL_SIZE, is_postgres_url
 from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS, TimeControlRules
-from c4actors.web import LobbyClient, WebSettings, create_app
+from c4actors.web import LobbyClient, WebLimits, WebSettings, create_app
 
 log = logging.getLogger("c4actors.server")
 
@@ -144,10 +144,13 @@ class ServerSettings:
 
 class LobbyBackend(Protocol):
     """What the web application talks to as its lobby: the lobby actor itself, or, in a
-    cluster's edge, the relay to the core (``c4actors.cluster.edge``)."""
+    cluster's edge, the relay to the core (``c4actors.cluster.edge``), which also gives
+    the web application the limits it shares with the other edges (``web_limits``)."""
 
     @property
     def inbox_send(self) -> trio.MemorySendChannel[LobbyInput]: ...
+
+    def web_limits(self, settings: WebSettings) -> WebLimits: ...
 
     async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
 
@@ -255,9 +258,10 @@ async def _serve_with(
     analyst = Analyst(store, pool, metrics, AnalysisQuota(settings.analyses_per_hour))
     no_file = settings.db_path == ":memory:" or is_postgres_url(settings.db_path)
     secret = load_secret(settings.secret, None if no_file else Path(settings.db_path))
+    backend = None if edge is None else edge()
     lobby_actor = (
-        edge()
-        if edge is not None
+        backend
+        if backend is not None
         else LobbyActor(
             store,
             metrics,
@@ -308,6 +312,7 @@ async def _serve_with(
             grace_seconds=settings.grace_seconds,
             time_controls=settings.time_controls,
             analyst=analyst,
+            web_limits=None if backend is None else backend.web_limits(web),
         ),
         settings.proxies,
     )

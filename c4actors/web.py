@@ -43,7 +43,7 @@ from c4actors.page_config import page_config
 from c4actors.request_limits import RequestLimits
 from c4actors.sessions import COOKIE_NAME, SessionSigner
 from c4actors.store import Store, StoreError
-from c4actors.throttle import REGISTRATIONS_PER_ADDRESS, RegistrationLimit
+from c4actors.throttle import REGISTRATIONS_PER_ADDRESS, LoginThrottle, RegistrationLimit
 from c4actors.time_controls import TimeControlRules
 from c4actors.websocket_compression import CompressionPolicy, use_policy
 from protocol.codec import converter as protocol_converter
@@ -167,6 +167,25 @@ class _AsgiSocket:
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
+@attrs.define
+class WebLimits:
+    """The limits the web application keeps: failed logins, registrations per address,
+    WebSockets in total and per address.  One server's own (``local``), or a cluster
+    edge's replicas of what every edge records (``c4actors.cluster.shared_limits``)."""
+
+    throttle: LoginThrottle
+    registrations: RegistrationLimit
+    connections: ConnectionLimits
+
+    @classmethod
+    def local(cls, settings: WebSettings) -> WebLimits:
+        return cls(
+            LoginThrottle(),
+            RegistrationLimit(settings.registrations_per_address),
+            ConnectionLimits(settings.max_connections, settings.max_per_address),
+        )
+
+
 def create_app(
     lobby: LobbyClient,
     settings: WebSettings,
@@ -177,20 +196,24 @@ def create_app(
     grace_seconds: float,
     time_controls: TimeControlRules | None = None,
     analyst: Analyst | None = None,
+    web_limits: WebLimits | None = None,
 ) -> ASGIApp:
     """The whole application: ``/ws`` to the actors, everything else to Starlette.
 
     ``grace_seconds`` is the lobby's grace period, which the page is told (``/api/config``)."""
     conn_ids = itertools.count(1)
     www = settings.www_dir
+    if web_limits is None:
+        web_limits = WebLimits.local(settings)
     accounts = AccountsApi(
         store,
         signer,
         lobby.color_changed,
         lobby.is_online,
-        registrations=RegistrationLimit(settings.registrations_per_address),
+        throttle=web_limits.throttle,
+        registrations=web_limits.registrations,
     )
-    limits = ConnectionLimits(settings.max_connections, settings.max_per_address)
+    limits = web_limits.connections
     compression = CompressionPolicy(
         settings.compression, receive_limit(settings.connection.max_message_bytes)
     )

@@ -85,9 +85,11 @@ class MemoryCluster:
 
 
 @asynccontextmanager
-async def memory_cluster(grace_seconds: float = 20.0) -> AsyncIterator[MemoryCluster]:
+async def memory_cluster(
+    grace_seconds: float = 20.0, settings: ServerSettings = SETTINGS
+) -> AsyncIterator[MemoryCluster]:
     hub = MemoryHub()
-    settings = attrs.evolve(SETTINGS, grace_seconds=grace_seconds)
+    settings = attrs.evolve(settings, grace_seconds=grace_seconds)
     stop = trio.Event()
 
     def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:

@@ -26,6 +26,7 @@ connection the core does not know (it left, or the core restarted) is dropped.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 from typing import Any, Final
@@ -191,6 +192,9 @@ class CoreRelay:
         self._next_conn = 1
         self._heard: dict[str, float] = {}
         """When each edge was last heard from."""
+        self._sockets: dict[str, collections.Counter[str]] = {}
+        """Each edge's open WebSockets by address (``SharedIn``): an edge that dies takes
+        its counts with it, and a new edge learns the others' (``shared_limits``)."""
         self._seq: dict[Audience, int] = dict.fromkeys(wire.CHANNELS, 0)
         """The last broadcast's number, per audience (the same for every edge)."""
         self._nursery: trio.Nursery | None = None
@@ -314,6 +318,11 @@ class CoreRelay:
                 mailbox.closed = True
                 await self.lobby.send(Disconnected(mailbox.conn))
             self.keeper.connections_changed()
+            self._sockets.pop(edge, None)
+            for outbox in self._outboxes.values():
+                op = wire.Op("shared", 0, text=edge, value=["edge_gone", "", ""])
+                outbox.ops.append(op)
+            self.wanted.set()
 
     def broadcast(self, audience: Audience, frame: str, targets: list[Mailbox]) -> list[Mailbox]:
         """The lobby's ``Broadcaster``: one ``broadcast`` op per edge, every edge (so each
@@ -335,6 +344,22 @@ class CoreRelay:
         self.wanted.set()
         return rest
 
+    def _share(self, edge: str, item: wire.SharedIn) -> None:
+        """An edge's limits event, passed on to every other edge (``shared_limits``)."""
+        if item.kind == "ws_open":
+            self._sockets.setdefault(edge, collections.Counter())[item.a] += 1
+        elif item.kind == "ws_close":
+            counts = self._sockets.get(edge)
+            if counts is not None and counts[item.a] > 0:
+                counts[item.a] -= 1
+                if not counts[item.a]:
+                    del counts[item.a]
+        value = [item.kind, item.a, item.b]
+        for other, outbox in self._outboxes.items():
+            if other != edge:
+                outbox.ops.append(wire.Op("shared", 0, text=edge, value=value))
+        self.wanted.set()
+
     async def _resync(self, edge: str, audience: Audience) -> None:
         """``ResyncIn``: the lobby sends the edge's audience fresh lists; the edge's next
         broadcast carries the whole audience."""
@@ -348,6 +373,9 @@ class CoreRelay:
         if outbox is None:
             outbox = self._outboxes[edge] = EdgeOutbox(edge, self.link.name)
             self.wanted.set()  # the greeting: this edge learns which core serves now
+            others = {other: dict(c) for other, c in self._sockets.items() if other != edge}
+            if any(others.values()):
+                outbox.ops.append(wire.Op("shared", 0, value=others))
         return outbox
 
     async def _flush_forever(self) -> None:
@@ -429,6 +457,8 @@ class CoreRelay:
                 pass
             case wire.ResyncIn(channel=audience):
                 await self._resync(edge, audience)
+            case wire.SharedIn():
+                self._share(edge, item)
 
     async def _join(self, edge: str, item: wire.JoinIn) -> None:
         assert self._nursery is not None

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -56,8 +58,16 @@ from c4actors.actors.lobby import (
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.cluster import wire
 from c4actors.cluster.links import EdgeLink
+from c4actors.cluster.shared_limits import (
+    SharedConnectionLimits,
+    SharedEvent,
+    SharedLimits,
+    SharedLoginThrottle,
+    SharedRegistrationLimit,
+)
 from c4actors.live_games import GameMoved
 from c4actors.lobby_state import ColorChanged, Disconnected, GameEnded, Request
+from c4actors.web import WebLimits, WebSettings
 from protocol.codec import encode
 from protocol.messages import Error
 
@@ -85,6 +95,10 @@ class EdgeRelay:
         self._core = ""
         """The core that sent the last batch."""
         self._audiences: dict[wire.Channel, _Audience] = {}
+        self._shared: SharedLimits | None = None
+        """The web application's limits, shared with the other edges (``web_limits``)."""
+        self._shared_send, self._shared_events = trio.open_memory_channel[wire.SharedIn](math.inf)
+        """What ``_shared`` records, on its way to the core (never blocks the recorder)."""
         self._resyncs: list[wire.Channel] = []
         """Audiences with a gap found while carrying out a batch, to ask a resync for."""
         self._nursery: trio.Nursery | None = None
@@ -96,6 +110,7 @@ class EdgeRelay:
                 nursery.start_soon(self._send_uplink)
                 nursery.start_soon(self._receive_downlink)
                 nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._send_shared)
                 task_status.started()
                 async for item in self._inbox:
                     await self._dispatch(item)
@@ -117,6 +132,26 @@ class EdgeRelay:
                 except trio.WouldBlock:
                     break
             await self.link.send_inputs(wire.encode_uplink(wire.Uplink(self.link.edge, items)))
+
+    def web_limits(self, settings: WebSettings) -> WebLimits:
+        """The web application's limits: replicas shared with every other edge through
+        the core (``c4actors.cluster.shared_limits``)."""
+        shared = SharedLimits(
+            SharedLoginThrottle(),
+            SharedRegistrationLimit(settings.registrations_per_address),
+            SharedConnectionLimits(settings.max_connections, settings.max_per_address),
+        )
+        shared.connect(self._publish)
+        self._shared = shared
+        return WebLimits(shared.throttle, shared.registrations, shared.connections)
+
+    def _publish(self, event: SharedEvent) -> None:
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            self._shared_send.send_nowait(wire.SharedIn(*event))
+
+    async def _send_shared(self) -> None:
+        async for item in self._shared_events:
+            await self._uplink_send.send(item)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -231,6 +266,14 @@ class EdgeRelay:
         await self._uplink_send.send(wire.AttachIn(sorted(self._mailboxes)))
         for channel in wire.CHANNELS:
             await self._uplink_send.send(wire.ResyncIn(channel))
+        if self._shared is not None:
+            # The new core knows no edge's sockets: every edge forgets the others' and
+            # tells it its own, which it passes on (their closes follow as they come).
+            connections = self._shared.connections
+            connections.forget_others()
+            for address, count in connections.counts().items():
+                for _ in range(count):
+                    self._publish(("ws_open", address, ""))
 
     def _carry_out(self, op: wire.Op, frames: list[str]) -> None:
         conn = op.conn
@@ -278,6 +321,8 @@ class EdgeRelay:
                     ended.close()
             case "broadcast":
                 self._broadcast(op.value, frames[op.frame])
+            case "shared":
+                self._apply_shared(op)
             case "reply":
                 answer_query = self._queries.pop(conn, None)
                 if answer_query is not None:
@@ -285,6 +330,16 @@ class EdgeRelay:
                         trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
                     ):
                         answer_query(op.value)
+
+    def _apply_shared(self, op: wire.Op) -> None:
+        shared = self._shared
+        if shared is None:
+            return
+        if op.text is None:
+            shared.connections.replace(op.value)
+        else:
+            kind, a, b = op.value
+            shared.apply(op.text, str(kind), str(a), str(b), time.monotonic())
 
     def _broadcast(self, value: Any, frame: str) -> None:
         """A ``broadcast`` op: the audience brought up to date, then the frame to each.

@@ -167,6 +167,16 @@ class AttachIn:
     conns: list[int]
 
 
+@attrs.frozen
+class SharedIn:
+    """Something the edge's shared limits recorded (``shared_limits.SharedEvent``): the
+    core passes it on to every other edge (a ``shared`` op) and keeps WebSocket counts."""
+
+    kind: str
+    a: str
+    b: str = ""
+
+
 HEARTBEAT: Final = 1.0
 EDGE_TIMEOUT: Final = 4.0
 
@@ -184,6 +194,7 @@ UplinkItem: TypeAlias = (
     | AttachIn
     | AliveIn
     | ResyncIn
+    | SharedIn
 )
 
 
@@ -198,7 +209,7 @@ class Uplink:
 # --------------------------------------------------------------------------- core -> edge
 
 OpName: TypeAlias = Literal[
-    "deliver", "route", "unroute", "close", "answer", "left", "reply", "broadcast"
+    "deliver", "route", "unroute", "close", "answer", "left", "reply", "broadcast", "shared"
 ]
 
 
@@ -213,7 +224,10 @@ class Op:
     ``reply``: ``value`` is the answer's JSON.  ``broadcast`` (``conn`` unused): ``frame``
     to the channel's audience on the edge; ``value`` is ``{"ch": channel, "seq": n}`` with
     ``"add"`` and ``"drop"`` (the audience's changes since broadcast ``n - 1``) or ``"full"``
-    (the whole audience), lists of the edge's connection numbers."""
+    (the whole audience), lists of the edge's connection numbers.  ``shared`` (``conn``
+    unused): another edge's (``text``) limits event, ``value`` ``[kind, a, b]``
+    (``shared_limits``), or, with ``text`` None, every other edge's open WebSockets by
+    address (``{edge: {address: count}}``: the first batch a new edge gets)."""
 
     op: OpName
     conn: int
