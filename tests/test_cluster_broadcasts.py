@@ -130,7 +130,7 @@ async def test_an_edge_that_missed_a_lobby_update_resyncs_its_watchers() -> None
         core = cluster.core.lobby
         await wendy.until_users(await core.snapshot(), 2)
         assert wendy.lists == 1
-        cluster.hub.lose_frames("edge-b")  # the lobby_update naming bob
+        cluster.hub.lose_frames("edge-b", "lobby_update")  # the one naming bob
         async with connect(cluster.edges[0], "bob"):
             with trio.fail_after(TIMEOUT):
                 await cluster.hub.wait_lost("edge-b")
@@ -160,7 +160,7 @@ async def test_an_edge_that_missed_a_game_list_update_resyncs_its_followers() ->
         await ann.expect_skipping(InvitationSent, LobbyUpdate)
         await bob.expect_skipping(Invitation, LobbyUpdate)
         # The batch with the game list's update (and the lobby's) for its start is lost.
-        cluster.hub.lose_frames("edge-b")
+        cluster.hub.lose_frames("edge-b", "game_list_update")
         await bob.send(Accept(challenger="ann"))
         first = (await bob.expect_skipping(GameStarted, LobbyUpdate)).game_id
         with trio.fail_after(TIMEOUT):

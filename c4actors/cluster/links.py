@@ -75,17 +75,17 @@ class MemoryHub:
         """The inputs a core read and has not acknowledged: the next core reads them first."""
         self._edges: dict[str, tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]]]
         self._edges = {}
-        self._lost: dict[str, int] = {}
+        self._lost: dict[str, list[str]] = {}
         self._all_lost = trio.Event()
 
-    def lose_frames(self, edge: str, entries: int = 1) -> None:
-        """The next ``entries`` entries for ``edge`` are lost, as a stream trimmed before
-        a lagging edge read them would lose them (for the broadcasts' gap tests)."""
-        self._lost[edge] = self._lost.get(edge, 0) + entries
+    def lose_frames(self, edge: str, containing: str = "") -> None:
+        """The next entry for ``edge`` that contains ``containing`` is lost, as a stream
+        trimmed before a lagging edge read it would lose it (the broadcasts' gap tests)."""
+        self._lost.setdefault(edge, []).append(containing)
 
     async def wait_lost(self, edge: str) -> None:
         """Until the entries ``lose_frames`` announced for ``edge`` are lost."""
-        while self._lost.get(edge, 0):
+        while self._lost.get(edge):
             self._all_lost = trio.Event()
             await self._all_lost.wait()
 
@@ -152,8 +152,9 @@ class _MemoryCore:
     ) -> None:
         hub = self._hub
         for edge, entry in frames:
-            if hub._lost.get(edge, 0) > 0:
-                hub._lost[edge] -= 1
+            lost = hub._lost.get(edge)
+            if lost and lost[0] in entry:
+                del lost[0]
                 hub._all_lost.set()
             else:
                 hub._edge_channel(edge)[0].send_nowait(entry)
