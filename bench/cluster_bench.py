@@ -46,7 +46,7 @@ from typing import Final
 import attrs
 import trio
 from doc_sections import replace_section
-from trio_websocket import WebSocketConnection
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from c4actors.loadtest.connection import open_socket
 from c4actors.loadtest.figures import ServerFigures, Summary, summary_from_json
@@ -405,9 +405,10 @@ class _Player:
 
 async def _play_across_failover(deployment: Deployment) -> Failover:
     """Ann on edge A, Bob on edge B start a game and make two moves; the core is killed
-    (SIGKILL); each player keeps trying: reconnect (with the resume token) through its
-    edge, and the game goes on if the standby restored it, or a new game starts; the time
-    from the kill to the first ``game_state`` after it."""
+    (SIGKILL) and Bob sends his next move at once, on the same socket: the time from the
+    kill to the ``game_state`` that answers it (the edge holds the move until the standby
+    serves).  If the edges close the sockets instead, each player reconnects through its
+    edge with its resume token and plays on in the same game, or in a new one."""
     url_a, url_b = deployment.urls
     tokens: dict[str, str] = {}
     async with open_socket(url_a) as ws_a, open_socket(url_b) as ws_b:
@@ -418,12 +419,23 @@ async def _play_across_failover(deployment: Deployment) -> Failover:
             assert isinstance(welcome, Welcome)
             tokens[player.name] = welcome.resume
         game_id = await _new_game(ann, bob)
-        for mover, column in ((bob, 3), (ann, 2)):
-            await mover.send(encode(Move(game_id=game_id, column=column, ply=None)))
+        for ply, (mover, column) in enumerate(((bob, 3), (ann, 2))):
+            await mover.send(encode(Move(game_id=game_id, column=column, ply=ply)))
             await ann.until(GameState)
             await bob.until(GameState)
         os.kill(deployment.processes["core"].pid, signal.SIGKILL)
         killed = trio.current_time()
+        with trio.move_on_after(30):
+            try:
+                await bob.send(encode(Move(game_id=game_id, column=3, ply=2)))
+                await bob.until(GameState)
+                return Failover(
+                    trio.current_time() - killed,
+                    "the same game on the same sockets (the edges held the move; the standby "
+                    "restored the game)",
+                )
+            except ConnectionClosed:
+                pass
     with trio.move_on_after(30):
         while True:
             try:
