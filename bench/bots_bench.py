@@ -117,6 +117,50 @@ def perfect_positions(games: int) -> list[tuple[int, ...]]:
     return positions
 
 
+HARD_BAND = range(13, 18)
+
+
+def hard_band_games(games: int) -> list[list[tuple[int, ...]]]:
+    """Per seeded game of ``strong`` against ``strong`` (closer games than against
+    ``casual``), its positions with 13-17 stones: the solver's hard band."""
+    found = []
+    for seed in range(games):
+        rng = random.Random(5000 + seed)
+        board = Board()
+        positions = []
+        while not board.is_over:
+            if len(board.moves) in HARD_BAND:
+                positions.append(board.moves)
+            board = board.play(choose_move(board.moves, "strong", rng, Budget.seconds(0.03)).column)
+        found.append(positions)
+    return found
+
+
+@attrs.frozen
+class HardBand:
+    """``perfect`` on the hard band's positions, each game's in order in one worker (as a
+    game would ask, so the worker's tables are as warm as in a game), a fresh worker per
+    game: each move's seconds and whether it was exact."""
+
+    seconds: list[float]
+    hows: list[str]
+
+
+async def time_hard_band(games: list[list[tuple[int, ...]]]) -> HardBand:
+    seconds: list[float] = []
+    hows: list[str] = []
+    settings = PoolSettings(bot=LaneSettings(workers=1, queue=4, timeout=30.0))
+    for index, positions in enumerate(games):
+        async with open_compute_pool(settings) as pool:
+            await pool.run("bot", bot_move, (), "beginner", 0, 0.05)  # the worker starts
+            for moves in positions:
+                started = time.monotonic()
+                move = await pool.run("bot", bot_move, moves, "perfect", index, 0.9)
+                seconds.append(time.monotonic() - started)
+                hows.append(move.how)
+    return HardBand(seconds, hows)
+
+
 BANDS: tuple[tuple[str, range], ...] = (
     ("0-12 stones", range(0, 13)),
     ("13-17 stones", range(13, 18)),
@@ -136,16 +180,15 @@ class MoveTimes:
 
     @property
     def fallbacks(self) -> int:
-        return sum(1 for how in self.hows if how != "perfect")
+        return sum(1 for how in self.hows if how == "fallback")
 
-    def exact_by_band(self) -> list[tuple[str, int, int, float]]:
-        """Per band: its name, the moves, how many were exact, their p95 time."""
+    def exact_by_band(self) -> list[tuple[str, list[str], float]]:
+        """Per band: its name, how each move was chosen, their p95 time."""
         rows = []
         for name, plies in BANDS:
             picked = [i for i, ply in enumerate(self.plies) if ply in plies]
-            exact = sum(1 for i in picked if self.hows[i] == "perfect")
             times = [self.perfect[i] for i in picked]
-            rows.append((name, len(picked), exact, percentile(times, 95)))
+            rows.append((name, [self.hows[i] for i in picked], percentile(times, 95)))
         return rows
 
 
@@ -387,6 +430,14 @@ async def round_trips(games: int, rounds: int, workers: int) -> RoundTrips:
 # --------------------------------------------------------------------------- report
 
 
+def exactness(hows: Sequence[str]) -> str:
+    """``exact / best only / fallback`` counts, and the share of perfect play."""
+    exact, best = hows.count("perfect"), hows.count("best")
+    fallback = len(hows) - exact - best
+    share = (exact + best) / max(len(hows), 1)
+    return f"{exact} / {best} / {fallback} of {len(hows)} ({share:.0%} perfect play)"
+
+
 def _ms(values: Sequence[float], q: float) -> float:
     return percentile(values, q) * 1000
 
@@ -419,6 +470,7 @@ def trips_rows(trips: RoundTrips, games: int, rounds: int) -> list[str]:
 
 def section(
     times: MoveTimes,
+    hard: HardBand,
     trips: Sequence[RoundTrips],
     games: int,
     rounds: int,
@@ -434,9 +486,9 @@ def section(
         f" (target p95 < 1 s: {met})"
     )
     bands = [
-        f"| `perfect` moves at {name}: exact / all, p95 | {exact} / {count}"
-        f" ({exact / max(count, 1):.0%}), {band95:.3f} s |"
-        for name, count, exact, band95 in times.exact_by_band()
+        f"| `perfect` moves at {name}: exact / best only / fallback, p95 | {exactness(hows)},"
+        f" {band95:.3f} s |"
+        for name, hows, band95 in times.exact_by_band()
     ]
     lines = [
         START_MARKER,
@@ -446,7 +498,11 @@ def section(
         "timed from the caller's side), on every position it meets as player 1 against",
         "`casual` in seeded games, with `strong`'s moves on the same positions as the",
         "baseline; a move is exact when the solver answered within the budget, otherwise",
-        "it is the fallback search's (`how` is not `perfect`); (2) the move round trip of",
+        "short of time once a best move is proven it plays that one (best only: perfect",
+        "play, not random among every best move), else it is the fallback search's; also",
+        "`perfect` on the",
+        "positions of 13-17 stones (the solver's hard band) of seeded `strong` against",
+        "`strong` games, each game's in order in a fresh worker; (2) the move round trip of",
         f"{games} human games over real sockets to a `c4actors serve` process, paced moves,",
         f"in {rounds} alternating pairs of windows: the analysis workers idle, then",
         f"{ANALYSES_AT_ONCE} users asking for one analysis after another all along (each",
@@ -459,8 +515,12 @@ def section(
         "| --- | --- |",
         f"| `perfect` move p50 / p95 / max | {perfect} |",
         f"| `strong` move p95 (baseline) | {strong95:.3f} s; `perfect` p95 {p95 / strong95:.1f}x |",
-        f"| `perfect` moves / not exact (fallback) | {len(times.perfect)} / {times.fallbacks} |",
+        f"| `perfect` moves / fallbacks (no move proven best in time) |"
+        f" {len(times.perfect)} / {times.fallbacks} |",
         *bands,
+        f"| `perfect` on the 13-17 stones of {len(hard.hows)} strong-vs-strong positions:"
+        f" exact / best only / fallback, p50 / p95 | {exactness(hard.hows)},"
+        f" {percentile(hard.seconds, 50):.3f} / {percentile(hard.seconds, 95):.3f} s |",
         *(row for one in trips for row in trips_rows(one, games, rounds)),
         f"| Load average before / after | {load[0]} / {load[1]} |",
         "",
@@ -482,8 +542,13 @@ def _load() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--games", type=int, default=100, help="human games per window")
-    parser.add_argument("--rounds", type=int, default=2, help="pairs of idle / busy windows")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="pairs of idle / busy windows (0: only part 1)"
+    )
     parser.add_argument("--bot-games", type=int, default=6, help="seeded perfect-vs-casual games")
+    parser.add_argument(
+        "--hard-games", type=int, default=12, help="seeded strong-vs-strong games (hard band)"
+    )
     parser.add_argument(
         "--analysis-workers",
         type=int,
@@ -497,16 +562,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = _load()
     positions = perfect_positions(args.bot_games)
     times = trio.run(time_moves, positions)
+    hard = trio.run(time_hard_band, hard_band_games(args.hard_games))
     print(f"perfect p95 {percentile(times.perfect, 95):.3f} s over {len(times.perfect)} moves")
     trips = []
-    for workers in args.analysis_workers:
+    for workers in args.analysis_workers if args.rounds > 0 else ():
         trips.append(trio.run(round_trips, args.games, args.rounds, workers))
         print("\n".join(trips_rows(trips[-1], args.games, args.rounds)))
-    text = section(times, trips, args.games, args.rounds, (before, _load()))
+    text = section(times, hard, trips, args.games, args.rounds, (before, _load()))
     print(text)
     replace_section(args.output, text, START_MARKER, END_MARKER)
-    first = trips[0]
-    rise = (percentile(first.busy.samples, 99) - percentile(first.quiet.samples, 99)) * 1000
+    rise = 0.0
+    if trips:
+        first = trips[0]
+        rise = (percentile(first.busy.samples, 99) - percentile(first.quiet.samples, 99)) * 1000
     missed = percentile(times.perfect, 95) >= TARGET_PERFECT_P95 or rise > TARGET_P99_RISE_MS
     return 1 if args.strict and missed else 0
 

@@ -48,8 +48,9 @@ The game actor adds ``HARD_CAP_MARGIN`` for the worker's start and the pickling,
 the job past that."""
 HARD_CAP_MARGIN: Final = 1.0
 
-SOLVER_SHARE: Final = 0.8
-"""Part of ``perfect``'s budget the solver may use; the fallback search has the rest."""
+SOLVER_SHARE: Final = 0.9
+"""Part of ``perfect``'s budget the solver may use; the fallback search has the rest (90
+ms of 0.9 s: a few plies of the heuristic search, enough for a sane move)."""
 
 WIN: Final = 1_000_000
 """A won position's score in the heuristic search, less the plies to the win."""
@@ -82,8 +83,8 @@ class OutOfTime(Exception):
 @attrs.frozen
 class Choice:
     """A chosen ``column`` and how: ``how`` is ``level`` itself, ``exact`` (the search reached
-    the end) or ``fallback`` (``perfect``'s solver ran out of time); ``depth`` the plies
-    searched (0: no search)."""
+    the end), ``best`` (``perfect``'s solver ran out of time with a move proven best) or
+    ``fallback`` (it ran out of time before); ``depth`` the plies searched (0: no search)."""
 
     column: int
     how: str
@@ -291,25 +292,33 @@ def _deepening(board: Board, rng: random.Random, budget: Budget, how: str) -> Ch
 
 def _perfect(moves: Sequence[int], board: Board, rng: random.Random, budget: Budget) -> Choice:
     """The solver's best moves: the position's score and one null-window probe per move
-    (``solver.best_moves``), not every move's exact score (``move_scores``), which would
-    also solve the moves that are not best: that took about 2.5 times as long on the
-    positions of 13-17 stones, where the budget runs out most (measured for issue 15)."""
-    from c4actors.solver import Position, SolverTimeout, best_moves
+    (``solver.some_best_moves``), not every move's exact score (``move_scores``), which
+    would also solve the moves that are not best: that took about 2.5 times as long on the
+    positions of 13-17 stones, where the budget runs out most (measured for issue 15).
+
+    Short of time once the score is known and a move proven best, that move is played
+    (``how`` ``"best"``: perfect play, but not at random among every best move); short of
+    time before, the heuristic search spends the rest of the budget (``"fallback"``)."""
+    from c4actors.solver import Position, SolverTimeout, bound_from_parent, some_best_moves
 
     share = max(0.0, budget.left()) * SOLVER_SHARE
     try:
         known = opening_verdicts.known(moves)
         if known is not None:
             top = max(v.score for v in known.values())
-            best = tuple(c for c, v in known.items() if v.score == top)
+            best, how = tuple(c for c, v in known.items() if v.score == top), "perfect"
         else:
             position = Position.from_board(board)
-            _, best = best_moves(position, deadline=time.monotonic() + share)
+            # Our last move kept our score S, so after any reply the score is at least S,
+            # and exactly S after a best reply: one probe then (the worker remembers S).
+            at_least = bound_from_parent(moves)
+            found = some_best_moves(position, deadline=time.monotonic() + share, at_least=at_least)
+            best, how = found.columns, "perfect" if found.complete else "best"
     except SolverTimeout:
         rest = Budget(budget.deadline, budget.clock)
         choice = _deepening(board, rng, rest, "fallback")
         return attrs.evolve(choice, how="fallback")
-    return Choice(rng.choice(sorted(best)), "perfect")
+    return Choice(rng.choice(sorted(best)), how)
 
 
 def budget_for(level: BotLevel) -> float:

@@ -191,7 +191,13 @@ _PRIORITIES: Final[dict[Priority, Callable[[], None]]] = {
 
 
 def _start_worker(priority: Priority) -> None:
+    """A worker process's start: its priority, then the solver imported and its tables and
+    books made (some 0.2 s), so that the first job does not pay for them: the first move of
+    a ``perfect`` computer lost that much of its 0.9 s."""
     _PRIORITIES[priority]()
+    from c4actors.solver import warm_up
+
+    warm_up()
 
 
 @asynccontextmanager

@@ -126,3 +126,16 @@ def test_analysis_workers_default_to_the_cores_beyond_the_servers() -> None:
 def test_a_lane_refuses_an_unknown_priority() -> None:
     with pytest.raises(ValueError, match="invalid lane settings"):
         LaneSettings(workers=1, queue=0, timeout=1.0, priority="high")  # type: ignore[arg-type]
+
+
+def solver_is_warm() -> bool:
+    """In a worker: whether its solver tables were made before this job."""
+    from c4actors.solver import verdicts
+
+    return verdicts._tables is not None and verdicts._outcome_tables is not None
+
+
+async def test_workers_make_the_solvers_tables_before_their_first_job() -> None:
+    async with open_compute_pool(SMALL) as pool:
+        assert await pool.run("bot", solver_is_warm)
+        assert await pool.run("analysis", solver_is_warm)

@@ -40,7 +40,7 @@ def test_perfect_as_player_one_beats_every_other_level(level: BotLevel, seed: in
 
 def won_endgames(count: int) -> list[tuple[int, ...]]:
     """Positions after 22 random moves (seeded) that the side to move wins."""
-    found = []
+    found: list[tuple[int, ...]] = []
     rng = random.Random(15)
     while len(found) < count:
         board = Board()
@@ -144,3 +144,33 @@ def test_perfect_never_solves_the_moves_that_are_not_best(monkeypatch: pytest.Mo
     choice = choose_move(moves, "perfect", random.Random(0), Budget.seconds(ROOMY))
     assert choice.how == "perfect"
     assert scores[choice.column].score == best
+
+
+def test_perfect_short_of_time_plays_a_move_proven_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The score known and one move proven best when time runs out: that move, ``best``."""
+    import c4actors.solver.verdicts as verdicts
+    from c4actors.solver import SolverTimeout, search
+
+    moves = position_at(16, seed=6)
+    scores = move_scores(moves)
+    top = max(v.score for v in scores.values())
+    # Two best moves, the centre column one of them (it is probed first).
+    assert sorted(c for c, v in scores.items() if v.score == top) == [3, 5]
+    real_probe = search.score_exceeds
+    probes = []
+
+    def second_probe_times_out(*args: object, **kwargs: object) -> bool:
+        probes.append(args)
+        if len(probes) > 1:
+            raise SolverTimeout("the solver ran out of time")
+        return real_probe(*args, **kwargs)  # type: ignore[arg-type]
+
+    verdicts.reset_tables()
+    monkeypatch.setattr(verdicts, "score_exceeds", second_probe_times_out)
+    choice = choose_move(moves, "perfect", random.Random(0), Budget.seconds(ROOMY))
+    assert (choice.how, choice.column) == ("best", 3)
+    # Without a move proven best, the heuristic search's move (the score is remembered:
+    # a second of budget is plenty, and the heuristic search stops there).
+    probes.append(())
+    choice = choose_move(moves, "perfect", random.Random(0), Budget.seconds(1.0))
+    assert choice.how == "fallback"

@@ -26,8 +26,8 @@ from c4actors.solver import (
 )
 from c4actors.solver.book import distance_book
 from c4actors.solver.position import columns_text
-from c4actors.solver.search import SearchTables, drive
-from c4actors.solver.verdicts import best_moves, move_verdict
+from c4actors.solver.search import SearchTables, drive, score_position
+from c4actors.solver.verdicts import best_moves, bound_from_parent, move_verdict
 from tests.solver_positions import KNOWN_SCORES, columns
 
 
@@ -133,6 +133,44 @@ def test_best_moves_are_those_keeping_the_score(moves: list[int]) -> None:
     assert best == tuple(c for c, v in sorted(scores.items()) if v.score == best_score)
     for column in position.legal_columns():
         assert move_verdict(position, column) == scores[column]
+
+
+@settings(max_examples=25)
+@given(games(20, 34), st.integers(0, 3))
+def test_a_bound_and_guess_never_change_the_score(moves: list[int], below: int) -> None:
+    """``at_least`` (any true lower bound) and ``guess`` (probed first) only save probes."""
+    position = Position.from_moves(moves)
+    if position.can_win_next():
+        return
+    exact = _searched(moves)
+    bound = max(-(CELLS - len(moves)) // 2, exact - below)
+    for guess in (None, bound, exact, exact + 1, -exact):
+        tables = SearchTables(size=100_003)
+        found = score_position(
+            position, tables=tables, book=distance_book(), at_least=bound, guess=guess
+        )
+        assert found == exact, (guess, bound)
+
+
+@settings(max_examples=15)
+@given(games(18, 32))
+def test_bound_from_parent_is_a_true_lower_bound(moves: list[int]) -> None:
+    """After the parent position is solved, the bound on any child holds (and is exact for
+    a best reply): what ``perfect`` relies on between its moves."""
+    parent, last = moves[:-1], moves[-1]
+    assert bound_from_parent(moves) is None  # nothing solved yet in fresh tables
+    if Position.from_moves(parent).can_win_next():
+        return
+    parent_score, best = best_moves(Position.from_moves(parent))
+    bound = bound_from_parent(moves)
+    assert bound == -parent_score
+    child = Position.from_moves(moves)
+    if child.can_win_next():
+        return
+    exact = _searched(moves)
+    assert exact >= bound
+    if last in best:
+        assert exact == bound
 
 
 @settings(max_examples=40)

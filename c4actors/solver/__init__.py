@@ -9,27 +9,33 @@ and ``book.py`` for the opening book.
 from c4actors.solver.position import Position
 from c4actors.solver.search import SolverTimeout
 from c4actors.solver.verdicts import (
+    BestMoves,
     Verdict,
     best_moves,
+    bound_from_parent,
     move_scores,
     move_verdict,
     outcome_sign,
     reset_tables,
     score,
     solve,
+    some_best_moves,
     warm_up,
 )
 
 __all__ = [
+    "BestMoves",
     "Position",
     "SolverTimeout",
     "Verdict",
     "best_moves",
+    "bound_from_parent",
     "move_scores",
     "move_verdict",
     "outcome_sign",
     "reset_tables",
     "score",
     "solve",
+    "some_best_moves",
     "warm_up",
 ]

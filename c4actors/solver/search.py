@@ -313,6 +313,7 @@ def score_position(
     book: DistanceBook | None,
     deadline: float | None = None,
     at_least: int | None = None,
+    guess: int | None = None,
 ) -> int:
     """The exact score of ``position`` for the side to move (the game must not be over).
 
@@ -320,11 +321,13 @@ def score_position(
     narrowing ``[low, high]`` until it closes.  Probing near zero first pays off, because a
     probe that proves only "at least a draw" is cheap.  ``at_least`` is a lower bound the
     caller already knows (a child's score is at least minus its parent's), which saves probes.
+    ``guess``: the score the caller expects; the first probe asks whether the score is above
+    it, which settles the score in one probe when ``guess`` is also ``at_least`` and right.
     """
     known = _known(position, tables, book)
     if known is not None:
         return known
-    score, _ = _drive(position, tables, book, deadline, at_least)
+    score, _ = _drive(position, tables, book, deadline, at_least, guess)
     return score
 
 
@@ -334,6 +337,7 @@ def _drive(
     book: DistanceBook | None,
     deadline: float | None,
     at_least: int | None,
+    guess: int | None = None,
 ) -> tuple[int, int]:
     """The exact score by null-window probes, and the nodes visited."""
     _check_deadline(deadline)
@@ -345,11 +349,14 @@ def _drive(
         low = at_least
     high = (CELLS + 1 - moves) // 2
     while low < high:
-        middle = low + (high - low) // 2
-        if middle <= 0 and low // 2 < middle:
-            middle = low // 2
-        elif middle >= 0 and high // 2 > middle:
-            middle = high // 2
+        if guess is not None and low <= guess < high:
+            middle, guess = guess, None
+        else:
+            middle = low + (high - low) // 2
+            if middle <= 0 and low // 2 < middle:
+                middle = low // 2
+            elif middle >= 0 and high // 2 > middle:
+                middle = high // 2
         result = negamax(current, mask, moves, middle, middle + 1)
         if result <= middle:
             high = result

@@ -16,8 +16,10 @@ from c4actors.rules import CELLS, Board, Column, IllegalMoveError
 from c4actors.solver.book import distance_book, outcome_book
 from c4actors.solver.position import Position
 from c4actors.solver.search import (
+    COLUMN_ORDER,
     SIGN_TABLE_SIZE,
     SearchTables,
+    SolverTimeout,
     outcome_of,
     score_exceeds,
     score_position,
@@ -106,9 +108,35 @@ def position_of(moves: Sequence[Column]) -> tuple[Position, Board]:
     return Position.from_board(board), board
 
 
-def score(position: Position, *, deadline: float | None = None) -> int:
-    """Pons' score of a position whose game is not over, for the side to move."""
-    return score_position(position, tables=_exact_tables(), book=distance_book(), deadline=deadline)
+def score(
+    position: Position,
+    *,
+    deadline: float | None = None,
+    at_least: int | None = None,
+    guess: int | None = None,
+) -> int:
+    """Pons' score of a position whose game is not over, for the side to move
+    (``at_least`` and ``guess``: see ``search.score_position``)."""
+    return score_position(
+        position,
+        tables=_exact_tables(),
+        book=distance_book(),
+        deadline=deadline,
+        at_least=at_least,
+        guess=guess,
+    )
+
+
+def bound_from_parent(moves: Sequence[Column]) -> int | None:
+    """A lower bound on the score after ``moves`` (legal, game not over), free when this
+    process has solved the position before the last move: minus that position's score (the
+    player who made the last move can have done no better than their best).  A computer
+    playing a game has, from its previous move, the score of every best reply it offered."""
+    if not moves:
+        return None
+    parent = Position.from_moves(moves[:-1])
+    known = _exact_tables().exact.get(parent.current + parent.mask)
+    return None if known is None else -known
 
 
 def outcome_sign(position: Position, *, deadline: float | None = None) -> int:
@@ -154,27 +182,61 @@ def verdicts_of_moves(position: Position, *, deadline: float | None = None) -> d
     }
 
 
-def best_moves(position: Position, *, deadline: float | None = None) -> tuple[int, tuple[int, ...]]:
+def best_moves(
+    position: Position, *, deadline: float | None = None, at_least: int | None = None
+) -> tuple[int, tuple[int, ...]]:
     """The score of ``position`` (game not over) for the side to move, and every column
-    that keeps it; cheaper than all the moves' exact scores (a probe per move, no solve)."""
-    best_score = score(position, deadline=deadline)
+    that keeps it; cheaper than all the moves' exact scores (a probe per move, no solve).
+    ``at_least``: a lower bound on the score, also probed first (``bound_from_parent``)."""
+    found = some_best_moves(position, deadline=deadline, at_least=at_least, partial=False)
+    return found.score, found.columns
+
+
+@attrs.frozen
+class BestMoves:
+    """The position's ``score`` and best ``columns``: all of them if ``complete``, else
+    those proven best before the deadline (at least one)."""
+
+    score: int
+    columns: tuple[int, ...]
+    complete: bool
+
+
+def some_best_moves(
+    position: Position,
+    *,
+    deadline: float | None = None,
+    at_least: int | None = None,
+    partial: bool = True,
+) -> BestMoves:
+    """``best_moves``; with ``partial``, a deadline that passes once the score is known and
+    a best move has been found returns the best moves found so far instead of raising
+    ``SolverTimeout``: a computer short of time still plays a move proven best.  The moves
+    are probed centre first (the likeliest best moves)."""
+    best_score = score(position, deadline=deadline, at_least=at_least, guess=at_least)
     tables, book = _exact_tables(), distance_book()
-    best = []
-    for column in position.legal_columns():
-        if position.is_winning_move(column):
-            if best_score == win_score(position.moves):
+    best: list[int] = []
+    legal = set(position.legal_columns())
+    try:
+        for column in (c for c in COLUMN_ORDER if c in legal):
+            if position.is_winning_move(column):
+                if best_score == win_score(position.moves):
+                    best.append(column)
+                continue
+            child = position.play(column)
+            if child.moves >= CELLS:
+                if best_score == 0:
+                    best.append(column)
+                continue
+            # The child's score is at least -best_score; equal means the move keeps it.
+            if not score_exceeds(child, -best_score, tables=tables, book=book, deadline=deadline):
+                tables.remember(child.current, child.mask, -best_score)
                 best.append(column)
-            continue
-        child = position.play(column)
-        if child.moves >= CELLS:
-            if best_score == 0:
-                best.append(column)
-            continue
-        # The child's score is at least -best_score; equal means the move keeps the verdict.
-        if not score_exceeds(child, -best_score, tables=tables, book=book, deadline=deadline):
-            tables.remember(child.current, child.mask, -best_score)
-            best.append(column)
-    return best_score, tuple(best)
+    except SolverTimeout:
+        if not (partial and best):
+            raise
+        return BestMoves(best_score, tuple(sorted(best)), complete=False)
+    return BestMoves(best_score, tuple(sorted(best)), complete=True)
 
 
 def move_verdict(
