@@ -23,15 +23,14 @@ waiting, and a count lost to a full lobby inbox is corrected by the next move.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TypeAlias
 
 import attrs
 
+from c4actors.coalescer import Coalescer
 from c4actors.game_record import GameSetup
-from c4actors.lobby_updates import COUNT_TICK, COUNT_TICK_PER_WATCHER, TICK_PER_WATCHER
 from protocol.messages import GameInfo, GameList, GameListUpdate
 
 ConnId: TypeAlias = int
@@ -161,77 +160,58 @@ class LiveGames:
         return GamesChanged(games=(info,), total=self.total)
 
 
+def _game_id(info: GameInfo) -> str:
+    return info.game_id
+
+
 @attrs.define
 class GameListBuffer:
-    """Coalesces ``GamesChanged`` into one ``game_list_update`` per tick, with the policy of
-    ``c4actors.lobby_updates.LobbyUpdateBuffer`` (a row change goes out one tick after the
-    first change of the batch, a count-only change after the longer count tick, both
-    lengthened with the followers the last update reached; ``tick <= 0``: at once).
+    """Coalesces ``GamesChanged`` into one ``game_list_update`` per tick: a
+    ``c4actors.coalescer.Coalescer`` of game rows keyed by id, the same one (and so the same
+    policy) as ``c4actors.lobby_updates.LobbyUpdateBuffer`` (a row change goes out one tick
+    after the first change of the batch, a count-only change after the longer count tick,
+    both lengthened with the followers the last update reached; ``tick <= 0``: at once).
 
     Only each game's latest row is kept: a game that started and ended within one tick
     appears only in ``ended``; clients apply ``ended`` first, then ``games``."""
 
     tick: float = 0.0
-    _games: dict[str, GameInfo] = attrs.field(factory=dict)
-    _ended: dict[str, None] = attrs.field(factory=dict)
-    _total: int = 0
-    _total_sent: int = 0
-    _followers: int = 0
-    _due: float = math.inf
+    _rows: Coalescer[GameInfo] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._rows = Coalescer(_game_id, self.tick)
 
     def add(self, change: GamesChanged, now: float) -> None:
         """Buffer ``change`` (made at time ``now``) and set when the update is due."""
-        was_pending = bool(self)
-        was_count_only = self.count_only
-        for game_id in change.ended:
-            self._games.pop(game_id, None)
-            self._ended[game_id] = None
-        for info in change.games:
-            self._games[info.game_id] = info
-        self._total = change.total
-        if self.tick <= 0:
-            self._due = now
-        elif change.count_only:
-            if not was_pending:
-                self._due = now + self.count_tick
-        elif not was_pending:
-            self._due = now + self.effective_tick
-        elif was_count_only:
-            self._due = min(self._due, now + self.effective_tick)
+        self._rows.add(change.games, change.ended, change.total, now)
 
     def __bool__(self) -> bool:
-        return bool(self._games or self._ended) or self._total != self._total_sent
+        return bool(self._rows)
 
     @property
     def count_only(self) -> bool:
-        return not (self._games or self._ended)
+        return self._rows.count_only
 
     @property
     def due(self) -> float | None:
         """When the pending update must be sent; None when nothing is pending."""
-        return self._due if self else None
+        return self._rows.due
 
     def take(self) -> GameListUpdate | None:
         """The pending update, or None when nothing changed; the buffer is then empty."""
-        if not self:
+        batch = self._rows.take()
+        if batch is None:
             return None
-        update = GameListUpdate(
-            games=list(self._games.values()), ended=list(self._ended), total=self._total
-        )
-        self._games.clear()
-        self._ended.clear()
-        self._total_sent = self._total
-        self._due = math.inf
-        return update
+        return GameListUpdate(games=batch.rows, ended=batch.removed, total=batch.count)
 
     def reached(self, followers: int) -> None:
         """The update just taken was delivered to ``followers`` connections."""
-        self._followers = followers
+        self._rows.reached(followers)
 
     @property
     def effective_tick(self) -> float:
-        return max(self.tick, self._followers * TICK_PER_WATCHER)
+        return self._rows.effective_tick
 
     @property
     def count_tick(self) -> float:
-        return max(COUNT_TICK, self._followers * COUNT_TICK_PER_WATCHER)
+        return self._rows.count_tick

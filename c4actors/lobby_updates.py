@@ -14,30 +14,30 @@ The policy, and why:
 * both ticks lengthen with the number of watchers the last broadcast reached, because a
   broadcast costs server CPU per watcher (see ``effective_tick`` and ``count_tick``);
 * ``tick <= 0`` turns coalescing off: every change is due at once (tests use it).
+
+The buffering and the timing are ``c4actors.coalescer``'s, shared with the list of games
+(``live_games.GameListBuffer``); this module says what a ``lobby_update`` carries.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Final
-
 import attrs
 
+from c4actors.coalescer import COUNT_TICK, COUNT_TICK_PER_WATCHER, TICK_PER_WATCHER, Coalescer
 from c4actors.lobby_state import LobbyChanged
 from protocol.messages import LobbyUpdate, UserInfo
 
-TICK_PER_WATCHER: Final = 0.00015
-"""Seconds of row tick per watcher: a broadcast costs about 50 us of CPU per watcher, and
-its fan-out is kept to a third of the tick."""
-COUNT_TICK: Final = 1.0
-"""Shortest wait before a count-only ``lobby_update``..."""
-COUNT_TICK_PER_WATCHER: Final = 0.005
-"""...lengthened by this much per watcher, so count broadcasts stay under ~5% of a core."""
+__all__ = ["COUNT_TICK", "COUNT_TICK_PER_WATCHER", "TICK_PER_WATCHER", "LobbyUpdateBuffer"]
+
+
+def _name(info: UserInfo) -> str:
+    return info.name
 
 
 @attrs.define
 class LobbyUpdateBuffer:
-    """Coalesces ``LobbyChanged`` effects into one ``lobby_update`` per tick.
+    """Coalesces ``LobbyChanged`` effects into one ``lobby_update`` per tick (a
+    ``c4actors.coalescer.Coalescer`` of user rows keyed by name, the online count).
 
     Only each user's latest info is kept; a user who joined and left within one
     tick appears only in ``left``.  Clients apply ``left`` first, then ``users``,
@@ -49,74 +49,45 @@ class LobbyUpdateBuffer:
     """
 
     tick: float = 0.0
-    _users: dict[str, UserInfo] = attrs.field(factory=dict)
-    _left: dict[str, None] = attrs.field(factory=dict)
-    _online: int = 0
-    _online_sent: int = 0
-    _watchers: int = 0
-    _due: float = math.inf
+    _rows: Coalescer[UserInfo] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._rows = Coalescer(_name, self.tick)
 
     def add(self, change: LobbyChanged, now: float) -> None:
         """Buffer ``change`` (made at time ``now``) and set when the update is due."""
-        was_pending = bool(self)
-        was_count_only = self.count_only
-        for name in change.left:
-            self._users.pop(name, None)
-            self._left[name] = None
-        for info in change.users:
-            self._users[info.name] = info
-        self._online = change.online
-        if self.tick <= 0:
-            self._due = now
-        elif change.count_only:
-            if not was_pending:
-                self._due = now + self.count_tick
-        elif not was_pending:
-            self._due = now + self.effective_tick
-        elif was_count_only:
-            # A row change pending brings a waiting count forward to the row tick.
-            self._due = min(self._due, now + self.effective_tick)
+        self._rows.add(change.users, change.left, change.online, now)
 
     def __bool__(self) -> bool:
-        return bool(self._users or self._left) or self._online != self._online_sent
+        return bool(self._rows)
 
     @property
     def count_only(self) -> bool:
         """Only the count changed (or nothing): no row to send."""
-        return not (self._users or self._left)
+        return self._rows.count_only
 
     @property
     def due(self) -> float | None:
         """When the pending update must be sent; None when nothing is pending."""
-        return self._due if self else None
+        return self._rows.due
 
     def take(self) -> LobbyUpdate | None:
         """The pending update, or None when nothing changed; the buffer is then empty."""
-        if not self:
+        batch = self._rows.take()
+        if batch is None:
             return None
-        update = LobbyUpdate(
-            users=list(self._users.values()), left=list(self._left), online=self._online
-        )
-        self._users.clear()
-        self._left.clear()
-        self._online_sent = self._online
-        self._due = math.inf
-        return update
+        return LobbyUpdate(users=batch.rows, left=batch.removed, online=batch.count)
 
     def reached(self, watchers: int) -> None:
         """The update just taken was delivered to ``watchers`` connections."""
-        self._watchers = watchers
+        self._rows.reached(watchers)
 
     @property
     def effective_tick(self) -> float:
-        """The row tick, lengthened under load: with many watchers each tick's fan-out is
-        kept to a third of the tick (``TICK_PER_WATCHER``), and broadcasts to a third of the
-        core however busy the lobby: 2,000 watchers get a tick of 0.3 s, 10,000 of 1.5 s."""
-        return max(self.tick, self._watchers * TICK_PER_WATCHER)
+        """The row tick, lengthened under load (``Coalescer.effective_tick``)."""
+        return self._rows.effective_tick
 
     @property
     def count_tick(self) -> float:
-        """The wait before a count-only update: its broadcasts (about 40 us per watcher) are
-        kept to a few percent of the core: 1 s up to 200 watchers, 10 s at 2,000, 50 s at
-        10,000 (the count also rides along in every row update)."""
-        return max(COUNT_TICK, self._watchers * COUNT_TICK_PER_WATCHER)
+        """The wait before a count-only update (``Coalescer.count_tick``)."""
+        return self._rows.count_tick
