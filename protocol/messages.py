@@ -87,6 +87,7 @@ ErrorCode: TypeAlias = Literal[
     "analysis_limit",
     "analysis_failed",
     "server_shutdown",
+    "server_recovering",
     "internal_error",
 ]
 """Every ``Error.code`` the server sends, in one place (docs/protocol.md, "Error codes",

@@ -37,7 +37,7 @@ from c4actors.actors.lobby import (
 from c4actors.actors.mailbox import Mailbox, Outgoing
 from c4actors.cluster import wire
 from c4actors.cluster.core import CoreRelay, EdgeOutbox
-from c4actors.cluster.edge import EdgeRelay
+from c4actors.cluster.edge import CORE_SILENCE, EdgeRelay
 from c4actors.cluster.links import MemoryHub
 from c4actors.live_games import GameMoved
 from c4actors.lobby_state import (
@@ -51,6 +51,7 @@ from c4actors.lobby_state import (
 from c4actors.server import RunningServer, ServerSettings, run_server
 from protocol import (
     AnswerRematch,
+    Chat,
     Error,
     GameOver,
     GameStarted,
@@ -408,4 +409,59 @@ async def test_a_core_that_finds_no_state_closes_the_old_sessions() -> None:
             await bob.send(Move(game_id=game_id, column=0, ply=0))
             for player in (ann, bob):
                 assert (await player.expect(GameState)).moves == [0]
+        stop.set()
+
+
+async def test_during_a_core_outage_edges_hold_moves_and_refuse_the_rest() -> None:
+    hub = MemoryHub()
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        first, standby = await two_cores(hub, stop, nursery)
+        edge_a = await nursery.start(
+            partial(run_server, SETTINGS, stop, edge=partial(EdgeRelay, hub.edge("edge-a")))
+        )
+        edge_b = await nursery.start(
+            partial(
+                run_server,
+                SETTINGS,
+                stop,
+                edge=partial(EdgeRelay, hub.edge("edge-b"), held_limit=1),
+            )
+        )
+        async with (
+            connect(edge_a, "ann") as ann,
+            connect(edge_b, "bob") as bob,
+            connect(edge_a, "cat") as cat,
+        ):
+            game_id = await start_game(ann, bob)  # bob moves first
+            first.cancel()  # the core dies; no standby yet
+            await trio.sleep(CORE_SILENCE + 1.0)
+            # Moves and quits are held (up to the limit); anything else is refused at once.
+            await bob.send(Move(game_id=game_id, column=3, ply=0))
+            await bob.send(Move(game_id=game_id, column=3, ply=0))  # beyond edge-b's limit
+            await bob.send(Chat(game_id=game_id, text="still there?"))
+            await cat.send(Seek())
+            with trio.fail_after(5):
+                refusals = [await bob.expect(Error), await bob.expect(Error)]
+                refused = await cat.expect_skipping(Error, LobbyUpdate)
+            assert [(e.code, e.ref) for e in refusals] == [
+                ("server_recovering", "move"),
+                ("server_recovering", "chat"),
+            ]
+            assert (refused.code, refused.ref) == ("server_recovering", "seek")
+            async with connect(edge_a) as dan:
+                await dan.send(NewConnection(username="dan"))
+                with trio.fail_after(5):
+                    refused = await dan.expect(Error)
+                assert (refused.code, refused.ref) == ("server_recovering", "new_connection")
+            # A core serves again: the held move is played once, and requests go through.
+            await standby()
+            for player in (ann, bob):
+                with trio.fail_after(10):
+                    assert (await player.expect_skipping(GameState, UserList)).moves == [3]
+            await cat.send(Seek())
+            await cat.send(Seek())
+            with trio.fail_after(10):
+                again = await cat.expect_skipping(Error, LobbyUpdate, UserList)
+            assert again.code == "already_seeking"  # the first one was carried out
         stop.set()

@@ -58,6 +58,7 @@ export const ERROR_TEXT = {
   analysis_limit: "You have asked for many analyses this hour: try again later.",
   analysis_failed: "The analysis could not be finished: try again.",
   server_shutdown: "The server is restarting.",
+  server_recovering: "The server is recovering from a fault: try again in a few seconds. Your moves are kept.",
   internal_error: "Something went wrong on the server. Try again.",
   // The HTTP API only
   invalid_color: "Pick one of the colours shown.",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import math
 from typing import Any, Final
 
 import trio
@@ -198,6 +199,8 @@ class CoreRelay:
         self._seq: dict[Audience, int] = dict.fromkeys(wire.CHANNELS, 0)
         """The last broadcast's number, per audience (the same for every edge)."""
         self._nursery: trio.Nursery | None = None
+        self._sent_at: dict[str, float] = {}
+        """When each edge was last sent a batch (one at least every ``wire.HEARTBEAT``)."""
         self.keeper = StateKeeper(lambda: self.wanted.set())
         """What changed since the last commit (the lobby's and the games' journal)."""
         self._committing = trio.Lock()
@@ -273,9 +276,13 @@ class CoreRelay:
         """Every edge's batch, what the journal noted and the clock, with ``ack`` the
         inputs just handled: one fenced commit (``CoreLink.commit``)."""
         frames = []
+        now = trio.current_time()
         for edge, outbox in list(self._outboxes.items()):
+            if now - self._sent_at.get(edge, -math.inf) >= wire.HEARTBEAT:
+                outbox.greet = True  # an empty batch: the edge knows a core serves
             entry = outbox.take()
             if entry is not None:
+                self._sent_at[edge] = now
                 frames.append((edge, wire.encode_downlink(entry)))
         puts, deletes = self.keeper.changes(self._rows, self._next_conn)
         puts[keeper.CLOCK] = repr(trio.current_time())

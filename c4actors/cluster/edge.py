@@ -12,6 +12,14 @@ frames (encoded in the core, once per edge) into the local mailboxes, which neve
 so a slow socket is closed here like in one process; routes; closes; join answers;
 query replies.  ``Shutdown`` (this edge stopping) closes this edge's sockets only.
 
+**A core outage.**  The core sends each edge a batch at least every ``wire.HEARTBEAT``
+(an empty one when idle).  An edge that hears nothing for ``CORE_SILENCE`` (the core died
+and the standby is not serving yet, or Redis is away) keeps every socket and holds
+players' moves and quits (at most ``HELD_LIMIT`` meanwhile: they wait in the input
+stream, or in this process while Redis is away, and the next core plays them), and
+refuses every other action at once with ``server_recovering``, rather than leave it
+unanswered for seconds.  The first batch from a core ends the outage.
+
 Error handling: an entry that does not decode is logged and skipped; an operation for a
 connection that has closed meanwhile is dropped.
 """
@@ -69,12 +77,18 @@ from c4actors.live_games import GameMoved
 from c4actors.lobby_state import ColorChanged, Disconnected, GameEnded, Request
 from c4actors.web import WebLimits, WebSettings
 from protocol.codec import encode
-from protocol.messages import Error
+from protocol.messages import TYPE_NAMES, Error
 
 log = logging.getLogger("c4actors.cluster.edge")
 
 UPLINK_SIZE: Final = 4096
 CLOSE_SERVICE_RESTART: Final = 1012
+CORE_SILENCE: Final = 3 * wire.HEARTBEAT
+"""Seconds without a batch from the core after which the edge is in an outage."""
+HELD_LIMIT: Final = 1000
+"""Moves and quits an edge holds during an outage; later ones are refused
+(``server_recovering``) until a core serves again."""
+RECOVERING: Final = "the server is recovering from a fault: try again in a few seconds"
 GameRoute = tuple[trio.MemorySendChannel[GameInput], trio.MemoryReceiveChannel[GameInput]]
 
 
@@ -82,8 +96,14 @@ class EdgeRelay:
     """See the module docstring.  Start with ``nursery.start(relay.run)``; user actors and
     HTTP handlers send to ``inbox_send`` as they would to the lobby actor's."""
 
-    def __init__(self, link: EdgeLink) -> None:
+    def __init__(self, link: EdgeLink, *, held_limit: int = HELD_LIMIT) -> None:
         self.link = link
+        self.held_limit = held_limit
+        self.outage = False
+        """No batch from any core for ``CORE_SILENCE``: see the module docstring."""
+        self._held = 0
+        """Moves and quits sent on during this outage."""
+        self._core_heard = trio.current_time()
         self.inbox_send, self._inbox = trio.open_memory_channel[LobbyInput](LOBBY_INBOX_SIZE)
         self._uplink_send, self._uplink = trio.open_memory_channel[wire.UplinkItem](UPLINK_SIZE)
         self._mailboxes: dict[int, Mailbox] = {}
@@ -111,6 +131,7 @@ class EdgeRelay:
                 nursery.start_soon(self._receive_downlink)
                 nursery.start_soon(self._heartbeat)
                 nursery.start_soon(self._send_shared)
+                nursery.start_soon(self._watch_core)
                 task_status.started()
                 async for item in self._inbox:
                     await self._dispatch(item)
@@ -158,8 +179,51 @@ class EdgeRelay:
             await self._uplink_send.send(wire.AliveIn())
             await trio.sleep(wire.HEARTBEAT)
 
+    async def _watch_core(self) -> None:
+        while True:
+            await trio.sleep(wire.HEARTBEAT / 2)
+            silent = trio.current_time() - self._core_heard
+            if silent > CORE_SILENCE and not self.outage:
+                self.outage, self._held = True, 0
+                log.warning(
+                    "core silent for %.1f s: holding moves and quits, refusing other actions",
+                    silent,
+                )
+
+    def _refused_in_outage(self, item: LobbyInput) -> bool:
+        """During an outage, refuse a socket's request to the lobby at once (True)."""
+        if not self.outage:
+            return False
+        match item:
+            case Join(mailbox=mailbox, reply=reply):
+                _deliver_refusal(mailbox, "new_connection")
+                with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
+                    reply.send_nowait(SessionDenied())
+                reply.close()
+            case Request(conn=conn, message=message):
+                self._refuse(conn, TYPE_NAMES.get(type(message)))
+            case LeaveRequest(request=Request(conn=conn), reply=reply):
+                self._refuse(conn, "leave")
+                with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
+                    reply.send_nowait(False)
+                reply.close()
+            case WatchRequest(conn=conn, watch=watch):
+                self._refuse(conn, "watch" if watch else "unwatch")
+            case FollowRequest(conn=conn, follow=follow):
+                self._refuse(conn, "follow_games" if follow else "unfollow_games")
+            case _:
+                return False  # departures, colours, queries, shutdown: as always
+        return True
+
+    def _refuse(self, conn: int, ref: str | None) -> None:
+        mailbox = self._mailboxes.get(conn)
+        if mailbox is not None:
+            _deliver_refusal(mailbox, ref)
+
     async def _dispatch(self, item: LobbyInput) -> None:
         up = self._uplink_send.send
+        if self._refused_in_outage(item):
+            return
         match item:
             case Join(event=event, mailbox=mailbox, reply=reply):
                 self._mailboxes[event.conn] = mailbox
@@ -231,7 +295,14 @@ class EdgeRelay:
     ) -> None:
         with contextlib.suppress(trio.ClosedResourceError):
             async for item in receive:
-                await self._uplink_send.send(_game_item(conn, game_id, item))
+                game_item = _game_item(conn, game_id, item)
+                if self.outage and isinstance(game_item, wire.GameIn):
+                    held = game_item.action in ("move", "quit") and self._held < self.held_limit
+                    if not held:
+                        self._refuse(conn, game_item.action)
+                        continue
+                    self._held += 1
+                await self._uplink_send.send(game_item)
 
     # ----------------------------------------------------------------- from the core
 
@@ -243,6 +314,10 @@ class EdgeRelay:
                 except wire.WireError as error:
                     log.warning("skipped a frames entry: %s", error)
                     continue
+                self._core_heard = trio.current_time()
+                if self.outage:
+                    self.outage = False
+                    log.info("core serving again core=%s held=%d", entry.core, self._held)
                 if entry.core != self._core:
                     if self._core:
                         await self._core_changed(entry.core)
@@ -385,6 +460,10 @@ class _Audience:
         self.conns: set[int] = set()
         self.seq: int | None = None
         self.resyncing = False
+
+
+def _deliver_refusal(mailbox: Mailbox, ref: str | None) -> None:
+    mailbox.deliver(encode(Error(code="server_recovering", message=RECOVERING, ref=ref)))
 
 
 def _game_item(conn: int, game_id: str, item: GameInput) -> wire.UplinkItem:
