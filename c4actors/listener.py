@@ -5,8 +5,9 @@ hands it.  Past the process's descriptor limit, ``accept`` fails and trio retrie
 100 ms, so every newcomer waits in the backlog until it times out (1,050 connections from one
 address made ``/healthz`` and every join time out).  Here each accepted connection passes
 ``ConnectionGate`` first: within the budget it is served by hypercorn's ``TCPServer`` as
-before; beyond it, it gets an immediate ``503`` (or ``429`` over the per-address cap) and is
-closed, using one of the descriptors ``DescriptorBudget`` keeps in reserve for this.
+before (``websocket_direct.DirectTCPServer``, which also takes direct writes); beyond it,
+it gets an immediate ``503`` (or ``429`` over the per-address cap) and is closed, using one
+of the descriptors ``DescriptorBudget`` keeps in reserve for this.
 
 TLS (``--certfile``/``--keyfile``): the gate sees the plain TCP stream, before any TLS
 handshake, so a refused connection costs no handshake unless it is answered: the refusal is
@@ -35,7 +36,6 @@ from functools import partial
 import trio
 from hypercorn.config import Config, Sockets
 from hypercorn.trio.lifespan import Lifespan
-from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState, LifespanState
 from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr
@@ -43,6 +43,7 @@ from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr
 from c4actors.forwarded import TrustedProxies
 from c4actors.limits import ConnectionLimits
 from c4actors.metrics import Metrics
+from c4actors.websocket_direct import DirectTCPServer
 
 log = logging.getLogger("c4actors.listener")
 
@@ -150,7 +151,7 @@ async def serve_tcp(
                 listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
                 binds.append(f"{scheme}://{repr_socket_addr(sock.family, sock.getsockname())}")
             connection = partial(
-                TCPServer, app, config, context, ConnectionState(lifespan_state.copy())
+                DirectTCPServer, app, config, context, ConnectionState(lifespan_state.copy())
             )
 
             async def handle(stream: trio.SocketStream) -> None:

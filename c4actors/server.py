@@ -20,7 +20,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.typing import Framework
 from hypercorn.utils import wrap_app
 
-from c4actors import cleartext_http2, websocket_compression, websocket_stream
+from c4actors import cleartext_http2, websocket_compression, websocket_direct, websocket_stream
 from c4actors.actors.analyst import Analyst
 from c4actors.actors.lobby import (
     DEFAULT_LIST_LIMIT,
@@ -240,6 +240,7 @@ async def _serve(
     websocket_compression.install()
     cleartext_http2.install()  # HTTP/2 only over TLS (by ALPN), never in cleartext
     websocket_stream.install()
+    websocket_direct.install()  # after websocket_stream's: its HTTP/1.1 class extends that one
     metrics = Metrics()
     async with open_compute_pool(settings.compute) as pool:
         await _serve_with(settings, stop, store, task_status, metrics, pool, edge, core)

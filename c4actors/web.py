@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import c4actors
+from c4actors import websocket_direct
 from c4actors.accounts import AccountsApi
 from c4actors.actors.analyst import Analyst
 from c4actors.actors.lobby import (
@@ -311,6 +312,7 @@ def create_app(
                 settings.connection,
                 session=session,
                 analyst=analyst,
+                direct=websocket_direct.current_writer(),
             )
             await actor.run()
         finally:

@@ -34,6 +34,8 @@ from wsproto.events import CloseConnection, Event
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
+from c4actors.websocket_frames import Variant
+
 WINDOW_BITS: Final = 12
 """A 4 KiB LZ77 window both ways (zlib allows 9-15; browsers use 15 unless told): messages
 are small JSON, so a larger window buys little and costs memory while (de)compressing."""
@@ -52,6 +54,10 @@ OFF: Final = CompressionPolicy()
 _policy: contextvars.ContextVar[CompressionPolicy] = contextvars.ContextVar(
     "c4actors_websocket_compression"
 )
+_negotiated: contextvars.ContextVar[Extension] = contextvars.ContextVar(
+    "c4actors_websocket_extension"
+)
+"""The extension this task's last handshake made (``frame_variant``)."""
 
 
 def use_policy(policy: CompressionPolicy) -> None:
@@ -218,9 +224,31 @@ def _count_plain(extension: SizeLimit | BoundedDeflate, data: bytes) -> bytes | 
 def _negotiable_extension() -> Extension:
     """Stands in for ``PerMessageDeflate()`` in hypercorn's handshake."""
     policy = _policy.get(OFF)
+    extension: Extension
     if policy.enabled:
-        return BoundedDeflate(policy.max_message_bytes)
-    return SizeLimit(policy.max_message_bytes)
+        extension = BoundedDeflate(policy.max_message_bytes)
+    else:
+        extension = SizeLimit(policy.max_message_bytes)
+    _negotiated.set(extension)
+    return extension
+
+
+def frame_variant() -> Variant:
+    """How the WebSocket this task has just accepted frames what the server sends: plain
+    (``SizeLimit``, or compression offered and declined) or deflated with the window agreed
+    (``BoundedDeflate``, which always keeps no context between messages, so its frames are
+    the same for every socket with that window: ``websocket_frames``).
+    ``ValueError`` when the handshake was not made by this policy (no telling)."""
+    extension = _negotiated.get(None)
+    if isinstance(extension, SizeLimit):
+        return None
+    if isinstance(extension, BoundedDeflate):
+        if not extension.enabled():
+            return None
+        if not extension.server_no_context_takeover:  # pragma: no cover - accept sets it
+            raise ValueError("a deflate context is kept between messages")
+        return int(extension.server_max_window_bits)
+    raise ValueError("no handshake made by the compression policy in this task")
 
 
 class FailingConnection(Connection):

@@ -35,6 +35,11 @@ class ClosingWSStream(WSStream):
     _waiting: set[trio.CancelScope] | None = None
     """The deliveries waiting for room in the app's channel (made at the first)."""
 
+    @property
+    def app_finished(self) -> bool:
+        """Whether the app has returned (nothing more is written for it)."""
+        return self._app_finished
+
     async def handle(self, event: Any) -> None:
         spawned = self.app_put is None
         await super().handle(event)

@@ -35,6 +35,8 @@ from c4actors.game_record import GameRecord, GameResult, GameSetup, Player
 from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
 from c4actors.store import Store
+from c4actors.websocket_direct import DirectWriter, Written
+from c4actors.websocket_frames import PreparedFrame
 from protocol import (
     ChatMessage,
     Clocks,
@@ -529,6 +531,81 @@ async def test_the_players_writers_take_each_move_before_any_spectators_writer(
             await table.inbox.send(PlayMove(mover[0], mover[1], column))
             await trio.testing.wait_all_tasks_blocked()
             assert len(taken) == 22 and sorted(taken[:2]) == [21, 22], taken
+        writers.cancel_scope.cancel()
+
+
+class RecordingWriter(DirectWriter):
+    """A direct writer whose socket takes every frame (or none: ``full``), into one log."""
+
+    def __init__(self, conn: int, log: list[tuple[int, str]], full: bool = False) -> None:
+        self.conn, self.log, self.full = conn, log, full
+
+    def write_nowait(self, frame: PreparedFrame) -> Written:
+        if self.full:
+            return Written.NOTHING
+        self.log.append((self.conn, frame.text))
+        return Written.WHOLE
+
+
+async def test_with_direct_writers_the_players_are_written_first_and_no_spectator_task_wakes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Each move is written to the players' sockets, then to every spectator's, from the
+    game's own tasks: nothing is queued for a spectator's writer task.  A player whose frame
+    had to be queued (its socket was full) is still written before any spectator: the
+    relay waits until its writer reports the frame written."""
+    log: list[tuple[int, str]] = []
+    async with running_game() as table, trio.open_nursery() as writers:
+        spectators: list[tuple[Mailbox, trio.MemoryReceiveChannel[Outgoing]]] = []
+        for conn in range(100, 110):
+            send, receive = trio.open_memory_channel[Outgoing](256)
+            mailbox = Mailbox(conn, send, direct=RecordingWriter(conn, log))
+            spectators.append((mailbox, receive))
+            await table.inbox.send(WatchGame(mailbox, conn - 99))
+        await trio.testing.wait_all_tasks_blocked()
+        for mailbox, receive in spectators:  # their welcome (queued), as a writer would
+            position = 0
+            while True:
+                try:
+                    receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                position += 1
+                mailbox.written(position)
+            assert not mailbox.unwritten()
+
+        async def writer(mailbox: Mailbox, receive: trio.MemoryReceiveChannel[Outgoing]) -> None:
+            position = 0
+            async for item in receive:
+                for _ in range(3):  # a write through hypercorn takes a few steps
+                    await trio.lowlevel.checkpoint()
+                assert isinstance(item, str)
+                log.append((mailbox.conn, item))
+                position += 1
+                mailbox.written(position)
+
+        players = []
+        for conn, name in ((21, "ann"), (22, "bob")):
+            send, receive = trio.open_memory_channel[Outgoing](256)
+            mailbox = Mailbox(conn, send, direct=RecordingWriter(conn, log))
+            writers.start_soon(writer, mailbox, receive)
+            await table.inbox.send(SeatReturned(name, mailbox))
+            players.append(mailbox)
+        ann, bob = players
+        await trio.sleep(2)  # the players have been told how many watch: no more notices
+        for number, column in enumerate([0, 1, 1, 0, 2, 3]):  # nobody wins
+            log.clear()
+            assert isinstance(bob.direct, RecordingWriter)
+            bob.direct.full = number >= 3  # from the 4th move, bob's frames are queued
+            mover = (ann, "ann") if number % 2 == 0 else (bob, "bob")
+            await table.inbox.send(PlayMove(mover[0], mover[1], column))
+            await trio.testing.wait_all_tasks_blocked()
+            assert sorted(conn for conn, _ in log[:2]) == [21, 22], log
+            assert sorted(conn for conn, _ in log[2:]) == list(range(100, 110)), log
+            assert len({text for _, text in log}) == 1
+        for _, receive in spectators:
+            with pytest.raises(trio.WouldBlock):
+                receive.receive_nowait()
         writers.cancel_scope.cancel()
 
 

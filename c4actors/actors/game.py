@@ -15,12 +15,14 @@ open for a while after the end (``ChatSettings.after_game_seconds``): the actor 
 lives on that long after saving and reporting the game, answering only chat (and moves
 with ``game_over``); the players are back in the lobby meanwhile.
 
-Spectators (``WatchGame`` / ``UnwatchGame``, from the lobby, which checked the limits) get
-each public frame (``Send.spectators``: a position, the end, the chat) after the players:
-the same string, encoded once, delivered without waiting (a full inbox drops that spectator,
-never the game), by a relay task that waits until the players' writers have taken it, so
-that even their socket writes come first (``_relay``).  How many watch is told to the
-players at most about once a second (``c4actors.spectator_count``).
+Every message is encoded once and framed once (``PreparedFrame``): a socket whose writer is
+idle gets its bytes written at once, from this task (``Mailbox.deliver_frame``); the others
+get it queued as before.  Spectators (``WatchGame`` / ``UnwatchGame``, from the lobby, which
+checked the limits) get each public frame (``Send.spectators``: a position, the end, the
+chat) after the players: the same frame, delivered without waiting (a full inbox drops that
+spectator, never the game), by a relay task that waits until the players' frames are on
+their sockets, then serves the spectators ``FAN_OUT_CHUNK`` at a time (``_relay``).  How many
+watch is told to the players at most about once a second (``c4actors.spectator_count``).
 
 Error handling: any exception inside the game ends this game only.  Both players
 get ``error internal_error`` and a ``game_over`` (reason ``aborted``), the traceback
@@ -66,6 +68,7 @@ from c4actors.metrics import Metrics
 from c4actors.spectator_count import CountNotice
 from c4actors.store import Store
 from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS
+from c4actors.websocket_frames import PreparedFrame
 from protocol.codec import encode
 from protocol.messages import Error, SpectatorCount, Unwatched
 
@@ -77,7 +80,10 @@ RELAY_MAX_WAIT_STEPS: Final = 16
 their frame (a writer stuck on a slow socket must not hold the spectators back for long)."""
 RELAY_WRITE_STEPS: Final = 2
 """Steps more once they took it, for their write to reach the socket (hypercorn's send lock
-is one step)."""
+is one step), when a player's writer does not report its writes (no direct writer)."""
+FAN_OUT_CHUNK: Final = 256
+"""Spectators served per scheduling step: a thousand direct writes are a few milliseconds,
+and every other task runs in between, as with the lobby's broadcasts."""
 
 
 class GameActor:
@@ -138,8 +144,12 @@ class GameActor:
         """The mailboxes of the connections watching, served after the players."""
         self._count = CountNotice()
         """When the players are next told how many watch (``spectator_count``)."""
-        self._for_spectators: list[str] = []
+        self._for_spectators: list[PreparedFrame] = []
         """Public frames the players were given and the spectators not yet (``_relay``)."""
+        self._round: list[PreparedFrame] = []
+        self._round_to: list[Mailbox] = []
+        self._round_at = 0
+        """The fan-out under way: these frames, to these spectators, served up to here."""
         self._relay_wake = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._relaying = False
@@ -163,32 +173,59 @@ class GameActor:
             self._serve_spectators()  # the last frames (the end) still reach them
 
     async def _relay(self) -> None:
-        """Hand the spectators each public frame once the players' writers have written it.
+        """Hand the spectators each public frame once the players' frames are on their sockets.
 
-        Delivering to everyone in one step puts the players' frames in their inboxes first,
-        but the writers all wake in Trio's next batch, in an order Trio leaves to chance (it
-        reverses half its batches): a thousand spectators' socket writes could come before a
-        player's.  So this task waits until the players' writers took their frame (a few
-        scheduling steps, at most ``RELAY_MAX_WAIT_STEPS``), lets them write it, then serves
-        the spectators.  Started with the first spectator: an unwatched game has no relay."""
+        A player's frame is usually written directly in the game's own step; one queued
+        for its writer task (which was busy) is waited for, a few scheduling steps at most
+        (``RELAY_MAX_WAIT_STEPS``): the writers all wake in Trio's next batch, in an order
+        Trio leaves to chance, so a thousand spectators' writes could otherwise come before
+        a player's.  Then the spectators are served ``FAN_OUT_CHUNK`` per step.  Started with
+        the first spectator: an unwatched game has no relay."""
         while True:
             await self._relay_wake.wait()
             self._relay_wake = trio.Event()
             players = list(self.mailboxes.values())
             for _ in range(RELAY_MAX_WAIT_STEPS):
-                if not any(mailbox.queued() for mailbox in players):
+                if not any(mailbox.unwritten() for mailbox in players):
                     break
                 await trio.lowlevel.cancel_shielded_checkpoint()
-            for _ in range(RELAY_WRITE_STEPS):
+            if any(mailbox.direct is None for mailbox in players):
+                # Their writer took the frame; a few steps more for its write to be done.
+                for _ in range(RELAY_WRITE_STEPS):
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+            self._start_round()
+            while not self._serve_round(FAN_OUT_CHUNK):
                 await trio.lowlevel.cancel_shielded_checkpoint()
-            self._serve_spectators()
+
+    def _start_round(self) -> None:
+        """Begin serving the frames waiting for the spectators (if the last round is done),
+        to those watching now."""
+        if self._round_at < len(self._round_to) or not self._for_spectators:
+            return
+        self._round, self._for_spectators = self._for_spectators, []
+        self._round_to, self._round_at = list(self.spectators.values()), 0
+
+    def _serve_round(self, limit: int) -> bool:
+        """Serve the round's frames to its next ``limit`` spectators; True once it is done."""
+        start, frames = self._round_at, self._round
+        end = self._round_at = min(len(self._round_to), start + limit)
+        sent = 0
+        for mailbox in self._round_to[start:end]:
+            for frame in frames:
+                sent += mailbox.deliver_frame(frame)
+        if sent:
+            self.metrics.messages_out.inc(sent)
+        if end < len(self._round_to):
+            return False
+        self._round, self._round_to, self._round_at = [], [], 0  # done: hold no mailbox
+        return True
 
     def _serve_spectators(self) -> None:
-        frames, self._for_spectators = self._for_spectators, []
-        spectators = list(self.spectators.values())
-        for frame in frames:
-            for mailbox in spectators:
-                mailbox.deliver(frame)
+        """Serve the spectators every frame waiting for them, now (the round under way
+        first, so each spectator's frames stay in order)."""
+        self._serve_round(len(self._round_to))
+        self._start_round()
+        self._serve_round(len(self._round_to))
 
     async def _run(self) -> None:
         """Play the game to its end, save it, then report the result to the lobby (always).
@@ -321,6 +358,7 @@ class GameActor:
             case WatchGame(mailbox=mailbox, spectators=spectators):
                 self._watch(mailbox, spectators)
             case UnwatchGame(conn=conn, tell=tell):
+                self._serve_spectators()  # what was public before it left, then no more
                 leaving = self.spectators.pop(conn, None)
                 self._count.set(len(self.spectators))
                 if leaving is not None and tell:
@@ -415,7 +453,7 @@ class GameActor:
                 case core.Send(to=to, message=message, spectators=public):
                     if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
-                    frame = encode(message)
+                    frame = PreparedFrame(encode(message))
                     self._deliver(to, frame, sender, answers)
                     if public and self.spectators:
                         # The same frame, after the players (``_relay``): a spectator costs
@@ -438,8 +476,13 @@ class GameActor:
                     )
 
     def _deliver(
-        self, to: tuple[int, ...], frame: str, sender: Mailbox | None = None, answers: float = 0.0
+        self,
+        to: tuple[int, ...],
+        frame: PreparedFrame,
+        sender: Mailbox | None = None,
+        answers: float = 0.0,
     ) -> None:
+        sent = 0
         for conn in to:
             mailbox = self.mailboxes.get(conn)
             if mailbox is None and sender is not None and sender.conn == conn:
@@ -447,9 +490,14 @@ class GameActor:
             if mailbox is None:
                 continue
             if answers and sender is not None and sender.conn == conn:
-                mailbox.deliver_reply(frame, answers, "move")
+                if mailbox.deliver_frame(frame, answers, "move"):
+                    sent += 1  # written now: the reply's time is known now
+                    seconds = max(0.0, trio.current_time() - answers)
+                    self.metrics.reply_seconds.labels("move").observe(seconds)
             else:
-                mailbox.deliver(frame)
+                sent += mailbox.deliver_frame(frame)
+        if sent:
+            self.metrics.messages_out.inc(sent)
 
     def _tell_not_saved(self) -> None:
         text = "the result could not be saved: records are unchanged"

@@ -5,6 +5,12 @@ which never blocks: a connection whose inbox is full cannot keep up, so it is
 closed (``CLOSE_TOO_SLOW``) instead of being waited for.  The connection's writer
 task reads the other end of the channel and writes to its socket; it only writes.
 
+A frame shared by many sockets (a move to its spectators) goes through ``deliver_frame``:
+written to the socket at once when nothing is queued before it and the socket can take it
+(``c4actors.websocket_direct``: no writer task woken, no pass through hypercorn), otherwise
+queued like any other item.  So the mailbox knows which items its writer has written
+(``written``), not only which it has taken.
+
 The mailbox also carries the lobby's game routes (``route``) to the connection's
 reader, the one task that owns the connection's routing state: a separate queue, so
 the writer never sees them, and a list rather than a channel, since a connection has
@@ -21,6 +27,9 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 import attrs
 import trio
+
+from c4actors.websocket_direct import DirectWriter, Written
+from c4actors.websocket_frames import PreparedFrame
 
 if TYPE_CHECKING:
     from c4actors.actors.game_inbox import GameInput
@@ -46,10 +55,16 @@ class CloseRequested:
     """Control item, always last: send what came before it, then close the socket."""
 
 
-Outgoing: TypeAlias = str | CloseRequested
+@attrs.frozen
+class FlushRequested:
+    """Control item: a direct write left part of a frame with the transport; write it."""
+
+
+Outgoing: TypeAlias = str | CloseRequested | FlushRequested
 """A ``str`` is an encoded frame, sent to the socket as is (encoded once, maybe shared)."""
 
 CLOSE_REQUESTED: Final = CloseRequested()
+FLUSH_REQUESTED: Final = FlushRequested()
 
 
 class Mailbox:
@@ -66,10 +81,12 @@ class Mailbox:
         "_routes",
         "_send",
         "_stamps",
+        "_written",
         "close_code",
         "close_reason",
         "closed",
         "conn",
+        "direct",
         "on_close",
     )
 
@@ -78,6 +95,7 @@ class Mailbox:
         conn: int,
         send_channel: trio.MemorySendChannel[Outgoing],
         on_close: Callable[[], object] | None = None,
+        direct: DirectWriter | None = None,
     ) -> None:
         self.conn = conn
         self._send = send_channel
@@ -90,6 +108,12 @@ class Mailbox:
         """Items queued so far: the position of each reply stamped (``deliver(answers=)``)."""
         self._stamps: collections.deque[tuple[int, float, str]] | None = None
         """Replies queued and not yet written: (position, request's arrival, path)."""
+        self.direct = direct
+        """Writes shared frames straight to the socket; given only by a connection whose
+        writer reports each item it has written (``written``)."""
+        self._written = 0
+        """Items the writer has reported written (``written``): with ``_delivered``, whether
+        anything is still on its way to the socket."""
 
     def route(self, joined: JoinedGame) -> None:
         """Tell the connection's reader where its moves for a new game go.  The caller
@@ -130,10 +154,40 @@ class Mailbox:
         self._stamps.append((self._delivered, answers, path))
         return True
 
+    def deliver_frame(self, frame: PreparedFrame, answers: float = 0.0, path: str = "") -> bool:
+        """Deliver a frame many sockets share, never blocking: written to the socket at once
+        if nothing is queued before it and the socket takes it (True: the caller counts it
+        as sent, and times it as a reply to a request that arrived at ``answers``), else
+        queued as ``deliver`` / ``deliver_reply`` do (False; a full inbox closes the
+        connection).  A part the kernel did not take is finished by the writer (a flush)
+        before anything else."""
+        if self.closed:
+            return False
+        direct = self.direct
+        if direct is not None and self._written == self._delivered:
+            written = direct.write_nowait(frame)
+            if written is Written.WHOLE:
+                return True
+            if written is Written.PART:
+                self.deliver(FLUSH_REQUESTED)
+                return True
+        if answers:
+            self.deliver_reply(frame.text, answers, path)
+        else:
+            self.deliver(frame.text)
+        return False
+
+    def unwritten(self) -> int:
+        """Items delivered that are not on the socket yet, as far as this mailbox can tell:
+        with a direct writer, every item its writer has not reported written; otherwise
+        those it has not taken."""
+        return self._delivered - self._written if self.direct is not None else self.queued()
+
     def written(self, position: int) -> tuple[float, str] | None:
         """The writer wrote the ``position``-th item delivered (counting from 1): when the
         request it answers arrived and its path, if it is a stamped reply (for the writer
         only; stamps of items never written go with the mailbox)."""
+        self._written = position
         stamps = self._stamps
         while stamps:
             at, answers, path = stamps[0]

@@ -50,6 +50,7 @@ from c4actors.actors.mailbox import (
     CLOSE_POLICY,
     CLOSE_TOO_SLOW,
     CloseRequested,
+    FlushRequested,
     JoinedGame,
     Mailbox,
     Outgoing,
@@ -76,6 +77,7 @@ from c4actors.lobby_state import (
 from c4actors.metrics import Metrics
 from c4actors.sessions import Session
 from c4actors.store import Account, Store, StoreError
+from c4actors.websocket_direct import DirectWriter
 from protocol.codec import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ProtocolError,
@@ -197,7 +199,10 @@ class UserActor:
         *,
         session: Session | None,
         analyst: Analyst | None = None,
+        direct: DirectWriter | None = None,
     ) -> None:
+        """``direct``: the socket's direct writer, if it has one (``websocket_direct``): shared
+        frames (a game's moves) are then written to it at once when nothing is queued."""
         self.conn = conn
         self.analyst = analyst
         self.store = store
@@ -212,7 +217,7 @@ class UserActor:
         self.dropped = 0
         self._nursery: trio.Nursery | None = None
         send, self._inbox = trio.open_memory_channel[Outgoing](settings.inbox_size)
-        self.mailbox = Mailbox(conn, send, on_close=self._start_closer)
+        self.mailbox = Mailbox(conn, send, on_close=self._start_closer, direct=direct)
         self.connection = Connection.start(trio.current_time(), settings.handshake_timeout)
         """Phase, name and handshake deadline: changed by the reader only."""
         self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
@@ -503,8 +508,12 @@ class UserActor:
                         return
                     if isinstance(item, CloseRequested):
                         return
-                    await self.socket.send(item)
-                    messages_out.inc()
+                    if isinstance(item, FlushRequested):
+                        if self.mailbox.direct is not None:
+                            await self.mailbox.direct.flush()
+                    else:
+                        await self.socket.send(item)
+                        messages_out.inc()
                     position += 1
                     reply = written(position)
                     if reply is not None:

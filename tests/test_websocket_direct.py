@@ -1,0 +1,212 @@
+"""Direct writes of prepared frames (``c4actors.websocket_direct``): through a real server,
+spectators with and without compression get exactly the bytes hypercorn would have sent them,
+written directly; on a socket pair, a write the kernel takes in part is finished before
+anything else, and a spectator that does not read is dropped without ever being waited for."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any, cast
+
+import pytest
+import trio
+from hypercorn.config import Config
+from hypercorn.events import RawData
+from hypercorn.protocol.ws_stream import ASGIWebsocketState
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import TextMessage
+from wsproto.extensions import Extension
+
+from c4actors.actors.mailbox import CLOSE_TOO_SLOW, FLUSH_REQUESTED, Mailbox, Outgoing
+from c4actors.web import WebSettings
+from c4actors.websocket_compression import BoundedDeflate, SizeLimit
+from c4actors.websocket_direct import (
+    DirectTCPServer,
+    DirectWriter,
+    DirectWSStream,
+    Written,
+)
+from c4actors.websocket_frames import PreparedFrame
+from protocol import GameState, Move, NewConnection, Watch, decode_server, encode
+from tests import rawws
+from tests.support import connect, open_server, start_game
+
+BROWSER_OFFER = "permessage-deflate; client_max_window_bits"
+
+
+def whole_frames(data: bytes | bytearray) -> list[bytes]:
+    """Each complete server frame in ``data``, header included."""
+    frames = []
+    offset = 0
+    while offset + 2 <= len(data):
+        start, length = offset, data[offset + 1] & 0x7F
+        offset += 2
+        if length == 126:
+            (length,) = struct.unpack_from("!H", data, offset)
+            offset += 2
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", data, offset)
+            offset += 8
+        if offset + length > len(data):
+            break
+        offset += length
+        frames.append(bytes(data[start:offset]))
+    return frames
+
+
+def text_of(frame: bytes, compressed: bool) -> str:
+    [(_, payload)] = rawws.server_frames(frame)
+    if compressed and frame[0] & 0x40:
+        payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+    return payload.decode()
+
+
+class RawSpectator:
+    def __init__(self, stream: trio.SocketStream, compressed: bool, received: bytes) -> None:
+        self.stream, self.compressed, self.received = stream, compressed, bytearray(received)
+
+    async def send(self, text: str) -> None:
+        await self.stream.send_all(rawws.frame(rawws.OP_TEXT, text.encode()))  # not compressed
+
+    async def frame_showing(self, moves: list[int]) -> bytes:
+        """The raw ``game_state`` frame showing ``moves`` (frames before it are dropped)."""
+        with trio.fail_after(rawws.TIMEOUT):
+            while True:
+                frames = whole_frames(self.received)
+                for index, frame in enumerate(frames):
+                    text = text_of(frame, self.compressed)
+                    message = decode_server(text)
+                    if isinstance(message, GameState) and message.moves == moves:
+                        del self.received[: sum(len(f) for f in frames[: index + 1])]
+                        return frame
+                self.received += await self.stream.receive_some(65536)
+
+
+def usual_path_bytes(extension: Extension, text: str) -> bytes:
+    """What hypercorn sends for ``text`` on a socket with ``extension``: wsproto's frame."""
+    return Connection(ConnectionType.SERVER, [extension]).send(TextMessage(text))
+
+
+async def test_spectators_get_the_usual_bytes_written_directly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    direct: list[bytes] = []
+    write_nowait = DirectTCPServer.write_nowait
+
+    def recording(self: DirectTCPServer, data: bytes) -> Written:
+        written = write_nowait(self, data)
+        if written is Written.WHOLE:
+            direct.append(data)
+        return written
+
+    monkeypatch.setattr(DirectTCPServer, "write_nowait", recording)
+    async with (
+        open_server(web=WebSettings(compression=True)) as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)  # bob moves first
+        spectators = []
+        for name, offer in (("cat", BROWSER_OFFER), ("dan", None)):
+            stream = await trio.open_tcp_stream(server.host, server.port)
+            extra = None if offer is None else {"Sec-WebSocket-Extensions": offer}
+            answer = await rawws.handshake(stream, server.host, server.port, extra)
+            assert ("sec-websocket-extensions" in answer.headers) == (offer is not None)
+            spectator = RawSpectator(stream, offer is not None, answer.rest)
+            await spectator.send(encode(NewConnection(username=name)))
+            await spectator.send(encode(Watch(game_id=game_id)))
+            await spectator.frame_showing([])  # the position when it started watching
+            spectators.append(spectator)
+        direct.clear()
+        await bob.send(Move(game_id=game_id, column=3))
+        for spectator in spectators:
+            frame = await spectator.frame_showing([3])
+            text = text_of(frame, spectator.compressed)
+            if spectator.compressed:
+                deflate = BoundedDeflate(1 << 20)
+                assert deflate.accept(BROWSER_OFFER) is not None
+                expected = usual_path_bytes(deflate, text)
+                assert frame[0] & 0x40, "compressed"
+            else:
+                expected = usual_path_bytes(SizeLimit(1 << 20), text)
+            assert frame == expected
+            assert frame in direct, "written directly, not through hypercorn's send path"
+        for spectator in spectators:
+            await spectator.stream.aclose()
+
+
+def transport_on(sock: trio.socket.SocketType) -> DirectTCPServer:
+    return DirectTCPServer(
+        cast(Any, None),
+        Config(),
+        cast(Any, None),
+        cast(Any, None),
+        cast(Any, trio.SocketStream(sock)),
+    )
+
+
+async def test_a_write_taken_in_part_is_finished_before_anything_else() -> None:
+    ours, peer = trio.socket.socketpair()
+    transport = transport_on(ours)
+    chunk = bytes(range(256)) * 256  # 64 KiB
+    sent = bytearray()
+    for _ in range(1000):
+        written = transport.write_nowait(chunk)
+        assert written is not Written.NOTHING
+        sent += chunk
+        if written is Written.PART:
+            break
+    else:
+        pytest.fail("the kernel took a megabyte and more of unread data")
+    assert transport.pending
+    # Nothing more goes directly until the rest is out.
+    assert transport.write_nowait(b"later") is Written.NOTHING
+    received = bytearray()
+
+    async def read_all() -> None:
+        while len(received) < len(sent) + len(b"after"):
+            received.extend(await peer.recv(1 << 16))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_all)
+            # hypercorn's own next write (say, a pong) comes after the rest of the frame.
+            await transport.protocol_send(RawData(data=b"after"))
+    assert bytes(received) == bytes(sent) + b"after"
+    assert not transport.pending
+    assert transport.write_nowait(b"now") is Written.WHOLE
+    assert await peer.recv(16) == b"now"
+    ours.close()
+    peer.close()
+
+
+class OpenStream:
+    """What ``DirectWriter`` reads of a WebSocket stream: open everywhere."""
+
+    closed = False
+    state = ASGIWebsocketState.CONNECTED
+    app_finished = False
+
+    class connection:
+        state = ConnectionState.OPEN
+
+
+async def test_a_spectator_that_does_not_read_is_dropped_and_never_waited_for() -> None:
+    ours, peer = trio.socket.socketpair()  # the peer never reads
+    writer = DirectWriter(cast(DirectWSStream, OpenStream()), transport_on(ours), None)
+    send, receive = trio.open_memory_channel[Outgoing](4)
+    mailbox = Mailbox(11, send, direct=writer)
+    frame = PreparedFrame("x" * 60_000)
+    direct = 0
+    for _ in range(1000):  # synchronous: nothing here can wait
+        direct += mailbox.deliver_frame(frame)
+        if mailbox.closed:
+            break
+    assert mailbox.closed and mailbox.close_code == CLOSE_TOO_SLOW
+    assert direct >= 1, "written directly while the socket took it"
+    # Once part of a frame was left over, the rest went to the writer: a flush, then frames.
+    assert receive.receive_nowait() is FLUSH_REQUESTED
+    assert mailbox.deliver_frame(frame) is False  # dropped: nothing more
+    ours.close()
+    peer.close()
