@@ -609,6 +609,43 @@ async def test_with_direct_writers_the_players_are_written_first_and_no_spectato
         writers.cancel_scope.cancel()
 
 
+async def test_the_spectators_hear_the_end_before_the_lobby_is_told(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The lobby's news of the players' return must not overtake the ``game_over`` on its way
+    to a spectator (who is in the lobby too): the relay serves them before the report."""
+    heard: list[str] = []
+    send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
+    ann, bob = socket(1), socket(2)
+    spectator_send, _spectator_receive = trio.open_memory_channel[Outgoing](256)
+    spectator = RecordingMailbox(11, spectator_send, [])
+
+    async def report(ended: GameEnded) -> None:
+        heard.append("report")
+
+    actor = GameActor(
+        SETUP,
+        (ann.mailbox, bob.mailbox),
+        receive,
+        report,
+        cast(Store, RecordingStore()),
+        Metrics(),
+        grace_seconds=GRACE,
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(actor.run)
+        await send.send(WatchGame(spectator, 1))
+        await trio.testing.wait_all_tasks_blocked()
+        spectator.log.clear()
+        await send.send(QuitGame(ann.mailbox, "ann"))
+        with trio.fail_after(5):
+            while "report" not in heard:
+                await trio.lowlevel.checkpoint()
+                heard.extend(type(decode_server(frame)).__name__ for _, frame in spectator.log)
+                spectator.log.clear()
+    assert heard[heard.index("report") - 1] == "GameOver", heard
+
+
 @pytest.mark.parametrize(("after_flag", "counts"), [(-0.001, True), (0.0, False), (0.001, False)])
 async def test_a_move_just_before_the_flag_counts_and_one_at_or_after_it_does_not(
     autojump_clock: trio.testing.MockClock, after_flag: float, counts: bool

@@ -227,6 +227,17 @@ class GameActor:
         self._start_round()
         self._serve_round(len(self._round_to))
 
+    async def _spectators_served(self) -> None:
+        """Let the relay hand the spectators the last frames (the end) before the lobby hears
+        of it: they then hear ``game_over`` before anything the lobby says about the players'
+        return, in one process as through a cluster's core.  A few steps (the relay's own
+        bounds), then whatever is left is served at once."""
+        for _ in range(RELAY_MAX_WAIT_STEPS + RELAY_WRITE_STEPS + 2):
+            if not self._for_spectators and not self._round_to:
+                return
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        self._serve_spectators()
+
     async def _run(self) -> None:
         """Play the game to its end, save it, then report the result to the lobby (always).
 
@@ -274,6 +285,8 @@ class GameActor:
             ended_at=time.time(),
         )
         report = None if shutting_down else self.report
+        if report is not None:
+            await self._spectators_served()
         with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT):
             await save_and_report(record, self.store, report, self._tell_not_saved)
         if self.journal is not None and not shutting_down:
