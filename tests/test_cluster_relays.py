@@ -8,6 +8,7 @@ encoded once per edge, and what travels decoding to what was sent."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -35,6 +36,7 @@ from c4actors.actors.lobby import (
     WatchRequest,
 )
 from c4actors.actors.mailbox import Mailbox, Outgoing
+from c4actors.cluster import core as core_module
 from c4actors.cluster import wire
 from c4actors.cluster.core import CoreRelay, EdgeOutbox
 from c4actors.cluster.edge import CORE_SILENCE, EdgeRelay
@@ -465,3 +467,25 @@ async def test_during_a_core_outage_edges_hold_moves_and_refuse_the_rest() -> No
                 again = await cat.expect_skipping(Error, LobbyUpdate, UserList)
             assert again.code == "already_seeking"  # the first one was carried out
         stop.set()
+
+
+async def test_while_the_lobby_changes_often_its_saves_are_grouped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A whole save of the lobby per input batch would cost O(users) each time: while saves
+    come too often for their share of the core's time, the core reads on and commits the
+    batches together (every join still answered, a quarter of a second later at most)."""
+    monkeypatch.setattr(core_module, "LOBBY_SAVE_SHARE", 0.0001)  # as if saves were costly
+    async with memory_cluster() as cluster:
+        hub = cluster.hub
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(connect(cluster.edges[0])) for _ in range(5)]
+            before = len(hub.commits)
+            with trio.fail_after(5):
+                for number, client in enumerate(clients):
+                    await client.send(NewConnection(username=f"user{number}"))
+                    await trio.sleep(0.02)
+                for client in clients:
+                    await client.expect(Welcome)
+            lobby_commits = [fields for fields in hub.commits[before:] if "lobby" in fields]
+            assert 1 <= len(lobby_commits) <= 3, lobby_commits

@@ -187,6 +187,14 @@ class BusCoreLink:
         self._unacked = [entry.id for entry in entries]
         return [entry.fields.get("e", "") for entry in entries]
 
+    async def receive_more(self, block: float) -> list[str]:
+        entries = await _retry(
+            lambda: self.bus.read_group(INPUTS, GROUP, self.consumer, block=block),
+            "reading inputs",
+        )
+        self._unacked += [entry.id for entry in entries]
+        return [entry.fields.get("e", "") for entry in entries]
+
     async def load_state(self) -> dict[str, str]:
         await self.lease.held.wait()
         return await _retry(lambda: self.bus.read_hash(STATE), "reading the core's state")

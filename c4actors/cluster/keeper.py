@@ -96,6 +96,10 @@ class StateKeeper:
         self._wake()
 
     @property
+    def lobby_dirty(self) -> bool:
+        return self._lobby_dirty
+
+    @property
     def dirty(self) -> bool:
         return self._lobby_dirty or bool(self._games) or bool(self._gone)
 

@@ -24,6 +24,11 @@ class CoreLink(Protocol):
         until a ``commit`` with ``ack``."""
         ...
 
+    async def receive_more(self, block: float) -> list[str]:
+        """The next input entries, waiting ``block`` seconds at most (``[]`` then); they
+        join those ``receive_inputs`` returned, acknowledged by the same ``commit``."""
+        ...
+
     async def load_state(self) -> dict[str, str]:
         """The state the last core committed (``keeper.STATE``'s fields)."""
         ...
@@ -73,6 +78,8 @@ class MemoryHub:
         """What the cores committed (``keeper.STATE``)."""
         self.pending: list[str] = []
         """The inputs a core read and has not acknowledged: the next core reads them first."""
+        self.commits: list[list[str]] = []
+        """The fields each commit set, in order (for the tests)."""
         self._edges: dict[str, tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]]]
         self._edges = {}
         self._lost: dict[str, list[str]] = {}
@@ -138,6 +145,20 @@ class _MemoryCore:
                 hub.pending = list(entries)
                 return entries
 
+    async def receive_more(self, block: float) -> list[str]:
+        hub = self._hub
+        entries: list[str] = []
+        with trio.move_on_after(block):
+            await hub._resumed.wait()
+            entries.append(await hub._inputs.receive())
+        while entries:
+            try:
+                entries.append(hub._inputs.receive_nowait())
+            except trio.WouldBlock:
+                break
+        hub.pending += entries
+        return entries
+
     async def load_state(self) -> dict[str, str]:
         await trio.lowlevel.checkpoint()
         return dict(self._hub.state)
@@ -159,6 +180,7 @@ class _MemoryCore:
             else:
                 hub._edge_channel(edge)[0].send_nowait(entry)
         hub.state.update(puts)
+        hub.commits.append(sorted(puts))
         for field in deletes:
             hub.state.pop(field, None)
         if ack:
