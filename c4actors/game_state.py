@@ -160,12 +160,13 @@ class Game:
 
     @property
     def deadline(self) -> float | None:
-        """The earliest deadline: a grace period's end or the turn's."""
-        times = [seat.away_until for seat in self.seats if seat.away_until is not None]
+        """The earliest deadline: a grace period's end or the turn's.  (Asked a few times per
+        move: the usual case, both players here, builds nothing.)"""
         turn = self.turn_deadline
-        if turn is not None:
-            times.append(turn)
-        return min(times, default=None)
+        first, second = self.seats[0].away_until, self.seats[1].away_until
+        if first is None and second is None:
+            return turn
+        return min(time for time in (first, second, turn) if time is not None)
 
     def seat(self, number: PlayerNumber) -> Seat:
         return self.seats[number - 1]
@@ -356,7 +357,7 @@ def apply(game: Game, event: Event, now: float) -> tuple[Game, list[Effect]]:
         return game, ended + _after_the_end(event)
     match event:
         case MoveRequested(conn=conn, name=name, column=column, ply=ply):
-            return _move(game, conn, name, column, ply, now)
+            return _move(game, conn, name, column, ply, now, deadline)
         case QuitRequested(conn=conn, name=name):
             number = _seat_of(game, conn, name)
             if number is None:
@@ -443,8 +444,15 @@ def _answer_draw(game: Game, conn: ConnId, name: str, accept: bool) -> tuple[Gam
 
 
 def _move(
-    game: Game, conn: ConnId, name: str, column: int, ply: int | None, now: float
+    game: Game,
+    conn: ConnId,
+    name: str,
+    column: int,
+    ply: int | None,
+    now: float,
+    deadline: float | None,
 ) -> tuple[Game, list[Effect]]:
+    """``deadline`` is ``game.deadline``, which ``apply`` has just computed."""
     number = _seat_of(game, conn, name)
     if number is None:
         return game, [_refuse(conn, "unknown_game", NOT_PLAYING, "move")]
@@ -460,7 +468,6 @@ def _move(
         board = game.board.play(column)
     except IllegalMoveError as error:
         return game, [_refuse(conn, error.code, error.message, "move")]
-    deadline = game.deadline
     clocks = game.clocks
     if clocks is not None and game.mover_clock_runs:
         # The apply loop ended the game if the deadline had passed: ``now`` is before it.
