@@ -637,6 +637,12 @@ def _started(game: Game, number: PlayerNumber) -> GameStarted:
     )
 
 
+WIRE_SECONDS_DIGITS: Final = 3
+"""Times in a ``game_state`` are rounded to the millisecond: a float's full repr
+(``300.26289999999995``) is three times longer, and a timed game's state carries three of them
+on every move, to both players; the state itself keeps the exact times."""
+
+
 def _state(game: Game, now: float) -> GameState:
     board = game.board
     last = board.last_move
@@ -648,8 +654,19 @@ def _state(game: Game, now: float) -> GameState:
         moves=list(board.moves),
         next=None if board.is_over else _name(game, 1 if board.turn == 1 else 2),
         last_move=None if last is None else Cell(row=last[0], column=last[1]),
-        seconds_to_move=None if turn is None or board.is_over else max(0.0, turn - now),
-        clocks=None if clocks is None else Clocks(player1=clocks[0], player2=clocks[1]),
+        seconds_to_move=(
+            None
+            if turn is None or board.is_over
+            else round(max(0.0, turn - now), WIRE_SECONDS_DIGITS)
+        ),
+        clocks=(
+            None
+            if clocks is None
+            else Clocks(
+                player1=round(clocks[0], WIRE_SECONDS_DIGITS),
+                player2=round(clocks[1], WIRE_SECONDS_DIGITS),
+            )
+        ),
     )
 
 

@@ -48,6 +48,7 @@ from c4actors.game_state import (
     to_json,
 )
 from c4actors.rules import Board, Termination
+from protocol.codec import encode
 from protocol.messages import (
     Clocks,
     DrawDeclined,
@@ -487,6 +488,20 @@ def test_time_is_charged_from_receipt_to_receipt_with_the_increment() -> None:
     game, effects = play(game, [4], now=40.5)
     assert game.clocks == (51.5, 32)
     assert effects[-1] == ArmDeadline(40.5 + 51.5)
+
+
+def test_times_go_out_to_the_millisecond_while_the_state_keeps_them_exact() -> None:
+    game, _ = play(timed_game(), [3, 3], now=0.1)
+    game, effects = play(game, [4], now=10.1 + 1 / 3)  # ann spent 10 1/3 s, gains 2
+    assert game.clocks is not None and game.clocks[0] == 60 - (10.1 + 1 / 3 - 0.1) + 2
+    state = last_state(effects)
+    assert state.clocks == Clocks(player1=51.667, player2=60)
+    assert state.seconds_to_move == 60
+    _, effects = apply(game, SeatReturned("ann", 9), 10.1 + 2 / 3)  # bob's clock runs
+    state = last_state(effects)
+    assert state.clocks == Clocks(player1=51.667, player2=59.667)
+    assert state.seconds_to_move == 59.667
+    assert '"player2":59.667' in encode(state)
 
 
 def test_a_timed_player_flags_at_the_exact_time() -> None:
