@@ -138,12 +138,18 @@ class Game:
 
     @property
     def turn_deadline(self) -> float | None:
-        """When the player to move loses on time (or the opening is aborted), if ever."""
+        """When the player to move loses on time (or the opening is aborted), if ever.
+
+        Asked several times per move: written out rather than through ``mover`` and
+        ``mover_clock_runs``, so that a timed game's turn costs hardly more than an
+        untimed one's."""
         if self.result is not None:
             return None
-        if self.clocks is not None:
-            if self.mover_clock_runs:
-                return self.turn_started + self.clocks[self.mover - 1]
+        clocks = self.clocks
+        if clocks is not None:
+            board = self.board
+            if len(board.moves) >= 2:
+                return self.turn_started + clocks[0 if board.turn == 1 else 1]
             return self.turn_started + self.first_move_seconds
         if self.move_timeout <= 0:
             return None
@@ -151,12 +157,13 @@ class Game:
 
     def clocks_at(self, now: float) -> tuple[float, float] | None:
         """Both players' remaining time at ``now`` (timed games)."""
-        if self.clocks is None:
-            return None
-        if not self.mover_clock_runs or self.result is not None:
-            return self.clocks
+        clocks = self.clocks
+        if clocks is None or len(self.board.moves) < 2 or self.result is not None:
+            return clocks
         spent = now - self.turn_started
-        return _with_clock(self.clocks, self.mover, max(0.0, self.clocks[self.mover - 1] - spent))
+        if self.board.turn == 1:
+            return (max(0.0, clocks[0] - spent), clocks[1])
+        return (clocks[0], max(0.0, clocks[1] - spent))
 
     @property
     def deadline(self) -> float | None:

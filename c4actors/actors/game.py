@@ -302,28 +302,36 @@ class GameActor:
                 self._handle(await self.inbox.receive())
 
     async def _play(self) -> None:
+        """Handle the inbox until the game is over, waking at the armed deadline.
+
+        One cancel scope serves move after move, its deadline moved to each new turn's
+        (``_wake_at``): a deadline is re-armed on every move, and a scope made, entered and
+        left per move cost more than moving one (the only checkpoint inside is the
+        ``receive``, so the deadline can only interrupt the wait).  A new scope is made only
+        after one fired."""
         while not self.game.is_over:
-            self._let_the_computer_move()
-            count_due = self._count.due
-            wake = self.deadline if count_due is None else min(self.deadline, count_due)
-            if wake == math.inf:
-                # Both players here, nobody's watching changed: no cancel scope per move.
-                item = await self.inbox.receive()
-            else:
-                with trio.move_on_at(wake) as waiting:
+            with trio.CancelScope() as waiting:
+                while not self.game.is_over:
+                    self._let_the_computer_move()
+                    waiting.deadline = self._wake_at()
                     item = await self.inbox.receive()
-                if waiting.cancelled_caught:
-                    if trio.current_time() < self.deadline:
-                        self._tell_count()  # only the count notice was due
-                        continue
-                    # Moves already queued were received before now: they are played at
-                    # the time they arrived, so one that beat the flag still counts.
-                    self._handle_queued()
-                    self._apply(core.DeadlineReached())
-                    continue
-            self._handle(item)
-            if self._count.due is not None:
-                self._tell_count()  # at once, if a quiet interval came before the change
+                    self._handle(item)
+                    if self._count.due is not None:
+                        self._tell_count()  # at once, if a quiet interval came before
+            if not waiting.cancelled_caught:
+                continue
+            if trio.current_time() < self.deadline:
+                self._tell_count()  # only the count notice was due
+                continue
+            # Moves already queued were received before now: they are played at the time
+            # they arrived, so one that beat the flag still counts.
+            self._handle_queued()
+            self._apply(core.DeadlineReached())
+
+    def _wake_at(self) -> float:
+        """The armed deadline, or the spectator count's notice if that is due first."""
+        count_due = self._count.due
+        return self.deadline if count_due is None else min(self.deadline, count_due)
 
     def _let_the_computer_move(self) -> None:
         """On the computer's turn, start it thinking (once a turn); its move comes back
