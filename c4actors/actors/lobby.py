@@ -48,6 +48,7 @@ from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
 from c4actors.chat_rules import ChatSettings
 from c4actors.compute_pool import ComputePool
+from c4actors.game_record import GameSetup
 from c4actors.game_state import Game
 from c4actors.live_games import GameListBuffer, GameMoved, GamesChanged, LiveGames
 from c4actors.lobby_state import (
@@ -587,26 +588,48 @@ class LobbyActor:
         game = restored.game
         setup = game.setup
         self._games[game.game_id] = restored.inbox
-        computer = None
-        if setup.computer is not None:
-            seat = setup.computer
-            name = setup.player(seat.seat).name
-            computer = ComputerPlayer(
-                seat, name, restored.inbox.clone(), self.compute, self.metrics
-            )
+        computer = self._computer(setup, restored.inbox)
         mailboxes: list[Mailbox] = []
         for conn in game.connected():
             if conn == COMPUTER_CONN and computer is not None:
                 mailboxes.append(computer.mailbox)
             elif (mailbox := self._mailboxes.get(conn)) is not None:
                 mailboxes.append(mailbox)
-        door = self._doors[game.game_id] = SpectatorDoor()
         self._games_changed(self._live.started(setup))
         self._games_changed(self._live.moved(game.game_id, len(game.board.moves)))
+        self._run_game(setup, mailboxes, restored.receive, computer, restored=game)
+
+    def _computer(
+        self, setup: GameSetup, inbox: trio.MemorySendChannel[GameInput]
+    ) -> ComputerPlayer | None:
+        """The computer's seat of a game against it (new or restored alike), else ``None``."""
+        seat = setup.computer
+        if seat is None:
+            return None
+        name = setup.player(seat.seat).name
+        return ComputerPlayer(
+            seat, name, inbox.clone(), self.compute, self.metrics, bot_seed=self.bot_seed
+        )
+
+    def _run_game(
+        self,
+        setup: GameSetup,
+        mailboxes: list[Mailbox],
+        receive: trio.MemoryReceiveChannel[GameInput],
+        computer: ComputerPlayer | None,
+        *,
+        restored: Game | None = None,
+    ) -> None:
+        """Open the game's spectators' door and start its actor: one place for a new game
+        and one restored after a failover, so both run with the same settings.
+        ``mailboxes``: the players who are here, seat 1 first (a restored game may have
+        fewer than two)."""
+        assert self._nursery is not None
+        door = self._doors[setup.game_id] = SpectatorDoor()
         actor = GameActor(
             setup,
             tuple(mailboxes),
-            restored.receive,
+            receive,
             self.inbox_send.send,
             self.store,
             self.metrics,
@@ -618,9 +641,9 @@ class LobbyActor:
             computer=computer,
             door=door,
             journal=self._journal,
-            restored=game,
+            restored=restored,
         )
-        self._nursery.start_soon(actor.run, name=f"game {game.game_id}")
+        self._nursery.start_soon(actor.run, name=f"game {setup.game_id}")
 
     def _watch_request(self, request: WatchRequest) -> None:
         """Route a ``watch`` / ``unwatch`` to its game once ``Spectators`` allows it; refuse
@@ -724,14 +747,8 @@ class LobbyActor:
         assert self._nursery is not None
         send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
         self._games[start.game_id] = send
-        computer = None
-        if start.setup.computer is not None:
-            seat = start.setup.computer
-            name = start.setup.player(seat.seat).name
-            computer = ComputerPlayer(
-                seat, name, send.clone(), self.compute, self.metrics, bot_seed=self.bot_seed
-            )
-        mailboxes = []
+        computer = self._computer(start.setup, send)
+        mailboxes: list[Mailbox] = []
         for conn in (start.conn1, start.conn2):
             if conn == COMPUTER_CONN and computer is not None:
                 mailboxes.append(computer.mailbox)
@@ -742,26 +759,8 @@ class LobbyActor:
             # Routed before the game can send ``game_started``: a player's first move finds it.
             mailbox.route(JoinedGame(start.game_id, send))
             mailboxes.append(mailbox)
-        mailbox1, mailbox2 = mailboxes
-        door = self._doors[start.game_id] = SpectatorDoor()
         self._games_changed(self._live.started(start.setup))
-        actor = GameActor(
-            start.setup,
-            (mailbox1, mailbox2),
-            receive,
-            self.inbox_send.send,
-            self.store,
-            self.metrics,
-            grace_seconds=self.grace_seconds,
-            move_timeout=self.move_timeout,
-            chat=self.chat,
-            first_move_seconds=self.first_move_seconds,
-            progress=self.report_moves,
-            computer=computer,
-            door=door,
-            journal=self._journal,
-        )
-        self._nursery.start_soon(actor.run, name=f"game {start.game_id}")
+        self._run_game(start.setup, mailboxes, receive, computer)
         if start.setup.rematch_of is not None:
             for conn in self._followers.follow(start.setup.rematch_of):
                 self._follow(conn, start)
