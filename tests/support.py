@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import attrs
+import httpx
 import trio
 from trio_websocket import WebSocketConnection
 
@@ -155,3 +156,14 @@ async def read_status(stream: trio.abc.ReceiveStream) -> int:
                 break
             response += chunk
     return int(response.split(b" ", 2)[1])
+
+
+async def metric_values(server: RunningServer) -> dict[str, float]:
+    """``/metrics`` as ``{name-with-labels: value}`` (comment lines left out)."""
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        text = (await http.get("/metrics")).text
+    return {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }

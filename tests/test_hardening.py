@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 
-import httpx
 import pytest
 from hypercorn.config import Config
 from trio.testing import MockClock
@@ -16,7 +15,7 @@ from c4actors.actors.user import ConnectionSettings
 from c4actors.server import open_listening_sockets
 from c4actors.web import WebSettings
 from protocol import Challenge, Error, GameState, LobbyUpdate, Move
-from tests.support import connect, handshake_status, open_server, start_game
+from tests.support import connect, handshake_status, metric_values, open_server, start_game
 
 
 async def test_flooding_is_rate_limited_then_disconnected(frozen_clock: MockClock) -> None:
@@ -67,13 +66,7 @@ async def test_metrics_endpoint() -> None:
         await bob.send(Move(game_id=game_id, column=3))
         await ann.expect(GameState)
         await bob.expect(GameState)
-        async with httpx.AsyncClient(base_url=server.http_url) as http:
-            text = (await http.get("/metrics")).text
-        values = {
-            line.split(" ")[0]: float(line.split(" ")[1])
-            for line in text.splitlines()
-            if line and not line.startswith("#")
-        }
+        values = await metric_values(server)
         assert values["c4_connections"] == 2
         assert values["c4_users"] == 2 and values["c4_games_active"] == 1
         assert values['c4_errors_total{code="invalid_column"}'] == 1

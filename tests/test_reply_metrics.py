@@ -5,10 +5,8 @@ opponent's copy of the state is no reply and is not timed."""
 
 from __future__ import annotations
 
-import httpx
-
 from protocol import GameState, Move
-from tests.support import connect, open_server, start_game
+from tests.support import connect, metric_values, open_server, start_game
 
 
 async def test_a_move_and_a_challenge_are_timed_to_their_replies() -> None:
@@ -21,13 +19,7 @@ async def test_a_move_and_a_challenge_are_timed_to_their_replies() -> None:
         await bob.send(Move(game_id=game_id, column=3))
         await ann.expect(GameState)
         await bob.expect(GameState)
-        async with httpx.AsyncClient(base_url=server.http_url) as http:
-            text = (await http.get("/metrics")).text
-        values = {
-            line.split(" ")[0]: float(line.split(" ")[1])
-            for line in text.splitlines()
-            if line and not line.startswith("#")
-        }
+        values = await metric_values(server)
         assert values['c4_reply_seconds_count{path="move"}'] == 1
         assert values['c4_reply_seconds_count{path="lobby"}'] == 1  # invitation_sent
         assert values['c4_reply_seconds_bucket{le="1.0",path="move"}'] == 1
