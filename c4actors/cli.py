@@ -30,6 +30,7 @@ from c4actors.lobby_state import (
     DEFAULT_REMATCH_TIMEOUT,
 )
 from c4actors.migrate_command import add_migrate_arguments, run_migrate
+from c4actors.move_gate import DEFAULT_MOVE_BUDGET
 from c4actors.server import RunningServer, ServerSettings, run_server, stop_on_signal
 from c4actors.server_process import ReadyInfo, write_ready_file
 from c4actors.sessions import SECRET_ENV, load_secret
@@ -309,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
         "naming the task when one holds the loop 100 ms or more (default: %(default)s)",
     )
     serve.add_argument(
+        "--move-budget",
+        type=_non_negative,
+        default=DEFAULT_MOVE_BUDGET,
+        metavar="SECONDS",
+        help="moves start only in the first SECONDS of each event-loop turn; later ones wait "
+        "a turn, so at saturation the lobby (challenges, accepts) stays quick; 0: no limit "
+        "(default: %(default)s)",
+    )
+    serve.add_argument(
         "--gc-tuning",
         choices=("on", "off"),
         default="on",
@@ -520,6 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             proxies=TrustedProxies(networks, ForwardedHeader(args.forwarded_header)),
             loop_monitor=args.loop_monitor == "on",
             tune_gc=args.gc_tuning == "on",
+            move_budget=args.move_budget,
             reuse_port=args.role == "edge",
         )
         if is_postgres_url(args.db) and not (args.secret or os.environ.get(SECRET_ENV)):

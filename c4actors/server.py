@@ -45,6 +45,7 @@ from c4actors.lobby_state import (
 )
 from c4actors.loop_monitor import LoopMonitor
 from c4actors.metrics import Metrics
+from c4actors.move_gate import DEFAULT_MOVE_BUDGET, MoveGate
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.spectators import DEFAULT_MAX_SPECTATORS, DEFAULT_MAX_WATCHING
 from c4actors.store import Store, open_store
@@ -122,6 +123,10 @@ class ServerSettings:
     """Peers whose ``X-Forwarded-*`` / ``Forwarded`` headers are believed (``forwarded``)."""
     loop_monitor: bool = True
     """Time every event-loop step (``loop_monitor``): about 1.5 µs a step, so on by default."""
+    move_budget: float = DEFAULT_MOVE_BUDGET
+    """Seconds of each scheduler turn in which moves may start (``--move-budget``; 0: no
+    limit): at saturation later moves wait a turn, so the lobby path stays quick
+    (``move_gate``)."""
     tune_gc: bool = True
     """Freeze start-up objects and collect less often once started (``gc_policy``)."""
     reuse_port: bool = False
@@ -260,6 +265,7 @@ async def _serve_with(
     no_file = settings.db_path == ":memory:" or is_postgres_url(settings.db_path)
     secret = load_secret(settings.secret, None if no_file else Path(settings.db_path))
     backend = None if edge is None else edge()
+    move_gate = MoveGate(settings.move_budget) if settings.move_budget > 0 else None
     lobby_actor = (
         backend
         if backend is not None
@@ -280,6 +286,7 @@ async def _serve_with(
             max_watching=settings.max_watching,
             compute=pool,
             bot_seed=settings.bot_seed,
+            move_gate=move_gate,
         )
     )
     lobby = LobbyClient(lobby_actor.inbox_send)
@@ -366,7 +373,7 @@ async def _serve_with(
 
         binds: list[str] = await nursery.start(serve_http)
         host, _, port = binds[0].partition("://")[2].rpartition(":")
-        monitor = await nursery.start(_operate, settings, metrics)
+        monitor = await nursery.start(_operate, settings, metrics, move_gate)
         running = RunningServer(
             host, int(port), lobby, store, settings.tls, monitor, analyst=analyst, compute=pool
         )
@@ -377,6 +384,7 @@ async def _serve_with(
 async def _operate(
     settings: ServerSettings,
     metrics: Metrics,
+    move_gate: MoveGate | None = None,
     *,
     task_status: trio.TaskStatus[LoopMonitor | None],
 ) -> None:
@@ -389,6 +397,9 @@ async def _operate(
         if monitor is not None:
             trio.lowlevel.add_instrument(monitor)
             undo.callback(trio.lowlevel.remove_instrument, monitor)
+        if move_gate is not None:
+            trio.lowlevel.add_instrument(move_gate)
+            undo.callback(trio.lowlevel.remove_instrument, move_gate)
         undo.enter_context(timed_collections(metrics.gc_seconds))
         if settings.tune_gc:
             undo.enter_context(tuned_gc())

@@ -65,6 +65,7 @@ from c4actors.game_record import GameRecord, GameSetup
 from c4actors.live_games import GameMoved
 from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
+from c4actors.move_gate import MoveGate
 from c4actors.spectator_count import CountNotice
 from c4actors.store import Store
 from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS
@@ -107,8 +108,11 @@ class GameActor:
         door: SpectatorDoor | None = None,
         journal: Journal | None = None,
         restored: core.Game | None = None,
+        move_gate: MoveGate | None = None,
     ) -> None:
         self.game_id = setup.game_id
+        self.move_gate = move_gate
+        """Where each move waits for its turn at saturation (``c4actors.move_gate``)."""
         self.door = door if door is not None else SpectatorDoor()
         """Where the lobby leaves watch and unwatch requests (beside the bounded inbox)."""
         self.progress = progress
@@ -308,16 +312,29 @@ class GameActor:
         (``_wake_at``): a deadline is re-armed on every move, and a scope made, entered and
         left per move cost more than moving one (the only checkpoint inside is the
         ``receive``, so the deadline can only interrupt the wait).  A new scope is made only
-        after one fired."""
+        after one fired.  A move the gate holds (``move_gate``, at saturation) leaves the
+        scope and waits outside it: received before the deadline, it is played as it came
+        (at its arrival time), never lost to the deadline firing while it waits."""
+        gate = self.move_gate
         while not self.game.is_over:
+            held: PlayMove | None = None
             with trio.CancelScope() as waiting:
                 while not self.game.is_over:
                     self._let_the_computer_move()
                     waiting.deadline = self._wake_at()
                     item = await self.inbox.receive()
+                    if gate is not None and isinstance(item, PlayMove) and not gate.admits_now():
+                        held = item
+                        break
                     self._handle(item)
                     if self._count.due is not None:
                         self._tell_count()  # at once, if a quiet interval came before
+            if held is not None and gate is not None:
+                await gate.wait_turn()
+                self._handle(held)
+                if self._count.due is not None:
+                    self._tell_count()
+                continue
             if not waiting.cancelled_caught:
                 continue
             if trio.current_time() < self.deadline:

@@ -77,6 +77,7 @@ from c4actors.lobby_state import (
 )
 from c4actors.lobby_updates import LobbyUpdateBuffer
 from c4actors.metrics import Metrics
+from c4actors.move_gate import MoveGate
 from c4actors.spectators import (
     DEFAULT_MAX_SPECTATORS,
     DEFAULT_MAX_WATCHING,
@@ -309,8 +310,11 @@ class LobbyActor:
         rematch_timeout: float | None = DEFAULT_REMATCH_TIMEOUT,
         compute: ComputePool | None = None,
         bot_seed: int | None = None,
+        move_gate: MoveGate | None = None,
     ) -> None:
         self.store = store
+        self.move_gate = move_gate
+        """Given to every game: its moves wait their turn at saturation (``move_gate``)."""
         self.compute = compute
         """Where the computer's moves are computed (None: only its quick fallback moves)."""
         self.bot_seed = bot_seed
@@ -641,6 +645,7 @@ class LobbyActor:
             computer=computer,
             door=door,
             journal=self._journal,
+            move_gate=self.move_gate,
             restored=restored,
         )
         self._nursery.start_soon(actor.run, name=f"game {setup.game_id}")
