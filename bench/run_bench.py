@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import attrs
 from suite_plan import FULL, QUICK, Step, plan
 from suite_processes import (
     Pinning,
@@ -73,6 +74,21 @@ def read_loop_report(path: Path) -> tuple[tuple[float, str], ...]:
     return tuple((float(step["seconds"]), str(step["task"])) for step in data["slowest"])
 
 
+def keep_earlier(
+    results: dict[str, StepResult], earlier: Run, steps: Sequence[Step]
+) -> dict[str, StepResult]:
+    """This run's results, and the earlier run's for the steps not rerun, in plan order."""
+    started = earlier.started.isoformat(timespec="minutes")
+    merged: dict[str, StepResult] = {}
+    for step in steps:
+        if step.name in results:
+            merged[step.name] = results[step.name]
+        elif step.name in earlier.results:
+            old = earlier.results[step.name]
+            merged[step.name] = attrs.evolve(old, carried_from=old.carried_from or started)
+    return merged
+
+
 def describe(result: StepResult) -> str:
     summary = result.summary
     if summary is None:
@@ -90,6 +106,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=DOCS / "benchmarks.json")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--keep-earlier",
+        action="store_true",
+        help="with --only: keep the other steps' figures from the earlier run's JSON, "
+        "marked as such (a short benchmark window need not lose them)",
+    )
     parser.add_argument(
         "--from-json",
         type=Path,
@@ -117,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{step.name} ({step.size}) ...", end=" ", flush=True)
         results[step.name] = run_step(step, pinning)
         print(describe(results[step.name]), flush=True)
+    if args.only and args.keep_earlier and args.json.exists():
+        results = keep_earlier(results, run_from_json(args.json), plan(sizes, args.seed))
     run = Run(
         quick=args.quick,
         started=started,

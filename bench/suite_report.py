@@ -78,6 +78,14 @@ class StepResult:
     slowest: tuple[tuple[float, str], ...] = ()
     """The game server's longest task steps over its whole life, (seconds, task), from its
     ``--loop-report``: which tasks stalled, not only how long."""
+    carried_from: str | None = None
+    """Not rerun: the figures of the earlier run started then (ISO, UTC), kept beside a run
+    of some steps only (``run_bench.py --only ... --keep-earlier``)."""
+
+    @property
+    def label(self) -> str:
+        """The step's name in the tables, marked when its figures are from an earlier run."""
+        return self.step.name + (" (earlier)" if self.carried_from else "")
 
 
 @attrs.frozen
@@ -339,11 +347,12 @@ def figures_table(results: Mapping[str, StepResult]) -> list[str]:
         "| Handshake ms p50 / p99 | Server CPU | Tester CPU | Errors |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, result in results.items():
+    for result in results.values():
         summary = result.summary
         if summary is None:
             lines.append(
-                f"| {name} | {result.step.size} | - | - | - | - | - | {errors_text(result)} |"
+                f"| {result.label} | {result.step.size} | - | - | - | - | - "
+                f"| {errors_text(result)} |"
             )
             continue
         throughput, latency = throughput_text(summary)
@@ -351,7 +360,7 @@ def figures_table(results: Mapping[str, StepResult]) -> list[str]:
         shake = "-" if handshake is None else f"{handshake.p50_ms:,.1f} / {handshake.p99_ms:,.0f}"
         server_cpu = _share(summary.server.cpu_share if summary.server else None)
         lines.append(
-            f"| {name} | {result.step.size} | {throughput} | {latency} | {shake} "
+            f"| {result.label} | {result.step.size} | {throughput} | {latency} | {shake} "
             f"| {server_cpu} | {_share(summary.client_cpu_share)} | {errors_text(result)} |"
         )
     return lines
@@ -366,7 +375,7 @@ def lobby_and_loop_table(results: Mapping[str, StepResult]) -> list[str]:
         "| Lobby inbox wait p50 / p99 | Longest steps (task) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, result in results.items():
+    for result in results.values():
         summary = result.summary
         if summary is None or summary.games is None:
             continue
@@ -398,7 +407,7 @@ def lobby_and_loop_table(results: Mapping[str, StepResult]) -> list[str]:
             f"{seconds * 1000:,.0f} ms {_task_name(task)}" for seconds, task in result.slowest[:3]
         )
         lines.append(
-            f"| {name} | {starts} | {idle} | {steps} | {over} | {collections} | {replies} "
+            f"| {result.label} | {starts} | {idle} | {steps} | {over} | {collections} | {replies} "
             f"| {waits} | {slowest or '-'} |"
         )
     return lines
@@ -451,8 +460,10 @@ class Run:
 
 def markdown_section(run: Run) -> str:
     found = verdicts(run.results, run.sizes)
-    loads = [r.load_average[0] for r in run.results.values()]
-    pressures = [r.cpu_pressure for r in run.results.values() if r.cpu_pressure is not None]
+    fresh = [r for r in run.results.values() if r.carried_from is None]
+    carried = sorted({r.carried_from for r in run.results.values() if r.carried_from})
+    loads = [r.load_average[0] for r in fresh]
+    pressures = [r.cpu_pressure for r in fresh if r.cpu_pressure is not None]
     version_text = ", ".join(f"{name} {version}" for name, version in versions().items())
     lines = [
         START_MARKER,
@@ -499,7 +510,13 @@ def markdown_section(run: Run) -> str:
         *(f"| {v.target} | {v.measured} | {v.word} |" for v in found),
         "",
         f"Run: {run.kind}, {run.started:%Y-%m-%d %H:%M} UTC, {run.seconds / 60:.1f} min; "
-        f"{run.pinning}.",
+        f"{run.pinning}."
+        + (
+            f"  Steps marked (earlier) were not rerun: their figures are those of the run "
+            f"started {', '.join(carried)} UTC (verdicts on them are that run's)."
+            if carried
+            else ""
+        ),
         f"Machine: {platform.platform()}; CPU: {cpu_model()} x {_cpu_count()}.",
         f"Load average before the steps: {min(loads, default=0):.2f} to "
         f"{max(loads, default=0):.2f} (above ~1, other work shared the machine and skews "
@@ -537,6 +554,7 @@ def json_document(run: Run) -> dict[str, Any]:
                 "cpu_pressure_before": result.cpu_pressure,
                 "failure": result.failure,
                 "slowest_steps": [list(step) for step in result.slowest],
+                "carried_from": result.carried_from,
                 "figures": None if result.summary is None else result.summary.to_json(),
             }
             for name, result in run.results.items()
@@ -557,6 +575,7 @@ def run_from_json(path: Path) -> Run:
             step.get("cpu_pressure_before"),
             step["failure"],
             tuple((float(seconds), str(task)) for seconds, task in step.get("slowest_steps", [])),
+            step.get("carried_from"),
         )
     return Run(
         quick=data["kind"] == "quick",
