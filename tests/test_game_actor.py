@@ -34,6 +34,7 @@ from c4actors.chat_rules import ChatSettings
 from c4actors.game_record import GameRecord, GameResult, GameSetup, Player
 from c4actors.lobby_state import GameEnded
 from c4actors.metrics import Metrics
+from c4actors.move_gate import MoveGate
 from c4actors.store import Store
 from c4actors.websocket_direct import DirectWriter, Written
 from c4actors.websocket_frames import PreparedFrame
@@ -116,6 +117,7 @@ async def running_game(
     chat: ChatSettings | None = None,
     setup: GameSetup = SETUP,
     first_move_seconds: float = 30.0,
+    move_gate: MoveGate | None = None,
 ) -> AsyncIterator[Table]:
     send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
     ann, bob = socket(1), socket(2)
@@ -138,6 +140,7 @@ async def running_game(
         move_timeout=move_timeout,
         chat=chat,
         first_move_seconds=first_move_seconds,
+        move_gate=move_gate,
     )
 
     async def run() -> None:
@@ -408,6 +411,34 @@ async def test_time_is_charged_from_when_each_move_was_received(
         await trio.testing.wait_all_tasks_blocked()
         state = [m for m in table.bob.messages() if isinstance(m, GameState)][-1]
         assert state.clocks == Clocks(player1=60 - (arrived - turn_began) + 1, player2=60)
+
+
+async def test_a_move_the_gate_holds_past_the_deadline_is_still_played(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A move received before the flag but held by the move gate (saturation) waits outside
+    the deadline's scope: it is played at its arrival time, and the deadline firing while it
+    waits does not lose it (here ann's move beats her flag, so bob's clock runs out)."""
+    gate_clock = [0.0]
+    gate = MoveGate(0.005, clock=lambda: gate_clock[0])  # not installed: turns by hand
+    gate.after_io_wait(0.0)
+    fifteen = attrs.evolve(SETUP, time_control=TimeControl(base_seconds=15))
+    async with running_game(MOVE_TIMEOUT, setup=fifteen, move_gate=gate) as table:
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 3))
+        await table.inbox.send(PlayMove(table.bob.mailbox, "bob", 3))
+        await trio.testing.wait_all_tasks_blocked()
+        assert gate.waited == 0
+        gate_clock[0] = 1.0  # this turn's budget is spent: the next move waits
+        await trio.sleep(5)
+        await table.inbox.send(PlayMove(table.ann.mailbox, "ann", 4, trio.current_time()))
+        await trio.testing.wait_all_tasks_blocked()
+        assert gate.waited == 1
+        await trio.sleep(20)  # ann's 15 s are over while her move waits for a turn
+        assert not table.done.is_set()
+        gate.after_io_wait(0.0)  # a new turn: her move starts
+        await table.done.wait()
+        [ended] = table.reports
+        assert (ended.result.winner, ended.result.reason) == ("ann", "timeout")
 
 
 class RecordingMailbox(Mailbox):
