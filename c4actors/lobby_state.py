@@ -61,11 +61,12 @@ from __future__ import annotations
 
 import heapq
 import hmac
+import itertools
 import math
 import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 
 import attrs
 import cattrs
@@ -409,7 +410,15 @@ class _Offer:
     number: int
 
 
-@attrs.define
+def _user_changed(user: _User, _attribute: Any, value: Any) -> Any:
+    """Every change of a tracked user's field notes the user (``LobbyState.take_changes``)."""
+    owner = user.owner
+    if owner is not None:
+        owner.changed.add(_key(user.name))
+    return value
+
+
+@attrs.define(on_setattr=_user_changed)
 class _User:
     name: str
     token: str
@@ -435,6 +444,11 @@ class _User:
     """The result screen this user is on (None: none); kept by ``reset``."""
     offers: tuple[float, ...] = ()
     """When this user made their last rematch offers (at most ``REMATCH_OFFERS_PER_MINUTE``)."""
+    owner: _Tracked[str, _User] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False, on_setattr=attrs.setters.NO_OP
+    )
+    """The tracked table of users this user is in (``LobbyState.track_changes``), told of
+    every change of a field; not saved (``init=False``: cattrs leaves it out)."""
 
     def info(self) -> UserInfo:
         return UserInfo(
@@ -467,6 +481,105 @@ saved and restored with no change here."""
 def _key(name: str) -> str:
     """Names are unique case-insensitively but shown as given."""
     return name.casefold()
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+_MISSING: Final[Any] = object()
+
+
+class _Tracked(dict[_K, _V]):
+    """A table of the lobby that notes the keys set or removed since the last
+    ``take_changes`` (``changed``) and each key's place (``places``: a number taken when
+    the key is added, kept while it stays), so the lobby can be saved a key at a time and
+    put back in the same order (a dict's: the order keys were first set).
+
+    Only what goes through the dict is seen: a value changed in place (a socket's deque of
+    game starts) is noted with ``touch``; a user notes itself (``_user_changed``)."""
+
+    __slots__ = ("changed", "counter", "places")
+
+    def __init__(self, items: Mapping[_K, _V], counter: Iterator[int]) -> None:
+        super().__init__(items)
+        self.counter = counter
+        self.places: dict[_K, int] = {key: next(counter) for key in self}
+        self.changed: set[_K] = set(self)
+
+    def __setitem__(self, key: _K, value: _V) -> None:
+        if key not in self.places:
+            self.places[key] = next(self.counter)
+        self.changed.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: _K) -> None:
+        super().__delitem__(key)
+        del self.places[key]
+        self.changed.add(key)
+
+    def pop(self, key: _K, default: Any = _MISSING) -> Any:
+        if key in self:
+            value = self[key]
+            del self[key]
+            return value
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self) -> tuple[_K, _V]:
+        key = next(reversed(self))
+        return key, self.pop(key)
+
+    def setdefault(self, key: _K, default: Any = None) -> Any:
+        # The caller may change the value in place: noted as changed either way.
+        if key not in self:
+            self[key] = default
+        self.changed.add(key)
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        for key in list(self):
+            del self[key]
+
+    def touch(self, key: _K) -> None:
+        self.changed.add(key)
+
+
+class _TrackedUsers(_Tracked[str, "_User"]):
+    """The users' table: a user put in it reports its own changes to it."""
+
+    __slots__ = ()
+
+    def __init__(self, items: Mapping[str, _User], counter: Iterator[int]) -> None:
+        super().__init__(items, counter)
+        for user in self.values():
+            user.owner = self
+
+    def __setitem__(self, key: str, value: _User) -> None:
+        value.owner = self
+        super().__setitem__(key, value)
+
+
+_PART_TAGS: Final = ("u:", "c:", "g:", "l:", "w:", "s:", "o:", "t:")
+"""The parts of a lobby saved by parts (``take_changes``), one per key of a table: users,
+sockets, games, listed and waiting users, each socket's game starts, rematch offers and
+the games' clocks; ``rest`` holds the small remainder."""
+REST_PART: Final = "rest"
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _zero(_value: Any) -> int:
+    return 0
+
+
+def _first(row: tuple[int, str, Any]) -> int:
+    return row[0]
 
 
 class LobbyState:
@@ -547,11 +660,14 @@ class LobbyState:
         # Keys of the listed users, and of the others in the order they joined (the next
         # to be listed first): both ordered, so promotion is O(1).
         self._listed: dict[str, None] = {}
-        self._waiting: OrderedDict[str, None] = OrderedDict()
+        self._waiting: dict[str, None] = {}
         # The users waiting to be paired (``seek``): the key of the one waiting for each
         # time control (None: untimed), the longest waiting first.  One per clock at most:
         # a second seeker of the same clock is paired at once.
         self._pool: dict[TimeControl | None, str] = {}
+        self._tables: list[tuple[str, _Tracked[Any, Any], Callable[[Any], Any]]] | None = None
+        """The tables saved by parts, once ``track_changes`` was called (None: never)."""
+        self._rest_saved: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- queries
 
@@ -718,6 +834,107 @@ class LobbyState:
             ],
         }
 
+    def track_changes(self) -> None:
+        """From now on note what changes, for ``take_changes`` (a cluster's core: each
+        commit writes only the parts of the lobby that changed, so a join costs O(1) however
+        many users there are).  Not called in one process, which pays nothing for it."""
+        counter = itertools.count()
+        users = self._users = _TrackedUsers(self._users, counter)
+        conns = self._conns = _Tracked(self._conns, counter)
+        games = self._games = _Tracked(self._games, counter)
+        listed = self._listed = _Tracked(self._listed, counter)
+        waiting = self._waiting = _Tracked(self._waiting, counter)
+        started = self._games_started = _Tracked(self._games_started, counter)
+        rematches = self._rematches = _Tracked(self._rematches, counter)
+        controls = self._game_controls = _Tracked(self._game_controls, counter)
+        self._tables = [
+            ("u:", users, _saver.unstructure),
+            ("c:", conns, _same),
+            ("g:", games, list),
+            ("l:", listed, _zero),
+            ("w:", waiting, _zero),
+            ("s:", started, list),
+            ("o:", rematches, _saver.unstructure),
+            ("t:", controls, _saver.unstructure),
+        ]
+        self._rest_saved = None
+
+    def take_changes(self) -> tuple[dict[str, Any], list[str]]:
+        """The parts of the lobby changed since the last call (the first: all of them),
+        as JSON-safe data by part name, and the names of the parts gone.  Applied in turn
+        to a mapping of parts, they give what ``save_from_parts`` turns into ``save()``'s
+        data.  Each key of a table is a part (``[place, value]``, the place keeping the
+        table's order); ``rest`` holds what is small (the pool, the declines...)."""
+        if self._tables is None:
+            raise RuntimeError("take_changes before track_changes")
+        puts: dict[str, Any] = {}
+        deletes: list[str] = []
+        for tag, table, encode in self._tables:
+            if not table.changed:
+                continue
+            places = table.places
+            for key in table.changed:
+                place = places.get(key)
+                if place is None:
+                    deletes.append(f"{tag}{key}")
+                else:
+                    puts[f"{tag}{key}"] = [place, encode(table[key])]
+            table.changed = set()
+        rest = {
+            "version": SAVE_VERSION,
+            "pool": list(self._pool.values()),
+            "invitation_numbers": self._invitation_numbers,
+            "declines": [[*pair, until] for pair, until in self._declines.items()],
+        }
+        if rest != self._rest_saved:
+            puts[REST_PART] = self._rest_saved = rest
+        return puts, deletes
+
+    @staticmethod
+    def save_from_parts(parts: Mapping[str, Any]) -> dict[str, Any]:
+        """``save()``'s data from the parts ``take_changes`` gave (each part's last value,
+        the deleted ones left out).  Raises ``ValueError`` for parts it did not write."""
+        try:
+            rest = parts[REST_PART]
+            rows: dict[str, list[tuple[int, str, Any]]] = {tag: [] for tag in _PART_TAGS}
+            for name, part in parts.items():
+                if name != REST_PART:
+                    place, value = part
+                    rows[name[:2]].append((int(place), name[2:], value))
+            tables = {
+                tag: [(key, value) for _place, key, value in sorted(found, key=_first)]
+                for tag, found in rows.items()
+            }
+            users = [value for _key_, value in tables["u:"]]
+            offers = [value for _key_, value in tables["o:"]]
+            return {
+                "version": rest["version"],
+                "users": users,
+                "conns": [[int(conn), key] for conn, key in tables["c:"]],
+                "games": [[game_id, *keys] for game_id, keys in tables["g:"]],
+                "listed": [key for key, _ in tables["l:"]],
+                "waiting": [key for key, _ in tables["w:"]],
+                "pool": rest["pool"],
+                # A pending invitation's entry is its challenger's (``_is_pending``).
+                "deadlines": sorted(
+                    [value["invitation"][0], value["invitation"][1], key]
+                    for key, value in tables["u:"]
+                    if value.get("invitation") is not None
+                ),
+                "invitation_numbers": rest["invitation_numbers"],
+                "games_started": [[int(conn), times] for conn, times in tables["s:"]],
+                "declines": rest["declines"],
+                "rematches": offers,
+                "rematch_deadlines": sorted(
+                    [offer["deadline"], offer["number"], offer["game_id"]]
+                    for offer in offers
+                    if offer["deadline"] is not None
+                ),
+                "game_controls": [[game_id, control] for game_id, control in tables["t:"]],
+            }
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"not a lobby's parts: {exc!r}") from None
+
     @staticmethod
     def shifted_save(saved: Mapping[str, Any], delta: float) -> dict[str, Any]:
         """``saved`` (what ``save`` wrote) on a clock ``delta`` seconds ahead: every time in
@@ -772,7 +989,7 @@ class LobbyState:
             # One key only: a game against the computer.
             lobby._games = {str(g): tuple(map(str, keys)) for g, *keys in saved["games"]}
             lobby._listed = dict.fromkeys(map(str, saved["listed"]))
-            lobby._waiting = OrderedDict.fromkeys(map(str, saved["waiting"]))
+            lobby._waiting = dict.fromkeys(map(str, saved["waiting"]))
             seekers = [lobby._users[str(key)] for key in saved["pool"]]
             lobby._pool = {user.time_control: _key(user.name) for user in seekers}
             if len(lobby._pool) != len(seekers):
@@ -1284,8 +1501,11 @@ class LobbyState:
         started = self._games_started.get(conn)
         if started is None:
             return None
-        while started and started[0] <= at - GAMES_WINDOW:
-            started.popleft()
+        if started and started[0] <= at - GAMES_WINDOW:
+            while started and started[0] <= at - GAMES_WINDOW:
+                started.popleft()
+            if isinstance(self._games_started, _Tracked):
+                self._games_started.touch(conn)
         if len(started) < self._max_games:
             return None
         wait = math.ceil(started[0] + GAMES_WINDOW - at)
@@ -1442,7 +1662,8 @@ class LobbyState:
                 del self._waiting[key]
         promoted: list[UserInfo] = []
         while self._waiting and self._list_has_room():
-            key, _ = self._waiting.popitem(last=False)
+            key = next(iter(self._waiting))
+            del self._waiting[key]
             self._listed[key] = None
             promoted.append(self._users[key].info())
         return LobbyChanged(users=tuple(promoted), left=tuple(left), online=len(self._users))

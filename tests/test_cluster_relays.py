@@ -36,7 +36,6 @@ from c4actors.actors.lobby import (
     WatchRequest,
 )
 from c4actors.actors.mailbox import Mailbox, Outgoing
-from c4actors.cluster import core as core_module
 from c4actors.cluster import wire
 from c4actors.cluster.core import CoreRelay, EdgeOutbox
 from c4actors.cluster.edge import CORE_SILENCE, EdgeRelay
@@ -469,23 +468,27 @@ async def test_during_a_core_outage_edges_hold_moves_and_refuse_the_rest() -> No
         stop.set()
 
 
-async def test_while_the_lobby_changes_often_its_saves_are_grouped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A whole save of the lobby per input batch would cost O(users) each time: while saves
-    come too often for their share of the core's time, the core reads on and commits the
-    batches together (every join still answered, a quarter of a second later at most)."""
-    monkeypatch.setattr(core_module, "LOBBY_SAVE_SHARE", 0.0001)  # as if saves were costly
+async def test_a_join_writes_a_few_fields_however_many_users_there_are() -> None:
+    """The lobby is committed by parts: the commit of one more join writes the new user,
+    their socket, their place in the list and the relay's row, not the whole lobby."""
     async with memory_cluster() as cluster:
         hub = cluster.hub
         async with contextlib.AsyncExitStack() as stack:
-            clients = [await stack.enter_async_context(connect(cluster.edges[0])) for _ in range(5)]
+            clients = [
+                await stack.enter_async_context(connect(cluster.edges[0])) for _ in range(21)
+            ]
+            with trio.fail_after(10):
+                for number, client in enumerate(clients[:20]):
+                    await client.send(NewConnection(username=f"user{number}"))
+                    await client.expect(Welcome)
+            await trio.sleep(0.2)  # every commit of those joins made
             before = len(hub.commits)
             with trio.fail_after(5):
-                for number, client in enumerate(clients):
-                    await client.send(NewConnection(username=f"user{number}"))
-                    await trio.sleep(0.02)
-                for client in clients:
-                    await client.expect(Welcome)
-            lobby_commits = [fields for fields in hub.commits[before:] if "lobby" in fields]
-            assert 1 <= len(lobby_commits) <= 3, lobby_commits
+                await clients[20].send(NewConnection(username="last"))
+                await clients[20].expect(Welcome)
+            await trio.sleep(0.2)
+            written = {field for fields in hub.commits[before:] for field in fields}
+            lobby_fields = {field for field in written if not field.startswith("clock")}
+            assert "lobby:u:last" in lobby_fields
+            assert not any(field.startswith("lobby:u:user") for field in lobby_fields)
+            assert len(lobby_fields) <= 8, sorted(lobby_fields)

@@ -17,9 +17,10 @@ from c4actors.game_state import Game
 
 
 class Journal(Protocol):
-    def lobby_changed(self, save: Callable[[], dict[str, Any]]) -> None:
-        """The lobby's state changed; ``save`` gives it as ``LobbyState.save`` data (called
-        when it is written, so many changes cost one save)."""
+    def lobby_changed(self, take: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
+        """The lobby's state changed; ``take`` gives the parts changed since it was last
+        called (``LobbyState.take_changes``; called when they are written, so many changes
+        cost one write of each part changed)."""
         ...
 
     def game_changed(self, game: Game) -> None:

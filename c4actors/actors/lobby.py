@@ -424,7 +424,7 @@ class LobbyActor:
                 # A bug handling one event must not take every player down with it.
                 log.exception("lobby failed to handle %r", item)
             if self._journal is not None and isinstance(item, _CHANGES_STATE):
-                self._journal.lobby_changed(self._state.save)
+                self._journal.lobby_changed(self._state.take_changes)
 
     def _expire_invitations(self) -> None:
         deadline = self._state.next_deadline()
@@ -435,7 +435,7 @@ class LobbyActor:
             except Exception:
                 log.exception("lobby failed to expire invitations")
             if self._journal is not None:
-                self._journal.lobby_changed(self._state.save)
+                self._journal.lobby_changed(self._state.take_changes)
 
     def _dispatch(self, item: LobbyInput) -> None:
         match item:
@@ -583,7 +583,10 @@ class LobbyActor:
                 len(item.games),
                 len(self._mailboxes),
             )
-        item.journal.lobby_changed(self._state.save)
+        # Saved by parts from now on: the first take is the whole lobby (a restored one on
+        # this process's clock), each later one only what changed.
+        self._state.track_changes()
+        item.journal.lobby_changed(self._state.take_changes)
 
     def _resume_game(self, restored: RestoredGame) -> None:
         """Run a saved game again (``TakeOver``): the players already have its

@@ -30,7 +30,6 @@ import collections
 import contextlib
 import logging
 import math
-import time
 from typing import Any, Final
 
 import trio
@@ -91,12 +90,6 @@ CLOCK_EVERY: Final = 0.5
 nobody for the time since the last one, so it must be recent."""
 SETTLE_LIMIT: Final = 1.0
 """Seconds a commit waits at most for the actors to finish what the inputs caused."""
-LOBBY_SAVE_SHARE: Final = 0.1
-"""The share of the core's time saving the lobby may take at most: the lobby is saved whole
-(O(users): 3 ms at 1,000 users, 40 ms at 10,000 here), so while it changes often the core
-handles more input batches before committing them together (``_lobby_wait``)."""
-LOBBY_HOLD_MAX: Final = 0.25
-"""Seconds a commit waits at most for that (the lobby's answers are that much later)."""
 
 
 class EdgeOutbox:
@@ -172,6 +165,7 @@ class RemoteMailbox(Mailbox):
         if self.closed:
             return
         self.close_code, self.close_reason, self.closed = code, reason, True
+        self.relay.keeper.connection_changed(self.conn, None)  # a closed one is not restored
         self.outbox.ops.append(wire.Op("close", self.local, code=code, text=reason))
         self.relay.wanted.set()
 
@@ -206,9 +200,6 @@ class CoreRelay:
         self._seq: dict[Audience, int] = dict.fromkeys(wire.CHANNELS, 0)
         """The last broadcast's number, per audience (the same for every edge)."""
         self._nursery: trio.Nursery | None = None
-        self._lobby_cost = 0.0
-        """Seconds the last save of the lobby took (``_lobby_wait``)."""
-        self._lobby_saved_at = -math.inf
         self._sent_at: dict[str, float] = {}
         """When each edge was last sent a batch (one at least every ``wire.HEARTBEAT``)."""
         self.keeper = StateKeeper(lambda: self.wanted.set())
@@ -230,11 +221,6 @@ class CoreRelay:
                 texts = await self.link.receive_inputs()
                 async with self._committing:
                     await self._handle_entries(texts)
-                    while (wait := self._lobby_wait()) > 0:
-                        more = await self.link.receive_more(wait)
-                        if not more:
-                            break
-                        await self._handle_entries(more)
                     await self._commit(ack=True)
 
     async def _handle_entries(self, texts: list[str]) -> None:
@@ -250,14 +236,6 @@ class CoreRelay:
                 await self._handle(entry.edge, item)
         await self._settle()
 
-    def _lobby_wait(self) -> float:
-        """Seconds to go on reading inputs before this commit (a group commit): while the
-        lobby changed and the last save of it was too recent for ``LOBBY_SAVE_SHARE``."""
-        if not self.keeper.lobby_dirty:
-            return 0.0
-        due = self._lobby_saved_at + self._lobby_cost / LOBBY_SAVE_SHARE
-        return min(LOBBY_HOLD_MAX, due - trio.current_time())
-
     async def _take_over(self) -> None:
         """The lobby, its connections and its games as the last core committed them (every
         time moved onto this clock: ``keeper.load``), before any input is read."""
@@ -269,8 +247,13 @@ class CoreRelay:
             log.error("the core's state could not be read, starting empty: %s", error)
             saved = None
         if saved is None:
+            self.keeper.loaded(fields)
             await self.lobby.send(TakeOver(self.keeper))
             return
+        # Rewritten by parts from the first commit on; what was not restored is deleted.
+        kept = [keeper.GAME_PREFIX + game.game_id for game in saved.games]
+        kept += [f"{keeper.CONN_PREFIX}{row.conn}" for row in saved.conns]
+        self.keeper.loaded(fields, kept)
         mailboxes: dict[int, Mailbox] = {}
         for row in saved.conns:
             mailbox = RemoteMailbox(row.conn, row.local, self._outbox(row.edge), self)
@@ -310,20 +293,9 @@ class CoreRelay:
             if entry is not None:
                 self._sent_at[edge] = now
                 frames.append((edge, wire.encode_downlink(entry)))
-        started = time.perf_counter()
-        puts, deletes = self.keeper.changes(self._rows, self._next_conn)
-        if keeper.LOBBY in puts:
-            self._lobby_cost = time.perf_counter() - started
-            self._lobby_saved_at = now
+        puts, deletes = self.keeper.changes(self._next_conn)
         puts[keeper.CLOCK] = repr(trio.current_time())
         await self.link.commit(frames, puts, deletes, ack=ack)
-
-    def _rows(self) -> list[ConnRow]:
-        return [
-            ConnRow(mailbox.conn, edge, local)
-            for (edge, local), mailbox in self._conns.items()
-            if not mailbox.closed
-        ]
 
     async def _watch_edges(self) -> None:
         """An edge silent for ``EDGE_TIMEOUT`` died: its sockets are gone, so the
@@ -353,8 +325,8 @@ class CoreRelay:
             for key in gone:
                 mailbox = self._conns.pop(key)
                 mailbox.closed = True
+                self.keeper.connection_changed(mailbox.conn, None)
                 await self.lobby.send(Disconnected(mailbox.conn))
-            self.keeper.connections_changed()
             self._sockets.pop(edge, None)
             for outbox in self._outboxes.values():
                 op = wire.Op("shared", 0, text=edge, value=["edge_gone", "", ""])
@@ -441,7 +413,7 @@ class CoreRelay:
                 mailbox = self._conns.pop((edge, local), None)
                 if mailbox is not None:
                     mailbox.closed = True  # nothing more is sent to a socket that is gone
-                    self.keeper.connections_changed()
+                    self.keeper.connection_changed(mailbox.conn, None)
                     await self.lobby.send(Disconnected(mailbox.conn))
             case wire.RequestIn(conn=local, frame=frame):
                 mailbox = self._conns.get((edge, local))
@@ -504,7 +476,7 @@ class CoreRelay:
         if mailbox is None:
             conn, self._next_conn = self._next_conn, self._next_conn + 1
             mailbox = self._conns[key] = RemoteMailbox(conn, item.conn, self._outbox(edge), self)
-            self.keeper.connections_changed()
+            self.keeper.connection_changed(conn, ConnRow(conn, edge, item.conn))
         event = Connected(
             mailbox.conn, item.username, item.resume, item.account, item.name_registered
         )
@@ -532,7 +504,7 @@ class CoreRelay:
         else:
             if self._conns.get(key) is mailbox:
                 del self._conns[key]  # the edge's socket may ask again, as a new connection
-                self.keeper.connections_changed()
+                self.keeper.connection_changed(mailbox.conn, None)
             op = wire.Op("answer", mailbox.local)
         mailbox.outbox.ops.append(op)
         self.wanted.set()
@@ -548,7 +520,7 @@ class CoreRelay:
         for key in [key for key in self._conns if key[0] == edge and key[1] not in listed]:
             mailbox = self._conns.pop(key)
             mailbox.closed = True
-            self.keeper.connections_changed()
+            self.keeper.connection_changed(mailbox.conn, None)
             await self.lobby.send(Disconnected(mailbox.conn))
 
     async def _leave(self, edge: str, local: int) -> None:

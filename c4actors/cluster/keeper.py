@@ -1,10 +1,12 @@
 """What the core keeps in Redis so that a standby carries on exactly where it stopped.
 
-One hash (``STATE``) holds the core's whole state, one field per part:
+One hash (``STATE``) holds the core's whole state, in small fields, so that a commit
+writes what changed and nothing else (a join costs O(1), not O(users)):
 
-* ``lobby``: ``LobbyState.save`` and the relay's table of connections (each cluster
-  connection number with its edge and the edge's own number, and the next number), which
-  change together (a join, a departure);
+* ``lobby:<part>``: the lobby by parts (``LobbyState.take_changes``: one field per user,
+  socket, game, listed or waiting user..., and ``lobby:rest``), as JSON;
+* ``conn:<n>``: the relay's row for cluster connection ``n`` (its edge and the edge's own
+  number), and ``next_conn``, the next number;
 * ``game:<id>``: each game in progress, ``game_state.to_json`` (moves, seats, time
   control, clocks, deadlines), from its start until the lobby has heard of its end;
 * ``clock``: the core's clock (``trio.current_time``) at its last commit.
@@ -12,8 +14,9 @@ One hash (``STATE``) holds the core's whole state, one field per part:
 ``StateKeeper`` is the ``Journal`` the core's actors report to: it only notes what
 changed, and the relay writes it (``changes``) in the same fenced commit as the
 acknowledgement of the inputs that caused it and the frames they sent: per input batch,
-the lobby field only when the lobby changed and one field per game that changed, never
-the whole world.
+the lobby's parts that changed and one field per game that changed, never the whole world.
+A core that took over rewrites the whole lobby once (its times are on its own clock now)
+and deletes the fields it did not restore (``loaded``).
 
 Times are on each process's own monotonic clock, so a standby restoring the state
 (``load``) moves every saved time by its now minus the old core's last ``clock``: the
@@ -27,7 +30,7 @@ caller starts empty rather than half restored.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -35,12 +38,16 @@ import cattrs
 
 from c4actors import game_state
 from c4actors.game_state import Game
-from c4actors.lobby_state import LobbyState
+from c4actors.lobby_state import REST_PART, LobbyState
 
 STATE: Final = "c4:state"
-LOBBY: Final = "lobby"
+LOBBY_PREFIX: Final = "lobby:"
+LOBBY_REST: Final = LOBBY_PREFIX + REST_PART
+CONN_PREFIX: Final = "conn:"
+NEXT_CONN: Final = "next_conn"
 CLOCK: Final = "clock"
 GAME_PREFIX: Final = "game:"
+_COMPACT: Final = (",", ":")
 
 
 @attrs.frozen
@@ -69,15 +76,20 @@ class StateKeeper:
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self._wake = wake
-        self._save_lobby: Callable[[], dict[str, Any]] | None = None
-        """The lobby's ``save`` (of its state now: a restore makes another)."""
+        self._take_lobby: Callable[[], tuple[dict[str, Any], list[str]]] | None = None
+        """The lobby's ``take_changes`` (of its state now: a restore makes another)."""
         self._lobby_dirty = False
         self._games: dict[str, Game] = {}
         self._gone: set[str] = set()
+        self._conns: dict[int, ConnRow | None] = {}
+        self._next_conn: int | None = None
+        self._stale: set[str] = set()
+        """Fields found at the take over: those the first whole write of the lobby does
+        not write again are deleted with it (``loaded``)."""
 
     # Journal
-    def lobby_changed(self, save: Callable[[], dict[str, Any]]) -> None:
-        self._save_lobby, self._lobby_dirty = save, True
+    def lobby_changed(self, take: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
+        self._take_lobby, self._lobby_dirty = take, True
         self._wake()
 
     def game_changed(self, game: Game) -> None:
@@ -90,53 +102,70 @@ class StateKeeper:
         self._gone.add(game_id)
         self._wake()
 
-    def connections_changed(self) -> None:
-        """The relay's table changed (the lobby field holds it too)."""
-        self._lobby_dirty = True
+    def connection_changed(self, conn: int, row: ConnRow | None) -> None:
+        """The relay's row of cluster connection ``conn`` is now ``row`` (None: gone)."""
+        self._conns[conn] = row
         self._wake()
 
-    @property
-    def lobby_dirty(self) -> bool:
-        return self._lobby_dirty
+    def loaded(self, fields: Iterable[str], keep: Iterable[str] = ()) -> None:
+        """``fields`` were in ``STATE`` when this core took over: each one the first write
+        of the whole lobby does not write again is deleted with it, but ``keep`` (the
+        restored games' fields: written when they change) and the clock."""
+        self._stale = set(fields) - set(keep) - {CLOCK, NEXT_CONN}
 
     @property
     def dirty(self) -> bool:
-        return self._lobby_dirty or bool(self._games) or bool(self._gone)
+        return self._lobby_dirty or bool(self._games) or bool(self._gone) or bool(self._conns)
 
-    def changes(
-        self, conns: Callable[[], list[ConnRow]], next_conn: int
-    ) -> tuple[dict[str, str], list[str]]:
+    def changes(self, next_conn: int) -> tuple[dict[str, str], list[str]]:
         """The fields to set and to delete for everything noted since the last call (then
-        forgotten); the lobby field with ``conns()`` and ``next_conn``, the relay's table."""
+        forgotten), with ``next_conn``, the relay's next connection number."""
         puts: dict[str, str] = {}
-        save = self._save_lobby
-        if self._lobby_dirty and save is not None:
-            puts[LOBBY] = json.dumps(
-                {
-                    "lobby": save(),
-                    "conns": [[row.conn, row.edge, row.local] for row in conns()],
-                    "next_conn": next_conn,
-                },
-                separators=(",", ":"),
-            )
+        deletes: list[str] = []
+        take = self._take_lobby
+        if self._lobby_dirty and take is not None:
+            parts, gone = take()
+            for name, part in parts.items():
+                puts[LOBBY_PREFIX + name] = json.dumps(part, separators=_COMPACT)
+            deletes += [LOBBY_PREFIX + name for name in gone]
+        for conn, row in self._conns.items():
+            if row is None:
+                deletes.append(f"{CONN_PREFIX}{conn}")
+            else:
+                puts[f"{CONN_PREFIX}{conn}"] = json.dumps([row.edge, row.local])
+        if next_conn != self._next_conn:
+            puts[NEXT_CONN] = str(next_conn)
+            self._next_conn = next_conn
         for game_id, game in self._games.items():
             puts[GAME_PREFIX + game_id] = game_state.to_json(game)
-        deletes = [GAME_PREFIX + game_id for game_id in sorted(self._gone)]
-        self._lobby_dirty, self._games, self._gone = False, {}, set()
+        deletes += [GAME_PREFIX + game_id for game_id in sorted(self._gone)]
+        if self._stale and self._lobby_dirty and take is not None:
+            deletes += sorted(self._stale - puts.keys() - set(deletes))
+            self._stale = set()
+        self._lobby_dirty, self._games, self._gone, self._conns = False, {}, set(), {}
         return puts, deletes
 
 
 def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
     """The state a core committed (``fields``: the ``STATE`` hash), every time moved onto
     the clock whose time is ``now``; None when no core committed a lobby yet."""
-    if LOBBY not in fields:
+    if LOBBY_REST not in fields:
         return None
     try:
         delta = now - float(fields[CLOCK])
-        saved = json.loads(fields[LOBBY])
-        lobby = LobbyState.shifted_save(saved["lobby"], delta)
-        conns = [ConnRow(int(conn), str(edge), int(local)) for conn, edge, local in saved["conns"]]
-        next_conn = int(saved["next_conn"])
+        parts = {
+            field.removeprefix(LOBBY_PREFIX): json.loads(text)
+            for field, text in fields.items()
+            if field.startswith(LOBBY_PREFIX)
+        }
+        lobby = LobbyState.shifted_save(LobbyState.save_from_parts(parts), delta)
+        conns = []
+        for field, text in fields.items():
+            if field.startswith(CONN_PREFIX):
+                edge, local = json.loads(text)
+                conns.append(ConnRow(int(field.removeprefix(CONN_PREFIX)), str(edge), int(local)))
+        conns.sort(key=lambda row: row.conn)
+        next_conn = int(fields[NEXT_CONN])
         games = [
             game_state.shifted(game_state.from_json(text), delta)
             for field, text in sorted(fields.items())
