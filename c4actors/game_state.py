@@ -117,6 +117,10 @@ class Game:
     """Timed games: seconds each player has for their first move (their clock starts after)."""
     clocks: tuple[float, float] | None = None
     """Timed games: each player's remaining seconds as of ``turn_started`` (None: untimed)."""
+    started_at: float = 0.0
+    """Wall-clock time (epoch seconds) the game began, for its record: kept with the game,
+    so a cluster's standby that carries it on records when it really began.  Not a clock
+    time: ``shifted`` leaves it."""
 
     @property
     def game_id(self) -> str:
@@ -329,9 +333,11 @@ def start(
     *,
     move_timeout: float = 0.0,
     first_move_seconds: float = 0.0,
+    started_at: float = 0.0,
 ) -> tuple[Game, list[Effect]]:
-    """A new game with both players on ``conns``, begun at clock time ``now``: each gets
-    ``game_started``, then both the empty board; the first turn's deadline is armed.
+    """A new game with both players on ``conns``, begun at clock time ``now`` (and at
+    wall-clock time ``started_at``): each gets ``game_started``, then both the empty board;
+    the first turn's deadline is armed.
 
     ``move_timeout`` applies to untimed games, ``first_move_seconds`` to timed ones."""
     control = setup.time_control
@@ -343,6 +349,7 @@ def start(
         turn_started=now,
         first_move_seconds=first_move_seconds,
         clocks=None if control is None else (control.base_seconds, control.base_seconds),
+        started_at=started_at,
     )
     effects: list[Effect] = [Send((conns[n - 1],), _started(game, n)) for n in SEATS]
     effects += _to_players(game, _state(game, now))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import trio
 
 from c4actors.bus import InMemoryBus, Lease, open_redis_bus
@@ -29,6 +31,12 @@ from c4actors.server_process import ServerProcess
 from protocol import (
     Accept,
     Challenge,
+    Chat,
+    ChatMessage,
+    Error,
+    FollowGames,
+    GameList,
+    GameListUpdate,
     GameOver,
     GameStarted,
     GameState,
@@ -36,7 +44,13 @@ from protocol import (
     InvitationSent,
     LobbyUpdate,
     Move,
+    NewConnection,
+    SpectatorCount,
     TimeControl,
+    UserList,
+    Watch,
+    Watching,
+    Welcome,
 )
 from tests.cluster_processes import Cluster, running_cluster, start_node
 from tests.redis_server import RedisServer
@@ -111,6 +125,81 @@ async def test_the_standby_carries_on_a_timed_game_at_the_exact_position(
                 over = await player.expect(GameOver)
                 assert (over.winner, over.reason) == ("ann", "four_in_a_row")
         assert "core state restored connections=2 games=1" in standby.log()
+        assert bad_lines(*cluster.edges, standby) == [], standby.log()
+
+
+async def test_spectators_followers_chat_limits_and_the_start_time_survive_a_failover(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """What the lobby and the games hold besides their states: a spectator goes on seeing
+    the game's moves and a follower of the games list its changes, the chat's flood limit
+    still counts the messages said before, and the record says when the game really began."""
+    async with with_standby(redis_server.url, tmp_path / "c4.sqlite3") as (cluster, standby):
+        edge_a, edge_b = cluster.edges
+        async with (
+            connect(address(edge_a), "ann") as ann,
+            connect(address(edge_b), "bob") as bob,
+            connect(address(edge_a), "cat") as cat,
+            connect(address(edge_b), "dan") as dan,
+        ):
+            await dan.send(FollowGames())
+            await dan.expect_skipping(GameList, LobbyUpdate)
+            began = time.time()
+            game_id = await start_game(bob, ann, skip=(LobbyUpdate,))
+            started = time.time()
+            await cat.send(Watch(game_id=game_id))
+            await cat.expect_skipping(Watching, LobbyUpdate)
+            await cat.expect(GameState)
+            # The edges ask the new core for their watchers' lists afresh (UserList).
+            skip = (LobbyUpdate, SpectatorCount, UserList)
+
+            async def play(plies: range) -> None:
+                for ply in plies:
+                    await (ann, bob)[ply % 2].send(Move(game_id=game_id, column=WIN[ply], ply=ply))
+                    for watcher in (ann, bob, cat):
+                        with trio.fail_after(20):
+                            state = await watcher.expect_skipping(GameState, *skip)
+                        assert state.moves == WIN[: ply + 1]
+
+            await play(range(2))
+            # As many as the flood rule lets one say in 10 s.
+            for text in ("hello there", "good luck", "nice opening", "your turn"):
+                await ann.send(Chat(game_id=game_id, text=text))
+                for hearer in (ann, bob, cat):
+                    await hearer.expect_skipping(ChatMessage, *skip)
+            os.kill(cluster.core.pid, signal.SIGKILL)
+            cluster.core.wait()
+            await play(range(2, 3))  # the spectator sees the move played by the standby
+            # A newcomer's list of users has every user, not only those who changed since.
+            async with connect(address(edge_b)) as eve:
+                await eve.send(NewConnection(username="eve"))
+                await eve.expect(Welcome)
+                listed_users = await eve.expect(UserList)
+            assert {"ann", "bob", "cat", "dan"} <= {user.name for user in listed_users.users}
+            # The follower is still one: the games list reaches it (afresh, then changes).
+            with trio.fail_after(20):
+                while True:
+                    listed = await dan.receive()
+                    assert isinstance(listed, (GameListUpdate, GameList, *skip)), listed
+                    moved = listed.games if isinstance(listed, GameListUpdate | GameList) else []
+                    if [game.moves for game in moved] == [3]:
+                        break
+            # The fifth message within 10 s is still one too many.
+            await ann.send(Chat(game_id=game_id, text="and one more"))
+            flood = await ann.expect_skipping(Error, *skip)
+            assert (flood.code, flood.ref) == ("chat_flood", "chat")
+            await play(range(3, len(WIN)))
+            for watcher in (ann, bob, cat):
+                over = await watcher.expect_skipping(GameOver, *skip)
+                assert (over.winner, over.reason) == ("ann", "four_in_a_row")
+        async with httpx.AsyncClient(base_url=address(edge_a).http_url) as http:
+            url = f"/api/games/{game_id}"
+            with trio.fail_after(10):  # the record is written just after the end
+                response = await http.get(url)
+                while response.status_code != 200:
+                    await trio.sleep(0.1)
+                    response = await http.get(url)
+        assert began <= response.json()["started_at"] <= started
         assert bad_lines(*cluster.edges, standby) == [], standby.log()
 
 

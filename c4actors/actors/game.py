@@ -38,6 +38,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+import attrs
 import trio
 
 from c4actors import chat_rules
@@ -109,6 +110,8 @@ class GameActor:
         journal: Journal | None = None,
         restored: core.Game | None = None,
         move_gate: MoveGate | None = None,
+        spectators: list[Mailbox] | None = None,
+        voices: tuple[chat_rules.Voice, chat_rules.Voice] | None = None,
     ) -> None:
         self.game_id = setup.game_id
         self.move_gate = move_gate
@@ -131,22 +134,26 @@ class GameActor:
                 trio.current_time(),
                 move_timeout=move_timeout,
                 first_move_seconds=first_move_seconds,
+                started_at=time.time(),
             )
         else:
             # Carried on from another core's snapshot (its times already on this clock):
-            # the players have their game_started; only the deadline is armed again.
+            # the players have their game_started, the spectators their watching (and
+            # both the count); the deadline is armed again, the chat's voices restored.
             self.game = restored
             deadline = restored.deadline
             self._started = [] if deadline is None else [core.ArmDeadline(deadline)]
         if journal is not None:
             journal.game_changed(self.game)
         self.chat = chat_rules.ChatRoom(settings=chat or chat_rules.ChatSettings(enabled=False))
+        if voices is not None:
+            self.chat = attrs.evolve(self.chat, voices=voices)
         self.deadline = math.inf
-        self.started_at = time.time()
         self._last_now = -math.inf
-        self.spectators: dict[int, Mailbox] = {}
+        self.spectators: dict[int, Mailbox] = {m.conn: m for m in spectators or ()}
         """The mailboxes of the connections watching, served after the players."""
-        self._count = CountNotice()
+        watching = len(self.spectators)
+        self._count = CountNotice(count=watching, sent=watching)
         """When the players are next told how many watch (``spectator_count``)."""
         self._for_spectators: list[PreparedFrame] = []
         """Public frames the players were given and the spectators not yet (``_relay``)."""
@@ -169,6 +176,9 @@ class GameActor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if self.spectators:  # restored with its spectators
+                    self._relaying = True
+                    nursery.start_soon(self._relay, name=f"spectators of {self.game_id}")
                 try:
                     await self._run()
                 finally:
@@ -285,7 +295,7 @@ class GameActor:
         record = GameRecord(
             setup=self.game.setup,
             result=self.game.result,
-            started_at=self.started_at,
+            started_at=self.game.started_at,
             ended_at=time.time(),
         )
         report = None if shutting_down else self.report
@@ -389,9 +399,12 @@ class GameActor:
                 self._apply(event, sender)
             case Say(sender=sender, name=name, text=text, sent_at=sent_at):
                 request = chat_rules.ChatRequest(sender.conn, name, text, sent_at)
+                before_chat = self.chat
                 self.chat, effects = chat_rules.say(
                     self.chat, self.game, request, trio.current_time()
                 )
+                if self.journal is not None and self.chat is not before_chat:
+                    self.journal.chat_changed(self.game_id, self.chat.voices)
                 self._carry_out(effects, sender)
             case WatchGame(mailbox=mailbox, spectators=spectators):
                 self._watch(mailbox, spectators)

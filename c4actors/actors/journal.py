@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from c4actors.chat_rules import Voice
 from c4actors.game_state import Game
 
 
@@ -29,4 +30,15 @@ class Journal(Protocol):
 
     def game_gone(self, game_id: str) -> None:
         """The game ended and the lobby has been told: it is no longer restored."""
+        ...
+
+    def chat_changed(self, game_id: str, voices: tuple[Voice, Voice]) -> None:
+        """A message was accepted in the game's chat: its players' ``voices`` (what the
+        flood rule remembers) are now these."""
+        ...
+
+    def audiences_changed(self, save: Callable[[], dict[str, Any]]) -> None:
+        """Who watches which game, who follows the list of games or a finished game into
+        its rematch changed; ``save`` gives it as data (``LobbyActor.save_audiences``),
+        called when it is written."""
         ...

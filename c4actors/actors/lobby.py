@@ -46,7 +46,7 @@ from c4actors.actors.game_inbox import (
 from c4actors.actors.journal import Journal
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
-from c4actors.chat_rules import ChatSettings
+from c4actors.chat_rules import ChatSettings, Voice
 from c4actors.compute_pool import ComputePool
 from c4actors.game_record import GameSetup
 from c4actors.game_state import Game
@@ -214,22 +214,26 @@ class TakeOver:
     of the lobby and of its games is told to ``journal``; with ``saved`` (the previous
     core's ``LobbyState.save``, already on this clock), the lobby carries on from it, its
     connections reached through ``mailboxes`` and each of ``games`` (saved games, also on
-    this clock) run again by a game actor reading the inbox given with it."""
+    this clock) run again by a game actor reading the inbox given with it; ``audiences``
+    (``LobbyActor.save_audiences`` data) says who watched which game and who followed the
+    list of games."""
 
     journal: Journal
     saved: dict[str, Any] | None = None
     mailboxes: dict[int, Mailbox] = attrs.field(factory=dict)
     games: list[RestoredGame] = attrs.field(factory=list)
+    audiences: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
 class RestoredGame:
     """A game to run again from its saved state, with the inbox its players' requests
-    come to (the core relay routes them)."""
+    come to (the core relay routes them) and its chat's voices (None: nobody spoke)."""
 
     game: Game
     inbox: trio.MemorySendChannel[GameInput]
     receive: trio.MemoryReceiveChannel[GameInput]
+    voices: tuple[Voice, Voice] | None = None
 
 
 @attrs.frozen
@@ -451,7 +455,9 @@ class LobbyActor:
             case Disconnected(conn=conn):
                 name = self._state.name_of(conn)
                 self._stop_watching(conn, tell=False)
-                self._live.unfollow(conn)
+                if self._live.follows(conn):
+                    self._live.unfollow(conn)
+                    self._audiences_changed()
                 self._apply(self._state.handle(item))
                 self._mailboxes.pop(conn, None)
                 if name is not None:
@@ -477,6 +483,8 @@ class LobbyActor:
                 if players is not None:
                     # Kept while its players may start a rematch: the spectators follow them.
                     self._followers.keep(game_id, players[0], watched_by)
+                if watched_by:
+                    self._audiences_changed()
             case WatchRequest():
                 self._watch_request(item)
             case FollowRequest(conn=conn, follow=follow):
@@ -574,7 +582,15 @@ class LobbyActor:
         self._journal = item.journal
         if item.saved is not None:
             self._state = LobbyState.restore(item.saved, _new_token, _new_game_id, **self._config)
+            self._followers = RematchFollowers(self._state.rematch_possible)
+            # The user_list a newcomer (or a resync) gets starts from the restored users.
+            self._user_list = UserListCache()
+            listed = LobbyChanged(
+                users=tuple(self._state.listed()), online=self._state.user_count()
+            )
+            self._user_list.apply(listed)
             self._mailboxes = dict(item.mailboxes)
+            self._restore_audiences(item.audiences, {g.game.game_id for g in item.games})
             for restored in item.games:
                 self._resume_game(restored)
             log.info(
@@ -587,6 +603,38 @@ class LobbyActor:
         # this process's clock), each later one only what changed.
         self._state.track_changes()
         item.journal.lobby_changed(self._state.take_changes)
+        item.journal.audiences_changed(self.save_audiences)
+
+    def save_audiences(self) -> dict[str, Any]:
+        """Who watches which game (``Spectators``), who follows the list of games
+        (``LiveGames``) and the spectators kept to follow finished games' players into a
+        rematch (``RematchFollowers``), as JSON-safe data: what a cluster's standby needs
+        for every spectator and follower to go on hearing what they heard."""
+        return {
+            "watching": [[conn, sorted(games)] for conn, games in self._spectators.by_conn.items()],
+            "following": list(self._live.followers()),
+            "rematch": [
+                [game_id, player, conns]
+                for game_id, (player, conns) in self._followers.by_game.items()
+            ],
+        }
+
+    def _restore_audiences(self, saved: dict[str, Any], games: set[str]) -> None:
+        """``save_audiences`` data, for the connections restored (a spectator of a game
+        that was not restored, ``games``, is dropped: the game ended meanwhile)."""
+        try:
+            for conn, watched in saved.get("watching", []):
+                if conn in self._mailboxes:
+                    for game_id in watched:
+                        if game_id in games:
+                            self._spectators.watch(int(conn), str(game_id))
+            for conn in saved.get("following", []):
+                if conn in self._mailboxes:
+                    self._live.follow(int(conn))
+            for game_id, player, conns in saved.get("rematch", []):
+                self._followers.by_game[str(game_id)] = (str(player), [int(c) for c in conns])
+        except (TypeError, ValueError) as error:
+            log.error("the audiences could not be restored: %r", error)
 
     def _resume_game(self, restored: RestoredGame) -> None:
         """Run a saved game again (``TakeOver``): the players already have its
@@ -604,7 +652,18 @@ class LobbyActor:
                 mailboxes.append(mailbox)
         self._games_changed(self._live.started(setup))
         self._games_changed(self._live.moved(game.game_id, len(game.board.moves)))
-        self._run_game(setup, mailboxes, restored.receive, computer, restored=game)
+        watching = self._spectators.by_game.get(game.game_id, set())
+        spectators = [self._mailboxes[conn] for conn in sorted(watching)]
+        self._games_changed(self._live.watched(game.game_id, len(spectators)))
+        self._run_game(
+            setup,
+            mailboxes,
+            restored.receive,
+            computer,
+            restored=game,
+            spectators=spectators,
+            voices=restored.voices,
+        )
 
     def _computer(
         self, setup: GameSetup, inbox: trio.MemorySendChannel[GameInput]
@@ -626,11 +685,13 @@ class LobbyActor:
         computer: ComputerPlayer | None,
         *,
         restored: Game | None = None,
+        spectators: list[Mailbox] | None = None,
+        voices: tuple[Voice, Voice] | None = None,
     ) -> None:
         """Open the game's spectators' door and start its actor: one place for a new game
         and one restored after a failover, so both run with the same settings.
         ``mailboxes``: the players who are here, seat 1 first (a restored game may have
-        fewer than two)."""
+        fewer than two); a restored game's ``spectators`` and chat ``voices``."""
         assert self._nursery is not None
         door = self._doors[setup.game_id] = SpectatorDoor()
         actor = GameActor(
@@ -650,6 +711,8 @@ class LobbyActor:
             journal=self._journal,
             move_gate=self.move_gate,
             restored=restored,
+            spectators=spectators,
+            voices=voices,
         )
         self._nursery.start_soon(actor.run, name=f"game {setup.game_id}")
 
@@ -679,14 +742,22 @@ class LobbyActor:
             count = self._spectators.count(game_id)
             self._tell_game(game_id, WatchGame(mailbox, count))
             self._games_changed(self._live.watched(game_id, count))
+            self._audiences_changed()
         else:
             self._tell_game(game_id, UnwatchGame(conn))
             self._games_changed(self._live.watched(game_id, self._spectators.count(game_id)))
+            self._audiences_changed()
 
     def _stop_watching(self, conn: int, *, tell: bool) -> None:
         for game_id in self._spectators.stop_all(conn):
             self._tell_game(game_id, UnwatchGame(conn, tell))
             self._games_changed(self._live.watched(game_id, self._spectators.count(game_id)))
+            self._audiences_changed()
+
+    def _audiences_changed(self) -> None:
+        """Spectators or followers changed: a cluster's core saves them (``TakeOver``)."""
+        if self._journal is not None:
+            self._journal.audiences_changed(self.save_audiences)
 
     def _follow_request(self, conn: int, follow: bool) -> None:
         """``follow_games``: the snapshot now, the changes from the next flush on;
@@ -696,8 +767,10 @@ class LobbyActor:
             return
         if not follow:
             self._live.unfollow(conn)
+            self._audiences_changed()
             return
         self._live.follow(conn)
+        self._audiences_changed()
         mailbox.deliver(self._game_list())
 
     def _game_list(self) -> str:
@@ -772,6 +845,7 @@ class LobbyActor:
         if start.setup.rematch_of is not None:
             for conn in self._followers.follow(start.setup.rematch_of):
                 self._follow(conn, start)
+            self._audiences_changed()
         log.info(
             "game started game_id=%s player1=%s player2=%s",
             start.game_id,

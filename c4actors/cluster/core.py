@@ -252,6 +252,7 @@ class CoreRelay:
             return
         # Rewritten by parts from the first commit on; what was not restored is deleted.
         kept = [keeper.GAME_PREFIX + game.game_id for game in saved.games]
+        kept += [keeper.CHAT_PREFIX + game.game_id for game in saved.games]
         kept += [f"{keeper.CONN_PREFIX}{row.conn}" for row in saved.conns]
         self.keeper.loaded(fields, kept)
         mailboxes: dict[int, Mailbox] = {}
@@ -265,8 +266,8 @@ class CoreRelay:
         for game in saved.games:
             send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
             self.games[game.game_id] = send
-            games.append(RestoredGame(game, send, receive))
-        await self.lobby.send(TakeOver(self.keeper, saved.lobby, mailboxes, games))
+            games.append(RestoredGame(game, send, receive, saved.chats.get(game.game_id)))
+        await self.lobby.send(TakeOver(self.keeper, saved.lobby, mailboxes, games, saved.audiences))
         log.info(
             "core state restored connections=%d games=%d edges=%d",
             len(mailboxes),

@@ -9,6 +9,11 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
   number), and ``next_conn``, the next number;
 * ``game:<id>``: each game in progress, ``game_state.to_json`` (moves, seats, time
   control, clocks, deadlines), from its start until the lobby has heard of its end;
+* ``chat:<id>``: a game in progress's chat as far as its flood rule remembers it (each
+  player's recent messages), once someone spoke, until the game is gone;
+* ``audiences``: who watches which game, who follows the list of games, and the
+  spectators of finished games kept to follow their players into a rematch
+  (``LobbyActor.save_audiences``);
 * ``clock``: the core's clock (``trio.current_time``) at its last commit.
 
 ``StateKeeper`` is the ``Journal`` the core's actors report to: it only notes what
@@ -37,6 +42,7 @@ import attrs
 import cattrs
 
 from c4actors import game_state
+from c4actors.chat_rules import Said, Voice
 from c4actors.game_state import Game
 from c4actors.lobby_state import REST_PART, LobbyState
 
@@ -46,8 +52,10 @@ LOBBY_REST: Final = LOBBY_PREFIX + REST_PART
 CONN_PREFIX: Final = "conn:"
 NEXT_CONN: Final = "next_conn"
 CLOCK: Final = "clock"
+AUDIENCES: Final = "audiences"
 GAME_PREFIX: Final = "game:"
 _COMPACT: Final = (",", ":")
+CHAT_PREFIX: Final = "chat:"
 
 
 @attrs.frozen
@@ -62,12 +70,15 @@ class ConnRow:
 @attrs.frozen
 class SavedCore:
     """What ``load`` read: the lobby (``LobbyState.save`` data), its connections, the
-    next connection number and the games, every time already on the reader's clock."""
+    next connection number, the games, their chats' voices by game and the audiences
+    (``LobbyActor.save_audiences`` data), every time already on the reader's clock."""
 
     lobby: dict[str, Any]
     conns: list[ConnRow]
     next_conn: int
     games: list[Game]
+    chats: dict[str, tuple[Voice, Voice]] = attrs.field(factory=dict)
+    audiences: dict[str, Any] = attrs.field(factory=dict)
 
 
 class StateKeeper:
@@ -80,12 +91,15 @@ class StateKeeper:
         """The lobby's ``take_changes`` (of its state now: a restore makes another)."""
         self._lobby_dirty = False
         self._games: dict[str, Game] = {}
+        self._chats: dict[str, tuple[Voice, Voice]] = {}
         self._gone: set[str] = set()
         self._conns: dict[int, ConnRow | None] = {}
         self._next_conn: int | None = None
         self._stale: set[str] = set()
         """Fields found at the take over: those the first whole write of the lobby does
         not write again are deleted with it (``loaded``)."""
+        self._save_audiences: Callable[[], dict[str, Any]] | None = None
+        self._audiences_dirty = False
 
     # Journal
     def lobby_changed(self, take: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
@@ -99,7 +113,16 @@ class StateKeeper:
 
     def game_gone(self, game_id: str) -> None:
         self._games.pop(game_id, None)
+        self._chats.pop(game_id, None)
         self._gone.add(game_id)
+        self._wake()
+
+    def chat_changed(self, game_id: str, voices: tuple[Voice, Voice]) -> None:
+        self._chats[game_id] = voices
+        self._wake()
+
+    def audiences_changed(self, save: Callable[[], dict[str, Any]]) -> None:
+        self._save_audiences, self._audiences_dirty = save, True
         self._wake()
 
     def connection_changed(self, conn: int, row: ConnRow | None) -> None:
@@ -115,7 +138,14 @@ class StateKeeper:
 
     @property
     def dirty(self) -> bool:
-        return self._lobby_dirty or bool(self._games) or bool(self._gone) or bool(self._conns)
+        return (
+            self._lobby_dirty
+            or self._audiences_dirty
+            or bool(self._games)
+            or bool(self._chats)
+            or bool(self._gone)
+            or bool(self._conns)
+        )
 
     def changes(self, next_conn: int) -> tuple[dict[str, str], list[str]]:
         """The fields to set and to delete for everything noted since the last call (then
@@ -136,13 +166,20 @@ class StateKeeper:
         if next_conn != self._next_conn:
             puts[NEXT_CONN] = str(next_conn)
             self._next_conn = next_conn
+        save_audiences = self._save_audiences
+        if self._audiences_dirty and save_audiences is not None:
+            puts[AUDIENCES] = json.dumps(save_audiences(), separators=_COMPACT)
         for game_id, game in self._games.items():
             puts[GAME_PREFIX + game_id] = game_state.to_json(game)
-        deletes += [GAME_PREFIX + game_id for game_id in sorted(self._gone)]
+        for game_id, voices in self._chats.items():
+            rows = [[[said.at, said.norm] for said in voice.recent] for voice in voices]
+            puts[CHAT_PREFIX + game_id] = json.dumps(rows, separators=_COMPACT)
+        deletes += [prefix + game_id for game_id in sorted(self._gone) for prefix in _GAME_FIELDS]
         if self._stale and self._lobby_dirty and take is not None:
             deletes += sorted(self._stale - puts.keys() - set(deletes))
             self._stale = set()
         self._lobby_dirty, self._games, self._gone, self._conns = False, {}, set(), {}
+        self._audiences_dirty, self._chats = False, {}
         return puts, deletes
 
 
@@ -171,6 +208,26 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
             for field, text in sorted(fields.items())
             if field.startswith(GAME_PREFIX)
         ]
+        chats = {
+            field.removeprefix(CHAT_PREFIX): _voices(json.loads(text), delta)
+            for field, text in fields.items()
+            if field.startswith(CHAT_PREFIX)
+        }
+        audiences = json.loads(fields.get(AUDIENCES, "{}"))
+        if not isinstance(audiences, dict):
+            raise TypeError("the audiences are not an object")
     except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
         raise ValueError(f"not a core state: {exc!r}") from None
-    return SavedCore(lobby, conns, next_conn, games)
+    return SavedCore(lobby, conns, next_conn, games, chats, audiences)
+
+
+_GAME_FIELDS: Final = (GAME_PREFIX, CHAT_PREFIX)
+"""The fields of one game, deleted together once it is gone."""
+
+
+def _voices(rows: Any, delta: float) -> tuple[Voice, Voice]:
+    """A ``chat:<id>`` field's two voices, moved onto the reader's clock."""
+    first, second = (
+        Voice(tuple(Said(float(at), str(norm)) for at, norm in row)).shifted(delta) for row in rows
+    )
+    return first, second

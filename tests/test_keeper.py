@@ -1,0 +1,68 @@
+"""What the core keeps for its standby (``c4actors.cluster.keeper``): the parts beside the
+lobby and the games' states, written by ``changes`` and read back by ``load``."""
+
+from __future__ import annotations
+
+from c4actors import game_state
+from c4actors.chat_rules import Said, Voice
+from c4actors.cluster import keeper
+from c4actors.cluster.keeper import ConnRow, StateKeeper
+from c4actors.lobby_state import LobbyState
+from tests.test_game_state import SETUP
+
+
+def committed(state: StateKeeper, fields: dict[str, str], clock: float) -> None:
+    """One commit of ``state``'s changes into ``fields`` (the ``c4:state`` hash)."""
+    puts, deletes = state.changes(2)
+    fields.update(puts)
+    for field in deletes:
+        fields.pop(field, None)
+    fields[keeper.CLOCK] = repr(clock)
+
+
+def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None:
+    state = StateKeeper(lambda: None)
+    lobby = LobbyState(lambda: "token", lambda: "g1")
+    lobby.track_changes()
+    state.lobby_changed(lobby.take_changes)
+    state.connection_changed(1, ConnRow(1, "edge-a", 7))
+    game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0, started_at=1_700_000_000.5)
+    state.game_changed(game)
+    voices = (Voice((Said(101.0, "hello"), Said(102.5, "good luck"))), Voice())
+    state.chat_changed("g1", voices)
+    audiences = {"watching": [[3, ["g1"]]], "following": [3, 4], "rematch": []}
+    state.audiences_changed(lambda: audiences)
+    fields: dict[str, str] = {}
+    committed(state, fields, 103.0)
+    assert not state.dirty
+    # A standby whose clock reads 500 when it restores: every clock time moves by 397,
+    # the wall-clock start does not.
+    saved = keeper.load(fields, 500.0)
+    assert saved is not None
+    (restored,) = saved.games
+    assert restored.started_at == 1_700_000_000.5
+    assert restored.turn_started == 100.0 + 397.0
+    first, second = saved.chats["g1"]
+    assert [(said.at, said.norm) for said in first.recent] == [
+        (101.0 + 397.0, "hello"),
+        (102.5 + 397.0, "good luck"),
+    ]
+    assert second == Voice()
+    assert saved.audiences == audiences
+    # Once the game is gone, its chat is too.
+    state.game_gone("g1")
+    committed(state, fields, 110.0)
+    assert not any(field.endswith(":g1") for field in fields), fields
+
+
+def test_a_state_written_before_the_audiences_existed_restores_with_none() -> None:
+    state = StateKeeper(lambda: None)
+    lobby = LobbyState(lambda: "token", lambda: "g1")
+    lobby.track_changes()
+    state.lobby_changed(lobby.take_changes)
+    fields: dict[str, str] = {}
+    committed(state, fields, 1.0)
+    assert keeper.AUDIENCES not in fields
+    saved = keeper.load(fields, 2.0)
+    assert saved is not None
+    assert (saved.audiences, saved.chats) == ({}, {})
