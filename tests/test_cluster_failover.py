@@ -264,3 +264,27 @@ async def test_a_deposed_cores_commit_is_refused_whole(autojump_clock: trio.abc.
             raise AssertionError("the deposed core's commit went through")
     assert await bus.read_after(frames_stream("edge-a"), "0-0") == []
     assert await bus.read_hash("c4:state") == {}
+
+
+async def test_each_commit_acknowledges_its_own_batch_read_while_another_was_in_flight(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The core reads the next batch before the previous one's commit is made: each commit
+    with ``ack`` acknowledges the oldest batch read and not yet acknowledged, never the one
+    read after it (that one stays pending until its own commit)."""
+    bus = InMemoryBus()
+    lease = CoreLease(bus, "core")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lease.run)
+        await lease.held.wait()
+        link = BusCoreLink(bus, "core", lease)
+        await bus.ensure_group(INPUTS, GROUP)
+        await bus.append(INPUTS, {"e": "first"})
+        assert await link.receive_inputs() == ["first"]
+        await bus.append(INPUTS, {"e": "second"})
+        assert await link.receive_inputs() == ["second"]  # while the first is uncommitted
+        await link.commit([], {"a": "1"}, [], ack=True)
+        assert await bus.pending_count(INPUTS, GROUP) == 1  # the second is still pending
+        await link.commit([], {"a": "2"}, [], ack=True)
+        assert await bus.pending_count(INPUTS, GROUP) == 0
+        nursery.cancel_scope.cancel()

@@ -39,7 +39,7 @@ from c4actors.actors.mailbox import Mailbox, Outgoing
 from c4actors.cluster import wire
 from c4actors.cluster.core import CoreRelay, EdgeOutbox
 from c4actors.cluster.edge import CORE_SILENCE, EdgeRelay
-from c4actors.cluster.links import MemoryHub
+from c4actors.cluster.links import CoreLink, MemoryHub
 from c4actors.live_games import GameMoved
 from c4actors.lobby_state import (
     AccountInfo,
@@ -88,14 +88,17 @@ class MemoryCluster:
 
 @asynccontextmanager
 async def memory_cluster(
-    grace_seconds: float = 20.0, settings: ServerSettings = SETTINGS
+    grace_seconds: float = 20.0,
+    settings: ServerSettings = SETTINGS,
+    wrap: Callable[[CoreLink], CoreLink] = lambda link: link,
 ) -> AsyncIterator[MemoryCluster]:
+    """A core and two edges in one process; ``wrap`` may stand between the core and its link."""
     hub = MemoryHub()
     settings = attrs.evolve(settings, grace_seconds=grace_seconds)
     stop = trio.Event()
 
     def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
-        return CoreRelay(hub.core(), inbox)
+        return CoreRelay(wrap(hub.core()), inbox)
 
     async with trio.open_nursery() as nursery:
         core = await nursery.start(partial(run_server, settings, stop, core=relay))
@@ -117,6 +120,88 @@ async def memory_cluster(
             yield MemoryCluster(hub, core, edges, scopes)
         finally:
             stop.set()
+
+
+class GatedLink:
+    """A core's link whose commits wait while ``gate`` is not set (a slow Redis round
+    trip), noting the reads and commits in order."""
+
+    def __init__(self, link: CoreLink) -> None:
+        self.link = link
+        self.name = link.name
+        self.gate = trio.Event()
+        self.gate.set()
+        self.log: list[tuple[str, str]] = []
+        self._noted = trio.Event()
+
+    def _note(self, kind: str, text: str) -> None:
+        self.log.append((kind, text))
+        self._noted.set()
+        self._noted = trio.Event()
+
+    async def until(self, kind: str, part: str) -> None:
+        """Until the log holds a ``kind`` whose text has ``part``."""
+        while not any(noted == kind and part in text for noted, text in self.log):
+            await self._noted.wait()
+
+    async def receive_inputs(self) -> list[str]:
+        texts = await self.link.receive_inputs()
+        self._note("read", "".join(texts))
+        return texts
+
+    async def receive_more(self, block: float) -> list[str]:
+        return await self.link.receive_more(block)
+
+    async def load_state(self) -> dict[str, str]:
+        return await self.link.load_state()
+
+    async def commit(
+        self, frames: list[tuple[str, str]], puts: dict[str, str], deletes: list[str], *, ack: bool
+    ) -> None:
+        self._note("commit", " ".join(sorted(puts)))
+        await self.gate.wait()
+        await self.link.commit(frames, puts, deletes, ack=ack)
+        self._note("committed", " ".join(sorted(puts)))
+
+    @property
+    def readable_at(self) -> float:
+        return self.link.readable_at
+
+
+async def test_the_next_batch_is_handled_while_a_commit_is_in_flight() -> None:
+    """While a batch's commit waits for Redis, the core reads and handles the next batch;
+    its commit goes out only after the first one's, so frames and state stay in order."""
+    links: list[GatedLink] = []
+
+    def gated(link: CoreLink) -> CoreLink:
+        links.append(GatedLink(link))
+        return links[-1]
+
+    async with (
+        memory_cluster(wrap=gated) as cluster,
+        connect(cluster.edges[0]) as ann,
+        connect(cluster.edges[1]) as bob,
+    ):
+        (link,) = links
+        await trio.sleep(0.3)
+        link.gate = trio.Event()
+        await ann.send(NewConnection(username="ann"))
+        with trio.fail_after(5):
+            await link.until("commit", "lobby:u:ann")
+        await bob.send(NewConnection(username="bob"))
+        with trio.fail_after(5):
+            await link.until("read", '"bob"')  # while ann's commit is in flight
+        await trio.sleep(0.1)
+        assert not any("lobby:u:bob" in text for _kind, text in link.log)  # waits for ann's
+        link.gate.set()
+        with trio.fail_after(5):
+            await ann.expect(Welcome)
+            await bob.expect(Welcome)
+        done = [text for kind, text in link.log if kind == "committed"]
+        first = next(n for n, text in enumerate(done) if "lobby:u:ann" in text)
+        assert "lobby:u:bob" not in done[first]
+        assert any("lobby:u:bob" in text for text in done[first + 1 :])
+        assert cluster.hub.pending == []  # both batches acknowledged
 
 
 async def test_a_game_between_players_on_two_edges() -> None:

@@ -17,6 +17,7 @@ and readers wait (``StreamFollower``); the outage is logged once when it starts.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import logging
@@ -153,7 +154,9 @@ class BusCoreLink:
         self.consumer = consumer
         self.name = consumer
         self.lease = lease
-        self._unacked: list[str] = []
+        self._unacked: collections.deque[list[str]] = collections.deque()
+        """The ids each read returned, oldest first, until a commit acknowledges them (the
+        relay reads the next batch while the previous one's commit is in flight)."""
         self._claimed = False
         self._read_at = trio.current_time()
 
@@ -184,7 +187,7 @@ class BusCoreLink:
                 "reading inputs",
             )
             self._read_at = trio.current_time()
-        self._unacked = [entry.id for entry in entries]
+        self._unacked.append([entry.id for entry in entries])
         return [entry.fields.get("e", "") for entry in entries]
 
     async def receive_more(self, block: float) -> list[str]:
@@ -192,7 +195,10 @@ class BusCoreLink:
             lambda: self.bus.read_group(INPUTS, GROUP, self.consumer, block=block),
             "reading inputs",
         )
-        self._unacked += [entry.id for entry in entries]
+        if self._unacked:
+            self._unacked[-1] += [entry.id for entry in entries]
+        else:
+            self._unacked.append([entry.id for entry in entries])
         return [entry.fields.get("e", "") for entry in entries]
 
     async def load_state(self) -> dict[str, str]:
@@ -219,7 +225,7 @@ class BusCoreLink:
         operations += [PutField(STATE, field, value) for field, value in puts.items()]
         operations += [DeleteField(STATE, field) for field in deletes]
         if ack and self._unacked:
-            operations.append(Ack(INPUTS, GROUP, tuple(self._unacked)))
+            operations.append(Ack(INPUTS, GROUP, tuple(self._unacked[0])))
         if not operations:
             return
         refused_at: float | None = None
@@ -236,8 +242,8 @@ class BusCoreLink:
                 await trio.sleep(RENEW_EVERY)  # the lease task settles who holds it
                 continue
             break
-        if ack:
-            self._unacked = []
+        if ack and self._unacked:
+            self._unacked.popleft()
 
 
 class BusEdgeLink:

@@ -15,8 +15,9 @@ it sends to the game's inbox itself, with the user actor's refusals (``game_over
 
 The relay handles the inputs a batch at a time, waits until the actors have done all the
 batch caused, then commits the frames, what the actors noted in the ``StateKeeper`` and the
-batch's acknowledgement together, fenced by the lease (``CoreLink.commit``); what no input
-caused (deadlines, ends) is committed by the flusher.  A relay that takes the lease first
+batch's acknowledgement together, fenced by the lease (``CoreLink.commit``), written by one
+task in the order made while the next batch is handled (``_commit``); what no input caused
+(deadlines, ends) is committed by the flusher.  A relay that takes the lease first
 restores what the last core committed (``_take_over``): docs/architecture.md gives the
 failover sequence.
 
@@ -32,6 +33,7 @@ import logging
 import math
 from typing import Any, Final
 
+import attrs
 import trio
 import trio.testing
 
@@ -90,6 +92,16 @@ CLOCK_EVERY: Final = 0.5
 nobody for the time since the last one, so it must be recent."""
 SETTLE_LIMIT: Final = 1.0
 """Seconds a commit waits at most for the actors to finish what the inputs caused."""
+
+
+@attrs.frozen
+class _Commit:
+    """One commit, made (``CoreRelay._commit``) and waiting to be written."""
+
+    frames: list[tuple[str, str]]
+    puts: dict[str, str]
+    deletes: list[str]
+    ack: bool
 
 
 class EdgeOutbox:
@@ -205,7 +217,9 @@ class CoreRelay:
         self.keeper = StateKeeper(lambda: self.wanted.set())
         """What changed since the last commit (the lobby's and the games' journal)."""
         self._committing = trio.Lock()
-        """One commit at a time, and none while an input batch is being handled."""
+        """One commit made at a time, and none while an input batch is being handled."""
+        self._commits: trio.MemorySendChannel[_Commit] | None = None
+        """To ``_commit_forever``, which writes the commits one at a time, in order."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Once this core holds the lease: restore what the last core committed, then
@@ -215,6 +229,10 @@ class CoreRelay:
             self._nursery = nursery
             task_status.started()
             await self._take_over()
+            # Unbuffered: while one commit is in flight the next batch is read and handled,
+            # and its commit waits for that one's end (``_commit``).
+            self._commits, commits = trio.open_memory_channel[_Commit](0)
+            nursery.start_soon(self._commit_forever, commits)
             nursery.start_soon(self._flush_forever)
             nursery.start_soon(self._watch_edges)
             while True:
@@ -284,7 +302,16 @@ class CoreRelay:
 
     async def _commit(self, *, ack: bool) -> None:
         """Every edge's batch, what the journal noted and the clock, with ``ack`` the
-        inputs just handled: one fenced commit (``CoreLink.commit``)."""
+        inputs just handled: one fenced commit (``CoreLink.commit``), made now and handed to
+        ``_commit_forever``; returns once that took it, so while the previous commit is in
+        flight (a Redis round trip) the next batch is read and handled.
+
+        Committed in the order made, one at a time: the frames and state of a batch never
+        reach Redis before those of the batch before it, and each ``ack`` acknowledges the
+        oldest inputs not yet acknowledged (``CoreLink.commit``), which are this batch's,
+        since every input batch is committed once, in the order read.  If the process dies
+        with a batch handled and not committed, it is unacknowledged and nothing of it was
+        written: the standby takes it over as if this core never read it."""
         frames = []
         now = trio.current_time()
         for edge, outbox in list(self._outboxes.items()):
@@ -296,7 +323,12 @@ class CoreRelay:
                 frames.append((edge, wire.encode_downlink(entry)))
         puts, deletes = self.keeper.changes(self._next_conn)
         puts[keeper.CLOCK] = repr(trio.current_time())
-        await self.link.commit(frames, puts, deletes, ack=ack)
+        assert self._commits is not None
+        await self._commits.send(_Commit(frames, puts, deletes, ack))
+
+    async def _commit_forever(self, commits: trio.MemoryReceiveChannel[_Commit]) -> None:
+        async for commit in commits:
+            await self.link.commit(commit.frames, commit.puts, commit.deletes, ack=commit.ack)
 
     async def _watch_edges(self) -> None:
         """An edge silent for ``EDGE_TIMEOUT`` died: its sockets are gone, so the

@@ -8,6 +8,7 @@ relays' own tests; ``redis_links`` puts the same entries on Redis Streams.
 
 from __future__ import annotations
 
+import collections
 import math
 from typing import Protocol
 
@@ -43,7 +44,9 @@ class CoreLink(Protocol):
     ) -> None:
         """At once or not at all, and only while this core holds the lease: append each
         ``(edge, entry)`` to that edge's frames stream, set and delete those state fields,
-        and with ``ack`` acknowledge the inputs ``receive_inputs`` returned last."""
+        and with ``ack`` acknowledge the oldest inputs not acknowledged yet: those of the
+        oldest ``receive_inputs`` (with its ``receive_more``) no earlier commit acknowledged
+        (the core reads the next batch while a commit is in flight)."""
         ...
 
     @property
@@ -128,12 +131,15 @@ class _MemoryCore:
         self._hub = hub
         self.name = name
         self._claimed = False
+        self._batches: collections.deque[int] = collections.deque()
+        """How many of ``hub.pending`` each unacknowledged read returned, oldest first."""
 
     async def receive_inputs(self) -> list[str]:
         hub = self._hub
         await hub._resumed.wait()
         if hub.pending and not self._claimed:
             self._claimed = True
+            self._batches.append(len(hub.pending))
             return list(hub.pending)
         self._claimed = True
         entries = [await hub._inputs.receive()]
@@ -142,7 +148,8 @@ class _MemoryCore:
             try:
                 entries.append(hub._inputs.receive_nowait())
             except trio.WouldBlock:
-                hub.pending = list(entries)
+                hub.pending += entries
+                self._batches.append(len(entries))
                 return entries
 
     async def receive_more(self, block: float) -> list[str]:
@@ -157,6 +164,8 @@ class _MemoryCore:
             except trio.WouldBlock:
                 break
         hub.pending += entries
+        if self._batches:
+            self._batches[-1] += len(entries)
         return entries
 
     async def load_state(self) -> dict[str, str]:
@@ -183,8 +192,8 @@ class _MemoryCore:
         hub.commits.append(sorted(puts))
         for field in deletes:
             hub.state.pop(field, None)
-        if ack:
-            hub.pending = []
+        if ack and self._batches:
+            del hub.pending[: self._batches.popleft()]
         await trio.lowlevel.checkpoint()
 
     @property
