@@ -8,6 +8,11 @@ scope, trio's ``send_all``), in the connection's writer task, woken for it.  Tha
 frame built once (``websocket_frames.PreparedFrame``) with one non-blocking ``write`` per
 socket, no task woken.
 
+The connection's writer task writes directly too (``DirectWriter.write_texts_nowait``): the
+messages queued for it (the lobby's, a game's when the socket was busy) then skip hypercorn's
+send path (a lock, a shielded cancel scope, a yield in ``send_all``) and go out several to
+one ``write`` when several are queued.
+
 A direct write happens only when it cannot be told apart from hypercorn's own
 (``DirectWriter.write_nowait``); otherwise it writes nothing and the caller queues the
 message for the connection's writer task, the usual path:
@@ -35,6 +40,7 @@ from __future__ import annotations
 import contextvars
 import enum
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -45,7 +51,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from wsproto.connection import ConnectionState
 
 from c4actors import websocket_compression
-from c4actors.websocket_frames import PreparedFrame, Variant
+from c4actors.websocket_frames import PreparedFrame, Variant, frame_bytes
 from c4actors.websocket_stream import ClosingWSStream
 
 
@@ -85,6 +91,10 @@ class DirectTCPServer(TCPServer):
                     await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await self.protocol.handle(Closed())
+
+    def can_write(self) -> bool:
+        """Whether a direct write may be tried now (nothing else is being written)."""
+        return not self.pending and not self.send_lock.locked()
 
     def write_nowait(self, data: bytes) -> Written:
         """Write ``data`` now if nothing else is being written; never waits."""
@@ -130,17 +140,32 @@ class DirectWriter:
         self.variant = variant
         """How this socket frames a message (plain, or its deflate window)."""
 
-    def write_nowait(self, frame: PreparedFrame) -> Written:
-        """Write ``frame`` to the socket now, if that is safe; never waits."""
+    def _open(self) -> bool:
         stream = self.stream
-        if (
+        return not (
             stream.closed
             or stream.state is not ASGIWebsocketState.CONNECTED
             or stream.app_finished
             or stream.connection.state is not ConnectionState.OPEN
-        ):
+        )
+
+    def write_nowait(self, frame: PreparedFrame) -> Written:
+        """Write ``frame`` to the socket now, if that is safe; never waits."""
+        if not self._open():
             return Written.NOTHING
         return self.transport.write_nowait(frame.bytes_for(self.variant))
+
+    def write_texts_nowait(self, texts: Sequence[str]) -> Written:
+        """Write these messages (in order, one frame each) to the socket now, in one write,
+        if that is safe; never waits.  For the connection's own writer task, which has them
+        queued: each is framed here (they are its socket's alone), and only once a write is
+        possible, so a message that then takes the usual path is not framed twice."""
+        if not self._open() or not self.transport.can_write():
+            return Written.NOTHING
+        variant = self.variant
+        if len(texts) == 1:
+            return self.transport.write_nowait(frame_bytes(texts[0], variant))
+        return self.transport.write_nowait(b"".join([frame_bytes(t, variant) for t in texts]))
 
     async def flush(self) -> None:
         """Finish a frame the kernel took only part of (``Written.PART``)."""

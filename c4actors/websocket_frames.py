@@ -49,6 +49,12 @@ def _framer(variant: Variant) -> FrameProtocol:
     return framer
 
 
+def frame_bytes(text: str, variant: Variant) -> bytes:
+    """The whole WebSocket frame (a final text frame) of ``text`` for a socket of ``variant``:
+    the bytes hypercorn would send for it."""
+    return bytes(_framer(variant).send_data(text, fin=True))
+
+
 class PreparedFrame:
     """One encoded server message (``text``) and its frame bytes, built once per variant.
 
@@ -66,7 +72,7 @@ class PreparedFrame:
         """The whole WebSocket frame (a final text frame) for a socket of ``variant``."""
         built = self._built.get(variant)
         if built is None:
-            built = self._built[variant] = bytes(_framer(variant).send_data(self.text, fin=True))
+            built = self._built[variant] = frame_bytes(self.text, variant)
         return built
 
     def __repr__(self) -> str:

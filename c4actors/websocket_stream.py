@@ -14,6 +14,11 @@ tasks stayed until the process ended (500 flooders: 500 descriptors, never relea
 - once the app has returned, nothing is delivered, and a delivery already waiting is
   cancelled, so the reader goes on to see the end of the stream and ends the connection.
 
+A message that fits in the app's channel is put there without waiting (``send_nowait``):
+hypercorn's ``send`` on a memory channel yields to the scheduler after every put, an extra
+task step for hypercorn's reader on every frame received (issue 17: task steps per move),
+and a wait with its cancel scope is needed only when the channel is full.
+
 ``install`` puts it where hypercorn's HTTP/1.1 and HTTP/2 protocols look up ``WSStream``.
 """
 
@@ -32,6 +37,8 @@ class ClosingWSStream(WSStream):
     """hypercorn's ``WSStream`` whose deliveries to the app can always end (module docstring)."""
 
     _app_finished = False
+    _channel: trio.MemorySendChannel[_Message] | None = None
+    """The app's channel, when hypercorn's ``app_put`` is its ``send`` (puts without waiting)."""
     _waiting: set[trio.CancelScope] | None = None
     """The deliveries waiting for room in the app's channel (made at the first)."""
 
@@ -48,12 +55,21 @@ class ClosingWSStream(WSStream):
             # through ``_deliver``.
             self._put = self.app_put
             self.app_put = self._deliver
+            channel = getattr(self._put, "__self__", None)
+            if isinstance(channel, trio.MemorySendChannel):
+                self._channel = channel
 
     async def _deliver(self, message: _Message) -> None:
         if self._app_finished:
             return
         if message["type"] == "websocket.receive" and self.state is ASGIWebsocketState.CLOSED:
             return
+        if self._channel is not None:
+            try:
+                self._channel.send_nowait(message)
+                return
+            except trio.WouldBlock:
+                pass  # full: wait for room below, as ``send`` would
         if self._waiting is None:
             self._waiting = set()
         with trio.CancelScope() as waiting:

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 import trio
+import trio.testing
 from hypercorn.config import Config
 from hypercorn.events import RawData
 from hypercorn.protocol.ws_stream import ASGIWebsocketState
@@ -19,6 +20,9 @@ from wsproto.events import TextMessage
 from wsproto.extensions import Extension
 
 from c4actors.actors.mailbox import CLOSE_TOO_SLOW, FLUSH_REQUESTED, Mailbox, Outgoing
+from c4actors.actors.user import ConnectionSettings, UserActor
+from c4actors.metrics import Metrics
+from c4actors.store import Store
 from c4actors.web import WebSettings
 from c4actors.websocket_compression import BoundedDeflate, SizeLimit
 from c4actors.websocket_direct import (
@@ -27,7 +31,7 @@ from c4actors.websocket_direct import (
     DirectWSStream,
     Written,
 )
-from c4actors.websocket_frames import PreparedFrame
+from c4actors.websocket_frames import PreparedFrame, frame_bytes
 from protocol import GameState, Move, NewConnection, Watch, decode_server, encode
 from tests import rawws
 from tests.support import connect, open_server, start_game
@@ -210,3 +214,170 @@ async def test_a_spectator_that_does_not_read_is_dropped_and_never_waited_for() 
     assert mailbox.deliver_frame(frame) is False  # dropped: nothing more
     ours.close()
     peer.close()
+
+
+# ------------------------------------------------- the connection's writer task (issue 17)
+
+
+class UsualPath:
+    """A connection's ``Socket`` whose ``send`` is hypercorn's path in miniature: the frame
+    through the transport's ``protocol_send`` (its lock, and what a direct write left over
+    first).  Records the texts that took it."""
+
+    def __init__(self, transport: DirectTCPServer) -> None:
+        self.transport = transport
+        self.sent: list[str] = []
+
+    async def receive(self) -> str | bytes | None:
+        await trio.sleep_forever()
+        return None  # pragma: no cover
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+        await self.transport.protocol_send(RawData(data=frame_bytes(text, None)))
+
+    async def close(self, code: int, reason: str) -> None:
+        pass
+
+
+class GoneProtocol:
+    """hypercorn's protocol, told that the socket is gone: nothing more to do here."""
+
+    async def handle(self, event: object) -> None:
+        pass
+
+
+def writer_on(sock: trio.socket.SocketType) -> tuple[UserActor, UsualPath, list[bytes]]:
+    """A user actor whose writer has a direct writer on ``sock``; the data of each direct
+    write the transport took."""
+    transport = transport_on(sock)
+    writes: list[bytes] = []
+    write_nowait = transport.write_nowait
+
+    def recording(data: bytes) -> Written:
+        written = write_nowait(data)
+        if written is not Written.NOTHING:
+            writes.append(data)
+        return written
+
+    transport.write_nowait = recording  # type: ignore[method-assign]
+    transport.protocol = cast(Any, GoneProtocol())
+    usual = UsualPath(transport)
+    lobby, _ = trio.open_memory_channel[Any](1)
+    actor = UserActor(
+        7,
+        usual,
+        lobby,
+        cast(Store, None),
+        Metrics(),
+        ConnectionSettings(inbox_size=8),
+        session=None,
+        direct=DirectWriter(cast(DirectWSStream, OpenStream()), transport, None),
+    )
+    return actor, usual, writes
+
+
+async def received(peer: trio.socket.SocketType, size: int) -> bytes:
+    data = bytearray()
+    with trio.fail_after(10):
+        while len(data) < size:
+            data += await peer.recv(1 << 16)
+    return bytes(data)
+
+
+async def test_the_writer_writes_what_is_queued_directly_in_one_write() -> None:
+    ours, peer = trio.socket.socketpair()
+    actor, usual, writes = writer_on(ours)
+    texts = ['{"type":"a"}', '{"type":"b"}', '{"type":"c"}']
+    for text in texts[:2]:
+        actor.mailbox.deliver(text)
+    actor.mailbox.deliver_reply(texts[2], trio.current_time(), "lobby")
+    expected = b"".join(usual_path_bytes(SizeLimit(1 << 20), text) for text in texts)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(actor.run)
+        assert await received(peer, len(expected)) == expected
+        await trio.testing.wait_all_tasks_blocked()
+        assert writes == [expected], "all three in one direct write"
+        assert usual.sent == []
+        assert actor.mailbox.unwritten() == 0
+        [family] = actor.metrics.reply_seconds.collect()
+        [timed] = [s.value for s in family.samples if s.name.endswith("_count")]
+        assert timed == 1, "the stamped reply was timed once written"
+        nursery.cancel_scope.cancel()
+    ours.close()
+    peer.close()
+
+
+async def test_the_writer_takes_the_usual_path_in_order_while_the_socket_is_busy() -> None:
+    ours, peer = trio.socket.socketpair()
+    actor, usual, writes = writer_on(ours)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(actor.run)
+        await trio.testing.wait_all_tasks_blocked()
+        async with actor.mailbox.direct.transport.send_lock:  # type: ignore[union-attr]
+            # hypercorn is writing (say, a pong): nothing goes directly meanwhile.
+            actor.mailbox.deliver('{"n":1}')
+            actor.mailbox.deliver('{"n":2}')
+            await trio.testing.wait_all_tasks_blocked()
+            assert writes == []
+        await trio.testing.wait_all_tasks_blocked()
+        actor.mailbox.deliver('{"n":3}')
+        texts = ['{"n":1}', '{"n":2}', '{"n":3}']
+        expected = b"".join(frame_bytes(text, None) for text in texts)
+        assert await received(peer, len(expected)) == expected
+        await trio.testing.wait_all_tasks_blocked()
+        assert usual.sent == texts[:2]
+        assert writes == [frame_bytes(texts[2], None)]
+        nursery.cancel_scope.cancel()
+    ours.close()
+    peer.close()
+
+
+async def test_a_connection_that_does_not_read_is_still_dropped_with_the_writer_direct() -> None:
+    ours, peer = trio.socket.socketpair()  # the peer never reads
+    actor, _, writes = writer_on(ours)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(actor.run)
+        with trio.fail_after(10):
+            for _ in range(10_000):
+                actor.mailbox.deliver("x" * 60_000)
+                if actor.mailbox.closed:
+                    break
+                await trio.testing.wait_all_tasks_blocked()
+        assert actor.mailbox.closed and actor.mailbox.close_code == CLOSE_TOO_SLOW
+        assert writes, "written directly while the socket took it"
+        # The writer waits in a shielded write, as in hypercorn, until the socket is gone;
+        # the closer has cancelled the rest.
+        ours.close()
+    peer.close()
+
+
+async def test_players_lobby_frames_are_written_directly_with_the_usual_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    direct: list[bytes] = []
+    write_nowait = DirectTCPServer.write_nowait
+
+    def recording(self: DirectTCPServer, data: bytes) -> Written:
+        written = write_nowait(self, data)
+        if written is Written.WHOLE:
+            direct.append(data)
+        return written
+
+    monkeypatch.setattr(DirectTCPServer, "write_nowait", recording)
+    async with open_server(web=WebSettings(compression=True)) as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        extra = {"Sec-WebSocket-Extensions": BROWSER_OFFER}
+        answer = await rawws.handshake(stream, server.host, server.port, extra)
+        client = RawSpectator(stream, True, answer.rest)
+        await client.send(encode(NewConnection(username="eve")))
+        # The lobby's answers (welcome, the list) go through the connection's writer task.
+        with trio.fail_after(rawws.TIMEOUT):
+            while not (frames := whole_frames(client.received)):
+                client.received += await stream.receive_some(65536)
+        deflate = BoundedDeflate(1 << 20)
+        assert deflate.accept(BROWSER_OFFER) is not None
+        for frame in frames:
+            assert frame == usual_path_bytes(deflate, text_of(frame, True))
+        assert b"".join(frames) in b"".join(direct), "written directly by the writer task"
+        await stream.aclose()

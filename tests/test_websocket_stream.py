@@ -104,3 +104,16 @@ async def test_a_delivery_waiting_when_the_app_returns_is_cancelled() -> None:
         # The end of the stream is not delivered to an app that has returned either.
         with trio.fail_after(1):
             await harness.stream.handle(StreamClosed(1))
+
+
+async def test_a_message_the_app_has_room_for_is_put_without_a_task_step() -> None:
+    """hypercorn's ``send`` on the app's channel yields after every put: one task step more
+    for hypercorn's reader on every frame received (issue 17).  With room, none."""
+    async with TaskGroup() as task_group:
+        harness = Harness(task_group)
+        await harness.start()
+        with trio.testing.assert_no_checkpoints():
+            await harness.stream.handle(Data(1, rawws.frame(rawws.OP_TEXT, b"{}") * 3))
+        harness.close_now.set()
+        harness.return_now.set()
+        await harness.app_returned.wait()
