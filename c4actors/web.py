@@ -162,10 +162,17 @@ class _AsgiSocket:
             self.closed = True
 
     async def close(self, code: int, reason: str) -> None:
+        """Send our close frame, then wait for the peer's (the closing handshake; the caller
+        bounds the wait).  Meanwhile what the peer still sends is read and dropped
+        (``ClosingWSStream``): returning at once let hypercorn close the TCP connection
+        with unread data, which the kernel answers with a reset that can make a client still
+        sending (a flooder closed with 1008) lose our close frame and its reason."""
         if not self.closed:
             self.closed = True
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
+                while (await self._receive())["type"] != "websocket.disconnect":
+                    pass
 
 
 @attrs.define
