@@ -204,6 +204,35 @@ async def test_the_next_batch_is_handled_while_a_commit_is_in_flight() -> None:
         assert cluster.hub.pending == []  # both batches acknowledged
 
 
+async def test_a_move_costs_one_commit() -> None:
+    """A move's batch is committed with its frames and the game's state: the flusher, woken
+    by the frames it delivered, finds nothing left and makes no second commit (a Redis
+    round trip) of the clock alone."""
+    links: list[GatedLink] = []
+
+    def gated(link: CoreLink) -> CoreLink:
+        links.append(GatedLink(link))
+        return links[-1]
+
+    async with (
+        memory_cluster(wrap=gated) as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        (link,) = links
+        game_id = await start_game(ann, bob)
+        for ply, column in enumerate([3, 2, 3]):
+            await trio.sleep(0.1)
+            before = len(link.log)
+            await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
+            for player in (ann, bob):
+                await player.expect(GameState)
+            await trio.sleep(0.1)  # less than CLOCK_EVERY after the move's commit
+            commits = [text for kind, text in link.log[before:] if kind == "commit"]
+            assert len(commits) == 1, commits
+            assert f"game:{game_id}" in commits[0]
+
+
 async def test_a_game_between_players_on_two_edges() -> None:
     async with (
         memory_cluster() as cluster,

@@ -218,6 +218,8 @@ class CoreRelay:
         """What changed since the last commit (the lobby's and the games' journal)."""
         self._committing = trio.Lock()
         """One commit made at a time, and none while an input batch is being handled."""
+        self._made_at = -math.inf
+        """When the last commit was made (the clock goes out at least every ``CLOCK_EVERY``)."""
         self._commits: trio.MemorySendChannel[_Commit] | None = None
         """To ``_commit_forever``, which writes the commits one at a time, in order."""
 
@@ -313,7 +315,7 @@ class CoreRelay:
         with a batch handled and not committed, it is unacknowledged and nothing of it was
         written: the standby takes it over as if this core never read it."""
         frames = []
-        now = trio.current_time()
+        now = self._made_at = trio.current_time()
         for edge, outbox in list(self._outboxes.items()):
             if now - self._sent_at.get(edge, -math.inf) >= wire.HEARTBEAT:
                 outbox.greet = True  # an empty batch: the edge knows a core serves
@@ -422,14 +424,25 @@ class CoreRelay:
 
     async def _flush_forever(self) -> None:
         """Commit what no input caused (a deadline, a game's end, a query's reply), and the
-        clock at least every ``CLOCK_EVERY``."""
+        clock at least every ``CLOCK_EVERY``; nothing when the input batches' commits
+        already carried it all (``wanted`` is set by every frame an input batch delivers,
+        and that batch's commit wrote them: a second commit per batch would double the
+        core's round trips)."""
         while True:
-            with trio.move_on_after(CLOCK_EVERY):
+            with trio.move_on_at(self._made_at + CLOCK_EVERY):
                 await self.wanted.wait()
             async with self._committing:
                 self.wanted = trio.Event()
+                if not self._pending() and trio.current_time() - self._made_at < CLOCK_EVERY:
+                    continue  # anything noted from now on sets ``wanted`` again
                 await self._settle()
                 await self._commit(ack=False)
+
+    def _pending(self) -> bool:
+        """Whether anything waits to be committed: a change noted, or an edge's batch."""
+        return self.keeper.dirty or any(
+            outbox.ops or outbox.greet for outbox in self._outboxes.values()
+        )
 
     def _unknown(self, edge: str, conn: int) -> None:
         """An input from a connection this core does not know (it started after the
