@@ -12,21 +12,35 @@ import signal
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
 import trio
 
-from c4actors.bus import InMemoryBus, Lease, open_redis_bus
+from c4actors.actors.lobby import LobbyInput
+from c4actors.bus import (
+    Append,
+    BusUnavailable,
+    InMemoryBus,
+    Lease,
+    Operation,
+    StreamId,
+    open_redis_bus,
+)
 from c4actors.cluster.bus_links import (
     GROUP,
     INPUTS,
     LEASE,
     BusCoreLink,
+    BusEdgeLink,
     CoreLease,
     LeaseLost,
     frames_stream,
 )
+from c4actors.cluster.core import CoreRelay
+from c4actors.cluster.edge import EdgeRelay
+from c4actors.server import ServerSettings, run_server
 from c4actors.server_process import ServerProcess
 from protocol import (
     Accept,
@@ -287,4 +301,71 @@ async def test_each_commit_acknowledges_its_own_batch_read_while_another_was_in_
         assert await bus.pending_count(INPUTS, GROUP) == 1  # the second is still pending
         await link.commit([], {"a": "2"}, [], ack=True)
         assert await bus.pending_count(INPUTS, GROUP) == 0
+        nursery.cancel_scope.cancel()
+
+
+class LosesACommitsReply(InMemoryBus):
+    """A bus that applies the first commit whose frames contain ``needle`` and loses its
+    reply (as when the connection drops just after Redis ran the script): the core cannot
+    tell it from a commit that never happened, and makes it again."""
+
+    needle: str | None = None
+    lost = 0
+
+    async def commit(self, lease: Lease, operations: Sequence[Operation]) -> list[StreamId]:
+        ids = await super().commit(lease, operations)
+        needle = self.needle
+        appends = [op for op in operations if isinstance(op, Append)]
+        if needle is not None and any(needle in op.fields["d"] for op in appends):
+            self.needle = None
+            self.lost += 1
+            raise BusUnavailable("the connection dropped before the reply")
+        return ids
+
+
+async def repeats(bus: InMemoryBus, edge: str) -> int:
+    """How many times the batch of the commit that lost its reply is in ``edge``'s stream."""
+    batches = [entry.fields["d"] for entry in await bus.read_after(frames_stream(edge), "0-0")]
+    return sum("[3,2]" in batch for batch in batches)
+
+
+async def test_a_commit_made_again_after_its_reply_was_lost_sends_its_frames_once() -> None:
+    bus = LosesACommitsReply()
+    stop = trio.Event()
+    settings = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False)
+    async with trio.open_nursery() as nursery:
+        lease = CoreLease(bus, "core-1")
+        await nursery.start(lease.run)
+
+        def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
+            return CoreRelay(BusCoreLink(bus, "core-1", lease), inbox)
+
+        await nursery.start(partial(run_server, settings, stop, core=relay))
+        edges = [
+            await nursery.start(
+                partial(run_server, settings, stop, edge=partial(EdgeRelay, BusEdgeLink(bus, name)))
+            )
+            for name in ("edge-a", "edge-b")
+        ]
+        async with connect(edges[0], "ann") as ann, connect(edges[1], "bob") as bob:
+            game_id = await start_game(ann, bob)  # bob moves first
+            await bob.send(Move(game_id=game_id, column=3, ply=0))
+            for player in (ann, bob):
+                assert (await player.expect(GameState)).moves == [3]
+            bus.needle = "[3,2]"  # the commit of ann's move: its frames to both edges
+            await ann.send(Move(game_id=game_id, column=2, ply=1))
+            for player in (ann, bob):
+                assert (await player.expect(GameState)).moves == [3, 2]
+            assert bus.lost == 1
+            # The core made the commit again (after a short wait): the batch is in each
+            # edge's stream twice, ahead of anything the next move sends.
+            with trio.fail_after(5):
+                for name in ("edge-a", "edge-b"):
+                    while await repeats(bus, name) < 2:  # noqa: ASYNC110 (a stream)
+                        await trio.sleep(0.01)
+            # Each player got it once: the next frame is the next move's.
+            await bob.send(Move(game_id=game_id, column=3, ply=2))
+            for player in (ann, bob):
+                assert (await player.expect(GameState)).moves == [3, 2, 3]
+        stop.set()
         nursery.cancel_scope.cancel()

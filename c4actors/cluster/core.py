@@ -146,10 +146,11 @@ class EdgeOutbox:
         self.audiences[audience] = conns
         self.ops.append(wire.Op("broadcast", 0, frame=self._frame(frame), value=value))
 
-    def take(self) -> wire.Downlink | None:
+    def take(self, seq: int = 0) -> wire.Downlink | None:
+        """The batch, numbered ``seq`` (``wire.Downlink.seq``), if there is one to send."""
         if not self.ops and not self.greet:
             return None
-        entry = wire.Downlink(self.frames, self.ops, self.core)
+        entry = wire.Downlink(self.frames, self.ops, self.core, seq)
         self.frames, self.ops, self._index, self.greet = [], [], {}, False
         return entry
 
@@ -216,6 +217,9 @@ class CoreRelay:
         """When each edge was last sent a batch (one at least every ``wire.HEARTBEAT``)."""
         self.keeper = StateKeeper(lambda: self.wanted.set())
         """What changed since the last commit (the lobby's and the games' journal)."""
+        self._next_batch = 1
+        """The next batch's number (``wire.Downlink.seq``): one count for every edge, so
+        an edge's outbox made afresh never numbers one lower."""
         self._committing = trio.Lock()
         """One commit made at a time, and none while an input batch is being handled."""
         self._made_at = -math.inf
@@ -319,8 +323,9 @@ class CoreRelay:
         for edge, outbox in list(self._outboxes.items()):
             if now - self._sent_at.get(edge, -math.inf) >= wire.HEARTBEAT:
                 outbox.greet = True  # an empty batch: the edge knows a core serves
-            entry = outbox.take()
+            entry = outbox.take(self._next_batch)
             if entry is not None:
+                self._next_batch += 1
                 self._sent_at[edge] = now
                 frames.append((edge, wire.encode_downlink(entry)))
         puts, deletes = self.keeper.changes(self._next_conn)

@@ -21,7 +21,8 @@ refuses every other action at once with ``server_recovering``, rather than leave
 unanswered for seconds.  The first batch from a core ends the outage.
 
 Error handling: an entry that does not decode is logged and skipped; an operation for a
-connection that has closed meanwhile is dropped.
+connection that has closed meanwhile is dropped; a batch the core sent twice (its commit
+made again after the reply was lost: ``wire.Downlink.seq``) is carried out once.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class EdgeRelay:
         self._routes: dict[int, dict[str, GameRoute]] = {}
         self._core = ""
         """The core that sent the last batch."""
+        self._core_seq = 0
+        """The number of that batch (``wire.Downlink.seq``): a repeated one is dropped."""
         self._audiences: dict[wire.Channel, _Audience] = {}
         self._shared: SharedLimits | None = None
         """The web application's limits, shared with the other edges (``web_limits``)."""
@@ -315,6 +318,13 @@ class EdgeRelay:
                     log.warning("skipped a frames entry: %s", error)
                     continue
                 self._core_heard = trio.current_time()
+                if entry.core == self._core and 0 < entry.seq <= self._core_seq:
+                    # Committed again after its reply was lost: carried out already.
+                    log.info(
+                        "dropped a repeated frames entry core=%s seq=%d", entry.core, entry.seq
+                    )
+                    continue
+                self._core_seq = entry.seq
                 if self.outage:
                     self.outage = False
                     log.info("core serving again core=%s held=%d", entry.core, self._held)

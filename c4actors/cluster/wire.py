@@ -245,6 +245,11 @@ class Downlink:
     core: str = ""
     """The core process that sent it: an edge that sees another one than before knows the
     standby took over, and that its sessions were the old core's."""
+    seq: int = 0
+    """The batch's number, growing with each batch that core sends (to any edge; 0: not
+    numbered).  A commit whose reply was lost is made again, whole, so its batch may be
+    in the stream twice: an edge drops one from the same core whose number is not above
+    the last it carried out."""
 
 
 # --------------------------------------------------------------------------- encoding
@@ -267,7 +272,7 @@ def decode_uplink(text: str) -> Uplink:
 
 def encode_downlink(entry: Downlink) -> str:
     ops = [_op_row(op) for op in entry.ops]
-    return _dumps({"frames": entry.frames, "ops": ops, "core": entry.core})
+    return _dumps({"frames": entry.frames, "ops": ops, "core": entry.core, "seq": entry.seq})
 
 
 def _op_row(op: Op) -> dict[str, Any]:
