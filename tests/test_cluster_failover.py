@@ -59,6 +59,7 @@ from protocol import (
     LobbyUpdate,
     Move,
     NewConnection,
+    Seek,
     SpectatorCount,
     TimeControl,
     UserList,
@@ -373,3 +374,62 @@ async def test_a_commit_made_again_after_its_reply_was_lost_sends_its_frames_onc
                 assert (await player.expect(GameState)).moves == [3, 2, 3]
         stop.set()
         nursery.cancel_scope.cancel()
+
+
+async def test_during_an_outage_edges_refuse_other_actions_and_hold_a_move_played_once(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The core is killed and no standby serves for a while: each edge, once the core has
+    been silent long enough, keeps every socket, holds a move and refuses anything else at
+    once (``server_recovering``, a new connection too); a core started later plays the held
+    move once and serves the rest again."""
+    db = tmp_path / "c4.sqlite3"
+    with running_cluster(redis_server.url, db, extra=["--grace", "60"]) as cluster:
+        edge_a, edge_b = cluster.edges
+        async with (
+            connect(address(edge_a), "ann") as ann,
+            connect(address(edge_b), "bob") as bob,
+            connect(address(edge_a), "cat") as cat,
+        ):
+            game_id = await start_game(bob, ann, skip=(LobbyUpdate,))  # ann moves first
+            os.kill(cluster.core.pid, signal.SIGKILL)
+            cluster.core.wait()
+            with trio.fail_after(15):
+                for edge in cluster.edges:
+                    while "core silent for" not in edge.log():  # noqa: ASYNC110 (a log)
+                        await trio.sleep(0.05)
+            await ann.send(Move(game_id=game_id, column=WIN[0], ply=0))  # held
+            await ann.send(Chat(game_id=game_id, text="still there?"))
+            await cat.send(Seek())
+            skip = (LobbyUpdate, UserList)
+            with trio.fail_after(5):
+                refused = [await ann.expect(Error), await cat.expect_skipping(Error, *skip)]
+            assert [(e.code, e.ref) for e in refused] == [
+                ("server_recovering", "chat"),
+                ("server_recovering", "seek"),
+            ]
+            async with connect(address(edge_b)) as dan:
+                await dan.send(NewConnection(username="dan"))
+                with trio.fail_after(5):
+                    refusal = await dan.expect(Error)
+                assert (refusal.code, refusal.ref) == ("server_recovering", "new_connection")
+            # A core serves again: the held move is played, once (a second time would be
+            # refused ``stale_move``, an error the next expect would meet).
+            standby = start_node(redis_server.url, db, "core", ["--grace", "60"])
+            try:
+                for player in (ann, bob):
+                    with trio.fail_after(20):
+                        state = await player.expect_skipping(GameState, *skip)
+                    assert state.moves == WIN[:1]
+                await bob.send(Move(game_id=game_id, column=WIN[1], ply=1))
+                for player in (ann, bob):
+                    assert (await player.expect_skipping(GameState, *skip)).moves == WIN[:2]
+                await cat.send(Seek())
+                await cat.send(Seek())
+                with trio.fail_after(10):
+                    again = await cat.expect_skipping(Error, *skip)
+                assert again.code == "already_seeking"  # the first one was carried out
+                assert "core state restored connections=3 games=1" in standby.log()
+                assert bad_lines(*cluster.edges, standby) == [], standby.log()
+            finally:
+                standby.kill()
