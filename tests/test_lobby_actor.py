@@ -32,6 +32,8 @@ from c4actors.live_games import GameMoved
 from c4actors.lobby_state import Connected, Request
 from c4actors.metrics import Metrics
 from c4actors.store.sqlite import SQLiteStore
+from c4actors.websocket_direct import DirectWriter, Written
+from c4actors.websocket_frames import PreparedFrame
 from protocol.messages import Accept, Challenge
 
 
@@ -336,3 +338,57 @@ async def test_move_counts_knock_once_and_never_queue_ahead_of_a_challenge(
         await trio.testing.wait_all_tasks_blocked()
         lobby.report_moves(GameMoved(game_id, 1001))
         assert (await cat.frame("game_list_update"))["games"][0]["moves"] == 1001
+
+
+class LoggingWriter(DirectWriter):
+    """A socket's direct writer that takes every frame, into a log shared with the writers."""
+
+    def __init__(self, conn: int, log: list[tuple[str, int, str]]) -> None:
+        self.conn, self.log = conn, log
+
+    def write_nowait(self, frame: PreparedFrame) -> Written:
+        self.log.append(("direct", self.conn, json.loads(frame.text)["type"]))
+        return Written.WHOLE
+
+
+async def write_queued(
+    conn: int, receive: trio.MemoryReceiveChannel[Outgoing], mailbox: Mailbox, log: list[Any]
+) -> None:
+    """The connection's writer task, as far as the mailbox can tell: it takes what is
+    queued, logs it and reports it written."""
+    position = 0
+    async for item in receive:
+        position += 1
+        if isinstance(item, str):
+            log.append(("writer", conn, json.loads(item)["type"]))
+        mailbox.written(position)
+
+
+async def test_the_lobby_writes_its_answers_to_an_idle_socket_itself(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A challenge's ``invitation`` and ``invitation_sent`` are written by the lobby to the
+    sockets at once when nothing is queued for them, as a game's frames are: no writer task
+    to wake, one scheduler turn less each way on a pair's path to its next game (issue 17).
+    The reply is still timed and counted."""
+    log: list[tuple[str, int, str]] = []
+    async with running_lobby(tick=0.05) as lobby, trio.open_nursery() as writers:
+        for conn, name in ((1, "ann"), (2, "bob")):
+            send, receive = trio.open_memory_channel[Outgoing](256)
+            mailbox = Mailbox(conn, send, direct=LoggingWriter(conn, log))
+            writers.start_soon(write_queued, conn, receive, mailbox, log)
+            reply, answers = trio.open_memory_channel[JoinAnswer](1)
+            await lobby.inbox_send.send(Join(Connected(conn, name), mailbox, reply))
+            assert await answers.receive() == SessionGranted(name)
+        await trio.sleep(1)  # a frame's arrival time 0 would mean "not timed"
+        log.clear()
+        registry = lobby.metrics.registry
+        sent_before = registry.get_sample_value("c4_messages_out_total") or 0
+        await lobby.inbox_send.send(Request(1, Challenge(opponent="bob"), trio.current_time()))
+        await trio.testing.wait_all_tasks_blocked()
+        assert ("direct", 2, "invitation") in log
+        assert ("direct", 1, "invitation_sent") in log
+        assert registry.get_sample_value("c4_reply_seconds_count", {"path": "lobby"}) == 1
+        direct = sum(1 for how, _, _ in log if how == "direct")
+        assert registry.get_sample_value("c4_messages_out_total") == sent_before + direct
+        writers.cancel_scope.cancel()

@@ -87,6 +87,7 @@ from c4actors.spectators import (
 )
 from c4actors.store import Store
 from c4actors.time_controls import DEFAULT_FIRST_MOVE_SECONDS, TimeControlRules
+from c4actors.websocket_frames import PreparedFrame
 from protocol.codec import encode
 from protocol.messages import Error, UserInfo
 
@@ -541,10 +542,18 @@ class LobbyActor:
                         continue
                     if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
+                    # Written at once when nothing is queued for the socket (as a game's
+                    # frames are): no writer task to wake, so a pair's way to its next game
+                    # (challenge, invitation, accept, game_started) is one scheduler turn
+                    # shorter each way, and at saturation each turn can be a wave (issue 17).
+                    frame = PreparedFrame(encode(message))
                     if answering is not None and answering[0] == conn and answering[1]:
-                        mailbox.deliver_reply(encode(message), answering[1], "lobby")
-                    else:
-                        mailbox.deliver(encode(message))
+                        if mailbox.deliver_frame(frame, answering[1], "lobby"):
+                            self.metrics.messages_out.inc()
+                            seconds = max(0.0, trio.current_time() - answering[1])
+                            self.metrics.reply_seconds.labels("lobby").observe(seconds)
+                    elif mailbox.deliver_frame(frame):
+                        self.metrics.messages_out.inc()
                 case SessionOpened(conn=conn, name=name, game_id=game_id):
                     self._answer_join(conn, SessionGranted(name, self._route(game_id)))
                     log.info("user connected conn=%d name=%s", conn, name)
