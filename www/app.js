@@ -24,7 +24,7 @@ import { applyTokenColors } from "./colors.js";
 import { fillRuleTexts } from "./config.js";
 import { LeaderboardView } from "./leaderboard.js";
 import { parseRoute, routePath, sameRoute } from "./routes.js";
-import { errorText, moveAnnouncement, moveLines, secondsIn } from "./messages.js";
+import { errorText, moveAnnouncement, moveLines, recoveringText, secondsIn } from "./messages.js";
 import { Attention } from "./attention.js";
 import { SoundPreference, playAlert, soundToggleText } from "./sound.js";
 import { TabChannel, takenOverText } from "./tab_channel.js";
@@ -834,6 +834,13 @@ const HANDLERS = {
       return;
     }
 
+    if (!state.sessionOpen && code === "server_recovering" && msg.ref === "new_connection") {
+      // Not a refusal of the name: the session opens once a server serves again (a cluster's
+      // core taking over). Say hello again after a backoff wait, on the same socket.
+      const wait = conn.helloLater();
+      showNotice(wait === null ? text : recoveringText(wait));
+      return;
+    }
     if (!state.sessionOpen && (NAME_ERRORS.has(code) || (code === "invalid_field" && msg.ref === "new_connection"))) {
       nameRejected(text, code);
       return;

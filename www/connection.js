@@ -98,6 +98,25 @@ export class Connection {
     ws.send(JSON.stringify(this.hello()));
   }
 
+  /**
+   * The server refused hello() for now (`server_recovering`: a cluster's core is taking
+   * over): say it again on the same socket after a backoff wait, as a reconnect would wait,
+   * without dropping the socket. Returns the wait in ms (null without an open socket: the
+   * reconnect path already retries).
+   */
+  helloLater(random = Math.random) {
+    const ws = this.ws;
+    if (!this.active || !ws || ws.readyState !== WebSocket.OPEN) return null;
+    const delay = backoffDelay(this.attempt, random);
+    this.attempt += 1;
+    clearTimeout(this.guardTimer);
+    // In the guard's place: a socket that closes meanwhile clears it and reconnects instead.
+    this.guardTimer = setTimeout(() => {
+      if (this.ws === ws) this.rejoin();
+    }, delay);
+    return delay;
+  }
+
   /** Give up on the current socket and go through the normal reconnect path. */
   drop() {
     this.abandon(this.ws);

@@ -86,6 +86,15 @@ function seconds(n) {
 }
 
 /**
+ * The notice while the page waits `ms` to open its session again, the server having refused
+ * it for now (`server_recovering`: another server process is taking over).
+ */
+export function recoveringText(ms) {
+  const n = Math.max(1, Math.ceil(ms / 1000));
+  return `The server is recovering from a fault: trying again in ${seconds(n)}…`;
+}
+
+/**
  * The page's sentence for an error reply.
  * @param {string} code the error code
  * @param {{detail?: string, name?: string|null}} context the server's detail (only a

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { ERROR_TEXT, errorText, moveAnnouncement, moveLines, secondsIn } from "../messages.js";
+import { ERROR_TEXT, errorText, moveAnnouncement, moveLines, recoveringText, secondsIn } from "../messages.js";
 
 test("every code's words are the page's, never the server's detail", () => {
   const detail = "no user named 'Nobody' is online (wait 42 s)";
@@ -37,4 +37,10 @@ test("moves read with columns counted from 1", () => {
   assert.equal(moveAnnouncement("Bob", 3), "Bob played column 4");
   assert.deepEqual(moveLines([3, 4, 0], "ann", "bob"), ["ann: column 4", "bob: column 5", "ann: column 1"]);
   assert.deepEqual(moveLines(null, "ann", "bob"), []);
+});
+
+test("the notice of a session tried again says in how many seconds, at least one", () => {
+  assert.equal(recoveringText(500), "The server is recovering from a fault: trying again in 1 second…");
+  assert.equal(recoveringText(1000), "The server is recovering from a fault: trying again in 1 second…");
+  assert.equal(recoveringText(7_300), "The server is recovering from a fault: trying again in 8 seconds…");
 });
