@@ -50,6 +50,8 @@ from c4actors.lobby_state import (
     Request,
 )
 from c4actors.server import RunningServer, ServerSettings, run_server
+from c4actors.websocket_direct import DirectWriter, Written
+from c4actors.websocket_frames import PreparedFrame
 from protocol import (
     AnswerRematch,
     Chat,
@@ -606,3 +608,63 @@ async def test_a_join_writes_a_few_fields_however_many_users_there_are() -> None
             assert "lobby:u:last" in lobby_fields
             assert not any(field.startswith("lobby:u:user") for field in lobby_fields)
             assert len(lobby_fields) <= 8, sorted(lobby_fields)
+
+
+class _RecordingWriter(DirectWriter):
+    """A direct writer whose socket takes every frame, into one log (frames by identity)."""
+
+    def __init__(
+        self, conn: int, log: list[tuple[int, PreparedFrame]], written: trio.Event
+    ) -> None:
+        self.conn, self.log, self.written = conn, log, written
+
+    def write_nowait(self, frame: PreparedFrame) -> Written:
+        self.log.append((self.conn, frame))
+        if len(self.log) == 4:
+            self.written.set()
+        return Written.WHOLE
+
+
+async def test_an_edge_writes_the_core_s_frames_directly_each_framed_once() -> None:
+    """As the game actor does in one process: a frame for sockets whose writers are idle is
+    written from the relay's task (no writer task woken, no hypercorn send path per
+    socket), framed once for all of them; a socket with frames queued gets it queued."""
+    hub = MemoryHub()
+    relay = EdgeRelay(hub.edge("edge-a"))
+    core = hub.core()
+    log: list[tuple[int, PreparedFrame]] = []
+    four_written = trio.Event()
+    inboxes = {}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(relay.run)
+        for conn in (1, 2, 3):
+            send, inboxes[conn] = trio.open_memory_channel[Outgoing](10)
+            mailbox = Mailbox(conn, send, direct=_RecordingWriter(conn, log, four_written))
+            join_reply, _ = trio.open_memory_channel[JoinAnswer](1)
+            await relay.inbox_send.send(Join(Connected(conn, f"u{conn}"), mailbox, join_reply))
+            if conn == 3:
+                mailbox.deliver("queued first")  # its writer has not taken this yet
+        await trio.testing.wait_all_tasks_blocked()  # the relay knows the three
+        state, update = '{"type":"game_state"}', '{"type":"lobby_update"}'
+        ops = [
+            wire.Op("deliver", 1, frame=0),
+            wire.Op("deliver", 2, frame=0),
+            wire.Op("deliver", 3, frame=0),
+            wire.Op("broadcast", 0, frame=1, value={"ch": "lobby", "seq": 1, "full": [1, 2]}),
+        ]
+        entry = wire.encode_downlink(wire.Downlink([state, update], ops, "core-1"))
+        await core.commit([("edge-a", entry)], {}, [], ack=False)
+        with trio.fail_after(5):
+            await four_written.wait()
+        assert [(conn, frame.text) for conn, frame in log] == [
+            (1, state),
+            (2, state),
+            (1, update),
+            (2, update),
+        ]
+        assert log[0][1] is log[1][1] and log[2][1] is log[3][1]
+        assert [inboxes[3].receive_nowait() for _ in range(2)] == ["queued first", state]
+        for conn in (1, 2):
+            with pytest.raises(trio.WouldBlock):
+                inboxes[conn].receive_nowait()
+        nursery.cancel_scope.cancel()

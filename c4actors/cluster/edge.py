@@ -8,9 +8,11 @@ and queries.  For each game a connection plays, the relay gives the user actor a
 like a game's (``route``), and a forwarder task puts what arrives there on the stream.
 
 From the connection's frames stream it carries out the core's operations in order:
-frames (encoded in the core, once per edge) into the local mailboxes, which never block,
-so a slow socket is closed here like in one process; routes; closes; join answers;
-query replies.  ``Shutdown`` (this edge stopping) closes this edge's sockets only.
+frames (encoded in the core, once per edge; framed here once for all their sockets and
+written at once to an idle socket, as the game actor does in one process) into the local
+mailboxes, which never block, so a slow socket is closed here like in one process;
+routes; closes; join answers; query replies.  ``Shutdown`` (this edge stopping) closes
+this edge's sockets only.
 
 **A core outage.**  The core sends each edge a batch at least every ``wire.HEARTBEAT``
 (an empty one when idle).  An edge that hears nothing for ``CORE_SILENCE`` (the core died
@@ -77,6 +79,7 @@ from c4actors.cluster.shared_limits import (
 from c4actors.live_games import GameMoved
 from c4actors.lobby_state import ColorChanged, Disconnected, GameEnded, Request
 from c4actors.web import WebLimits, WebSettings
+from c4actors.websocket_frames import PreparedFrame
 from protocol.codec import encode
 from protocol.messages import TYPE_NAMES, Error
 
@@ -332,8 +335,12 @@ class EdgeRelay:
                     if self._core:
                         await self._core_changed(entry.core)
                     self._core = entry.core
+                # Each frame text framed once for all its sockets here, and written at once
+                # to an idle one from this task (``Mailbox.deliver_frame``), as the game
+                # actor does in one process: no writer task woken per socket.
+                frames = [PreparedFrame(text) for text in entry.frames]
                 for op in entry.ops:
-                    self._carry_out(op, entry.frames)
+                    self._carry_out(op, frames)
             for channel in self._resyncs:
                 await self._uplink_send.send(wire.ResyncIn(channel))
             self._resyncs.clear()
@@ -360,13 +367,13 @@ class EdgeRelay:
                 for _ in range(count):
                     self._publish(("ws_open", address, ""))
 
-    def _carry_out(self, op: wire.Op, frames: list[str]) -> None:
+    def _carry_out(self, op: wire.Op, frames: list[PreparedFrame]) -> None:
         conn = op.conn
         match op.op:
             case "deliver":
                 mailbox = self._mailboxes.get(conn)
                 if mailbox is not None:
-                    mailbox.deliver(frames[op.frame])
+                    mailbox.deliver_frame(frames[op.frame])
             case "route":
                 mailbox = self._mailboxes.get(conn)
                 if mailbox is not None and op.text is not None:
@@ -426,7 +433,7 @@ class EdgeRelay:
             kind, a, b = op.value
             shared.apply(op.text, str(kind), str(a), str(b), time.monotonic())
 
-    def _broadcast(self, value: Any, frame: str) -> None:
+    def _broadcast(self, value: Any, frame: PreparedFrame) -> None:
         """A ``broadcast`` op: the audience brought up to date, then the frame to each.
 
         Numbers must follow each other: after a gap (a batch never read) the audience is
@@ -458,7 +465,7 @@ class EdgeRelay:
         for conn in audience.conns:
             mailbox = mailboxes.get(conn)
             if mailbox is not None:
-                mailbox.deliver(frame)
+                mailbox.deliver_frame(frame)
 
 
 class _Audience:
