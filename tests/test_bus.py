@@ -192,6 +192,22 @@ async def test_claiming_respects_count_and_skips_trimmed_entries(bus: Bus) -> No
     assert len(await bus.claim_pending("in", "core", "standby", min_idle=0)) == 5
 
 
+async def test_abandoned_entries_are_claimed_never_the_caller_s_own(bus: Bus) -> None:
+    await bus.ensure_group("in", "core")
+    ids = [await bus.append("in", {"n": str(n)}) for n in range(5)]
+    await bus.read_group("in", "core", "deposed", count=2)
+    await bus.read_group("in", "core", "serving", count=1)
+    await bus.read_group("in", "core", "paused", count=1)
+    assert await bus.claim_abandoned("none", "core", "serving") == []  # no such group yet
+    claimed = await bus.claim_abandoned("in", "core", "serving", count=2)
+    assert len(claimed) == 2
+    claimed += await bus.claim_abandoned("in", "core", "serving")
+    assert sorted(e.id for e in claimed) == [ids[0], ids[1], ids[3]]
+    assert await bus.claim_abandoned("in", "core", "serving") == []
+    await bus.ack("in", "core", [e.id for e in claimed])
+    assert await bus.pending_count("in", "core") == 1  # ids[2], the caller's own
+
+
 # --------------------------------------------------------------------------- leases
 
 

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import trio
 
-from c4actors.bus import START, open_redis_bus
+from c4actors.bus import StreamFollower, open_redis_bus
 from c4actors.cluster import wire
-from c4actors.cluster.bus_links import INPUTS, BusEdgeLink
+from c4actors.cluster.bus_links import (
+    GROUP,
+    INPUTS,
+    SWEEP_EVERY,
+    BusCoreLink,
+    BusEdgeLink,
+    CoreLease,
+)
 from c4actors.cluster.edge import EdgeRelay
 from c4actors.lobby_state import ColorChanged
 from tests.redis_server import RedisServer, command
@@ -42,10 +49,10 @@ async def test_batched_inputs_arrive_in_order_across_killed_connections(
                     await trio.sleep(0.002)
             got: list[int] = []
             entries = 0
-            after = START
+            # The reader's connections are killed too: it reads on as the edges do.
+            follower = StreamFollower(bus, INPUTS, block=1, first_retry=0.01)
             while not got or got[-1] != ITEMS - 1:
-                for entry in await bus.read_after(INPUTS, after, block=1):
-                    after = entry.id
+                for entry in await follower.next_batch():
                     uplink = wire.decode_uplink(entry.fields["e"])
                     colors = [i for i in uplink.items if isinstance(i, wire.ColorIn)]
                     if colors and got and int(colors[0].name[1:]) <= got[-1]:
@@ -60,3 +67,30 @@ async def test_batched_inputs_arrive_in_order_across_killed_connections(
     assert got == list(range(ITEMS)), "an item was lost or reordered"
     assert kills > 0
     assert entries < ITEMS / 2, "items queued meanwhile travel together"
+
+
+async def test_inputs_a_deposed_core_read_are_handed_out_by_the_serving_one(
+    redis_server: RedisServer,
+) -> None:
+    """A core paused past its lease (SIGSTOP, a long GC) wakes up deposed and reads on
+    until its commit is refused: what it read is pending for it, and only a claim hands
+    it out again.  The serving core claims such entries before each read."""
+    with trio.fail_after(20):
+        async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+            lease = CoreLease(bus, "core-2")
+            await nursery.start(lease.run)
+            link = BusCoreLink(bus, "core-2", lease)
+            await bus.append(INPUTS, {"e": "one"})
+            assert await link.receive_inputs() == ["one"]
+            await link.commit([], {}, [], ack=True)
+            await bus.append(INPUTS, {"e": "two"})
+            deposed = await bus.read_group(INPUTS, GROUP, "core-1")  # never committed
+            assert [entry.fields["e"] for entry in deposed] == ["two"]
+            await bus.append(INPUTS, {"e": "three"})
+            await trio.sleep(SWEEP_EVERY)
+            assert await link.receive_inputs() == ["two"]
+            await link.commit([], {}, [], ack=True)
+            assert await link.receive_inputs() == ["three"]
+            await link.commit([], {}, [], ack=True)
+            assert await bus.pending_count(INPUTS, GROUP) == 0
+            nursery.cancel_scope.cancel()

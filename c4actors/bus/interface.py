@@ -108,6 +108,15 @@ class Bus(Protocol):
         trimmed from the stream meanwhile are dropped from the pending list, not returned."""
         ...
 
+    async def claim_abandoned(
+        self, stream: str, group: str, consumer: str, *, count: int = DEFAULT_COUNT
+    ) -> list[Entry]:
+        """Take over up to ``count`` entries pending for any *other* consumer of the group,
+        however recently given out (a consumer that must no longer work: a deposed core);
+        never the caller's own (those it may still be working on).  Trimmed entries are
+        dropped from the pending list, not returned."""
+        ...
+
     async def pending_count(self, stream: str, group: str) -> int:
         """How many entries of the group are read but not acknowledged."""
         ...

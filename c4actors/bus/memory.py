@@ -188,6 +188,27 @@ class InMemoryBus:
             claimed.append(entries[key])
         return self._reply(claimed)
 
+    async def claim_abandoned(
+        self, stream: str, group: str, consumer: str, *, count: int = DEFAULT_COUNT
+    ) -> list[Entry]:
+        _check_count(count)
+        await self._check()
+        state = self._ensure_group(stream, group, from_start=True)
+        entries = self._stream(stream).entries
+        now = trio.current_time()
+        claimed: list[Entry] = []
+        for key in sorted(state.pending):
+            if len(claimed) == count:
+                break
+            if state.pending[key].consumer == consumer:
+                continue
+            if key not in entries:
+                del state.pending[key]
+                continue
+            state.pending[key] = _Pending(consumer, now)
+            claimed.append(entries[key])
+        return self._reply(claimed)
+
     async def pending_count(self, stream: str, group: str) -> int:
         await self._check()
         state = self._stream(stream).groups.get(group)

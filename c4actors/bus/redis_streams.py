@@ -35,7 +35,7 @@ import coredis
 import coredis.exceptions
 import trio
 from anyio.abc import ByteStream
-from coredis.response.types import StreamEntry, StreamPending
+from coredis.response.types import StreamEntry, StreamPending, StreamPendingExt
 from coredis.retry import NoRetryPolicy
 from coredis.tokens import PureToken
 
@@ -331,6 +331,19 @@ class RedisBus:
         # XAUTOCLAIM scans at most 10 * COUNT pending entries per call: go on until the
         # whole list is scanned or ``count`` are claimed.
         while len(claimed) < count:
+            if self._lean is not None:
+                command: list[resp.Arg] = ["XAUTOCLAIM", stream, group, consumer]
+                command += [round(min_idle * 1000), start, "COUNT", count - len(claimed)]
+                (lean,) = await self._fast([command])
+                if isinstance(lean, resp.RespError) and lean.code == "NOGROUP":
+                    await self.ensure_group(stream, group)
+                    return claimed
+                assert isinstance(lean, list) and isinstance(lean[0], str)
+                start = lean[0]
+                claimed.extend(_lean_entries([[stream, lean[1]]]))
+                if start == START:
+                    break
+                continue
             try:
                 reply = await self._call(
                     self._client.xautoclaim(
@@ -349,6 +362,31 @@ class RedisBus:
             claimed.extend(_entries(entries))
             if start == START:
                 break
+        return claimed
+
+    async def claim_abandoned(
+        self, stream: str, group: str, consumer: str, *, count: int = DEFAULT_COUNT
+    ) -> list[Entry]:
+        """XPENDING's summary names the consumers with pending entries (usually none but
+        the caller: one command); each other one's are listed and taken with XCLAIM."""
+        _check_count(count)
+        try:
+            summary = await self._call(self._client.xpending(stream, group))
+        except _NoGroup:
+            return []
+        assert isinstance(summary, StreamPending)
+        claimed: list[Entry] = []
+        for other, pending in summary.consumers.items():
+            if other == consumer or not pending or len(claimed) >= count:
+                continue
+            listed = await self._call(
+                self._client.xpending(stream, group, "-", "+", count - len(claimed), consumer=other)
+            )
+            assert isinstance(listed, tuple)
+            ids = [str(cast(StreamPendingExt, row).identifier) for row in listed]
+            if ids:
+                reply = await self._call(self._client.xclaim(stream, group, consumer, 0, ids))
+                claimed.extend(_entries(cast(Sequence[StreamEntry], reply)))
         return claimed
 
     async def pending_count(self, stream: str, group: str) -> int:

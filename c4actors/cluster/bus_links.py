@@ -21,6 +21,7 @@ import collections
 import contextlib
 import functools
 import logging
+import math
 import os
 import secrets
 import socket
@@ -52,6 +53,8 @@ LEASE: Final = "c4:core"
 LEASE_TTL: Final = 3.0
 RENEW_EVERY: Final = 0.5
 READ_BLOCK: Final = 1.0
+SWEEP_EVERY: Final = 0.2
+"""Seconds between two looks for inputs another core read and abandoned (one command)."""
 INPUTS_MAXLEN: Final = 100_000
 FRAMES_MAXLEN: Final = 10_000
 _T = TypeVar("_T")
@@ -158,6 +161,7 @@ class BusCoreLink:
         """The ids each read returned, oldest first, until a commit acknowledges them (the
         relay reads the next batch while the previous one's commit is in flight)."""
         self._claimed = False
+        self._sweep_at = -math.inf
         self._read_at = trio.current_time()
 
     @property
@@ -180,6 +184,22 @@ class BusCoreLink:
             if entries:
                 log.info(
                     "claimed inputs count=%d (read by a previous core, unfinished)", len(entries)
+                )
+        elif trio.current_time() >= self._sweep_at:
+            # Entries another consumer read and never acknowledged: a deposed core that
+            # woke up (SIGCONT, a long pause) reads on until its commit is refused, and
+            # nobody else would ever hand those out.  Only one core serves, so whatever
+            # is pending for another consumer is abandoned (this core's own may still be
+            # in a commit in flight: never those).
+            self._sweep_at = trio.current_time() + SWEEP_EVERY
+            entries = await _retry(
+                lambda: self.bus.claim_abandoned(INPUTS, GROUP, self.consumer),
+                "claiming inputs",
+            )
+            if entries:
+                log.warning(
+                    "claimed inputs count=%d (read by another core that did not commit them)",
+                    len(entries),
                 )
         while not entries:
             entries = await _retry(
