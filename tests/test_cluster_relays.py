@@ -56,6 +56,8 @@ from protocol import (
     AnswerRematch,
     Chat,
     Error,
+    FollowGames,
+    GameList,
     GameOver,
     GameStarted,
     GameState,
@@ -168,6 +170,31 @@ class GatedLink:
     @property
     def readable_at(self) -> float:
         return self.link.readable_at
+
+
+async def test_following_the_games_list_writes_one_field() -> None:
+    """Every page follows the list of games on each new session: a follower is one field
+    of its own (the core saved all followers at each follow, O(users) per join)."""
+    async with memory_cluster() as cluster:
+        hub = cluster.hub
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(connect(cluster.edges[n % 2], f"user{n}"))
+                for n in range(11)
+            ]
+            with trio.fail_after(10):
+                for client in clients[:10]:
+                    await client.send(FollowGames())
+                    await client.expect_skipping(GameList, LobbyUpdate, UserList)
+            await trio.sleep(0.2)  # every commit of those follows made
+            before = len(hub.commits)
+            with trio.fail_after(5):
+                await clients[10].send(FollowGames())
+                await clients[10].expect_skipping(GameList, LobbyUpdate, UserList)
+            await trio.sleep(0.2)
+            written = {field for fields in hub.commits[before:] for field in fields}
+            assert {field for field in written if field != "clock"} == {"follow:11"}
+            assert sum(field.startswith("follow:") for field in hub.state) == 11
 
 
 async def test_the_next_batch_is_handled_while_a_commit_is_in_flight() -> None:

@@ -30,8 +30,11 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
     state.game_changed(game)
     voices = (Voice((Said(101.0, "hello"), Said(102.5, "good luck"))), Voice())
     state.chat_changed("g1", voices)
-    audiences = {"watching": [[3, ["g1"]]], "following": [3, 4], "rematch": []}
+    audiences = {"watching": [[3, ["g1"]]], "rematch": []}
     state.audiences_changed(lambda: audiences)
+    for conn in (4, 3, 5):
+        state.following_changed(conn, True)  # each follower a field of its own
+    state.following_changed(5, False)
     fields: dict[str, str] = {}
     committed(state, fields, 103.0)
     assert not state.dirty
@@ -48,7 +51,7 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
         (102.5 + 397.0, "good luck"),
     ]
     assert second == Voice()
-    assert saved.audiences == audiences
+    assert saved.audiences == {**audiences, "following": [3, 4]}
     # Once the game is gone, its chat is too.
     state.game_gone("g1")
     committed(state, fields, 110.0)

@@ -42,3 +42,9 @@ class Journal(Protocol):
         its rematch changed; ``save`` gives it as data (``LobbyActor.save_audiences``),
         called when it is written."""
         ...
+
+    def following_changed(self, conn: int, following: bool) -> None:
+        """Connection ``conn`` follows the list of games now, or no longer: noted one at a
+        time (every page follows it, so saving all followers on each change would make
+        every join O(users))."""
+        ...

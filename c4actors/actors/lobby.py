@@ -458,7 +458,7 @@ class LobbyActor:
                 self._stop_watching(conn, tell=False)
                 if self._live.follows(conn):
                     self._live.unfollow(conn)
-                    self._audiences_changed()
+                    self._following_changed(conn, False)
                 self._apply(self._state.handle(item))
                 self._mailboxes.pop(conn, None)
                 if name is not None:
@@ -613,15 +613,18 @@ class LobbyActor:
         self._state.track_changes()
         item.journal.lobby_changed(self._state.take_changes)
         item.journal.audiences_changed(self.save_audiences)
+        for conn in self._live.followers():
+            item.journal.following_changed(conn, True)  # rewritten, as the lobby is
 
     def save_audiences(self) -> dict[str, Any]:
-        """Who watches which game (``Spectators``), who follows the list of games
-        (``LiveGames``) and the spectators kept to follow finished games' players into a
-        rematch (``RematchFollowers``), as JSON-safe data: what a cluster's standby needs
-        for every spectator and follower to go on hearing what they heard."""
+        """Who watches which game (``Spectators``) and the spectators kept to follow
+        finished games' players into a rematch (``RematchFollowers``), as JSON-safe data:
+        with the followers of the list of games (``LiveGames``, noted one at a time:
+        ``following_changed``; ``_restore_audiences`` reads them as ``following``), what
+        a cluster's standby needs for every spectator and follower to go on hearing what
+        they heard."""
         return {
             "watching": [[conn, sorted(games)] for conn, games in self._spectators.by_conn.items()],
-            "following": list(self._live.followers()),
             "rematch": [
                 [game_id, player, conns]
                 for game_id, (player, conns) in self._followers.by_game.items()
@@ -763,6 +766,11 @@ class LobbyActor:
             self._games_changed(self._live.watched(game_id, self._spectators.count(game_id)))
             self._audiences_changed()
 
+    def _following_changed(self, conn: int, following: bool) -> None:
+        """A cluster's core saves each follower of the list of games (``TakeOver``)."""
+        if self._journal is not None:
+            self._journal.following_changed(conn, following)
+
     def _audiences_changed(self) -> None:
         """Spectators or followers changed: a cluster's core saves them (``TakeOver``)."""
         if self._journal is not None:
@@ -776,10 +784,10 @@ class LobbyActor:
             return
         if not follow:
             self._live.unfollow(conn)
-            self._audiences_changed()
+            self._following_changed(conn, False)
             return
         self._live.follow(conn)
-        self._audiences_changed()
+        self._following_changed(conn, True)
         mailbox.deliver(self._game_list())
 
     def _game_list(self) -> str:

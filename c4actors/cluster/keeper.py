@@ -11,9 +11,10 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
   control, clocks, deadlines), from its start until the lobby has heard of its end;
 * ``chat:<id>``: a game in progress's chat as far as its flood rule remembers it (each
   player's recent messages), once someone spoke, until the game is gone;
-* ``audiences``: who watches which game, who follows the list of games, and the
-  spectators of finished games kept to follow their players into a rematch
-  (``LobbyActor.save_audiences``);
+* ``audiences``: who watches which game and the spectators of finished games kept to
+  follow their players into a rematch (``LobbyActor.save_audiences``);
+* ``follow:<n>``: connection ``n`` follows the list of games (every page does: one field
+  each, so a join stays O(1));
 * ``clock``: the core's clock (``trio.current_time``) at its last commit.
 
 ``StateKeeper`` is the ``Journal`` the core's actors report to: it only notes what
@@ -56,6 +57,7 @@ AUDIENCES: Final = "audiences"
 GAME_PREFIX: Final = "game:"
 _COMPACT: Final = (",", ":")
 CHAT_PREFIX: Final = "chat:"
+FOLLOW_PREFIX: Final = "follow:"
 
 
 @attrs.frozen
@@ -99,6 +101,7 @@ class StateKeeper:
         """Fields found at the take over: those the first whole write of the lobby does
         not write again are deleted with it (``loaded``)."""
         self._save_audiences: Callable[[], dict[str, Any]] | None = None
+        self._following: dict[int, bool] = {}
         self._audiences_dirty = False
 
     # Journal
@@ -125,6 +128,10 @@ class StateKeeper:
         self._save_audiences, self._audiences_dirty = save, True
         self._wake()
 
+    def following_changed(self, conn: int, following: bool) -> None:
+        self._following[conn] = following
+        self._wake()
+
     def connection_changed(self, conn: int, row: ConnRow | None) -> None:
         """The relay's row of cluster connection ``conn`` is now ``row`` (None: gone)."""
         self._conns[conn] = row
@@ -145,6 +152,7 @@ class StateKeeper:
             or bool(self._chats)
             or bool(self._gone)
             or bool(self._conns)
+            or bool(self._following)
         )
 
     def changes(self, next_conn: int) -> tuple[dict[str, str], list[str]]:
@@ -169,6 +177,11 @@ class StateKeeper:
         save_audiences = self._save_audiences
         if self._audiences_dirty and save_audiences is not None:
             puts[AUDIENCES] = json.dumps(save_audiences(), separators=_COMPACT)
+        for conn, following in self._following.items():
+            if following:
+                puts[f"{FOLLOW_PREFIX}{conn}"] = "1"
+            else:
+                deletes.append(f"{FOLLOW_PREFIX}{conn}")
         for game_id, game in self._games.items():
             puts[GAME_PREFIX + game_id] = game_state.to_json(game)
         for game_id, voices in self._chats.items():
@@ -179,7 +192,7 @@ class StateKeeper:
             deletes += sorted(self._stale - puts.keys() - set(deletes))
             self._stale = set()
         self._lobby_dirty, self._games, self._gone, self._conns = False, {}, set(), {}
-        self._audiences_dirty, self._chats = False, {}
+        self._audiences_dirty, self._chats, self._following = False, {}, {}
         return puts, deletes
 
 
@@ -216,6 +229,13 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
         audiences = json.loads(fields.get(AUDIENCES, "{}"))
         if not isinstance(audiences, dict):
             raise TypeError("the audiences are not an object")
+        following = sorted(
+            int(field.removeprefix(FOLLOW_PREFIX))
+            for field in fields
+            if field.startswith(FOLLOW_PREFIX)
+        )
+        if following:
+            audiences["following"] = following
     except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
         raise ValueError(f"not a core state: {exc!r}") from None
     return SavedCore(lobby, conns, next_conn, games, chats, audiences)
