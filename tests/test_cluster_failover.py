@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -433,3 +433,59 @@ async def test_during_an_outage_edges_refuse_other_actions_and_hold_a_move_playe
                 assert bad_lines(*cluster.edges, standby) == [], standby.log()
             finally:
                 standby.kill()
+
+
+class LosesAnAppendsReply(InMemoryBus):
+    """A bus that appends the first input entry containing ``needle`` and loses the reply:
+    the edge cannot tell it from an append that never happened, and makes it again."""
+
+    needle: str | None = None
+
+    async def append(
+        self, stream: str, fields: Mapping[str, str], *, maxlen: int | None = None
+    ) -> StreamId:
+        entry_id = await super().append(stream, fields, maxlen=maxlen)
+        needle = self.needle
+        if needle is not None and stream == INPUTS and needle in fields.get("e", ""):
+            self.needle = None
+            raise BusUnavailable("the connection dropped before the reply")
+        return entry_id
+
+
+async def test_an_input_appended_again_after_its_reply_was_lost_is_handled_once() -> None:
+    bus = LosesAnAppendsReply()
+    stop = trio.Event()
+    settings = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False)
+    async with trio.open_nursery() as nursery:
+        lease = CoreLease(bus, "core-1")
+        await nursery.start(lease.run)
+
+        def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
+            return CoreRelay(BusCoreLink(bus, "core-1", lease), inbox)
+
+        await nursery.start(partial(run_server, settings, stop, core=relay))
+        edges = [
+            await nursery.start(
+                partial(run_server, settings, stop, edge=partial(EdgeRelay, BusEdgeLink(bus, name)))
+            )
+            for name in ("edge-a", "edge-b")
+        ]
+        async with connect(edges[0], "ann") as ann, connect(edges[1], "bob") as bob:
+            game_id = await start_game(ann, bob)
+            bus.needle = "said once"
+            await ann.send(Chat(game_id=game_id, text="said once"))
+            for player in (ann, bob):
+                assert (await player.expect(ChatMessage)).text == "said once"
+            # The edge appended it again (after a short wait): it is in the stream twice.
+            with trio.fail_after(5):
+                while True:
+                    inputs = [e.fields["e"] for e in await bus.read_after(INPUTS, "0-0")]
+                    if sum("said once" in entry for entry in inputs) == 2:
+                        break
+                    await trio.sleep(0.01)
+            # Said once: the next line each player hears is the next one.
+            await ann.send(Chat(game_id=game_id, text="and then this"))
+            for player in (ann, bob):
+                assert (await player.expect(ChatMessage)).text == "and then this"
+        stop.set()
+        nursery.cancel_scope.cancel()

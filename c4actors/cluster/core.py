@@ -217,6 +217,9 @@ class CoreRelay:
         """When each edge was last sent a batch (one at least every ``wire.HEARTBEAT``)."""
         self.keeper = StateKeeper(lambda: self.wanted.set())
         """What changed since the last commit (the lobby's and the games' journal)."""
+        self._handled: dict[str, int] = {}
+        """The number of the last input entry handled from each edge (``wire.Uplink.seq``),
+        since this core took over."""
         self._next_batch = 1
         """The next batch's number (``wire.Downlink.seq``): one count for every edge, so
         an edge's outbox made afresh never numbers one lower."""
@@ -256,6 +259,11 @@ class CoreRelay:
                 continue
             self._heard[entry.edge] = trio.current_time()
             self._outbox(entry.edge)
+            if 0 < entry.seq <= self._handled.get(entry.edge, 0):
+                # Appended again after the reply was lost: handled already.
+                log.info("dropped a repeated input entry edge=%s seq=%d", entry.edge, entry.seq)
+                continue
+            self._handled[entry.edge] = entry.seq
             for item in entry.items:
                 await self._handle(entry.edge, item)
         await self._settle()

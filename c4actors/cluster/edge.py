@@ -120,6 +120,8 @@ class EdgeRelay:
         """The core that sent the last batch."""
         self._core_seq = 0
         """The number of that batch (``wire.Downlink.seq``): a repeated one is dropped."""
+        self._uplink_seq = 0
+        """The last input entry's number (``wire.Uplink.seq``)."""
         self._audiences: dict[wire.Channel, _Audience] = {}
         self._shared: SharedLimits | None = None
         """The web application's limits, shared with the other edges (``web_limits``)."""
@@ -158,7 +160,9 @@ class EdgeRelay:
                     items.append(self._uplink.receive_nowait())
                 except trio.WouldBlock:
                     break
-            await self.link.send_inputs(wire.encode_uplink(wire.Uplink(self.link.edge, items)))
+            self._uplink_seq += 1
+            entry = wire.Uplink(self.link.edge, items, self._uplink_seq)
+            await self.link.send_inputs(wire.encode_uplink(entry))
 
     def web_limits(self, settings: WebSettings) -> WebLimits:
         """The web application's limits: replicas shared with every other edge through

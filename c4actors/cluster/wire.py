@@ -204,6 +204,11 @@ class Uplink:
 
     edge: str
     items: list[UplinkItem]
+    seq: int = 0
+    """The entry's number, growing with each entry that edge process sends (0: not
+    numbered).  An append whose reply was lost is made again, so the entry may be in the
+    stream twice: the core drops one whose number is not above the last it handled from
+    that edge."""
 
 
 # --------------------------------------------------------------------------- core -> edge
