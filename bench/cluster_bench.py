@@ -518,27 +518,6 @@ SIZED_DOWN: Final = (
     "timing out at the end.  The run below uses smaller sizes (the options give the issue's)",
     "so that what is measured is the servers, not the saturated machine.",
 )
-WHERE_THE_TIME_GOES: Final = (
-    "**Where the core's time goes** (py-spy on the core, same code, while developing this",
-    "benchmark).  Closed loop, 100 games: the bus's socket writes (coredis writes each",
-    "command with its own `send`, ~19% of the core's samples), the fenced commit of each",
-    "input batch (the state fields' JSON and the Lua script, ~13%), JSON of the batches",
-    "(~10%), the game actors (~15%), the games' SQLite records (~5%) and the lobby (~6%):",
-    "the core no longer pays hypercorn's per-frame paths, but the bus and the commit cost",
-    "about as much, which is why the core stays near 0.6x the single process's CPU per move",
-    "instead of a third.  While 4,000 users join, 57% of the core's samples are the commit",
-    "writing the whole lobby (`LobbyState.save` and the connection table, JSON, every",
-    "batch in which the lobby changed): each join costs O(users), which is what makes",
-    "10,000 joins slow (the commit of the lobby should become per-user fields).  Open",
-    "loop, 500 games x 1 move/s: the core spends ~1 ms of CPU per move, about 40% of it in",
-    "the commit and the bus's writes; the relay handles one input batch at a time and",
-    "commits it (a Redis round trip, with the whole lobby whenever a game's end or start",
-    "changed it) before it reads the next, so on two shared CPUs the moves queue behind",
-    "the commits: that, not the extra hops (four stream operations, well under a",
-    "millisecond each), is the open loop's tail.  Lifting it means committing the lobby by",
-    "parts and overlapping the next batch with the commit in flight (issue 16's failover",
-    "work owns that path).",
-)
 
 
 def closed_rows(loop: ClosedLoop) -> list[str]:
@@ -643,8 +622,6 @@ def markdown(
         f"Failover: {failed_over.path}.",
         "",
         *SIZED_DOWN,
-        "",
-        *WHERE_THE_TIME_GOES,
         "",
         f"Run: {'quick (`--quick`)' if args.quick else 'full'} sizes, "
         f"{started:%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s; windows of {args.window:g} s "
