@@ -9,7 +9,7 @@ connection).  Trimming is exact (Redis's is approximate: the promise is only "at
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 import attrs
@@ -169,28 +169,27 @@ class InMemoryBus:
         min_idle: float,
         count: int = DEFAULT_COUNT,
     ) -> list[Entry]:
-        _check_count(count)
-        await self._check()
-        state = self._ensure_group(stream, group, from_start=True)
-        entries = self._stream(stream).entries
-        now = trio.current_time()
-        claimed: list[Entry] = []
-        for key in sorted(state.pending):
-            if len(claimed) == count:
-                break
-            pending = state.pending[key]
-            if now - pending.delivered_at < min_idle:
-                continue
-            if key not in entries:  # trimmed away: nothing left to hand over
-                del state.pending[key]
-                continue
-            state.pending[key] = _Pending(consumer, now)
-            claimed.append(entries[key])
-        return self._reply(claimed)
+        return await self._claim(
+            stream, group, consumer, count, lambda held, now: now - held.delivered_at >= min_idle
+        )
 
     async def claim_abandoned(
         self, stream: str, group: str, consumer: str, *, count: int = DEFAULT_COUNT
     ) -> list[Entry]:
+        return await self._claim(
+            stream, group, consumer, count, lambda held, _now: held.consumer != consumer
+        )
+
+    async def _claim(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        count: int,
+        wanted: Callable[[_Pending, float], bool],
+    ) -> list[Entry]:
+        """Hand ``consumer`` the pending entries ``wanted`` picks, oldest first (one loop
+        for the two ways of taking over another reader's entries)."""
         _check_count(count)
         await self._check()
         state = self._ensure_group(stream, group, from_start=True)
@@ -200,9 +199,9 @@ class InMemoryBus:
         for key in sorted(state.pending):
             if len(claimed) == count:
                 break
-            if state.pending[key].consumer == consumer:
+            if not wanted(state.pending[key], now):
                 continue
-            if key not in entries:
+            if key not in entries:  # trimmed away: nothing left to hand over
                 del state.pending[key]
                 continue
             state.pending[key] = _Pending(consumer, now)
