@@ -40,7 +40,7 @@ from c4actors.cluster.bus_links import (
 )
 from c4actors.cluster.core import CoreRelay
 from c4actors.cluster.edge import EdgeRelay
-from c4actors.server import ServerSettings, run_server
+from c4actors.server import RunningServer, ServerSettings, run_server
 from c4actors.server_process import ServerProcess
 from protocol import (
     Accept,
@@ -328,14 +328,10 @@ class LosesACommitsReply(InMemoryBus):
         return ids
 
 
-async def repeats(bus: InMemoryBus, edge: str) -> int:
-    """How many times the batch of the commit that lost its reply is in ``edge``'s stream."""
-    batches = [entry.fields["d"] for entry in await bus.read_after(frames_stream(edge), "0-0")]
-    return sum("[3,2]" in batch for batch in batches)
-
-
-async def test_a_commit_made_again_after_its_reply_was_lost_sends_its_frames_once() -> None:
-    bus = LosesACommitsReply()
+@asynccontextmanager
+async def in_process_cluster(bus: InMemoryBus) -> AsyncIterator[list[RunningServer]]:
+    """A core and two edges ("edge-a", "edge-b") in this process on ``bus``: the two
+    lost-reply tests' cluster, whose faults are the bus's own."""
     stop = trio.Event()
     settings = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False)
     async with trio.open_nursery() as nursery:
@@ -346,34 +342,48 @@ async def test_a_commit_made_again_after_its_reply_was_lost_sends_its_frames_onc
             return CoreRelay(BusCoreLink(bus, "core-1", lease), inbox)
 
         await nursery.start(partial(run_server, settings, stop, core=relay))
-        edges = [
+        yield [
             await nursery.start(
                 partial(run_server, settings, stop, edge=partial(EdgeRelay, BusEdgeLink(bus, name)))
             )
             for name in ("edge-a", "edge-b")
         ]
-        async with connect(edges[0], "ann") as ann, connect(edges[1], "bob") as bob:
-            game_id = await start_game(ann, bob)  # bob moves first
-            await bob.send(Move(game_id=game_id, column=3, ply=0))
-            for player in (ann, bob):
-                assert (await player.expect(GameState)).moves == [3]
-            bus.needle = "[3,2]"  # the commit of ann's move: its frames to both edges
-            await ann.send(Move(game_id=game_id, column=2, ply=1))
-            for player in (ann, bob):
-                assert (await player.expect(GameState)).moves == [3, 2]
-            assert bus.lost == 1
-            # The core made the commit again (after a short wait): the batch is in each
-            # edge's stream twice, ahead of anything the next move sends.
-            with trio.fail_after(5):
-                for name in ("edge-a", "edge-b"):
-                    while await repeats(bus, name) < 2:  # noqa: ASYNC110 (a stream)
-                        await trio.sleep(0.01)
-            # Each player got it once: the next frame is the next move's.
-            await bob.send(Move(game_id=game_id, column=3, ply=2))
-            for player in (ann, bob):
-                assert (await player.expect(GameState)).moves == [3, 2, 3]
         stop.set()
         nursery.cancel_scope.cancel()
+
+
+async def repeats(bus: InMemoryBus, edge: str) -> int:
+    """How many times the batch of the commit that lost its reply is in ``edge``'s stream."""
+    batches = [entry.fields["d"] for entry in await bus.read_after(frames_stream(edge), "0-0")]
+    return sum("[3,2]" in batch for batch in batches)
+
+
+async def test_a_commit_made_again_after_its_reply_was_lost_sends_its_frames_once() -> None:
+    bus = LosesACommitsReply()
+    async with (
+        in_process_cluster(bus) as edges,
+        connect(edges[0], "ann") as ann,
+        connect(edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)  # bob moves first
+        await bob.send(Move(game_id=game_id, column=3, ply=0))
+        for player in (ann, bob):
+            assert (await player.expect(GameState)).moves == [3]
+        bus.needle = "[3,2]"  # the commit of ann's move: its frames to both edges
+        await ann.send(Move(game_id=game_id, column=2, ply=1))
+        for player in (ann, bob):
+            assert (await player.expect(GameState)).moves == [3, 2]
+        assert bus.lost == 1
+        # The core made the commit again (after a short wait): the batch is in each
+        # edge's stream twice, ahead of anything the next move sends.
+        with trio.fail_after(5):
+            for name in ("edge-a", "edge-b"):
+                while await repeats(bus, name) < 2:  # noqa: ASYNC110 (a stream)
+                    await trio.sleep(0.01)
+        # Each player got it once: the next frame is the next move's.
+        await bob.send(Move(game_id=game_id, column=3, ply=2))
+        for player in (ann, bob):
+            assert (await player.expect(GameState)).moves == [3, 2, 3]
 
 
 async def test_during_an_outage_edges_refuse_other_actions_and_hold_a_move_played_once(
@@ -454,38 +464,24 @@ class LosesAnAppendsReply(InMemoryBus):
 
 async def test_an_input_appended_again_after_its_reply_was_lost_is_handled_once() -> None:
     bus = LosesAnAppendsReply()
-    stop = trio.Event()
-    settings = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False)
-    async with trio.open_nursery() as nursery:
-        lease = CoreLease(bus, "core-1")
-        await nursery.start(lease.run)
-
-        def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
-            return CoreRelay(BusCoreLink(bus, "core-1", lease), inbox)
-
-        await nursery.start(partial(run_server, settings, stop, core=relay))
-        edges = [
-            await nursery.start(
-                partial(run_server, settings, stop, edge=partial(EdgeRelay, BusEdgeLink(bus, name)))
-            )
-            for name in ("edge-a", "edge-b")
-        ]
-        async with connect(edges[0], "ann") as ann, connect(edges[1], "bob") as bob:
-            game_id = await start_game(ann, bob)
-            bus.needle = "said once"
-            await ann.send(Chat(game_id=game_id, text="said once"))
-            for player in (ann, bob):
-                assert (await player.expect(ChatMessage)).text == "said once"
-            # The edge appended it again (after a short wait): it is in the stream twice.
-            with trio.fail_after(5):
-                while True:
-                    inputs = [e.fields["e"] for e in await bus.read_after(INPUTS, "0-0")]
-                    if sum("said once" in entry for entry in inputs) == 2:
-                        break
-                    await trio.sleep(0.01)
-            # Said once: the next line each player hears is the next one.
-            await ann.send(Chat(game_id=game_id, text="and then this"))
-            for player in (ann, bob):
-                assert (await player.expect(ChatMessage)).text == "and then this"
-        stop.set()
-        nursery.cancel_scope.cancel()
+    async with (
+        in_process_cluster(bus) as edges,
+        connect(edges[0], "ann") as ann,
+        connect(edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        bus.needle = "said once"
+        await ann.send(Chat(game_id=game_id, text="said once"))
+        for player in (ann, bob):
+            assert (await player.expect(ChatMessage)).text == "said once"
+        # The edge appended it again (after a short wait): it is in the stream twice.
+        with trio.fail_after(5):
+            while True:
+                inputs = [e.fields["e"] for e in await bus.read_after(INPUTS, "0-0")]
+                if sum("said once" in entry for entry in inputs) == 2:
+                    break
+                await trio.sleep(0.01)
+        # Said once: the next line each player hears is the next one.
+        await ann.send(Chat(game_id=game_id, text="and then this"))
+        for player in (ann, bob):
+            assert (await player.expect(ChatMessage)).text == "and then this"

@@ -92,19 +92,23 @@ def usual_path_bytes(extension: Extension, text: str) -> bytes:
     return Connection(ConnectionType.SERVER, [extension]).send(TextMessage(text))
 
 
-async def test_spectators_get_the_usual_bytes_written_directly(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    direct: list[bytes] = []
+@pytest.fixture
+def direct(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every write the server's sockets took whole without hypercorn's send path."""
+    written_whole: list[bytes] = []
     write_nowait = DirectTCPServer.write_nowait
 
     def recording(self: DirectTCPServer, data: bytes) -> Written:
         written = write_nowait(self, data)
         if written is Written.WHOLE:
-            direct.append(data)
+            written_whole.append(data)
         return written
 
     monkeypatch.setattr(DirectTCPServer, "write_nowait", recording)
+    return written_whole
+
+
+async def test_spectators_get_the_usual_bytes_written_directly(direct: list[bytes]) -> None:
     async with (
         open_server(web=WebSettings(compression=True)) as server,
         connect(server, "ann") as ann,
@@ -353,18 +357,8 @@ async def test_a_connection_that_does_not_read_is_still_dropped_with_the_writer_
 
 
 async def test_players_lobby_frames_are_written_directly_with_the_usual_bytes(
-    monkeypatch: pytest.MonkeyPatch,
+    direct: list[bytes],
 ) -> None:
-    direct: list[bytes] = []
-    write_nowait = DirectTCPServer.write_nowait
-
-    def recording(self: DirectTCPServer, data: bytes) -> Written:
-        written = write_nowait(self, data)
-        if written is Written.WHOLE:
-            direct.append(data)
-        return written
-
-    monkeypatch.setattr(DirectTCPServer, "write_nowait", recording)
     async with open_server(web=WebSettings(compression=True)) as server:
         stream = await trio.open_tcp_stream(server.host, server.port)
         extra = {"Sec-WebSocket-Extensions": BROWSER_OFFER}
