@@ -44,7 +44,13 @@ async def test_batched_inputs_arrive_in_order_across_killed_connections(
             done = trio.Event()
             nursery.start_soon(kill_connections, done)
             for n in range(ITEMS):
-                await relay.inbox_send.send(ColorChanged(f"u{n}", "#000000"))
+                # Queued without a checkpoint, as the user actors of one loop turn queue
+                # theirs (``send`` would yield after each, and on a busy machine the relay
+                # could then flush each item alone).
+                try:
+                    relay.inbox_send.send_nowait(ColorChanged(f"u{n}", "#000000"))
+                except trio.WouldBlock:
+                    await relay.inbox_send.send(ColorChanged(f"u{n}", "#000000"))
                 if n % 50 == 0:
                     await trio.sleep(0.002)
             got: list[int] = []
