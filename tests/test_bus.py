@@ -21,10 +21,14 @@ from c4actors.bus import (
     DeleteField,
     Fenced,
     InMemoryBus,
+    Operation,
     PutField,
     open_redis_bus,
     parse_id,
 )
+from c4actors.bus.records import COMMITTED_ENTRY_FIELDS_MAX
+from c4actors.bus.redis_streams import _COMMIT
+from c4actors.bus.resp import Arg, RespError, RespPool
 from tests.redis_server import RedisServer
 
 REDIS_TRIM_SLACK = 100
@@ -283,3 +287,157 @@ async def test_a_bad_commit_applies_nothing(bus: Bus) -> None:
         await bus.commit(lease, [PutField("state", "a", "1"), Ack("in", "g", ("$",))])
     assert await bus.read_hash("state") == {}
     assert await bus.read_after("out", START) == []
+
+
+# --------------------------------------------------------------------------- the commit's encoding
+
+ODD_TEXT = [
+    "",
+    " ",
+    "\x00\x01\x7f",
+    "\r\n$5\r\nhello\r\n*2\r\n",  # RESP framing inside a value
+    "h",  # the script's run kinds and counts, as values
+    "x",
+    "-1",
+    "0",
+    "1e9",
+    '"quoted" \\ back\\slash [1, {"a": null}]',  # JSON, escapes and all
+    "été, 日本語, 😀, \u2028\u2029, \ufeff",
+    "é" * 10_000,
+]
+"""Values a commit carries unchanged, whatever the encoding: empty, control bytes, RESP's
+framing, the script's own markers, JSON, non-ASCII (two, three and four UTF-8 bytes), long."""
+
+
+async def test_a_commit_carries_any_text_unchanged(bus: Bus) -> None:
+    lease = await bus.acquire_lease("lease:core", "core-1", ttl=5)
+    assert lease is not None
+    fields = {f"f{n}:{text[:20]}": text for n, text in enumerate(ODD_TEXT)}
+    ids = await bus.commit(
+        lease,
+        [
+            *(PutField("state", field, value) for field, value in fields.items()),
+            Append("out é", fields),
+            Append("out é", {text[:50] or "empty": text for text in ODD_TEXT}),
+            PutField("state é 😀", "\r\n", "x"),
+        ],
+    )
+    assert len(ids) == 2
+    assert await bus.read_hash("state") == fields
+    assert await bus.read_hash("state é 😀") == {"\r\n": "x"}
+    entries = await bus.read_after("out é", START)
+    assert [e.id for e in entries] == ids
+    assert entries[0].fields == fields
+    assert entries[1].fields == {text[:50] or "empty": text for text in ODD_TEXT}
+
+
+async def test_a_commit_with_empty_runs(bus: Bus) -> None:
+    lease = await bus.acquire_lease("lease:core", "core-1", ttl=5)
+    assert lease is not None
+    await bus.ensure_group("in", "core")
+    first = await bus.append("in", {"n": "1"})
+    await bus.read_group("in", "core", "core-1")
+    assert await bus.commit(lease, []) == []
+    assert await bus.commit(lease, [Ack("in", "core", ())]) == []
+    ids = await bus.commit(
+        lease,
+        [
+            Ack("in", "core", ()),
+            PutField("state", "a", "1"),
+            Ack("in", "core", ()),
+            Append("out", {"n": "1"}),
+            Ack("in", "core", (first,)),
+        ],
+    )
+    assert len(ids) == 1
+    assert await bus.read_hash("state") == {"a": "1"}
+    assert await bus.pending_count("in", "core") == 0
+    await bus.release_lease(lease)
+    with pytest.raises(Fenced):  # an empty commit is fenced too
+        await bus.commit(lease, [])
+
+
+async def test_a_large_commit_applies_everything_in_order(bus: Bus) -> None:
+    """Runs far longer than one Lua ``unpack`` takes (about 8,000 values), interleaved
+    with others: the same effects as the operations one by one, in order."""
+    lease = await bus.acquire_lease("lease:core", "core-1", ttl=30)
+    assert lease is not None
+    await bus.ensure_group("in", "core")
+    inputs = [await bus.append("in", {"n": str(n)}) for n in range(9_000)]
+    for _ in range(90):
+        await bus.read_group("in", "core", "core-1")
+    puts = [PutField("state", f"user:{n}", f"v{n}") for n in range(6_000)]
+    operations: list[Operation] = [
+        *puts,
+        DeleteField("state", "user:0"),
+        PutField("state", "user:0", "again"),  # a put after a delete of the same field
+        *(DeleteField("state", f"user:{n}") for n in range(1, 4_500)),
+        PutField("other", "k", "v"),
+        PutField("state", "user:4499", "last"),  # the same hash again, in a new run
+        Append("out", {f"f{n}": str(n) for n in range(COMMITTED_ENTRY_FIELDS_MAX)}),
+        Ack("in", "core", tuple(inputs[:8_500])),
+        Ack("in", "core", tuple(inputs[8_500:])),
+        *(Append(f"edge:{n % 3}", {"d": str(n)}, maxlen=10_000) for n in range(300)),
+    ]
+    ids = await bus.commit(lease, operations)
+    assert len(ids) == 301
+    state = await bus.read_hash("state")
+    assert state == {
+        "user:0": "again",
+        "user:4499": "last",
+        **{f"user:{n}": f"v{n}" for n in range(4_500, 6_000)},
+    }
+    assert await bus.read_hash("other") == {"k": "v"}
+    (entry,) = await bus.read_after("out", START)
+    assert len(entry.fields) == COMMITTED_ENTRY_FIELDS_MAX
+    assert entry.id == ids[0]
+    assert await bus.pending_count("in", "core") == 0
+    edges = [await bus.read_after(f"edge:{n}", START, count=1_000) for n in range(3)]
+    assert [e.fields["d"] for e in edges[1]] == [str(n) for n in range(1, 300, 3)]
+    assert sorted((e.id for edge in edges for e in edge), key=parse_id) == sorted(
+        ids[1:], key=parse_id
+    )
+
+
+async def test_an_entry_too_large_for_a_commit_is_refused_before_anything(bus: Bus) -> None:
+    lease = await bus.acquire_lease("lease:core", "core-1", ttl=5)
+    assert lease is not None
+    too_many = {f"f{n}": "v" for n in range(COMMITTED_ENTRY_FIELDS_MAX + 1)}
+    with pytest.raises(ValueError, match="at most"):
+        await bus.commit(lease, [PutField("state", "a", "1"), Append("out", too_many)])
+    assert await bus.read_hash("state") == {}
+    assert await bus.read_after("out", START) == []
+
+
+async def test_the_script_refuses_malformed_runs_before_writing(redis_server: RedisServer) -> None:
+    """The commit script checks its runs' shape first: arguments that do not parse (a
+    count past the end, an unknown kind, a key index out of range) write nothing, even
+    when the runs before them are well formed."""
+    async with open_redis_bus(redis_server.url) as bus:
+        lease = await bus.acquire_lease("lease:core", "core-1", ttl=5)
+        assert lease is not None
+    pool = RespPool("127.0.0.1", redis_server.port)
+    good: list[Arg] = ["h", 2, "", 2, "a", "1"]
+    try:
+        malformed: list[list[Arg]] = [
+            ["h", 2, "", 4, "b", "2"],
+            ["z", 2, "", 0],
+            ["h", 3, "", 2, "b", "2"],
+            ["h", 2, ""],
+            ["h", 2, "", -2, "b", "2"],
+        ]
+        for bad in malformed:
+            (reply,) = await pool.execute(
+                [["EVAL", _COMMIT, 2, lease.name, "state", lease.token, *good, *bad]]
+            )
+            assert isinstance(reply, RespError) and reply.code == "BADCOMMIT", (bad, reply)
+        (reply,) = await pool.execute([["HGETALL", "state"]])
+        assert reply == []
+        (reply,) = await pool.execute(
+            [["EVAL", _COMMIT, 2, lease.name, "state", lease.token, *good]]
+        )
+        assert reply == []
+        (reply,) = await pool.execute([["HGETALL", "state"]])
+        assert reply == ["a", "1"]
+    finally:
+        pool.close()

@@ -28,6 +28,7 @@ from c4actors.bus.records import (
     Operation,
     PutField,
     StreamId,
+    check_committed_entry,
     parse_id,
 )
 
@@ -249,6 +250,7 @@ class InMemoryBus:
         for operation in operations:  # all or nothing: refuse a bad one before applying any
             if isinstance(operation, Append):
                 _check_append(operation)
+                check_committed_entry(operation.fields)
             elif isinstance(operation, Ack):
                 for stream_id in operation.ids:
                     parse_id(stream_id)

@@ -100,6 +100,22 @@ class DeleteField:
     field: str
 
 
+COMMITTED_ENTRY_FIELDS_MAX: Final = 2000
+"""Fields of one ``Append`` in a commit at most (``append`` alone has no such bound): Redis's
+commit script hands an entry's fields to XADD in one Lua ``unpack``, which Lua bounds at
+about 8,000 values, and a refusal there would come after the commit's earlier writes."""
+
+
+def check_committed_entry(fields: Mapping[str, str]) -> None:
+    """``ValueError`` for an ``Append`` no commit takes (both buses refuse it alike)."""
+    if not fields:
+        raise ValueError("a stream entry needs at least one field")
+    if len(fields) > COMMITTED_ENTRY_FIELDS_MAX:
+        raise ValueError(
+            f"a committed entry has at most {COMMITTED_ENTRY_FIELDS_MAX} fields, not {len(fields)}"
+        )
+
+
 Operation: TypeAlias = Append | Ack | PutField | DeleteField
 """What one ``Bus.commit`` applies atomically, in order, under a lease."""
 

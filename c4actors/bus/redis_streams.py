@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -53,6 +52,7 @@ from c4actors.bus.records import (
     Operation,
     PutField,
     StreamId,
+    check_committed_entry,
     parse_id,
 )
 
@@ -99,34 +99,55 @@ _COMMIT: Final = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED lease ' .. KEYS[1] .. ' is not held by ' .. ARGV[1])
 end
-local ids = {}
-for i, op in ipairs(cjson.decode(ARGV[2])) do
-  local key = KEYS[i + 1]
-  local kind = op[1]
-  if kind == 'xadd' then
-    local args = {key}
-    if op[2] ~= '' then
-      args[#args + 1] = 'MAXLEN'
-      args[#args + 1] = '~'
-      args[#args + 1] = op[2]
-    end
-    args[#args + 1] = '*'
-    for _, value in ipairs(op[3]) do args[#args + 1] = value end
-    ids[#ids + 1] = redis.call('XADD', unpack(args))
-  elseif kind == 'xack' then
-    -- pcall: a group that does not exist (lost with Redis's data) acknowledges nothing;
-    -- an error here must not leave the operations before it applied and those after not.
-    if #op[3] > 0 then redis.pcall('XACK', key, op[2], unpack(op[3])) end
-  elseif kind == 'hset' then
-    redis.call('HSET', key, op[2], op[3])
-  elseif kind == 'hdel' then
-    redis.call('HDEL', key, op[2])
+local last = #ARGV
+local at = 2
+while at <= last do
+  local kind, n = ARGV[at], tonumber(ARGV[at + 3])
+  if not KEYS[tonumber(ARGV[at + 1])] or not n or n < 0 or at + 3 + n > last
+     or not (kind == 'x' or kind == 'a' or kind == 'h' or kind == 'd') then
+    return redis.error_reply('BADCOMMIT run ' .. at .. ' does not parse')
   end
+  at = at + 4 + n
+end
+local ids = {}
+at = 2
+while at <= last do
+  local kind, key, extra = ARGV[at], KEYS[tonumber(ARGV[at + 1])], ARGV[at + 2]
+  local first, stop = at + 4, at + 3 + tonumber(ARGV[at + 3])
+  if kind == 'x' then
+    if extra == '' then
+      ids[#ids + 1] = redis.call('XADD', key, '*', unpack(ARGV, first, stop))
+    else
+      ids[#ids + 1] = redis.call('XADD', key, 'MAXLEN', '~', extra, '*', unpack(ARGV, first, stop))
+    end
+  else
+    -- unpack() gives at most a few thousand values: long runs go in chunks (an even size,
+    -- so a field and its value stay together).
+    for from = first, stop, 1000 do
+      local to = math.min(from + 999, stop)
+      if kind == 'h' then
+        redis.call('HSET', key, unpack(ARGV, from, to))
+      elseif kind == 'd' then
+        redis.call('HDEL', key, unpack(ARGV, from, to))
+      else
+        -- pcall: a group that does not exist (lost with Redis's data) acknowledges
+        -- nothing; an error here must not leave the runs before it applied and not those
+        -- after.
+        redis.pcall('XACK', key, extra, unpack(ARGV, from, to))
+      end
+    end
+  end
+  at = stop + 1
 end
 return ids
 """
-"""KEYS: the lease, then one key per operation; ARGV: the lease's token, the operations as
-JSON.  Checks the lease before writing anything, so a fenced commit applies nothing."""
+"""KEYS: the lease, then each key the operations name, once.  ARGV: the lease's token,
+then runs of operations, each ``kind, key's index in KEYS, extra, n`` and ``n`` values:
+``x`` an XADD (extra: MAXLEN or ``''``; the values: field, value, ...), ``h`` an HSET and
+``d`` an HDEL of consecutive operations on one hash (fields and values, or fields), ``a``
+an XACK (extra: the group; the values: ids).  Every value goes as it is, never encoded
+again.  The lease and the runs' shape are checked before anything is written, so a fenced
+or malformed commit applies nothing."""
 
 
 def _flat(fields: Mapping[str, str]) -> list[str]:
@@ -135,20 +156,68 @@ def _flat(fields: Mapping[str, str]) -> list[str]:
     return [item for pair in fields.items() for item in pair]
 
 
-def _encode(operation: Operation) -> tuple[str, list[object]]:
-    """One operation as (its key, its JSON array for ``_COMMIT``)."""
-    match operation:
-        case Append(stream=stream, fields=fields, maxlen=maxlen):
-            _check_maxlen(maxlen)
-            return stream, ["xadd", "" if maxlen is None else str(maxlen), _flat(fields)]
-        case Ack(stream=stream, group=group, ids=ids):
-            for stream_id in ids:
+def _flatten(lease: Lease, operations: Sequence[Operation]) -> list[resp.Arg]:
+    """``_COMMIT``'s arguments after its sha: the key count, the keys, the lease's token
+    and the runs.  Consecutive puts (or deletes) on one hash make one run, as do
+    consecutive acknowledgements of one stream and group: the script then calls Redis once
+    per run, not once per operation.  Every operation is checked before any is encoded.
+
+    Written for speed (the core calls it once per commit, with a field or two per move):
+    dispatch on the exact type, the open run's count patched in when the run closes."""
+    index: dict[str, int] = {lease.name: 1}
+    runs: list[resp.Arg] = []
+    open_kind = open_key = open_extra = ""  # the run operations may still join
+    count_at = count = 0
+    for operation in operations:
+        kind = type(operation)
+        if kind is PutField:
+            put = cast(PutField, operation)
+            if open_kind != "h" or open_key != put.key:
+                if open_kind:
+                    runs[count_at] = count
+                open_kind, open_key, open_extra, count = "h", put.key, "", 0
+                runs += ["h", index.setdefault(put.key, len(index) + 1), "", 0]
+                count_at = len(runs) - 1
+            runs += (put.field, put.value)
+            count += 2
+        elif kind is Append:
+            append = cast(Append, operation)
+            _check_maxlen(append.maxlen)
+            check_committed_entry(append.fields)
+            if open_kind:
+                runs[count_at] = count
+                open_kind = ""
+            values = _flat(append.fields)
+            maxlen = "" if append.maxlen is None else append.maxlen
+            runs += ["x", index.setdefault(append.stream, len(index) + 1), maxlen, len(values)]
+            runs += values
+        elif kind is Ack:
+            ack = cast(Ack, operation)
+            for stream_id in ack.ids:
                 parse_id(stream_id)
-            return stream, ["xack", group, list(ids)]
-        case PutField(key=key, field=field, value=value):
-            return key, ["hset", field, value]
-        case DeleteField(key=key, field=field):
-            return key, ["hdel", field]
+            if open_kind != "a" or open_key != ack.stream or open_extra != ack.group:
+                if open_kind:
+                    runs[count_at] = count
+                open_kind, open_key, open_extra, count = "a", ack.stream, ack.group, 0
+                runs += ["a", index.setdefault(ack.stream, len(index) + 1), ack.group, 0]
+                count_at = len(runs) - 1
+            runs += ack.ids
+            count += len(ack.ids)
+        elif kind is DeleteField:
+            delete = cast(DeleteField, operation)
+            if open_kind != "d" or open_key != delete.key:
+                if open_kind:
+                    runs[count_at] = count
+                open_kind, open_key, open_extra, count = "d", delete.key, "", 0
+                runs += ["d", index.setdefault(delete.key, len(index) + 1), "", 0]
+                count_at = len(runs) - 1
+            runs.append(delete.field)
+            count += 1
+        else:
+            raise TypeError(f"not a commit operation: {operation!r}")
+    if open_kind:
+        runs[count_at] = count
+    return [len(index), *index, lease.token, *runs]
 
 
 def _check_maxlen(maxlen: int | None) -> None:
@@ -419,13 +488,13 @@ class RedisBus:
         return done == 1
 
     async def commit(self, lease: Lease, operations: Sequence[Operation]) -> list[StreamId]:
-        encoded = [_encode(operation) for operation in operations]
-        keys = [lease.name, *(key for key, _op in encoded)]
-        payload = json.dumps([op for _key, op in encoded])
+        args = _flatten(lease, operations)
         if self._lean is not None:
-            return await self._fast_commit(keys, [lease.token, payload])
+            return await self._fast_commit(args)
+        keys = cast(list[str], args[1 : 1 + cast(int, args[0])])
+        tail = args[1 + len(keys) :]
         try:
-            ids: object = await self._call(self._commit(keys=keys, args=[lease.token, payload]))
+            ids: object = await self._call(self._commit(keys=keys, args=tail))
         except coredis.exceptions.ResponseError as exc:
             if str(exc).startswith("FENCED"):
                 raise Fenced(str(exc)) from None
@@ -436,11 +505,10 @@ class RedisBus:
     async def read_hash(self, key: str) -> dict[str, str]:
         return dict(await self._call(self._client.hgetall(key)))
 
-    async def _fast_commit(self, keys: list[str], args: list[str]) -> list[StreamId]:
-        tail: list[resp.Arg] = [len(keys), *keys, *args]
-        (reply,) = await self._fast([["EVALSHA", self._commit_sha, *tail]])
+    async def _fast_commit(self, args: list[resp.Arg]) -> list[StreamId]:
+        (reply,) = await self._fast([["EVALSHA", self._commit_sha, *args]])
         if isinstance(reply, resp.RespError) and reply.code == "NOSCRIPT":
-            (reply,) = await self._fast([["EVAL", _COMMIT, *tail]])  # loads it too
+            (reply,) = await self._fast([["EVAL", _COMMIT, *args]])  # loads it too
         if isinstance(reply, resp.RespError):
             if reply.code == "FENCED":
                 raise Fenced(reply.message)
