@@ -5,11 +5,13 @@ its command was in flight), on a real ``redis-server``."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import trio
 
 from c4actors.bus import resp
-from c4actors.bus.resp import RespError, RespPool, pack, parse
+from c4actors.bus.resp import INCOMPLETE, ReplyReader, RespError, RespPool, pack
 from tests.redis_server import RedisServer, command
 
 REPLY = (
@@ -24,23 +26,48 @@ PARSED = [
 ]
 
 
-def test_a_reply_parses_whole_and_at_no_split_point_early() -> None:
-    value, end = parse(REPLY)
-    assert end == len(REPLY)
+def _read_all(*chunks: bytes) -> list[resp.Reply]:
+    """Every whole reply in ``chunks``, fed one after another to one reader."""
+    reader = ReplyReader()
+    replies: list[resp.Reply] = []
+    for chunk in chunks:
+        reader.feed(chunk)
+        while (reply := reader.next()) is not INCOMPLETE:
+            replies.append(cast(resp.Reply, reply))
+    return replies
+
+
+def _checked(value: resp.Reply) -> resp.Reply:
+    """``value`` with its error reply checked and replaced by ``"error"``."""
     assert isinstance(value, list)
     error = value[2][2]  # type: ignore[index]
     assert isinstance(error, RespError)
     assert (error.code, error.message) == ("NOGROUP", "NOGROUP no such group")
     value[2][2] = "error"  # type: ignore[index]
-    assert value == PARSED
+    return value
+
+
+def test_a_reply_parses_whole_and_at_no_split_point_early() -> None:
+    (value,) = _read_all(REPLY)
+    assert _checked(value) == PARSED
     for split in range(len(REPLY)):
-        with pytest.raises(resp._Incomplete):
-            parse(REPLY[:split])
+        assert _read_all(REPLY[:split]) == []
+        (value,) = _read_all(REPLY[:split], REPLY[split:])
+        assert _checked(value) == PARSED
+    # one byte at a time, twice over: the second reply is read after the first
+    first, second = _read_all(*(REPLY[n : n + 1] for n in range(len(REPLY))), REPLY)
+    assert _checked(first) == _checked(second) == PARSED
 
 
 def test_garbage_is_refused() -> None:
+    reader = ReplyReader()
+    reader.feed(b"?what\r\n")
     with pytest.raises(ValueError, match="not a RESP2 reply"):
-        parse(b"?what\r\n")
+        reader.next()
+    reader = ReplyReader()
+    reader.feed(b"$2\r\n\xff\xfe\r\n")  # the bus writes text only: not UTF-8 is garbled
+    with pytest.raises(ValueError, match="utf-8"):
+        reader.next()
 
 
 def test_pack_writes_bulk_strings() -> None:
@@ -119,3 +146,18 @@ async def test_a_refused_connection_is_unavailable(redis_server: RedisServer) ->
     redis_server.kill()
     with pytest.raises(resp.RespUnavailable):
         await pool.execute([["PING"]])
+
+
+async def test_a_value_that_cannot_be_sent_is_the_caller_s_error(
+    redis_server: RedisServer,
+) -> None:
+    """Not an outage: a lone surrogate cannot be UTF-8, so the call fails with
+    ``ValueError`` before it takes a connection (an outage would be retried for ever)."""
+    pool = RespPool("127.0.0.1", redis_server.port)
+    try:
+        with pytest.raises(ValueError, match="surrogate"):
+            await pool.execute([["SET", "k", "\ud800"]])
+        assert pool.opened == 0
+        assert await pool.execute([["PING"]]) == ["PONG"]
+    finally:
+        pool.close()
