@@ -29,6 +29,18 @@ message for the connection's writer task, the usual path:
   wire before anything else.  A failed write (the peer is gone) writes nothing and leaves
   the error to the usual path, which ends the connection as before.
 
+The way in has a direct path too (``DirectTCPServer._read_data``): a chunk read from the
+socket of an open WebSocket that is nothing but whole plain text frames
+(``websocket_frames.client_texts``), arriving while hypercorn and wsproto are between
+messages, goes straight to the app as the messages hypercorn would have made of it, past
+hypercorn's HTTP/1.1 wrapper, wsproto's parser and hypercorn's message buffer (issue 17:
+that read path was 15% of the server's time in a closed loop).  Anything else (a partial
+frame, a control frame, a fragment, a compressed or oversized frame, bad UTF-8, a socket
+with compression negotiated) takes the usual path, so every limit and every close is
+decided where it always was.  Skipping wsproto for a chunk leaves its state as parsing the
+chunk would have: it is between messages before and after, and its size counter
+(``SizeLimit``) is set to what it would have counted.
+
 Wiring: ``DirectTCPServer`` (the listener's connection handler) and ``DirectWSStream``
 (hypercorn's HTTP/1.1 WebSocket stream, after ``install``) make themselves known in context
 variables of the connection's task, which the app's task inherits; after the handshake the
@@ -47,11 +59,12 @@ import trio
 from hypercorn.events import Closed, RawData
 from hypercorn.protocol import h11
 from hypercorn.protocol.ws_stream import ASGIWebsocketState
-from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 from wsproto.connection import ConnectionState
 
 from c4actors import websocket_compression
-from c4actors.websocket_frames import PreparedFrame, Variant, frame_bytes
+from c4actors.websocket_compression import SizeLimit
+from c4actors.websocket_frames import PreparedFrame, Variant, client_texts, frame_bytes
 from c4actors.websocket_stream import ClosingWSStream
 
 
@@ -71,10 +84,46 @@ class DirectTCPServer(TCPServer):
 
     pending = b""
     """Bytes of a direct write the kernel has not taken yet: written before anything else."""
+    websocket: DirectWSStream | None = None
+    """This connection's WebSocket stream, once hypercorn has made one."""
 
     async def run(self) -> None:
         _transport.set(self)  # seen by this connection's WebSocket stream and app
         await super().run()
+
+    async def _read_data(self) -> None:
+        """hypercorn's read loop (``TCPServer._read_data``), with a direct path for the
+        plainest WebSocket frames (module docstring).  Without a read timeout (hypercorn's
+        default) no cancel scope is made per read: its deadline would be infinite."""
+        stream = self.stream
+        if self.config.read_timeout is not None or not isinstance(stream, trio.SocketStream):
+            await super()._read_data()
+            return
+        handle = self.protocol.handle
+        while True:
+            try:
+                data = await stream.receive_some(MAX_RECV)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                break
+            websocket = self.websocket
+            if websocket is not None and data:
+                texts = websocket.plain_texts(data, self._between_requests())
+                if texts is not None:
+                    put = websocket.app_put
+                    assert put is not None  # plain_texts checked that the app runs
+                    for text in texts:
+                        await put({"type": "websocket.receive", "bytes": None, "text": text})
+                    continue
+            await handle(RawData(data))
+            if not data:
+                break
+        await handle(Closed())
+
+    def _between_requests(self) -> bool:
+        """Whether hypercorn's HTTP/1.1 layer holds no received bytes of its own."""
+        protocol = getattr(self.protocol, "protocol", None)
+        connection = getattr(protocol, "connection", None)
+        return isinstance(connection, h11.H11WSConnection) and not connection.buffer
 
     async def protocol_send(self, event: Any) -> None:
         if not isinstance(event, RawData):
@@ -127,6 +176,33 @@ class DirectWSStream(ClosingWSStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _stream.set(self)  # in the connection's task, before the app's task is spawned
+        transport = _transport.get(None)
+        if transport is not None:
+            transport.websocket = self
+
+    def plain_texts(self, data: bytes, between_requests: bool) -> list[str] | None:
+        """The messages in ``data`` if it may skip hypercorn and wsproto (module docstring):
+        the WebSocket is open and the app reads it, nothing of a message or frame is held
+        anywhere (``between_requests``: nor by the HTTP/1.1 layer), the only extension is
+        ``SizeLimit`` (no compression), and ``data`` is whole plain text frames within its
+        limit.  Then wsproto's size counter is set as parsing ``data`` would have set it,
+        and the caller hands the messages to the app; otherwise None, and nothing changed."""
+        if (
+            not between_requests
+            or self.closed
+            or self.state is not ASGIWebsocketState.CONNECTED
+            or self.app_put is None
+            or self.buffer.value is not None
+        ):
+            return None
+        limit = _idle_size_limit(self.connection)
+        if limit is None:
+            return None
+        texts = client_texts(data, min(limit.max_message_bytes, self.buffer.max_length))
+        if texts is not None:
+            limit._in_data_frame = True
+            limit._received = len(texts[-1].encode())
+        return texts
 
 
 class DirectWriter:
@@ -170,6 +246,30 @@ class DirectWriter:
     async def flush(self) -> None:
         """Finish a frame the kernel took only part of (``Written.PART``)."""
         await self.transport.flush()
+
+
+def _idle_size_limit(connection: Any) -> SizeLimit | None:
+    """The ``SizeLimit`` of a wsproto connection that is open and between messages, with no
+    event or byte waiting in it and no other extension; None otherwise (or if wsproto's
+    insides are not as expected: then nothing takes the direct path)."""
+    proto = getattr(connection, "_proto", None)
+    decoder = getattr(proto, "_frame_decoder", None)
+    message = getattr(proto, "_message_decoder", None)
+    if (
+        decoder is None
+        or message is None
+        or getattr(connection, "_state", None) is not ConnectionState.OPEN
+        or getattr(connection, "_events", True)
+        or len(decoder.buffer)
+        or decoder.header is not None
+        or message.opcode is not None
+    ):
+        return None
+    extensions = getattr(proto, "extensions", None)
+    if not extensions or len(extensions) != 1 or type(extensions[0]) is not SizeLimit:
+        return None
+    limit: SizeLimit = extensions[0]
+    return limit
 
 
 _transport: contextvars.ContextVar[DirectTCPServer] = contextvars.ContextVar(

@@ -13,6 +13,12 @@ The bytes differ only by how the socket frames messages, its ``Variant``:
 ``PreparedFrame`` keeps the text (for sockets written through hypercorn) and builds the bytes
 for each variant on first use, with wsproto's own framing and compression (the bytes are
 exactly those hypercorn would send; ``tests/test_websocket_frames.py`` compares them).
+
+The way in has its counterpart, ``client_texts``: the messages of a chunk received from a
+client when the chunk is nothing but the plainest frames (whole, final, masked, uncompressed
+text frames within the size limit, valid UTF-8), which is what a player's socket sends all
+game long.  Those it reads in a few slices; anything else it leaves to wsproto
+(``websocket_direct`` explains when it is asked, and why the result is the same).
 Pure: no socket, no task.
 """
 
@@ -53,6 +59,55 @@ def frame_bytes(text: str, variant: Variant) -> bytes:
     """The whole WebSocket frame (a final text frame) of ``text`` for a socket of ``variant``:
     the bytes hypercorn would send for it."""
     return bytes(_framer(variant).send_data(text, fin=True))
+
+
+_FIN_TEXT = 0x81
+"""First byte of a final, uncompressed text frame (FIN, no RSV bit, opcode 1)."""
+
+
+def client_texts(data: bytes, limit: int) -> list[str] | None:
+    """The text messages in ``data``, if it is only whole client frames, each final,
+    masked, uncompressed, of text, with a minimally encoded length of at most ``limit``
+    bytes and valid UTF-8; None for anything else (a partial frame at the end included), so
+    that wsproto parses it instead and answers exactly as it always has: each of those
+    conditions is one of its checks (RFC 6455 sections 5.1-5.7), and for such frames it
+    yields these texts and nothing else (``tests/test_websocket_frames.py`` compares the two).
+    """
+    texts: list[str] = []
+    at, end = 0, len(data)
+    while at < end:
+        if end - at < 6 or data[at] != _FIN_TEXT:
+            return None
+        second = data[at + 1]
+        if not second & 0x80:
+            return None  # unmasked: wsproto fails the connection (1002)
+        size = second & 0x7F
+        at += 2
+        if size == 126:
+            size = int.from_bytes(data[at : at + 2], "big")
+            at += 2
+            if size < 126:
+                return None  # not minimal: a protocol error
+        elif size == 127:
+            size = int.from_bytes(data[at : at + 8], "big")
+            at += 8
+            if size < 1 << 16 or size >> 63:
+                return None
+        start = at + 4
+        if size > limit or start + size > end:
+            return None
+        masked = data[start : start + size]
+        if size:
+            key = data[at:start] * (size // 4 + 1)
+            masked = (
+                int.from_bytes(masked, "little") ^ int.from_bytes(key[:size], "little")
+            ).to_bytes(size, "little")
+        try:
+            texts.append(masked.decode())
+        except UnicodeDecodeError:
+            return None  # wsproto fails the connection (1007)
+        at = start + size
+    return texts or None
 
 
 class PreparedFrame:

@@ -1,7 +1,9 @@
 """Direct writes of prepared frames (``c4actors.websocket_direct``): through a real server,
 spectators with and without compression get exactly the bytes hypercorn would have sent them,
 written directly; on a socket pair, a write the kernel takes in part is finished before
-anything else, and a spectator that does not read is dropped without ever being waited for."""
+anything else, and a spectator that does not read is dropped without ever being waited for.
+The way in: plain text frames reach the app without wsproto, and everything else (frames cut
+anywhere, control frames, fragments, bad frames) is parsed and closed by wsproto as before."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from c4actors.actors.user import ConnectionSettings, UserActor
 from c4actors.metrics import Metrics
 from c4actors.store import Store
 from c4actors.web import WebSettings
-from c4actors.websocket_compression import BoundedDeflate, SizeLimit
+from c4actors.websocket_compression import BoundedDeflate, FailingConnection, SizeLimit
 from c4actors.websocket_direct import (
     DirectTCPServer,
     DirectWriter,
@@ -32,7 +34,7 @@ from c4actors.websocket_direct import (
     Written,
 )
 from c4actors.websocket_frames import PreparedFrame, frame_bytes
-from protocol import GameState, Move, NewConnection, Watch, decode_server, encode
+from protocol import Error, GameState, Move, NewConnection, Seek, Watch, decode_server, encode
 from tests import rawws
 from tests.support import connect, open_server, start_game
 
@@ -375,3 +377,96 @@ async def test_players_lobby_frames_are_written_directly_with_the_usual_bytes(
             assert frame == usual_path_bytes(deflate, text_of(frame, True))
         assert b"".join(frames) in b"".join(direct), "written directly by the writer task"
         await stream.aclose()
+
+
+# ------------------------------------------------------------ the way in
+
+SEEK = rawws.frame(rawws.OP_TEXT, encode(Seek()).encode())
+"""A request refused before ``new_connection`` (``error not_connected``): one reply each."""
+OP_PING, OP_PONG = 0x9, 0xA
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every chunk the server's sockets handed to wsproto to parse."""
+    chunks: list[bytes] = []
+    receive_data = FailingConnection.receive_data
+
+    def recording(self: FailingConnection, data: bytes | None) -> None:
+        if data:
+            chunks.append(data)
+        receive_data(self, data)
+
+    monkeypatch.setattr(FailingConnection, "receive_data", recording)
+    return chunks
+
+
+async def replies(stream: trio.SocketStream, received: bytearray, count: int) -> list[int]:
+    """The opcodes of the server's next ``count`` frames (text replies must be errors)."""
+    with trio.fail_after(rawws.TIMEOUT):
+        while len(rawws.server_frames(received)) < count:
+            chunk = await stream.receive_some(65536)
+            assert chunk, "closed"
+            received += chunk
+    frames = rawws.server_frames(received)[:count]
+    for opcode, payload in frames:
+        if opcode == rawws.OP_TEXT:
+            assert isinstance(decode_server(payload.decode()), Error)
+    del received[: sum(len(whole) for whole in whole_frames(received)[:count])]
+    return [opcode for opcode, _ in frames]
+
+
+async def test_plain_frames_skip_wsproto_and_every_other_chunk_takes_it(
+    parsed: list[bytes],
+) -> None:
+    """Whole plain text frames go to the app without wsproto; frames cut anywhere, a ping
+    among them and a fragmented message are parsed by wsproto as before, in order."""
+    async with open_server() as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        answer = await rawws.handshake(stream, server.host, server.port)
+        received = bytearray(answer.rest)
+        await stream.send_all(SEEK * 3)
+        assert await replies(stream, received, 3) == [rawws.OP_TEXT] * 3
+        assert parsed == [], "read directly"
+        # One byte at a time: each chunk ends inside the frame (TCP may cut anywhere).
+        for index in range(len(SEEK)):
+            await stream.send_all(SEEK[index : index + 1])
+            await trio.sleep(0.001)
+        assert await replies(stream, received, 1) == [rawws.OP_TEXT]
+        assert parsed, "left to wsproto"
+        parsed.clear()
+        # A ping between two frames, then a message in two fragments.
+        await stream.send_all(SEEK + rawws.frame(OP_PING, b"hi") + SEEK)
+        assert sorted(await replies(stream, received, 3)) == [rawws.OP_TEXT] * 2 + [OP_PONG]
+        text = encode(Seek()).encode()
+        await stream.send_all(
+            rawws.frame(rawws.OP_TEXT, text[:3], fin=False) + rawws.frame(0x0, text[3:])
+        )
+        assert await replies(stream, received, 1) == [rawws.OP_TEXT]
+        assert len(parsed) == 2
+        # Between messages again: plain frames are read directly again.
+        parsed.clear()
+        await stream.send_all(SEEK)
+        assert await replies(stream, received, 1) == [rawws.OP_TEXT]
+        assert parsed == []
+        await stream.aclose()
+
+
+@pytest.mark.parametrize(
+    ("wire", "code"),
+    [
+        (SEEK[:1] + bytes([SEEK[1] & 0x7F]) + SEEK[6:], 1002),  # unmasked
+        (rawws.frame(rawws.OP_TEXT, b"\xff\xfe"), 1007),  # not UTF-8
+        (rawws.frame(rawws.OP_TEXT, b" " * 200_001), 1009),  # over hypercorn's limit
+        (SEEK + rawws.frame(rawws.OP_TEXT, b" " * 200_001), 1009),  # behind a plain one
+    ],
+)
+async def test_frames_the_direct_path_refuses_are_closed_as_before(wire: bytes, code: int) -> None:
+    web = WebSettings(connection=ConnectionSettings(max_message_bytes=100_000))
+    async with open_server(web=web) as server:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            answer = await rawws.handshake(stream, server.host, server.port)
+            await stream.send_all(wire)
+            received = await rawws.read_until_eof(stream, answer.rest)
+    assert rawws.close_code(received) == code
