@@ -485,3 +485,97 @@ async def test_an_input_appended_again_after_its_reply_was_lost_is_handled_once(
         await ann.send(Chat(game_id=game_id, text="and then this"))
         for player in (ann, bob):
             assert (await player.expect(ChatMessage)).text == "and then this"
+
+
+class HoldsARepeatedAppend(InMemoryBus):
+    """A bus that appends the first input entry containing ``needle`` and loses the reply,
+    then refuses the edge's appends of it again (unavailable) until ``release`` is set: the
+    repeat reaches the stream only once the test has let another core take over."""
+
+    needle: str | None = None
+    held: str | None = None
+    release = trio.Event()
+
+    async def append(
+        self, stream: str, fields: Mapping[str, str], *, maxlen: int | None = None
+    ) -> StreamId:
+        text = fields.get("e", "")
+        if stream == INPUTS and self.held is not None and self.held in text:
+            if not self.release.is_set():
+                raise BusUnavailable("still away")
+            self.held = None
+        entry_id = await super().append(stream, fields, maxlen=maxlen)
+        needle = self.needle
+        if needle is not None and stream == INPUTS and needle in text:
+            self.needle, self.held = None, needle
+            raise BusUnavailable("the connection dropped before the reply")
+        return entry_id
+
+
+async def greeted(bus: InMemoryBus, edge: str, core: str) -> bool:
+    """Whether ``core`` sent ``edge`` a batch (it took over, restored the state)."""
+    batches = await bus.read_after(frames_stream(edge), "0-0")
+    return any(core in entry.fields["d"] for entry in batches)
+
+
+async def test_an_input_appended_again_across_a_failover_is_handled_once() -> None:
+    """The first copy is handled and committed by one core; the edge's repeat arrives once
+    another core took over: that core knows the edge's last entry handled (committed with
+    the state), so it drops the repeat (a chat has no ``ply`` to refuse it by)."""
+    bus = HoldsARepeatedAppend()
+    bus.release = trio.Event()
+    settings = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False)
+    stop = trio.Event()
+
+    async def run_core(
+        name: str, scope: trio.CancelScope, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        with scope:
+            lease = CoreLease(bus, name)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(lease.run)
+
+                def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
+                    return CoreRelay(BusCoreLink(bus, name, lease), inbox)
+
+                await nursery.start(partial(run_server, settings, stop, core=relay))
+                task_status.started()
+
+    async with trio.open_nursery() as nursery:
+        first = trio.CancelScope()
+        await nursery.start(run_core, "core-1", first)
+        edges = [
+            await nursery.start(
+                partial(run_server, settings, stop, edge=partial(EdgeRelay, BusEdgeLink(bus, name)))
+            )
+            for name in ("edge-a", "edge-b")
+        ]
+        async with connect(edges[0], "ann") as ann, connect(edges[1], "bob") as bob:
+            game_id = await start_game(ann, bob)
+            bus.needle = "said once"
+            await ann.send(Chat(game_id=game_id, text="said once"))
+            for player in (ann, bob):
+                assert (await player.expect(ChatMessage)).text == "said once"
+            # The first core dies (nothing more of it runs); another takes over.
+            first.cancel()
+            await nursery.start(run_core, "core-2", trio.CancelScope())
+            with trio.fail_after(10):
+                for edge in ("edge-a", "edge-b"):  # it restored the state and greeted both
+                    while not await greeted(bus, edge, "core-2"):  # noqa: ASYNC110 (a stream)
+                        await trio.sleep(0.01)
+            bus.release.set()  # the edge's repeat reaches the stream now
+            with trio.fail_after(5):
+                while True:
+                    inputs = [e.fields["e"] for e in await bus.read_after(INPUTS, "0-0")]
+                    if sum("said once" in entry for entry in inputs) == 2:
+                        break
+                    await trio.sleep(0.01)
+            # Said once: the next line each player hears is the next one.
+            await ann.send(Chat(game_id=game_id, text="and then this"))
+            skip = (UserList, LobbyUpdate)
+            for player in (ann, bob):
+                with trio.fail_after(10):
+                    said = await player.expect_skipping(ChatMessage, *skip)
+                assert said.text == "and then this"
+        stop.set()
+        nursery.cancel_scope.cancel()

@@ -35,6 +35,7 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
     for conn in (4, 3, 5):
         state.following_changed(conn, True)  # each follower a field of its own
     state.following_changed(5, False)
+    state.inputs_handled({"edge-a": 7, "edge-b": 3})
     fields: dict[str, str] = {}
     committed(state, fields, 103.0)
     assert not state.dirty
@@ -52,6 +53,7 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
     ]
     assert second == Voice()
     assert saved.audiences == {**audiences, "following": [3, 4]}
+    assert saved.handled == {"edge-a": 7, "edge-b": 3}
     # Once the game is gone, its chat is too.
     state.game_gone("g1")
     committed(state, fields, 110.0)
@@ -68,4 +70,4 @@ def test_a_state_written_before_the_audiences_existed_restores_with_none() -> No
     assert keeper.AUDIENCES not in fields
     saved = keeper.load(fields, 2.0)
     assert saved is not None
-    assert (saved.audiences, saved.chats) == ({}, {})
+    assert (saved.audiences, saved.chats, saved.handled) == ({}, {}, {})

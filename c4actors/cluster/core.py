@@ -219,7 +219,8 @@ class CoreRelay:
         """What changed since the last commit (the lobby's and the games' journal)."""
         self._handled: dict[str, int] = {}
         """The number of the last input entry handled from each edge (``wire.Uplink.seq``),
-        since this core took over."""
+        committed with the entries' acknowledgement and restored by a core that takes over
+        (an entry appended again across a failover is still dropped)."""
         self._next_batch = 1
         """The next batch's number (``wire.Downlink.seq``): one count for every edge, so
         an edge's outbox made afresh never numbers one lower."""
@@ -264,6 +265,7 @@ class CoreRelay:
                 log.info("dropped a repeated input entry edge=%s seq=%d", entry.edge, entry.seq)
                 continue
             self._handled[entry.edge] = entry.seq
+            self.keeper.inputs_handled(self._handled)
             for item in entry.items:
                 await self._handle(entry.edge, item)
         await self._settle()
@@ -294,6 +296,7 @@ class CoreRelay:
             mailboxes[row.conn] = mailbox
             self._heard[row.edge] = now  # each edge has a whole timeout to be heard
         self._next_conn = saved.next_conn
+        self._handled = dict(saved.handled)
         games = []
         for game in saved.games:
             send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
@@ -368,6 +371,8 @@ class CoreRelay:
         async with self._committing:
             del self._heard[edge]
             self._outboxes.pop(edge, None)
+            if self._handled.pop(edge, None) is not None:
+                self.keeper.inputs_handled(self._handled)
             gone = [key for key in self._conns if key[0] == edge]
             log.warning("edge gone edge=%s connections=%d", edge, len(gone))
             for key in gone:

@@ -15,6 +15,9 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
   follow their players into a rematch (``LobbyActor.save_audiences``);
 * ``follow:<n>``: connection ``n`` follows the list of games (every page does: one field
   each, so a join stays O(1));
+* ``inputs_handled``: the number of the last input entry handled from each edge
+  (``wire.Uplink.seq``), so that an entry an edge appends again after a lost reply is
+  dropped by a core that took over after the first copy was handled;
 * ``clock``: the core's clock (``trio.current_time``) at its last commit.
 
 ``StateKeeper`` is the ``Journal`` the core's actors report to: it only notes what
@@ -58,6 +61,7 @@ GAME_PREFIX: Final = "game:"
 _COMPACT: Final = (",", ":")
 CHAT_PREFIX: Final = "chat:"
 FOLLOW_PREFIX: Final = "follow:"
+INPUTS_HANDLED: Final = "inputs_handled"
 
 
 @attrs.frozen
@@ -81,6 +85,8 @@ class SavedCore:
     games: list[Game]
     chats: dict[str, tuple[Voice, Voice]] = attrs.field(factory=dict)
     audiences: dict[str, Any] = attrs.field(factory=dict)
+    handled: dict[str, int] = attrs.field(factory=dict)
+    """The number of the last input entry handled from each edge (``wire.Uplink.seq``)."""
 
 
 class StateKeeper:
@@ -103,6 +109,8 @@ class StateKeeper:
         self._save_audiences: Callable[[], dict[str, Any]] | None = None
         self._following: dict[int, bool] = {}
         self._audiences_dirty = False
+        self._handled: dict[str, int] | None = None
+        """The relay's numbers of the last input entry handled per edge, when they changed."""
 
     # Journal
     def lobby_changed(self, take: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
@@ -132,6 +140,13 @@ class StateKeeper:
         self._following[conn] = following
         self._wake()
 
+    def inputs_handled(self, handled: dict[str, int]) -> None:
+        """The relay handled input entries: ``handled`` is the number of the last one from
+        each edge, committed with their acknowledgement (the relay's own dict: read at the
+        commit)."""
+        self._handled = handled
+        self._wake()
+
     def connection_changed(self, conn: int, row: ConnRow | None) -> None:
         """The relay's row of cluster connection ``conn`` is now ``row`` (None: gone)."""
         self._conns[conn] = row
@@ -141,7 +156,7 @@ class StateKeeper:
         """``fields`` were in ``STATE`` when this core took over: each one the first write
         of the whole lobby does not write again is deleted with it, but ``keep`` (the
         restored games' fields: written when they change) and the clock."""
-        self._stale = set(fields) - set(keep) - {CLOCK, NEXT_CONN}
+        self._stale = set(fields) - set(keep) - {CLOCK, NEXT_CONN, INPUTS_HANDLED}
 
     @property
     def dirty(self) -> bool:
@@ -153,6 +168,7 @@ class StateKeeper:
             or bool(self._gone)
             or bool(self._conns)
             or bool(self._following)
+            or self._handled is not None
         )
 
     def changes(self, next_conn: int) -> tuple[dict[str, str], list[str]]:
@@ -182,6 +198,9 @@ class StateKeeper:
                 puts[f"{FOLLOW_PREFIX}{conn}"] = "1"
             else:
                 deletes.append(f"{FOLLOW_PREFIX}{conn}")
+        if self._handled is not None:
+            puts[INPUTS_HANDLED] = json.dumps(self._handled, separators=_COMPACT)
+            self._handled = None
         for game_id, game in self._games.items():
             puts[GAME_PREFIX + game_id] = game_state.to_json(game)
         for game_id, voices in self._chats.items():
@@ -236,9 +255,13 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
         )
         if following:
             audiences["following"] = following
+        handled = json.loads(fields.get(INPUTS_HANDLED, "{}"))
+        if not isinstance(handled, dict):
+            raise TypeError("the inputs handled are not an object")
+        handled = {str(edge): int(seq) for edge, seq in handled.items()}
     except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
         raise ValueError(f"not a core state: {exc!r}") from None
-    return SavedCore(lobby, conns, next_conn, games, chats, audiences)
+    return SavedCore(lobby, conns, next_conn, games, chats, audiences, handled)
 
 
 _GAME_FIELDS: Final = (GAME_PREFIX, CHAT_PREFIX)
