@@ -70,6 +70,7 @@ from protocol import (
 from tests.cluster_processes import Cluster, running_cluster, start_node
 from tests.redis_server import RedisServer
 from tests.support import Client, connect, start_game
+from tests.test_cluster_broadcasts import watcher
 from tests.test_cluster_faults import WIN, address, moves
 
 BASE_SECONDS = 3.0
@@ -216,6 +217,37 @@ async def test_spectators_followers_chat_limits_and_the_start_time_survive_a_fai
                     response = await http.get(url)
         assert began <= response.json()["started_at"] <= started
         assert bad_lines(*cluster.edges, standby) == [], standby.log()
+
+
+async def test_broadcasts_the_dead_core_had_not_sent_reach_the_watchers_by_the_resync(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The lobby coalesces its broadcasts (here over 30 s): the core dies with a
+    ``lobby_update`` and a ``game_list_update`` committed in its state but not sent.  The
+    edges, seeing a new core, ask a resync of each channel, and the watcher on the other
+    edge gets fresh lists with what it missed (not 30 s later: never, from the new core)."""
+    extra = ["--lobby-tick", "30"]
+    async with with_standby(redis_server.url, tmp_path / "c4.sqlite3", extra) as (cluster, standby):
+        edge_a, edge_b = cluster.edges
+        async with watcher(edge_b.ws_url, "wendy") as wendy:
+            await wendy.until_names({"wendy"})
+            await wendy.client.send(FollowGames())
+            await wendy.until_games(set())
+            async with (
+                connect(address(edge_a), "ann") as ann,
+                connect(address(edge_a), "bob") as bob,
+            ):
+                game_id = await start_game(bob, ann)
+                # Committed (both players have game_started); the broadcasts wait for the tick.
+                os.kill(cluster.core.pid, signal.SIGKILL)
+                cluster.core.wait()
+                with trio.fail_after(20):
+                    while "core state restored" not in standby.log():  # noqa: ASYNC110 (a log)
+                        await trio.sleep(0.05)
+                await wendy.until_names({"wendy", "ann", "bob"})
+                await wendy.until_games({game_id})
+        assert (wendy.lists, wendy.game_lists) == (2, 2)  # its own, then the resync's
+        assert "asking a resync" not in "".join(edge.log() for edge in cluster.edges)
 
 
 async def test_an_unfinished_input_is_played_once_and_the_deposed_core_writes_nothing(
