@@ -250,6 +250,52 @@ async def test_broadcasts_the_dead_core_had_not_sent_reach_the_watchers_by_the_r
         assert "asking a resync" not in "".join(edge.log() for edge in cluster.edges)
 
 
+async def test_a_finished_games_chat_survives_a_failover(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The chat stays open a while after the game's end, its record written and the lobby
+    told: a standby runs it again, so the players and the spectator who saw the end go on
+    hearing it, and its flood rule still remembers what was said before the outage."""
+    async with with_standby(redis_server.url, tmp_path / "c4.sqlite3") as (cluster, standby):
+        edge_a, edge_b = cluster.edges
+        async with (
+            connect(address(edge_a), "ann") as ann,
+            connect(address(edge_b), "bob") as bob,
+            connect(address(edge_a), "cat") as cat,
+            open_redis_bus(redis_server.url) as bus,
+        ):
+            game_id = await start_game(bob, ann, skip=(LobbyUpdate,))
+            await cat.send(Watch(game_id=game_id))
+            await cat.expect_skipping(Watching, LobbyUpdate)
+            for player in (ann, bob):
+                await player.expect_skipping(SpectatorCount, LobbyUpdate)
+            skip = (LobbyUpdate, UserList, SpectatorCount, GameState, GameList, GameListUpdate)
+            await moves(ann, bob, game_id, range(len(WIN)))
+            for hearer in (ann, bob, cat):
+                over = await hearer.expect_skipping(GameOver, *skip)
+                assert over.winner == "ann"
+            await ann.send(Chat(game_id=game_id, text="good game"))
+            for hearer in (ann, bob, cat):
+                assert (await hearer.expect_skipping(ChatMessage, *skip)).text == "good game"
+            with trio.move_on_after(10):  # the chat's state committed (the game's record too)
+                while f"ended:{game_id}" not in await bus.read_hash("c4:state"):  # noqa: ASYNC110 (Redis)
+                    await trio.sleep(0.05)
+            os.kill(cluster.core.pid, signal.SIGKILL)
+            cluster.core.wait()
+            with trio.fail_after(20):
+                while "core state restored" not in standby.log():  # noqa: ASYNC110 (a log)
+                    await trio.sleep(0.05)
+            await bob.send(Chat(game_id=game_id, text="well played"))
+            for hearer in (ann, bob, cat):
+                with trio.fail_after(10):
+                    said = await hearer.expect_skipping(ChatMessage, *skip)
+                assert said.text == "well played"
+            await ann.send(Chat(game_id=game_id, text="Good game!"))  # said before the outage
+            flood = await ann.expect_skipping(Error, *skip)
+            assert (flood.code, flood.ref) == ("chat_flood", "chat")
+        assert bad_lines(*cluster.edges, standby) == [], standby.log()
+
+
 async def test_an_unfinished_input_is_played_once_and_the_deposed_core_writes_nothing(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:

@@ -88,6 +88,15 @@ FAN_OUT_CHUNK: Final = 256
 and every other task runs in between, as with the lobby's broadcasts."""
 
 
+@attrs.frozen
+class AfterEnd:
+    """A finished game's chat restored by a cluster's standby: when it closes and which
+    players moved on (``chat_rules.ChatRoom``), its game recorded and reported already."""
+
+    closes_at: float
+    moved_on: frozenset[int] = frozenset()
+
+
 class GameActor:
     """Runs one game from ``game_started`` to ``game_over``; see the module docstring."""
 
@@ -112,8 +121,12 @@ class GameActor:
         move_gate: MoveGate | None = None,
         spectators: list[Mailbox] | None = None,
         voices: tuple[chat_rules.Voice, chat_rules.Voice] | None = None,
+        after_end: AfterEnd | None = None,
     ) -> None:
         self.game_id = setup.game_id
+        self._recorded = after_end is not None
+        """Restored after its end (``after_end``): recorded and reported already, only its
+        chat runs, until it closes."""
         self.move_gate = move_gate
         """Where each move waits for its turn at saturation (``c4actors.move_gate``)."""
         self.door = door if door is not None else SpectatorDoor()
@@ -143,11 +156,15 @@ class GameActor:
             self.game = restored
             deadline = restored.deadline
             self._started = [] if deadline is None else [core.ArmDeadline(deadline)]
-        if journal is not None:
+        if journal is not None and after_end is None:
             journal.game_changed(self.game)
         self.chat = chat_rules.ChatRoom(settings=chat or chat_rules.ChatSettings(enabled=False))
         if voices is not None:
             self.chat = attrs.evolve(self.chat, voices=voices)
+        if after_end is not None:
+            self.chat = attrs.evolve(
+                self.chat, closes_at=after_end.closes_at, moved_on=after_end.moved_on
+            )
         self.deadline = math.inf
         self._last_now = -math.inf
         self.spectators: dict[int, Mailbox] = {m.conn: m for m in spectators or ()}
@@ -261,7 +278,8 @@ class GameActor:
         committed, so this process neither ends it nor writes its record (a deposed core
         writes nothing).
         """
-        shutting_down = handed_over = False
+        shutting_down = False
+        handed_over = self._recorded
         async with self.inbox:
             try:
                 self._carry_out(self._started)
@@ -271,7 +289,7 @@ class GameActor:
                 self._apply(core.Aborted(crashed=True))
             except trio.Cancelled:
                 shutting_down = True
-                handed_over = self.journal is not None and not self.game.is_over
+                handed_over = self._recorded or (self.journal is not None and not self.game.is_over)
                 if not handed_over:
                     self._apply(core.Aborted())
                 raise
@@ -311,9 +329,18 @@ class GameActor:
         a move or a quit ``game_over``).  Cancelled with the server like the game."""
         if not self.chat.lingers or self.chat.closes_at is None:
             return
+        self._chat_noted()
         with trio.move_on_at(self.chat.closes_at):
             while self.chat.closes_at is not None and trio.current_time() < self.chat.closes_at:
                 self._handle(await self.inbox.receive())
+        if self.journal is not None:
+            self.journal.chat_lingers(self.game, None)  # closed (not when cancelled)
+
+    def _chat_noted(self) -> None:
+        """Tell the journal the finished game's chat as it is now (a cluster's standby runs
+        it again until it closes)."""
+        if self.journal is not None:
+            self.journal.chat_lingers(self.game, self.chat)
 
     async def _play(self) -> None:
         """Handle the inbox until the game is over, waking at the armed deadline.
@@ -395,6 +422,8 @@ class GameActor:
                 self._apply(core.QuitRequested(sender.conn, name), sender)
             case MovedOn(conn=conn):
                 self.chat = self.chat.player_moved_on(conn, self.game, trio.current_time())
+                if self.game.is_over:
+                    self._chat_noted()
             case GameRequest(sender=sender, event=event):
                 self._apply(event, sender)
             case Say(sender=sender, name=name, text=text, sent_at=sent_at):
@@ -404,7 +433,10 @@ class GameActor:
                     self.chat, self.game, request, trio.current_time()
                 )
                 if self.journal is not None and self.chat is not before_chat:
-                    self.journal.chat_changed(self.game_id, self.chat.voices)
+                    if self.game.is_over:
+                        self._chat_noted()  # its game's fields are gone (or soon will be)
+                    else:
+                        self.journal.chat_changed(self.game_id, self.chat.voices)
                 self._carry_out(effects, sender)
             case WatchGame(mailbox=mailbox, spectators=spectators):
                 self._watch(mailbox, spectators)

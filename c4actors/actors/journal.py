@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from c4actors.chat_rules import Voice
+from c4actors.chat_rules import ChatRoom, Voice
 from c4actors.game_state import Game
 
 
@@ -35,6 +35,11 @@ class Journal(Protocol):
     def chat_changed(self, game_id: str, voices: tuple[Voice, Voice]) -> None:
         """A message was accepted in the game's chat: its players' ``voices`` (what the
         flood rule remembers) are now these."""
+        ...
+
+    def chat_lingers(self, game: Game, room: ChatRoom | None) -> None:
+        """A finished game's chat, open a while after its end (its record written and the
+        lobby told, so the game itself is gone), is now ``room``; None once it closed."""
         ...
 
     def audiences_changed(self, save: Callable[[], dict[str, Any]]) -> None:

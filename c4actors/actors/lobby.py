@@ -32,7 +32,7 @@ import attrs
 import trio
 
 from c4actors.actors.computer import ComputerPlayer
-from c4actors.actors.game import GameActor
+from c4actors.actors.game import AfterEnd, GameActor
 from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
     KNOCK,
@@ -235,6 +235,9 @@ class RestoredGame:
     inbox: trio.MemorySendChannel[GameInput]
     receive: trio.MemoryReceiveChannel[GameInput]
     voices: tuple[Voice, Voice] | None = None
+    after_end: AfterEnd | None = None
+    """Set for a finished game whose chat is still open (its record written, the lobby
+    told): only that chat is run again, until it closes."""
 
 
 @attrs.frozen
@@ -601,7 +604,10 @@ class LobbyActor:
             self._mailboxes = dict(item.mailboxes)
             self._restore_audiences(item.audiences, {g.game.game_id for g in item.games})
             for restored in item.games:
-                self._resume_game(restored)
+                if restored.after_end is None:
+                    self._resume_game(restored)
+                else:
+                    self._resume_chat(restored)
             log.info(
                 "lobby restored users=%d games=%d connections=%d",
                 self._state.user_count(),
@@ -677,6 +683,25 @@ class LobbyActor:
             voices=restored.voices,
         )
 
+    def _resume_chat(self, restored: RestoredGame) -> None:
+        """Run a finished game's chat again (``TakeOver``), still open after its end: its
+        players who are here, and the spectators who saw its end (kept to follow its
+        players into a rematch), hear what is said until it closes."""
+        game = restored.game
+        mailboxes = [mailbox for conn in game.connected() if (mailbox := self._mailboxes.get(conn))]
+        _, watching = self._followers.by_game.get(game.game_id, ("", []))
+        spectators = [mailbox for conn in watching if (mailbox := self._mailboxes.get(conn))]
+        self._run_game(
+            game.setup,
+            mailboxes,
+            restored.receive,
+            None,
+            restored=game,
+            spectators=spectators,
+            voices=restored.voices,
+            after_end=restored.after_end,
+        )
+
     def _computer(
         self, setup: GameSetup, inbox: trio.MemorySendChannel[GameInput]
     ) -> ComputerPlayer | None:
@@ -699,13 +724,16 @@ class LobbyActor:
         restored: Game | None = None,
         spectators: list[Mailbox] | None = None,
         voices: tuple[Voice, Voice] | None = None,
+        after_end: AfterEnd | None = None,
     ) -> None:
         """Open the game's spectators' door and start its actor: one place for a new game
         and one restored after a failover, so both run with the same settings.
         ``mailboxes``: the players who are here, seat 1 first (a restored game may have
         fewer than two); a restored game's ``spectators`` and chat ``voices``."""
         assert self._nursery is not None
-        door = self._doors[setup.game_id] = SpectatorDoor()
+        door = SpectatorDoor()
+        if after_end is None:  # a finished game's chat takes no spectators
+            self._doors[setup.game_id] = door
         actor = GameActor(
             setup,
             tuple(mailboxes),
@@ -725,6 +753,7 @@ class LobbyActor:
             restored=restored,
             spectators=spectators,
             voices=voices,
+            after_end=after_end,
         )
         self._nursery.start_soon(actor.run, name=f"game {setup.game_id}")
 

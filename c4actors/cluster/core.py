@@ -38,6 +38,7 @@ import trio
 import trio.testing
 
 from c4actors import game_state
+from c4actors.actors.game import AfterEnd
 from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
     GameInput,
@@ -288,6 +289,7 @@ class CoreRelay:
         kept = [keeper.GAME_PREFIX + game.game_id for game in saved.games]
         kept += [keeper.CHAT_PREFIX + game.game_id for game in saved.games]
         kept += [f"{keeper.CONN_PREFIX}{row.conn}" for row in saved.conns]
+        kept += [keeper.ENDED_PREFIX + ended.game.game_id for ended in saved.ended]
         self.keeper.loaded(fields, kept)
         mailboxes: dict[int, Mailbox] = {}
         for row in saved.conns:
@@ -302,6 +304,11 @@ class CoreRelay:
             send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
             self.games[game.game_id] = send
             games.append(RestoredGame(game, send, receive, saved.chats.get(game.game_id)))
+        for ended in saved.ended:  # a finished game's chat, still open
+            send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
+            self.games[ended.game.game_id] = send
+            after_end = AfterEnd(ended.closes_at, ended.moved_on)
+            games.append(RestoredGame(ended.game, send, receive, ended.voices, after_end))
         await self.lobby.send(TakeOver(self.keeper, saved.lobby, mailboxes, games, saved.audiences))
         log.info(
             "core state restored connections=%d games=%d edges=%d",

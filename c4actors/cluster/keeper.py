@@ -11,6 +11,8 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
   control, clocks, deadlines), from its start until the lobby has heard of its end;
 * ``chat:<id>``: a game in progress's chat as far as its flood rule remembers it (each
   player's recent messages), once someone spoke, until the game is gone;
+* ``ended:<id>``: a finished game's chat while it stays open after the end (the game, when
+  the chat closes, the voices, the players who moved on), until it closes;
 * ``audiences``: who watches which game and the spectators of finished games kept to
   follow their players into a rematch (``LobbyActor.save_audiences``);
 * ``follow:<n>``: connection ``n`` follows the list of games (every page does: one field
@@ -46,7 +48,7 @@ import attrs
 import cattrs
 
 from c4actors import game_state
-from c4actors.chat_rules import Said, Voice
+from c4actors.chat_rules import ChatRoom, Said, Voice
 from c4actors.game_state import Game
 from c4actors.lobby_state import REST_PART, LobbyState
 
@@ -62,6 +64,7 @@ _COMPACT: Final = (",", ":")
 CHAT_PREFIX: Final = "chat:"
 FOLLOW_PREFIX: Final = "follow:"
 INPUTS_HANDLED: Final = "inputs_handled"
+ENDED_PREFIX: Final = "ended:"
 
 
 @attrs.frozen
@@ -71,6 +74,17 @@ class ConnRow:
     conn: int
     edge: str
     local: int
+
+
+@attrs.frozen
+class EndedChat:
+    """A finished game's chat, still open (``Journal.chat_lingers``), times on the reader's
+    clock."""
+
+    game: Game
+    voices: tuple[Voice, Voice]
+    closes_at: float
+    moved_on: frozenset[int]
 
 
 @attrs.frozen
@@ -87,6 +101,7 @@ class SavedCore:
     audiences: dict[str, Any] = attrs.field(factory=dict)
     handled: dict[str, int] = attrs.field(factory=dict)
     """The number of the last input entry handled from each edge (``wire.Uplink.seq``)."""
+    ended: list[EndedChat] = attrs.field(factory=list)
 
 
 class StateKeeper:
@@ -109,6 +124,7 @@ class StateKeeper:
         self._save_audiences: Callable[[], dict[str, Any]] | None = None
         self._following: dict[int, bool] = {}
         self._audiences_dirty = False
+        self._ended: dict[str, tuple[Game, ChatRoom | None]] = {}
         self._handled: dict[str, int] | None = None
         """The relay's numbers of the last input entry handled per edge, when they changed."""
 
@@ -130,6 +146,10 @@ class StateKeeper:
 
     def chat_changed(self, game_id: str, voices: tuple[Voice, Voice]) -> None:
         self._chats[game_id] = voices
+        self._wake()
+
+    def chat_lingers(self, game: Game, room: ChatRoom | None) -> None:
+        self._ended[game.game_id] = (game, room)
         self._wake()
 
     def audiences_changed(self, save: Callable[[], dict[str, Any]]) -> None:
@@ -169,6 +189,7 @@ class StateKeeper:
             or bool(self._conns)
             or bool(self._following)
             or self._handled is not None
+            or bool(self._ended)
         )
 
     def changes(self, next_conn: int) -> tuple[dict[str, str], list[str]]:
@@ -204,9 +225,20 @@ class StateKeeper:
         for game_id, game in self._games.items():
             puts[GAME_PREFIX + game_id] = game_state.to_json(game)
         for game_id, voices in self._chats.items():
-            rows = [[[said.at, said.norm] for said in voice.recent] for voice in voices]
-            puts[CHAT_PREFIX + game_id] = json.dumps(rows, separators=_COMPACT)
+            puts[CHAT_PREFIX + game_id] = json.dumps(_voice_rows(voices), separators=_COMPACT)
         deletes += [prefix + game_id for game_id in sorted(self._gone) for prefix in _GAME_FIELDS]
+        for game_id, (game, room) in self._ended.items():
+            if room is None or room.closes_at is None:
+                deletes.append(ENDED_PREFIX + game_id)
+            else:
+                ended = {
+                    "game": game_state.to_json(game),
+                    "closes_at": room.closes_at,
+                    "voices": _voice_rows(room.voices),
+                    "moved_on": sorted(room.moved_on),
+                }
+                puts[ENDED_PREFIX + game_id] = json.dumps(ended, separators=_COMPACT)
+        self._ended = {}
         if self._stale and self._lobby_dirty and take is not None:
             deletes += sorted(self._stale - puts.keys() - set(deletes))
             self._stale = set()
@@ -259,13 +291,30 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
         if not isinstance(handled, dict):
             raise TypeError("the inputs handled are not an object")
         handled = {str(edge): int(seq) for edge, seq in handled.items()}
+        ended = [
+            _ended_chat(json.loads(text), delta)
+            for field, text in sorted(fields.items())
+            if field.startswith(ENDED_PREFIX)
+        ]
     except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
         raise ValueError(f"not a core state: {exc!r}") from None
-    return SavedCore(lobby, conns, next_conn, games, chats, audiences, handled)
+    return SavedCore(lobby, conns, next_conn, games, chats, audiences, handled, ended)
 
 
 _GAME_FIELDS: Final = (GAME_PREFIX, CHAT_PREFIX)
 """The fields of one game, deleted together once it is gone."""
+
+
+def _voice_rows(voices: tuple[Voice, Voice]) -> list[list[list[Any]]]:
+    return [[[said.at, said.norm] for said in voice.recent] for voice in voices]
+
+
+def _ended_chat(data: Any, delta: float) -> EndedChat:
+    """An ``ended:<id>`` field, moved onto the reader's clock."""
+    game = game_state.shifted(game_state.from_json(str(data["game"])), delta)
+    closes_at = float(data["closes_at"]) + delta
+    moved_on = frozenset(int(conn) for conn in data["moved_on"])
+    return EndedChat(game, _voices(data["voices"], delta), closes_at, moved_on)
 
 
 def _voices(rows: Any, delta: float) -> tuple[Voice, Voice]:
