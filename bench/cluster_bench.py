@@ -56,6 +56,7 @@ from protocol.codec import decode_server, encode
 from protocol.messages import (
     Accept,
     Challenge,
+    GameOver,
     GameStarted,
     GameState,
     Invitation,
@@ -150,6 +151,8 @@ class Deployment:
     pids: dict[str, int]
     """Role -> pid, the first the ``--server-pid`` (the single process, or the core)."""
     processes: dict[str, ServerProcess]
+    redis_port: int = 0
+    """The cluster's Redis (0: none)."""
 
 
 def _env() -> dict[str, str]:
@@ -191,7 +194,7 @@ def cluster(
         pids = {role: process.pid for role, process in processes.items() if role != "standby"}
         pids["redis-server"] = redis.pid
         urls = (processes["edge A"].ws_url, processes["edge B"].ws_url)
-        yield Deployment("core + 2 edges", urls, pids, processes)
+        yield Deployment("core + 2 edges", urls, pids, processes, redis.port)
 
 
 def run_loadtest(deployment: Deployment, scenario: str, args: Sequence[str]) -> Summary:
@@ -489,6 +492,145 @@ def failover(directory: Path) -> Failover:
     return result
 
 
+# --------------------------------------------------------------------------- hops
+
+
+@attrs.frozen
+class ProbeMove:
+    """One probe move: its game and ply, when it was sent and when each player had it."""
+
+    game_id: str
+    ply: int
+    sent: float
+    mover: float
+    other: float
+
+
+async def _probe_games(urls: tuple[str, ...], pairs: int, window: float) -> list[ProbeMove]:
+    """``pairs`` games, a player on each edge, a move a second in each (staggered): the
+    wall-clock times (``time.time``, Redis's MONITOR clock) of each move's hops."""
+    url_a, url_b = urls
+    done: list[ProbeMove] = []
+
+    async def play(index: int) -> None:
+        async with open_socket(url_a) as ws_a, open_socket(url_b) as ws_b:
+            ann, bob = _Player(ws_a, f"pa{index}"), _Player(ws_b, f"pb{index}")
+            for player in (ann, bob):
+                await player.send(encode(NewConnection(username=player.name)))
+                await player.until(Welcome)
+            await trio.sleep(index / pairs)
+            end = trio.current_time() + window
+            while trio.current_time() < end:
+                await ann.send(encode(Challenge(opponent=bob.name)))
+                await bob.until(Invitation)
+                await bob.send(encode(Accept(challenger=ann.name)))
+                started = await bob.until(GameStarted)
+                assert isinstance(started, GameStarted)
+                for player in (ann, bob):
+                    await player.until(GameState)
+                first = (bob, ann) if started.player1 == bob.name else (ann, bob)
+                # The first player wins on the bottom row at ply 6, the second stacks
+                # column 6 meanwhile: seven moves, then a new game.
+                for ply, column in enumerate((0, 6, 1, 6, 2, 6, 3)):
+                    mover, other = first[ply % 2], first[1 - ply % 2]
+                    sent = time.time()
+                    await mover.send(encode(Move(game_id=started.game_id, column=column, ply=ply)))
+                    await mover.until(GameState)
+                    mover_at = time.time()
+                    await other.until(GameState)
+                    done.append(ProbeMove(started.game_id, ply, sent, mover_at, time.time()))
+                    await trio.sleep(max(0.0, 1.0 - (time.time() - sent)))
+                for player in (ann, bob):
+                    await player.until(GameOver)
+
+    async with trio.open_nursery() as nursery:
+        for index in range(pairs):
+            nursery.start_soon(play, index)
+    return done
+
+
+def _monitor_lines(path: Path) -> list[tuple[float, str, str]]:
+    """MONITOR's lines: (time, command, the rest)."""
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        stamp, _, rest = line.partition(" ")
+        _, _, command = rest.partition("] ")
+        name, _, args = command.partition(" ")
+        try:
+            rows.append((float(stamp), name.strip('"').upper(), args))
+        except ValueError:
+            continue
+    return rows
+
+
+def _percentiles(values: list[float]) -> str:
+    if not values:
+        return "-"
+    values = sorted(values)
+
+    def at(q: float) -> float:
+        return 1000 * values[min(len(values) - 1, int(q * len(values)))]
+
+    return f"p50 {at(0.5):.2f} / p90 {at(0.9):.2f} / p99 {at(0.99):.2f} / max {at(1.0):.2f} ms"
+
+
+def hops(directory: Path, games: int, window: float, pairs: int, seed: int) -> None:
+    """Where a move's time goes across the cluster's hops (printed, not written): an open
+    loop of ``games`` at 1 move/s from the load tester, ``pairs`` probe games of this
+    process beside it, and Redis's MONITOR giving when each probe move's input entry
+    (XADD) and the commit with its frames (EVALSHA) reached Redis."""
+    with cluster(directory) as deployment:
+        port = deployment.redis_port
+        monitor_path = directory / "monitor.log"
+        with monitor_path.open("w") as out:
+            monitor = subprocess.Popen(
+                ["redis-cli", "-p", str(port), "monitor"], stdout=out, stderr=subprocess.DEVNULL
+            )
+            args = ["--concurrent", str(games), "--duration", f"{window + 4:g}"]
+            args += ["--move-rate", "1", "--seed", str(seed), "--stagger", "1"]
+            load = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "c4actors.cli", "loadtest", "games", *args),
+                    *("--url", deployment.urls[0], "--also-url", deployment.urls[1]),
+                    *("--send-rate", "0", "--quiet"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                time.sleep(2)
+                probes = trio.run(_probe_games, deployment.urls, pairs, window)
+            finally:
+                load.wait(timeout=window + 120)
+                monitor.terminate()
+                monitor.wait()
+    rows = _monitor_lines(monitor_path)
+    xadds = [(t, args) for t, name, args in rows if name == "XADD" and "c4:inputs" in args]
+    commits = [(t, args) for t, name, args in rows if name in ("EVALSHA", "EVAL")]
+    to_xadd, to_commit, to_mover, to_other, total, other_total = [], [], [], [], [], []
+    for probe in probes:
+        needle = probe.game_id
+        xadd = next((t for t, args in xadds if t >= probe.sent - 0.001 and needle in args), None)
+        if xadd is None:
+            continue
+        commit = next((t for t, args in commits if t >= xadd and needle in args), None)
+        if commit is None:
+            continue
+        to_xadd.append(xadd - probe.sent)
+        to_commit.append(commit - xadd)
+        to_mover.append(probe.mover - commit)
+        to_other.append(probe.other - commit)
+        total.append(probe.mover - probe.sent)
+        other_total.append(probe.other - probe.sent)
+    print(f"hops: {len(total)} of {len(probes)} probe moves matched, {games} games x 1 move/s")
+    print(f"  client send -> XADD at Redis (edge A):       {_percentiles(to_xadd)}")
+    print(f"  XADD -> the commit's EVALSHA at Redis (core): {_percentiles(to_commit)}")
+    print(f"  EVALSHA -> the mover has it (edge A):        {_percentiles(to_mover)}")
+    print(f"  EVALSHA -> the opponent has it (edge B):     {_percentiles(to_other)}")
+    print(f"  round trip, mover:                           {_percentiles(total)}")
+    print(f"  send -> the opponent has it:                 {_percentiles(other_total)}")
+
+
 # --------------------------------------------------------------------------- the section
 
 
@@ -660,6 +802,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, short windows")
     parser.add_argument("--output", type=Path, default=DOCS / "benchmarks.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--hops",
+        type=int,
+        metavar="PAIRS",
+        help="only trace where a move's time goes: PAIRS probe games beside an open loop of "
+        "--open-games (Redis MONITOR), printed",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.window, args.open_games, args.open_window = [20, 100], 4.0, 100, 5.0
@@ -674,6 +823,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     begun = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="c4bench-cluster-") as name:
         directory = Path(name)
+        if args.hops:
+            hops(directory, args.open_games, args.open_window, args.hops, args.seed)
+            return 0
         loops = [closed_loop(directory, games, args.window, args.seed) for games in args.sizes]
         opened = open_loop(directory, args.open_games, args.open_window, args.seed)
         idle_figures = idle(directory, args.idle, 3.0)
