@@ -36,6 +36,9 @@ class StoreBackend(Protocol):
     def fail_updates_of(self, column: str, message: str) -> None:
         """Make every update of ``accounts.column`` fail with ``message``."""
 
+    def fail_inserts_of_game(self, game_id: str, message: str) -> None:
+        """Make every insert of the game ``game_id`` fail with ``message``."""
+
     def columns(self) -> dict[str, set[str]]:
         """Every table's column names."""
 
@@ -80,6 +83,12 @@ class SQLiteBackend:
             f" BEGIN SELECT RAISE(ABORT, '{message}'); END"
         )
 
+    def fail_inserts_of_game(self, game_id: str, message: str) -> None:
+        self.execute(
+            f"CREATE TRIGGER fail_game_{game_id} BEFORE INSERT ON games"
+            f" WHEN NEW.game_id = '{game_id}' BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        )
+
     def columns(self) -> dict[str, set[str]]:
         tables = self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {
@@ -121,6 +130,16 @@ class PostgresBackend:
         self.execute(
             f"CREATE TRIGGER fail_{column} BEFORE UPDATE OF {column} ON accounts"
             f" FOR EACH ROW EXECUTE FUNCTION fail_{column}()"
+        )
+
+    def fail_inserts_of_game(self, game_id: str, message: str) -> None:
+        self.execute(
+            f"CREATE FUNCTION fail_game_{game_id}() RETURNS trigger LANGUAGE plpgsql"
+            f" AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$"
+        )
+        self.execute(
+            f"CREATE TRIGGER fail_game_{game_id} BEFORE INSERT ON games FOR EACH ROW"
+            f" WHEN (NEW.game_id = '{game_id}') EXECUTE FUNCTION fail_game_{game_id}()"
         )
 
     def columns(self) -> dict[str, set[str]]:

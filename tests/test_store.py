@@ -17,6 +17,7 @@ import trio
 from c4actors.game_record import Computer, GameResult, GameSetup, Player
 from c4actors.store import (
     GameRecord,
+    GamesNotRecorded,
     NameTaken,
     SchemaTooNew,
     Store,
@@ -215,14 +216,58 @@ async def test_a_failed_result_write_changes_nothing(backend: StoreBackend) -> N
         await store.aclose()
 
 
-async def test_a_game_id_is_stored_once(store: Store) -> None:
+async def test_a_game_id_is_stored_once_and_counts_once(store: Store) -> None:
+    """Recording is idempotent by game id: a record delivered again (a stream's redelivery,
+    a retry after a lost answer) neither fails nor counts a second time."""
     await store.create_account("ann", "h", "red")
     await store.create_account("Bob", "h", "yellow")
     await store.record_game(record("g1", "ann"))
-    with pytest.raises(StoreError):
-        await store.record_game(record("g1", "Bob"))
-    ann = await store.get_account("ann")
-    assert ann is not None and (ann.wins, ann.losses) == (1, 0)
+    await store.record_game(record("g1", "ann"))
+    await store.record_game(record("g1", "Bob"))  # the first record stays
+    await store.record_games([record("g2", "Bob"), record("g1", "ann"), record("g2", "Bob")])
+    ann, bob = await store.get_account("ann"), await store.get_account("Bob")
+    assert ann is not None and (ann.wins, ann.losses) == (1, 1)
+    assert bob is not None and (bob.wins, bob.losses) == (1, 1)
+    assert await store.get_game("g1") == record("g1", "ann")
+    assert sorted(g.game_id for g in await store.recent_games("ann")) == ["g1", "g2"]
+
+
+async def test_a_batch_with_one_bad_record_stores_the_others(backend: StoreBackend) -> None:
+    store = await backend.open()
+    try:
+        await store.create_account("ann", "h", "red")
+        await store.create_account("Bob", "h", "yellow")
+        backend.fail_inserts_of_game("bad", "disk on fire")
+        batch = [record("g1", "ann"), record("bad", "ann"), record("g2", "Bob")]
+        with pytest.raises(GamesNotRecorded, match="disk on fire") as raised:
+            await store.record_games(batch)
+        assert set(raised.value.failed) == {"bad"}
+        assert "disk on fire" in str(raised.value.failed["bad"])
+        assert await store.get_game("g1") == record("g1", "ann")
+        assert await store.get_game("g2") == record("g2", "Bob")
+        assert await store.get_game("bad") is None
+        ann = await store.get_account("ann")
+        assert ann is not None and (ann.wins, ann.losses) == (1, 1), "bad counted for nobody"
+        await store.record_games([])  # nothing to do, no error
+    finally:
+        await store.aclose()
+
+
+async def test_recorded_games_survive_reopening(backend: StoreBackend) -> None:
+    store = await backend.open()
+    await store.create_account("ann", "h", "red")
+    await store.create_account("Bob", "h", "yellow")
+    await store.record_games([record(f"g{index}", "ann") for index in range(5)])
+    await store.record_game(record("g5", "Bob"))
+    await store.aclose()
+    store = await backend.open()
+    try:
+        for index in range(5):
+            assert await store.get_game(f"g{index}") == record(f"g{index}", "ann")
+        ann = await store.get_account("ann")
+        assert ann is not None and (ann.wins, ann.losses) == (5, 1)
+    finally:
+        await store.aclose()
 
 
 def test_sqlite_migrations_apply_in_order_from_scratch(tmp_path: Path) -> None:

@@ -8,11 +8,13 @@ Trio event loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from c4actors.store.errors import (
     DatabaseDamaged,
     DatabaseReadOnly,
+    GamesNotRecorded,
     NameTaken,
     SchemaTooNew,
     StoreError,
@@ -37,7 +39,19 @@ class Store(Protocol):
         stops working (logout; a password change must call it too)."""
 
     async def record_game(self, record: GameRecord) -> None:
-        """Store a finished game and update its registered players' records, atomically."""
+        """Store a finished game and update its registered players' records, atomically.
+
+        Idempotent by game id: a game already stored is left as it is and counts no second
+        time (a record delivered twice, e.g. by a stream, changes nothing).  Returns once the
+        game is durable; raises ``StoreError`` if it could not be stored."""
+
+    async def record_games(self, records: Sequence[GameRecord]) -> None:
+        """``record_game`` for each of ``records``, in as few transactions as the store can.
+
+        Each record is stored or not on its own (idempotent by game id, as above): one bad
+        record costs the others nothing.  Returns once every record is durable; if any could
+        not be stored, raises ``GamesNotRecorded`` (a ``StoreError``) whose ``failed`` maps
+        their game ids to their errors, after the others were stored."""
 
     async def get_game(self, game_id: str) -> GameRecord | None: ...
 
@@ -74,6 +88,7 @@ __all__ = [
     "DatabaseReadOnly",
     "GameRecord",
     "GameSummary",
+    "GamesNotRecorded",
     "LeaderboardRow",
     "NameTaken",
     "SchemaTooNew",

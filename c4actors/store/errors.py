@@ -21,3 +21,16 @@ class DatabaseDamaged(StoreError):
 
 class DatabaseReadOnly(StoreError):
     """The server may not write the database file: every result would be lost."""
+
+
+class GamesNotRecorded(StoreError):
+    """``record_games``: some of the games could not be stored (the others were).
+
+    ``failed`` maps each game id that was not stored to its own error, so a caller that
+    records a batch (a stream's entries) can acknowledge the stored ones and keep the rest.
+    """
+
+    def __init__(self, failed: dict[str, StoreError]) -> None:
+        reasons = "; ".join(f"{game_id}: {error}" for game_id, error in failed.items())
+        super().__init__(f"{len(failed)} game(s) not stored ({reasons})")
+        self.failed = failed

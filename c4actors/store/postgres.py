@@ -28,7 +28,7 @@ from the URL.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
 import psycopg
@@ -38,15 +38,16 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from c4actors.store.errors import DatabaseReadOnly, NameTaken, StoreError
+from c4actors.store.group_commit import Outcome, raise_failures, write_each
 from c4actors.store.postgres_migrations import migrate
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
 from c4actors.store.rows import (
     ACCOUNT_COLUMNS,
     GAME_COLUMNS,
     account_from_row,
-    account_updates,
     analysis_from_json,
     analysis_json,
+    counter_updates,
     game_from_row,
     game_values,
     leaderboard_row,
@@ -109,6 +110,35 @@ def _read_only_text(url: str, error: psycopg.Error) -> str:
         f"the database {display_url(url)} cannot be written ({reason}): no result could be "
         "saved; grant the user write access, or use the primary (or another --db)"
     )
+
+
+_INSERT_GAME: Final = (
+    f"INSERT INTO games ({GAME_COLUMNS}, player1_key, player2_key)"
+    f" VALUES ({', '.join(['%s'] * 19)}) ON CONFLICT (game_id) DO NOTHING"
+)
+
+
+def _write_games(db: Connection, records: Sequence[GameRecord]) -> None:
+    """Store ``records`` in one transaction, rolled back whole on any error.
+
+    Idempotent by game id: a game already stored (or twice in ``records``) is not inserted
+    again, and only the games inserted add to their players' records, each account once and
+    in name-key order (see the module docstring).
+    """
+    try:
+        with db.transaction():
+            inserted = [
+                record
+                for record in records
+                if db.execute(_INSERT_GAME, game_values(record)).rowcount
+            ]
+            for key, column, count in counter_updates(inserted):
+                db.execute(
+                    f"UPDATE accounts SET {column} = {column} + %s WHERE name_key = %s",
+                    (count, key),
+                )
+    except psycopg.Error as error:
+        raise StoreError(str(error).strip() or type(error).__name__) from error
 
 
 class PostgresStore:
@@ -225,22 +255,17 @@ class PostgresStore:
     # ----------------------------------------------------------------- games
 
     async def record_game(self, record: GameRecord) -> None:
-        updates = account_updates(record)
-        values = game_values(record)
+        await self.record_games([record])
 
-        def write(db: Connection) -> None:
-            with db.transaction():
-                db.execute(
-                    f"INSERT INTO games ({GAME_COLUMNS}, player1_key, player2_key)"
-                    f" VALUES ({', '.join(['%s'] * len(values))})",
-                    values,
-                )
-                for key, column in updates:  # in key order: see the module docstring
-                    db.execute(
-                        f"UPDATE accounts SET {column} = {column} + 1 WHERE name_key = %s", (key,)
-                    )
+    async def record_games(self, records: Sequence[GameRecord]) -> None:
+        records = list(records)
+        if not records:
+            return
 
-        await self._run(write)
+        def write(db: Connection) -> list[Outcome]:
+            return write_each(lambda batch: _write_games(db, batch), records)
+
+        raise_failures(records, await self._run(write))
 
     async def get_game(self, game_id: str) -> GameRecord | None:
         row = await self._run(

@@ -7,6 +7,8 @@ Both schemas have the same tables and columns (``migrations.py`` and its twin
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any, Final
 
 from c4actors.game_record import Computer, GameResult, GameSetup, Player
@@ -78,6 +80,13 @@ def account_updates(record: GameRecord) -> list[tuple[str, str]]:
         for player in record.setup.players
         if player.registered and result.counts and record.setup.computer is None
     )
+
+
+def counter_updates(records: Iterable[GameRecord]) -> list[tuple[str, str, int]]:
+    """``(name_key, column, count)``: what a batch of newly stored games adds to the accounts,
+    one update per account and column, in name-key order (see ``account_updates``)."""
+    counts = Counter(update for record in records for update in account_updates(record))
+    return [(key, column, count) for (key, column), count in sorted(counts.items())]
 
 
 def analysis_json(analysis: Analysis) -> str:

@@ -16,22 +16,23 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import trio
 
 from c4actors.store.errors import DatabaseDamaged, DatabaseReadOnly, NameTaken, StoreError
+from c4actors.store.group_commit import Outcome, raise_failures, write_each
 from c4actors.store.migrations import migrate
 from c4actors.store.records import Account, GameRecord, GameSummary, LeaderboardRow
 from c4actors.store.rows import (
     ACCOUNT_COLUMNS,
     GAME_COLUMNS,
     account_from_row,
-    account_updates,
     analysis_from_json,
     analysis_json,
+    counter_updates,
     game_from_row,
     game_values,
     leaderboard_row,
@@ -86,6 +87,39 @@ def _read_only_text(path: str | Path, error: sqlite3.Error) -> str:
         f"the database {str(path)!r} is read-only ({error}): no result could be saved; "
         "let the server write the file and its folder (or use another --db file)"
     )
+
+
+_INSERT_GAME: Final = (
+    f"INSERT INTO games ({GAME_COLUMNS}, player1_key, player2_key)"
+    f" VALUES ({', '.join(['?'] * 19)}) ON CONFLICT (game_id) DO NOTHING"
+)
+
+
+def _write_games(db: sqlite3.Connection, records: Sequence[GameRecord]) -> None:
+    """Store ``records`` in one transaction, rolled back whole on any error.
+
+    Idempotent by game id: a game already stored (or twice in ``records``) is not inserted
+    again, and only the games inserted add to their players' records.
+    """
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = [
+                record
+                for record in records
+                if db.execute(_INSERT_GAME, game_values(record)).rowcount
+            ]
+            for key, column, count in counter_updates(inserted):
+                db.execute(
+                    f"UPDATE accounts SET {column} = {column} + ? WHERE name_key = ?", (count, key)
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as error:
+        raise StoreError(str(error)) from error
 
 
 class SQLiteStore:
@@ -214,26 +248,17 @@ class SQLiteStore:
     # ----------------------------------------------------------------- games
 
     async def record_game(self, record: GameRecord) -> None:
-        updates = account_updates(record)
+        await self.record_games([record])
 
-        def write(db: sqlite3.Connection) -> None:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(
-                    f"INSERT INTO games ({GAME_COLUMNS}, player1_key, player2_key)"
-                    f" VALUES ({', '.join(['?'] * 19)})",
-                    game_values(record),
-                )
-                for key, column in updates:
-                    db.execute(
-                        f"UPDATE accounts SET {column} = {column} + 1 WHERE name_key = ?", (key,)
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+    async def record_games(self, records: Sequence[GameRecord]) -> None:
+        records = list(records)
+        if not records:
+            return
 
-        await self._run(write)
+        def write(db: sqlite3.Connection) -> list[Outcome]:
+            return write_each(lambda batch: _write_games(db, batch), records)
+
+        raise_failures(records, await self._run(write))
 
     async def get_game(self, game_id: str) -> GameRecord | None:
         row = await self._run(
