@@ -1,5 +1,6 @@
 """The bus's promises (``c4actors/bus/interface.py``), one suite run against both the
-in-memory bus and Redis Streams on a real ``redis-server``.
+in-memory bus and Redis Streams on a real ``redis-server`` (the hot commands through the
+lean pool, and everything through coredis as for a URL the pool does not take).
 
 Lease expiry and pending entries' idle times are real time in Redis, so those tests wait
 a few hundred milliseconds for both buses alike; ``test_bus_memory.py`` checks the same
@@ -35,13 +36,15 @@ REDIS_TRIM_SLACK = 100
 """``MAXLEN ~`` trims whole stream nodes (``stream-node-max-entries``, 100 by default)."""
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-coredis"])
 def bus_url(request: pytest.FixtureRequest) -> str | None:
-    """None for the in-memory bus, else the URL of this test's own redis-server."""
+    """None for the in-memory bus, else the URL of this test's own redis-server; with
+    ``redis-coredis`` a URL with an option, which the lean pool leaves to coredis whole
+    (every command through coredis, as for TLS or a Unix socket)."""
     if request.param == "memory":
         return None
     server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url
+    return server.url if request.param == "redis" else f"{server.url}?max_connections=32"
 
 
 @pytest.fixture
