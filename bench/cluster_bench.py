@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -164,7 +165,9 @@ def single(directory: Path, extra: Sequence[str] = ()) -> Iterator[Deployment]:
     args = ["--port", "0", "--db", str(directory / "single.sqlite3"), *LIMITS_LIFTED, *extra]
     server = ServerProcess.start(args, env=_env())
     try:
-        yield Deployment("one process", (server.ws_url,), {"single": server.pid}, {})
+        yield Deployment(
+            "one process", (server.ws_url,), {"single": server.pid}, {"single": server}
+        )
     finally:
         server.kill()
 
@@ -574,36 +577,52 @@ def _percentiles(values: list[float]) -> str:
     return f"p50 {at(0.5):.2f} / p90 {at(0.9):.2f} / p99 {at(0.99):.2f} / max {at(1.0):.2f} ms"
 
 
+def _open_loop_with_probes(
+    deployment: Deployment, games: int, window: float, pairs: int, seed: int
+) -> list[ProbeMove]:
+    """The load tester's open loop of ``games`` at 1 move/s, and the probe games beside it."""
+    args = ["--concurrent", str(games), "--duration", f"{window + 4:g}"]
+    args += ["--move-rate", "1", "--seed", str(seed), "--stagger", "1"]
+    urls = deployment.urls if len(deployment.urls) > 1 else deployment.urls * 2
+    command = [sys.executable, "-m", "c4actors.cli", "loadtest", "games", *args]
+    command += ["--url", urls[0], "--also-url", urls[1], "--send-rate", "0", "--quiet"]
+    load = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        return trio.run(_probe_games, urls, pairs, window)
+    finally:
+        load.wait(timeout=window + 120)
+
+
 def hops(directory: Path, games: int, window: float, pairs: int, seed: int) -> None:
     """Where a move's time goes across the cluster's hops (printed, not written): an open
     loop of ``games`` at 1 move/s from the load tester, ``pairs`` probe games of this
     process beside it, and Redis's MONITOR giving when each probe move's input entry
-    (XADD) and the commit with its frames (EVALSHA) reached Redis."""
+    (XADD) and the commit with its frames (EVALSHA) reached Redis; then the same without
+    MONITOR against the cluster and against one process (the baseline)."""
+    for deploy in (single, cluster):
+        with deploy(directory) as deployment:
+            probes = _open_loop_with_probes(deployment, games, window, pairs, seed)
+            stalls = {role: _stalls(p.info.http_url) for role, p in deployment.processes.items()}
+        print(f"{deployment.name}, no MONITOR: {len(probes)} probe moves")
+        print(f"  round trip, mover:            {_percentiles([p.mover - p.sent for p in probes])}")
+        print(f"  send -> the opponent has it:  {_percentiles([p.other - p.sent for p in probes])}")
+        for role, text in stalls.items():
+            print(f"  {role}: {text}")
     with cluster(directory) as deployment:
-        port = deployment.redis_port
         monitor_path = directory / "monitor.log"
         with monitor_path.open("w") as out:
             monitor = subprocess.Popen(
-                ["redis-cli", "-p", str(port), "monitor"], stdout=out, stderr=subprocess.DEVNULL
-            )
-            args = ["--concurrent", str(games), "--duration", f"{window + 4:g}"]
-            args += ["--move-rate", "1", "--seed", str(seed), "--stagger", "1"]
-            load = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "c4actors.cli", "loadtest", "games", *args),
-                    *("--url", deployment.urls[0], "--also-url", deployment.urls[1]),
-                    *("--send-rate", "0", "--quiet"),
-                ],
-                stdout=subprocess.DEVNULL,
+                ["redis-cli", "-p", str(deployment.redis_port), "monitor"],
+                stdout=out,
                 stderr=subprocess.DEVNULL,
             )
             try:
-                time.sleep(2)
-                probes = trio.run(_probe_games, deployment.urls, pairs, window)
+                probes = _open_loop_with_probes(deployment, games, window, pairs, seed)
             finally:
-                load.wait(timeout=window + 120)
                 monitor.terminate()
                 monitor.wait()
+        stalls = {role: _stalls(p.info.http_url) for role, p in deployment.processes.items()}
     rows = _monitor_lines(monitor_path)
     xadds = [(t, args) for t, name, args in rows if name == "XADD" and "c4:inputs" in args]
     commits = [(t, args) for t, name, args in rows if name in ("EVALSHA", "EVAL")]
@@ -622,13 +641,44 @@ def hops(directory: Path, games: int, window: float, pairs: int, seed: int) -> N
         to_other.append(probe.other - commit)
         total.append(probe.mover - probe.sent)
         other_total.append(probe.other - probe.sent)
-    print(f"hops: {len(total)} of {len(probes)} probe moves matched, {games} games x 1 move/s")
+    print(f"with MONITOR: {len(total)} of {len(probes)} probe moves matched, {games} games")
     print(f"  client send -> XADD at Redis (edge A):       {_percentiles(to_xadd)}")
     print(f"  XADD -> the commit's EVALSHA at Redis (core): {_percentiles(to_commit)}")
     print(f"  EVALSHA -> the mover has it (edge A):        {_percentiles(to_mover)}")
     print(f"  EVALSHA -> the opponent has it (edge B):     {_percentiles(to_other)}")
     print(f"  round trip, mover:                           {_percentiles(total)}")
     print(f"  send -> the opponent has it:                 {_percentiles(other_total)}")
+    for role, text in stalls.items():
+        print(f"  {role}: {text}")
+
+
+def _stalls(http_url: str) -> str:
+    """A process's garbage collections and long event-loop steps (``/metrics``) so far."""
+    try:
+        with urllib.request.urlopen(f"{http_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError as error:
+        return f"no metrics ({error})"
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith(("c4_gc_seconds", "c4_loop_step_seconds")):
+            counts[name] = float(value)
+    parts = []
+    for generation in ("0", "1", "2"):
+        count = counts.get(f'c4_gc_seconds_count{{generation="{generation}"}}', 0)
+        total = counts.get(f'c4_gc_seconds_sum{{generation="{generation}"}}', 0)
+        parts.append(f"gen{generation} {count:.0f} x {1000 * total / max(count, 1):.2f} ms")
+    steps = counts.get("c4_loop_step_seconds_count", 0)
+    over = {
+        limit: steps - counts.get(f'c4_loop_step_seconds_bucket{{le="{limit}"}}', steps)
+        for limit in ("0.005", "0.01", "0.025", "0.05")
+    }
+    parts.append(
+        f"loop steps {steps:.0f}, over 5/10/25/50 ms: "
+        + "/".join(f"{value:.0f}" for value in over.values())
+    )
+    return ", ".join(parts)
 
 
 # --------------------------------------------------------------------------- the section
