@@ -9,7 +9,7 @@ encoded once per edge, and what travels decoding to what was sent."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import get_args
@@ -160,11 +160,17 @@ class GatedLink:
         return await self.link.load_state()
 
     async def commit(
-        self, frames: list[tuple[str, str]], puts: dict[str, str], deletes: list[str], *, ack: bool
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        ack: bool,
+        records: Sequence[str] = (),
     ) -> None:
         self._note("commit", " ".join(sorted(puts)))
         await self.gate.wait()
-        await self.link.commit(frames, puts, deletes, ack=ack)
+        await self.link.commit(frames, puts, deletes, ack=ack, records=records)
         self._note("committed", " ".join(sorted(puts)))
 
     @property

@@ -7,6 +7,8 @@ from c4actors import game_state
 from c4actors.chat_rules import Said, Voice
 from c4actors.cluster import keeper
 from c4actors.cluster.keeper import ConnRow, StateKeeper
+from c4actors.cluster.recorder import record_from_json
+from c4actors.game_record import GameRecord, GameResult
 from c4actors.lobby_state import LobbyState
 from tests.test_game_state import SETUP
 
@@ -71,3 +73,19 @@ def test_a_state_written_before_the_audiences_existed_restores_with_none() -> No
     saved = keeper.load(fields, 2.0)
     assert saved is not None
     assert (saved.audiences, saved.chats, saved.handled) == ({}, {}, {})
+
+
+def test_a_finished_game_s_record_goes_out_once_with_the_next_commit() -> None:
+    state = StateKeeper(lambda: None)
+    game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0, started_at=1_700_000_000.5)
+    record = GameRecord(
+        setup=game.setup,
+        result=GameResult(winner=None, reason="agreement", moves=(3, 3)),
+        started_at=game.started_at,
+        ended_at=1_700_000_100.0,
+    )
+    state.game_recorded(record)
+    state.game_gone(game.game_id)
+    assert state.dirty
+    assert [record_from_json(text) for text in state.take_records()] == [record]
+    assert state.take_records() == []

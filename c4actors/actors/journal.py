@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from c4actors.chat_rules import ChatRoom, Voice
+from c4actors.game_record import GameRecord
 from c4actors.game_state import Game
 
 
@@ -30,6 +31,12 @@ class Journal(Protocol):
 
     def game_gone(self, game_id: str) -> None:
         """The game ended and the lobby has been told: it is no longer restored."""
+        ...
+
+    def game_recorded(self, record: GameRecord) -> None:
+        """The game ended and this is its record, to be kept in the SQL store: committed
+        with the game's end and written to the store by another process (a cluster's
+        edges), so the game actor does not write it itself and the write cannot fail here."""
         ...
 
     def chat_changed(self, game_id: str, voices: tuple[Voice, Voice]) -> None:

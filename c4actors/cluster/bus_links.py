@@ -25,7 +25,7 @@ import math
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
 
 import trio
@@ -43,6 +43,7 @@ from c4actors.bus import (
     PutField,
     StreamFollower,
 )
+from c4actors.cluster import recorder
 from c4actors.cluster.keeper import STATE
 
 log = logging.getLogger("c4actors.cluster")
@@ -232,6 +233,7 @@ class BusCoreLink:
         deletes: list[str],
         *,
         ack: bool,
+        records: Sequence[str] = (),
     ) -> None:
         """One fenced commit (``Bus.commit``: a Lua script that checks the lease first).
 
@@ -244,6 +246,10 @@ class BusCoreLink:
         ]
         operations += [PutField(STATE, field, value) for field, value in puts.items()]
         operations += [DeleteField(STATE, field) for field in deletes]
+        operations += [
+            Append(recorder.RECORDS, {recorder.FIELD: record}, maxlen=recorder.RECORDS_MAXLEN)
+            for record in records
+        ]
         if ack and self._unacked:
             operations.append(Ack(INPUTS, GROUP, tuple(self._unacked[0])))
         if not operations:

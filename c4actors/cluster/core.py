@@ -103,6 +103,7 @@ class _Commit:
     puts: dict[str, str]
     deletes: list[str]
     ack: bool
+    records: list[str]
 
 
 class EdgeOutbox:
@@ -348,12 +349,15 @@ class CoreRelay:
                 frames.append((edge, wire.encode_downlink(entry)))
         puts, deletes = self.keeper.changes(self._next_conn)
         puts[keeper.CLOCK] = repr(trio.current_time())
+        records = self.keeper.take_records()
         assert self._commits is not None
-        await self._commits.send(_Commit(frames, puts, deletes, ack))
+        await self._commits.send(_Commit(frames, puts, deletes, ack, records))
 
     async def _commit_forever(self, commits: trio.MemoryReceiveChannel[_Commit]) -> None:
         async for commit in commits:
-            await self.link.commit(commit.frames, commit.puts, commit.deletes, ack=commit.ack)
+            await self.link.commit(
+                commit.frames, commit.puts, commit.deletes, ack=commit.ack, records=commit.records
+            )
 
     async def _watch_edges(self) -> None:
         """An edge silent for ``EDGE_TIMEOUT`` died: its sockets are gone, so the

@@ -29,6 +29,10 @@ the lobby's parts that changed and one field per game that changed, never the wh
 A core that took over rewrites the whole lobby once (its times are on its own clock now)
 and deletes the fields it did not restore (``loaded``).
 
+Finished games' records are not state: ``take_records`` hands them to the commit, which
+appends them to the ``records`` stream (``c4actors.cluster.recorder``) together with the
+game's removal, and the edges write them to the SQL store.
+
 Times are on each process's own monotonic clock, so a standby restoring the state
 (``load``) moves every saved time by its now minus the old core's last ``clock``: the
 outage is charged to nobody (no flag falls, no grace period ends because of it), and each
@@ -49,6 +53,8 @@ import cattrs
 
 from c4actors import game_state
 from c4actors.chat_rules import ChatRoom, Said, Voice
+from c4actors.cluster.recorder import record_to_json
+from c4actors.game_record import GameRecord
 from c4actors.game_state import Game
 from c4actors.lobby_state import REST_PART, LobbyState
 
@@ -127,6 +133,7 @@ class StateKeeper:
         self._ended: dict[str, tuple[Game, ChatRoom | None]] = {}
         self._handled: dict[str, int] | None = None
         """The relay's numbers of the last input entry handled per edge, when they changed."""
+        self._records: list[GameRecord] = []
 
     # Journal
     def lobby_changed(self, take: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
@@ -142,6 +149,10 @@ class StateKeeper:
         self._games.pop(game_id, None)
         self._chats.pop(game_id, None)
         self._gone.add(game_id)
+        self._wake()
+
+    def game_recorded(self, record: GameRecord) -> None:
+        self._records.append(record)
         self._wake()
 
     def chat_changed(self, game_id: str, voices: tuple[Voice, Voice]) -> None:
@@ -190,7 +201,14 @@ class StateKeeper:
             or bool(self._following)
             or self._handled is not None
             or bool(self._ended)
+            or bool(self._records)
         )
+
+    def take_records(self) -> list[str]:
+        """The records of the games finished since the last call (then forgotten), as the
+        ``records`` stream carries them."""
+        records, self._records = self._records, []
+        return [record_to_json(record) for record in records]
 
     def changes(self, next_conn: int) -> tuple[dict[str, str], list[str]]:
         """The fields to set and to delete for everything noted since the last call (then

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import trio
@@ -41,10 +42,12 @@ class CoreLink(Protocol):
         deletes: list[str],
         *,
         ack: bool,
+        records: Sequence[str] = (),
     ) -> None:
         """At once or not at all, and only while this core holds the lease: append each
         ``(edge, entry)`` to that edge's frames stream, set and delete those state fields,
-        and with ``ack`` acknowledge the oldest inputs not acknowledged yet: those of the
+        append each of ``records`` (finished games, ``cluster.recorder``) to the records
+        stream, and with ``ack`` acknowledge the oldest inputs not acknowledged yet: those of the
         oldest ``receive_inputs`` (with its ``receive_more``) no earlier commit acknowledged
         (the core reads the next batch while a commit is in flight)."""
         ...
@@ -83,6 +86,8 @@ class MemoryHub:
         """The inputs a core read and has not acknowledged: the next core reads them first."""
         self.commits: list[list[str]] = []
         """The fields each commit set, in order (for the tests)."""
+        self.records: list[str] = []
+        """The finished games' records the cores committed, in order (the records stream)."""
         self._edges: dict[str, tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]]]
         self._edges = {}
         self._lost: dict[str, list[str]] = {}
@@ -179,8 +184,10 @@ class _MemoryCore:
         deletes: list[str],
         *,
         ack: bool,
+        records: Sequence[str] = (),
     ) -> None:
         hub = self._hub
+        hub.records += records
         for edge, entry in frames:
             lost = hub._lost.get(edge)
             if lost and lost[0] in entry:

@@ -1,9 +1,11 @@
 """One process of a cluster: ``c4actors serve --redis URL --role edge|core``.
 
-An edge is the usual server whose lobby is an ``EdgeRelay``.  A core is the usual server
-(listening too, for ``/healthz`` and ``/metrics``) whose lobby actor also gets a
-``CoreRelay``, which starts reading inputs once the process holds the core lease; until
-then it is a standby.
+An edge is the usual server whose lobby is an ``EdgeRelay``, with a ``GameRecorder``
+beside it that writes the finished games the core committed to the edge's SQL store
+(which every edge opens anyway: accounts, sessions and profiles are read there).  A core
+is the usual server (listening too, for ``/healthz`` and ``/metrics``) whose lobby actor
+also gets a ``CoreRelay``, which starts reading inputs once the process holds the core
+lease; until then it is a standby.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from c4actors.bus import open_redis_bus
 from c4actors.cluster.bus_links import BusCoreLink, BusEdgeLink, CoreLease, process_name
 from c4actors.cluster.core import CoreRelay
 from c4actors.cluster.edge import EdgeRelay
+from c4actors.cluster.recorder import GameRecorder
 from c4actors.server import RunningServer, ServerSettings, run_server
 
 log = logging.getLogger("c4actors.cluster")
@@ -38,7 +41,20 @@ async def run_node(
         log.info("cluster process started role=%s name=%s", role, name)
         if role == "edge":
             link = BusEdgeLink(bus, name)
-            await run_server(settings, stop, task_status=task_status, edge=lambda: EdgeRelay(link))
+            async with trio.open_nursery() as edge_nursery:
+
+                async def serve_edge(*, task_status: trio.TaskStatus[RunningServer]) -> None:
+                    try:
+                        await run_server(
+                            settings, stop, task_status=task_status, edge=lambda: EdgeRelay(link)
+                        )
+                    finally:
+                        edge_nursery.cancel_scope.cancel()
+
+                running: RunningServer = await edge_nursery.start(serve_edge)
+                recorder = GameRecorder(bus, name, running.store)
+                await edge_nursery.start(_record_until, stop, recorder)
+                task_status.started(running)
             return
         lease = CoreLease(bus, name)
         core_link = BusCoreLink(bus, name, lease)
@@ -55,3 +71,19 @@ async def run_node(
                     nursery.cancel_scope.cancel()
 
             task_status.started(await nursery.start(serve))
+
+
+async def _record_until(
+    stop: trio.Event,
+    recorder: GameRecorder,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``recorder`` until the server is asked to stop: before the store closes (at the
+    end of ``run_server``), and whatever it read and had not acknowledged is claimed by
+    another edge."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.run)
+        task_status.started()
+        await stop.wait()
+        nursery.cancel_scope.cancel()
