@@ -20,6 +20,12 @@ class TokenBucket:
     def __attrs_post_init__(self) -> None:
         self._tokens = self.burst
 
+    def has_token(self, now: float) -> bool:
+        """Whether ``take(now)`` would spend a token (it changes nothing)."""
+        if self.rate <= 0:
+            return True
+        return min(self.burst, self._tokens + (now - self._updated) * self.rate) >= 1
+
     def take(self, now: float) -> bool:
         """Spend one token if there is one; False means "over the limit, drop it"."""
         if self.rate <= 0:

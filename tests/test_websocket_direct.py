@@ -470,3 +470,66 @@ async def test_frames_the_direct_path_refuses_are_closed_as_before(wire: bytes, 
             await stream.send_all(wire)
             received = await rawws.read_until_eof(stream, answer.rest)
     assert rawws.close_code(received) == code
+
+
+# ------------------------------------------------- game requests read in the socket's task
+
+
+@pytest.fixture
+def routed_in(monkeypatch: pytest.MonkeyPatch) -> tuple[list[object], list[object]]:
+    """(the tasks that routed game requests, the connections' own reader tasks)."""
+    routing: list[object] = []
+    readers: list[object] = []
+    to_game, run = UserActor._to_game, UserActor.run
+
+    def recording_to_game(self: UserActor, *args: Any) -> None:
+        routing.append(trio.lowlevel.current_task())
+        to_game(self, *args)
+
+    async def recording_run(self: UserActor) -> None:
+        readers.append(trio.lowlevel.current_task())
+        await run(self)
+
+    monkeypatch.setattr(UserActor, "_to_game", recording_to_game)
+    monkeypatch.setattr(UserActor, "run", recording_run)
+    return routing, readers
+
+
+async def test_a_move_is_routed_in_the_task_that_read_it_not_the_connections_reader(
+    routed_in: tuple[list[object], list[object]],
+) -> None:
+    """One task step less per move: while the connection's reader waits for a frame, a
+    game request is routed by the task that read it from the socket."""
+    routing, readers = routed_in
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await bob.send(Move(game_id=game_id, column=3))
+        assert (await ann.expect(GameState)).moves == [3]
+        await bob.expect(GameState)
+    assert len(routing) == 1 and routing[0] not in readers
+
+
+async def test_a_game_request_never_overtakes_a_frame_before_it(
+    routed_in: tuple[list[object], list[object]],
+) -> None:
+    """A frame the reader handles (here a bad one) and a move behind it in the same chunk:
+    the move is left to the reader, after the first, so the replies keep the order."""
+    routing, readers = routed_in
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        move = encode(Move(game_id=game_id, column=3)).encode()
+        stream = cast(Any, bob.ws)._stream  # both frames in one write
+        await stream.send_all(
+            rawws.frame(rawws.OP_TEXT, b"not json") + rawws.frame(rawws.OP_TEXT, move)
+        )
+        assert (await bob.expect(Error)).code == "bad_json"
+        assert (await bob.expect(GameState)).moves == [3]
+    assert len(routing) == 1 and routing[0] in readers

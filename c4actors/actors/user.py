@@ -8,6 +8,12 @@ the connection's routing state: its phase, name and handshake deadline
 asks the lobby for a session and waits for the answer itself (``Join.reply``), and
 takes the routes of newly started games from the mailbox before each frame.
 
+A player's game requests (a move above all) may be handled one task step sooner, in
+hypercorn's task that read the frame (``_read_now``, through ``ClosingWSStream.reader``): only
+while the reader is parked waiting for a frame in the lobby phase, so nothing else of the
+connection's reading runs meanwhile and no frame overtakes another; the reader's rules (size,
+rate, decoding, routing) apply unchanged, and any other frame is left to the reader.
+
 Error handling: bad frames are answered with ``error`` and the connection stays
 up.  Frames over ``max_message_bytes`` close it (1009).  Over the rate limit a
 message is dropped with ``error rate_limited``; a client that keeps flooding is
@@ -21,7 +27,7 @@ import collections
 import contextlib
 import logging
 import time
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeAlias
 
 import attrs
 import trio
@@ -120,6 +126,9 @@ CLOSE_TOO_BIG: Final = 1009
 FINISHED_GAMES_REMEMBERED: Final = 64
 WRITE_BATCH: Final = 16
 """Most queued items the writer takes at once (one write to the socket when it can)."""
+GameMessage: TypeAlias = Move | Quit | Chat | OfferDraw | AnswerDraw | Abort | Analyse
+"""The requests about a game, which the reader routes without waiting."""
+GAME_MESSAGES: Final = (Move, Quit, Chat, OfferDraw, AnswerDraw, Abort, Analyse)
 GAME_INBOX_SHARE: Final = GAME_INBOX_SIZE // 4
 """Most requests one connection may have queued at a game: the rest is kept for the
 other player and the lobby, so a flood from one side cannot crowd them out."""
@@ -173,6 +182,7 @@ class UserActor:
         "_finished",
         "_inbox",
         "_nursery",
+        "_parked",
         "_writer_done",
         "_writer_finished",
         "analyst",
@@ -228,6 +238,8 @@ class UserActor:
         """Games this connection played that are over (made at the first one)."""
         self._writer_finished = False
         self._writer_done: trio.Event | None = None
+        self._parked = False
+        """The reader waits for the next frame in the lobby phase (``_read_now``)."""
 
     @property
     def name(self) -> str | None:
@@ -281,6 +293,17 @@ class UserActor:
 
     async def _read(self) -> None:
         """Read until the peer closes, or a close is asked for (the closer cancels this)."""
+        stream = None if self.mailbox.direct is None else self.mailbox.direct.stream
+        if stream is not None:
+            stream.reader = self._read_now
+        try:
+            await self._read_frames()
+        finally:
+            self._parked = False
+            if stream is not None:
+                stream.reader = None
+
+    async def _read_frames(self) -> None:
         settings = self.settings
         while True:
             if self.connection.phase is Phase.AWAITING_HELLO:
@@ -290,7 +313,11 @@ class UserActor:
                     self.mailbox.close(CLOSE_POLICY, "no new_connection received in time")
                     return
             else:
-                frame = await self.socket.receive()
+                self._parked = self.connection.phase is Phase.IN_LOBBY
+                try:
+                    frame = await self.socket.receive()
+                finally:
+                    self._parked = False
             if frame is None:
                 return
             for joined in self.mailbox.take_routes():
@@ -345,42 +372,9 @@ class UserActor:
                         Request(self.conn, message, received_at)
                     ):
                         return
-                case Move(game_id=game_id, column=column, ply=ply):
+                case Move() | Quit() | Chat() | OfferDraw() | AnswerDraw() | Abort() | Analyse():
                     if self._check_connected():
-                        assert self.name is not None
-                        move = PlayMove(self.mailbox, self.name, column, received_at, ply)
-                        self._to_game(game_id, move, "move")
-                case Quit(game_id=game_id):
-                    if self._check_connected():
-                        assert self.name is not None
-                        self._to_game(game_id, QuitGame(self.mailbox, self.name), "quit")
-                case Chat(game_id=game_id, text=text):
-                    if self._check_connected():
-                        assert self.name is not None
-                        say = Say(self.mailbox, self.name, text, time.time())
-                        self._to_game(game_id, say, "chat")
-                case OfferDraw(game_id=game_id):
-                    if self._check_connected():
-                        assert self.name is not None
-                        offer = game_state.DrawOfferRequested(self.conn, self.name)
-                        self._to_game(game_id, GameRequest(self.mailbox, offer), "offer_draw")
-                case AnswerDraw(game_id=game_id, accept=accept):
-                    if self._check_connected():
-                        assert self.name is not None
-                        answer = game_state.DrawAnswerRequested(self.conn, self.name, accept)
-                        self._to_game(game_id, GameRequest(self.mailbox, answer), "answer_draw")
-                case Abort(game_id=game_id):
-                    if self._check_connected():
-                        assert self.name is not None
-                        abort = game_state.AbortRequested(self.conn, self.name)
-                        self._to_game(game_id, GameRequest(self.mailbox, abort), "abort")
-                case Analyse(game_id=game_id):
-                    if self._check_connected():
-                        assert self.name is not None
-                        if self.analyst is None:
-                            self._error("busy", "analyses are off on this server", "analyse")
-                        else:
-                            self.analyst.request(AnalysisRequest(self.mailbox, self.name, game_id))
+                        self._game_request(message, received_at)
                 case Watch(game_id=game_id) | Unwatch(game_id=game_id):
                     watch = isinstance(message, Watch)
                     if self._check_connected() and not await self._to_lobby(
@@ -393,6 +387,64 @@ class UserActor:
                         FollowRequest(self.conn, follow)
                     ):
                         return
+
+    def _game_request(self, message: GameMessage, received_at: float) -> None:
+        """Route a request about a game (the connection has a session)."""
+        assert self.name is not None
+        match message:
+            case Move(game_id=game_id, column=column, ply=ply):
+                move = PlayMove(self.mailbox, self.name, column, received_at, ply)
+                self._to_game(game_id, move, "move")
+            case Quit(game_id=game_id):
+                self._to_game(game_id, QuitGame(self.mailbox, self.name), "quit")
+            case Chat(game_id=game_id, text=text):
+                say = Say(self.mailbox, self.name, text, time.time())
+                self._to_game(game_id, say, "chat")
+            case OfferDraw(game_id=game_id):
+                offer = game_state.DrawOfferRequested(self.conn, self.name)
+                self._to_game(game_id, GameRequest(self.mailbox, offer), "offer_draw")
+            case AnswerDraw(game_id=game_id, accept=accept):
+                answer = game_state.DrawAnswerRequested(self.conn, self.name, accept)
+                self._to_game(game_id, GameRequest(self.mailbox, answer), "answer_draw")
+            case Abort(game_id=game_id):
+                abort = game_state.AbortRequested(self.conn, self.name)
+                self._to_game(game_id, GameRequest(self.mailbox, abort), "abort")
+            case Analyse(game_id=game_id):
+                if self.analyst is None:
+                    self._error("busy", "analyses are off on this server", "analyse")
+                else:
+                    self.analyst.request(AnalysisRequest(self.mailbox, self.name, game_id))
+
+    def _read_now(self, frame: str) -> bool:
+        """Handle ``frame`` now, in the task that read it from the socket, if the reader is
+        parked waiting for it in the lobby phase and it is a game request that the reader
+        would route without waiting (``_game_request``) and without closing the connection;
+        False, and nothing done, otherwise: the reader gets it as usual.  The same steps
+        as the reader's, in its order (routes, then the size, the rate, the decoding)."""
+        if not self._parked or self.mailbox.closed:
+            return False
+        limit = self.settings.frame_limit
+        now = trio.current_time()
+        if frame_size(frame, limit) > limit or not self.bucket.has_token(now):
+            return False
+        try:
+            message = decode_client(frame, limit)
+        except ProtocolError:
+            return False
+        if not isinstance(message, GAME_MESSAGES):
+            return False
+        try:
+            for joined in self.mailbox.take_routes():
+                self._joined_game(joined)
+            self.metrics.messages_in.inc()
+            self.bucket.take(now)
+            self._game_request(message, now)
+        except Exception:
+            # Not in the reader's task: this connection alone is closed, as the reader's
+            # own failure would close it.
+            log.exception("connection crashed conn=%d name=%s", self.conn, self.name)
+            self.mailbox.close(CLOSE_INTERNAL_ERROR, "internal error")
+        return True
 
     async def _join(self, username: str, resume: str | None) -> bool:
         """Ask for a session and apply the lobby's answer, here in the reader: no frame is
