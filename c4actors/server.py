@@ -35,7 +35,7 @@ from c4actors.chat_rules import ChatSettings
 from c4actors.compute_pool import ComputePool, PoolSettings, open_compute_pool
 from c4actors.forwarded import ForwardedLayer, TrustedProxies
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
-from c4actors.gc_policy import timed_collections, tuned_gc
+from c4actors.gc_policy import CollectOnTime, timed_collections, tuned_gc
 from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
 from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
 from c4actors.lobby_state import (
@@ -403,5 +403,8 @@ async def _operate(
         undo.enter_context(timed_collections(metrics.gc_seconds))
         if settings.tune_gc:
             undo.enter_context(tuned_gc())
+            on_time = CollectOnTime()
+            trio.lowlevel.add_instrument(on_time)
+            undo.callback(trio.lowlevel.remove_instrument, on_time)
         task_status.started(monitor)
         await trio.sleep_forever()
