@@ -778,6 +778,12 @@ class LobbyState:
         (None: none)."""
         return _earliest(self._next_invitation_deadline(), self._next_offer_deadline())
 
+    def invitation_pending(self) -> bool:
+        """Some challenge waits for its answer (with an invitation timeout, else unknown:
+        False).  The move gate holds moves meanwhile, so the accept's hops meet short turns
+        (``c4actors.move_gate``)."""
+        return self._next_invitation_deadline() is not None
+
     def _next_invitation_deadline(self) -> float | None:
         heap = self._deadlines
         while heap and not self._is_pending(heap[0]):

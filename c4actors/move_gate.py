@@ -24,6 +24,28 @@ fills its budget and no move waits.
 once per turn, just before the turn's batch of tasks runs) starts the budget's turn and wakes
 as many waiting moves as started in the last turn (at least one), in order; a woken move that
 finds the budget spent again goes back to the head of the line.
+
+The gate holds moves only while there is something to be fair to: lobby work waiting
+(``lobby_work``, which the lobby sets: a request in its inbox or its hands, a challenge
+waiting for its answer), or a long line (``LONG_LINE``: the loop is saturated, and the
+lobby's next request will meet its waves).  Any other turn admits every move and wakes every
+move in line.  Without that, the gate was a throttle in an open loop (1,000 games x 1
+move/s, issue 17): after one long turn (a collection, the process not scheduled) the moves
+held in it drained at the count the last turn started, one or two a turn at that load,
+while as many new ones joined the line behind them, so a line made by a 30 ms turn lasted
+hundreds of milliseconds (the server's own reply time for a move reached the 1 s bucket).
+Lobby work alone was not enough at saturation: a closed loop has lobby work in only 20 to
+40% of its turns, and each turn without it woke the whole line, hundreds of moves, a wave
+the next challenge met (500 closed-loop games back to back on a busy machine:
+``challenge`` -> ``game_started`` p99 898 ms and 23 pairs idle over 1 s, against 56 ms and
+none with the gate always on).  Nor was moving a long line at twice the last turn's pace
+(p99 407 and 489 ms against 29 and 31).  As it is (two pairs back to back): p99 32 and 36
+ms against 32 and 41.
+
+What is left: a line of ``LONG_LINE`` or more in an open loop (a stall of 64 ms or more at
+1,000 moves/s) still drains at the last turn's pace while new moves join it, and the loop
+can stay in that state for the rest of a run (measured: move p50 0.9 s in one 20 s window
+of four, with or without this change).
 """
 
 from __future__ import annotations
@@ -38,6 +60,15 @@ import trio
 
 DEFAULT_MOVE_BUDGET: Final = 0.005
 """5 ms: the issue's bound on a loop step; ten hops of that fit the 250 ms start target."""
+LONG_LINE: Final = 64
+"""Moves in line from which the gate holds moves even with no lobby work waiting: the loop
+is saturated (a closed loop, or a machine that takes the CPU away), its turns come in
+waves, and the lobby's next request would meet them.  Measured at 500 closed-loop games
+with the gate: 190 to 480 moves in line on average.  In the 1,000-game open loop a line of
+that length means a 64 ms stall; the on-time collections take about 5 ms."""
+SHORT_LINE: Final = 16
+"""Once long, the line counts as long until it is this short again (hysteresis: releasing
+a line of 63 moves at once is a wave of its own)."""
 
 
 @attrs.define
@@ -49,26 +80,47 @@ class TurnBudget:
     turn_started: float = 0.0
     started_this_turn: int = 0
     started_last_turn: int = 0
+    lobby_work: bool = True
+    """Lobby work waits in this turn: moves are held, and the line moves at the last turn's
+    pace."""
+    long_line: bool = False
+    """The line is long (``LONG_LINE``, then down to ``SHORT_LINE``): moves are held, and
+    the line moves at the last turn's pace."""
 
     def __attrs_post_init__(self) -> None:
         if self.budget <= 0:
             raise ValueError(f"the move budget must be positive, not {self.budget}")
 
-    def new_turn(self, now: float) -> None:
+    @property
+    def engaged(self) -> bool:
+        """Whether this turn holds moves at all; if not, every move starts."""
+        return self.lobby_work or self.long_line
+
+    def new_turn(self, now: float, *, waiting: int = 0, lobby_work: bool = True) -> None:
+        """Start a turn with ``waiting`` moves in line and ``lobby_work`` waiting or not."""
+        self.lobby_work = lobby_work
+        self.long_line = waiting >= (SHORT_LINE if self.long_line else LONG_LINE)
         self.turn_started = now
         self.started_last_turn, self.started_this_turn = self.started_this_turn, 0
 
     def admits(self, now: float, *, waiting: int = 0) -> bool:
         """A move may start now (and is counted as started) or must wait."""
-        if waiting or now - self.turn_started >= self.budget:
+        if self.engaged and (waiting or now - self.turn_started >= self.budget):
             return False
         self.started_this_turn += 1
         return True
 
     def to_wake(self, waiting: int) -> int:
-        """Waiting moves to wake at a turn's start: as many as the last turn started (they
-        will likely fit again), at least one so that the line always moves."""
+        """Waiting moves to wake at a turn's start: all of them in a turn that holds none;
+        otherwise as many as the last turn started (they will likely fit again), at least
+        one so that the line always moves."""
+        if not self.engaged:
+            return waiting
         return min(waiting, max(1, self.started_last_turn))
+
+
+def _always() -> bool:
+    return True
 
 
 class MoveGate(trio.abc.Instrument):
@@ -83,10 +135,14 @@ class MoveGate(trio.abc.Instrument):
         self._waiting: collections.deque[trio.Event] = collections.deque()
         self.waited = 0
         """Moves that waited for a later turn (for tests and the curious)."""
+        self.lobby_work: Callable[[], bool] = _always
+        """Asked at each turn's start: whether lobby work waits (then the turn holds moves).
+        The lobby sets it (``LobbyActor.work_waiting``); until then every turn holds them."""
 
     def after_io_wait(self, timeout: float) -> None:
         budget = self._budget
-        budget.new_turn(self._clock())
+        waiting = len(self._waiting)
+        budget.new_turn(self._clock(), waiting=waiting, lobby_work=self.lobby_work())
         for _ in range(budget.to_wake(len(self._waiting))):
             self._waiting.popleft().set()
 

@@ -340,6 +340,35 @@ async def test_move_counts_knock_once_and_never_queue_ahead_of_a_challenge(
         assert (await cat.frame("game_list_update"))["games"][0]["moves"] == 1001
 
 
+async def test_the_move_gate_is_told_of_lobby_work_but_not_of_move_counts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``work_waiting`` (issue 17): the move gate holds moves only while the lobby path has
+    work, so it must see a request handed to the waiting lobby or queued behind the knock
+    for move counts, and a challenge unanswered; the knock alone is no lobby work."""
+    async with running_lobby(tick=0.05) as lobby:
+        ann = await join(lobby, 1, "ann")
+        await join(lobby, 2, "bob")
+        cat = await join(lobby, 3, "cat")
+        await trio.testing.wait_all_tasks_blocked()
+        assert not lobby.work_waiting()
+        lobby.inbox_send.send_nowait(Request(1, Challenge(opponent="bob"), trio.current_time()))
+        assert lobby.work_waiting(), "handed to the lobby, not yet handled"
+        await trio.testing.wait_all_tasks_blocked()
+        assert lobby.work_waiting(), "the invitation waits for its answer"
+        lobby.inbox_send.send_nowait(Request(2, Accept(challenger="ann"), trio.current_time()))
+        game_id = (await ann.frame("game_started"))["game_id"]
+        await trio.testing.wait_all_tasks_blocked()
+        assert not lobby.work_waiting()
+        lobby.report_moves(GameMoved(game_id, 1))
+        assert not lobby.work_waiting(), "only the move counts' knock"
+        lobby.inbox_send.send_nowait(Request(3, Challenge(opponent="ann"), trio.current_time()))
+        assert lobby.work_waiting(), "a request queued behind the knock"
+        await trio.testing.wait_all_tasks_blocked()
+        assert (await cat.frame("error"))["code"] == "not_available"
+        assert not lobby.work_waiting()
+
+
 class LoggingWriter(DirectWriter):
     """A socket's direct writer that takes every frame, into a log shared with the writers."""
 

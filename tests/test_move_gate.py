@@ -18,7 +18,7 @@ import trio.testing
 
 from c4actors import server as server_module
 from c4actors.actors.user import ConnectionSettings
-from c4actors.move_gate import MoveGate, TurnBudget
+from c4actors.move_gate import LONG_LINE, SHORT_LINE, MoveGate, TurnBudget
 from c4actors.web import WebSettings
 from protocol import (
     Accept,
@@ -60,6 +60,35 @@ def test_a_turn_wakes_as_many_as_the_last_started_and_never_none() -> None:
         budget.admits(0.0)
     budget.new_turn(1.0)
     assert (budget.to_wake(10), budget.to_wake(2), budget.to_wake(0)) == (3, 2, 0)
+
+
+def test_a_turn_with_no_lobby_work_holds_no_move_and_wakes_the_whole_line() -> None:
+    budget = TurnBudget(0.005)
+    budget.new_turn(0.0)
+    for _ in range(2):
+        budget.admits(0.0)
+    budget.new_turn(1.0, waiting=50, lobby_work=False)
+    assert budget.admits(1.5, waiting=50), "past the budget, behind a line: still admitted"
+    assert budget.to_wake(50) == 50, "not the 2 the last turn started"
+    budget.new_turn(2.0, waiting=50)
+    assert not budget.admits(2.5) and budget.to_wake(50) == 1
+
+
+def test_a_long_line_holds_moves_with_no_lobby_work_until_it_is_short_again() -> None:
+    """Saturation: the lobby's next request would meet the waves, so the gate holds."""
+    budget = TurnBudget(0.005)
+    budget.new_turn(0.0)
+    for _ in range(3):
+        budget.admits(0.0)
+    budget.new_turn(1.0, waiting=LONG_LINE, lobby_work=False)
+    assert not budget.admits(1.5), "past the budget: held"
+    assert budget.to_wake(LONG_LINE) == 3
+    budget.new_turn(2.0, waiting=SHORT_LINE, lobby_work=False)
+    assert budget.engaged, "long until it is short again"
+    budget.new_turn(3.0, waiting=SHORT_LINE - 1, lobby_work=False)
+    assert not budget.engaged and budget.to_wake(SHORT_LINE - 1) == SHORT_LINE - 1
+    budget.new_turn(4.0, waiting=LONG_LINE - 1, lobby_work=False)
+    assert not budget.engaged, "not yet long"
 
 
 def test_a_budget_must_be_positive() -> None:
@@ -104,6 +133,38 @@ async def test_late_moves_wait_for_later_turns_in_order(
             gate.after_io_wait(0.0)  # wakes one: the last turn started one
             await trio.testing.wait_all_tasks_blocked()
             assert order == list(range(turn + 1))
+
+
+async def test_a_line_left_by_a_long_turn_goes_at_once_when_no_lobby_work_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The open loop's throttle (issue 17): moves held in a long turn while the lobby had
+    work drained at the last turn's count, one a turn here, as new moves queued behind
+    them.  Once no lobby work waits, the next turn wakes all of them and holds none."""
+    clock = ManualClock()
+    gate = MoveGate(0.005, clock=clock)
+    lobby_work = True
+    gate.lobby_work = lambda: lobby_work
+    gate.after_io_wait(0.0)
+    clock.now = 0.03  # a long turn (a collection): the budget is spent before any move came
+    started: list[int] = []
+
+    async def move(number: int) -> None:
+        await gate.admit()
+        started.append(number)
+
+    async with trio.open_nursery() as nursery:
+        for number in range(5):
+            nursery.start_soon(move, number)
+            await trio.testing.wait_all_tasks_blocked()
+        assert started == [] and gate.waited == 5
+        lobby_work = False
+        gate.after_io_wait(0.0)  # the next turn: nothing to be fair to
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(started) == [0, 1, 2, 3, 4], "the whole line in the turn after the long one"
+        clock.now += 0.03  # this turn's budget spent too: a move is still not held
+        await gate.admit()
+        assert gate.waited == 5
 
 
 async def test_a_move_cancelled_while_waiting_leaves_the_line(

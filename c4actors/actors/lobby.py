@@ -323,6 +323,8 @@ class LobbyActor:
         self.store = store
         self.move_gate = move_gate
         """Given to every game: its moves wait their turn at saturation (``move_gate``)."""
+        if move_gate is not None:
+            move_gate.lobby_work = self.work_waiting
         self.compute = compute
         """Where the computer's moves are computed (None: only its quick fallback moves)."""
         self.bot_seed = bot_seed
@@ -370,6 +372,20 @@ class LobbyActor:
         self.broadcast: Broadcaster = deliver_all
         """Set by a cluster's core relay before the actor runs (see ``Broadcaster``)."""
         self._nursery: trio.Nursery | None = None
+
+    def work_waiting(self) -> bool:
+        """Whether the lobby path has work in progress: an event queued or in the lobby's
+        hands other than the knock for move counts (``GameMoved``, sent after nearly every
+        move), or a challenge waiting for its answer.  The move gate holds moves only then
+        (``move_gate``), or at saturation.
+
+        An event sent while the lobby waits is handed to it, not queued: the lobby is then
+        no longer waiting to receive (``tasks_waiting_receive``), and that counts as one
+        event in its hands (or a flush in progress, lobby work too)."""
+        stats = self._inbox.statistics()
+        in_hand = 0 if stats.tasks_waiting_receive else 1
+        knock = 1 if self._moves_knocked else 0
+        return stats.current_buffer_used + in_hand > knock or self._state.invitation_pending()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with self._inbox:
