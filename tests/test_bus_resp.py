@@ -161,3 +161,38 @@ async def test_a_value_that_cannot_be_sent_is_the_caller_s_error(
         assert await pool.execute([["PING"]]) == ["PONG"]
     finally:
         pool.close()
+
+
+class _Steps(trio.abc.Instrument):
+    """Counts the steps Trio runs of one task: each is a return from a yield to Trio."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.steps += 1
+
+
+async def test_a_command_yields_to_trio_only_to_wait_for_its_reply(
+    redis_server: RedisServer,
+) -> None:
+    """Each yield is a pass of Trio's run loop (an epoll call among it), in every process
+    of a cluster for every command: one before the send (Trio's schedule point) and one to
+    wait for the reply, none after the send or the receive (``trio.SocketStream`` yields
+    after each, and an ``async with`` on a semaphore once more: three steps a call)."""
+    pool = RespPool("127.0.0.1", redis_server.port)
+    try:
+        assert await pool.execute([["PING"]]) == ["PONG"]  # connected
+        steps = _Steps(trio.lowlevel.current_task())
+        trio.lowlevel.add_instrument(steps)
+        try:
+            for _ in range(20):
+                assert await pool.execute([["PING"], ["PING"]]) == ["PONG", "PONG"]
+        finally:
+            trio.lowlevel.remove_instrument(steps)
+        assert steps.steps <= 2 * 20
+        assert pool.opened == 1
+    finally:
+        pool.close()
