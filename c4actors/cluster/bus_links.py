@@ -43,6 +43,7 @@ from c4actors.bus import (
     PutField,
     StreamFollower,
 )
+from c4actors.bus.retry import until_available
 from c4actors.cluster import recorder
 from c4actors.cluster.keeper import STATE
 
@@ -72,21 +73,8 @@ def process_name(role: str) -> str:
 
 
 async def _retry(call: Callable[[], Awaitable[_T]], what: str) -> _T:
-    delay = 0.05
-    warned = False
-    while True:
-        try:
-            result = await call()
-        except BusUnavailable as error:
-            if not warned:
-                log.warning("bus unavailable while %s: %s (retrying)", what, error)
-                warned = True
-            await trio.sleep(delay)
-            delay = min(2 * delay, 2.0)
-            continue
-        if warned:
-            log.info("bus back while %s", what)
-        return result
+    """``call`` until the bus answers (``until_available``), logged as the cluster's."""
+    return await until_available(call, what, log)
 
 
 class CoreLease:

@@ -36,7 +36,8 @@ from typing import Final, TypeVar
 import cattrs
 import trio
 
-from c4actors.bus import Bus, BusUnavailable, Entry, StreamId
+from c4actors.bus import Bus, Entry, StreamId
+from c4actors.bus.retry import until_available
 from c4actors.game_record import GameRecord
 from c4actors.store import GamesNotRecorded, Store, StoreError
 
@@ -182,20 +183,5 @@ class GameRecorder:
 
 
 async def _retry(call: Callable[[], Awaitable[_T]], what: str) -> _T:
-    """``call`` until the bus answers: one WARNING when an outage starts, one INFO line
-    when it ends (as the relays' links do)."""
-    delay = 0.05
-    warned = False
-    while True:
-        try:
-            result = await call()
-        except BusUnavailable as error:
-            if not warned:
-                log.warning("bus unavailable while %s: %s (retrying)", what, error)
-                warned = True
-            await trio.sleep(delay)
-            delay = min(2 * delay, MAX_RETRY_WAIT)
-            continue
-        if warned:
-            log.info("bus back while %s", what)
-        return result
+    """``call`` until the bus answers (``until_available``), logged as the records'."""
+    return await until_available(call, what, log)

@@ -50,8 +50,9 @@ class Store(Protocol):
 
         Each record is stored or not on its own (idempotent by game id, as above): one bad
         record costs the others nothing.  Returns once every record is durable; if any could
-        not be stored, raises ``GamesNotRecorded`` (a ``StoreError``) whose ``failed`` maps
-        their game ids to their errors, after the others were stored."""
+        not be stored, raises, after the others were stored: for a single record its own
+        ``StoreError`` (as ``record_game``), for several ``GamesNotRecorded`` (a
+        ``StoreError``) whose ``failed`` maps their game ids to their errors."""
 
     async def get_game(self, game_id: str) -> GameRecord | None: ...
 

@@ -1,8 +1,8 @@
 """Finished games written many to a transaction, each caller still told about its own.
 
-Why: a game's record cost a worker-thread hop and a transaction (an fsync under SQLite's
-``synchronous = FULL``) per game, about a fifth of the server's CPU per move in the closed
-loop.  Written in batches, the hop and the commit are paid once per batch.
+Why: each transaction is a worker-thread hop and an fsync (SQLite's ``synchronous =
+FULL``); a caller with many records at once (the cluster's records stream, read in
+batches) pays them once per batch with ``record_games``.
 
 ``write_each`` is the thread's half: the whole batch in one transaction, and only if that
 fails each record again in a transaction of its own, so one bad record (a constraint, a
