@@ -529,3 +529,30 @@ async def test_the_progress_display_shows_connections_games_rate_p99_and_errors(
     for heading in ("phase", "connections", "games in flight", "moves/s", "p99 (ms)", "errors"):
         assert heading in text
     assert "ramping up" in text and "7/10" in text and "1,234" in text and "12.3" in text
+
+
+def test_the_tester_runs_with_the_servers_collector_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17: the tester times every reply, and CPython's default collector in it (full
+    collections of 300 ms over 2,000 connections) was in the open loop's figures."""
+    import gc
+
+    from c4actors.gc_policy import THRESHOLDS, CollectOnTime
+    from c4actors.loadtest import command
+
+    seen: dict[str, Any] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_run(function: Any, *args: Any, instruments: Any = ()) -> Any:
+        seen.update(threshold=gc.get_threshold(), frozen=gc.get_freeze_count(), inst=instruments)
+        raise Stop
+
+    monkeypatch.setattr(command.trio, "run", fake_run)
+    before = gc.get_threshold()
+    args = build_parser().parse_args(["loadtest", "echo", "--url", "ws://127.0.0.1:9/ws"])
+    with pytest.raises(Stop):
+        command.run_loadtest(args)
+    assert seen["threshold"] == THRESHOLDS and seen["frozen"] > 0
+    assert any(isinstance(i, CollectOnTime) for i in seen["inst"])
+    assert gc.get_threshold() == before
