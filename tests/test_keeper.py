@@ -4,7 +4,7 @@ lobby and the games' states, written by ``changes`` and read back by ``load``.""
 from __future__ import annotations
 
 from c4actors import game_state
-from c4actors.chat_rules import Said, Voice
+from c4actors.chat_rules import ChatRoom, Said, Voice
 from c4actors.cluster import keeper
 from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.recorder import record_from_json
@@ -89,3 +89,30 @@ def test_a_finished_game_s_record_goes_out_once_with_the_next_commit() -> None:
     assert state.dirty
     assert [record_from_json(text) for text in state.take_records()] == [record]
     assert state.take_records() == []
+
+
+def test_a_finished_games_open_chat_is_restored_on_the_readers_clock_until_it_closes() -> None:
+    state = StateKeeper(lambda: None)
+    lobby = LobbyState(lambda: "token", lambda: "g1")
+    lobby.track_changes()
+    state.lobby_changed(lobby.take_changes)
+    game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0)
+    game, _ = game_state.apply(game, game_state.QuitRequested(1, "ann"), 101.0)
+    assert game.is_over
+    voices = (Voice((Said(101.5, "gg"),)), Voice())
+    room = ChatRoom(closes_at=221.0, voices=voices, moved_on=frozenset({2}))
+    state.game_gone("g1")  # recorded and reported: the game's own fields go
+    state.chat_lingers(game, room)
+    fields: dict[str, str] = {}
+    committed(state, fields, 102.0)
+    assert "game:g1" not in fields and "ended:g1" in fields
+    saved = keeper.load(fields, 500.0)  # every clock time moves by 398
+    assert saved is not None and saved.games == []
+    (ended,) = saved.ended
+    assert ended.game.game_id == "g1" and ended.game.is_over
+    assert ended.closes_at == 221.0 + 398.0
+    assert ended.voices[0].recent == (Said(101.5 + 398.0, "gg"),)
+    assert ended.moved_on == frozenset({2})
+    state.chat_lingers(game, None)  # it closed
+    committed(state, fields, 230.0)
+    assert "ended:g1" not in fields
