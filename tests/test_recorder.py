@@ -197,6 +197,55 @@ async def test_a_refused_record_stays_pending_alone_and_an_unavailable_store_is_
         n.cancel_scope.cancel()
 
 
+class RefusingOneAlways:
+    """A store (in memory: no threads, so the mock clock runs only when the test and the
+    recorder wait) that never takes one game, raising as the SQL stores' ``record_games``
+    do for a batch of that record alone: its own ``StoreError``, which looks like an
+    outage."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+        self.stored: dict[str, GameRecord] = {}
+
+    async def record_games(self, records: Sequence[GameRecord]) -> None:
+        await trio.lowlevel.checkpoint()
+        if len(records) == 1 and records[0].game_id == self.refused:
+            raise StoreError("CHECK constraint failed")
+        for record in records:
+            if record.game_id != self.refused:
+                self.stored.setdefault(record.game_id, record)
+        if any(record.game_id == self.refused for record in records):
+            raise GamesNotRecorded({self.refused: StoreError("CHECK constraint failed")})
+
+
+async def test_a_record_the_store_never_takes_does_not_stop_the_recorder(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Alone in its batch, a refused record cannot be told from an outage: it is retried
+    for ``GIVE_UP_AFTER``, then left pending, and the records after it are written, in a
+    batch with it when it is claimed back (before, the recorder retried it for ever)."""
+    bus = InMemoryBus()
+    store = RefusingOneAlways("bad")
+    edge = GameRecorder(bus, "edge-a", store)  # type: ignore[arg-type]
+    async with trio.open_nursery() as n:
+        await bus.append(RECORDS, {recorder.FIELD: record_to_json(a_record("bad"))})
+        await n.start(edge.run)
+        await trio.sleep(1)  # the recorder is retrying the batch of "bad" alone
+        await bus.append(RECORDS, {recorder.FIELD: record_to_json(a_record("g1"))})
+        with trio.fail_after(recorder.GIVE_UP_AFTER + recorder.CLAIM_IDLE + 5):
+            while "g1" not in store.stored:  # noqa: ASYNC110 (a fake store)
+                await trio.sleep(0.1)
+        # Claimed back again and again: each time it holds the stream up no longer.
+        await trio.sleep(3 * (recorder.CLAIM_IDLE + recorder.GIVE_UP_AFTER))
+        await bus.append(RECORDS, {recorder.FIELD: record_to_json(a_record("g2"))})
+        with trio.fail_after(recorder.GIVE_UP_AFTER + recorder.CLAIM_IDLE + 5):
+            while "g2" not in store.stored:  # noqa: ASYNC110 (a fake store)
+                await trio.sleep(0.1)
+        assert await bus.pending_count(RECORDS, RECORDERS) == 1  # "bad", never lost
+        assert sorted(store.stored) == ["g1", "g2"] and edge.written == 2
+        n.cancel_scope.cancel()
+
+
 @asynccontextmanager
 async def cluster_on_a_bus(bus: InMemoryBus, db: Path) -> AsyncIterator[list[RunningServer]]:
     """A core and two edges in this process on ``bus`` and one SQLite file, each edge with

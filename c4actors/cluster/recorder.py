@@ -20,9 +20,12 @@ unavailable otherwise) is documented in ``docs/architecture.md`` ("Finished game
 
 Error handling: a record that does not decode is logged (ERROR) and acknowledged, never
 retried forever; the store unavailable is one WARNING line, the batch stays pending and is
-written again with doubling waits (up to ``MAX_RETRY_WAIT``); a record the store refuses
-alone (``GamesNotRecorded``) stays pending while the others are acknowledged, claimed again
-after ``CLAIM_IDLE``; the bus's outages are retried like every reader's.
+written again with doubling waits (up to ``MAX_RETRY_WAIT``) for ``GIVE_UP_AFTER`` seconds at
+most, then left pending for a later claim, so a record the store refuses however often it is
+written (alone in its batch, it cannot be told from an outage) never stops the recorder; a
+record the store refuses alone (``GamesNotRecorded``) stays pending while the others are
+acknowledged, claimed again after ``CLAIM_IDLE``; the bus's outages are retried like every
+reader's.
 """
 
 from __future__ import annotations
@@ -51,13 +54,18 @@ RECORDS_MAXLEN: Final = 1_000_000
 milliseconds; while no edge can write (the store is away), a trimmed record would be
 lost, and a million finished games is hours of the busiest lobby measured here."""
 BATCH: Final = 100
-"""Records read (and written in one transaction) at most at once."""
+"""Records read at most at once (as many again claimed back with them), written in one
+transaction."""
 READ_BLOCK: Final = 1.0
 CLAIM_IDLE: Final = 5.0
 """Seconds a record stays pending for one edge before another takes it over: well above
 a store write's time, so a living edge's batch is rarely written twice (harmless anyway)."""
 CLAIM_EVERY: Final = 1.0
 MAX_RETRY_WAIT: Final = 2.0
+GIVE_UP_AFTER: Final = 10.0
+"""Seconds a batch the store will not take is written again before the recorder leaves it
+pending and reads on: a batch claimed back that holds only a record the store refuses
+would otherwise be retried for ever, and no record after it written by this edge."""
 _COMPACT: Final = (",", ":")
 _converter: Final = cattrs.Converter(forbid_extra_keys=True)
 _T = TypeVar("_T")
@@ -117,23 +125,25 @@ class GameRecorder:
                     "claimed game records count=%d (read by an edge that did not write them)",
                     len(entries),
                 )
-        if not entries:
-            entries = await _retry(
-                lambda: self.bus.read_group(
-                    RECORDS, RECORDERS, self.consumer, count=BATCH, block=READ_BLOCK
-                ),
-                "reading game records",
-            )
+        # Claimed records go with new ones in one batch (read without waiting), so that a
+        # claimed record the store refuses holds up none of them (``GamesNotRecorded``).
+        block = None if entries else READ_BLOCK
+        entries += await _retry(
+            lambda: self.bus.read_group(
+                RECORDS, RECORDERS, self.consumer, count=BATCH, block=block
+            ),
+            "reading game records",
+        )
         return entries
 
     async def _record(self, entries: list[Entry]) -> None:
         """Write ``entries``' records in one batch, then acknowledge those stored.
 
         The store unavailable (no record stored): the batch is written again, with
-        doubling waits, before anything else is read.  Some records refused
-        (``GamesNotRecorded``): the others are acknowledged and those stay pending, so an
-        edge claims them again after ``CLAIM_IDLE`` (a WARNING each time) while the
-        recording goes on."""
+        doubling waits, before anything else is read, for ``GIVE_UP_AFTER`` at most.
+        Some records refused (``GamesNotRecorded``): the others are acknowledged and those
+        stay pending, so an edge claims them again after ``CLAIM_IDLE`` (a WARNING each
+        time) while the recording goes on."""
         if not entries:
             return
         records: dict[str, GameRecord] = {}
@@ -157,9 +167,11 @@ class GameRecorder:
         self.written += len(records) - len(failed)
 
     async def _write(self, records: list[GameRecord]) -> set[str]:
-        """Store ``records``; the game ids of those refused while others were stored."""
+        """Store ``records``; the game ids of those not stored (refused while others were
+        stored, or all of them once the store has refused the batch for ``GIVE_UP_AFTER``)."""
         delay = 0.05
         warned = False
+        give_up_at = trio.current_time() + GIVE_UP_AFTER
         while records:
             try:
                 await self.store.record_games(records)
@@ -174,6 +186,14 @@ class GameRecorder:
                 if warned:
                     log.info("game records written again")
                 return set()
+            if trio.current_time() >= give_up_at:
+                log.warning(
+                    "game records not written for %.0f s (left pending) count=%d: %s",
+                    GIVE_UP_AFTER,
+                    len(records),
+                    problem,
+                )
+                return {record.game_id for record in records}
             if not warned:
                 log.warning("could not write game records (retrying): %s", problem)
                 warned = True
