@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
+import attrs
 import httpx
 import trio
 
@@ -40,6 +41,7 @@ from c4actors.cluster.bus_links import (
 )
 from c4actors.cluster.core import CoreRelay
 from c4actors.cluster.edge import EdgeRelay
+from c4actors.cluster.recorder import GameRecorder
 from c4actors.server import RunningServer, ServerSettings, run_server
 from c4actors.server_process import ServerProcess
 from protocol import (
@@ -407,11 +409,16 @@ class LosesACommitsReply(InMemoryBus):
 
 
 @asynccontextmanager
-async def in_process_cluster(bus: InMemoryBus) -> AsyncIterator[list[RunningServer]]:
-    """A core and two edges ("edge-a", "edge-b") in this process on ``bus``: the two
-    lost-reply tests' cluster, whose faults are the bus's own."""
+async def in_process_cluster(
+    bus: InMemoryBus, db: Path | None = None
+) -> AsyncIterator[list[RunningServer]]:
+    """A core and two edges ("edge-a", "edge-b") in this process on ``bus``: the cluster
+    of the tests whose faults are the bus's own.  With ``db``, the three share that SQLite
+    file and each edge runs its game recorder (as ``cluster.node`` runs them)."""
     stop = trio.Event()
     settings = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False)
+    if db is not None:
+        settings = attrs.evolve(settings, db_path=str(db))
     async with trio.open_nursery() as nursery:
         lease = CoreLease(bus, "core-1")
         await nursery.start(lease.run)
@@ -420,14 +427,29 @@ async def in_process_cluster(bus: InMemoryBus) -> AsyncIterator[list[RunningServ
             return CoreRelay(BusCoreLink(bus, "core-1", lease), inbox)
 
         await nursery.start(partial(run_server, settings, stop, core=relay))
-        yield [
-            await nursery.start(
-                partial(run_server, settings, stop, edge=partial(EdgeRelay, BusEdgeLink(bus, name)))
+        edges = []
+        for name in ("edge-a", "edge-b"):
+            edge_link = BusEdgeLink(bus, name)
+            edge = await nursery.start(
+                partial(run_server, settings, stop, edge=partial(EdgeRelay, edge_link))
             )
-            for name in ("edge-a", "edge-b")
-        ]
+            if db is not None:
+                await nursery.start(GameRecorder(bus, name, edge.store).run)
+            edges.append(edge)
+        yield edges
         stop.set()
         nursery.cancel_scope.cancel()
+
+
+async def in_inputs_twice(bus: InMemoryBus, text: str) -> None:
+    """Until the input stream holds ``text`` twice (an edge appended an input again after
+    its first append's reply was lost): 5 s at most."""
+    with trio.fail_after(5):
+        while True:
+            inputs = [e.fields["e"] for e in await bus.read_after(INPUTS, "0-0")]
+            if sum(text in entry for entry in inputs) == 2:
+                return
+            await trio.sleep(0.01)
 
 
 async def repeats(bus: InMemoryBus, edge: str) -> int:
@@ -553,12 +575,7 @@ async def test_an_input_appended_again_after_its_reply_was_lost_is_handled_once(
         for player in (ann, bob):
             assert (await player.expect(ChatMessage)).text == "said once"
         # The edge appended it again (after a short wait): it is in the stream twice.
-        with trio.fail_after(5):
-            while True:
-                inputs = [e.fields["e"] for e in await bus.read_after(INPUTS, "0-0")]
-                if sum("said once" in entry for entry in inputs) == 2:
-                    break
-                await trio.sleep(0.01)
+        await in_inputs_twice(bus, "said once")
         # Said once: the next line each player hears is the next one.
         await ann.send(Chat(game_id=game_id, text="and then this"))
         for player in (ann, bob):
@@ -642,12 +659,7 @@ async def test_an_input_appended_again_across_a_failover_is_handled_once() -> No
                     while not await greeted(bus, edge, "core-2"):  # noqa: ASYNC110 (a stream)
                         await trio.sleep(0.01)
             bus.release.set()  # the edge's repeat reaches the stream now
-            with trio.fail_after(5):
-                while True:
-                    inputs = [e.fields["e"] for e in await bus.read_after(INPUTS, "0-0")]
-                    if sum("said once" in entry for entry in inputs) == 2:
-                        break
-                    await trio.sleep(0.01)
+            await in_inputs_twice(bus, "said once")
             # Said once: the next line each player hears is the next one.
             await ann.send(Chat(game_id=game_id, text="and then this"))
             skip = (UserList, LobbyUpdate)

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 import pytest
 import trio
 from hypothesis import given
 
-from c4actors.actors.lobby import LobbyInput
 from c4actors.bus import InMemoryBus
 from c4actors.cluster import recorder
-from c4actors.cluster.bus_links import BusCoreLink, BusEdgeLink, CoreLease
-from c4actors.cluster.core import CoreRelay
-from c4actors.cluster.edge import EdgeRelay
 from c4actors.cluster.recorder import (
     CLAIM_IDLE,
     RECORDERS,
@@ -30,10 +25,10 @@ from c4actors.cluster.recorder import (
     record_to_json,
 )
 from c4actors.game_record import GameRecord, GameResult, GameSetup, Player
-from c4actors.server import RunningServer, ServerSettings, run_server
 from c4actors.store import GamesNotRecorded, Store, StoreError, open_store
 from protocol import GameOver, GameState, LobbyUpdate, Move
 from tests.support import connect, start_game
+from tests.test_cluster_failover import in_process_cluster
 from tests.test_game_record import records
 
 WIN = [3, 2, 3, 2, 3, 2, 3]
@@ -246,39 +241,10 @@ async def test_a_record_the_store_never_takes_does_not_stop_the_recorder(
         n.cancel_scope.cancel()
 
 
-@asynccontextmanager
-async def cluster_on_a_bus(bus: InMemoryBus, db: Path) -> AsyncIterator[list[RunningServer]]:
-    """A core and two edges in this process on ``bus`` and one SQLite file, each edge with
-    its recorder (as ``cluster.node`` runs them)."""
-    stop = trio.Event()
-    settings = ServerSettings(
-        port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False, db_path=str(db)
-    )
-    async with trio.open_nursery() as nursery:
-        lease = CoreLease(bus, "core-1")
-        await nursery.start(lease.run)
-
-        def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
-            return CoreRelay(BusCoreLink(bus, "core-1", lease), inbox)
-
-        await nursery.start(partial(run_server, settings, stop, core=relay))
-        edges = []
-        for name in ("edge-a", "edge-b"):
-            serve = partial(
-                run_server, settings, stop, edge=partial(EdgeRelay, BusEdgeLink(bus, name))
-            )
-            edge = await nursery.start(serve)
-            await nursery.start(GameRecorder(bus, name, edge.store).run)
-            edges.append(edge)
-        yield edges
-        stop.set()
-        nursery.cancel_scope.cancel()
-
-
 async def test_a_game_finished_in_a_cluster_is_recorded_once_by_an_edge(tmp_path: Path) -> None:
     bus = InMemoryBus()
     async with (
-        cluster_on_a_bus(bus, tmp_path / "c4.sqlite3") as edges,
+        in_process_cluster(bus, tmp_path / "c4.sqlite3") as edges,
         connect(edges[0], "ann") as ann,
         connect(edges[1], "bob") as bob,
     ):
