@@ -1,8 +1,9 @@
 """Finished games recorded off the core (``c4actors.cluster.recorder``): the ``records``
 stream's entries, the edges' recorders on the in-memory bus (a batch written then
 acknowledged, a recorder that died before acknowledging replaced by another, a refused
-record left pending alone), and a core and two edges in this process on one bus and one
-SQLite file, where a finished game reaches the store once, written by an edge."""
+record left pending alone, records that came during a write gathered into the next
+batch), and a core and two edges in this process on one bus and one SQLite file, where a
+finished game reaches the store once, written by an edge."""
 
 from __future__ import annotations
 
@@ -238,6 +239,58 @@ async def test_a_record_the_store_never_takes_does_not_stop_the_recorder(
                 await trio.sleep(0.1)
         assert await bus.pending_count(RECORDS, RECORDERS) == 1  # "bad", never lost
         assert sorted(store.stored) == ["g1", "g2"] and edge.written == 2
+        n.cancel_scope.cancel()
+
+
+class Counting:
+    """A store (in memory, no threads: the mock clock moves only when the test and the
+    recorder wait) that notes each ``record_games`` call's game ids and when it came."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.stored_at: dict[str, float] = {}
+        self.wrote = trio.Event()
+
+    async def record_games(self, records: Sequence[GameRecord]) -> None:
+        await trio.lowlevel.checkpoint()
+        self.calls.append([record.game_id for record in records])
+        for record in records:
+            self.stored_at.setdefault(record.game_id, trio.current_time())
+        self.wrote.set()
+
+
+async def test_records_that_come_while_a_batch_is_written_share_the_next_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """After a batch, the recorder waits ``GATHER`` before it reads again: the records that
+    came meanwhile go to the store in one ``record_games`` call (one transaction), each at
+    most ``GATHER`` after it was appended (an analysis waits up to ``SAVE_WAIT``, 3 s)."""
+    bus = InMemoryBus()
+    store = Counting()
+    edge = GameRecorder(bus, "edge-a", store)  # type: ignore[arg-type]
+    appended_at: dict[str, float] = {}
+
+    async def append(game_id: str) -> None:
+        appended_at[game_id] = trio.current_time()
+        await bus.append(RECORDS, {recorder.FIELD: record_to_json(a_record(game_id))})
+
+    async with trio.open_nursery() as n:
+        await n.start(edge.run)
+        await append("g1")
+        await store.wrote.wait()
+        for game_id in ("g2", "g3", "g4"):
+            await trio.sleep(recorder.GATHER / 5)
+            await append(game_id)
+        await trio.sleep(1)
+        assert store.calls == [["g1"], ["g2", "g3", "g4"]]
+        # Not held back longer than the window, and nothing is left pending.
+        for game_id, at in appended_at.items():
+            assert store.stored_at[game_id] - at <= recorder.GATHER
+        assert await bus.pending_count(RECORDS, RECORDERS) == 0
+        # A record alone after a quiet spell is written at once.
+        await append("g5")
+        await trio.sleep(recorder.GATHER / 5)
+        assert store.calls[-1] == ["g5"] and store.stored_at["g5"] == appended_at["g5"]
         n.cancel_scope.cancel()
 
 

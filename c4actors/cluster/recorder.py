@@ -65,7 +65,11 @@ GATHER: Final = 0.05
 """Seconds a recorder waits after writing a batch before it reads again, so that the next
 batch holds what came meanwhile: a transaction costs about 200 us of CPU for one game and
 50 us a game for four (SQLite, measured here), and records come one at a time.  A game's
-record reaches the store at most this much later."""
+record reaches the store at most this much later (an analysis waits up to 3 s for it; no
+frame waits for it).  Only after a batch smaller than ``BATCH``: a backlog is read on at
+once.  The wait holds nothing: what was read is written and acknowledged before it, so an
+edge stopped during it leaves the records that came meanwhile unread in the stream, for
+the next read of any edge (not pending, so not waiting for a claim)."""
 MAX_RETRY_WAIT: Final = 2.0
 GIVE_UP_AFTER: Final = 10.0
 """Seconds a batch the store will not take is written again before the recorder leaves it
