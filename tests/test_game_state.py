@@ -7,6 +7,7 @@ win by disconnect for a player who is away, refused events change nothing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attrs
@@ -21,6 +22,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from c4actors import game_state
 from c4actors.game_record import GameResult, GameSetup, Player
 from c4actors.game_state import (
     DRAW_OFFER_PLIES,
@@ -1075,3 +1077,21 @@ def test_a_game_restored_from_json_at_any_point_behaves_like_the_original(
     restored, restored_effects = run_events(from_json(to_json(halfway)), events[cut:])
     assert restored == original
     assert restored_effects == original_effects[cut:]
+
+
+def test_to_json_is_the_plain_encoding_whatever_the_setup_cache_holds() -> None:
+    """``to_json`` keeps each setup's text by the setup's identity: a game of another setup
+    with the same id, or a finished one, still encodes as its own fields say."""
+
+    def plain(game: Game) -> str:
+        return json.dumps(game_state._converter.unstructure(game), separators=(",", ":"))
+
+    game, _ = play(new_game(move_timeout=30.0), DRAW_GAME[:5], 3.0)
+    assert to_json(game) == plain(game)
+    other_setup = attrs.evolve(SETUP, player2=Player(name="cy", color="blue"))
+    other, _ = start(other_setup, (3, 4), GRACE, 1.0)
+    assert to_json(other) == plain(other) and '"cy"' in to_json(other)
+    finished, _ = play(new_game(), DRAW_GAME)
+    assert finished.result is not None
+    assert to_json(finished) == plain(finished)
+    assert from_json(to_json(finished)) == finished

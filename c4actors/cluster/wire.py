@@ -31,7 +31,7 @@ that is not what an edge or a core of this version writes; the reader logs and s
 from __future__ import annotations
 
 import json
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, get_args
 
 import attrs
 import cattrs
@@ -242,6 +242,15 @@ class Op:
     game: str | None = None
     value: Any = None
 
+    def extra(self) -> bool:
+        """Whether any field after ``frame`` is set (a ``deliver`` has none)."""
+        return (
+            self.code != 0
+            or self.text is not None
+            or self.game is not None
+            or (self.value is not None)
+        )
+
 
 @attrs.frozen
 class Downlink:
@@ -265,38 +274,170 @@ _dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).enco
 
 
 def encode_uplink(entry: Uplink) -> str:
-    return _dumps(_converter.unstructure(entry))
+    items = [_game_row(item) if type(item) is GameIn else _item_row(item) for item in entry.items]
+    return _dumps({"edge": entry.edge, "items": items, "seq": entry.seq})
 
 
-def decode_uplink(text: str) -> Uplink:
-    try:
-        return _converter.structure(json.loads(text), Uplink)
-    except Exception as error:  # any JSON: cattrs raises what the shape makes it raise
-        raise WireError(f"not an input entry: {error}") from None
+def _item_row(item: UplinkItem) -> Any:
+    return _converter.unstructure(item, UplinkItem)
 
 
-def encode_downlink(entry: Downlink) -> str:
-    ops = [_op_row(op) for op in entry.ops]
-    return _dumps({"frames": entry.frames, "ops": ops, "core": entry.core, "seq": entry.seq})
-
-
-def _op_row(op: Op) -> dict[str, Any]:
-    row: dict[str, Any] = {"op": op.op, "conn": op.conn}
-    for field in ("frame", "code", "text", "game", "value"):
-        value = getattr(op, field)
-        if value != getattr(_DEFAULT_OP, field):
-            row[field] = value
+def _game_row(item: GameIn) -> dict[str, Any]:
+    """A player's request without cattrs and without its defaults (a move: six keys, not
+    ten): every move crosses the stream this way, and the core decodes each one."""
+    row: dict[str, Any] = {
+        "k": "GameIn",
+        "conn": item.conn,
+        "game_id": item.game_id,
+        "name": item.name,
+        "action": item.action,
+    }
+    if item.column:
+        row["column"] = item.column
+    if item.ply is not None:
+        row["ply"] = item.ply
+    if item.text:
+        row["text"] = item.text
+    if item.sent_at:
+        row["sent_at"] = item.sent_at
+    if item.accept:
+        row["accept"] = item.accept
     return row
 
 
-_DEFAULT_OP: Final = Op("deliver", 0)
+def decode_uplink(text: str) -> Uplink:
+    """The entry ``encode_uplink`` wrote.  A player's request (every move) is read by hand,
+    its types checked as strictly as the rest; the other items through cattrs."""
+    try:
+        data = json.loads(text)
+        if type(data) is not dict or not data.keys() <= _UPLINK_KEYS:
+            raise WireError(f"keys {sorted(data) if type(data) is dict else type(data)}")
+        edge, rows, seq = data["edge"], data["items"], data.get("seq", 0)
+        if type(edge) is not str or type(rows) is not list or type(seq) is not int:
+            raise WireError("edge, items or seq of the wrong type")
+        items = [
+            _game_in(row) if type(row) is dict and row.get("k") == "GameIn" else _item(row)
+            for row in rows
+        ]
+        return Uplink(edge, items, seq)
+    except WireError as error:
+        raise WireError(f"not an input entry: {error}") from None
+    except Exception as error:  # any JSON: cattrs raises what the shape makes it raise
+        raise WireError(f"not an input entry: {error!r}") from None
+
+
+_UPLINK_KEYS: Final = frozenset({"edge", "items", "seq"})
+
+
+def _item(row: Any) -> UplinkItem:
+    item: UplinkItem = _converter.structure(row, UplinkItem)  # type: ignore[arg-type]
+    return item
+
+
+_GAME_ACTIONS: Final = frozenset(get_args(GameAction))
+_GAME_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "k": (str,),
+    "conn": (int,),
+    "game_id": (str,),
+    "name": (str,),
+    "action": (str,),
+    "column": (int,),
+    "ply": (int, type(None)),
+    "text": (str,),
+    "sent_at": (float, int),
+    "accept": (bool,),
+}
+
+
+def _game_in(row: dict[str, Any]) -> GameIn:
+    for key, value in row.items():
+        types = _GAME_TYPES.get(key)
+        if types is None or type(value) not in types:
+            raise WireError(f"a game request's {key!r} is {value!r}")
+    action = row["action"]
+    if action not in _GAME_ACTIONS:
+        raise WireError(f"a game request's action is {action!r}")
+    return GameIn(
+        row["conn"],
+        row["game_id"],
+        row["name"],
+        action,
+        row.get("column", 0),
+        row.get("ply"),
+        row.get("text", ""),
+        float(row.get("sent_at", 0.0)),
+        row.get("accept", False),
+    )
+
+
+def encode_downlink(entry: Downlink) -> str:
+    """Each op a row of its fields in ``Op``'s order, without the trailing defaults (a
+    ``deliver`` is ``["deliver", conn, frame]``): cheaper to make and to read than an
+    object per op, and every frame of a move travels as one."""
+    ops = [
+        ["deliver", op.conn, op.frame] if op.op == "deliver" and not op.extra() else _op_row(op)
+        for op in entry.ops
+    ]
+    return _dumps({"frames": entry.frames, "ops": ops, "core": entry.core, "seq": entry.seq})
+
+
+def _op_row(op: Op) -> list[Any]:
+    row = [op.op, op.conn, op.frame, op.code, op.text, op.game, op.value]
+    while len(row) > 2 and row[-1] == _OP_DEFAULTS[len(row) - 1]:
+        row.pop()
+    return row
+
+
+_OP_DEFAULTS: Final = ("", 0, -1, 0, None, None, None)
+_OP_NAMES: Final = frozenset(get_args(OpName))
+_OP_TYPES: Final[tuple[tuple[type, ...], ...]] = (
+    (str,),
+    (int,),
+    (int,),
+    (int,),
+    (str, type(None)),
+    (str, type(None)),
+)
+_DOWNLINK_KEYS: Final = frozenset({"frames", "ops", "core", "seq"})
 
 
 def decode_downlink(text: str) -> Downlink:
+    """The entry ``encode_downlink`` wrote, read by hand (no cattrs: an edge reads every
+    batch the core sends), every value's type checked."""
     try:
-        return _converter.structure(json.loads(text), Downlink)
-    except Exception as error:  # any JSON: cattrs raises what the shape makes it raise
+        data = json.loads(text)
+        if type(data) is not dict or not data.keys() <= _DOWNLINK_KEYS:
+            raise WireError(f"keys {sorted(data) if type(data) is dict else type(data)}")
+        frames, rows = data["frames"], data["ops"]
+        core, seq = data.get("core", ""), data.get("seq", 0)
+        if type(frames) is not list or any(type(frame) is not str for frame in frames):
+            raise WireError("frames are not texts")
+        if type(rows) is not list or type(core) is not str or type(seq) is not int:
+            raise WireError("ops, core or seq of the wrong type")
+        return Downlink(frames, [_op(row) for row in rows], core, seq)
+    except WireError as error:
         raise WireError(f"not a frames entry: {error}") from None
+    except Exception as error:  # any JSON
+        raise WireError(f"not a frames entry: {error!r}") from None
+
+
+def _op(row: Any) -> Op:
+    if (
+        type(row) is list
+        and len(row) == 3
+        and row[0] == "deliver"
+        and type(row[1]) is int
+        and type(row[2]) is int
+    ):
+        return Op("deliver", row[1], row[2])
+    if type(row) is not list or not 2 <= len(row) <= len(_OP_DEFAULTS):
+        raise WireError(f"an op is {row!r}")
+    for value, types in zip(row, _OP_TYPES, strict=False):
+        if type(value) not in types:
+            raise WireError(f"an op is {row!r}")
+    if row[0] not in _OP_NAMES:
+        raise WireError(f"an op is {row[0]!r}")
+    return Op(*row)
 
 
 def unstructure(value: object) -> Any:

@@ -1,0 +1,122 @@
+"""What travels between a cluster's edges and its core (``cluster.wire``): the compact forms
+the hot path uses (a move without its defaults, a ``deliver`` as a row of three) and the
+hand-written readers' refusals, each value's type checked as cattrs checked it.
+
+The round trips of every kind of item and op are in ``test_cluster_relays.py``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from c4actors.cluster import wire
+
+
+def test_a_move_travels_without_its_defaults() -> None:
+    entry = wire.Uplink("edge-a", [wire.GameIn(4, "g1", "ann", "move", column=3, ply=6)], 2)
+    data = json.loads(wire.encode_uplink(entry))
+    assert data["items"] == [
+        {"k": "GameIn", "conn": 4, "game_id": "g1", "name": "ann", "action": "move"}
+        | {"column": 3, "ply": 6}
+    ]
+    assert wire.decode_uplink(wire.encode_uplink(entry)) == entry
+
+
+def test_every_field_of_a_game_request_round_trips() -> None:
+    items: list[wire.UplinkItem] = [
+        wire.GameIn(1, "g1", "ann", "move"),  # column 0, no ply
+        wire.GameIn(1, "g1", "ann", "move", column=6, ply=0),
+        wire.GameIn(2, "g2", "bob", "chat", text="hi ✓", sent_at=12.0),
+        wire.GameIn(2, "g2", "bob", "answer_draw", accept=True),
+        wire.GameIn(3, "g3", "cy", "quit"),
+    ]
+    entry = wire.Uplink("edge-a", items, 9)
+    decoded = wire.decode_uplink(wire.encode_uplink(entry))
+    assert decoded == entry
+    assert all(
+        type(item.sent_at) is float for item in decoded.items if isinstance(item, wire.GameIn)
+    )
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"conn": True},
+        {"conn": "4"},
+        {"game_id": 1},
+        {"action": "resign"},
+        {"column": 2.0},
+        {"ply": "3"},
+        {"accept": 1},
+        {"sent_at": "now"},
+        {"extra": 1},
+    ],
+)
+def test_a_game_request_of_another_shape_is_refused(row: dict[str, object]) -> None:
+    base = {"k": "GameIn", "conn": 4, "game_id": "g1", "name": "ann", "action": "move"}
+    text = json.dumps({"edge": "a", "items": [base | row], "seq": 1})
+    with pytest.raises(wire.WireError, match="not an input entry"):
+        wire.decode_uplink(text)
+
+
+def test_a_game_request_missing_a_field_is_refused() -> None:
+    text = json.dumps({"edge": "a", "items": [{"k": "GameIn", "conn": 4, "game_id": "g1"}]})
+    with pytest.raises(wire.WireError):
+        wire.decode_uplink(text)
+
+
+def test_a_deliver_travels_as_a_row_of_three() -> None:
+    ops = [
+        wire.Op("deliver", 5, frame=0),
+        wire.Op("route", 5, text="g1"),
+        wire.Op("close", 6, code=1012, text="the server restarted"),
+        wire.Op("answer", 7, text="ann", game="g1"),
+        wire.Op("answer", 8),
+        wire.Op("left", 9, value=False),
+        wire.Op("broadcast", 0, frame=0, value={"ch": "lobby", "seq": 3, "add": [5], "drop": []}),
+    ]
+    entry = wire.Downlink(['{"type":"game_state"}'], ops, "core-1", 4)
+    data = json.loads(wire.encode_downlink(entry))
+    assert data["ops"][:5] == [
+        ["deliver", 5, 0],
+        ["route", 5, -1, 0, "g1"],
+        ["close", 6, -1, 1012, "the server restarted"],
+        ["answer", 7, -1, 0, "ann", "g1"],
+        ["answer", 8],
+    ]
+    assert wire.decode_downlink(wire.encode_downlink(entry)) == entry
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [["deliver", 5, "0"]],
+        [["deliver", True, 0]],
+        [["deliver"]],
+        [["send", 5, 0]],
+        [["close", 6, -1, "1012"]],
+        [["answer", 7, -1, 0, 3]],
+        [["left", 9, -1, 0, None, None, False, "more"]],
+        [{"op": "deliver", "conn": 5, "frame": 0}],
+    ],
+)
+def test_an_op_of_another_shape_is_refused(ops: list[object]) -> None:
+    text = json.dumps({"frames": ["{}"], "ops": ops, "core": "c", "seq": 1})
+    with pytest.raises(wire.WireError, match="not a frames entry"):
+        wire.decode_downlink(text)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"frames": [1], "ops": []},
+        {"frames": [], "ops": {}},
+        {"frames": [], "ops": [], "seq": "1"},
+        {"frames": [], "ops": [], "core": None},
+        {"frames": [], "ops": [], "more": 1},
+    ],
+)
+def test_a_frames_entry_of_another_shape_is_refused(data: dict[str, object]) -> None:
+    with pytest.raises(wire.WireError, match="not a frames entry"):
+        wire.decode_downlink(json.dumps(data))
