@@ -9,11 +9,16 @@ against a default server is therefore paced by the client, never dropped by the 
 Browsers always offer ``permessage-deflate``; so does the load tester by default
 (``--compression browser``, ``--compression off`` offers nothing), and the server's policy
 decides (off unless ``--websocket-compression``: it then declines).  trio-websocket has no
-setting for extensions, so ``install_offer`` replaces the connection class its
+setting for extensions, so ``install_connection_class`` replaces the connection class its
 ``connect_websocket`` builds with one whose opening request carries the offer (from a context
-variable set in the connecting task; nothing else changes), the way the server's own
-``websocket_compression`` adds its extension to hypercorn.  wsproto then does the rest:
-it accepts the server's answer and inflates compressed frames.
+variable set in the connecting task; connections opened elsewhere are unchanged), the way
+the server's own ``websocket_compression`` adds its extension to hypercorn.  wsproto then
+does the rest: it accepts the server's answer and inflates compressed frames.
+
+Round trips are timed from a message's actual write to its answer's arrival at the socket
+(``stamps``): the connection's stream is a ``StampedStream``, each message received carries the
+arrival of the read that completed it (``Client.received_at``), and each send the time of its
+write (``Client.sent_at``), so neither counts the load tester's own turns (issue 17).
 
 Resource handling: ``connect`` always closes the TCP stream on the way out, including when
 the *server* closed first, which trio-websocket's client leaves open (its reader stops at EOF
@@ -22,16 +27,18 @@ without closing the stream; ``tests/support.py`` works around the same leak).
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
+import attrs
 import trio
 import trio_websocket._impl as trio_websocket_impl
 from trio_websocket import WebSocketConnection, open_websocket_url
-from wsproto.events import AcceptConnection
+from wsproto.events import AcceptConnection, BytesMessage, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
 
 from protocol.codec import encode
@@ -40,6 +47,7 @@ from protocol.messages import ClientMessage, NewConnection, Welcome
 from .failures import ClientFailure, RampCutShort, unexpected
 from .frames import peek_type
 from .loadrun import LoadRun
+from .stamps import StampedStream, WriteStamp, stamping_writes
 
 MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 """A ``user_list`` grows with the lobby (about 90 bytes per user): no practical limit."""
@@ -55,53 +63,94 @@ Offer = Callable[[], list[Extension]]
 BROWSER_OFFER: Final[Offer] = lambda: [PerMessageDeflate()]  # noqa: E731
 """What a browser offers: ``permessage-deflate; client_max_window_bits``."""
 
-_offer: contextvars.ContextVar[Offer | None] = contextvars.ContextVar(
-    "c4actors_loadtest_offer", default=None
+
+@attrs.frozen
+class _Setup:
+    """What ``open_socket`` asks of the connection it is opening."""
+
+    offer: Offer | None
+
+
+_setup: contextvars.ContextVar[_Setup | None] = contextvars.ContextVar(
+    "c4actors_loadtest_setup", default=None
 )
 
 
-class _OfferingConnection(WebSocketConnection):
-    """trio-websocket's connection, whose client request offers ``_offer``'s extensions."""
+class _LoadTestConnection(WebSocketConnection):
+    """trio-websocket's connection, for ``open_socket``'s connections only (others, made
+    while it is installed, behave as the original): its client request offers the setup's
+    extensions, its stream is a ``StampedStream``, and each message received is queued with
+    the arrival of the read that completed it (``arrivals``, one per message, in order)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, stream: trio.abc.Stream, *args: Any, **kwargs: Any) -> None:
+        setup = _setup.get()
+        if setup is not None and isinstance(stream, trio.SocketStream):
+            stream = StampedStream(stream)
+        super().__init__(stream, *args, **kwargs)
         self.extensions: list[str] = []
         """The extensions the server accepted (trio-websocket keeps only other headers)."""
-        offer = _offer.get()
-        if offer is not None and self._initial_request is not None:
-            self._initial_request = dataclasses.replace(self._initial_request, extensions=offer())
+        self.arrivals: collections.deque[float] = collections.deque()
+        if setup is not None and setup.offer is not None and self._initial_request is not None:
+            offered = setup.offer()
+            self._initial_request = dataclasses.replace(self._initial_request, extensions=offered)
 
     async def _handle_accept_connection_event(self, event: AcceptConnection) -> None:
         self.extensions = [extension.name for extension in event.extensions]
         await super()._handle_accept_connection_event(event)
 
+    async def _handle_message_event(self, event: TextMessage | BytesMessage) -> None:
+        # Runs in the reader task right after the read that completed the message.
+        if event.message_finished and isinstance(self._stream, StampedStream):
+            self.arrivals.append(self._stream.arrived_at)
+        await super()._handle_message_event(event)
 
-def install_offer() -> None:
-    """Let ``open_socket`` offer extensions (idempotent; without an offer nothing changes)."""
-    trio_websocket_impl.WebSocketConnection = _OfferingConnection  # type: ignore[misc]
+
+def install_connection_class() -> None:
+    """Let ``open_socket`` offer extensions and stamp its connections (idempotent)."""
+    trio_websocket_impl.WebSocketConnection = _LoadTestConnection  # type: ignore[misc]
 
 
 def negotiated_extensions(ws: WebSocketConnection) -> list[str]:
     """The extensions the server accepted (none unless ``open_socket`` offered some)."""
-    return ws.extensions if isinstance(ws, _OfferingConnection) else []
+    return ws.extensions if isinstance(ws, _LoadTestConnection) else []
 
 
 class Client:
     """A connected socket; ``receive`` counts frames and bytes into the run's stats."""
 
-    __slots__ = ("_rate", "_tokens", "_updated", "name", "run", "sent_at", "user_list", "ws")
+    __slots__ = (
+        "_arrivals",
+        "_rate",
+        "_stamp",
+        "_tokens",
+        "_updated",
+        "name",
+        "received_at",
+        "run",
+        "user_list",
+        "ws",
+    )
 
     def __init__(self, ws: WebSocketConnection, run: LoadRun) -> None:
         self.ws = ws
         self.run = run
         self.name = ""
-        self.sent_at = 0.0
-        """When the latest message went out, after any wait for the send-rate cap."""
+        self._stamp = WriteStamp()
+        self._arrivals = ws.arrivals if isinstance(ws, _LoadTestConnection) else None
+        self.received_at = 0.0
+        """When the latest message received arrived at the socket (``stamps``): earlier than
+        the task got it by the load tester's own turns."""
         self.user_list = ""
         """The text of the ``user_list`` that answered ``join``, undecoded."""
         self._rate = run.settings.send_rate
         self._tokens = self._rate
         self._updated = trio.current_time()
+
+    @property
+    def sent_at(self) -> float:
+        """When the latest message went to the kernel: its write, after the send-rate cap's
+        wait and trio-websocket's lock (``stamps``)."""
+        return self._stamp.at
 
     async def send(self, message: ClientMessage) -> None:
         await self.send_text(encode(message))
@@ -109,8 +158,10 @@ class Client:
     async def send_text(self, text: str) -> None:
         if self._rate > 0:
             await self._wait_for_token()
-        self.sent_at = trio.current_time()
-        await self.ws.send_message(text)
+        # Where the stream is not stamped, the time before the write is all there is.
+        self._stamp.at = trio.current_time()
+        with stamping_writes(self._stamp):
+            await self.ws.send_message(text)
 
     async def _wait_for_token(self) -> None:
         """Token bucket with a burst of one second's worth; a debt is slept off first."""
@@ -122,8 +173,11 @@ class Client:
             await trio.sleep(-self._tokens / rate)
 
     async def receive(self) -> str:
-        """The next text frame (a binary frame is a ``protocol_error``)."""
+        """The next text frame (a binary frame is a ``protocol_error``); ``received_at`` is
+        its arrival."""
         text = await self.ws.get_message()
+        arrivals = self._arrivals
+        self.received_at = arrivals.popleft() if arrivals else trio.current_time()
         if not isinstance(text, str):
             raise ClientFailure("protocol_error", "binary frame from the server")
         stats = self.run.stats
@@ -160,9 +214,8 @@ async def open_socket(
     without closing it), which shows up as a ResourceWarning about an unclosed socket.
     """
     connection: WebSocketConnection | None = None
-    if offer is not None:
-        install_offer()
-    token, reset = _offer.set(offer), False
+    install_connection_class()
+    token, reset = _setup.set(_Setup(offer)), False
     try:
         async with open_websocket_url(
             url,
@@ -172,13 +225,13 @@ async def open_socket(
             connect_timeout=CONNECT_TIMEOUT,
             disconnect_timeout=CLOSE_TIMEOUT,
         ) as ws:
-            _offer.reset(token)  # this connection only: not the caller's later ones
+            _setup.reset(token)  # this connection only: not the caller's later ones
             reset = True
             connection = ws
             yield ws
     finally:
         if not reset:
-            _offer.reset(token)
+            _setup.reset(token)
         if connection is not None:
             await connection._stream.aclose()
 

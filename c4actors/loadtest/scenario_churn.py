@@ -108,7 +108,7 @@ async def run_churn(run: LoadRun) -> ChurnFigures:
                     readers.append(reading)
                     while True:
                         text = await client.receive()
-                        at = trio.current_time()
+                        at = client.received_at
                         if run.measuring:
                             tracker.window_frames += 1
                             tracker.window_bytes += len(text)

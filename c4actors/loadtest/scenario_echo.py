@@ -34,7 +34,7 @@ async def run_echo(run: LoadRun) -> EchoFigures:
                     await client.send_text(payload)
                     sent_at = client.sent_at
                     echoed = await client.receive()
-                    received_at = trio.current_time()
+                    received_at = client.received_at
                     if echoed != payload:
                         raise ClientFailure("wrong_echo", "the echo differs from what was sent")
                     if run.measuring:

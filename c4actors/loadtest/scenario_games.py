@@ -5,10 +5,11 @@ moves first; when a game ends both wait for their fresh ``user_list`` (back in t
 the challenger challenges again, as long as the run's game budget and window allow.  Every
 ``game_state`` and ``game_over`` goes through the player's ``GameReferee``.
 
-A move's round trip is timed from sending the ``move`` to receiving the mover's own
-``game_state`` for it.  The lobby path is timed too (issue 17: a pair must not wait behind
-the move path): after a pair's game, the next game's *start* from the challenger sending
-``challenge`` to its own ``game_started``, and the pair's *idle gap* from the challenger's
+A move's round trip is timed from the ``move``'s write to the arrival of the mover's own
+``game_state`` for it at the socket (``stamps``: the load tester's own turns left out).  The
+lobby path is timed too (issue 17: a pair must not wait behind the move path): after a pair's
+game, the next game's *start* from the challenger's ``challenge`` written to the arrival of
+its own ``game_started``, and the pair's *idle gap* from the arrival of the challenger's
 ``game_over`` to that ``game_started`` (a pair still waiting when the window closes counts up
 to then).  A pair's first game is left out: all pairs challenge at once when the window
 opens, a burst no steady load has.  With ``--stagger S`` pair ``i`` of ``N`` sends its first
@@ -251,7 +252,7 @@ class _Player:
             raise unexpected(started, f"{self.name} waiting for game_started")
         stats = self.run.stats
         if self.challenger:
-            self.pair.game_started(trio.current_time())
+            self.pair.game_started(self.client.received_at)
             stats.games_in_flight += 1
         referee = GameReferee(started)
         self.pair.flagged = None
@@ -261,7 +262,7 @@ class _Player:
             if self.challenger:
                 stats.games_in_flight -= 1
         if self.challenger:
-            self.pair.idle_since = trio.current_time()
+            self.pair.idle_since = self.client.received_at  # the game_over's arrival
             self.pair.tally.finished(over, len(referee.board.moves))
         await self._back_in_lobby()
 
@@ -273,7 +274,7 @@ class _Player:
         awaited = -1  # length of ``moves`` in the state that answers our move
         while True:
             text = await client.receive()
-            received_at = trio.current_time()
+            received_at = client.received_at
             if peek_type(text) in LOBBY_FRAMES:
                 continue
             message = decode(text)

@@ -1,0 +1,148 @@
+"""When a frame really left the load tester and when its answer really arrived (issue 17).
+
+A round trip was timed from just before ``send_message`` to the moment the waiting task got
+the reply.  Both ends counted the load tester's own event loop, not the server:
+
+- trio-websocket's ``send_message`` takes its stream lock before it writes, and even an
+  uncontended ``trio.Lock.acquire`` yields to the scheduler (``cancel_shielded_checkpoint``),
+  so the write came one scheduler pass after the stamp;
+- a reply waits in the socket until the connection's reader task runs and reads it, and then
+  until the task waiting for it runs (the reader hands it over through a channel: one more
+  pass).
+
+With 2,000 connections in one Python process a pass is not short: in the 1,000-game open loop
+the slowest moves' round trips (167 ms) were 102 ms from the stamp to the write, 1 ms in the
+server (arrival to reply written), 40 ms from the reply's arrival to its read and 23 ms from
+the read to the player's task: the load tester's turns of 17 to 72 ms (up to 3,165 task
+steps, and its own middle collections of 13 to 18 ms) when every pair of the window started
+at once.
+
+``StampedStream`` wraps a connection's ``trio.SocketStream`` and stamps both ends where they
+happen, on the Trio clock (``trio.current_time``):
+
+- a write: immediately before the ``send`` system call (``SocketStream.send_all`` makes it
+  before it first yields), into the sending task's ``WriteStamp`` (a context variable: a pong
+  or close the reader task writes meanwhile does not move the sender's stamp);
+- a read: the time the kernel received the last packet the read took (``SO_TIMESTAMPNS``,
+  ``recvmsg``), however late the loop got round to reading it.  When a read takes several
+  packets that is the last one's, so an arrival is never stamped early.  Where the option is
+  missing (not Linux) it is the time of the read.
+
+So a round trip is the move's actual write to its reply's arrival at the tester's socket:
+what the server and the network took, with the tester's own turns left out at both ends.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import errno
+import socket
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+import attrs
+import trio
+
+SO_TIMESTAMPNS: Final = 35
+"""Linux's ``SO_TIMESTAMPNS`` (also the ``SCM_TIMESTAMPNS`` message type); Python's socket
+module does not name it.  x86, arm and most others share the value."""
+_TIMESPEC: Final = struct.Struct("@ll")
+_ANCILLARY_BYTES: Final = socket.CMSG_SPACE(_TIMESPEC.size) if sys.platform == "linux" else 0
+DEFAULT_RECEIVE_BYTES: Final = 65536
+
+
+@attrs.define
+class WriteStamp:
+    """When the latest write made by the task holding this stamp went to the kernel."""
+
+    at: float = 0.0
+
+
+_write_stamp: contextvars.ContextVar[WriteStamp | None] = contextvars.ContextVar(
+    "c4actors_loadtest_write_stamp", default=None
+)
+
+
+@contextmanager
+def stamping_writes(stamp: WriteStamp) -> Iterator[WriteStamp]:
+    """Within this block, this task's writes on a ``StampedStream`` set ``stamp.at``."""
+    token = _write_stamp.set(stamp)
+    try:
+        yield stamp
+    finally:
+        _write_stamp.reset(token)
+
+
+@contextmanager
+def _stream_errors() -> Iterator[None]:
+    """OS errors as Trio's stream errors, as ``trio.SocketStream`` does."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in (errno.EBADF, errno.ENOTSOCK):
+            raise trio.ClosedResourceError("this socket was already closed") from None
+        raise trio.BrokenResourceError(f"socket connection broken: {error}") from error
+
+
+class StampedStream(trio.abc.Stream):
+    """A ``trio.SocketStream`` that stamps its writes and its reads' arrival (module
+    docstring).  ``arrived_at``: the latest read's arrival, on the Trio clock."""
+
+    def __init__(self, inner: trio.SocketStream) -> None:
+        self.inner = inner
+        self.arrived_at = 0.0
+        self._kernel_stamps = False
+        if _ANCILLARY_BYTES:
+            try:
+                inner.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self._kernel_stamps = True
+            except OSError:
+                pass
+
+    @property
+    def socket(self) -> trio.socket.SocketType:
+        return self.inner.socket
+
+    @property
+    def kernel_stamps(self) -> bool:
+        """Whether arrivals are the kernel's receive times (else the reads' own times)."""
+        return self._kernel_stamps
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        stamp = _write_stamp.get()
+        if stamp is not None:
+            stamp.at = trio.current_time()
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if not self._kernel_stamps:
+            data = await self.inner.receive_some(max_bytes)
+            self.arrived_at = trio.current_time()
+            return data
+        size = DEFAULT_RECEIVE_BYTES if max_bytes is None else max_bytes
+        if size < 1:
+            raise ValueError("max_bytes must be >= 1")
+        with _stream_errors():
+            data, ancillary, _, _ = await self.inner.socket.recvmsg(size, _ANCILLARY_BYTES)
+        self._note_arrival(ancillary)
+        return data
+
+    def _note_arrival(self, ancillary: list[tuple[int, int, bytes]]) -> None:
+        now = trio.current_time()
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = _TIMESPEC.unpack(payload[: _TIMESPEC.size])
+                age = time.time() - (seconds + nanoseconds * 1e-9)
+                self.arrived_at = now - max(0.0, age)
+                return
+        self.arrived_at = now
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
