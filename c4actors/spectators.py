@@ -122,16 +122,21 @@ class RematchFollowers:
     by_game: dict[str, tuple[str, list[ConnId]]] = attrs.field(factory=dict)
     prune_at: int = MIN_PRUNE
 
-    def keep(self, game_id: str, player: str, conns: list[ConnId]) -> None:
-        """``game_id`` ended watched by ``conns``; ``player`` is one of its players."""
+    def keep(self, game_id: str, player: str, conns: list[ConnId]) -> list[str]:
+        """``game_id`` ended watched by ``conns``; ``player`` is one of its players.
+        Returns the games whose entries a sweep dropped (a cluster's core deletes their
+        saved audiences)."""
         if not conns or not self.still_possible(game_id, player):
-            return
+            return []
         self.by_game[game_id] = (player, conns)
+        swept: list[str] = []
         if len(self.by_game) >= self.prune_at:
             for ended, (name, _) in list(self.by_game.items()):
                 if not self.still_possible(ended, name):
                     del self.by_game[ended]
+                    swept.append(ended)
             self.prune_at = max(MIN_PRUNE, 2 * len(self.by_game))
+        return swept
 
     def follow(self, game_id: str) -> list[ConnId]:
         """The rematch of ``game_id`` started: the connections that watched it."""

@@ -3,14 +3,27 @@ lobby and the games' states, written by ``changes`` and read back by ``load``.""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+import trio.testing
+
 from c4actors import game_state
+from c4actors.actors.game_inbox import PlayMove, QuitGame
+from c4actors.actors.lobby import LobbyActor, TakeOver, WatchRequest
 from c4actors.chat_rules import ChatRoom, Said, Voice
 from c4actors.cluster import keeper
 from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.recorder import record_from_json
 from c4actors.game_record import GameRecord, GameResult
-from c4actors.lobby_state import LobbyState
+from c4actors.lobby_state import Disconnected, LobbyState, Request
+from c4actors.metrics import Metrics
+from protocol.messages import Accept, AnswerRematch, Challenge, Rematch
 from tests.test_game_state import SETUP
+from tests.test_lobby_actor import Inbox, join, running_lobby
 
 
 def committed(state: StateKeeper, fields: dict[str, str], clock: float) -> None:
@@ -32,8 +45,8 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
     state.game_changed(game)
     voices = (Voice((Said(101.0, "hello"), Said(102.5, "good luck"))), Voice())
     state.chat_changed("g1", voices)
-    audiences = {"watching": [[3, ["g1"]]], "rematch": []}
-    state.audiences_changed(lambda: audiences)
+    audience = {"watching": [3]}
+    state.audience_changed("g1", lambda game_id: audience if game_id == "g1" else None)
     for conn in (4, 3, 5):
         state.following_changed(conn, True)  # each follower a field of its own
     state.following_changed(5, False)
@@ -54,10 +67,12 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
         (102.5 + 397.0, "good luck"),
     ]
     assert second == Voice()
-    assert saved.audiences == {**audiences, "following": [3, 4]}
+    assert saved.audiences == {"games": {"g1": audience}, "following": [3, 4]}
     assert saved.handled == {"edge-a": 7, "edge-b": 3}
-    # Once the game is gone, its chat is too.
+    # Once the game is gone, its chat is too, and its audience once the lobby says it has
+    # none (its spectators are kept for a rematch otherwise: not a field of the game's).
     state.game_gone("g1")
+    state.audience_changed("g1", lambda game_id: None)
     committed(state, fields, 110.0)
     assert not any(field.endswith(":g1") for field in fields), fields
 
@@ -116,3 +131,170 @@ def test_a_finished_games_open_chat_is_restored_on_the_readers_clock_until_it_cl
     state.chat_lingers(game, None)  # it closed
     committed(state, fields, 230.0)
     assert "ended:g1" not in fields
+
+
+class Lobby:
+    """A lobby actor journaling to a ``StateKeeper`` (as a cluster's core's does), driven
+    through its inbox with fake connections, and the ``c4:state`` fields its commits wrote.
+    Real clock: no store write happens (a journaled game's record goes to the journal),
+    and the actors only wait for each other."""
+
+    def __init__(self, lobby: LobbyActor) -> None:
+        self.actor = lobby
+        self.state = StateKeeper(lambda: None)
+        self.fields: dict[str, str] = {}
+        self.inboxes: dict[str, Inbox] = {}
+        self.games: list[str] = []
+
+    async def settle(self) -> None:
+        await trio.testing.wait_all_tasks_blocked()
+
+    def commit(self) -> tuple[dict[str, str], list[str]]:
+        """One commit; then each game's field holds the lobby's audience of the game (none
+        if it has none), whatever the commits before wrote."""
+        puts, deletes = self.state.changes(2)
+        self.fields.update(puts)
+        for field in deletes:
+            self.fields.pop(field, None)
+        for game_id in self.games:
+            text = self.fields.get(keeper.AUDIENCE_PREFIX + game_id)
+            saved = None if text is None else json.loads(text)
+            assert saved == self.actor.save_audience(game_id), game_id
+        return puts, deletes
+
+    async def join(self, conn: int, name: str) -> Inbox:
+        self.inboxes[name] = inbox = await join(self.actor, conn, name)
+        return inbox
+
+    async def ask(self, name: str, message: Any) -> None:
+        conn = self.inboxes[name].mailbox.conn
+        await self.actor.inbox_send.send(Request(conn, message, trio.current_time()))
+
+    async def game(self, one: str, other: str) -> str:
+        await self.ask(one, Challenge(opponent=other))
+        await self.inboxes[other].frame("invitation")
+        await self.ask(other, Accept(challenger=one))
+        game_id = str((await self.inboxes[one].frame("game_started"))["game_id"])
+        self.games.append(game_id)
+        return game_id
+
+    async def watch(self, name: str, game_id: str, watch: bool = True) -> None:
+        inbox = self.inboxes[name]
+        await self.actor.inbox_send.send(WatchRequest(inbox.mailbox.conn, game_id, watch))
+        await inbox.frame("watching" if watch else "unwatched")
+
+    async def quit(self, name: str, opponent: str) -> None:
+        """``name`` forfeits its game with ``opponent`` after one move each."""
+        (joined,) = self.inboxes[name].mailbox.take_routes()
+        for ply, who in enumerate((name, opponent)):
+            sender = self.inboxes[who].mailbox
+            await joined.game_inbox.send(PlayMove(sender, who, 3, ply=ply))
+        await joined.game_inbox.send(QuitGame(self.inboxes[name].mailbox, name))
+        await self.inboxes[name].frame("game_over")
+
+
+@asynccontextmanager
+async def journaled_lobby() -> AsyncIterator[Lobby]:
+    async with running_lobby(tick=0.05) as actor:
+        lobby = Lobby(actor)
+        await actor.inbox_send.send(TakeOver(lobby.state))
+        await lobby.settle()
+        lobby.commit()
+        yield lobby
+
+
+async def audiences_everywhere(lobby: Lobby) -> tuple[list[str], list[int]]:
+    """Three games of six players, each watched by several of twelve spectators (three
+    watch two or three games), some of whom unwatch or leave; the third game ends and its
+    spectators are kept for a rematch, which starts: they follow into it.  A commit after
+    each step (each checks the fields: ``Lobby.commit``).  The games' ids, and the
+    spectators' connections."""
+    players = [await lobby.join(conn, f"p{conn}") for conn in range(1, 7)]
+    assert len(players) == 6
+    games = [await lobby.game(f"p{n}", f"p{n + 1}") for n in (1, 3, 5)]
+    spectators = list(range(10, 22))
+    for conn in spectators:
+        await lobby.join(conn, f"s{conn}")
+        await lobby.watch(f"s{conn}", games[conn % 3])
+        await lobby.settle()
+        lobby.commit()
+    for conn, game_id in ((10, games[0]), (10, games[2]), (11, games[0]), (12, games[1])):
+        await lobby.watch(f"s{conn}", game_id)
+        await lobby.settle()
+        lobby.commit()
+    await lobby.watch("s13", games[1], watch=False)
+    for conn in (16, 11):  # 16 watched games[1], 11 games[2] and games[0]
+        await lobby.actor.inbox_send.send(Disconnected(conn))
+        await lobby.settle()
+        lobby.commit()
+    await lobby.quit("p5", "p6")  # games[2] ends: its spectators wait for a rematch
+    await lobby.settle()
+    lobby.commit()
+    assert keeper.AUDIENCE_PREFIX + games[2] in lobby.fields
+    await lobby.ask("p5", Rematch(game_id=games[2]))
+    await lobby.inboxes["p6"].frame("rematch_offered")
+    await lobby.ask("p6", AnswerRematch(game_id=games[2], accept=True))
+    lobby.games.append(str((await lobby.inboxes["p5"].frame("game_started"))["game_id"]))
+    await lobby.settle()
+    lobby.commit()
+    return lobby.games, spectators
+
+
+async def test_the_audiences_restored_from_their_fields_are_the_lobby_s() -> None:
+    """Joins, leaves, a game's end and its rematch across several games, each committed
+    as it came: a standby reading the fields restores every game's audience as the lobby
+    holds it, and no field is left for a game without one."""
+    async with journaled_lobby() as lobby:
+        games, _ = await audiences_everywhere(lobby)
+        original = {game_id: lobby.actor.save_audience(game_id) for game_id in games}
+        assert original[games[2]] is None  # its followers went into the rematch
+        assert all(original[game_id] for game_id in (games[0], games[1], games[3]))
+        saved_fields = {f for f in lobby.fields if f.startswith(keeper.AUDIENCE_PREFIX)}
+        assert saved_fields == {
+            keeper.AUDIENCE_PREFIX + game_id for game_id, audience in original.items() if audience
+        }
+        assert keeper.AUDIENCES not in lobby.fields
+        lobby.fields[keeper.CLOCK] = "1.0"
+        saved = keeper.load(lobby.fields, 2.0)
+        assert saved is not None
+        standby = LobbyActor(lobby.actor.store, Metrics(), grace_seconds=20, tick=0.05)
+        standby._mailboxes = dict(lobby.actor._mailboxes)  # the connections, restored
+        standby._restore_audiences(saved.audiences, set(games))
+        assert {game_id: standby.save_audience(game_id) for game_id in games} == original
+
+
+async def test_a_commit_after_one_spectator_joins_writes_that_game_s_audience_alone() -> None:
+    async with journaled_lobby() as lobby:
+        games, _ = await audiences_everywhere(lobby)
+        await lobby.join(30, "s30")
+        await lobby.settle()
+        lobby.commit()
+        await lobby.watch("s30", games[0])
+        await lobby.settle()
+        puts, deletes = lobby.commit()
+        field = keeper.AUDIENCE_PREFIX + games[0]
+        assert (list(puts), deletes) == ([field], [])
+        assert json.loads(puts[field]) == lobby.actor.save_audience(games[0])
+        assert 30 in json.loads(puts[field])["watching"]
+
+
+def test_the_audiences_an_older_core_saved_in_one_field_are_read_then_deleted() -> None:
+    """A core from before the per-game fields wrote all audiences in ``audiences``: a
+    standby restores them, and its first commit (which writes every restored audience per
+    game) deletes that field."""
+    old = {"watching": [[3, ["g1"]], [4, ["g1", "g2"]]], "rematch": [["g0", "ann", [5, 6]]]}
+    state = StateKeeper(lambda: None)
+    lobby = LobbyState(lambda: "token", lambda: "g1")
+    lobby.track_changes()
+    state.lobby_changed(lobby.take_changes)
+    fields: dict[str, str] = {}
+    committed(state, fields, 1.0)
+    fields[keeper.AUDIENCES] = json.dumps(old)
+    saved = keeper.load(fields, 2.0)
+    assert saved is not None and saved.audiences == old
+    standby = StateKeeper(lambda: None)
+    standby.loaded(fields)
+    standby.lobby_changed(lobby.take_changes)
+    standby.audience_changed("g1", lambda game_id: {"watching": [3, 4]})
+    puts, deletes = standby.changes(2)
+    assert keeper.AUDIENCES in deletes and keeper.AUDIENCE_PREFIX + "g1" in puts

@@ -80,11 +80,15 @@ def test_followers_of_games_no_longer_rematchable_are_swept() -> None:
     much more than the games that can still be rematched."""
     possible: set[str] = set()
     followers = RematchFollowers(lambda game_id, player: game_id in possible)
+    swept: list[str] = []
     for number in range(10 * MIN_PRUNE):
         game_id = f"g{number}"
         possible.add(game_id)
-        followers.keep(game_id, "ann", [number])
+        swept += followers.keep(game_id, "ann", [number])
         if number % 3:
             possible.discard(game_id)  # two games in three: the players left at once
         live = len(possible)
         assert len(followers.by_game) <= max(MIN_PRUNE, 2 * live + 1)
+    # Each game dropped is named once (a cluster's core deletes its saved audience).
+    assert len(swept) == len(set(swept)) and not set(swept) & set(followers.by_game)
+    assert set(swept) | set(followers.by_game) == {f"g{n}" for n in range(10 * MIN_PRUNE)}

@@ -49,10 +49,12 @@ class Journal(Protocol):
         lobby told, so the game itself is gone), is now ``room``; None once it closed."""
         ...
 
-    def audiences_changed(self, save: Callable[[], dict[str, Any]]) -> None:
-        """Who watches which game, who follows the list of games or a finished game into
-        its rematch changed; ``save`` gives it as data (``LobbyActor.save_audiences``),
-        called when it is written."""
+    def audience_changed(self, game_id: str, save: Callable[[str], dict[str, Any] | None]) -> None:
+        """Who watches ``game_id``, or who watched it to its end and is kept to follow its
+        players into a rematch, changed; ``save(game_id)`` gives that game's audience as
+        data (``LobbyActor.save_audience``; None: nobody any more), called when it is
+        written.  Noted one game at a time, so a spectator's arrival rewrites its game's
+        audience only, not every game's (O(that game's spectators), not O(all of them))."""
         ...
 
     def following_changed(self, conn: int, following: bool) -> None:

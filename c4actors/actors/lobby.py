@@ -216,8 +216,9 @@ class TakeOver:
     core's ``LobbyState.save``, already on this clock), the lobby carries on from it, its
     connections reached through ``mailboxes`` and each of ``games`` (saved games, also on
     this clock) run again by a game actor reading the inbox given with it; ``audiences``
-    (``LobbyActor.save_audiences`` data) says who watched which game and who followed the
-    list of games."""
+    says who watched which game and who followed the list of games (``games``: each
+    game's ``LobbyActor.save_audience`` data by game id; ``following``: the followers of
+    the list of games; ``_restore_audiences`` reads them)."""
 
     journal: Journal
     saved: dict[str, Any] | None = None
@@ -500,11 +501,12 @@ class LobbyActor:
                 self._games_changed(self._live.ended(game_id))
                 players = self._state.game_players(game_id)
                 self._apply(self._state.handle(item))
+                swept: list[str] = []
                 if players is not None:
                     # Kept while its players may start a rematch: the spectators follow them.
-                    self._followers.keep(game_id, players[0], watched_by)
+                    swept = self._followers.keep(game_id, players[0], watched_by)
                 if watched_by:
-                    self._audiences_changed()
+                    self._audience_changed(game_id, *swept)
             case WatchRequest():
                 self._watch_request(item)
             case FollowRequest(conn=conn, follow=follow):
@@ -634,29 +636,43 @@ class LobbyActor:
         # this process's clock), each later one only what changed.
         self._state.track_changes()
         item.journal.lobby_changed(self._state.take_changes)
-        item.journal.audiences_changed(self.save_audiences)
+        # Rewritten, as the lobby is: what was saved and not restored is deleted with it.
+        self._audience_changed(*self._spectators.by_game, *self._followers.by_game)
         for conn in self._live.followers():
             item.journal.following_changed(conn, True)  # rewritten, as the lobby is
 
-    def save_audiences(self) -> dict[str, Any]:
-        """Who watches which game (``Spectators``) and the spectators kept to follow
-        finished games' players into a rematch (``RematchFollowers``), as JSON-safe data:
-        with the followers of the list of games (``LiveGames``, noted one at a time:
-        ``following_changed``; ``_restore_audiences`` reads them as ``following``), what
-        a cluster's standby needs for every spectator and follower to go on hearing what
-        they heard."""
-        return {
-            "watching": [[conn, sorted(games)] for conn, games in self._spectators.by_conn.items()],
-            "rematch": [
-                [game_id, player, conns]
-                for game_id, (player, conns) in self._followers.by_game.items()
-            ],
-        }
+    def save_audience(self, game_id: str) -> dict[str, Any] | None:
+        """Who watches ``game_id`` (``Spectators``: ``watching``) and, once it is over, the
+        spectators kept to follow its players into a rematch (``RematchFollowers``:
+        ``rematch``, a player and the connections), as JSON-safe data; None when nobody.
+        What a cluster's standby needs for every spectator to go on hearing what they
+        heard, one game at a time (``Journal.audience_changed``); the followers of the
+        list of games are noted one at a time too (``following_changed``)."""
+        audience: dict[str, Any] = {}
+        watching = self._spectators.by_game.get(game_id)
+        if watching:
+            audience["watching"] = sorted(watching)
+        kept = self._followers.by_game.get(game_id)
+        if kept is not None:
+            player, conns = kept
+            audience["rematch"] = [player, list(conns)]
+        return audience or None
 
     def _restore_audiences(self, saved: dict[str, Any], games: set[str]) -> None:
-        """``save_audiences`` data, for the connections restored (a spectator of a game
-        that was not restored, ``games``, is dropped: the game ended meanwhile)."""
+        """``TakeOver.audiences``, for the connections restored (a spectator of a game
+        that was not restored, ``games``, is dropped: the game ended meanwhile).  Also
+        reads ``watching`` and ``rematch`` lists for all games at once, which a core
+        saved in one field before the audiences were saved per game
+        (``c4actors.cluster.keeper``)."""
         try:
+            for game_id, audience in saved.get("games", {}).items():
+                if game_id in games:
+                    for conn in audience.get("watching", []):
+                        if conn in self._mailboxes:
+                            self._spectators.watch(int(conn), str(game_id))
+                if "rematch" in audience:
+                    player, conns = audience["rematch"]
+                    self._followers.by_game[str(game_id)] = (str(player), [int(c) for c in conns])
             for conn, watched in saved.get("watching", []):
                 if conn in self._mailboxes:
                     for game_id in watched:
@@ -667,7 +683,7 @@ class LobbyActor:
                     self._live.follow(int(conn))
             for game_id, player, conns in saved.get("rematch", []):
                 self._followers.by_game[str(game_id)] = (str(player), [int(c) for c in conns])
-        except (TypeError, ValueError) as error:
+        except (AttributeError, TypeError, ValueError) as error:
             log.error("the audiences could not be restored: %r", error)
 
     def _resume_game(self, restored: RestoredGame) -> None:
@@ -799,27 +815,29 @@ class LobbyActor:
             count = self._spectators.count(game_id)
             self._tell_game(game_id, WatchGame(mailbox, count))
             self._games_changed(self._live.watched(game_id, count))
-            self._audiences_changed()
+            self._audience_changed(game_id)
         else:
             self._tell_game(game_id, UnwatchGame(conn))
             self._games_changed(self._live.watched(game_id, self._spectators.count(game_id)))
-            self._audiences_changed()
+            self._audience_changed(game_id)
 
     def _stop_watching(self, conn: int, *, tell: bool) -> None:
         for game_id in self._spectators.stop_all(conn):
             self._tell_game(game_id, UnwatchGame(conn, tell))
             self._games_changed(self._live.watched(game_id, self._spectators.count(game_id)))
-            self._audiences_changed()
+            self._audience_changed(game_id)
 
     def _following_changed(self, conn: int, following: bool) -> None:
         """A cluster's core saves each follower of the list of games (``TakeOver``)."""
         if self._journal is not None:
             self._journal.following_changed(conn, following)
 
-    def _audiences_changed(self) -> None:
-        """Spectators or followers changed: a cluster's core saves them (``TakeOver``)."""
+    def _audience_changed(self, *game_ids: str) -> None:
+        """These games' spectators or rematch followers changed: a cluster's core saves
+        each of these games' audience (``TakeOver``), and no other game's."""
         if self._journal is not None:
-            self._journal.audiences_changed(self.save_audiences)
+            for game_id in game_ids:
+                self._journal.audience_changed(game_id, self.save_audience)
 
     def _follow_request(self, conn: int, follow: bool) -> None:
         """``follow_games``: the snapshot now, the changes from the next flush on;
@@ -907,7 +925,7 @@ class LobbyActor:
         if start.setup.rematch_of is not None:
             for conn in self._followers.follow(start.setup.rematch_of):
                 self._follow(conn, start)
-            self._audiences_changed()
+            self._audience_changed(start.setup.rematch_of, start.game_id)
         log.info(
             "game started game_id=%s player1=%s player2=%s",
             start.game_id,

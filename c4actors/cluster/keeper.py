@@ -13,8 +13,10 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
   player's recent messages), once someone spoke, until the game is gone;
 * ``ended:<id>``: a finished game's chat while it stays open after the end (the game, when
   the chat closes, the voices, the players who moved on), until it closes;
-* ``audiences``: who watches which game and the spectators of finished games kept to
-  follow their players into a rematch (``LobbyActor.save_audiences``);
+* ``aud:<id>``: a game's audience: who watches it, or, once it is over, its spectators
+  kept to follow its players into a rematch (``LobbyActor.save_audience``), until it has
+  none (one field per game: a spectator's arrival rewrites its game's audience, not
+  every game's);
 * ``follow:<n>``: connection ``n`` follows the list of games (every page does: one field
   each, so a join stays O(1));
 * ``inputs_handled``: the number of the last input entry handled from each edge
@@ -37,6 +39,16 @@ Times are on each process's own monotonic clock, so a standby restoring the stat
 (``load``) moves every saved time by its now minus the old core's last ``clock``: the
 outage is charged to nobody (no flag falls, no grace period ends because of it), and each
 deadline comes as long after the restore as it was after the last commit.
+
+The audiences were one field (``audiences``) before they were saved per game, rewritten
+whole at every change: O(all spectators) per change.  ``load`` still reads that field
+(beside any ``aud:<id>``), and a core that took over deletes it with its first commit (it
+writes every audience it restored again, per game): the state in Redis outlives the
+processes (a standby upgraded first takes over from an older core; a cluster stopped and
+started again restores what the last core committed), and a few lines keep every spectator
+of such an upgrade.  The other way is not kept: a core of an older version taking over
+from a newer one restores no spectators (it ignores ``aud:<id>`` and deletes them), which
+loses nobody's game.
 
 Error handling: ``load`` raises ``ValueError`` for a state it cannot read, whole: the
 caller starts empty rather than half restored.
@@ -65,6 +77,8 @@ CONN_PREFIX: Final = "conn:"
 NEXT_CONN: Final = "next_conn"
 CLOCK: Final = "clock"
 AUDIENCES: Final = "audiences"
+"""The field all audiences were saved in before ``aud:<id>``: read, never written."""
+AUDIENCE_PREFIX: Final = "aud:"
 GAME_PREFIX: Final = "game:"
 _COMPACT: Final = (",", ":")
 CHAT_PREFIX: Final = "chat:"
@@ -97,7 +111,7 @@ class EndedChat:
 class SavedCore:
     """What ``load`` read: the lobby (``LobbyState.save`` data), its connections, the
     next connection number, the games, their chats' voices by game and the audiences
-    (``LobbyActor.save_audiences`` data), every time already on the reader's clock."""
+    (``TakeOver.audiences``), every time already on the reader's clock."""
 
     lobby: dict[str, Any]
     conns: list[ConnRow]
@@ -127,9 +141,10 @@ class StateKeeper:
         self._stale: set[str] = set()
         """Fields found at the take over: those the first whole write of the lobby does
         not write again are deleted with it (``loaded``)."""
-        self._save_audiences: Callable[[], dict[str, Any]] | None = None
+        self._save_audience: Callable[[str], dict[str, Any] | None] | None = None
+        self._audiences: set[str] = set()
+        """The games whose audience changed."""
         self._following: dict[int, bool] = {}
-        self._audiences_dirty = False
         self._ended: dict[str, tuple[Game, ChatRoom | None]] = {}
         self._handled: dict[str, int] | None = None
         """The relay's numbers of the last input entry handled per edge, when they changed."""
@@ -163,8 +178,9 @@ class StateKeeper:
         self._ended[game.game_id] = (game, room)
         self._wake()
 
-    def audiences_changed(self, save: Callable[[], dict[str, Any]]) -> None:
-        self._save_audiences, self._audiences_dirty = save, True
+    def audience_changed(self, game_id: str, save: Callable[[str], dict[str, Any] | None]) -> None:
+        self._save_audience = save
+        self._audiences.add(game_id)
         self._wake()
 
     def following_changed(self, conn: int, following: bool) -> None:
@@ -193,7 +209,7 @@ class StateKeeper:
     def dirty(self) -> bool:
         return (
             self._lobby_dirty
-            or self._audiences_dirty
+            or bool(self._audiences)
             or bool(self._games)
             or bool(self._chats)
             or bool(self._gone)
@@ -229,9 +245,14 @@ class StateKeeper:
         if next_conn != self._next_conn:
             puts[NEXT_CONN] = str(next_conn)
             self._next_conn = next_conn
-        save_audiences = self._save_audiences
-        if self._audiences_dirty and save_audiences is not None:
-            puts[AUDIENCES] = json.dumps(save_audiences(), separators=_COMPACT)
+        save_audience = self._save_audience
+        if save_audience is not None:
+            for game_id in self._audiences:
+                audience = save_audience(game_id)
+                if audience is None:
+                    deletes.append(AUDIENCE_PREFIX + game_id)
+                else:
+                    puts[AUDIENCE_PREFIX + game_id] = json.dumps(audience, separators=_COMPACT)
         for conn, following in self._following.items():
             if following:
                 puts[f"{FOLLOW_PREFIX}{conn}"] = "1"
@@ -261,7 +282,7 @@ class StateKeeper:
             deletes += sorted(self._stale - puts.keys() - set(deletes))
             self._stale = set()
         self._lobby_dirty, self._games, self._gone, self._conns = False, {}, set(), {}
-        self._audiences_dirty, self._chats, self._following = False, {}, {}
+        self._audiences, self._chats, self._following = set(), {}, {}
         return puts, deletes
 
 
@@ -295,9 +316,18 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
             for field, text in fields.items()
             if field.startswith(CHAT_PREFIX)
         }
-        audiences = json.loads(fields.get(AUDIENCES, "{}"))
+        audiences = json.loads(fields.get(AUDIENCES, "{}"))  # an older core's, if any
         if not isinstance(audiences, dict):
             raise TypeError("the audiences are not an object")
+        by_game = {
+            field.removeprefix(AUDIENCE_PREFIX): json.loads(text)
+            for field, text in fields.items()
+            if field.startswith(AUDIENCE_PREFIX)
+        }
+        if not all(isinstance(audience, dict) for audience in by_game.values()):
+            raise TypeError("a game's audience is not an object")
+        if by_game:
+            audiences["games"] = by_game
         following = sorted(
             int(field.removeprefix(FOLLOW_PREFIX))
             for field in fields
