@@ -7,6 +7,7 @@ corrupts a board on the way in to show that a wrong board ends as an error, not 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -21,6 +22,9 @@ import attrs
 import pytest
 import trio
 from rich.console import Console
+from trio.testing import MockClock
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Message, Request, TextMessage
 
 from c4actors.actors.user import ConnectionSettings
 from c4actors.cli import build_parser
@@ -28,6 +32,7 @@ from c4actors.loadtest import LoadSettings, run_load
 from c4actors.loadtest.command import settings_from_args
 from c4actors.loadtest.connection import (
     BROWSER_OFFER,
+    CLOSE_TIMEOUT,
     Offer,
     negotiated_extensions,
     open_socket,
@@ -229,6 +234,87 @@ async def test_games_open_loop_paces_moves() -> None:
     assert summary.games is not None and summary.games.move_latency is not None
     # Two games at 10 moves/s each for a second: about 20 moves, never a closed loop's rate.
     assert 5 <= summary.games.moves <= 30
+
+
+async def test_the_warmup_runs_the_traffic_before_the_window_opens(
+    autojump_clock: MockClock,
+) -> None:
+    """``--warmup 5``: the traffic starts when the last connection has settled and the window
+    opens 5 s later (nothing before it counts); without it both open together."""
+    for warmup, opens_after in ((5.0, 5.0), (0.0, 0.0)):
+        run = LoadRun(quick("games", "ws://127.0.0.1:1/ws", concurrent=1, warmup=warmup))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run.run_until_window_closes)
+            await trio.sleep(1)
+            assert not run.traffic_open.is_set()
+            settled = trio.current_time()
+            run.connection_settled()
+            run.connection_settled()
+            assert run.traffic_open.is_set() and run.traffic_start == settled
+            assert run.window_open.is_set() == (warmup == 0)
+            assert not run.measuring or warmup == 0
+            await run.window_open.wait()
+            assert run.window_start == pytest.approx(settled + opens_after)
+            run.close_window()
+
+
+async def test_games_with_a_warmup_measure_only_the_window() -> None:
+    """Open loop, 2 games at 10 moves/s: a second of warm-up, then a second measured; the
+    moves counted are the window's (about 20), not the warm-up's too."""
+    async with open_server() as server:
+        settings = quick(
+            "games", server.ws_url, concurrent=2, duration=1.0, move_rate=10.0, warmup=1.0
+        )
+        began = trio.current_time()
+        summary = await run_load(settings)
+    assert_clean(summary)
+    assert trio.current_time() - began >= 2.0
+    assert 0.9 <= summary.window_seconds <= 1.5
+    assert summary.games is not None and 5 <= summary.games.moves <= 30
+    parsed = settings_from_args(build_parser().parse_args(["loadtest", "games", "--warmup", "4"]))
+    assert parsed.warmup == 4.0 and parsed.hard_limit >= 4.0 + 10.0
+
+
+@asynccontextmanager
+async def open_silent_echo_server() -> AsyncIterator[str]:
+    """A WebSocket server that echoes each connection's first message and then never reads
+    again, so a client's close handshake waits for an answer that never comes."""
+    streams: list[trio.SocketStream] = []
+
+    async def handle(stream: trio.SocketStream) -> None:
+        streams.append(stream)
+        ws = WSConnection(ConnectionType.SERVER)
+        while True:
+            ws.receive_data(await stream.receive_some(65536))
+            for event in ws.events():
+                if isinstance(event, Request):
+                    await stream.send_all(ws.send(AcceptConnection()))
+                elif isinstance(event, TextMessage):
+                    await stream.send_all(ws.send(Message(data=event.data)))
+                    await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, host="127.0.0.1"), handle, 0
+        )
+        port = listeners[0].socket.getsockname()[1]
+        try:
+            yield f"ws://127.0.0.1:{port}/ws"
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def test_abort_at_end_drops_the_connections_without_the_close_handshake() -> None:
+    """Against a server that never answers a close, each connection's handshake would wait
+    out its 10 s timeout (``CLOSE_TIMEOUT``); with ``--abort-at-end`` the run ends at once."""
+    async with open_silent_echo_server() as url:
+        settings = quick(
+            "idle", url, connections=3, duration=0.2, settle=0.0, echo_server=True,
+            compression="off", abort_at_end=True,
+        )  # fmt: skip
+        with trio.fail_after(CLOSE_TIMEOUT / 2):
+            summary = await run_load(settings)
+    assert summary.errors == {} and summary.idle is not None and summary.idle.connected == 3
 
 
 async def test_idle_reports_memory_per_connection() -> None:

@@ -88,6 +88,13 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
     )
     length.add_argument("--games", type=_count, help="games: stop after this many games")
     length.add_argument(
+        "--warmup",
+        type=_non_negative,
+        default=0.0,
+        help="seconds the traffic runs after the ramp before measuring starts, so that the "
+        "window sees steady play rather than every game starting (default 0)",
+    )
+    length.add_argument(
         "--ramp-timeout",
         type=_positive,
         help="seconds after which measuring starts even if connections are still joining "
@@ -163,6 +170,12 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
     )
     measure.add_argument("--json", type=Path, dest="json_path", help="also write figures here")
     measure.add_argument("--quiet", action="store_true", help="no live progress display")
+    measure.add_argument(
+        "--abort-at-end",
+        action="store_true",
+        help="after the window, drop each connection with a TCP reset instead of the "
+        "WebSocket close handshake (fast teardown of thousands of connections)",
+    )
     # ``c4actors.cli.main`` configures logging from this for every command.
     measure.add_argument(
         "--log-level",
@@ -183,6 +196,8 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         lifetime=args.lifetime,
         duration=args.duration,
         games=args.games,
+        warmup=args.warmup,
+        abort_at_end=args.abort_at_end,
         timeout=args.timeout,
         ramp_timeout=args.ramp_timeout,
         ramp=args.ramp,

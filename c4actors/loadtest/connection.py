@@ -22,7 +22,9 @@ write (``Client.sent_at``), so neither counts the load tester's own turns (issue
 
 Resource handling: ``connect`` always closes the TCP stream on the way out, including when
 the *server* closed first, which trio-websocket's client leaves open (its reader stops at EOF
-without closing the stream; ``tests/support.py`` works around the same leak).
+without closing the stream; ``tests/support.py`` works around the same leak).  With
+``--abort-at-end`` a connection still open after the window is reset instead of closed with
+the handshake (``abort``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from __future__ import annotations
 import collections
 import contextvars
 import dataclasses
+import socket
+import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
@@ -236,6 +240,15 @@ async def open_socket(
             await connection._stream.aclose()
 
 
+async def abort(ws: WebSocketConnection) -> None:
+    """Drop the connection with a TCP reset, without the close handshake (``--abort-at-end``):
+    trio-websocket's reader then marks it closed (1006) and its ``aclose`` waits for nothing."""
+    stream = ws._stream
+    if isinstance(stream, trio.SocketStream):
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await stream.aclose()
+
+
 @asynccontextmanager
 async def connect(
     run: LoadRun, name: str | None, *, ramp: bool = True, url: str | None = None
@@ -274,6 +287,8 @@ async def connect(
                     run.ramp.limiter.release()
                     limited = False
                 yield client
+                if run.settings.abort_at_end and run.window_closed.is_set():
+                    await abort(ws)
             finally:
                 stats.connections_open -= 1
     finally:

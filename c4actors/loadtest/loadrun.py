@@ -4,7 +4,10 @@ A run has three phases.  Ramp-up: every long-lived connection is opened (paced b
 ``Ramp``) and joins the lobby.  The window: once every connection attempt has finished, the
 scenario's traffic starts and is measured, until ``--duration`` runs out or the game count is
 reached.  Wind-down: clients finish what they are doing and close.  Only the window counts
-towards rates and latencies, so a slow ramp does not dilute the figures.
+towards rates and latencies, so a slow ramp does not dilute the figures.  With ``--warmup S``
+the traffic starts at the end of the ramp and the window opens S seconds later (the games
+scenario waits for ``traffic_open``): a thousand games all starting at once are then behind
+the window, not in it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class LoadRun:
         self.decoder = FrameDecoder()
         self.ramp = Ramp(settings.ramp, settings.max_connecting)
         self.rng = random.Random(settings.seed)
+        self.traffic_open = trio.Event()
+        """Set when the scenario's traffic starts: with the window, or ``--warmup`` s before."""
+        self.traffic_start = 0.0
         self.window_open = trio.Event()
         self.window_closed = trio.Event()
         self.ramp_started = trio.current_time()
@@ -71,11 +77,19 @@ class LoadRun:
         self._settled += 1
         if self._settled == self.settings.connection_count:
             self.ramp_seconds = trio.current_time() - self.ramp_started
-            self.open_window()
+            self._start_traffic()
+            if self.settings.warmup <= 0:
+                self.open_window()
+
+    def _start_traffic(self) -> None:
+        if not self.traffic_open.is_set():
+            self.traffic_start = trio.current_time()
+            self.traffic_open.set()
 
     def open_window(self) -> None:
         if self.window_open.is_set():
             return
+        self._start_traffic()
         self.window_start = trio.current_time()
         self._client_cpu_at_open = time.process_time()
         if self.settings.server_pid is not None:
@@ -129,17 +143,22 @@ class LoadRun:
     async def run_until_window_closes(self) -> None:
         """Close the window ``--duration`` after it opens, or wait for the scenario to."""
         with trio.move_on_after(self.settings.ramp_limit):
-            await self.window_open.wait()
-        scraping = self.settings.scenario == "games"
-        if scraping and self.window_open.is_set():
-            self.metrics_at_open = await server_metrics.scrape(self.settings.url)
-        if not self.window_open.is_set():
+            await self.traffic_open.wait()
+        ramped = self.traffic_open.is_set()
+        if not ramped:
             self.stats.errors.add(
                 "slow_ramp",
                 f"{self._settled:,} of {self.settings.connection_count:,} connection attempts "
                 f"done after {self.settings.ramp_limit:.0f} s: measuring without the rest",
             )
+            self._start_traffic()
+        if not self.window_open.is_set():  # the warm-up (a game count may end it sooner)
+            with trio.move_on_at(self.traffic_start + self.settings.warmup):
+                await self.window_closed.wait()
             self.open_window()
+        scraping = self.settings.scenario == "games"
+        if scraping and ramped:
+            self.metrics_at_open = await server_metrics.scrape(self.settings.url)
         window = self.settings.window
         with trio.move_on_after(math.inf if window is None else window):
             await self.window_closed.wait()

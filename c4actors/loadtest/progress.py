@@ -26,8 +26,10 @@ _OPERATION_NAMES: Final = {
 
 
 def _phase(run: LoadRun) -> str:
-    if not run.window_open.is_set():
+    if not run.traffic_open.is_set():
         return "ramping up"
+    if not run.window_open.is_set():
+        return "warming up"
     if not run.window_closed.is_set():
         return f"measuring {run.window_seconds:5.1f} s"
     return "winding down"

@@ -121,7 +121,8 @@ class Pair:
         """The longest idle gap inside the window, seconds."""
         self.challenged_at = 0.0
         self.first_challenge_delay = settings.stagger * index / settings.concurrent
-        """Seconds after the window opens before the pair's first challenge (``--stagger``)."""
+        """Seconds after the traffic starts (the window opens, or the ``--warmup``) before the
+        pair's first challenge (``--stagger``)."""
         self._cancel_scope: trio.CancelScope | None = None
 
     async def run_pair(self) -> None:
@@ -167,7 +168,7 @@ class Pair:
             async with connect(run, name, url=run.settings.url_for(int(not challenger))) as client:
                 settled = True
                 run.connection_settled()
-                await run.window_open.wait()
+                await run.traffic_open.wait()
                 player = _Player(self, client, opponent, challenger)
                 if challenger:
                     await player.challenge_games()
@@ -203,7 +204,7 @@ class _Player:
         )
         try:
             if self.pair.first_challenge_delay > 0:
-                with trio.move_on_at(self.run.window_start + self.pair.first_challenge_delay):
+                with trio.move_on_at(self.run.traffic_start + self.pair.first_challenge_delay):
                     await self.run.window_closed.wait()
             while self.pair.tally.try_start():
                 await self.client.send(Challenge(opponent=self.opponent, time_control=control))

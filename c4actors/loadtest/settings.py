@@ -51,6 +51,14 @@ class LoadSettings:
     move_rate: float | None = None
     stagger: float = 0.0
     """Games: the pairs' first challenges spread evenly over this many seconds (0: at once)."""
+    warmup: float = 0.0
+    """Seconds the scenario's traffic runs after the ramp before the window opens (nothing in
+    them counts), so that the window measures steady play, not a thousand games starting at
+    once (0: the window opens with the traffic)."""
+    abort_at_end: bool = False
+    """Once the window has closed, drop each connection with a TCP reset instead of the
+    WebSocket close handshake: thousands of close handshakes at once are slow for a server to
+    answer, and the figures are read before (the benchmarks, which then stop the server)."""
     strategy: Strategy = "heuristic"
     server_pid: int | None = None
     also_urls: tuple[str, ...] = ()
@@ -109,7 +117,7 @@ class LoadSettings:
         if self.timeout is not None:
             return self.timeout
         window = self.window if self.window is not None else COUNT_MODE_TIMEOUT
-        return 30.0 + self.ramp_limit + window + self.settle + 2 * DRAIN_SECONDS
+        return 30.0 + self.ramp_limit + self.warmup + window + self.settle + 2 * DRAIN_SECONDS
 
     def url_for(self, index: int) -> str:
         """Where connection ``index`` of its kind connects: ``url`` and ``also_urls`` in
