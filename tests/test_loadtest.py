@@ -34,6 +34,7 @@ from c4actors.loadtest.connection import (
     BROWSER_OFFER,
     CLOSE_TIMEOUT,
     Offer,
+    connect,
     negotiated_extensions,
     open_socket,
 )
@@ -277,8 +278,8 @@ async def test_games_with_a_warmup_measure_only_the_window() -> None:
 
 @asynccontextmanager
 async def open_silent_echo_server() -> AsyncIterator[str]:
-    """A WebSocket server that echoes each connection's first message and then never reads
-    again, so a client's close handshake waits for an answer that never comes."""
+    """A WebSocket server that echoes each connection's first message eleven times and then
+    never reads again, so a client's close handshake waits for an answer that never comes."""
     streams: list[trio.SocketStream] = []
 
     async def handle(stream: trio.SocketStream) -> None:
@@ -290,7 +291,8 @@ async def open_silent_echo_server() -> AsyncIterator[str]:
                 if isinstance(event, Request):
                     await stream.send_all(ws.send(AcceptConnection()))
                 elif isinstance(event, TextMessage):
-                    await stream.send_all(ws.send(Message(data=event.data)))
+                    for _ in range(11):
+                        await stream.send_all(ws.send(Message(data=event.data)))
                     await trio.sleep_forever()
 
     async with trio.open_nursery() as nursery:
@@ -315,6 +317,19 @@ async def test_abort_at_end_drops_the_connections_without_the_close_handshake() 
         with trio.fail_after(CLOSE_TIMEOUT / 2):
             summary = await run_load(settings)
     assert summary.errors == {} and summary.idle is not None and summary.idle.connected == 3
+
+
+async def test_abort_at_end_frees_a_reader_waiting_to_deliver_an_unread_message() -> None:
+    """A connection that stopped reading (a churn watcher after the window) has its reader
+    task parked delivering the fifth message to a queue of four: the abort must free it, or
+    leaving the connection waits for ever."""
+    async with open_silent_echo_server() as url:
+        run = LoadRun(quick("idle", url, abort_at_end=True, compression="off"))
+        with trio.fail_after(CLOSE_TIMEOUT / 2):
+            async with connect(run, None, ramp=False) as client:
+                await client.send_text("unread")
+                await trio.sleep(0.3)  # eleven echoes arrive, nobody reads them
+                run.close_window()
 
 
 async def test_idle_reports_memory_per_connection() -> None:

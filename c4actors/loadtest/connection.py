@@ -242,11 +242,15 @@ async def open_socket(
 
 async def abort(ws: WebSocketConnection) -> None:
     """Drop the connection with a TCP reset, without the close handshake (``--abort-at-end``):
-    trio-websocket's reader then marks it closed (1006) and its ``aclose`` waits for nothing."""
+    trio-websocket's reader then marks it closed (1006) and its ``aclose`` waits for nothing.
+    A reader parked delivering a message nobody reads any more (a full queue: a watcher that
+    stopped reading) is freed by closing the queue, as trio-websocket's own ``aclose`` does
+    after its close frame; without it, leaving the connection waits for that reader for ever."""
     stream = ws._stream
     if isinstance(stream, trio.SocketStream):
         stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     await stream.aclose()
+    await ws._recv_channel.aclose()
 
 
 @asynccontextmanager
