@@ -20,6 +20,7 @@ import trio
 from trio.testing import MockClock
 from trio_websocket import ConnectionClosed
 
+from c4actors.actors.game_inbox import PlayMove
 from c4actors.actors.lobby import (
     FollowRequest,
     Join,
@@ -29,6 +30,7 @@ from c4actors.actors.lobby import (
     LobbyStats,
     OnlineQuery,
     Resync,
+    SessionGranted,
     Shutdown,
     SnapshotQuery,
     StatsQuery,
@@ -701,4 +703,57 @@ async def test_an_edge_writes_the_core_s_frames_directly_each_framed_once() -> N
         for conn in (1, 2):
             with pytest.raises(trio.WouldBlock):
                 inboxes[conn].receive_nowait()
+        nursery.cancel_scope.cancel()
+
+
+class _OtherTasksSteps(trio.abc.Instrument):
+    """Counts the steps Trio runs of every task but the test's own."""
+
+    def __init__(self, own: trio.lowlevel.Task) -> None:
+        self.own = own
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is not self.own:
+            self.steps += 1
+
+
+async def test_a_player_s_move_reaches_the_stream_in_the_uplink_s_steps_alone() -> None:
+    """The route an edge gives a user actor for a game takes a move in the caller's task,
+    as a game's inbox does in one process: the move costs the edge the uplink task's steps
+    (woken, then its append: three with the in-memory link), with no forwarder task woken
+    per move in between (five steps then)."""
+    hub = MemoryHub()
+    relay = EdgeRelay(hub.edge("edge-a"))
+    core = hub.core()
+    send, _ = trio.open_memory_channel[Outgoing](10)
+    mailbox = Mailbox(1, send)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(relay.run)
+        join_reply, answers = trio.open_memory_channel[JoinAnswer](1)
+        await relay.inbox_send.send(Join(Connected(1, "ann"), mailbox, join_reply))
+        with trio.fail_after(5):
+            while not any("JoinIn" in text for text in await core.receive_inputs()):
+                pass
+        ops = [wire.Op("answer", 1, text="ann"), wire.Op("route", 1, text="g1")]
+        entry = wire.encode_downlink(wire.Downlink([], ops, "core-1", 1))
+        await core.commit([("edge-a", entry)], {}, [], ack=True)
+        with trio.fail_after(5):
+            assert isinstance(await answers.receive(), SessionGranted)
+        (joined,) = mailbox.take_routes()
+        await trio.testing.wait_all_tasks_blocked()
+        for ply in range(3):
+            steps = _OtherTasksSteps(trio.lowlevel.current_task())
+            trio.lowlevel.add_instrument(steps)
+            try:
+                joined.game_inbox.send_nowait(PlayMove(mailbox, "ann", ply, 0.0, ply))
+                with trio.fail_after(5):
+                    texts = await core.receive_inputs()
+                await trio.testing.wait_all_tasks_blocked()
+            finally:
+                trio.lowlevel.remove_instrument(steps)
+            items = [i for text in texts for i in wire.decode_uplink(text).items]
+            move = wire.GameIn(1, "g1", "ann", "move", column=ply, ply=ply)
+            assert [i for i in items if not isinstance(i, wire.AliveIn)] == [move]
+            assert steps.steps <= 3, steps.steps
         nursery.cancel_scope.cancel()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final, Protocol, TypeAlias
 
 import attrs
 import trio
@@ -42,12 +42,35 @@ STAMPS_KEPT: Final = 64
 relay's) must not grow; a writer this far behind loses only the oldest figures."""
 
 
+class InboxStatistics(Protocol):
+    """What a connection reads of a game's inbox (``trio.MemoryChannelStatistics`` has it)."""
+
+    @property
+    def current_buffer_used(self) -> int: ...
+
+    @property
+    def open_receive_channels(self) -> int: ...
+
+
+class GameInbox(Protocol):
+    """Where a connection's requests to one game go.  In one process the game actor's
+    inbox, a Trio memory channel; on a cluster's edge the relay's route to the core
+    (``cluster.edge``), which puts each request on its way in the caller's task, with no
+    task of its own to wake per request.  ``send_nowait`` raises as a memory channel's
+    does: ``trio.WouldBlock`` (full), ``trio.BrokenResourceError`` (the game no longer
+    reads: it is over), ``trio.ClosedResourceError`` (this side was closed)."""
+
+    def send_nowait(self, value: GameInput, /) -> None: ...
+
+    def statistics(self) -> InboxStatistics: ...
+
+
 @attrs.frozen
 class JoinedGame:
     """Route this connection's moves for ``game_id`` to ``game_inbox`` (see ``route``)."""
 
     game_id: str
-    game_inbox: trio.MemorySendChannel[GameInput]
+    game_inbox: GameInbox
 
 
 @attrs.frozen

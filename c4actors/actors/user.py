@@ -57,6 +57,7 @@ from c4actors.actors.mailbox import (
     CLOSE_TOO_SLOW,
     CloseRequested,
     FlushRequested,
+    GameInbox,
     JoinedGame,
     Mailbox,
     Outgoing,
@@ -232,7 +233,7 @@ class UserActor:
         self.mailbox = Mailbox(conn, send, on_close=self._start_closer, direct=direct)
         self.connection = Connection.start(trio.current_time(), settings.handshake_timeout)
         """Phase, name and handshake deadline: changed by the reader only."""
-        self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
+        self.games: dict[str, GameInbox] = {}
         """Where this connection's moves go, by game id: changed by the reader only."""
         self._finished: collections.deque[str] | None = None
         """Games this connection played that are over (made at the first one)."""

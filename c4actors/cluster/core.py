@@ -65,7 +65,7 @@ from c4actors.actors.lobby import (
     TakeOver,
     WatchRequest,
 )
-from c4actors.actors.mailbox import JoinedGame, Mailbox, Outgoing
+from c4actors.actors.mailbox import GameInbox, JoinedGame, Mailbox, Outgoing
 from c4actors.actors.user import GAME_INBOX_SHARE
 from c4actors.cluster import keeper, wire
 from c4actors.cluster.keeper import ConnRow, StateKeeper
@@ -203,7 +203,7 @@ class CoreRelay:
         """Given to the remote mailboxes' base class, which never uses it."""
         self.wanted = trio.Event()
         """Set when a batch has something to send."""
-        self.games: dict[str, trio.MemorySendChannel[GameInput]] = {}
+        self.games: dict[str, GameInbox] = {}
         self._outboxes: dict[str, EdgeOutbox] = {}
         self._conns: dict[tuple[str, int], RemoteMailbox] = {}
         self._next_conn = 1

@@ -5,7 +5,9 @@ Their lobby inbox is the ``EdgeRelay``'s: it puts each item on the input stream 
 core (with the connection's number instead of its mailbox), and keeps what it needs to
 carry the core's answers back: the connections' mailboxes, the replies of pending joins
 and queries.  For each game a connection plays, the relay gives the user actor an inbox
-like a game's (``route``), and a forwarder task puts what arrives there on the stream.
+like a game's (``route``: a ``GameInbox``), which puts each request on the stream's queue
+in the user actor's own task, as a game's inbox takes it in one process: no task of its
+own woken per move.
 
 From the connection's frames stream it carries out the core's operations in order:
 frames (encoded in the core, once per edge; framed here once for all their sockets and
@@ -41,7 +43,6 @@ import trio
 
 from c4actors import game_state
 from c4actors.actors.game_inbox import (
-    GAME_INBOX_SIZE,
     GameInput,
     GameRequest,
     MovedOn,
@@ -93,7 +94,6 @@ HELD_LIMIT: Final = 1000
 """Moves and quits an edge holds during an outage; later ones are refused
 (``server_recovering``) until a core serves again."""
 RECOVERING: Final = "the server is recovering from a fault: try again in a few seconds"
-GameRoute = tuple[trio.MemorySendChannel[GameInput], trio.MemoryReceiveChannel[GameInput]]
 
 
 class EdgeRelay:
@@ -115,7 +115,7 @@ class EdgeRelay:
         self._leaves: dict[int, trio.MemorySendChannel[bool]] = {}
         self._queries: dict[int, Callable[[Any], None]] = {}
         self._query_ids = itertools.count(1)
-        self._routes: dict[int, dict[str, GameRoute]] = {}
+        self._routes: dict[int, dict[str, _Route]] = {}
         self._core = ""
         """The core that sent the last batch."""
         self._core_seq = 0
@@ -129,12 +129,10 @@ class EdgeRelay:
         """What ``_shared`` records, on its way to the core (never blocks the recorder)."""
         self._resyncs: list[wire.Channel] = []
         """Audiences with a gap found while carrying out a batch, to ask a resync for."""
-        self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         try:
             async with self._inbox, trio.open_nursery() as nursery:
-                self._nursery = nursery
                 nursery.start_soon(self._send_uplink)
                 nursery.start_soon(self._receive_downlink)
                 nursery.start_soon(self._heartbeat)
@@ -255,8 +253,8 @@ class EdgeRelay:
                 leaving = self._leaves.pop(conn, None)
                 if leaving is not None:
                     leaving.close()
-                for send, _ in self._routes.pop(conn, {}).values():
-                    send.close()  # the forwarder sends what is queued, then ends
+                for route in self._routes.pop(conn, {}).values():
+                    route.closed = True
                 await up(wire.LeftIn(conn))
             case Request(conn=conn, message=message):
                 await up(wire.RequestIn(conn, encode(message)))
@@ -294,25 +292,24 @@ class EdgeRelay:
 
     def _route(self, conn: int, game_id: str) -> JoinedGame:
         """An inbox for ``conn``'s requests to ``game_id``, forwarded to the core."""
-        assert self._nursery is not None
-        send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
-        self._routes.setdefault(conn, {})[game_id] = (send, receive)
-        self._nursery.start_soon(self._forward, conn, game_id, receive)
-        return JoinedGame(game_id, send)
+        route = _Route(self, conn, game_id)
+        self._routes.setdefault(conn, {})[game_id] = route
+        return JoinedGame(game_id, route)
 
-    async def _forward(
-        self, conn: int, game_id: str, receive: trio.MemoryReceiveChannel[GameInput]
-    ) -> None:
-        with contextlib.suppress(trio.ClosedResourceError):
-            async for item in receive:
-                game_item = _game_item(conn, game_id, item)
-                if self.outage and isinstance(game_item, wire.GameIn):
-                    held = game_item.action in ("move", "quit") and self._held < self.held_limit
-                    if not held:
-                        self._refuse(conn, game_item.action)
-                        continue
-                    self._held += 1
-                await self._uplink_send.send(game_item)
+    def forward(self, conn: int, game_id: str, item: GameInput) -> None:
+        """Put ``conn``'s request to ``game_id`` on the stream's queue (``_Route``), or
+        refuse it during an outage (all but the moves and quits held, up to the limit).
+        Raises ``trio.WouldBlock`` when the queue is full: the user actor answers
+        ``rate_limited``, as for a game's full inbox."""
+        game_item = _game_item(conn, game_id, item)
+        if self.outage and isinstance(game_item, wire.GameIn):
+            if game_item.action not in ("move", "quit") or self._held >= self.held_limit:
+                self._refuse(conn, game_item.action)
+                return
+            self._uplink_send.send_nowait(game_item)
+            self._held += 1
+            return
+        self._uplink_send.send_nowait(game_item)
 
     # ----------------------------------------------------------------- from the core
 
@@ -385,7 +382,7 @@ class EdgeRelay:
             case "unroute":
                 route = self._routes.get(conn, {}).pop(op.text or "", None)
                 if route is not None:
-                    route[1].close()  # the user actor's next request finds the game over
+                    route.ended = True  # the user actor's next request finds the game over
             case "close":
                 mailbox = self._mailboxes.get(conn)
                 if mailbox is not None:
@@ -409,8 +406,8 @@ class EdgeRelay:
                 ended = self._leaves.pop(conn, None)
                 if op.value:
                     # The session is over; the socket may join again (a new Join).
-                    for send, _ in self._routes.pop(conn, {}).values():
-                        send.close()
+                    for route in self._routes.pop(conn, {}).values():
+                        route.closed = True
                 if ended is not None:
                     with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError):
                         ended.send_nowait(bool(op.value))
@@ -470,6 +467,49 @@ class EdgeRelay:
             mailbox = mailboxes.get(conn)
             if mailbox is not None:
                 mailbox.deliver_frame(frame)
+
+
+class _RouteStatistics:
+    """What the user actor reads of a route (``mailbox.InboxStatistics``): it never holds
+    a request, and it is open until the game is over for this connection."""
+
+    __slots__ = ("current_buffer_used", "open_receive_channels")
+
+    def __init__(self, open_receive_channels: int) -> None:
+        self.current_buffer_used = 0
+        self.open_receive_channels = open_receive_channels
+
+
+_OPEN: Final = _RouteStatistics(1)
+_ENDED: Final = _RouteStatistics(0)
+
+
+class _Route:
+    """A connection's inbox for one game it plays (``mailbox.GameInbox``): each request is
+    put on the stream's queue in the caller's task (the user actor's reader, or hypercorn's
+    reader through ``UserActor._read_now``).  A forwarder task per route cost a move two
+    task steps of its own (woken, then yielding in its ``send``) before the uplink's.
+
+    ``ended``: the core unrouted the game (it is over; like a game's inbox whose actor has
+    stopped reading: ``BrokenResourceError``).  ``closed``: the connection is gone or its
+    session ended (like a closed sending side: ``ClosedResourceError``)."""
+
+    __slots__ = ("closed", "conn", "ended", "game_id", "relay")
+
+    def __init__(self, relay: EdgeRelay, conn: int, game_id: str) -> None:
+        self.relay, self.conn, self.game_id = relay, conn, game_id
+        self.ended = False
+        self.closed = False
+
+    def send_nowait(self, value: GameInput, /) -> None:
+        if self.closed:
+            raise trio.ClosedResourceError
+        if self.ended:
+            raise trio.BrokenResourceError
+        self.relay.forward(self.conn, self.game_id, value)
+
+    def statistics(self) -> _RouteStatistics:
+        return _ENDED if self.ended or self.closed else _OPEN
 
 
 class _Audience:
