@@ -265,7 +265,10 @@ async def _serve_with(
     no_file = settings.db_path == ":memory:" or is_postgres_url(settings.db_path)
     secret = load_secret(settings.secret, None if no_file else Path(settings.db_path))
     backend = None if edge is None else edge()
-    move_gate = MoveGate(settings.move_budget) if settings.move_budget > 0 else None
+    # The gate holds the game actors' moves; an edge runs none (they are the core's), and
+    # its instrument would only cost each of the edge's scheduler turns.
+    gated = settings.move_budget > 0 and backend is None
+    move_gate = MoveGate(settings.move_budget) if gated else None
     lobby_actor = (
         backend
         if backend is not None

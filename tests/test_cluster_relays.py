@@ -51,6 +51,7 @@ from c4actors.lobby_state import (
     GameEnded,
     Request,
 )
+from c4actors.move_gate import MoveGate
 from c4actors.server import RunningServer, ServerSettings, run_server
 from c4actors.websocket_direct import DirectWriter, Written
 from c4actors.websocket_frames import PreparedFrame
@@ -757,3 +758,23 @@ async def test_a_player_s_move_reaches_the_stream_in_the_uplink_s_steps_alone() 
             assert [i for i in items if not isinstance(i, wire.AliveIn)] == [move]
             assert steps.steps <= 3, steps.steps
         nursery.cancel_scope.cancel()
+
+
+async def test_an_edge_runs_no_move_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The move gate holds the game actors' moves at saturation: an edge has none, so it
+    runs no gate, whose instrument would cost every scheduler turn of the edge."""
+    turns: list[float] = []
+    monkeypatch.setattr(MoveGate, "after_io_wait", lambda gate, timeout: turns.append(timeout))
+    hub = MemoryHub()
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        link = hub.edge("edge-a")
+        edge = await nursery.start(
+            partial(run_server, SETTINGS, stop, edge=lambda: EdgeRelay(link))
+        )
+        async with connect(edge) as ann:
+            await ann.send(NewConnection(username="ann"))  # waits: no core answers
+            await trio.sleep(0.05)
+        stop.set()
+    assert SETTINGS.move_budget > 0
+    assert turns == []
