@@ -196,3 +196,29 @@ async def test_a_command_yields_to_trio_only_to_wait_for_its_reply(
         assert pool.opened == 1
     finally:
         pool.close()
+
+
+async def test_a_read_or_a_commit_yields_only_to_wait_for_its_reply(
+    redis_server: RedisServer,
+) -> None:
+    """``yield_first=False`` (the reads and the core's commit): one step a call, the wait
+    for the reply; a cancelled caller is still cancelled before anything is sent."""
+    pool = RespPool("127.0.0.1", redis_server.port)
+    try:
+        assert await pool.execute([["PING"]]) == ["PONG"]  # connected
+        steps = _Steps(trio.lowlevel.current_task())
+        trio.lowlevel.add_instrument(steps)
+        try:
+            for _ in range(20):
+                assert await pool.execute([["PING"]], yield_first=False) == ["PONG"]
+        finally:
+            trio.lowlevel.remove_instrument(steps)
+        assert steps.steps <= 20
+        assert pool.opened == 1
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await pool.execute([["INCR", "yield-first"]], yield_first=False)
+        assert scope.cancelled_caught
+        assert await pool.execute([["GET", "yield-first"]]) == [None]
+    finally:
+        pool.close()

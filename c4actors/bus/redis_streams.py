@@ -315,7 +315,7 @@ class RedisBus:
         if self._lean is not None:
             blocking: list[resp.Arg] = [] if wait is None else ["BLOCK", wait]
             command: list[resp.Arg] = ["XREAD", "COUNT", count, *blocking, "STREAMS", stream, after]
-            (lean,) = await self._fast([command], block=block)
+            (lean,) = await self._fast([command], block=block, yield_first=False)
             return _lean_entries(lean)
         reply = await self._call(
             self._client.xread({stream: after}, count=count, block=wait), block=block
@@ -357,7 +357,9 @@ class RedisBus:
                     count,
                     *blocking,
                 ]
-                (lean,) = await self._fast([[*command, "STREAMS", stream, ">"]], block=block)
+                (lean,) = await self._fast(
+                    [[*command, "STREAMS", stream, ">"]], block=block, yield_first=False
+                )
                 if isinstance(lean, resp.RespError) and lean.code == "NOGROUP":
                     await self.ensure_group(stream, group)
                     continue
@@ -506,7 +508,7 @@ class RedisBus:
         return dict(await self._call(self._client.hgetall(key)))
 
     async def _fast_commit(self, args: list[resp.Arg]) -> list[StreamId]:
-        (reply,) = await self._fast([["EVALSHA", self._commit_sha, *args]])
+        (reply,) = await self._fast([["EVALSHA", self._commit_sha, *args]], yield_first=False)
         if isinstance(reply, resp.RespError) and reply.code == "NOSCRIPT":
             (reply,) = await self._fast([["EVAL", _COMMIT, *args]])  # loads it too
         if isinstance(reply, resp.RespError):
@@ -519,15 +521,20 @@ class RedisBus:
     # ------------------------------------------------------------------ internals
 
     async def _fast(
-        self, commands: Sequence[resp.Command], *, block: float | None = None
+        self,
+        commands: Sequence[resp.Command],
+        *,
+        block: float | None = None,
+        yield_first: bool = True,
     ) -> list[resp.Reply]:
         """The replies to ``commands``, written together on one lean connection; an error
-        reply that is not an outage is returned for the caller to judge."""
+        reply that is not an outage is returned for the caller to judge.  ``yield_first``
+        (``RespPool.execute``): false for the reads and the commit."""
         assert self._lean is not None
         limit = self._timeout + (block or 0.0)
         with trio.move_on_after(limit):
             try:
-                replies = await self._lean.execute(commands)
+                replies = await self._lean.execute(commands, yield_first=yield_first)
             except resp.RespUnavailable as exc:
                 raise BusUnavailable(f"redis: {exc}") from None
             for reply in replies:

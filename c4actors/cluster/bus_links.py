@@ -160,7 +160,8 @@ class BusCoreLink:
         return self._read_at
 
     async def receive_inputs(self) -> list[str]:
-        await self.lease.held.wait()
+        if not self.lease.held.is_set():  # a set event's wait() yields all the same
+            await self.lease.held.wait()
         entries: list[Entry] = []
         if not self._claimed:
             await _retry(lambda: self.bus.ensure_group(INPUTS, GROUP), "making the group")

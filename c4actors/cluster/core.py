@@ -173,7 +173,7 @@ class RemoteMailbox(Mailbox):
         if self.closed or not isinstance(item, str):
             return False
         self.outbox.deliver(self.local, item)
-        self.relay.wanted.set()
+        self.relay.want()
         return True
 
     def close(self, code: int, reason: str) -> None:
@@ -182,12 +182,12 @@ class RemoteMailbox(Mailbox):
         self.close_code, self.close_reason, self.closed = code, reason, True
         self.relay.keeper.connection_changed(self.conn, None)  # a closed one is not restored
         self.outbox.ops.append(wire.Op("close", self.local, code=code, text=reason))
-        self.relay.wanted.set()
+        self.relay.want()
 
     def route(self, joined: JoinedGame) -> None:
         self.relay.games[joined.game_id] = joined.game_inbox
         self.outbox.ops.append(wire.Op("route", self.local, text=joined.game_id))
-        self.relay.wanted.set()
+        self.relay.want()
 
     def __repr__(self) -> str:
         return f"<RemoteMailbox conn={self.conn} edge={self.outbox.edge} local={self.local}>"
@@ -202,7 +202,10 @@ class CoreRelay:
         self.nowhere, _ = trio.open_memory_channel[Outgoing](0)
         """Given to the remote mailboxes' base class, which never uses it."""
         self.wanted = trio.Event()
-        """Set when a batch has something to send."""
+        """Set when a batch has something to send (``want``)."""
+        self._batching = False
+        """An input batch is being handled: its own commit takes whatever is noted
+        meanwhile, so nothing wakes the flusher for it (``want``)."""
         self.games: dict[str, GameInbox] = {}
         self._outboxes: dict[str, EdgeOutbox] = {}
         self._conns: dict[tuple[str, int], RemoteMailbox] = {}
@@ -217,7 +220,7 @@ class CoreRelay:
         self._nursery: trio.Nursery | None = None
         self._sent_at: dict[str, float] = {}
         """When each edge was last sent a batch (one at least every ``wire.HEARTBEAT``)."""
-        self.keeper = StateKeeper(lambda: self.wanted.set())
+        self.keeper = StateKeeper(self.want)
         """What changed since the last commit (the lobby's and the games' journal)."""
         self._handled: dict[str, int] = {}
         """The number of the last input entry handled from each edge (``wire.Uplink.seq``),
@@ -247,11 +250,27 @@ class CoreRelay:
             nursery.start_soon(self._commit_forever, commits)
             nursery.start_soon(self._flush_forever)
             nursery.start_soon(self._watch_edges)
+            committing = self._committing
             while True:
                 texts = await self.link.receive_inputs()
-                async with self._committing:
+                try:
+                    committing.acquire_nowait()  # no yield to Trio when free (nearly always)
+                except trio.WouldBlock:
+                    await committing.acquire()
+                try:
+                    self._batching = True
                     await self._handle_entries(texts)
                     await self._commit(ack=True)
+                finally:
+                    self._batching = False
+                    committing.release()
+
+    def want(self) -> None:
+        """Something waits to be committed: wake the flusher, unless an input batch is
+        being handled, whose commit takes it all (``_commit``); waking it then cost the
+        core two task steps per batch, for the flusher to find nothing left."""
+        if not self._batching:
+            self.wanted.set()
 
     async def _handle_entries(self, texts: list[str]) -> None:
         for text in texts:
@@ -350,8 +369,13 @@ class CoreRelay:
         puts, deletes = self.keeper.changes(self._next_conn)
         puts[keeper.CLOCK] = repr(trio.current_time())
         records = self.keeper.take_records()
+        self._batching = False  # anything noted from now on is the next commit's
+        commit = _Commit(frames, puts, deletes, ack, records)
         assert self._commits is not None
-        await self._commits.send(_Commit(frames, puts, deletes, ack, records))
+        try:
+            self._commits.send_nowait(commit)  # the writer waits for it: no yield
+        except trio.WouldBlock:
+            await self._commits.send(commit)  # the previous commit is still in flight
 
     async def _commit_forever(self, commits: trio.MemoryReceiveChannel[_Commit]) -> None:
         async for commit in commits:
@@ -395,7 +419,7 @@ class CoreRelay:
             for outbox in self._outboxes.values():
                 op = wire.Op("shared", 0, text=edge, value=["edge_gone", "", ""])
                 outbox.ops.append(op)
-            self.wanted.set()
+            self.want()
 
     def broadcast(self, audience: Audience, frame: str, targets: list[Mailbox]) -> list[Mailbox]:
         """The lobby's ``Broadcaster``: one ``broadcast`` op per edge, every edge (so each
@@ -414,7 +438,7 @@ class CoreRelay:
                 rest.append(mailbox)
         for edge, outbox in self._outboxes.items():
             outbox.broadcast(audience, seq, frame, conns[edge])
-        self.wanted.set()
+        self.want()
         return rest
 
     def _share(self, edge: str, item: wire.SharedIn) -> None:
@@ -431,7 +455,7 @@ class CoreRelay:
         for other, outbox in self._outboxes.items():
             if other != edge:
                 outbox.ops.append(wire.Op("shared", 0, text=edge, value=value))
-        self.wanted.set()
+        self.want()
 
     async def _resync(self, edge: str, audience: Audience) -> None:
         """``ResyncIn``: the lobby sends the edge's audience fresh lists; the edge's next
@@ -445,7 +469,7 @@ class CoreRelay:
         outbox = self._outboxes.get(edge)
         if outbox is None:
             outbox = self._outboxes[edge] = EdgeOutbox(edge, self.link.name)
-            self.wanted.set()  # the greeting: this edge learns which core serves now
+            self.want()  # the greeting: this edge learns which core serves now
             others = {other: dict(c) for other, c in self._sockets.items() if other != edge}
             if any(others.values()):
                 outbox.ops.append(wire.Op("shared", 0, value=others))
@@ -478,7 +502,7 @@ class CoreRelay:
         connection joined): the socket is closed, so its page reconnects and joins again."""
         op = wire.Op("close", conn, code=CLOSE_SERVICE_RESTART, text="the server restarted")
         self._outbox(edge).ops.append(op)
-        self.wanted.set()
+        self.want()
 
     async def _handle(self, edge: str, item: wire.UplinkItem) -> None:
         match item:
@@ -582,7 +606,7 @@ class CoreRelay:
                 self.keeper.connection_changed(mailbox.conn, None)
             op = wire.Op("answer", mailbox.local)
         mailbox.outbox.ops.append(op)
-        self.wanted.set()
+        self.want()
 
     async def _attach(self, edge: str, conns: list[int]) -> None:
         """An edge that saw this core take over lists its connections: one this core does
@@ -623,7 +647,7 @@ class CoreRelay:
         # The socket keeps its number: joining again, it keeps its games cap (the lobby
         # counts the games each socket started).
         mailbox.outbox.ops.append(wire.Op("left", mailbox.local, value=ended))
-        self.wanted.set()
+        self.want()
 
     def _to_game(self, mailbox: RemoteMailbox, item: wire.GameIn) -> None:
         """What the user actor does with a request to a game in one process."""
@@ -673,7 +697,7 @@ class CoreRelay:
             except trio.EndOfChannel:
                 return
         outbox.ops.append(wire.Op("reply", query, value=wire.unstructure(value)))
-        self.wanted.set()
+        self.want()
 
 
 def _game_input(mailbox: Mailbox, item: wire.GameIn) -> GameInput:

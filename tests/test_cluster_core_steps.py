@@ -1,0 +1,52 @@
+"""The core's task steps per move (issue 16: the core's CPU per move).
+
+Each step is a pass of Trio's run loop with every instrument called around it, in the core
+for every batch of inputs: the flusher is not woken by the frames an input batch delivers
+(that batch's own commit carries them), the commit lock and the hand-off to the writer do
+not yield when they need not, and the reads and the commit yield only to wait for Redis."""
+
+from __future__ import annotations
+
+import trio
+
+from protocol import GameState, Move
+from tests.support import connect, start_game
+from tests.test_cluster_relays import memory_cluster
+
+
+class _StepsByTask(trio.abc.Instrument):
+    """Counts the steps of the tasks whose name ends with one of ``names``."""
+
+    def __init__(self, *names: str) -> None:
+        self.steps = dict.fromkeys(names, 0)
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        for name in self.steps:
+            if task.name.endswith(name):
+                self.steps[name] += 1
+
+
+async def test_an_input_batch_does_not_wake_the_flusher_nor_yield_needlessly() -> None:
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await trio.sleep(0.05)
+        counter = _StepsByTask("CoreRelay._flush_forever", "CoreRelay.run")
+        trio.lowlevel.add_instrument(counter)
+        try:
+            moves = [3, 2, 3, 2, 3, 2]
+            for ply, column in enumerate(moves):
+                await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
+                for player in (ann, bob):
+                    assert (await player.expect(GameState)).moves == moves[: ply + 1]
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+        # The clock's own commit (every CLOCK_EVERY) may wake the flusher once: not each move.
+        assert counter.steps["CoreRelay._flush_forever"] <= 2, counter.steps
+        # The in-memory link's read (its outage check, the wake-up, the outage check again)
+        # and the wake-up once the actors settled: no yield for the lock or the hand-off
+        # (six steps a move before).
+        assert counter.steps["CoreRelay.run"] <= 4 * len(moves), counter.steps
