@@ -8,7 +8,6 @@ real Redis (the entry is deleted from the edge's stream while the edge is stoppe
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -194,8 +193,9 @@ async def test_broadcasts_resync_across_real_processes(
             try:
                 # A read B had waiting is answered with this empty batch (from the same
                 # core), not with the entry deleted below.
-                empty = {**json.loads(last.field_values["d"]), "frames": [], "ops": []}
-                last_id = await client.xadd(stream_b, {"d": json.dumps(empty)})
+                batch = wire.decode_downlink(last.field_values["d"])
+                empty = wire.encode_downlink(wire.Downlink([], [], batch.core, batch.seq))
+                last_id = await client.xadd(stream_b, {"d": empty})
                 async with connect_to(edge_a.ws_url, "bob"):
                     with trio.fail_after(TIMEOUT):
                         while not (entries := await client.xrange(stream_b, f"({last_id}", "+")):  # noqa: ASYNC110 (Redis)

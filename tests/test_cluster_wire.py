@@ -77,7 +77,7 @@ def test_a_deliver_travels_as_a_row_of_three() -> None:
         wire.Op("broadcast", 0, frame=0, value={"ch": "lobby", "seq": 3, "add": [5], "drop": []}),
     ]
     entry = wire.Downlink(['{"type":"game_state"}'], ops, "core-1", 4)
-    data = json.loads(wire.encode_downlink(entry))
+    data = json.loads(wire.encode_downlink(entry).partition("\n")[0])
     assert data["ops"][:5] == [
         ["deliver", 5, 0],
         ["route", 5, -1, 0, "g1"],
@@ -120,3 +120,38 @@ def test_an_op_of_another_shape_is_refused(ops: list[object]) -> None:
 def test_a_frames_entry_of_another_shape_is_refused(data: dict[str, object]) -> None:
     with pytest.raises(wire.WireError, match="not a frames entry"):
         wire.decode_downlink(json.dumps(data))
+
+
+def test_each_frame_travels_on_a_line_of_its_own_never_escaped_again() -> None:
+    frames = ['{"type":"game_state","text":"a \\"quote\\" and a\\nbreak"}', '{"type":"error"}']
+    entry = wire.Downlink(frames, [wire.Op("deliver", 1, frame=0), wire.Op("deliver", 2, 1)])
+    text = wire.encode_downlink(entry)
+    header, *lines = text.split("\n")
+    assert lines == frames
+    assert json.loads(header)["n"] == 2
+    assert wire.decode_downlink(text) == entry
+    empty = wire.Downlink([], [], "core-1", 3)
+    assert wire.decode_downlink(wire.encode_downlink(empty)) == empty
+
+
+def test_a_frame_holding_a_line_break_travels_as_a_string() -> None:
+    entry = wire.Downlink(["{\n}", "{}"], [wire.Op("deliver", 1, frame=0)], "core-1", 2)
+    text = wire.encode_downlink(entry)
+    assert json.loads(text)["frames"] == ["{\n}", "{}"]
+    assert wire.decode_downlink(text) == entry
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"ops":[],"n":2}\n{}',
+        '{"ops":[],"n":1}\n{}\n{}',
+        '{"ops":[],"n":0}\n{}',
+        '{"ops":[],"n":"1"}\n{}',
+        '{"ops":[],"n":1,"frames":["{}"]}\n{}',
+        '{"ops":[],"frames":["{}"]}\n{}',
+    ],
+)
+def test_frames_not_as_announced_are_refused(text: str) -> None:
+    with pytest.raises(wire.WireError, match="not a frames entry"):
+        wire.decode_downlink(text)

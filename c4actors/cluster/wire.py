@@ -371,14 +371,27 @@ def _game_in(row: dict[str, Any]) -> GameIn:
 
 
 def encode_downlink(entry: Downlink) -> str:
-    """Each op a row of its fields in ``Op``'s order, without the trailing defaults (a
+    """A line of JSON (the ops, the core, the number and how many frames follow), then
+    each frame on a line of its own, as it is: a frame is compact JSON, which never holds
+    a line break (a string's is escaped), so it is neither escaped again here nor
+    unescaped by the edge.  A batch with a frame that does hold one (none does: frames
+    come from ``protocol.encode``) travels whole as JSON, its frames as strings.
+
+    Each op is a row of its fields in ``Op``'s order, without the trailing defaults (a
     ``deliver`` is ``["deliver", conn, frame]``): cheaper to make and to read than an
-    object per op, and every frame of a move travels as one."""
+    object per op."""
     ops = [
         ["deliver", op.conn, op.frame] if op.op == "deliver" and not op.extra() else _op_row(op)
         for op in entry.ops
     ]
-    return _dumps({"frames": entry.frames, "ops": ops, "core": entry.core, "seq": entry.seq})
+    frames = entry.frames
+    if frames:
+        body = "\n".join(frames)
+        if body.count("\n") != len(frames) - 1:
+            return _dumps({"frames": frames, "ops": ops, "core": entry.core, "seq": entry.seq})
+        header = _dumps({"ops": ops, "core": entry.core, "seq": entry.seq, "n": len(frames)})
+        return header + "\n" + body
+    return _dumps({"ops": ops, "core": entry.core, "seq": entry.seq, "n": 0})
 
 
 def _op_row(op: Op) -> list[Any]:
@@ -398,20 +411,27 @@ _OP_TYPES: Final[tuple[tuple[type, ...], ...]] = (
     (str, type(None)),
     (str, type(None)),
 )
-_DOWNLINK_KEYS: Final = frozenset({"frames", "ops", "core", "seq"})
+_DOWNLINK_KEYS: Final = frozenset({"frames", "ops", "core", "seq", "n"})
 
 
 def decode_downlink(text: str) -> Downlink:
-    """The entry ``encode_downlink`` wrote, read by hand (no cattrs: an edge reads every
-    batch the core sends), every value's type checked."""
+    """The entry ``encode_downlink`` wrote (either form), read by hand (no cattrs: an edge
+    reads every batch the core sends), every value's type checked."""
     try:
-        data = json.loads(text)
+        header, _, body = text.partition("\n")
+        data = json.loads(header)
         if type(data) is not dict or not data.keys() <= _DOWNLINK_KEYS:
             raise WireError(f"keys {sorted(data) if type(data) is dict else type(data)}")
-        frames, rows = data["frames"], data["ops"]
-        core, seq = data.get("core", ""), data.get("seq", 0)
-        if type(frames) is not list or any(type(frame) is not str for frame in frames):
-            raise WireError("frames are not texts")
+        rows, core, seq = data["ops"], data.get("core", ""), data.get("seq", 0)
+        count = data.get("n")
+        if count is None:  # whole JSON, the frames as strings
+            frames = data["frames"]
+            if body or type(frames) is not list or any(type(f) is not str for f in frames):
+                raise WireError("frames are not texts")
+        else:
+            frames = body.split("\n") if body else []
+            if "frames" in data or type(count) is not int or len(frames) != count:
+                raise WireError(f"{len(frames)} frames, {count!r} announced")
         if type(rows) is not list or type(core) is not str or type(seq) is not int:
             raise WireError("ops, core or seq of the wrong type")
         return Downlink(frames, [_op(row) for row in rows], core, seq)
