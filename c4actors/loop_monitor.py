@@ -12,7 +12,10 @@ and keeps three things:
   ``slowest()``), so a benchmark can say which task stalled;
 - a WARNING log line naming the task when a step lasts ``warn_after`` seconds or more, at
   most one line per ``warn_interval`` seconds (a stalled server must not also flood its
-  log), with the count of the slow steps the rate limit held back.
+  log), with the count of the slow steps the rate limit held back;
+- optionally (``log_over``), every step at least that long with the time it started, the
+  latest ``log_size`` of them (``long_steps``): the load tester uses it to say what its own
+  loop was doing while its slowest moves were in flight (issue 17).
 
 Cost: two clock reads, a histogram observation and a comparison per step, measured at
 1 to 1.7 µs per step (see README's "Metrics"); that is why it is on by default.  The
@@ -30,9 +33,11 @@ The clock is injected so tests give exact durations; the server uses
 from __future__ import annotations
 
 import bisect
+import collections
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final, Protocol
@@ -94,6 +99,22 @@ class SlowStep:
     task: str
 
 
+@attrs.frozen
+class TimedStep:
+    """One long task step and when it started (the monitor's clock)."""
+
+    at: float
+    seconds: float
+    task: str
+
+    @property
+    def end(self) -> float:
+        return self.at + self.seconds
+
+
+DEFAULT_LOG_SIZE: Final = 4096
+
+
 class LoopMonitor(trio.abc.Instrument):
     """Times every task step; see the module docstring for what it keeps and why."""
 
@@ -105,6 +126,8 @@ class LoopMonitor(trio.abc.Instrument):
         warn_after: float = DEFAULT_WARN_AFTER,
         warn_interval: float = DEFAULT_WARN_INTERVAL,
         clock: Callable[[], float] = time.perf_counter,
+        log_over: float | None = None,
+        log_size: int = DEFAULT_LOG_SIZE,
     ) -> None:
         if keep < 1:
             raise ValueError(f"keep must be >= 1, not {keep}")
@@ -120,6 +143,9 @@ class LoopMonitor(trio.abc.Instrument):
         self._order = itertools.count()
         self._next_warning = float("-inf")
         self._held_back = 0
+        self._log_over = math.inf if log_over is None else log_over
+        self.long_steps: collections.deque[TimedStep] = collections.deque(maxlen=log_size)
+        """The latest steps of ``log_over`` seconds or more, oldest first."""
         self.steps = 0
         """Task steps timed so far."""
 
@@ -139,6 +165,8 @@ class LoopMonitor(trio.abc.Instrument):
             heapq.heappush(heap, (seconds, next(self._order), task.name))
         elif seconds > heap[0][0]:
             heapq.heapreplace(heap, (seconds, next(self._order), task.name))
+        if seconds >= self._log_over:
+            self.long_steps.append(TimedStep(self._started, seconds, task.name))
         if seconds >= self._warn_after:
             self._warn(seconds, task.name, now)
 
@@ -154,6 +182,11 @@ class LoopMonitor(trio.abc.Instrument):
             seconds * 1000,
             held_back,
         )
+
+    def longest_between(self, start: float, end: float) -> TimedStep | None:
+        """The longest logged step that ran at any time from ``start`` to ``end``."""
+        overlapping = (s for s in self.long_steps if s.at < end and s.end > start)
+        return max(overlapping, key=lambda s: s.seconds, default=None)
 
     def slowest(self) -> list[SlowStep]:
         """The longest steps kept, longest first."""

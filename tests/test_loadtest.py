@@ -43,6 +43,7 @@ from c4actors.loadtest.frames import FrameDecoder, peek_type
 from c4actors.loadtest.loadrun import LoadRun
 from c4actors.loadtest.progress import render
 from c4actors.loadtest.referee import GameReferee, RefereeError
+from c4actors.loadtest.report import summary_rows
 from c4actors.loadtest.settings import Scenario
 from c4actors.rules import Board
 from c4actors.time_controls import TimeControlRules
@@ -330,6 +331,40 @@ async def test_abort_at_end_frees_a_reader_waiting_to_deliver_an_unread_message(
                 await client.send_text("unread")
                 await trio.sleep(0.3)  # eleven echoes arrive, nobody reads them
                 run.close_window()
+
+
+async def test_an_open_loop_reports_its_slowest_moves_and_the_testers_own_loop() -> None:
+    async with open_server() as server:
+        settings = quick(
+            "games",
+            server.ws_url,
+            concurrent=2,
+            duration=1.0,
+            move_rate=10.0,
+            server_pid=os.getpid(),
+        )
+        summary = await run_load(settings)
+        closed = await run_load(quick("games", server.ws_url, concurrent=2, duration=0.3))
+    assert_clean(summary)
+    games = summary.games
+    assert games is not None and games.move_latency is not None
+    assert games.tester_delay is not None and games.tester_delay.count == games.moves
+    slowest = games.slowest_moves
+    assert 1 <= len(slowest) <= 5
+    assert slowest[0].round_trip_ms == pytest.approx(games.move_latency.max_ms)
+    assert [move.round_trip_ms for move in slowest] == sorted(
+        (move.round_trip_ms for move in slowest), reverse=True
+    )
+    assert all(0 <= move.at_s <= summary.window_seconds for move in slowest)
+    assert summary.client_loop is not None and summary.client_loop.steps > games.moves
+    assert summary.client_cpu_wait_share is not None and summary.client_cpu_wait_share >= 0
+    assert summary.server is not None and summary.server.cpu_wait_share is not None
+    rows = dict(summary_rows(summary))
+    assert "Slowest move 1" in rows and "Load tester loop steps" in rows
+    # The closed loop's figure is throughput: the tester does not time its own steps there.
+    assert closed.client_loop is None and closed.games is not None
+    assert closed.games.slowest_moves
+    assert all(move.tester_longest_step_ms is None for move in closed.games.slowest_moves)
 
 
 async def test_idle_reports_memory_per_connection() -> None:

@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from c4actors.cli import build_parser
-from c4actors.loop_monitor import LoopMonitor, SlowStep
+from c4actors.loop_monitor import LoopMonitor, SlowStep, TimedStep
 from c4actors.metrics import Metrics
 from protocol import GameState, Move
 from tests.support import connect, open_server, start_game
@@ -49,6 +49,25 @@ def step(monitor: LoopMonitor, clock: FakeClock, name: str, seconds: float) -> N
     monitor.before_task_step(task)
     clock.now += seconds
     monitor.after_task_step(task)
+
+
+def test_long_steps_are_logged_with_their_start_and_found_by_time() -> None:
+    clock = FakeClock()
+    monitor = LoopMonitor(clock=clock, log_over=2**-8, log_size=3)
+    # Durations in powers of two, so the fake clock's sums are exact.
+    for index, seconds in enumerate([2**-10, 2**-7, 2**-9, 2**-5, 2**-8, 2**-6]):
+        clock.now = 10.0 * index
+        step(monitor, clock, f"task-{index}", seconds)
+    # The two steps under 2**-8 s are not logged; the oldest logged one fell out.
+    assert list(monitor.long_steps) == [
+        TimedStep(30.0, 2**-5, "task-3"),
+        TimedStep(40.0, 2**-8, "task-4"),
+        TimedStep(50.0, 2**-6, "task-5"),
+    ]
+    assert monitor.longest_between(30.02, 50.001) == TimedStep(30.0, 2**-5, "task-3")
+    assert monitor.longest_between(40.001, 50.0) == TimedStep(40.0, 2**-8, "task-4")
+    assert monitor.longest_between(40.005, 49.99) is None
+    assert LoopMonitor(clock=clock).long_steps.maxlen is not None  # bounded even when off
 
 
 def test_every_step_is_observed_and_the_longest_are_kept_with_their_task() -> None:

@@ -28,6 +28,39 @@ class ServerFigures:
     rss_kib_open: int | None
     """When the window opened: every connection made."""
     rss_kib_close: int | None
+    cpu_wait_share: float | None = None
+    """Its event loop's thread runnable but waiting for a CPU (the run queue), as a share of
+    the window: time the machine's other work took from it."""
+
+
+@attrs.frozen
+class SlowMove:
+    """One of the slowest moves of the window, and what the load tester was doing meanwhile
+    (issue 17: a slow round trip is the server's, the network's or the machine's, no longer
+    the tester's own turns; these say so)."""
+
+    at_s: float
+    """When it was written, seconds after the window opened."""
+    round_trip_ms: float
+    """The ``move``'s write -> its ``game_state``'s arrival at the socket."""
+    tester_delay_ms: float
+    """That arrival -> the mover's task got it (left out of the round trip)."""
+    tester_longest_step_ms: float | None
+    """The load tester's longest task step from the write until its task got the reply (of
+    those over ``LOG_STEPS_OVER``; None: none that long)."""
+    tester_longest_step_task: str | None
+
+
+@attrs.frozen
+class ClientLoopFigures:
+    """The load tester's own event loop in the window (open loop: its ``LoopMonitor``)."""
+
+    steps: int
+    over_5ms: int
+    over_50ms: int
+    longest_ms: float | None
+    """None: no step of 5 ms or more."""
+    longest_task: str | None
 
 
 @attrs.frozen
@@ -40,7 +73,7 @@ class GamesFigures:
     games_per_s: float
     mean_moves_per_game: float | None
     move_latency: LatencySummary | None
-    """``move`` sent -> the mover's ``game_state`` received."""
+    """The ``move``'s write -> the arrival of the mover's ``game_state`` at the socket."""
     ends: dict[str, int]
     """Every game of the run by ``game_over.reason`` (``forfeit``: stopped by the window)."""
     move_rate: float | None
@@ -60,6 +93,11 @@ class GamesFigures:
     """With ``--flag-after``: how late each flag's ``game_over`` came after its due time."""
     flag_lateness_bound: LatencySummary | None = None
     """The same, an upper bound (the due time counted from the opponent's last send)."""
+    tester_delay: LatencySummary | None = None
+    """A move's reply's arrival at the socket -> the mover's task got it: the load tester's
+    own turns, left out of ``move_latency`` (``stamps``)."""
+    slowest_moves: list[SlowMove] = attrs.field(factory=list)
+    """The slowest moves of the window, slowest first."""
 
 
 @attrs.frozen
@@ -116,6 +154,10 @@ class Summary:
     """TCP + WebSocket handshakes, then ``new_connection`` until the ``user_list``."""
     client_cpu_share: float | None
     """The load tester's own CPU over the window: near 1.0, it is the bottleneck."""
+    client_cpu_wait_share: float | None = None
+    """The load tester's loop waiting for a CPU (the run queue), as a share of the window."""
+    client_loop: ClientLoopFigures | None = None
+    """The load tester's own task steps in the window (open-loop games only)."""
     server: ServerFigures | None = None
     other_servers: list[ServerFigures] = attrs.field(factory=list)
     """``--also-pid``'s processes, in their order."""

@@ -13,11 +13,15 @@ the window, not in it.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable
+from typing import Final
 
 import trio
+
+from c4actors.loop_monitor import LoopMonitor
 
 from . import procfs, server_metrics
 from .failures import RampCutShort, classify
@@ -26,12 +30,30 @@ from .metrics import RunStats
 from .pacing import Ramp
 from .settings import DRAIN_SECONDS, LoadSettings
 
+LOG_STEPS_OVER: Final = 0.005
+"""The load tester's own task steps logged with their time (``LoopMonitor.long_steps``)."""
+
+
+def open_loop_monitor(settings: LoadSettings) -> LoopMonitor | None:
+    """A ``LoopMonitor`` for the load tester's own loop in an open loop, else None.
+
+    An open loop's figure is its tail, and the tester's long steps are what to rule out
+    there.  Not in a closed loop: its figure is throughput, the tester is often the
+    bottleneck, and Trio's dispatch of two hooks per step costs it a few percent."""
+    if settings.scenario != "games" or settings.move_rate is None:
+        return None
+    return LoopMonitor(clock=trio.current_time, warn_after=math.inf, log_over=LOG_STEPS_OVER)
+
 
 class LoadRun:
     """See the module docstring.  Everything here lives in the one Trio thread."""
 
-    def __init__(self, settings: LoadSettings) -> None:
+    def __init__(self, settings: LoadSettings, loop_monitor: LoopMonitor | None = None) -> None:
         self.settings = settings
+        self.loop_monitor = loop_monitor
+        """The load tester's own step timer, installed by the caller (``open_loop_monitor``)."""
+        self.loop_steps_at_open = 0
+        self.loop_steps_at_close = 0
         self.stats = RunStats()
         self.decoder = FrameDecoder()
         self.ramp = Ramp(settings.ramp, settings.max_connecting)
@@ -51,6 +73,8 @@ class LoadRun:
         self._all_done = trio.Event()
         self._client_cpu_at_open = 0.0
         self.client_cpu_share: float | None = None
+        self.client_at_open: procfs.ProcessSample | None = None
+        self.client_at_close: procfs.ProcessSample | None = None
         self.server_at_start: procfs.ProcessSample | None = None
         self.server_at_open: procfs.ProcessSample | None = None
         self.server_at_close: procfs.ProcessSample | None = None
@@ -92,6 +116,9 @@ class LoadRun:
         self._start_traffic()
         self.window_start = trio.current_time()
         self._client_cpu_at_open = time.process_time()
+        self.client_at_open = procfs.sample(os.getpid(), time.monotonic())
+        if self.loop_monitor is not None:
+            self.loop_steps_at_open = self.loop_monitor.steps
         if self.settings.server_pid is not None:
             self.server_at_open = procfs.sample(self.settings.server_pid, time.monotonic())
         self.others_at_open = [procfs.sample(p, time.monotonic()) for p in self.settings.also_pids]
@@ -106,6 +133,9 @@ class LoadRun:
         elapsed = self.window_end - self.window_start
         if elapsed > 0:
             self.client_cpu_share = (time.process_time() - self._client_cpu_at_open) / elapsed
+        self.client_at_close = procfs.sample(os.getpid(), time.monotonic())
+        if self.loop_monitor is not None:
+            self.loop_steps_at_close = self.loop_monitor.steps
         if self.settings.server_pid is not None:
             self.server_at_close = procfs.sample(self.settings.server_pid, time.monotonic())
         self.others_at_close = [

@@ -7,6 +7,7 @@ samples since its last refresh) and once at the end.
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 from collections import Counter
@@ -69,6 +70,46 @@ class LatencyRecorder:
         )
 
 
+@attrs.frozen
+class InFlight:
+    """One timed exchange, on the Trio clock: written, its answer's arrival at the socket,
+    and when the waiting task got it (the load tester's own delay is the last two apart)."""
+
+    written_at: float
+    arrived_at: float
+    got_at: float
+
+    @property
+    def round_trip(self) -> float:
+        return self.arrived_at - self.written_at
+
+
+class Slowest:
+    """The ``keep`` slowest exchanges of a run (a bounded min-heap on the round trip)."""
+
+    __slots__ = ("_heap", "_keep", "_order")
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._heap: list[tuple[float, int, InFlight]] = []
+        self._order = 0
+
+    def offer(self, written_at: float, arrived_at: float, got_at: float) -> None:
+        round_trip = arrived_at - written_at
+        heap = self._heap
+        if len(heap) >= self._keep and round_trip <= heap[0][0]:
+            return  # the common case: one comparison
+        self._order += 1
+        entry = (round_trip, self._order, InFlight(written_at, arrived_at, got_at))
+        if len(heap) < self._keep:
+            heapq.heappush(heap, entry)
+        else:
+            heapq.heapreplace(heap, entry)
+
+    def slowest_first(self) -> list[InFlight]:
+        return [entry[2] for entry in sorted(self._heap, reverse=True)]
+
+
 class ErrorLog:
     """Errors by kind, with the first message of each kind as an example.
 
@@ -95,6 +136,9 @@ class ErrorLog:
         return sum(self.counts.values())
 
 
+SLOWEST_KEPT = 5
+
+
 class RunStats:
     """Live counters shared by every simulated client of one run (one Trio thread)."""
 
@@ -112,7 +156,9 @@ class RunStats:
         "handshake",
         "latency",
         "operations",
+        "slowest",
         "start_latency",
+        "tester_delay",
     )
 
     def __init__(self) -> None:
@@ -136,4 +182,9 @@ class RunStats:
         (an upper bound: the server received and answered that move later)."""
         self.start_latency = LatencyRecorder()
         """Games: ``challenge`` sent -> the challenger's ``game_started``."""
+        self.tester_delay = LatencyRecorder()
+        """Games: a reply's arrival at the socket -> the mover's task got it: the load
+        tester's own turns, which the round trips leave out (``stamps``)."""
+        self.slowest = Slowest(SLOWEST_KEPT)
+        """Games: the slowest moves of the window, for a look at where their time went."""
         self.errors = ErrorLog()

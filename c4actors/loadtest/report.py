@@ -28,6 +28,10 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%} of a core"
 
 
+def _waiting(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%} of the window (run queue)"
+
+
 def _optional(value: float | None, unit: str, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f} {unit}"
 
@@ -54,6 +58,22 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
         if games.flag_lateness is not None:
             rows.append(("Flag lateness", latency_text(games.flag_lateness)))
             rows.append(("... upper bound", latency_text(games.flag_lateness_bound)))
+        if games.tester_delay is not None:
+            rows.append(("Tester's own delay", latency_text(games.tester_delay)))
+        for index, move in enumerate(games.slowest_moves, 1):
+            step = (
+                "no tester step over 5 ms"
+                if move.tester_longest_step_ms is None
+                else f"tester's longest step {move.tester_longest_step_ms:,.1f} ms "
+                f"({move.tester_longest_step_task})"
+            )
+            rows.append(
+                (
+                    f"Slowest move {index}",
+                    f"{move.round_trip_ms:,.1f} ms at {move.at_s:,.2f} s; tester got it "
+                    f"{move.tester_delay_ms:,.1f} ms after it arrived; {step}",
+                )
+            )
         rows += [
             ("Challenge -> started", latency_text(games.start_latency)),
             (
@@ -98,11 +118,27 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
         ("Send-rate cap", _send_rate(summary.settings.get("send_rate"))),
         ("Window", f"{summary.window_seconds:,.2f} s"),
         ("Load tester CPU", _share(summary.client_cpu_share)),
+        ("Load tester waiting for a CPU", _waiting(summary.client_cpu_wait_share)),
     ]
+    if summary.client_loop is not None:
+        tester = summary.client_loop
+        longest = (
+            "none over 5 ms"
+            if tester.longest_ms is None
+            else f"longest {tester.longest_ms:,.1f} ms ({tester.longest_task})"
+        )
+        rows.append(
+            (
+                "Load tester loop steps",
+                f"{tester.steps:,}; {tester.over_5ms:,} over 5 ms, "
+                f"{tester.over_50ms:,} over 50 ms; {longest}",
+            )
+        )
     if summary.server is not None:
         server = summary.server
         rows += [
             ("Server CPU", _share(server.cpu_share)),
+            ("Server waiting for a CPU", _waiting(server.cpu_wait_share)),
             (
                 "Server RSS",
                 f"start {_optional(server.rss_kib_start, 'KiB', 0)}, all connected "

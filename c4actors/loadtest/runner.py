@@ -16,9 +16,17 @@ import attrs
 import trio
 
 from . import server_metrics
-from .figures import ChurnFigures, EchoFigures, GamesFigures, IdleFigures, ServerFigures, Summary
-from .loadrun import LoadRun
-from .procfs import ProcessSample, cpu_share
+from .figures import (
+    ChurnFigures,
+    ClientLoopFigures,
+    EchoFigures,
+    GamesFigures,
+    IdleFigures,
+    ServerFigures,
+    Summary,
+)
+from .loadrun import LoadRun, open_loop_monitor
+from .procfs import ProcessSample, cpu_share, wait_share
 from .progress import show_progress
 from .scenario_churn import run_churn
 from .scenario_echo import run_echo
@@ -50,14 +58,21 @@ async def run_load(settings: LoadSettings) -> Summary:
     # One socket per connection, plus churners, plus some slack for the process itself.
     raise_open_file_limit(2 * settings.connection_count + 1024)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    run = LoadRun(settings)
+    monitor = open_loop_monitor(settings)
+    run = LoadRun(settings, monitor)
     section: Section | None = None
-    with trio.move_on_after(settings.hard_limit) as limit:
-        async with trio.open_nursery() as nursery:
-            if not settings.quiet:
-                nursery.start_soon(show_progress, run)
-            section = await SCENARIO_RUNNERS[settings.scenario](run)
-            nursery.cancel_scope.cancel()
+    if monitor is not None:
+        trio.lowlevel.add_instrument(monitor)
+    try:
+        with trio.move_on_after(settings.hard_limit) as limit:
+            async with trio.open_nursery() as nursery:
+                if not settings.quiet:
+                    nursery.start_soon(show_progress, run)
+                section = await SCENARIO_RUNNERS[settings.scenario](run)
+                nursery.cancel_scope.cancel()
+    finally:
+        if monitor is not None:
+            trio.lowlevel.remove_instrument(monitor)
     if limit.cancelled_caught:
         run.stats.errors.add("timeout", f"the run hit its hard limit of {settings.hard_limit} s")
         run.close_window()
@@ -91,6 +106,8 @@ def _summary(run: LoadRun, started: str, section: Section | None) -> Summary:
         connections_opened=stats.connections_opened,
         handshake=stats.handshake.summary(),
         client_cpu_share=run.client_cpu_share,
+        client_cpu_wait_share=_wait_share(run.client_at_open, run.client_at_close),
+        client_loop=_client_loop(run),
         server=server,
         other_servers=others,
         games=section if isinstance(section, GamesFigures) else None,
@@ -112,9 +129,31 @@ def _server_figures(
     return ServerFigures(
         pid=pid,
         cpu_share=cpu_share(opened, closed) if opened and closed else None,
+        cpu_wait_share=_wait_share(opened, closed),
         rss_kib_start=started.rss_kib if started else None,
         rss_kib_open=opened.rss_kib if opened else None,
         rss_kib_close=closed.rss_kib if closed else None,
+    )
+
+
+def _wait_share(opened: ProcessSample | None, closed: ProcessSample | None) -> float | None:
+    return wait_share(opened, closed) if opened and closed else None
+
+
+def _client_loop(run: LoadRun) -> ClientLoopFigures | None:
+    """The load tester's own steps in the window, from its monitor's count and long steps."""
+    monitor = run.loop_monitor
+    if monitor is None or not run.window_closed.is_set():
+        return None
+    start, end = run.window_start, run.window_end
+    inside = [step for step in monitor.long_steps if step.at < end and step.end > start]
+    longest = max(inside, key=lambda step: step.seconds, default=None)
+    return ClientLoopFigures(
+        steps=run.loop_steps_at_close - run.loop_steps_at_open,
+        over_5ms=sum(step.seconds > 0.005 for step in inside),
+        over_50ms=sum(step.seconds > 0.05 for step in inside),
+        longest_ms=None if longest is None else longest.seconds * 1000,
+        longest_task=None if longest is None else longest.task,
     )
 
 

@@ -48,9 +48,10 @@ from protocol.messages import (
 
 from .connection import Client, connect
 from .failures import unexpected
-from .figures import GamesFigures, rate
+from .figures import GamesFigures, SlowMove, rate
 from .frames import peek_type
 from .loadrun import LoadRun
+from .metrics import InFlight
 from .pacing import MovePace
 from .referee import GameReferee
 from .strategy import STRATEGIES
@@ -284,8 +285,11 @@ class _Player:
                 if len(message.moves) == awaited:
                     awaited = -1
                     if run.measuring:
+                        got_at = trio.current_time()
                         stats.operations += 1
                         stats.latency.record(received_at - sent_at)
+                        stats.tester_delay.record(got_at - received_at)
+                        stats.slowest.offer(sent_at, received_at, got_at)
                 if message.next == self.name and self._lets_flag_fall(message, received_at):
                     continue
                 if message.next == self.name:
@@ -377,4 +381,19 @@ async def run_games(run: LoadRun) -> GamesFigures:
         time_control=settings.time_control,
         flag_lateness=stats.flag_lateness.summary(),
         flag_lateness_bound=stats.flag_lateness_bound.summary(),
+        tester_delay=stats.tester_delay.summary(),
+        slowest_moves=[_slow_move(run, move) for move in stats.slowest.slowest_first()],
+    )
+
+
+def _slow_move(run: LoadRun, move: InFlight) -> SlowMove:
+    """One of the slowest moves, with the load tester's longest step while it was in flight."""
+    monitor = run.loop_monitor
+    step = None if monitor is None else monitor.longest_between(move.written_at, move.got_at)
+    return SlowMove(
+        at_s=move.written_at - run.window_start,
+        round_trip_ms=move.round_trip * 1000,
+        tester_delay_ms=(move.got_at - move.arrived_at) * 1000,
+        tester_longest_step_ms=None if step is None else step.seconds * 1000,
+        tester_longest_step_task=None if step is None else step.task,
     )
