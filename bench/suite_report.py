@@ -45,7 +45,7 @@ from suite_plan import (
     open_name,
 )
 
-from c4actors.loadtest.figures import Summary, summary_from_json
+from c4actors.loadtest.figures import GamesFigures, Summary, summary_from_json
 from c4actors.loadtest.metrics import LatencySummary
 from c4actors.loadtest.server_metrics import ServerLatency
 
@@ -207,6 +207,7 @@ def _open_loop(
         return Verdict(target, f"no move measured ({errors or 'no error'})", False)
     measured = f"p99 {latency.p99_ms:,.1f} ms, max {latency.max_ms:,.1f} ms"
     measured += _errors_note(summary) or ", 0 errors"
+    measured += _settled(summary.games)
     reply = None if summary.server_loop is None else summary.server_loop.reply_move
     if reply is not None and reply.count:
         # Not the target's figure (a player feels the round trip), but what separates the
@@ -219,6 +220,21 @@ def _open_loop(
         return Verdict(target, measured, None)
     met = latency.p99_ms < p99_ms and latency.max_ms < max_ms and summary.ok
     return Verdict(target, measured, met)
+
+
+def _settled(games: GamesFigures) -> str:
+    """The open loop once every pair was playing, and when its slowest move was written."""
+    text = ""
+    settled, after = games.settled_move_latency, games.all_playing_after_s
+    if settled is not None and after is not None:
+        text += (
+            f"; once every pair was playing (from {after:.2f} s): p99 {settled.p99_ms:,.1f} ms, "
+            f"max {settled.max_ms:,.1f} ms"
+        )
+    if games.slowest_moves:
+        slowest = games.slowest_moves[0]
+        text += f"; the slowest move written at {slowest.at_s:.2f} s"
+    return text
 
 
 def _open_loop_capacity(games: int, echo: Summary | None) -> Verdict:
@@ -476,7 +492,11 @@ def markdown_section(run: Run) -> str:
         "hypercorn Trio worker).  `c4actors loadtest` drives it from another process; rates",
         "and latencies cover the measured window after the ramp-up.  Latencies are round",
         "trips: `move` sent to the mover's `game_state`, echo sent to echo received, and for",
-        "churn `new_connection` sent to the *last* watcher's `lobby_update`.  Tester CPU near",
+        "churn `new_connection` sent to the *last* watcher's `lobby_update`, each from the",
+        "write to the answer's arrival at the load tester's socket (the kernel's receive",
+        "time), so the load tester's own turns are not in them (`c4actors/loadtest/stamps.py`,",
+        "issue 17; runs before 2026-12-07 01:30 UTC counted them: up to 100 ms and more with",
+        "2,000 connections).  Tester CPU near",
         "100% means the load tester, not the server, was the bottleneck.  Memory per idle",
         "connection is the server's RSS (from `/proc`) once all are connected and settled,",
         "less its RSS before the first one, divided by the connections.  The game server's",

@@ -142,6 +142,25 @@ async def test_staggered_pairs_start_their_first_games_spread_over_the_stagger()
     assert parsed.stagger == 3.0
 
 
+async def test_moves_once_every_pair_is_playing_are_timed_apart_from_the_start() -> None:
+    """Pairs' first challenges spread over 0.6 s (``--stagger``): the last of three pairs
+    starts its first game 0.4 s or more into the window, and only moves written after that
+    count in the steady figure; without a stagger every pair plays at once."""
+    async with open_server() as server:
+        spread = quick(
+            "games", server.ws_url, concurrent=3, duration=1.5, move_rate=10.0, stagger=0.6
+        )
+        summary = await run_load(spread)
+    assert_clean(summary)
+    games = summary.games
+    assert games is not None and games.move_latency is not None
+    assert games.all_playing_after_s is not None and 0.4 <= games.all_playing_after_s < 1.5
+    settled = games.settled_move_latency
+    assert settled is not None and 0 < settled.count < games.move_latency.count
+    assert settled.max_ms <= games.move_latency.max_ms
+    assert "... once all playing" in dict(summary_rows(summary))
+
+
 def test_time_control_option_parses_base_plus_increment() -> None:
     def parse(*extra: str) -> LoadSettings:
         return settings_from_args(build_parser().parse_args(["loadtest", "games", *extra]))

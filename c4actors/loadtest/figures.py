@@ -98,6 +98,11 @@ class GamesFigures:
     own turns, left out of ``move_latency`` (``stamps``)."""
     slowest_moves: list[SlowMove] = attrs.field(factory=list)
     """The slowest moves of the window, slowest first."""
+    settled_move_latency: LatencySummary | None = None
+    """``move_latency`` of the moves written once every pair was playing (its first game
+    started): the steady load, without the burst of every pair's first challenge at once."""
+    all_playing_after_s: float | None = None
+    """Seconds after the window opened when every pair was playing; None: never."""
 
 
 @attrs.frozen

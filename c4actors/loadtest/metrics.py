@@ -156,6 +156,7 @@ class RunStats:
         "handshake",
         "latency",
         "operations",
+        "settled_latency",
         "slowest",
         "start_latency",
         "tester_delay",
@@ -185,6 +186,8 @@ class RunStats:
         self.tester_delay = LatencyRecorder()
         """Games: a reply's arrival at the socket -> the mover's task got it: the load
         tester's own turns, which the round trips leave out (``stamps``)."""
+        self.settled_latency = LatencyRecorder()
+        """Games: move round trips of the moves written once every pair was playing."""
         self.slowest = Slowest(SLOWEST_KEPT)
         """Games: the slowest moves of the window, for a look at where their time went."""
         self.errors = ErrorLog()

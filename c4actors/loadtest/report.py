@@ -48,6 +48,15 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
             ("Games/s", f"{games.games_per_s:,.1f} ({games.games:,} games)"),
             ("Moves per game", _optional(games.mean_moves_per_game, "", 1)),
             ("Move round trip", latency_text(games.move_latency)),
+            (
+                "... once all playing",
+                latency_text(games.settled_move_latency)
+                + (
+                    ""
+                    if games.all_playing_after_s is None
+                    else f", from {games.all_playing_after_s:,.2f} s"
+                ),
+            ),
             ("Game ends", ", ".join(f"{k} {v:,}" for k, v in games.ends.items()) or "-"),
         ]
         if games.move_rate is not None:

@@ -12,9 +12,12 @@ game, the next game's *start* from the challenger's ``challenge`` written to the
 its own ``game_started``, and the pair's *idle gap* from the arrival of the challenger's
 ``game_over`` to that ``game_started`` (a pair still waiting when the window closes counts up
 to then).  A pair's first game is left out: all pairs challenge at once when the window
-opens, a burst no steady load has.  With ``--stagger S`` pair ``i`` of ``N`` sends its first
-challenge ``S * i / N`` seconds after the window opens instead (real players never all start
-in the same millisecond; in timed games their flags then fall spread over time too).
+opens, a burst no steady load has.  For the same reason the moves are also timed apart from
+the moment every pair is playing (its first game started): ``settled_move_latency``, the
+steady load, beside the window's whole ``move_latency``.  With ``--stagger S`` pair ``i`` of
+``N`` sends its first challenge ``S * i / N`` seconds after the window opens instead (real
+players never all start in the same millisecond; in timed games their flags then fall spread
+over time too).
 
 When a ``--duration`` window closes, the player to move sends ``quit``
 instead of a move, so games in flight end at once (a forfeit the referee expects); with only a
@@ -72,6 +75,16 @@ class GameTally:
     moves_in_completed: int = 0
     reasons: dict[str, int] = attrs.field(factory=dict)
     slips: int = 0
+    first_games: int = 0
+    """Pairs whose first game has started."""
+    all_playing_at: float | None = None
+    """When the last pair's first game started (the Trio clock): from then on the load is
+    the steady one the run is about, without the burst of every pair's first challenge."""
+
+    def first_game_started(self, at: float) -> None:
+        self.first_games += 1
+        if self.first_games == self.run.settings.concurrent:
+            self.all_playing_at = at
 
     def try_start(self) -> bool:
         """Whether a pair may start another game (and take it from the budget)."""
@@ -121,6 +134,7 @@ class Pair:
         self.longest_idle = 0.0
         """The longest idle gap inside the window, seconds."""
         self.challenged_at = 0.0
+        self.started_once = False
         self.first_challenge_delay = settings.stagger * index / settings.concurrent
         """Seconds after the traffic starts (the window opens, or the ``--warmup``) before the
         pair's first challenge (``--stagger``)."""
@@ -142,6 +156,9 @@ class Pair:
         close the idle gap.  A pair's first game is not counted: every pair challenges at
         once when the window opens, a burst no steady load has."""
         run = self.run
+        if not self.started_once:
+            self.started_once = True
+            self.tally.first_game_started(now)
         if run.measuring and self.idle_since is not None:
             run.stats.start_latency.record(now - self.challenged_at)
             gap = now - max(self.idle_since, run.window_start)
@@ -290,6 +307,9 @@ class _Player:
                         stats.latency.record(received_at - sent_at)
                         stats.tester_delay.record(got_at - received_at)
                         stats.slowest.offer(sent_at, received_at, got_at)
+                        playing = self.pair.tally.all_playing_at
+                        if playing is not None and sent_at >= playing:
+                            stats.settled_latency.record(received_at - sent_at)
                 if message.next == self.name and self._lets_flag_fall(message, received_at):
                     continue
                 if message.next == self.name:
@@ -382,6 +402,12 @@ async def run_games(run: LoadRun) -> GamesFigures:
         flag_lateness=stats.flag_lateness.summary(),
         flag_lateness_bound=stats.flag_lateness_bound.summary(),
         tester_delay=stats.tester_delay.summary(),
+        settled_move_latency=stats.settled_latency.summary(),
+        all_playing_after_s=(
+            None
+            if tally.all_playing_at is None
+            else max(0.0, tally.all_playing_at - run.window_start)
+        ),
         slowest_moves=[_slow_move(run, move) for move in stats.slowest.slowest_first()],
     )
 
