@@ -22,8 +22,16 @@ Measured, each with its baseline from the same run:
   middle of a game and the time until a move is served again is measured (target < 5 s),
   along with the way it came back (the same game resumed, or a new one).
 
+The issue's sizes by default (closed loops at 100 and 1,000 games, an open loop of 1,000
+games, 10,000 idle users), about 5 minutes in all: each game step's window opens after a
+warm-up (the games started and moving), idle users connect at a bounded rate with each
+server's connections printed as they go, and every step ends with its connections reset
+rather than closed one handshake at a time (``sizes_text`` says the same in the section).
+
 Writes its own section of ``docs/benchmarks.md`` (``--no-write``: print only); ``--quick``
-for small sizes while developing.
+for small sizes while developing; ``--hops PAIRS`` traces where a move's time goes across
+the processes instead (printed: each hop at Redis's MONITOR, each process's collections,
+long steps and waits for a CPU).
 """
 
 from __future__ import annotations
@@ -321,6 +329,10 @@ class OpenLoop:
     cluster: LatencySummary | None
     slips: tuple[int, int]
     errors: dict[str, int]
+    single_cpu: Cpu | None = None
+    cluster_cpu: Cpu | None = None
+    """CPU per move at 1 move/s a game: each move is a batch of its own in the cluster
+    (an XADD, the core's read and commit, two edges' reads), not in a closed loop."""
 
 
 @attrs.frozen
@@ -381,6 +393,7 @@ def open_loop(directory: Path, games: int, window: float, warmup: float, seed: i
     errors: dict[str, int] = {}
     latencies: list[LatencySummary | None] = []
     slips: list[int] = []
+    cpus: list[Cpu] = []
     for deploy in (single, cluster):
         with deploy(directory) as deployment:
             print(f"open loop {games} games, {deployment.name} ...", end=" ", flush=True)
@@ -388,8 +401,11 @@ def open_loop(directory: Path, games: int, window: float, warmup: float, seed: i
         _merge(errors, summary)
         latencies.append(summary.games.move_latency if summary.games else None)
         slips.append(summary.games.schedule_slips if summary.games else 0)
+        cpus.append(cpu_figures(deployment, summary))
         print(f"p99 {_p99(latencies[-1])}, errors {summary.errors or 'none'}")
-    return OpenLoop(games, latencies[0], latencies[1], (slips[0], slips[1]), errors)
+    return OpenLoop(
+        games, latencies[0], latencies[1], (slips[0], slips[1]), errors, cpus[0], cpus[1]
+    )
 
 
 def idle(directory: Path, users: int, window: float, ramp: float) -> Idle:
@@ -660,13 +676,22 @@ def hops(directory: Path, games: int, window: float, pairs: int, seed: int) -> N
     MONITOR against the cluster and against one process (the baseline)."""
     for deploy in (single, cluster):
         with deploy(directory) as deployment:
+            before = {role: _scheduled(pid) for role, pid in deployment.pids.items()}
             probes = _open_loop_with_probes(deployment, games, window, pairs, seed)
+            after = {role: _scheduled(pid) for role, pid in deployment.pids.items()}
             stalls = {role: _stalls(p.info.http_url) for role, p in deployment.processes.items()}
         print(f"{deployment.name}, no MONITOR: {len(probes)} probe moves")
         print(f"  round trip, mover:            {_percentiles([p.mover - p.sent for p in probes])}")
         print(f"  send -> the opponent has it:  {_percentiles([p.other - p.sent for p in probes])}")
         for role, text in stalls.items():
             print(f"  {role}: {text}")
+        for role, (ran, waited, slices) in before.items():
+            ran, waited = after[role][0] - ran, after[role][1] - waited
+            slices = after[role][2] - slices
+            print(
+                f"  {role}: on a CPU {ran / 1e6:,.0f} ms, runnable but waiting for one "
+                f"{waited / 1e6:,.0f} ms, {1e-3 * waited / max(slices, 1):.0f} us per wake-up"
+            )
     with cluster(directory) as deployment:
         monitor_path = directory / "monitor.log"
         with monitor_path.open("w") as out:
@@ -708,6 +733,20 @@ def hops(directory: Path, games: int, window: float, pairs: int, seed: int) -> N
     print(f"  send -> the opponent has it:                 {_percentiles(other_total)}")
     for role, text in stalls.items():
         print(f"  {role}: {text}")
+
+
+def _scheduled(pid: int) -> tuple[int, int, int]:
+    """A process's time on a CPU and waiting in a run queue (ns), and its time slices,
+    summed over its threads (``/proc/PID/task/*/schedstat``): how long it waited for a CPU
+    each time it woke up, which a round trip between processes pays at each hop."""
+    ran = waited = slices = 0
+    for path in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            fields = [int(value) for value in path.read_text().split()[:3]]
+        except (OSError, ValueError):
+            continue
+        ran, waited, slices = ran + fields[0], waited + fields[1], slices + fields[2]
+    return ran, waited, slices
 
 
 def _stalls(http_url: str) -> str:
@@ -822,6 +861,24 @@ def closed_rows(loop: ClosedLoop) -> list[str]:
     ]
 
 
+def open_cpu_rows(opened: OpenLoop) -> list[str]:
+    """The open loop's CPU per move, all processes and each (no target: the closed loops
+    carry the CPU targets; here each move pays the cluster's per-batch costs alone)."""
+    if opened.single_cpu is None or opened.cluster_cpu is None:
+        return []
+    single_ms = opened.single_cpu.total_ms
+    total = opened.cluster_cpu.total_ms
+    shares = ", ".join(
+        f"{role} {_ms(value)} ({_ratio(value, single_ms)})"
+        for role, value in opened.cluster_cpu.per_process_ms.items()
+    )
+    return [
+        f"| Open loop: CPU per move, all processes | {_ms(total)} | {_ms(single_ms)} "
+        f"| {_ratio(total, single_ms)} | - |",
+        f"| Open loop: each process | {shares} | - | - | - |",
+    ]
+
+
 def markdown(
     args: argparse.Namespace,
     loops: list[ClosedLoop],
@@ -882,6 +939,7 @@ def markdown(
         f"{VERDICT[open_met]} |",
         f"| Open loop: moves sent late (schedule slips) | {opened.slips[1]:,} "
         f"| {opened.slips[0]:,} | - | - |",
+        *open_cpu_rows(opened),
         f"| {idle_figures.users:,} idle users over two edges: all connected in "
         f"| {_seconds(idle_figures.cluster_seconds)} | {_seconds(idle_figures.single_seconds)} "
         f"| {_ratio(idle_figures.cluster_seconds, idle_figures.single_seconds)} | - |",
@@ -941,7 +999,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--warmup", type=float, default=6.0, help="closed loops: play before the window, s"
     )
     parser.add_argument("--open-games", type=int, default=1000)
-    parser.add_argument("--open-window", type=float, default=15.0)
+    parser.add_argument(
+        "--open-window", type=float, default=30.0, help="30 s: a p99 of some 30,000 moves"
+    )
     parser.add_argument("--open-warmup", type=float, default=6.0)
     parser.add_argument("--idle", type=int, default=10_000, help="idle users")
     parser.add_argument(
