@@ -141,6 +141,7 @@ class EdgeRelay:
                 task_status.started()
                 async for item in self._inbox:
                     await self._dispatch(item)
+                    await self._dispatch_queued()
                 nursery.cancel_scope.cancel()
         finally:
             for reply in self._joins.values():
@@ -228,8 +229,29 @@ class EdgeRelay:
         if mailbox is not None:
             _deliver_refusal(mailbox, ref)
 
+    async def _dispatch_queued(self) -> None:
+        """Dispatch what else is queued now, without a checkpoint in between (unless the
+        uplink's queue is full): the items the user actors queued in one loop turn then
+        reach ``_send_uplink`` together and travel as one input entry.  With a checkpoint
+        per item (``receive`` and ``send`` both yield), ``_send_uplink`` woke after the
+        first and sent each item as an entry of its own: one XADD per item on the edge
+        and one more entry to read and decode on the core."""
+        while True:
+            try:
+                item = self._inbox.receive_nowait()
+            except trio.WouldBlock:
+                return
+            await self._dispatch(item)
+
+    async def _up(self, item: wire.UplinkItem) -> None:
+        """Queue ``item`` for the core, yielding only when the queue is full."""
+        try:
+            self._uplink_send.send_nowait(item)
+        except trio.WouldBlock:
+            await self._uplink_send.send(item)
+
     async def _dispatch(self, item: LobbyInput) -> None:
-        up = self._uplink_send.send
+        up = self._up
         if self._refused_in_outage(item):
             return
         match item:
