@@ -57,7 +57,18 @@ def _framer(variant: Variant) -> FrameProtocol:
 
 def frame_bytes(text: str, variant: Variant) -> bytes:
     """The whole WebSocket frame (a final text frame) of ``text`` for a socket of ``variant``:
-    the bytes hypercorn would send for it."""
+    the bytes hypercorn would send for it.  A plain one is built here (RFC 6455 section
+    5.2: FIN and the text opcode, the shortest length, no mask from a server): wsproto's
+    framer took about 1.4 us of Python for a 120-byte ``game_state``, ten times this, and
+    a cluster frames each move's ``game_state`` once on each edge."""
+    if variant is None:
+        payload = text.encode()
+        size = len(payload)
+        if size < 126:
+            return bytes((_FIN_TEXT, size)) + payload
+        if size < 1 << 16:
+            return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+        return b"\x81\x7f" + size.to_bytes(8, "big") + payload
     return bytes(_framer(variant).send_data(text, fin=True))
 
 
