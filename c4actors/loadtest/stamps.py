@@ -95,6 +95,11 @@ class StampedStream(trio.abc.Stream):
     def __init__(self, inner: trio.SocketStream) -> None:
         self.inner = inner
         self.arrived_at = 0.0
+        self.kernel_stamped = False
+        """Whether the latest read carried the kernel's stamp.  Not always, even with
+        stamps on: Linux turns its receive stamping on lazily (a deferred static key) when
+        the first socket asks for it, and a segment received meanwhile has none; such a
+        read's arrival is the time it was read."""
         self._kernel_stamps = False
         if _ANCILLARY_BYTES:
             try:
@@ -141,8 +146,9 @@ class StampedStream(trio.abc.Stream):
                 seconds, nanoseconds = _TIMESPEC.unpack(payload[: _TIMESPEC.size])
                 age = time.time() - (seconds + nanoseconds * 1e-9)
                 self.arrived_at = now - max(0.0, age)
+                self.kernel_stamped = True
                 return
-        self.arrived_at = now
+        self.arrived_at, self.kernel_stamped = now, False
 
     async def aclose(self) -> None:
         await self.inner.aclose()
