@@ -13,6 +13,7 @@ import trio
 from c4actors.bus import resp
 from c4actors.bus.resp import INCOMPLETE, ReplyReader, RespError, RespPool, pack
 from tests.redis_server import RedisServer, command
+from tests.task_steps import counting_steps, this_task
 
 REPLY = (
     b"*3\r\n*2\r\n$6\r\nframes\r\n*1\r\n*2\r\n$3\r\n1-0\r\n"
@@ -163,18 +164,6 @@ async def test_a_value_that_cannot_be_sent_is_the_caller_s_error(
         pool.close()
 
 
-class _Steps(trio.abc.Instrument):
-    """Counts the steps Trio runs of one task: each is a return from a yield to Trio."""
-
-    def __init__(self, task: trio.lowlevel.Task) -> None:
-        self.task = task
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task is self.task:
-            self.steps += 1
-
-
 async def test_a_command_yields_to_trio_only_to_wait_for_its_reply(
     redis_server: RedisServer,
 ) -> None:
@@ -185,13 +174,9 @@ async def test_a_command_yields_to_trio_only_to_wait_for_its_reply(
     pool = RespPool("127.0.0.1", redis_server.port)
     try:
         assert await pool.execute([["PING"]]) == ["PONG"]  # connected
-        steps = _Steps(trio.lowlevel.current_task())
-        trio.lowlevel.add_instrument(steps)
-        try:
+        with counting_steps(this_task()) as steps:
             for _ in range(20):
                 assert await pool.execute([["PING"], ["PING"]]) == ["PONG", "PONG"]
-        finally:
-            trio.lowlevel.remove_instrument(steps)
         assert steps.steps <= 2 * 20
         assert pool.opened == 1
     finally:
@@ -206,13 +191,9 @@ async def test_a_read_or_a_commit_yields_only_to_wait_for_its_reply(
     pool = RespPool("127.0.0.1", redis_server.port)
     try:
         assert await pool.execute([["PING"]]) == ["PONG"]  # connected
-        steps = _Steps(trio.lowlevel.current_task())
-        trio.lowlevel.add_instrument(steps)
-        try:
+        with counting_steps(this_task()) as steps:
             for _ in range(20):
                 assert await pool.execute([["PING"]], yield_first=False) == ["PONG"]
-        finally:
-            trio.lowlevel.remove_instrument(steps)
         assert steps.steps <= 20
         assert pool.opened == 1
         with trio.CancelScope() as scope:

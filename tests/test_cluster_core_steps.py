@@ -11,19 +11,8 @@ import trio
 
 from protocol import GameState, Move
 from tests.support import connect, start_game
+from tests.task_steps import counting_steps
 from tests.test_cluster_relays import memory_cluster
-
-
-class _StepsByTask(trio.abc.Instrument):
-    """Counts the steps of the tasks whose name ends with one of ``names``."""
-
-    def __init__(self, *names: str) -> None:
-        self.steps = dict.fromkeys(names, 0)
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        for name in self.steps:
-            if task.name.endswith(name):
-                self.steps[name] += 1
 
 
 async def test_an_input_batch_does_not_wake_the_flusher_nor_yield_needlessly() -> None:
@@ -34,19 +23,15 @@ async def test_an_input_batch_does_not_wake_the_flusher_nor_yield_needlessly() -
     ):
         game_id = await start_game(ann, bob)
         await trio.sleep(0.05)
-        counter = _StepsByTask("CoreRelay._flush_forever", "CoreRelay.run")
-        trio.lowlevel.add_instrument(counter)
-        try:
-            moves = [3, 2, 3, 2, 3, 2]
+        moves = [3, 2, 3, 2, 3, 2]
+        with counting_steps(lambda task: True) as counter:
             for ply, column in enumerate(moves):
                 await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
                 for player in (ann, bob):
                     assert (await player.expect(GameState)).moves == moves[: ply + 1]
-        finally:
-            trio.lowlevel.remove_instrument(counter)
         # The clock's own commit (every CLOCK_EVERY) may wake the flusher once: not each move.
-        assert counter.steps["CoreRelay._flush_forever"] <= 2, counter.steps
+        assert counter.of("CoreRelay._flush_forever") <= 2, counter.by_name
         # The in-memory link's read (its outage check, the wake-up, the outage check again)
         # and the wake-up once the actors settled: no yield for the lock or the hand-off
         # (six steps a move before).
-        assert counter.steps["CoreRelay.run"] <= 4 * len(moves), counter.steps
+        assert counter.of("CoreRelay.run") <= 4 * len(moves), counter.by_name

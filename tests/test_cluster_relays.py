@@ -80,6 +80,7 @@ from protocol import (
     Welcome,
 )
 from tests.support import connect, start_game
+from tests.task_steps import counting_steps, every_other_task
 
 SETTINGS = ServerSettings(port=0, lobby_tick=0.0, loop_monitor=False, tune_gc=False)
 
@@ -707,18 +708,6 @@ async def test_an_edge_writes_the_core_s_frames_directly_each_framed_once() -> N
         nursery.cancel_scope.cancel()
 
 
-class _OtherTasksSteps(trio.abc.Instrument):
-    """Counts the steps Trio runs of every task but the test's own."""
-
-    def __init__(self, own: trio.lowlevel.Task) -> None:
-        self.own = own
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task is not self.own:
-            self.steps += 1
-
-
 async def test_a_player_s_move_reaches_the_stream_in_the_uplink_s_steps_alone() -> None:
     """The route an edge gives a user actor for a game takes a move in the caller's task,
     as a game's inbox does in one process: the move costs the edge the uplink task's steps
@@ -744,15 +733,11 @@ async def test_a_player_s_move_reaches_the_stream_in_the_uplink_s_steps_alone() 
         (joined,) = mailbox.take_routes()
         await trio.testing.wait_all_tasks_blocked()
         for ply in range(3):
-            steps = _OtherTasksSteps(trio.lowlevel.current_task())
-            trio.lowlevel.add_instrument(steps)
-            try:
+            with counting_steps(every_other_task()) as steps:
                 joined.game_inbox.send_nowait(PlayMove(mailbox, "ann", ply, 0.0, ply))
                 with trio.fail_after(5):
                     texts = await core.receive_inputs()
                 await trio.testing.wait_all_tasks_blocked()
-            finally:
-                trio.lowlevel.remove_instrument(steps)
             items = [i for text in texts for i in wire.decode_uplink(text).items]
             move = wire.GameIn(1, "g1", "ann", "move", column=ply, ply=ply)
             assert [i for i in items if not isinstance(i, wire.AliveIn)] == [move]
