@@ -35,11 +35,17 @@ def committed(state: StateKeeper, fields: dict[str, str], clock: float) -> None:
     fields[keeper.CLOCK] = repr(clock)
 
 
-def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None:
+def keeper_of_a_lobby() -> tuple[StateKeeper, LobbyState]:
+    """A keeper following a fresh lobby's changes, as the core's journal does."""
     state = StateKeeper(lambda: None)
     lobby = LobbyState(lambda: "token", lambda: "g1")
     lobby.track_changes()
     state.lobby_changed(lobby.take_changes)
+    return state, lobby
+
+
+def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None:
+    state, _ = keeper_of_a_lobby()
     state.connection_changed(1, ConnRow(1, "edge-a", 7))
     game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0, started_at=1_700_000_000.5)
     state.game_changed(game)
@@ -78,10 +84,7 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
 
 
 def test_a_state_written_before_the_audiences_existed_restores_with_none() -> None:
-    state = StateKeeper(lambda: None)
-    lobby = LobbyState(lambda: "token", lambda: "g1")
-    lobby.track_changes()
-    state.lobby_changed(lobby.take_changes)
+    state, _ = keeper_of_a_lobby()
     fields: dict[str, str] = {}
     committed(state, fields, 1.0)
     assert keeper.AUDIENCES not in fields
@@ -107,10 +110,7 @@ def test_a_finished_game_s_record_goes_out_once_with_the_next_commit() -> None:
 
 
 def test_a_finished_games_open_chat_is_restored_on_the_readers_clock_until_it_closes() -> None:
-    state = StateKeeper(lambda: None)
-    lobby = LobbyState(lambda: "token", lambda: "g1")
-    lobby.track_changes()
-    state.lobby_changed(lobby.take_changes)
+    state, _ = keeper_of_a_lobby()
     game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0)
     game, _ = game_state.apply(game, game_state.QuitRequested(1, "ann"), 101.0)
     assert game.is_over
@@ -283,10 +283,7 @@ def test_the_audiences_an_older_core_saved_in_one_field_are_read_then_deleted() 
     standby restores them, and its first commit (which writes every restored audience per
     game) deletes that field."""
     old = {"watching": [[3, ["g1"]], [4, ["g1", "g2"]]], "rematch": [["g0", "ann", [5, 6]]]}
-    state = StateKeeper(lambda: None)
-    lobby = LobbyState(lambda: "token", lambda: "g1")
-    lobby.track_changes()
-    state.lobby_changed(lobby.take_changes)
+    state, lobby = keeper_of_a_lobby()
     fields: dict[str, str] = {}
     committed(state, fields, 1.0)
     fields[keeper.AUDIENCES] = json.dumps(old)
