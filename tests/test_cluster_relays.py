@@ -270,7 +270,7 @@ async def test_a_move_costs_one_commit() -> None:
             await trio.sleep(0.1)  # less than CLOCK_EVERY after the move's commit
             commits = [text for kind, text in link.log[before:] if kind == "commit"]
             assert len(commits) == 1, commits
-            assert f"game:{game_id}" in commits[0]
+            assert f"moves:{game_id}" in commits[0]  # the move, not the whole game
 
 
 async def test_a_game_between_players_on_two_edges() -> None:

@@ -306,8 +306,7 @@ class CoreRelay:
             await self.lobby.send(TakeOver(self.keeper))
             return
         # Rewritten by parts from the first commit on; what was not restored is deleted.
-        kept = [keeper.GAME_PREFIX + game.game_id for game in saved.games]
-        kept += [keeper.CHAT_PREFIX + game.game_id for game in saved.games]
+        kept = [prefix + game.game_id for game in saved.games for prefix in keeper.GAME_FIELDS]
         kept += [f"{keeper.CONN_PREFIX}{row.conn}" for row in saved.conns]
         kept += [keeper.ENDED_PREFIX + ended.game.game_id for ended in saved.ended]
         self.keeper.loaded(fields, kept)

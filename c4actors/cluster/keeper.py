@@ -8,7 +8,13 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
 * ``conn:<n>``: the relay's row for cluster connection ``n`` (its edge and the edge's own
   number), and ``next_conn``, the next number;
 * ``game:<id>``: each game in progress, ``game_state.to_json`` (moves, seats, time
-  control, clocks, deadlines), from its start until the lobby has heard of its end;
+  control, clocks, deadlines), from its start until the lobby has heard of its end:
+  written whole when it starts and when anything but a move changes it (a seat left or
+  returned, a draw offer, the end), and
+* ``moves:<id>``: what the moves since that whole write changed (``game_delta``: the
+  columns played since, the turn's start, the clocks, the draw offer), written instead of
+  the whole game after a move and deleted with each whole write, so that a move costs a
+  few dozen bytes made by hand, not the game's whole JSON;
 * ``chat:<id>``: a game in progress's chat as far as its flood rule remembers it (each
   player's recent messages), once someone spoke, until the game is gone;
 * ``ended:<id>``: a finished game's chat while it stays open after the end (the game, when
@@ -50,6 +56,11 @@ of such an upgrade.  The other way is not kept: a core of an older version takin
 from a newer one restores no spectators (it ignores ``aud:<id>`` and deletes them), which
 loses nobody's game.
 
+The games were written whole after every move before ``moves:<id>``: such a state (an
+older core's) loads as it is, each ``game:<id>`` a whole game with no delta.  A core of an
+older version taking over from a newer one would restore each game as of its last whole
+write (it ignores ``moves:<id>``): downgrading with games in progress is not supported.
+
 Error handling: ``load`` raises ``ValueError`` for a state it cannot read, whole: the
 caller starts empty rather than half restored.
 """
@@ -65,6 +76,7 @@ import cattrs
 
 from c4actors import game_state
 from c4actors.chat_rules import ChatRoom, Said, Voice
+from c4actors.cluster import game_delta
 from c4actors.cluster.recorder import record_to_json
 from c4actors.game_record import GameRecord
 from c4actors.game_state import Game
@@ -80,6 +92,8 @@ AUDIENCES: Final = "audiences"
 """The field all audiences were saved in before ``aud:<id>``: read, never written."""
 AUDIENCE_PREFIX: Final = "aud:"
 GAME_PREFIX: Final = "game:"
+MOVES_PREFIX: Final = "moves:"
+"""A game's moves since its ``game:<id>`` was written whole (``game_delta``)."""
 _COMPACT: Final = (",", ":")
 CHAT_PREFIX: Final = "chat:"
 FOLLOW_PREFIX: Final = "follow:"
@@ -134,6 +148,9 @@ class StateKeeper:
         """The lobby's ``take_changes`` (of its state now: a restore makes another)."""
         self._lobby_dirty = False
         self._games: dict[str, Game] = {}
+        self._bases: dict[str, Game] = {}
+        """Each game in progress as last written whole (``game:<id>``): a move after it is
+        written as a delta of it (``moves:<id>``)."""
         self._chats: dict[str, tuple[Voice, Voice]] = {}
         self._gone: set[str] = set()
         self._conns: dict[int, ConnRow | None] = {}
@@ -162,6 +179,7 @@ class StateKeeper:
 
     def game_gone(self, game_id: str) -> None:
         self._games.pop(game_id, None)
+        self._bases.pop(game_id, None)
         self._chats.pop(game_id, None)
         self._gone.add(game_id)
         self._wake()
@@ -261,11 +279,19 @@ class StateKeeper:
         if self._handled is not None:
             puts[INPUTS_HANDLED] = json.dumps(self._handled, separators=_COMPACT)
             self._handled = None
+        bases = self._bases
         for game_id, game in self._games.items():
-            puts[GAME_PREFIX + game_id] = game_state.to_json(game)
+            base = bases.get(game_id)
+            delta = None if base is None else game_delta.delta_of(base, game)
+            if delta is None:
+                puts[GAME_PREFIX + game_id] = game_state.to_json(game)
+                deletes.append(MOVES_PREFIX + game_id)  # the base holds every move now
+                bases[game_id] = game
+            else:
+                puts[MOVES_PREFIX + game_id] = delta
         for game_id, voices in self._chats.items():
             puts[CHAT_PREFIX + game_id] = json.dumps(_voice_rows(voices), separators=_COMPACT)
-        deletes += [prefix + game_id for game_id in sorted(self._gone) for prefix in _GAME_FIELDS]
+        deletes += [prefix + game_id for game_id in sorted(self._gone) for prefix in GAME_FIELDS]
         for game_id, (game, room) in self._ended.items():
             if room is None or room.closes_at is None:
                 deletes.append(ENDED_PREFIX + game_id)
@@ -307,7 +333,7 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
         conns.sort(key=lambda row: row.conn)
         next_conn = int(fields[NEXT_CONN])
         games = [
-            game_state.shifted(game_state.from_json(text), delta)
+            game_state.shifted(_game(field.removeprefix(GAME_PREFIX), text, fields), delta)
             for field, text in sorted(fields.items())
             if field.startswith(GAME_PREFIX)
         ]
@@ -349,8 +375,15 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
     return SavedCore(lobby, conns, next_conn, games, chats, audiences, handled, ended)
 
 
-_GAME_FIELDS: Final = (GAME_PREFIX, CHAT_PREFIX)
-"""The fields of one game, deleted together once it is gone."""
+GAME_FIELDS: Final = (GAME_PREFIX, MOVES_PREFIX, CHAT_PREFIX)
+"""The fields of one game in progress, deleted together once it is gone."""
+
+
+def _game(game_id: str, text: str, fields: Mapping[str, str]) -> Game:
+    """A game as its last whole write and the delta since, if any (not yet shifted)."""
+    game = game_state.from_json(text)
+    moves = fields.get(MOVES_PREFIX + game_id)
+    return game if moves is None else game_delta.applied(game, moves)
 
 
 def _voice_rows(voices: tuple[Voice, Voice]) -> list[list[list[Any]]]:
