@@ -45,6 +45,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -320,6 +321,61 @@ class ClosedLoop:
     single: Cpu
     cluster: Cpu
     errors: dict[str, int]
+    calls: dict[str, float] | None = None
+    """The cluster's Redis commands per move over the window (``RedisCalls``)."""
+
+
+HOT_COMMANDS: Final = ("xadd", "xread", "xreadgroup", "evalsha")
+"""The commands of a move's path: an edge's append, the edges' reads, the core's read and
+commit (round trips per move: what per-batch costs are paid by)."""
+
+
+def commandstats(port: int) -> dict[str, int]:
+    """Redis's count of calls of each command so far (``INFO commandstats``)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, body = data.partition(b"\r\n")
+        size = int(head[1:])
+        while len(body) < size:
+            body += conn.recv(65536)
+    calls = {}
+    for line in body.decode().splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, fields = line.partition(":")
+            values = dict(field.split("=", 1) for field in fields.split(","))
+            calls[name.removeprefix("cmdstat_")] = int(values["calls"])
+    return calls
+
+
+class RedisCalls:
+    """The hot commands' counts at the window's start and end, read in a thread while the
+    load tester runs (its start counted from the tester's launch: about, not to the
+    millisecond)."""
+
+    def __init__(self, port: int, start: float, end: float) -> None:
+        self.samples: list[dict[str, int]] = []
+        self._thread = threading.Thread(target=self._sample, args=(port, start, end))
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _sample(self, port: int, start: float, end: float) -> None:
+        began = time.monotonic()
+        for at in (start, end):
+            time.sleep(max(0.0, began + at - time.monotonic()))
+            try:
+                self.samples.append(commandstats(port))
+            except OSError:
+                return
+
+    def per_move(self, moves: float) -> dict[str, float] | None:
+        self._thread.join(timeout=5)
+        if len(self.samples) != 2 or moves <= 0:
+            return None
+        before, after = self.samples
+        return {name: (after.get(name, 0) - before.get(name, 0)) / moves for name in HOT_COMMANDS}
 
 
 @attrs.frozen
@@ -376,14 +432,22 @@ def closed_loop(directory: Path, games: int, window: float, warmup: float, seed:
     args += ["--warmup", f"{warmup:g}", "--stagger", f"{max(warmup / 2, 0.5):g}"]
     errors: dict[str, int] = {}
     cpus = []
+    calls: dict[str, float] | None = None
     for deploy in (single, cluster):
         with deploy(directory) as deployment:
             print(f"closed loop {games} games, {deployment.name} ...", end=" ", flush=True)
+            counted = (
+                RedisCalls(deployment.redis_port, warmup, warmup + window)
+                if deployment.redis_port
+                else None
+            )
             summary = run_loadtest(deployment, "games", args)
         _merge(errors, summary)
         cpus.append(cpu_figures(deployment, summary))
+        if counted is not None:
+            calls = counted.per_move(cpus[-1].moves_per_s * window)
         print(f"{cpus[-1].moves_per_s:,.0f} moves/s, errors {summary.errors or 'none'}")
-    return ClosedLoop(games, cpus[0], cpus[1], errors)
+    return ClosedLoop(games, cpus[0], cpus[1], errors, calls)
 
 
 def open_loop(directory: Path, games: int, window: float, warmup: float, seed: int) -> OpenLoop:
@@ -858,6 +922,18 @@ def closed_rows(loop: ClosedLoop) -> list[str]:
         f"| Closed loop, {loop.games:,} games: the core's CPU per move | {_ms(core)} "
         f"| {_ms(single_ms)} | {_ratio(core, single_ms)} | <= 1/3: {VERDICT[core_met]} |",
         f"| Closed loop, {loop.games:,} games: each process | {shares} | - | - | - |",
+        *calls_rows(loop),
+    ]
+
+
+def calls_rows(loop: ClosedLoop) -> list[str]:
+    """Redis round trips per move in the cluster (no baseline: one process has none)."""
+    if loop.calls is None:
+        return []
+    counts = ", ".join(f"{name.upper()} {value:.3f}" for name, value in loop.calls.items())
+    return [
+        f"| Closed loop, {loop.games:,} games: Redis commands per move (window, about) "
+        f"| {counts} | - | - | - |"
     ]
 
 

@@ -25,6 +25,10 @@ class RecordingLink:
         self.entries: list[wire.Uplink] = []
         self.arrived = trio.Event()
 
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await trio.sleep_forever()
+
     async def send_inputs(self, entry: str) -> None:
         self.entries.append(wire.decode_uplink(entry))
         colors = [i for e in self.entries for i in e.items if isinstance(i, wire.ColorIn)]

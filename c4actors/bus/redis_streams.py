@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Final, TypeVar, cast
 
@@ -44,6 +44,7 @@ from c4actors.bus.records import (
     START,
     Ack,
     Append,
+    BusError,
     BusUnavailable,
     DeleteField,
     Entry,
@@ -150,7 +151,8 @@ again.  The lease and the runs' shape are checked before anything is written, so
 or malformed commit applies nothing."""
 
 
-def _flat(fields: Mapping[str, str]) -> list[str]:
+def flat_fields(fields: Mapping[str, str]) -> list[str]:
+    """An entry's fields as XADD takes them: field, value, ..."""
     if not fields:
         raise ValueError("a stream entry needs at least one field")
     return [item for pair in fields.items() for item in pair]
@@ -187,7 +189,7 @@ def _flatten(lease: Lease, operations: Sequence[Operation]) -> list[resp.Arg]:
             if open_kind:
                 runs[count_at] = count
                 open_kind = ""
-            values = _flat(append.fields)
+            values = flat_fields(append.fields)
             maxlen = "" if append.maxlen is None else append.maxlen
             runs += ["x", index.setdefault(append.stream, len(index) + 1), maxlen, len(values)]
             runs += values
@@ -272,6 +274,8 @@ class RedisBus:
         self._client = client
         self._timeout = timeout
         self._lean = lean
+        self.lean = lean
+        """The lean pool (``resp``), or None: ``appender.Appender`` pipelines on it."""
         self._commit_sha = hashlib.sha1(_COMMIT.encode()).hexdigest()
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
@@ -284,7 +288,7 @@ class RedisBus:
         self, stream: str, fields: Mapping[str, str], *, maxlen: int | None = None
     ) -> StreamId:
         _check_maxlen(maxlen)
-        flat = _flat(fields)
+        flat = flat_fields(fields)
         if self._lean is not None:
             trim: list[resp.Arg] = [] if maxlen is None else ["MAXLEN", "~", maxlen]
             (reply,) = await self._fast([["XADD", stream, *trim, "*", *flat]])
@@ -315,7 +319,7 @@ class RedisBus:
         if self._lean is not None:
             blocking: list[resp.Arg] = [] if wait is None else ["BLOCK", wait]
             command: list[resp.Arg] = ["XREAD", "COUNT", count, *blocking, "STREAMS", stream, after]
-            (lean,) = await self._fast([command], block=block, yield_first=False)
+            (lean,) = await self._fast([command], block=block, yield_first=False, idempotent=True)
             return _lean_entries(lean)
         reply = await self._call(
             self._client.xread({stream: after}, count=count, block=wait), block=block
@@ -358,7 +362,10 @@ class RedisBus:
                     *blocking,
                 ]
                 (lean,) = await self._fast(
-                    [[*command, "STREAMS", stream, ">"]], block=block, yield_first=False
+                    [[*command, "STREAMS", stream, ">"]],
+                    block=block,
+                    yield_first=False,
+                    idempotent=True,
                 )
                 if isinstance(lean, resp.RespError) and lean.code == "NOGROUP":
                     await self.ensure_group(stream, group)
@@ -507,6 +514,71 @@ class RedisBus:
     async def read_hash(self, key: str) -> dict[str, str]:
         return dict(await self._call(self._client.hgetall(key)))
 
+    async def commit_and_read_group(
+        self,
+        lease: Lease,
+        operations: Sequence[Operation],
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        block: float,
+        committed: Callable[[], None],
+        count: int = DEFAULT_COUNT,
+    ) -> tuple[BusError | None, list[Entry]]:
+        """``commit``, then ``read_group`` sent behind it in the same ``send`` (the lean
+        pool only: ``lean`` is not None): one write and one wait for the core's commit and
+        its next read, where the two took a task and a round trip each.
+
+        ``committed()`` is called as soon as the commit's reply says it was applied, before
+        the call waits for the read (which blocks up to ``block`` seconds when nothing
+        came).  Returns what refused the commit (``Fenced``, or ``BusUnavailable`` for a
+        "not ready" or NOSCRIPT reply: nothing was applied) or None, and the entries read:
+        the read is sent whatever became of the commit, and its entries are pending for
+        ``consumer`` once read, so they are always returned.  A lost connection raises
+        ``BusUnavailable``: then the commit may or may not have been applied."""
+        _check_count(count)
+        args = _flatten(lease, operations)
+        read: list[resp.Arg] = ["XREADGROUP", "GROUP", group, consumer, "COUNT", count]
+        read += ["BLOCK", _milliseconds(block), "STREAMS", stream, ">"]
+        first: list[resp.Reply] = []
+
+        def on_reply(reply: resp.Reply) -> None:
+            if not first:  # the commit's: what follows is the read's
+                first.append(reply)
+                if not isinstance(reply, resp.RespError):
+                    committed()
+
+        assert self._lean is not None
+        limit = self._timeout + block
+        with trio.move_on_after(limit):
+            try:
+                replies = await self._lean.execute(
+                    [["EVALSHA", self._commit_sha, *args], read],
+                    yield_first=False,
+                    on_reply=on_reply,
+                )
+            except resp.RespUnavailable as exc:
+                raise BusUnavailable(f"redis: {exc}") from None
+            outcome = replies[0]
+            refused: BusError | None = None
+            if isinstance(outcome, resp.RespError):
+                if outcome.code == "FENCED":
+                    refused = Fenced(outcome.message)
+                elif outcome.code == "NOSCRIPT" or outcome.not_ready:
+                    refused = BusUnavailable(f"redis: {outcome.message}")
+                else:
+                    raise coredis.exceptions.ResponseError(outcome.message)
+            entries = replies[1]
+            if isinstance(entries, resp.RespError):
+                if entries.code == "NOGROUP":
+                    await self.ensure_group(stream, group)
+                elif not entries.not_ready:
+                    raise coredis.exceptions.ResponseError(entries.message)
+                return refused, []
+            return refused, _lean_entries(entries)
+        raise BusUnavailable(f"redis: no reply within {limit:g} s")
+
     async def _fast_commit(self, args: list[resp.Arg]) -> list[StreamId]:
         (reply,) = await self._fast([["EVALSHA", self._commit_sha, *args]], yield_first=False)
         if isinstance(reply, resp.RespError) and reply.code == "NOSCRIPT":
@@ -526,15 +598,19 @@ class RedisBus:
         *,
         block: float | None = None,
         yield_first: bool = True,
+        idempotent: bool = False,
     ) -> list[resp.Reply]:
         """The replies to ``commands``, written together on one lean connection; an error
         reply that is not an outage is returned for the caller to judge.  ``yield_first``
-        (``RespPool.execute``): false for the reads and the commit."""
+        (``RespPool.execute``): false for the reads and the commit; ``idempotent``: true
+        for the reads (an XREADGROUP that Redis never ran hands out nothing)."""
         assert self._lean is not None
         limit = self._timeout + (block or 0.0)
         with trio.move_on_after(limit):
             try:
-                replies = await self._lean.execute(commands, yield_first=yield_first)
+                replies = await self._lean.execute(
+                    commands, yield_first=yield_first, idempotent=idempotent
+                )
             except resp.RespUnavailable as exc:
                 raise BusUnavailable(f"redis: {exc}") from None
             for reply in replies:

@@ -46,6 +46,11 @@ class RespUnavailable(Exception):
     """The connection failed (refused, lost, garbled): nothing is known of what it wrote."""
 
 
+class ClosedUnheard(RespUnavailable):
+    """The connection was found closed by the server before any byte of the call's
+    replies came (``RespPool.execute`` with ``idempotent``)."""
+
+
 class RespError(Exception):
     """An error reply (``-NOGROUP ...``): ``code`` is its first word.  Returned as a reply,
     never raised (an ``Exception`` only because hiredis' reader makes error replies so)."""
@@ -127,16 +132,26 @@ class _Connection:
     yield is a pass of Trio's run loop (an epoll call among it), in every process of a
     cluster, for one or two commands per move."""
 
-    __slots__ = ("_replies", "sock")
+    __slots__ = ("_replies", "_unsent", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._replies = ReplyReader()
+        self._unsent = memoryview(b"")
 
-    async def request(self, data: bytes, count: int, *, yield_first: bool = True) -> list[Reply]:
+    async def request(
+        self,
+        data: bytes,
+        count: int,
+        *,
+        yield_first: bool = True,
+        on_reply: Callable[[Reply], None] | None = None,
+    ) -> list[Reply]:
         """Send ``data`` (``count`` packed commands) and read their replies; without
         ``yield_first``, a checkpoint all the same (cancelled at once if the scope is, and a
-        yield if the reply came without one)."""
+        yield if the reply came without one).  ``on_reply`` is called with each reply as
+        it is read, before the call waits for the next (the core's commit, before the read
+        sent behind it)."""
         if yield_first:
             await trio.lowlevel.checkpoint()
         else:
@@ -150,8 +165,13 @@ class _Connection:
             except BlockingIOError:
                 waited = True
                 await trio.lowlevel.wait_writable(sock)
+            except (BrokenPipeError, ConnectionResetError):
+                if len(view) == len(data):
+                    raise ClosedUnheard("connection closed by the server") from None
+                raise
         replies: list[Reply] = []
         reader = self._replies
+        heard = False
         while len(replies) < count:
             reply = reader.next()
             if reply is INCOMPLETE:
@@ -161,18 +181,65 @@ class _Connection:
                     waited = True
                     await trio.lowlevel.wait_readable(sock)
                     continue
+                except ConnectionResetError:
+                    received = b""
                 if not received:
-                    raise RespUnavailable("connection closed by the server") from None
+                    if heard:
+                        raise RespUnavailable("connection closed by the server") from None
+                    raise ClosedUnheard("connection closed by the server") from None
+                heard = True
                 reader.feed(received)
                 continue
             replies.append(cast(Reply, reply))
+            if on_reply is not None:
+                on_reply(cast(Reply, reply))
         if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return replies
 
+    def write_nowait(self, data: bytes) -> bool:
+        """Send as much of ``data`` as the socket takes now; True when all of it went
+        (``appender.Appender``: the caller's task never waits for a reply)."""
+        sent = self.sock.send(data)
+        if sent == len(data):
+            return True
+        self._unsent = memoryview(data)[sent:]
+        return False
+
+    async def write_rest(self) -> None:
+        """Send what ``write_nowait`` left, waiting for the socket to take it."""
+        view = self._unsent
+        self._unsent = memoryview(b"")
+        while view:
+            try:
+                view = view[self.sock.send(view) :]
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.sock)
+
+    async def next_replies(self) -> list[Reply]:
+        """The replies that came, at least one (waits): ``appender.Appender``'s reader."""
+        reader = self._replies
+        replies: list[Reply] = []
+        while True:
+            reply = reader.next()
+            if reply is not INCOMPLETE:
+                replies.append(cast(Reply, reply))
+                continue
+            if replies:
+                return replies
+            try:
+                received = self.sock.recv(_RECEIVE)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self.sock)
+                continue
+            if not received:
+                raise RespUnavailable("connection closed by the server")
+            reader.feed(received)
+
     def alive(self) -> bool:
         """Not closed by the server while idle (a restart, a killed client): a peek that
-        does not wait.  Anything waiting to be read on an idle connection is wrong too."""
+        does not wait (a system call).  Anything waiting to be read on an idle connection
+        is wrong too."""
         try:
             readable, _, _ = select.select([self.sock.fileno()], [], [], 0)
         except (OSError, ValueError):
@@ -183,6 +250,10 @@ class _Connection:
         if self.sock.fileno() != -1:
             trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
+
+
+Connection: TypeAlias = _Connection
+"""One connection of the pool's kind, for a caller that keeps it (``RespPool.open_connection``)."""
 
 
 class RespPool:
@@ -230,37 +301,78 @@ class RespPool:
         )
 
     async def execute(
-        self, commands: Sequence[Command], *, yield_first: bool = True
+        self,
+        commands: Sequence[Command],
+        *,
+        yield_first: bool = True,
+        idempotent: bool = False,
+        on_reply: Callable[[Reply], None] | None = None,
     ) -> list[Reply]:
         """Each command's reply, in order (module docstring for the errors).
 
         ``yield_first``: yield to Trio before the send (``_Connection``), so that what other
         tasks queue meanwhile goes out together in the next call (an edge's inputs).  A
         read or the core's commit gains nothing from it: without it the call yields only
-        to wait for the reply, one pass of Trio's run loop less per call."""
+        to wait for the reply, one pass of Trio's run loop less per call.
+
+        ``idempotent``: the commands may run twice (the reads).  Then an idle connection is
+        taken without ``_Connection.alive``'s system call (about 1 us, on every read of
+        every process): one that the server closed while it was idle is found closed
+        before any reply came (``ClosedUnheard``), and the call is made again once on a
+        new connection.  A write is never sent twice: its connection is checked first.
+
+        ``on_reply``: ``_Connection.request``'s."""
+        if idempotent and on_reply is not None:
+            raise ValueError("a call made again cannot report its replies as they come")
         data = pack(commands)  # a value that cannot be sent is the caller's error, not an outage
         try:
             self._slots.acquire_nowait()  # no yield to Trio when a slot is free (nearly always)
         except trio.WouldBlock:
             await self._slots.acquire()
         try:
-            connection = self._take_idle() or await self._connect()
-            reusable = False
+            count = len(commands)
+            if not idempotent:
+                connection = self._take_idle() or await self._connect()
+                return await self._request(connection, data, count, yield_first, on_reply)
+            idle = self._idle
+            if not idle:
+                return await self._request(await self._connect(), data, count, yield_first)
             try:
-                replies = await connection.request(data, len(commands), yield_first=yield_first)
-                reusable = True
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                raise RespUnavailable(str(error) or type(error).__name__) from None
-            except ValueError as error:
-                raise RespUnavailable(f"garbled reply: {error}") from None
-            finally:
-                if reusable:
-                    self._idle.append(connection)
-                else:
-                    connection.close()
-            return replies
+                return await self._request(idle.pop(), data, count, yield_first)
+            except ClosedUnheard:
+                self.close()  # closed while idle: a restart, likely the others' fate too
+            return await self._request(await self._connect(), data, count, yield_first)
         finally:
             self._slots.release()
+
+    async def _request(
+        self,
+        connection: _Connection,
+        data: bytes,
+        count: int,
+        yield_first: bool,
+        on_reply: Callable[[Reply], None] | None = None,
+    ) -> list[Reply]:
+        """``connection.request``, its failures as ``RespUnavailable``; given back to the
+        idle ones after a whole reply, else closed."""
+        reusable = False
+        try:
+            replies = await connection.request(
+                data, count, yield_first=yield_first, on_reply=on_reply
+            )
+            reusable = True
+        except RespUnavailable:
+            raise
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as error:
+            raise RespUnavailable(str(error) or type(error).__name__) from None
+        except ValueError as error:
+            raise RespUnavailable(f"garbled reply: {error}") from None
+        finally:
+            if reusable:
+                self._idle.append(connection)
+            else:
+                connection.close()
+        return replies
 
     def _take_idle(self) -> _Connection | None:
         while self._idle:
@@ -269,6 +381,11 @@ class RespPool:
                 return connection
             connection.close()
         return None
+
+    async def open_connection(self) -> _Connection:
+        """A connection of the caller's own (``appender.Appender``), outside the pool's
+        count: the caller closes it."""
+        return await self._connect()
 
     async def _connect(self) -> _Connection:
         try:

@@ -41,8 +41,10 @@ from c4actors.bus import (
     Lease,
     Operation,
     PutField,
+    RedisBus,
     StreamFollower,
 )
+from c4actors.bus.appender import Appender
 from c4actors.bus.retry import until_available
 from c4actors.cluster import recorder
 from c4actors.cluster.keeper import STATE
@@ -229,6 +231,75 @@ class BusCoreLink:
         Refused (``Fenced``): if the lease task took the lease again meanwhile (it expired
         while Redis was away, and no other core held it), retried under the new epoch;
         else this core was deposed, and ``LeaseLost`` stops it, having written nothing."""
+        operations = self._operations(frames, puts, deletes, ack=ack, records=records)
+        if not operations:
+            return
+        await self._commit(operations)
+        if ack and self._unacked:
+            self._unacked.popleft()
+
+    async def commit_and_receive(
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        records: Sequence[str] = (),
+        committed: Callable[[], None],
+    ) -> list[str]:
+        """On the lean pool, the commit's EVALSHA and the next XREADGROUP in one send
+        (``RedisBus.commit_and_read_group``).  When the commit was refused or its reply
+        lost, it is made again alone (``commit``'s retries) before ``committed`` is called
+        and the entries read are returned: a later commit is never made before it."""
+        bus = self.bus
+        due = not self._claimed or trio.current_time() >= self._sweep_at
+        if due or not isinstance(bus, RedisBus) or bus.lean is None:
+            await self.commit(frames, puts, deletes, ack=True, records=records)
+            committed()
+            return await self.receive_inputs()
+        operations = self._operations(frames, puts, deletes, ack=True, records=records)
+        done = False
+
+        def applied() -> None:
+            nonlocal done
+            done = True
+            if self._unacked:
+                self._unacked.popleft()
+            committed()
+
+        entries: list[Entry] = []
+        try:
+            refused, entries = await bus.commit_and_read_group(
+                self.lease.lease,
+                operations,
+                INPUTS,
+                GROUP,
+                self.consumer,
+                block=READ_BLOCK,
+                committed=applied,
+            )
+            self._read_at = trio.current_time()
+        except BusUnavailable:
+            refused = None  # the read's entries, if any, are lost with the connection
+        if entries:
+            self._unacked.append([entry.id for entry in entries])
+        if not done:
+            # Refused, or unknown: made again alone, as ``commit`` makes it (it acknowledges
+            # the oldest batch not acknowledged yet, still the one this commit was for).
+            log.debug("commit made again after %r", refused)
+            await self._commit(operations)
+            applied()
+        return [entry.fields.get("e", "") for entry in entries]
+
+    def _operations(
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        ack: bool,
+        records: Sequence[str],
+    ) -> list[Operation]:
         operations: list[Operation] = [
             Append(frames_stream(edge), {"d": entry}, maxlen=FRAMES_MAXLEN)
             for edge, entry in frames
@@ -241,8 +312,10 @@ class BusCoreLink:
         ]
         if ack and self._unacked:
             operations.append(Ack(INPUTS, GROUP, tuple(self._unacked[0])))
-        if not operations:
-            return
+        return operations
+
+    async def _commit(self, operations: list[Operation]) -> None:
+        """``operations`` committed, retried through an outage and a lease taken again."""
         refused_at: float | None = None
         while True:
             lease = self.lease.lease
@@ -257,8 +330,6 @@ class BusCoreLink:
                 await trio.sleep(RENEW_EVERY)  # the lease task settles who holds it
                 continue
             break
-        if ack and self._unacked:
-            self._unacked.popleft()
 
 
 class BusEdgeLink:
@@ -268,11 +339,15 @@ class BusEdgeLink:
         self.bus = bus
         self.edge = edge
         self._follower = StreamFollower(bus, frames_stream(edge))
+        self.uplink = Appender(bus, INPUTS, maxlen=INPUTS_MAXLEN)
+        """The input entries' XADDs, pipelined on a connection of their own: the next
+        batch goes out while the one before waits for its reply."""
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self.uplink.run(task_status=task_status)
 
     async def send_inputs(self, entry: str) -> None:
-        await _retry(
-            lambda: self.bus.append(INPUTS, {"e": entry}, maxlen=INPUTS_MAXLEN), "sending inputs"
-        )
+        await self.uplink.append({"e": entry})
 
     async def receive_frames(self) -> list[str]:
         return [entry.fields.get("d", "") for entry in await self._follower.next_batch()]

@@ -15,9 +15,10 @@ it sends to the game's inbox itself, with the user actor's refusals (``game_over
 
 The relay handles the inputs a batch at a time, waits until the actors have done all the
 batch caused, then commits the frames, what the actors noted in the ``StateKeeper`` and the
-batch's acknowledgement together, fenced by the lease (``CoreLink.commit``), written by one
-task in the order made while the next batch is handled (``_commit``); what no input caused
-(deadlines, ends) is committed by the flusher.  A relay that takes the lease first
+batch's acknowledgement together, fenced by the lease (``CoreLink.commit``), written by the
+relay's own task with its next read behind it in one send (``_commit_and_read``), one commit
+at a time in the order made; what no input caused (deadlines, ends) is committed by the
+flusher.  A relay that takes the lease first
 restores what the last core committed (``_take_over``): docs/architecture.md gives the
 failover sequence.
 
@@ -233,8 +234,9 @@ class CoreRelay:
         """One commit made at a time, and none while an input batch is being handled."""
         self._made_at = -math.inf
         """When the last commit was made (the clock goes out at least every ``CLOCK_EVERY``)."""
-        self._commits: trio.MemorySendChannel[_Commit] | None = None
-        """To ``_commit_forever``, which writes the commits one at a time, in order."""
+        self._made: _Commit | None = None
+        """An input batch's commit, made and not yet written: the run loop writes it with
+        its next read (``CoreLink.commit_and_receive``), holding ``_committing`` till then."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Once this core holds the lease: restore what the last core committed, then
@@ -244,15 +246,15 @@ class CoreRelay:
             self._nursery = nursery
             task_status.started()
             await self._take_over()
-            # Unbuffered: while one commit is in flight the next batch is read and handled,
-            # and its commit waits for that one's end (``_commit``).
-            self._commits, commits = trio.open_memory_channel[_Commit](0)
-            nursery.start_soon(self._commit_forever, commits)
             nursery.start_soon(self._flush_forever)
             nursery.start_soon(self._watch_edges)
             committing = self._committing
             while True:
-                texts = await self.link.receive_inputs()
+                commit, self._made = self._made, None
+                if commit is None:
+                    texts = await self.link.receive_inputs()
+                else:
+                    texts = await self._commit_and_read(commit)
                 try:
                     committing.acquire_nowait()  # no yield to Trio when free (nearly always)
                 except trio.WouldBlock:
@@ -260,10 +262,39 @@ class CoreRelay:
                 try:
                     self._batching = True
                     await self._handle_entries(texts)
-                    await self._commit(ack=True)
+                    await self._commit(ack=True)  # made: held until written (above)
+                except BaseException:
+                    self._made = None
+                    committing.release()
+                    raise
                 finally:
                     self._batching = False
-                    committing.release()
+
+    async def _commit_and_read(self, commit: _Commit) -> list[str]:
+        """Write the batch's commit with the next read behind it (one send, one wait:
+        ``CoreLink.commit_and_receive``); ``_committing``, held since the batch was read,
+        is let go once the commit is applied, so no other commit (the flusher's) can reach
+        Redis before it, and none waits for the read."""
+        committing = self._committing
+        held = True
+
+        def committed() -> None:
+            nonlocal held
+            held = False
+            committing.release()
+
+        try:
+            texts = await self.link.commit_and_receive(
+                commit.frames,
+                commit.puts,
+                commit.deletes,
+                records=commit.records,
+                committed=committed,
+            )
+        finally:
+            if held:
+                committing.release()
+        return texts or await self.link.receive_inputs()
 
     def want(self) -> None:
         """Something waits to be committed: wake the flusher, unless an input batch is
@@ -345,9 +376,11 @@ class CoreRelay:
 
     async def _commit(self, *, ack: bool) -> None:
         """Every edge's batch, what the journal noted and the clock, with ``ack`` the
-        inputs just handled: one fenced commit (``CoreLink.commit``), made now and handed to
-        ``_commit_forever``; returns once that took it, so while the previous commit is in
-        flight (a Redis round trip) the next batch is read and handled.
+        inputs just handled: one fenced commit (``CoreLink.commit``), made now.  An input
+        batch's (``ack``) is left in ``_made`` for the run loop, which writes it with its
+        next read (``_commit_and_read``: one send and one wait, where a writer task of its
+        own cost two task steps a batch and a send of its own); the flusher's is written
+        here, ``_committing`` held meanwhile.
 
         Committed in the order made, one at a time: the frames and state of a batch never
         reach Redis before those of the batch before it, and each ``ack`` acknowledges the
@@ -370,17 +403,12 @@ class CoreRelay:
         records = self.keeper.take_records()
         self._batching = False  # anything noted from now on is the next commit's
         commit = _Commit(frames, puts, deletes, ack, records)
-        assert self._commits is not None
-        try:
-            self._commits.send_nowait(commit)  # the writer waits for it: no yield
-        except trio.WouldBlock:
-            await self._commits.send(commit)  # the previous commit is still in flight
-
-    async def _commit_forever(self, commits: trio.MemoryReceiveChannel[_Commit]) -> None:
-        async for commit in commits:
-            await self.link.commit(
-                commit.frames, commit.puts, commit.deletes, ack=commit.ack, records=commit.records
-            )
+        if ack:
+            self._made = commit  # written by the run loop with its next read
+            return
+        await self.link.commit(
+            commit.frames, commit.puts, commit.deletes, ack=commit.ack, records=commit.records
+        )
 
     async def _watch_edges(self) -> None:
         """An edge silent for ``EDGE_TIMEOUT`` died: its sockets are gone, so the

@@ -133,6 +133,7 @@ class EdgeRelay:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         try:
             async with self._inbox, trio.open_nursery() as nursery:
+                await nursery.start(self.link.run)
                 nursery.start_soon(self._send_uplink)
                 nursery.start_soon(self._receive_downlink)
                 nursery.start_soon(self._heartbeat)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import trio
@@ -52,6 +52,21 @@ class CoreLink(Protocol):
         (the core reads the next batch while a commit is in flight)."""
         ...
 
+    async def commit_and_receive(
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        records: Sequence[str] = (),
+        committed: Callable[[], None],
+    ) -> list[str]:
+        """``commit`` with ``ack``, then the next read, sent together where the link can
+        (one send and one wait for both): ``committed()`` is called once the commit is
+        applied, before the read is waited for; the entries read, or ``[]`` when none came
+        within the read's wait (call ``receive_inputs`` then)."""
+        ...
+
     @property
     def readable_at(self) -> float:
         """When a read of the input stream last succeeded (Trio's clock): an edge is silent
@@ -64,7 +79,14 @@ class EdgeLink(Protocol):
     """This edge's name: unique per process, so a restarted edge is a new one."""
 
     async def send_inputs(self, entry: str) -> None:
-        """Append ``entry`` to the input stream the core reads."""
+        """Append ``entry`` to the input stream the core reads, after every entry sent
+        before it, at least once (an entry may be appended twice, never out of order: the
+        core drops copies by ``wire.Uplink.seq``).  May return before the append is
+        confirmed (``bus.Appender``: pipelined); ``run`` must be running."""
+        ...
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """What the link runs beside the relay (the uplink's replies), until cancelled."""
         ...
 
     async def receive_frames(self) -> list[str]:
@@ -186,6 +208,18 @@ class _MemoryCore:
         ack: bool,
         records: Sequence[str] = (),
     ) -> None:
+        self._apply(frames, puts, deletes, ack=ack, records=records)
+        await trio.lowlevel.checkpoint()
+
+    def _apply(
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        ack: bool,
+        records: Sequence[str],
+    ) -> None:
         hub = self._hub
         hub.records += records
         for edge, entry in frames:
@@ -201,7 +235,20 @@ class _MemoryCore:
             hub.state.pop(field, None)
         if ack and self._batches:
             del hub.pending[: self._batches.popleft()]
-        await trio.lowlevel.checkpoint()
+
+    async def commit_and_receive(
+        self,
+        frames: list[tuple[str, str]],
+        puts: dict[str, str],
+        deletes: list[str],
+        *,
+        records: Sequence[str] = (),
+        committed: Callable[[], None],
+    ) -> list[str]:
+        """Applied at once (no yield: the read waits anyway), then the read."""
+        self._apply(frames, puts, deletes, ack=True, records=records)
+        committed()
+        return await self.receive_inputs()
 
     @property
     def readable_at(self) -> float:
@@ -212,6 +259,10 @@ class _MemoryEdge:
     def __init__(self, hub: MemoryHub, edge: str) -> None:
         self._hub = hub
         self.edge = edge
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await trio.sleep_forever()
 
     async def send_inputs(self, entry: str) -> None:
         await self._hub._resumed.wait()  # an append waits out an outage

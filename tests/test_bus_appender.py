@@ -1,0 +1,181 @@
+"""An edge's uplink pipelined on a real Redis (``c4actors/bus/appender.py``), and the lean
+pool's reads without an idle connection's check (issue 16: fewer round trips and system
+calls per move).
+
+The next batch goes out while the one before waits for its reply; a batch whose reply was
+lost is appended again, after the ones before it, and the core handles it once (its
+per-edge numbers, ``wire.Uplink.seq``)."""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Iterator
+
+import pytest
+import trio
+
+from c4actors.bus import open_redis_bus, resp
+from c4actors.bus.appender import Appender
+from c4actors.bus.resp import RespPool
+from c4actors.cluster.bus_links import INPUTS, BusEdgeLink
+from protocol import Chat, ChatMessage
+from tests.redis_server import RedisServer, command
+from tests.support import connect, start_game
+from tests.test_cluster_failover import in_inputs_twice, in_process_cluster
+
+
+async def _stream(bus_url: str, stream: str = INPUTS) -> list[str]:
+    async with open_redis_bus(bus_url) as bus:
+        return [entry.fields["e"] for entry in await bus.read_after(stream, "0-0")]
+
+
+async def _until_length(url: str, length: int, stream: str = INPUTS) -> list[str]:
+    with trio.fail_after(5):
+        while len(entries := await _stream(url, stream)) < length:  # noqa: ASYNC110 (a stream)
+            await trio.sleep(0.01)
+    return entries
+
+
+async def test_the_next_batch_goes_out_before_the_reply_to_the_one_before(
+    redis_server: RedisServer,
+) -> None:
+    """Writes paused in Redis (``CLIENT PAUSE ... WRITE``): each append returns once
+    written, without waiting for a reply, and all arrive in order once Redis goes on.
+    Waiting for each reply, the second append would have waited out the pause."""
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        link = BusEdgeLink(bus, "edge-x")
+        await nursery.start(link.run)
+        await link.send_inputs("zero")
+        await _until_length(redis_server.url, 1)
+        command(redis_server.port, "CLIENT", "PAUSE", "600", "WRITE")
+        with trio.fail_after(0.3):
+            for text in ("one", "two", "three"):
+                await link.send_inputs(text)
+        assert await _stream(redis_server.url) == ["zero"], "paused: nothing applied yet"
+        assert await _until_length(redis_server.url, 4) == ["zero", "one", "two", "three"]
+        assert link.uplink.writes == 4
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_window_full_of_unconfirmed_entries_waits(redis_server: RedisServer) -> None:
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        appender = Appender(bus, "s", window=2)
+        await nursery.start(appender.run)
+        await appender.append({"e": "zero"})
+        await _until_length(redis_server.url, 1, "s")
+        command(redis_server.port, "CLIENT", "PAUSE", "400", "WRITE")
+        with trio.fail_after(0.2):
+            await appender.append({"e": "one"})
+            await appender.append({"e": "two"})
+        with trio.move_on_after(0.1) as waited:
+            await appender.append({"e": "three"})
+        assert waited.cancelled_caught, "a third unconfirmed entry waits for a reply"
+        with trio.fail_after(5):
+            await appender.append({"e": "three"})
+        entries = await _until_length(redis_server.url, 4, "s")
+        assert entries == ["zero", "one", "two", "three"]
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+def lost_replies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Put a text in the list: the uplink's next replies read once an entry holding it is
+    in the input stream (applied) are lost with the connection, once."""
+    needles: list[str] = []
+    read = resp.Connection.next_replies
+
+    async def next_replies(self: resp.Connection) -> list[resp.Reply]:
+        replies = await read(self)
+        if needles and needles[0] in _inputs_now(self):
+            del needles[0]
+            raise resp.RespUnavailable("the connection dropped before the reply")
+        return replies
+
+    monkeypatch.setattr(resp.Connection, "next_replies", next_replies)
+    yield needles
+
+
+def _inputs_now(conn: resp.Connection) -> str:
+    """The input stream's raw contents (a side door on the appender's own server)."""
+    port = conn.sock.getpeername()[1]
+    return command(port, "XRANGE", INPUTS, "-", "+").decode(errors="replace")
+
+
+async def test_entries_whose_replies_were_lost_are_sent_again_in_order(
+    redis_server: RedisServer, lost_replies: list[str]
+) -> None:
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        appender = Appender(bus, INPUTS)
+        await nursery.start(appender.run)
+        lost_replies.append("e2")
+        for n in range(5):
+            await appender.append({"e": f"e{n}"})
+        with trio.fail_after(5):
+            while lost_replies or appender._unconfirmed:  # noqa: ASYNC110 (Redis's replies)
+                await trio.sleep(0.01)
+        entries = await _stream(redis_server.url)
+        assert appender.resent >= 1
+        # Every entry's first copy in order; the copies sent again are whole, in order.
+        firsts = list(dict.fromkeys(entries))
+        assert firsts == [f"e{n}" for n in range(5)]
+        assert entries.count("e2") == 2
+        again = entries[len(firsts) :] if entries[: len(firsts)] == firsts else entries
+        assert again == sorted(again)
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_input_sent_again_on_a_new_connection_is_handled_once(
+    redis_server: RedisServer, lost_replies: list[str]
+) -> None:
+    """The pipelined uplink on a real Redis: the chat's reply is lost with its connection,
+    the edge sends it again (it is in the stream twice), and the core says it once."""
+    async with (
+        open_redis_bus(redis_server.url) as bus,
+        in_process_cluster(bus) as edges,  # type: ignore[arg-type]
+        connect(edges[0], "ann") as ann,
+        connect(edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        lost_replies.append("said once")
+        await ann.send(Chat(game_id=game_id, text="said once"))
+        for player in (ann, bob):
+            assert (await player.expect(ChatMessage)).text == "said once"
+        await in_inputs_twice(bus, "said once")  # type: ignore[arg-type]
+        await ann.send(Chat(game_id=game_id, text="and then this"))
+        for player in (ann, bob):
+            assert (await player.expect(ChatMessage)).text == "and then this"
+
+
+async def test_a_read_checks_no_idle_connection_and_survives_one_closed_while_idle(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read (``idempotent``) takes an idle connection without a ``select`` (a system call
+    on every read of every process); one the server closed while idle is found closed
+    before any reply and the read is made again on a new connection.  A write still
+    checks first: it is never sent twice."""
+    checks = 0
+    real_select = select.select
+
+    def counting_select(*args: object) -> object:
+        nonlocal checks
+        checks += 1
+        return real_select(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(select, "select", counting_select)
+    pool = RespPool("127.0.0.1", redis_server.port)
+    try:
+        await pool.execute([["XADD", "s", "*", "n", "1"]])
+        read = ["XREAD", "COUNT", 10, "STREAMS", "s", "0-0"]
+        for _ in range(5):
+            (reply,) = await pool.execute([read], idempotent=True)
+            assert isinstance(reply, list) and len(reply) == 1
+        assert checks == 0
+        command(redis_server.port, "CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
+        await trio.sleep(0.05)
+        (reply,) = await pool.execute([read], idempotent=True)
+        assert isinstance(reply, list) and len(reply) == 1
+        assert pool.opened == 2
+        await pool.execute([["XADD", "s", "*", "n", "2"]])
+        assert checks == 1
+    finally:
+        pool.close()
