@@ -106,6 +106,23 @@ class _LoadTestConnection(WebSocketConnection):
         # Runs in the reader task right after the read that completed the message.
         if event.message_finished and isinstance(self._stream, StampedStream):
             self.arrivals.append(self._stream.arrived_at)
+        if (
+            event.message_finished
+            and isinstance(event, TextMessage)
+            and not self._message_parts
+            and len(event.data) <= self._max_message_size
+        ):
+            # A whole text message in one event (every frame the server sends): queue it
+            # without trio-websocket's awaited ``send``, whose scheduler turn per frame the
+            # reader does not need when the queue has room.  A full queue, a message in
+            # parts or one over the limit take trio-websocket's own path.
+            try:
+                self._send_channel.send_nowait(event.data)
+                return
+            except trio.WouldBlock:
+                pass
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                return  # nobody reads any more: dropped, as trio-websocket does
         await super()._handle_message_event(event)
 
 
