@@ -7,14 +7,33 @@ peeked at.  Frames whose content matters (``game_state``, ``game_over``, ``error
 through ``protocol.codec.decode_server``, and through a small memo first: the server encodes
 one frame per event and sends the same text to both players or to every watcher, so the load
 tester decodes it once, not once per recipient.
+
+The frames of every move (``game_state``, and ``game_over`` once a game) are decoded by hand
+first (``decode_hot``): the same JSON parser, then each field's JSON type checked as the
+strict codec checks it (no extra or missing keys, an int is not a bool or a float, strings
+valid Unicode), without cattrs' generic structuring, which was most of the decoding's cost
+(issue 17: at 100 closed-loop games the load tester's CPU set the moves/s).  Anything it does
+not accept as exactly right goes to ``decode_server``, which decides, so a wrong frame is the
+same ``ProtocolError`` as before and the hand decode only ever has to be right about what it
+accepts (``tests/test_loadtest_frames.py`` compares both on generated frames).
 """
 
 from __future__ import annotations
 
-from typing import Final
+import json
+import math
+from typing import Any, Final, cast, get_args
 
 from protocol.codec import decode_server
-from protocol.messages import ServerMessage
+from protocol.messages import (
+    Cell,
+    Clocks,
+    GameOver,
+    GameOverReason,
+    GameResult,
+    GameState,
+    ServerMessage,
+)
 
 _TYPE_KEY: Final = '"type":"'
 _TYPE_START: Final = len(_TYPE_KEY)
@@ -36,6 +55,158 @@ def peek_type(text: str) -> str:
     return text[start:end] if end > 0 else ""
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_load_json: Final = json.JSONDecoder(parse_constant=_reject_constant).decode
+"""The strict codec's parser: ``NaN`` and ``Infinity`` are not JSON."""
+
+_STATE_KEYS: Final = frozenset({"type", "game_id", "board", "moves", "next", "last_move"})
+_STATE_OPTIONAL: Final = frozenset({"seconds_to_move", "clocks"})
+_OVER_KEYS: Final = frozenset({"type", "game_id", "result", "winner", "reason"})
+_CELL_KEYS: Final = frozenset({"row", "column"})
+_CLOCK_KEYS: Final = frozenset({"player1", "player2"})
+_RESULTS: Final[frozenset[str]] = frozenset(get_args(GameResult))
+_REASONS: Final[frozenset[str]] = frozenset(get_args(GameOverReason))
+
+
+class _NotHot(Exception):
+    """The frame is not one ``decode_hot`` accepts as exactly right: the strict codec decides."""
+
+
+def _text(value: object) -> str:
+    """A JSON string.  Only ASCII ones are accepted here (every name and row the load tester
+    meets): the codec's check for lone surrogates is then moot, and others go to it."""
+    if type(value) is not str or not value.isascii():
+        raise _NotHot
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _texts(values: object) -> list[str]:
+    if type(values) is not list:
+        raise _NotHot
+    for value in values:
+        if type(value) is not str or not value.isascii():
+            raise _NotHot
+    return values
+
+
+def _ints(values: object) -> list[int]:
+    if type(values) is not list:
+        raise _NotHot
+    for value in values:
+        if type(value) is not int:
+            raise _NotHot
+    return values
+
+
+def _int(value: object) -> int:
+    if type(value) is not int:
+        raise _NotHot
+    return value
+
+
+def _float(value: object) -> float:
+    if type(value) is float:
+        result = value
+    elif type(value) is int:
+        try:
+            result = float(value)
+        except OverflowError:
+            raise _NotHot from None
+    else:
+        raise _NotHot
+    if not math.isfinite(result):
+        raise _NotHot
+    return result
+
+
+def _keys(value: object, required: frozenset[str], optional: frozenset[str]) -> dict[str, Any]:
+    """``value`` as a JSON object with every required key and no key but the optional ones."""
+    if type(value) is not dict:
+        raise _NotHot
+    keys = value.keys()
+    if not required <= keys or not keys <= required | optional:
+        raise _NotHot
+    return value
+
+
+def _game_state(data: dict[str, Any]) -> GameState:
+    _keys(data, _STATE_KEYS, _STATE_OPTIONAL)
+    last = data["last_move"]
+    cell = None
+    if last is not None:
+        _keys(last, _CELL_KEYS, frozenset())
+        cell = Cell(row=_int(last["row"]), column=_int(last["column"]))
+    seconds = data.get("seconds_to_move")
+    clocks = data.get("clocks")
+    if clocks is not None:
+        _keys(clocks, _CLOCK_KEYS, frozenset())
+        clocks = Clocks(player1=_float(clocks["player1"]), player2=_float(clocks["player2"]))
+    return GameState(
+        game_id=_text(data["game_id"]),
+        board=_texts(data["board"]),
+        moves=_ints(data["moves"]),
+        next=_optional_text(data["next"]),
+        last_move=cell,
+        seconds_to_move=None if seconds is None else _float(seconds),
+        clocks=clocks,
+    )
+
+
+def _game_over(data: dict[str, Any]) -> GameOver:
+    _keys(data, _OVER_KEYS, frozenset({"line"}))
+    result, reason, line = data["result"], data["reason"], data.get("line")
+    if type(result) is not str or result not in _RESULTS:
+        raise _NotHot
+    if type(reason) is not str or reason not in _REASONS:
+        raise _NotHot
+    cells: list[tuple[int, int]] | None = None
+    if line is not None:
+        if type(line) is not list:
+            raise _NotHot
+        cells = []
+        for pair in line:
+            if type(pair) is not list or len(pair) != 2:
+                raise _NotHot
+            cells.append((_int(pair[0]), _int(pair[1])))
+    return GameOver(
+        game_id=_text(data["game_id"]),
+        result=cast(GameResult, result),
+        winner=_optional_text(data["winner"]),
+        reason=cast(GameOverReason, reason),
+        line=cells,
+    )
+
+
+def decode_hot(text: str) -> GameState | GameOver | None:
+    """``text`` decoded by hand if it is a ``game_state`` or ``game_over`` exactly as the
+    strict codec would decode it; None for anything else (module docstring).
+
+    Sound only as far as it accepts: None is never an error, the caller hands the frame to
+    ``decode_server``."""
+    try:
+        data = _load_json(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(data) is not dict:
+        return None
+    kind = data.get("type")
+    try:
+        if kind == "game_state":
+            return _game_state(data)
+        if kind == "game_over":
+            return _game_over(data)
+    except _NotHot:
+        return None
+    return None
+
+
 class FrameDecoder:
     """``decode_server`` with a bounded memo keyed by the frame's text.
 
@@ -53,7 +224,7 @@ class FrameDecoder:
     def decode(self, text: str) -> ServerMessage:
         message = self._memo.get(text)
         if message is None:
-            message = decode_server(text)
+            message = decode_hot(text) or decode_server(text)
             if len(self._memo) >= self._capacity:
                 self._memo.clear()
             self._memo[text] = message
