@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c4actors.loadtest.frames import FrameDecoder, decode_hot
+from c4actors.loadtest.frames import FrameDecoder, decode_hot, move_texts
 from protocol.codec import ProtocolError, decode_server, encode
-from protocol.messages import Cell, GameOver, GameState
+from protocol.messages import Cell, GameOver, GameState, Move
 
 names = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8)
 """Names as the load tester's are (ASCII); others come in as near misses."""
@@ -251,3 +251,8 @@ def test_the_move_frames_the_server_sends_are_decoded_by_hand(
 ) -> None:
     """The hot path is taken at all (else the property tests above would hold trivially)."""
     assert decode_hot(encode(message)) == message
+
+
+@given(st.text(max_size=12), st.integers(0, 6))
+def test_a_games_move_texts_are_the_encoded_moves(game_id: str, column: int) -> None:
+    assert move_texts(game_id)[column] == encode(Move(game_id=game_id, column=column))

@@ -24,7 +24,8 @@ import json
 import math
 from typing import Any, Final, cast, get_args
 
-from protocol.codec import decode_server
+from c4actors.rules import COLUMNS
+from protocol.codec import decode_server, encode
 from protocol.messages import (
     Cell,
     Clocks,
@@ -32,6 +33,7 @@ from protocol.messages import (
     GameOverReason,
     GameResult,
     GameState,
+    Move,
     ServerMessage,
 )
 
@@ -229,3 +231,13 @@ class FrameDecoder:
                 self._memo.clear()
             self._memo[text] = message
         return message
+
+
+def move_texts(game_id: str) -> tuple[str, ...]:
+    """The ``move`` frame of game ``game_id`` for each column, exactly as ``encode`` writes
+    it: one encode per game and player instead of one per move (the load tester sends a move
+    for every two frames it receives).  The column's digits are the only part that varies,
+    and ``"column":0`` occurs in the encoded frame only as its field (a quote inside the
+    game id is escaped)."""
+    head, tail = encode(Move(game_id=game_id, column=0)).rsplit('"column":0', 1)
+    return tuple(f'{head}"column":{column}{tail}' for column in range(COLUMNS))

@@ -43,7 +43,6 @@ from protocol.messages import (
     GameState,
     Invitation,
     InvitationSent,
-    Move,
     Quit,
     ServerMessage,
     TimeControl,
@@ -52,7 +51,7 @@ from protocol.messages import (
 from .connection import Client, connect
 from .failures import unexpected
 from .figures import GamesFigures, SlowMove, rate
-from .frames import peek_type
+from .frames import move_texts, peek_type
 from .loadrun import LoadRun
 from .metrics import InFlight
 from .pacing import MovePace
@@ -291,6 +290,7 @@ class _Player:
         decode = run.decoder.decode
         sent_at = 0.0
         awaited = -1  # length of ``moves`` in the state that answers our move
+        moves = move_texts(referee.game_id)
         while True:
             text = await client.receive()
             received_at = client.received_at
@@ -319,7 +319,7 @@ class _Player:
                         await client.send(Quit(game_id=referee.game_id))
                     else:
                         awaited = len(message.moves) + 1
-                        await client.send(Move(game_id=referee.game_id, column=column))
+                        await client.send_text(moves[column])
                         sent_at = self.pair.last_move_sent = client.sent_at
             elif isinstance(message, GameOver):
                 pair = self.pair
