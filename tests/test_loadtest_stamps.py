@@ -122,3 +122,36 @@ async def test_the_stream_stamps_the_kernels_receive_time_and_this_tasks_writes(
             await stream.send_all(b"third")
             assert mine.at <= before + LATE
             assert await peer.receive_some() == b"secondthird"
+
+
+async def test_the_streams_own_calls_keep_every_byte_and_report_closing() -> None:
+    """Its direct writes and reads (for the tester's CPU): a write larger than the kernel
+    takes at once still arrives whole and in order, after the part the kernel did take;
+    the peer's close reads as EOF, and using the stream after its own close is an error."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with listeners[0], await trio.open_tcp_stream("127.0.0.1", port) as plain:
+        peer = await listeners[0].accept()
+        stream = StampedStream(plain)
+        big = bytes(range(256)) * 40_000  # 10 MB: more than loopback buffers hold
+
+        async def read_all(task_status: trio.TaskStatus[None]) -> None:
+            task_status.started()
+            received = bytearray()
+            while len(received) < len(big) + 4:
+                received += await peer.receive_some()
+            assert bytes(received) == big + b"tail"
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(read_all)
+            await stream.send_all(big)
+            await stream.send_all(b"tail")
+        await peer.send_all(b"back")
+        assert await stream.receive_some() == b"back"
+        await peer.aclose()
+        assert await stream.receive_some() == b""
+        await stream.aclose()
+        with pytest.raises(trio.ClosedResourceError):
+            await stream.receive_some()
+        with pytest.raises(trio.ClosedResourceError):
+            await stream.send_all(b"x")
