@@ -52,11 +52,13 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 
 import attrs
 import trio
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 DEFAULT_MOVE_BUDGET: Final = 0.005
 """5 ms: the issue's bound on a loop step; ten hops of that fit the 250 ms start target."""
@@ -133,17 +135,32 @@ class MoveGate(trio.abc.Instrument):
         self._budget = TurnBudget(budget)
         self._clock = clock
         self._waiting: collections.deque[trio.Event] = collections.deque()
-        self.waited = 0
-        """Moves that waited for a later turn (for tests and the curious)."""
+        self.counts = GateCounts()
+        """What the gate did (``c4_move_gate_*`` on ``/metrics``, ``GateCollector``)."""
         self.lobby_work: Callable[[], bool] = _always
         """Asked at each turn's start: whether lobby work waits (then the turn holds moves).
         The lobby sets it (``LobbyActor.work_waiting``); until then every turn holds them."""
 
+    @property
+    def waited(self) -> int:
+        """Moves that waited for a later turn (for tests and the curious)."""
+        return self.counts.held
+
+    @property
+    def line(self) -> int:
+        """Moves waiting in line now."""
+        return len(self._waiting)
+
     def after_io_wait(self, timeout: float) -> None:
-        budget = self._budget
+        budget, counts = self._budget, self.counts
         waiting = len(self._waiting)
         budget.new_turn(self._clock(), waiting=waiting, lobby_work=self.lobby_work())
-        for _ in range(budget.to_wake(len(self._waiting))):
+        counts.turns += 1
+        if budget.engaged:
+            counts.engaged_turns += 1
+        wake = budget.to_wake(waiting)
+        counts.woken += wake
+        for _ in range(wake):
             self._waiting.popleft().set()
 
     async def admit(self) -> None:
@@ -160,7 +177,7 @@ class MoveGate(trio.abc.Instrument):
 
     async def wait_turn(self) -> None:
         """Wait, in order, for a later turn with budget left (after ``admits_now`` said no)."""
-        self.waited += 1
+        self.counts.held += 1
         turn = trio.Event()
         self._waiting.append(turn)
         while True:
@@ -172,5 +189,51 @@ class MoveGate(trio.abc.Instrument):
                 raise
             if self._budget.admits(self._clock()):
                 return
+            self.counts.held_again += 1
             turn = trio.Event()
             self._waiting.appendleft(turn)  # woken into a spent turn: first in line still
+
+
+@attrs.define
+class GateCounts:
+    """Counters of what the gate did since the server started: per move, held and woken
+    moves are what the gate costs (each hold is one more task step, each wake one more)."""
+
+    turns: int = 0
+    """Scheduler turns seen (``after_io_wait``)."""
+    engaged_turns: int = 0
+    """Turns that held moves past their budget (``TurnBudget.engaged``)."""
+    held: int = 0
+    """Moves that waited in line for a later turn."""
+    woken: int = 0
+    """Wake-ups given to moves in line."""
+    held_again: int = 0
+    """Woken moves that found their turn's budget spent and went back to the line's head."""
+
+
+class GateCollector(Collector):
+    """The gate's counters and its line on ``/metrics`` (``c4_move_gate_*``): an operator
+    sees whether, and how much, moves are held, and the benchmarks divide by moves."""
+
+    def __init__(self, gate: MoveGate) -> None:
+        self._gate = gate
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        gate, counts = self._gate, self._gate.counts
+        for name, text, value in (
+            ("turns", "Scheduler turns the move gate saw", counts.turns),
+            (
+                "engaged_turns",
+                "Turns in which the move gate held moves past its budget",
+                counts.engaged_turns,
+            ),
+            ("held_moves", "Moves the gate held for a later turn", counts.held),
+            ("wakeups", "Wake-ups the gate gave to moves in line", counts.woken),
+            (
+                "held_again",
+                "Woken moves that found the turn's budget spent and waited again",
+                counts.held_again,
+            ),
+        ):
+            yield CounterMetricFamily(f"c4_move_gate_{name}", text, value=value)
+        yield GaugeMetricFamily("c4_move_gate_line", "Moves waiting in the gate's line", gate.line)

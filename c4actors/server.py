@@ -45,7 +45,7 @@ from c4actors.lobby_state import (
 )
 from c4actors.loop_monitor import LoopMonitor
 from c4actors.metrics import Metrics
-from c4actors.move_gate import DEFAULT_MOVE_BUDGET, MoveGate
+from c4actors.move_gate import DEFAULT_MOVE_BUDGET, GateCollector, MoveGate
 from c4actors.sessions import SessionSigner, load_secret
 from c4actors.spectators import DEFAULT_MAX_SPECTATORS, DEFAULT_MAX_WATCHING
 from c4actors.store import Store, open_store
@@ -269,6 +269,8 @@ async def _serve_with(
     # its instrument would only cost each of the edge's scheduler turns.
     gated = settings.move_budget > 0 and backend is None
     move_gate = MoveGate(settings.move_budget) if gated else None
+    if move_gate is not None:
+        metrics.registry.register(GateCollector(move_gate))
     lobby_actor = (
         backend
         if backend is not None
