@@ -31,6 +31,7 @@ from c4actors.actors.mailbox import Mailbox, Outgoing
 from c4actors.live_games import GameMoved
 from c4actors.lobby_state import Connected, Request
 from c4actors.metrics import Metrics
+from c4actors.move_gate import MoveGate
 from c4actors.store.sqlite import SQLiteStore
 from c4actors.websocket_direct import DirectWriter, Written
 from c4actors.websocket_frames import PreparedFrame
@@ -367,6 +368,34 @@ async def test_the_move_gate_is_told_of_lobby_work_but_not_of_move_counts(
         await trio.testing.wait_all_tasks_blocked()
         assert (await cat.frame("error"))["code"] == "not_available"
         assert not lobby.work_waiting()
+
+
+async def test_the_lobbys_own_steps_do_not_spend_the_move_gates_budget(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start burst (issue 17): the lobby's steps (64 challenges and accepts, about 8 ms)
+    spent the gate's budget alone and held the few first moves turn after turn.  The gate is
+    not installed here: its turn is started by hand, its clock moved by the lobby's work."""
+    now = [0.0]
+    gate = MoveGate(0.005, clock=lambda: now[0])
+    async with running_lobby(tick=0.05, move_gate=gate) as lobby:
+        await join(lobby, 1, "ann")
+        await join(lobby, 2, "bob")
+        await trio.testing.wait_all_tasks_blocked()
+        dispatch = lobby._dispatch
+
+        def slow_dispatch(item: Any) -> None:
+            now[0] += 0.008
+            dispatch(item)
+
+        monkeypatch.setattr(lobby, "_dispatch", slow_dispatch)
+        lobby.inbox_send.send_nowait(Request(1, Challenge(opponent="bob"), trio.current_time()))
+        gate.after_io_wait(0.0)  # a turn with lobby work: the gate holds moves past 5 ms
+        await trio.testing.wait_all_tasks_blocked()
+        now[0] += 0.002
+        assert gate.admits_now(), "8 ms of the lobby's own and 2 of the moves': within budget"
+        now[0] += 0.004
+        assert not gate.admits_now(), "6 ms of the moves': spent"
 
 
 class LoggingWriter(DirectWriter):

@@ -15,10 +15,18 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
 
 from c4actors import server as server_module
 from c4actors.actors.user import ConnectionSettings
-from c4actors.move_gate import LONG_LINE, SHORT_LINE, MoveGate, TurnBudget
+from c4actors.move_gate import (
+    LONG_LINE,
+    SHORT_LINE,
+    GateCollector,
+    MoveGate,
+    TurnBudget,
+)
 from c4actors.web import WebSettings
 from protocol import (
     Accept,
@@ -53,13 +61,127 @@ def test_a_move_never_overtakes_one_waiting() -> None:
 
 
 def test_a_turn_wakes_as_many_as_the_last_started_and_never_none() -> None:
+    """A line (neither short nor long) after a turn whose budget was spent keeps that turn's
+    pace.  (Issue 17: before, any line did, and a line of under 16 now goes whole, so the
+    line here is ``SHORT_LINE`` long and the turn's budget spent: same figures asserted.)"""
     budget = TurnBudget(0.005)
-    budget.new_turn(0.0)
+    budget.new_turn(0.0, waiting=SHORT_LINE)
     assert budget.to_wake(10) == 1, "nothing started yet: the line still moves"
     for _ in range(3):
         budget.admits(0.0)
-    budget.new_turn(1.0)
+    assert not budget.admits(0.006), "the budget is spent"
+    budget.new_turn(1.0, waiting=SHORT_LINE)
     assert (budget.to_wake(10), budget.to_wake(2), budget.to_wake(0)) == (3, 2, 0)
+
+
+def test_a_long_line_moves_at_half_the_last_pace_down_to_one() -> None:
+    """Saturation (500 and 1,000 closed-loop games, issue 17): the moves in flight must
+    queue in the gate's line, where the lobby's requests pass them."""
+    budget = TurnBudget(0.005)
+    budget.new_turn(0.0, waiting=SHORT_LINE)
+    for _ in range(8):
+        budget.admits(0.0)
+    paces = []
+    for turn in range(1, 6):
+        budget.new_turn(float(turn), waiting=LONG_LINE)
+        paces.append(budget.to_wake(LONG_LINE))
+        for _ in range(paces[-1]):
+            assert budget.admits(float(turn))
+    assert paces == [4, 2, 1, 1, 1]
+
+
+def test_a_short_line_is_woken_whole() -> None:
+    budget = TurnBudget(0.005)
+    budget.new_turn(0.0)
+    budget.admits(0.0)
+    budget.new_turn(1.0, waiting=SHORT_LINE - 1)
+    assert budget.engaged and budget.to_wake(SHORT_LINE - 1) == SHORT_LINE - 1
+    budget.new_turn(2.0, waiting=SHORT_LINE)
+    assert budget.to_wake(SHORT_LINE) < SHORT_LINE, "not short: paced"
+
+
+def test_the_lobbys_own_time_does_not_spend_the_moves_budget() -> None:
+    """The start burst (issue 17): the lobby's own steps (64 challenges and accepts, about
+    8 ms) spent every turn's budget, and a held first move started only in a turn where it
+    ran before them (up to 66 ms)."""
+    budget = TurnBudget(0.005)
+    budget.new_turn(1.0)
+    budget.exclude(0.008)  # a lobby step from 1.000 to 1.008
+    assert budget.admits(1.012), "4 ms of the moves' own: within the budget"
+    assert not budget.admits(1.0135)
+
+
+def test_a_line_that_is_not_long_moves_twice_as_fast_while_turns_have_room() -> None:
+    """100 closed-loop games (issue 17): the pace was the count the last turn started, and
+    only woken moves start while a line exists, so it could only fall: one move a turn, and
+    every move in line."""
+    budget = TurnBudget(0.005)
+    budget.new_turn(0.0, waiting=SHORT_LINE)
+    assert budget.to_wake(40) == 1
+    budget.admits(0.0)
+    for turn in range(1, 5):
+        budget.new_turn(
+            float(turn),
+            waiting=40,
+        )
+        wake = budget.to_wake(40)
+        assert wake == 2**turn, f"turn {turn}: the pace doubles"
+        for _ in range(wake):
+            assert budget.admits(float(turn))
+    budget.new_turn(
+        5.0,
+        waiting=40,
+    )
+    assert budget.to_wake(40) == 32
+    budget.admits(5.0)
+    assert not budget.admits(5.006), "this turn's budget is spent"
+    budget.new_turn(
+        6.0,
+        waiting=40,
+    )
+    assert budget.to_wake(40) == 1, "a full turn: its own pace, no more"
+
+
+def test_a_hundred_game_closed_loop_never_makes_a_long_line() -> None:
+    """100 closed-loop games have at most 100 moves in flight, and with a ``LONG_LINE`` of
+    64 they made a long line by themselves while the lobby answered in under 10 ms."""
+    assert LONG_LINE > 100
+    budget = TurnBudget(0.005)
+    budget.new_turn(0.0, waiting=100, lobby_work=False)
+    assert not budget.long_line and not budget.engaged
+
+
+@given(
+    turns=st.lists(
+        st.tuples(
+            st.integers(0, 300),
+            st.booleans(),
+            st.floats(0.0, 0.01),
+            st.lists(st.floats(0.0, 0.02), max_size=40),
+        ),
+        max_size=30,
+    )
+)
+def test_the_budget_always_moves_a_line_and_holds_only_past_it_or_behind_it(
+    turns: list[tuple[int, bool, float, list[float]]],
+) -> None:
+    budget = TurnBudget(0.005)
+    for number, (waiting, lobby_work, lobby_step, offsets) in enumerate(turns):
+        budget.new_turn(float(number), waiting=waiting, lobby_work=lobby_work)
+        wake = budget.to_wake(waiting)
+        assert (1 if waiting else 0) <= wake <= waiting
+        if not budget.engaged or waiting < SHORT_LINE:
+            assert wake == waiting
+        budget.exclude(lobby_step)
+        for index, offset in enumerate(sorted(offsets)):
+            behind = 0 if index < wake else 1  # woken, or a new move behind the line
+            now = number + lobby_step + offset
+            admitted = budget.admits(now, waiting=behind)
+            if not budget.engaged:
+                assert admitted, "a turn that holds nothing"
+            else:
+                moves_time = now - (number + lobby_step)
+                assert admitted == (moves_time < 0.005 and not behind)
 
 
 def test_a_turn_with_no_lobby_work_holds_no_move_and_wakes_the_whole_line() -> None:
@@ -71,7 +193,8 @@ def test_a_turn_with_no_lobby_work_holds_no_move_and_wakes_the_whole_line() -> N
     assert budget.admits(1.5, waiting=50), "past the budget, behind a line: still admitted"
     assert budget.to_wake(50) == 50, "not the 2 the last turn started"
     budget.new_turn(2.0, waiting=50)
-    assert not budget.admits(2.5) and budget.to_wake(50) == 1
+    assert not budget.admits(2.5), "lobby work: held past the budget"
+    assert budget.to_wake(50) == 2, "paced (twice the 1 the last turn started), not whole"
 
 
 def test_a_long_line_holds_moves_with_no_lobby_work_until_it_is_short_again() -> None:
@@ -82,7 +205,7 @@ def test_a_long_line_holds_moves_with_no_lobby_work_until_it_is_short_again() ->
         budget.admits(0.0)
     budget.new_turn(1.0, waiting=LONG_LINE, lobby_work=False)
     assert not budget.admits(1.5), "past the budget: held"
-    assert budget.to_wake(LONG_LINE) == 3
+    assert budget.to_wake(LONG_LINE) == 1, "paced: half the 3 the last turn started"
     budget.new_turn(2.0, waiting=SHORT_LINE, lobby_work=False)
     assert budget.engaged, "long until it is short again"
     budget.new_turn(3.0, waiting=SHORT_LINE - 1, lobby_work=False)
@@ -110,7 +233,10 @@ class ManualClock:
 async def test_late_moves_wait_for_later_turns_in_order(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """Turns are started by hand here (``after_io_wait``, as Trio calls it once per turn)."""
+    """Turns are started by hand here (``after_io_wait``, as Trio calls it once per turn).
+    A long line (saturation) moves one a turn here, in order.  (Issue 17: this used a line
+    of 4, which now goes whole in the next turn, ``test_a_short_line_goes_in_the_next_turn``;
+    the order is asserted over a long line.)"""
     clock = ManualClock()
     gate = MoveGate(0.005, clock=clock)
     gate.after_io_wait(0.0)
@@ -125,14 +251,52 @@ async def test_late_moves_wait_for_later_turns_in_order(
         clock.now += 1.0  # each move spends a whole budget
 
     async with trio.open_nursery() as nursery:
+        for number in range(LONG_LINE):
+            nursery.start_soon(move, number)
+            await trio.testing.wait_all_tasks_blocked()
+        assert order == [] and gate.waited == LONG_LINE
+        paced = LONG_LINE - SHORT_LINE + 1  # long until it is under SHORT_LINE
+        for turn in range(paced):
+            gate.after_io_wait(0.0)  # wakes one: half the last turn's one, at least one
+            await trio.testing.wait_all_tasks_blocked()
+            assert order == list(range(turn + 1))
+        while len(order) < LONG_LINE:  # short now: woken whole, one fits a turn
+            before = len(order)
+            gate.after_io_wait(0.0)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(order) == before + 1
+        assert sorted(order[paced:]) == list(range(paced, LONG_LINE))
+        assert gate.counts.held == LONG_LINE
+
+
+async def test_a_short_line_goes_in_the_next_turn(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Moves held in a long turn all start in the next, not one a turn (the start burst,
+    issue 17: the line took the count the last turn started, one or two)."""
+    clock = ManualClock()
+    gate = MoveGate(0.005, clock=clock)
+    gate.after_io_wait(0.0)
+    clock.now = 1.0  # the turn's budget is spent
+    started: list[int] = []
+
+    async def move(number: int) -> None:
+        await gate.admit()
+        started.append(number)
+        clock.now += 0.001  # all four fit in a budget
+
+    async with trio.open_nursery() as nursery:
         for number in range(4):
             nursery.start_soon(move, number)
             await trio.testing.wait_all_tasks_blocked()
-        assert order == [] and gate.waited == 4
-        for turn in range(4):
-            gate.after_io_wait(0.0)  # wakes one: the last turn started one
-            await trio.testing.wait_all_tasks_blocked()
-            assert order == list(range(turn + 1))
+        assert started == [] and gate.waited == 4
+        gate.after_io_wait(0.0)
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(started) == [0, 1, 2, 3]
+    assert gate.counts.held_again == 0 and gate.line == 0
+    metrics = {m.name: m.samples[0].value for m in GateCollector(gate).collect()}
+    assert metrics["c4_move_gate_held_moves"] == 4 and metrics["c4_move_gate_wakeups"] == 4
+    assert metrics["c4_move_gate_turns"] == 2 and metrics["c4_move_gate_line"] == 0
 
 
 async def test_a_line_left_by_a_long_turn_goes_at_once_when_no_lobby_work_waits(

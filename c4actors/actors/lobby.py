@@ -26,6 +26,7 @@ import collections
 import contextlib
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
@@ -324,6 +325,9 @@ class LobbyActor:
         self.store = store
         self.move_gate = move_gate
         """Given to every game: its moves wait their turn at saturation (``move_gate``)."""
+        self._own_step: Callable[[], contextlib.AbstractContextManager[None]] = (
+            contextlib.nullcontext if move_gate is None else move_gate.lobby_step
+        )
         if move_gate is not None:
             move_gate.lobby_work = self.work_waiting
         self.compute = compute
@@ -422,16 +426,17 @@ class LobbyActor:
                         item = await self._inbox.receive()
             except trio.EndOfChannel:
                 return
-            self._handle(item)
-            # Whatever else is already queued, up to a batch, in the same step (LOBBY_BATCH).
-            for _ in range(LOBBY_BATCH - 1):
-                try:
-                    item = self._inbox.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                except trio.EndOfChannel:
-                    return
+            with self._own_step():  # not the moves' time (``MoveGate.lobby_step``)
                 self._handle(item)
+                # Whatever else is already queued, up to a batch, in the same step (LOBBY_BATCH).
+                for _ in range(LOBBY_BATCH - 1):
+                    try:
+                        item = self._inbox.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    except trio.EndOfChannel:
+                        return
+                    self._handle(item)
             due = self._buffer.due
             if due is not None and due <= trio.current_time():
                 await self._flush()
