@@ -179,3 +179,24 @@ async def test_a_read_checks_no_idle_connection_and_survives_one_closed_while_id
         assert checks == 1
     finally:
         pool.close()
+
+
+async def test_no_reply_within_the_timeout_sends_the_entries_again_on_a_new_connection(
+    redis_server: RedisServer,
+) -> None:
+    """A Redis that stops answering the appends (writes paused past the appender's
+    timeout): the connection is given up and the entries go again on a new one, first
+    copies in order.  (The first connection's ``resent`` counts ``zero``, appended before
+    it was open.)"""
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        appender = Appender(bus, "s", timeout=0.3)
+        await nursery.start(appender.run)
+        await appender.append({"e": "zero"})
+        await _until_length(redis_server.url, 1, "s")
+        command(redis_server.port, "CLIENT", "PAUSE", "1000", "WRITE")
+        for text in ("one", "two"):
+            await appender.append({"e": text})
+        entries = await _until_length(redis_server.url, 3, "s")
+        assert list(dict.fromkeys(entries)) == ["zero", "one", "two"]
+        assert appender.resent >= 3, "zero once, then one and two on a new connection"
+        nursery.cancel_scope.cancel()

@@ -170,27 +170,29 @@ class Appender:
         raise resp.RespUnavailable(f"no answer within {self.timeout:g} s")
 
     async def _confirm(self, conn: resp.Connection) -> None:
-        """Confirm entries as their replies come, until the connection fails."""
+        """Confirm entries as their replies come, until the connection fails.  One cancel
+        scope for the connection's life, its deadline moved as replies come (a scope made
+        per reply cost about 4 us, for every XADD of every edge)."""
         unconfirmed = self._unconfirmed
-        while True:
-            now = trio.current_time()
-            with trio.CancelScope(
-                deadline=now + self.timeout if unconfirmed else math.inf
-            ) as scope:
-                self._waiting = scope
+        with trio.CancelScope() as scope:
+            self._waiting = scope
+            if unconfirmed:
+                scope.deadline = trio.current_time() + self.timeout
+            while True:
                 replies = await conn.next_replies()
-            if scope.cancelled_caught:
-                raise resp.RespUnavailable(f"no reply within {self.timeout:g} s")
-            for reply in replies:
-                if isinstance(reply, resp.RespError):
-                    if reply.not_ready:
-                        raise resp.RespUnavailable(reply.message)
-                    raise RuntimeError(f"redis refused an append to {self.stream}: {reply}")
-                if not unconfirmed:
-                    raise resp.RespUnavailable(f"a reply with no entry sent: {reply!r}")
-                unconfirmed.popleft()
-            if len(unconfirmed) < self.window:
-                self._room.set()
+                for reply in replies:
+                    if isinstance(reply, resp.RespError):
+                        if reply.not_ready:
+                            raise resp.RespUnavailable(reply.message)
+                        raise RuntimeError(f"redis refused an append to {self.stream}: {reply}")
+                    if not unconfirmed:
+                        raise resp.RespUnavailable(f"a reply with no entry sent: {reply!r}")
+                    unconfirmed.popleft()
+                # No reply owed: no deadline (``append`` sets one with the next entry).
+                scope.deadline = trio.current_time() + self.timeout if unconfirmed else math.inf
+                if len(unconfirmed) < self.window:
+                    self._room.set()
+        raise resp.RespUnavailable(f"no reply within {self.timeout:g} s")
 
     def _drop(self, conn: resp.Connection) -> None:
         conn.close()
