@@ -7,6 +7,7 @@ Each test starts its own Redis, a core, its standby and two edges
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -121,9 +122,19 @@ async def test_the_standby_carries_on_a_timed_game_at_the_exact_position(
     extra = ["--min-base-seconds", "1", "--grace", "60"]
     async with with_standby(redis_server.url, tmp_path / "c4.sqlite3", extra) as (cluster, standby):
         edge_a, edge_b = cluster.edges
-        async with connect(address(edge_a), "ann") as ann, connect(address(edge_b), "bob") as bob:
+        async with (
+            connect(address(edge_a), "ann") as ann,
+            connect(address(edge_b), "bob") as bob,
+            open_redis_bus(redis_server.url) as bus,
+        ):
             game_id = await start_timed(bob, ann, TimeControl(base_seconds=BASE_SECONDS))
             await moves(ann, bob, game_id, range(3))  # bob's clock runs now
+            # What the standby reads: the game as written whole at its start, and the
+            # three moves since as its delta (the moves were committed before their frames
+            # went out).
+            state = await bus.read_hash("c4:state")
+            assert json.loads(state[f"game:{game_id}"])["board"] == []
+            assert state[f"moves:{game_id}"].startswith(f'[0,"{"".join(map(str, WIN[:3]))}",')
             os.kill(cluster.core.pid, signal.SIGKILL)
             cluster.core.wait()
             # Bob moves during the outage: his edge holds the move, and the standby plays
