@@ -19,7 +19,17 @@ from hypothesis import strategies as st
 
 from c4actors.loadtest.frames import FrameDecoder, decode_hot, move_texts
 from protocol.codec import ProtocolError, decode_server, encode
-from protocol.messages import Cell, GameOver, GameState, Move
+from protocol.messages import (
+    Cell,
+    Colors,
+    GameOver,
+    GameStarted,
+    GameState,
+    Invitation,
+    InvitationSent,
+    Move,
+    ServerMessage,
+)
 
 names = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8)
 """Names as the load tester's are (ASCII); others come in as near misses."""
@@ -109,6 +119,35 @@ def paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+@st.composite
+def game_starts(draw: st.DrawFn) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "game_started",
+        "game_id": draw(names),
+        "player1": draw(names),
+        "player2": draw(names),
+        "colors": {"player1": draw(names), "player2": draw(names)},
+        "you": draw(st.sampled_from([1, 2])),
+    }
+    for key, value in [
+        ("rematch_of", st.none() | names),
+        ("time_control", st.none() | st.just({"base_seconds": 60, "increment_seconds": 1})),
+        ("computer", st.none() | st.just("casual")),
+    ]:
+        if draw(st.booleans()):
+            frame[key] = draw(value)
+    return frame
+
+
+@st.composite
+def invitations(draw: st.DrawFn) -> dict[str, Any]:
+    key, kind = draw(st.sampled_from([("from", "invitation"), ("to", "invitation_sent")]))
+    frame: dict[str, Any] = {"type": kind, key: draw(names)}
+    if draw(st.booleans()):
+        frame["time_control"] = draw(st.none() | st.just({"base_seconds": 60}))
+    return frame
+
+
 def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     if not path:
         return new
@@ -120,7 +159,7 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 
 @st.composite
 def frames(draw: st.DrawFn) -> str:
-    frame = draw(game_states() | game_overs())
+    frame = draw(game_states() | game_overs() | game_starts() | invitations())
     how = draw(
         st.sampled_from(["valid", *["replace"] * 6, "remove", "add", "retag", "cut", "other"])
     )
@@ -133,7 +172,11 @@ def frames(draw: st.DrawFn) -> str:
     elif how == "add":
         frame[draw(names)] = draw(json_values)
     elif how == "retag":
-        frame["type"] = draw(st.sampled_from(["game_over", "game_state", "welcome", "x"]))
+        frame["type"] = draw(
+            st.sampled_from(
+                ["game_over", "game_state", "game_started", "invitation", "invitation_sent", "x"]
+            )
+        )
     text = dumps(frame)
     if how == "cut":
         text = text[: draw(st.integers(0, len(text) - 1))]
@@ -202,6 +245,17 @@ EXAMPLES: list[dict[str, Any]] = [
         "line": [[5, 0], [5, 1], [5, 2], [5, 3]],
     },
     {"type": "game_over", "game_id": "g7", "result": "draw", "winner": None, "reason": "aborted"},
+    {
+        "type": "game_started",
+        "game_id": "g7",
+        "player1": "ann",
+        "player2": "bob",
+        "colors": {"player1": "#ff0000", "player2": "#0000ff"},
+        "you": 2,
+        "rematch_of": "g6",
+    },
+    {"type": "invitation", "from": "ann", "time_control": None},
+    {"type": "invitation_sent", "to": "bob"},
 ]
 
 
@@ -227,6 +281,15 @@ def test_every_node_of_a_move_frame_replaced_by_every_near_miss(frame: dict[str,
 @pytest.mark.parametrize(
     "message",
     [
+        GameStarted(
+            game_id="g7",
+            player1="ann",
+            player2="bob",
+            colors=Colors(player1="#ff0000", player2="#0000ff"),
+            you=1,
+        ),
+        Invitation(from_="ann"),
+        InvitationSent(to="bob"),
         GameState(
             game_id="g7",
             board=["......."] * 5 + ["...1..."],
@@ -246,9 +309,7 @@ def test_every_node_of_a_move_frame_replaced_by_every_near_miss(frame: dict[str,
         ),
     ],
 )
-def test_the_move_frames_the_server_sends_are_decoded_by_hand(
-    message: GameState | GameOver,
-) -> None:
+def test_the_game_frames_the_server_sends_are_decoded_by_hand(message: ServerMessage) -> None:
     """The hot path is taken at all (else the property tests above would hold trivially)."""
     assert decode_hot(encode(message)) == message
 

@@ -8,8 +8,9 @@ through ``protocol.codec.decode_server``, and through a small memo first: the se
 one frame per event and sends the same text to both players or to every watcher, so the load
 tester decodes it once, not once per recipient.
 
-The frames of every move (``game_state``, and ``game_over`` once a game) are decoded by hand
-first (``decode_hot``): the same JSON parser, then each field's JSON type checked as the
+The frames of every move (``game_state``), and those of every game (``game_over``,
+``game_started``, ``invitation`` and ``invitation_sent``, without a time control), are decoded
+by hand first (``decode_hot``): the same JSON parser, then each field's JSON type checked as the
 strict codec checks it (no extra or missing keys, an int is not a bool or a float, strings
 valid Unicode), without cattrs' generic structuring, which was most of the decoding's cost
 (issue 17: at 100 closed-loop games the load tester's CPU set the moves/s).  Anything it does
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any, Final, cast, get_args
 
 from c4actors.rules import COLUMNS
@@ -29,11 +31,16 @@ from protocol.codec import decode_server, encode
 from protocol.messages import (
     Cell,
     Clocks,
+    Colors,
     GameOver,
     GameOverReason,
     GameResult,
+    GameStarted,
     GameState,
+    Invitation,
+    InvitationSent,
     Move,
+    PlayerNumber,
     ServerMessage,
 )
 
@@ -67,6 +74,8 @@ _load_json: Final = json.JSONDecoder(parse_constant=_reject_constant).decode
 _STATE_KEYS: Final = frozenset({"type", "game_id", "board", "moves", "next", "last_move"})
 _STATE_OPTIONAL: Final = frozenset({"seconds_to_move", "clocks"})
 _OVER_KEYS: Final = frozenset({"type", "game_id", "result", "winner", "reason"})
+_STARTED_KEYS: Final = frozenset({"type", "game_id", "player1", "player2", "colors", "you"})
+_STARTED_OPTIONAL: Final = frozenset({"time_control", "rematch_of", "computer"})
 _CELL_KEYS: Final = frozenset({"row", "column"})
 _CLOCK_KEYS: Final = frozenset({"player1", "player2"})
 _RESULTS: Final[frozenset[str]] = frozenset(get_args(GameResult))
@@ -186,9 +195,53 @@ def _game_over(data: dict[str, Any]) -> GameOver:
     )
 
 
-def decode_hot(text: str) -> GameState | GameOver | None:
-    """``text`` decoded by hand if it is a ``game_state`` or ``game_over`` exactly as the
-    strict codec would decode it; None for anything else (module docstring).
+def _game_started(data: dict[str, Any]) -> GameStarted:
+    _keys(data, _STARTED_KEYS, _STARTED_OPTIONAL)
+    if data.get("time_control") is not None or data.get("computer") is not None:
+        raise _NotHot  # not a game between two load-tester players: the codec decides
+    colors = _keys(data["colors"], _CLOCK_KEYS, frozenset())
+    you = data["you"]
+    if type(you) is not int or you not in (1, 2):
+        raise _NotHot
+    return GameStarted(
+        game_id=_text(data["game_id"]),
+        player1=_text(data["player1"]),
+        player2=_text(data["player2"]),
+        colors=Colors(player1=_text(colors["player1"]), player2=_text(colors["player2"])),
+        you=cast(PlayerNumber, you),
+        rematch_of=_optional_text(data.get("rematch_of")),
+    )
+
+
+def _invitation(data: dict[str, Any]) -> Invitation:
+    _keys(data, _FROM_KEYS, _TIME_CONTROL)
+    if data.get("time_control") is not None:
+        raise _NotHot
+    return Invitation(from_=_text(data["from"]))
+
+
+def _invitation_sent(data: dict[str, Any]) -> InvitationSent:
+    _keys(data, _TO_KEYS, _TIME_CONTROL)
+    if data.get("time_control") is not None:
+        raise _NotHot
+    return InvitationSent(to=_text(data["to"]))
+
+
+_FROM_KEYS: Final = frozenset({"type", "from"})
+_TO_KEYS: Final = frozenset({"type", "to"})
+_TIME_CONTROL: Final = frozenset({"time_control"})
+_HOT: Final[dict[str, Callable[[dict[str, Any]], ServerMessage]]] = {
+    "game_state": _game_state,
+    "game_over": _game_over,
+    "game_started": _game_started,
+    "invitation": _invitation,
+    "invitation_sent": _invitation_sent,
+}
+
+
+def decode_hot(text: str) -> ServerMessage | None:
+    """``text`` decoded by hand if it is one of the frames of a game (module docstring)
+    exactly as the strict codec would decode it; None for anything else.
 
     Sound only as far as it accepts: None is never an error, the caller hands the frame to
     ``decode_server``."""
@@ -199,14 +252,13 @@ def decode_hot(text: str) -> GameState | GameOver | None:
     if type(data) is not dict:
         return None
     kind = data.get("type")
+    decode = _HOT.get(kind) if type(kind) is str else None
+    if decode is None:
+        return None
     try:
-        if kind == "game_state":
-            return _game_state(data)
-        if kind == "game_over":
-            return _game_over(data)
+        return decode(data)
     except _NotHot:
         return None
-    return None
 
 
 class FrameDecoder:
