@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import attrs
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -33,6 +34,7 @@ from protocol import (
     Challenge,
     Error,
     GameStarted,
+    GameState,
     Invitation,
     InvitationSent,
     LobbyUpdate,
@@ -431,3 +433,27 @@ async def test_a_challenge_crosses_the_lobby_in_bounded_work_while_moves_flood(
         assert steps < STEP_BOUND, f"{steps} task steps from challenge to game_started"
     else:
         assert steps > STEP_BOUND, f"only {steps} steps without the gate: the flood is too thin"
+
+
+async def test_metrics_carry_what_the_gate_did() -> None:
+    """An operator sees whether moves are held (issue 17): ``c4_move_gate_*`` on
+    ``/metrics`` of a real server, counted from its start."""
+    async with (
+        open_server() as server,
+        connect(server, "ann") as ann,
+        connect(server, "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await bob.send(Move(game_id=game_id, column=3))  # the challenged player moves first
+        await ann.expect_skipping(GameState, LobbyUpdate, UserList)
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            text = (await http.get("/metrics")).text
+    values = {
+        line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("c4_move_gate_")
+    }
+    assert values["c4_move_gate_turns_total"] >= 10, "the handshakes, joins and game took turns"
+    assert 0 <= values["c4_move_gate_engaged_turns_total"] <= values["c4_move_gate_turns_total"]
+    assert values["c4_move_gate_held_moves_total"] == values["c4_move_gate_wakeups_total"] == 0
+    assert values["c4_move_gate_held_again_total"] == values["c4_move_gate_line"] == 0
