@@ -450,3 +450,37 @@ async def test_the_lobby_writes_its_answers_to_an_idle_socket_itself(
         direct = sum(1 for how, _, _ in log if how == "direct")
         assert registry.get_sample_value("c4_messages_out_total") == sent_before + direct
         writers.cancel_scope.cancel()
+
+
+async def test_a_game_list_change_nobody_follows_is_not_broadcast(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """No follower in the lobby: the update is dropped, not encoded and handed to the
+    broadcaster (a cluster's core would send it to every edge for nobody; issue 16).  Once
+    someone follows, the changes reach them as before."""
+    async with running_lobby(tick=0.05) as lobby:
+        calls: list[tuple[str, int]] = []
+
+        def recording(
+            audience: lobby_module.Audience, frame: str, targets: list[Mailbox]
+        ) -> list[Mailbox]:
+            calls.append((audience, len(targets)))
+            return targets
+
+        lobby.broadcast = recording
+        ann = await join(lobby, 1, "ann")
+        await join(lobby, 2, "bob")
+        await trio.sleep(2)  # their arrivals broadcast to them
+        assert ("lobby", 2) in calls, "the watchers' updates still go out"
+        await lobby.inbox_send.send(Request(1, Challenge(opponent="bob"), trio.current_time()))
+        await lobby.inbox_send.send(Request(2, Accept(challenger="ann"), trio.current_time()))
+        game_id = (await ann.frame("game_started"))["game_id"]
+        lobby.report_moves(GameMoved(game_id, 1))
+        await trio.sleep(2)  # past every tick: anything pending has been flushed
+        assert [call for call in calls if call[0] == "games"] == []
+        cat = await join(lobby, 3, "cat")
+        await lobby.inbox_send.send(FollowRequest(3))
+        await cat.frame("game_list")
+        lobby.report_moves(GameMoved(game_id, 2))
+        assert (await cat.frame("game_list_update"))["games"][0]["moves"] == 2
+        assert ("games", 1) in calls

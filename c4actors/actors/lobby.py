@@ -981,10 +981,12 @@ class LobbyActor:
         update = self._buffer.take()
         if update is None:
             return
-        frame = encode(update)
         mailboxes = self._mailboxes
         targets = [m for conn in self._state.watchers() if (m := mailboxes.get(conn)) is not None]
         self._buffer.reached(len(targets))
+        if not targets:
+            return  # nobody to tell (``_flush_games`` says why that is safe)
+        frame = encode(update)
         targets = self.broadcast("lobby", frame, targets)
         for start in range(0, len(targets), FLUSH_CHUNK):
             if start:
@@ -994,17 +996,25 @@ class LobbyActor:
 
     def _flush_games(self) -> None:
         """The pending ``game_list_update``, encoded once, to every follower in the lobby
-        (a player hears nothing of it until the fresh ``game_list`` after its game)."""
-        update = self._games_buffer.take()
-        if update is None:
+        (a player hears nothing of it until the fresh ``game_list`` after its game).
+
+        With no follower in the lobby the update is dropped unencoded: nobody's frames
+        change (a later follower starts from a fresh snapshot, which has every change), and
+        a cluster's core sends no broadcast op to every edge for nobody (issue 16: in a
+        closed loop of games nobody follows the list, and each tick encoded up to
+        ``list_limit`` rows, then went over Redis to each edge, for no one)."""
+        if not self._games_buffer:
             return
-        frame = encode(update)
         targets = [
             mailbox
             for conn in self._live.followers()
             if (mailbox := self._mailboxes.get(conn)) is not None and self._in_lobby(conn)
         ]
+        update = self._games_buffer.take()
         self._games_buffer.reached(len(targets))
+        if update is None or not targets:
+            return
+        frame = encode(update)
         for mailbox in self.broadcast("games", frame, targets):
             mailbox.deliver(frame)
 
