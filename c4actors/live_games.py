@@ -24,7 +24,7 @@ waiting, and a count lost to a full lobby inbox is corrected by the next move.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TypeAlias
 
 import attrs
@@ -130,6 +130,32 @@ class LiveGames:
         if info is None or moves <= info.moves:
             return None
         return self._changed(attrs.evolve(info, moves=moves))
+
+    def moved_all(self, counts: Mapping[str, int]) -> GamesChanged | None:
+        """``moved`` for each game in ``counts`` (id to move count), as one change: the rows
+        of the listed games whose count went up, in ``counts``' order (None: no such row).
+
+        What the lobby applies at each knock for move counts (``LobbyActor.report_moves``):
+        about 25 games a knock at 100 games in a closed loop, one change and one buffer add
+        instead of one each (issue 16: the counts were a fifth of the lobby's time)."""
+        games, listed, rows = self._games, self._listed, []
+        for game_id, moves in counts.items():
+            info = games.get(game_id)
+            if info is None or moves <= info.moves:
+                continue
+            # Made directly: ``attrs.evolve`` costs twice as much, once a move.
+            info = GameInfo(
+                game_id=game_id,
+                player1=info.player1,
+                player2=info.player2,
+                colors=info.colors,
+                moves=moves,
+                spectators=info.spectators,
+            )
+            games[game_id] = info
+            if game_id in listed:
+                rows.append(info)
+        return GamesChanged(games=tuple(rows), total=self.total) if rows else None
 
     def watched(self, game_id: str, spectators: int) -> GamesChanged | None:
         """The game has ``spectators`` spectators now."""

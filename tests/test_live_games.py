@@ -161,3 +161,34 @@ def test_the_buffer_ticks_like_the_user_list() -> None:
     buffer.reached(2_000)
     assert buffer.effective_tick == pytest.approx(0.3)
     assert buffer.count_tick == pytest.approx(10.0)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=12),
+    st.integers(0, 30),
+)
+def test_the_move_counts_of_a_knock_are_the_moves_one_by_one_as_one_change(
+    counts: list[tuple[int, int]], spectators: int
+) -> None:
+    """``moved_all`` (the lobby's knock for move counts) leaves the list as ``moved`` for
+    each game in turn does, and its change carries the rows theirs carry, in order."""
+    one_by_one, at_once = LiveGames(list_limit=3), LiveGames(list_limit=3)
+    for games in (one_by_one, at_once):
+        for number in range(5):  # g0-g2 listed, g3 and g4 waiting; no g5
+            games.started(setup(f"g{number}"))
+            games.watched(f"g{number}", spectators)
+            games.moved(f"g{number}", 2)
+    pending = {f"g{number}": moves for number, moves in counts}
+    rows = [
+        info
+        for game_id, moves in pending.items()
+        if (change := one_by_one.moved(game_id, moves)) is not None
+        for info in change.games
+    ]
+    change = at_once.moved_all(pending)
+    assert (change.games if change else ()) == tuple(rows)
+    assert change is None or change.total == one_by_one.total == 5
+    assert at_once.listed() == one_by_one.listed()
+    assert at_once.info("g3") == one_by_one.info("g3") and at_once.info("g4") == one_by_one.info(
+        "g4"
+    )

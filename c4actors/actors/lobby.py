@@ -894,8 +894,7 @@ class LobbyActor:
         self._moves_knocked = False
         if pending.get(knock.game_id, -1) < knock.moves:
             pending[knock.game_id] = knock.moves
-        for game_id, moves in pending.items():
-            self._games_changed(self._live.moved(game_id, moves))
+        self._games_changed(self._live.moved_all(pending))
 
     def _answer_join(self, conn: int, answer: JoinAnswer) -> None:
         reply = self._replies.pop(conn, None)
