@@ -122,3 +122,49 @@ async def test_the_core_writes_its_commits_in_its_own_task(redis_server: RedisSe
                 for player in (ann, bob):
                     await player.expect(GameState)
         assert counter.of("CoreRelay._commit_forever") == 0, counter.by_name
+
+
+@pytest.fixture
+def lost_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Put a command name in the list: the next lean-pool call that starts with it runs in
+    Redis, and its replies are lost with the connection (once)."""
+    lose: list[str] = []
+    execute = resp.RespPool.execute
+
+    async def losing(
+        self: resp.RespPool, commands: Sequence[resp.Command], **options: object
+    ) -> list[resp.Reply]:
+        replies = await execute(self, commands, **options)  # type: ignore[arg-type]
+        if lose and str(commands[0][0]) == lose[0]:
+            del lose[0]
+            raise resp.RespUnavailable("the connection dropped before the reply")
+        return replies
+
+    monkeypatch.setattr(resp.RespPool, "execute", losing)
+    return lose
+
+
+@pytest.mark.parametrize("lost", ["XREADGROUP", "EVALSHA"])
+async def test_inputs_a_read_handed_out_before_its_reply_was_lost_are_claimed_back(
+    redis_server: RedisServer, lost_read: list[str], lost: str
+) -> None:
+    """Redis ran the XREADGROUP (alone, or behind the commit) and the reply was lost: the
+    entries are pending for this core and no read hands them out again; the next read
+    claims them back once nothing of this core's is in flight."""
+    with trio.fail_after(10):
+        async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+            link = await _ready_link(bus, nursery)
+            await bus.append(INPUTS, {"e": "two"})
+            lost_read.append(lost)
+            if lost == "XREADGROUP":
+                await link.commit([], {}, [], ack=True)
+                texts = await link.receive_inputs()
+            else:
+                texts = await link.commit_and_receive([], {"f": "1"}, [], committed=lambda: None)
+                assert texts == []
+                assert await bus.read_hash(STATE) == {"f": "1"}
+                texts = await link.receive_inputs()
+            assert texts == ["two"]
+            await link.commit([], {}, [], ack=True)
+            assert await bus.pending_count(INPUTS, GROUP) == 0
+            nursery.cancel_scope.cancel()

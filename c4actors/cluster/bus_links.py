@@ -152,6 +152,8 @@ class BusCoreLink:
         """The ids each read returned, oldest first, until a commit acknowledges them (the
         relay reads the next batch while the previous one's commit is in flight)."""
         self._claimed = False
+        self._lost_read = False
+        """A read failed: Redis may have handed out entries whose reply never came."""
         self._sweep_at = -math.inf
         self._read_at = trio.current_time()
 
@@ -194,13 +196,30 @@ class BusCoreLink:
                     len(entries),
                 )
         while not entries:
-            entries = await _retry(
-                lambda: self.bus.read_group(INPUTS, GROUP, self.consumer, block=READ_BLOCK),
-                "reading inputs",
-            )
+            if self._lost_read and not self._unacked:
+                # A read whose reply was lost (its connection dropped after Redis ran it):
+                # what it handed out is pending for this consumer, and no read hands it out
+                # again.  Nothing of this core's is in flight now, so whatever is pending
+                # is that (or a deposed core's, as the sweep takes).
+                self._lost_read = False
+                entries = await _retry(
+                    lambda: self.bus.claim_pending(INPUTS, GROUP, self.consumer, min_idle=0),
+                    "claiming inputs",
+                )
+                if entries:
+                    log.warning("claimed inputs count=%d (a read's reply was lost)", len(entries))
+                    break
+            entries = await _retry(self._read_group, "reading inputs")
             self._read_at = trio.current_time()
         self._unacked.append([entry.id for entry in entries])
         return [entry.fields.get("e", "") for entry in entries]
+
+    async def _read_group(self) -> list[Entry]:
+        try:
+            return await self.bus.read_group(INPUTS, GROUP, self.consumer, block=READ_BLOCK)
+        except BusUnavailable:
+            self._lost_read = True  # it may have handed entries out: ``receive_inputs``
+            raise
 
     async def receive_more(self, block: float) -> list[str]:
         entries = await _retry(
@@ -280,7 +299,8 @@ class BusCoreLink:
             )
             self._read_at = trio.current_time()
         except BusUnavailable:
-            refused = None  # the read's entries, if any, are lost with the connection
+            refused = None  # the read's entries, if any, are claimed back (``_lost_read``)
+            self._lost_read = True
         if entries:
             self._unacked.append([entry.id for entry in entries])
         if not done:
