@@ -102,7 +102,10 @@ def _structure_int(value: object, _: object) -> int:
     raise TypeError("not an int")
 
 
-def _structure_float(value: object, _: object) -> float:
+def structure_float(value: object, _: object = float) -> float:
+    """A JSON number as a finite float: an int only if it fits, never a bool or text.
+    Public because the load tester's hand decoder (``c4actors.loadtest.frames``) applies
+    the very same rule."""
     if type(value) is float:
         result = value
     elif type(value) is int:
@@ -236,7 +239,7 @@ converter: Final = Converter(forbid_extra_keys=True)
 ``ClientMessage`` or ``ServerMessage`` (as ``encode`` does) or the ``type`` tag is lost."""
 
 converter.register_structure_hook(int, _structure_int)
-converter.register_structure_hook(float, _structure_float)
+converter.register_structure_hook(float, structure_float)
 converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(str, _structure_str)
 # Factories registered later take precedence over cattrs' defaults.

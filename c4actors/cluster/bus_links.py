@@ -149,8 +149,8 @@ class BusCoreLink:
         self.name = consumer
         self.lease = lease
         self._unacked: collections.deque[list[str]] = collections.deque()
-        """The ids each read returned, oldest first, until a commit acknowledges them (the
-        relay reads the next batch while the previous one's commit is in flight)."""
+        """The ids each read returned, oldest first, until the commit that follows the read
+        acknowledges them."""
         self._claimed = False
         self._lost_read = False
         """A read failed: Redis may have handed out entries whose reply never came."""

@@ -49,7 +49,8 @@ class CoreLink(Protocol):
         append each of ``records`` (finished games, ``cluster.recorder``) to the records
         stream, and with ``ack`` acknowledge the oldest inputs not acknowledged yet: those of the
         oldest ``receive_inputs`` (with its ``receive_more``) no earlier commit acknowledged
-        (the core reads the next batch while a commit is in flight)."""
+        (the core commits a batch with ``ack`` before, or together with, its next read:
+        ``commit_and_receive``)."""
         ...
 
     async def commit_and_receive(

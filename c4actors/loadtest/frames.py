@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, Final, cast, get_args
 
 from c4actors.rules import COLUMNS
-from protocol.codec import decode_server, encode
+from protocol.codec import decode_server, encode, structure_float
 from protocol.messages import (
     Cell,
     Clocks,
@@ -123,18 +123,12 @@ def _int(value: object) -> int:
 
 
 def _float(value: object) -> float:
-    if type(value) is float:
-        result = value
-    elif type(value) is int:
-        try:
-            result = float(value)
-        except OverflowError:
-            raise _NotHot from None
-    else:
-        raise _NotHot
-    if not math.isfinite(result):
-        raise _NotHot
-    return result
+    if type(value) is float and math.isfinite(value):
+        return value  # the common case without a call
+    try:
+        return structure_float(value)  # the codec's own rule for every other case
+    except (TypeError, ValueError):
+        raise _NotHot from None
 
 
 def _keys(value: object, required: frozenset[str], optional: frozenset[str]) -> dict[str, Any]:
