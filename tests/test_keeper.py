@@ -16,6 +16,7 @@ from c4actors.actors.game_inbox import PlayMove, QuitGame
 from c4actors.actors.lobby import LobbyActor, TakeOver, WatchRequest
 from c4actors.chat_rules import ChatRoom, Said, Voice
 from c4actors.cluster import keeper
+from c4actors.cluster.handled_inputs import HandledInputs
 from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.recorder import record_from_json
 from c4actors.game_record import GameRecord, GameResult
@@ -56,7 +57,10 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
     for conn in (4, 3, 5):
         state.following_changed(conn, True)  # each follower a field of its own
     state.following_changed(5, False)
-    state.inputs_handled({"edge-a": 7, "edge-b": 3})
+    handled = HandledInputs()
+    for edge, seq in [("edge-a", n) for n in (1, 2, 3, 4, 5, 6, 7, 9)] + [("edge-b", 3)]:
+        handled.first_time(edge, seq)  # edge-a's 8 not yet: a gap open
+    state.inputs_handled(handled)
     fields: dict[str, str] = {}
     committed(state, fields, 103.0)
     assert not state.dirty
@@ -74,7 +78,10 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
     ]
     assert second == Voice()
     assert saved.audiences == {"games": {"g1": audience}, "following": [3, 4]}
-    assert saved.handled == {"edge-a": 7, "edge-b": 3}
+    assert saved.handled.upto == {"edge-a": 7, "edge-b": 0}
+    assert saved.handled.above == {"edge-a": {9}, "edge-b": {3}}
+    assert saved.handled.first_time("edge-a", 8), "a late entry the old core had not handled"
+    assert not saved.handled.first_time("edge-a", 9), "a copy of one it had handled"
     # Once the game is gone, its chat is too, and its audience once the lobby says it has
     # none (its spectators are kept for a rematch otherwise: not a field of the game's).
     state.game_gone("g1")
@@ -90,7 +97,7 @@ def test_a_state_written_before_the_audiences_existed_restores_with_none() -> No
     assert keeper.AUDIENCES not in fields
     saved = keeper.load(fields, 2.0)
     assert saved is not None
-    assert (saved.audiences, saved.chats, saved.handled) == ({}, {}, {})
+    assert (saved.audiences, saved.chats, saved.handled) == ({}, {}, HandledInputs())
 
 
 def test_a_finished_game_s_record_goes_out_once_with_the_next_commit() -> None:

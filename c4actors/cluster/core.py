@@ -69,6 +69,7 @@ from c4actors.actors.lobby import (
 from c4actors.actors.mailbox import GameInbox, JoinedGame, Mailbox, Outgoing
 from c4actors.actors.user import GAME_INBOX_SHARE
 from c4actors.cluster import keeper, wire
+from c4actors.cluster.handled_inputs import HandledInputs
 from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.links import CoreLink
 from c4actors.lobby_state import ColorChanged, Connected, Disconnected, LobbyRequest, Request
@@ -223,10 +224,10 @@ class CoreRelay:
         """When each edge was last sent a batch (one at least every ``wire.HEARTBEAT``)."""
         self.keeper = StateKeeper(self.want)
         """What changed since the last commit (the lobby's and the games' journal)."""
-        self._handled: dict[str, int] = {}
-        """The number of the last input entry handled from each edge (``wire.Uplink.seq``),
-        committed with the entries' acknowledgement and restored by a core that takes over
-        (an entry appended again across a failover is still dropped)."""
+        self._handled = HandledInputs()
+        """The input entries handled from each edge (``wire.Uplink.seq``), committed with
+        the entries' acknowledgement and restored by a core that takes over: a copy is
+        dropped, a late entry handled once, across a failover too (``handled_inputs``)."""
         self._next_batch = 1
         """The next batch's number (``wire.Downlink.seq``): one count for every edge, so
         an edge's outbox made afresh never numbers one lower."""
@@ -312,14 +313,18 @@ class CoreRelay:
                 continue
             self._heard[entry.edge] = trio.current_time()
             self._outbox(entry.edge)
-            if 0 < entry.seq <= self._handled.get(entry.edge, 0):
-                # Appended again after the reply was lost: handled already.
-                log.info("dropped a repeated input entry edge=%s seq=%d", entry.edge, entry.seq)
-                continue
-            self._handled[entry.edge] = entry.seq
-            self.keeper.inputs_handled(self._handled)
+            if entry.seq:
+                if not self._handled.first_time(entry.edge, entry.seq):
+                    # A copy (appended again after a lost reply or a refusal): handled already.
+                    log.info("dropped a repeated input entry edge=%s seq=%d", entry.edge, entry.seq)
+                    continue
+                self.keeper.inputs_handled(self._handled)
             for item in entry.items:
                 await self._handle(entry.edge, item)
+        if self._handled.given_up:
+            for edge, first, last in self._handled.given_up:
+                log.warning("input entries given up edge=%s seq=%d-%d", edge, first, last)
+            self._handled.given_up.clear()
         await self._settle()
 
     async def _take_over(self) -> None:
@@ -348,7 +353,7 @@ class CoreRelay:
             mailboxes[row.conn] = mailbox
             self._heard[row.edge] = now  # each edge has a whole timeout to be heard
         self._next_conn = saved.next_conn
-        self._handled = dict(saved.handled)
+        self._handled = saved.handled
         games = []
         for game in saved.games:
             send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
@@ -433,7 +438,7 @@ class CoreRelay:
         async with self._committing:
             del self._heard[edge]
             self._outboxes.pop(edge, None)
-            if self._handled.pop(edge, None) is not None:
+            if self._handled.forget(edge):
                 self.keeper.inputs_handled(self._handled)
             gone = [key for key in self._conns if key[0] == edge]
             log.warning("edge gone edge=%s connections=%d", edge, len(gone))

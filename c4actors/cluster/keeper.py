@@ -25,9 +25,10 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
   every game's);
 * ``follow:<n>``: connection ``n`` follows the list of games (every page does: one field
   each, so a join stays O(1));
-* ``inputs_handled``: the number of the last input entry handled from each edge
-  (``wire.Uplink.seq``), so that an entry an edge appends again after a lost reply is
-  dropped by a core that took over after the first copy was handled;
+* ``inputs_handled``: the input entries handled from each edge (``wire.Uplink.seq``:
+  ``handled_inputs.HandledInputs``, one number per edge unless a gap is open), so that an
+  entry an edge appends again after a lost reply is dropped by a core that took over
+  after the first copy was handled, and one that came late is still handled once;
 * ``clock``: the core's clock (``trio.current_time``) at its last commit.
 
 ``StateKeeper`` is the ``Journal`` the core's actors report to: it only notes what
@@ -77,6 +78,7 @@ import cattrs
 from c4actors import game_state
 from c4actors.chat_rules import ChatRoom, Said, Voice
 from c4actors.cluster import game_delta
+from c4actors.cluster.handled_inputs import HandledInputs
 from c4actors.cluster.recorder import record_to_json
 from c4actors.game_record import GameRecord
 from c4actors.game_state import Game
@@ -133,8 +135,8 @@ class SavedCore:
     games: list[Game]
     chats: dict[str, tuple[Voice, Voice]] = attrs.field(factory=dict)
     audiences: dict[str, Any] = attrs.field(factory=dict)
-    handled: dict[str, int] = attrs.field(factory=dict)
-    """The number of the last input entry handled from each edge (``wire.Uplink.seq``)."""
+    handled: HandledInputs = attrs.field(factory=HandledInputs)
+    """The input entries handled from each edge (``wire.Uplink.seq``)."""
     ended: list[EndedChat] = attrs.field(factory=list)
 
 
@@ -163,8 +165,8 @@ class StateKeeper:
         """The games whose audience changed."""
         self._following: dict[int, bool] = {}
         self._ended: dict[str, tuple[Game, ChatRoom | None]] = {}
-        self._handled: dict[str, int] | None = None
-        """The relay's numbers of the last input entry handled per edge, when they changed."""
+        self._handled: HandledInputs | None = None
+        """The relay's input entries handled per edge, when they changed."""
         self._records: list[GameRecord] = []
 
     # Journal
@@ -205,10 +207,9 @@ class StateKeeper:
         self._following[conn] = following
         self._wake()
 
-    def inputs_handled(self, handled: dict[str, int]) -> None:
-        """The relay handled input entries: ``handled`` is the number of the last one from
-        each edge, committed with their acknowledgement (the relay's own dict: read at the
-        commit)."""
+    def inputs_handled(self, handled: HandledInputs) -> None:
+        """The relay handled input entries: ``handled`` says which, per edge, committed
+        with their acknowledgement (the relay's own: read at the commit)."""
         self._handled = handled
         self._wake()
 
@@ -277,7 +278,7 @@ class StateKeeper:
             else:
                 deletes.append(f"{FOLLOW_PREFIX}{conn}")
         if self._handled is not None:
-            puts[INPUTS_HANDLED] = json.dumps(self._handled, separators=_COMPACT)
+            puts[INPUTS_HANDLED] = self._handled.to_json()
             self._handled = None
         bases = self._bases
         for game_id, game in self._games.items():
@@ -361,10 +362,7 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
         )
         if following:
             audiences["following"] = following
-        handled = json.loads(fields.get(INPUTS_HANDLED, "{}"))
-        if not isinstance(handled, dict):
-            raise TypeError("the inputs handled are not an object")
-        handled = {str(edge): int(seq) for edge, seq in handled.items()}
+        handled = HandledInputs.from_json(fields.get(INPUTS_HANDLED, "{}"))
         ended = [
             _ended_chat(json.loads(text), delta)
             for field, text in sorted(fields.items())
