@@ -4,7 +4,8 @@ calls per move).
 
 The next batch goes out while the one before waits for its reply; a batch whose reply was
 lost is appended again, after the ones before it, and the core handles it once (its
-per-edge numbers, ``wire.Uplink.seq``)."""
+per-edge numbers, ``wire.Uplink.seq``); a batch Redis refused (a real OOM here) is appended
+again though the one behind it was applied, and the core handles it late, once."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import trio
 from c4actors.bus import open_redis_bus, resp
 from c4actors.bus.appender import Appender
 from c4actors.bus.resp import RespPool
+from c4actors.cluster import wire
 from c4actors.cluster.bus_links import INPUTS, BusEdgeLink
 from protocol import Chat, ChatMessage
 from tests.redis_server import RedisServer, command
@@ -200,3 +202,86 @@ async def test_no_reply_within_the_timeout_sends_the_entries_again_on_a_new_conn
         assert list(dict.fromkeys(entries)) == ["zero", "one", "two"]
         assert appender.resent >= 3, "zero once, then one and two on a new connection"
         nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+def refused_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Put a text in the list: the next XADD an appender writes holding it is refused by
+    Redis, for real (OOM: ``maxmemory`` set to one byte for that command alone, on the same
+    connection, the settings' replies skipped), and the XADD written after it on that
+    connection is applied (both go in one write)."""
+    needles: list[str] = []
+    held: dict[resp.Connection, bytes] = {}
+    write = resp.Connection.write_nowait
+
+    def write_nowait(self: resp.Connection, data: bytes) -> bool:
+        before = held.pop(self, None)
+        if before is not None:
+            return write(self, before + data)
+        if needles and needles[0].encode() in data:
+            del needles[0]
+            held[self] = _memory_limit(1) + data + _memory_limit(0)
+            return True
+        return write(self, data)
+
+    monkeypatch.setattr(resp.Connection, "write_nowait", write_nowait)
+    yield needles
+
+
+def _memory_limit(limit: int) -> bytes:
+    return resp.pack([["CLIENT", "REPLY", "SKIP"], ["CONFIG", "SET", "maxmemory", limit]])
+
+
+async def test_an_entry_redis_refused_goes_again_though_the_next_one_was_applied(
+    redis_server: RedisServer, refused_once: list[str]
+) -> None:
+    """Redis refuses ``one`` (OOM) and applies ``two``, written behind it: ``one`` is sent
+    again (and what was behind it, as copies), never dropped, and the appender goes on
+    (it raised before, which ended the edge process)."""
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        appender = Appender(bus, INPUTS)
+        await nursery.start(appender.run)
+        await appender.append({"e": "zero"})
+        await _until_length(redis_server.url, 1)
+        refused_once.append("one")
+        for text in ("one", "two", "three"):
+            await appender.append({"e": text})
+        with trio.fail_after(5):
+            while appender._unconfirmed:  # noqa: ASYNC110 (Redis's replies)
+                await trio.sleep(0.01)
+        entries = await _stream(redis_server.url)
+        assert appender.refusals == 1
+        assert sorted(set(entries)) == ["one", "three", "two", "zero"]
+        assert entries.index("two") < entries.index("one"), "applied after the refused one"
+        await appender.append({"e": "four"})
+        assert (await _until_length(redis_server.url, len(entries) + 1))[-1] == "four"
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_input_redis_refused_while_it_applied_the_next_is_handled_once(
+    redis_server: RedisServer, refused_once: list[str]
+) -> None:
+    """A real refusal in a cluster on a real Redis: the chat Redis refused reaches the
+    stream after the edge's next entry, and the core says it then, once."""
+    async with (
+        open_redis_bus(redis_server.url) as bus,
+        in_process_cluster(bus) as edges,  # type: ignore[arg-type]
+        connect(edges[0], "ann") as ann,
+        connect(edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        refused_once.append("refused first")
+        await ann.send(Chat(game_id=game_id, text="refused first"))
+        await ann.send(Chat(game_id=game_id, text="and then this"))
+        for player in (ann, bob):
+            said = {(await player.expect(ChatMessage)).text for _ in range(2)}
+            assert said == {"refused first", "and then this"}
+        assert not refused_once, "the refusal happened"
+        entries = [wire.decode_uplink(text) for text in await _stream(redis_server.url)]
+        refused = next(e for e in entries if "refused first" in wire.encode_uplink(e))
+        assert (refused.edge, refused.seq + 1) in [
+            (entry.edge, entry.seq) for entry in entries[: entries.index(refused)]
+        ], "the refused entry reached the stream after the next one"
+        await ann.send(Chat(game_id=game_id, text="last"))
+        for player in (ann, bob):
+            assert (await player.expect(ChatMessage)).text == "last"

@@ -1,5 +1,5 @@
-"""``Appender``: one writer's entries appended to one stream in order, each at least once,
-without waiting for Redis's reply before the next (an edge's uplink, issue 16).
+"""``Appender``: one writer's entries appended to one stream, each at least once, without
+waiting for Redis's reply before the next (an edge's uplink, issue 16).
 
 Why: an edge appends its input batches one after another.  Waiting for each XADD's reply
 before sending the next made every move queued meanwhile wait a whole round trip more (the
@@ -8,17 +8,33 @@ each reply.  Here the caller's task writes each XADD on a connection of the appe
 (``RespPool.open_connection``) and returns at once; ``run`` reads the replies, confirming
 the oldest entry with each, up to ``window`` entries unconfirmed (then ``append`` waits).
 
-Order and at-least-once: Redis runs one connection's commands in the order sent, so the
-entries it applied are always a prefix of those sent.  When the connection fails (closed,
-reset, no reply within ``timeout``, an outage's "not ready" reply), ``run`` opens another,
-waits for a PING's PONG (a restarted Redis loading its data refuses commands, and a
-refused XADD followed by an applied one would reorder them), and sends every unconfirmed
-entry again, in order: some may be in the stream twice, never out of order (each entry's
-first copy comes after the first copies of those before it).  The reader of the stream
-drops the copies: the edge's entries carry a number each (``wire.Uplink.seq``) and the core
-handles each number once (``cluster.core``).  The one order this cannot keep: Redis
-refusing an entry that is not an outage's (BUSY: a script past its time limit, which the
-bus's never are) and applying the next; that refusal is raised, like any other error reply.
+At least once: an entry stays unconfirmed until Redis confirmed a copy of it (one reply
+per command, in the order sent, so the n-th reply on a connection is the n-th entry sent
+on it).  When the connection fails (closed, reset, no reply within ``timeout``), ``run``
+opens another, waits for a PING's PONG (a restarted Redis loading its data refuses
+commands), and sends every unconfirmed entry again, in order.  An error reply is a
+refusal (OOM under ``maxmemory`` with ``noeviction``, BUSY: a script past its time limit,
+READONLY: a replica, MISCONF: a failed save, LOADING...): that entry was not applied, so
+it is handled like a failure, the connection given up and every unconfirmed entry sent
+again on a new one, after a wait that doubles (up to ``MAX_WAIT``) while Redis takes none
+of them, with one WARNING when the refusals start and one INFO line when an entry is taken
+again.  (It raised before, which ended the edge process, its sockets and every input it
+held: a refusal is Redis's state, not the edge's, and a new edge meets the same one.  One
+that never ends, a misconfiguration, holds the uplink as an outage does.)
+
+Order: not kept, and the reader must not assume it.  Redis refusing entry ``k`` does not
+stop it applying ``k+1``, already written behind it on the same connection (a script ends,
+memory is freed between the two): ``k`` then lands after ``k+1`` when sent again.  No
+condition on a plain XADD can refuse ``k+1`` because ``k`` was refused; a Lua script
+checking each edge's last number would, at a script's cost on every append of every
+move, for a rare fault.  Waiting for every reply in flight after a refusal and sending
+only the refused entries again would save copies, not order.  So the entries sent behind
+a refused one are simply sent again with it (copies), and the reader handles each
+entry's number once in any order: the edge's entries carry a number each
+(``wire.Uplink.seq``) and the core keeps which it handled, gaps included
+(``cluster.handled_inputs``).  What bounds the disorder: an entry is written only while
+fewer than ``window`` are unconfirmed, so every entry ``window`` or more before it was
+applied, earlier in the stream.
 
 On a bus without the lean pool (``InMemoryBus``, a TLS URL) ``append`` is the bus's own,
 awaited, retried through an outage (``retry.until_available``): the same promises, without
@@ -47,6 +63,14 @@ _FAILURES: Final = (resp.RespUnavailable, OSError, ValueError, trio.ClosedResour
 
 WINDOW: Final = 64
 """Entries written and not yet confirmed at most (then ``append`` waits for a reply)."""
+
+
+class Refused(Exception):
+    """Redis answered an entry's XADD with an error reply: that entry was not applied."""
+
+    def __init__(self, reply: resp.RespError) -> None:
+        super().__init__(reply.message)
+        self.reply = reply
 
 
 class Appender:
@@ -82,6 +106,12 @@ class Appender:
         """XADDs written so far, resends included (the tests' and the benchmark's count)."""
         self.resent = 0
         """Entries sent again on a new connection."""
+        self.confirmed = 0
+        """Entries Redis confirmed so far."""
+        self.refusals = 0
+        """Error replies Redis gave an entry (each sent again)."""
+        self._refusing = False
+        """Redis refused an entry and has confirmed none since (logged once each way)."""
 
     async def append(self, fields: Mapping[str, str]) -> None:
         """Append an entry after every one appended before it (see the module docstring);
@@ -138,13 +168,26 @@ class Appender:
             if warned:
                 log.info("bus back while appending to %s", self.stream)
                 warned = False
-            delay = FIRST_WAIT
+            confirmed = self.confirmed
             try:
                 await self._confirm(conn)
+            except Refused as refusal:
+                self.refusals += 1
+                if not self._refusing:
+                    log.warning(
+                        "redis refused an append to %s (%s): sending it again", self.stream, refusal
+                    )
+                    self._refusing = True
             except _FAILURES as error:
                 log.info("appending to %s: connection lost (%s), sending again", self.stream, error)
             finally:
                 self._drop(conn)
+            if self._refusing and self.confirmed == confirmed:
+                # Redis took none of them: wait before it is asked again.
+                await trio.sleep(delay)
+                delay = min(2 * delay, MAX_WAIT)
+            else:
+                delay = FIRST_WAIT
 
     async def _reconnect(self, pool: resp.RespPool) -> resp.Connection:
         """A new connection, Redis ready on it, every unconfirmed entry sent on it again."""
@@ -182,12 +225,14 @@ class Appender:
                 replies = await conn.next_replies()
                 for reply in replies:
                     if isinstance(reply, resp.RespError):
-                        if reply.not_ready:
-                            raise resp.RespUnavailable(reply.message)
-                        raise RuntimeError(f"redis refused an append to {self.stream}: {reply}")
+                        raise Refused(reply)  # the entries behind it go again with it
                     if not unconfirmed:
                         raise resp.RespUnavailable(f"a reply with no entry sent: {reply!r}")
                     unconfirmed.popleft()
+                    self.confirmed += 1
+                if self._refusing:
+                    log.info("redis takes the appends to %s again", self.stream)
+                    self._refusing = False
                 # No reply owed: no deadline (``append`` sets one with the next entry).
                 scope.deadline = trio.current_time() + self.timeout if unconfirmed else math.inf
                 if len(unconfirmed) < self.window:

@@ -80,10 +80,11 @@ class EdgeLink(Protocol):
     """This edge's name: unique per process, so a restarted edge is a new one."""
 
     async def send_inputs(self, entry: str) -> None:
-        """Append ``entry`` to the input stream the core reads, after every entry sent
-        before it, at least once (an entry may be appended twice, never out of order: the
-        core drops copies by ``wire.Uplink.seq``).  May return before the append is
-        confirmed (``bus.Appender``: pipelined); ``run`` must be running."""
+        """Append ``entry`` to the input stream the core reads, at least once: an entry
+        may be appended twice, and after one sent later when Redis refused it and applied
+        the next (the core handles each ``wire.Uplink.seq`` once in any order:
+        ``handled_inputs``).  May return before the append is confirmed (``bus.Appender``:
+        pipelined); ``run`` must be running."""
         ...
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -206,9 +206,9 @@ class Uplink:
     items: list[UplinkItem]
     seq: int = 0
     """The entry's number, growing with each entry that edge process sends (0: not
-    numbered).  An append whose reply was lost is made again, so the entry may be in the
-    stream twice: the core drops one whose number is not above the last it handled from
-    that edge."""
+    numbered).  An append whose reply was lost or that Redis refused is made again, so the
+    entry may be in the stream twice, or after a later one: the core handles each number
+    of each edge once, in whatever order (``handled_inputs``)."""
 
 
 # --------------------------------------------------------------------------- core -> edge
