@@ -61,10 +61,12 @@ CLAIM_IDLE: Final = 5.0
 """Seconds a record stays pending for one edge before another takes it over: well above
 a store write's time, so a living edge's batch is rarely written twice (harmless anyway)."""
 CLAIM_EVERY: Final = 1.0
-GATHER: Final = 0.05
+GATHER: Final = 0.2
 """Seconds a recorder waits after writing a batch before it reads again, so that the next
 batch holds what came meanwhile: a transaction costs about 200 us of CPU for one game and
-50 us a game for four (SQLite, measured here), and records come one at a time.  A game's
+50 us a game for four (SQLite, measured here), and records come one at a time (in the
+closed loop of 100 games, a wait of 50 ms left batches of 1 to 3 records: each batch's
+read, acknowledgement and transaction cost each edge a few microseconds a move).  A game's
 record reaches the store at most this much later (an analysis waits up to 3 s for it; no
 frame waits for it).  Only after a batch smaller than ``BATCH``: a backlog is read on at
 once.  The wait holds nothing: what was read is written and acknowledged before it, so an
