@@ -35,7 +35,13 @@ from c4actors.chat_rules import ChatSettings
 from c4actors.compute_pool import ComputePool, PoolSettings, open_compute_pool
 from c4actors.forwarded import ForwardedLayer, TrustedProxies
 from c4actors.game_state import DEFAULT_MOVE_TIMEOUT
-from c4actors.gc_policy import CollectOnTime, timed_collections, tuned_gc
+from c4actors.gc_policy import (
+    MIDDLE_EVERY,
+    YOUNG_EVERY,
+    CollectOnTime,
+    timed_collections,
+    tuned_gc,
+)
 from c4actors.limits import ConnectionLimits, DescriptorBudget, receive_limit
 from c4actors.listener import ConnectionGate, raise_descriptor_limit, serve_tcp
 from c4actors.lobby_state import (
@@ -129,6 +135,10 @@ class ServerSettings:
     (``move_gate``)."""
     tune_gc: bool = True
     """Freeze start-up objects and collect less often once started (``gc_policy``)."""
+    collect_every: tuple[float, int] = (YOUNG_EVERY, MIDDLE_EVERY)
+    """With ``tune_gc``: seconds between young collections on time, and every how many of
+    them is a middle one (``gc_policy.CollectOnTime``; a cluster's edge collects less
+    often: ``cluster.node``)."""
     reuse_port: bool = False
     """Listen with ``SO_REUSEPORT``, so several processes (a cluster's edges) share the port."""
     compute: PoolSettings = attrs.field(factory=PoolSettings)
@@ -408,7 +418,7 @@ async def _operate(
         undo.enter_context(timed_collections(metrics.gc_seconds))
         if settings.tune_gc:
             undo.enter_context(tuned_gc())
-            on_time = CollectOnTime()
+            on_time = CollectOnTime(*settings.collect_every)
             trio.lowlevel.add_instrument(on_time)
             undo.callback(trio.lowlevel.remove_instrument, on_time)
         task_status.started(monitor)

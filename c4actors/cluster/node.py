@@ -11,8 +11,9 @@ lease; until then it is a standby.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Final, Literal
 
+import attrs
 import trio
 
 from c4actors.actors.lobby import LobbyInput
@@ -26,6 +27,19 @@ from c4actors.server import RunningServer, ServerSettings, run_server
 log = logging.getLogger("c4actors.cluster")
 
 Role = Literal["core", "edge"]
+
+EDGE_COLLECT_EVERY: Final = (0.05, 2)
+"""An edge's young collections on time every 50 ms, every second one a middle one (so a
+middle one every 100 ms, as in one process: ``gc_policy.CollectOnTime``).  Every 10 ms
+(the default) they took 5-10 us of an edge's CPU per move in the closed loop of 100 games,
+walking objects that mostly die within a few batches; every 50 ms their time per second
+fell by about a quarter (docs/benchmarks.md, "The edges' CPU per move, a second pass"),
+while the middle ones, the long ones, keep their pace."""
+
+
+def edge_settings(settings: ServerSettings) -> ServerSettings:
+    """``settings`` for an edge's server (``EDGE_COLLECT_EVERY``)."""
+    return attrs.evolve(settings, collect_every=EDGE_COLLECT_EVERY)
 
 
 async def run_node(
@@ -46,7 +60,10 @@ async def run_node(
                 async def serve_edge(*, task_status: trio.TaskStatus[RunningServer]) -> None:
                     try:
                         await run_server(
-                            settings, stop, task_status=task_status, edge=lambda: EdgeRelay(link)
+                            edge_settings(settings),
+                            stop,
+                            task_status=task_status,
+                            edge=lambda: EdgeRelay(link),
                         )
                     finally:
                         edge_nursery.cancel_scope.cancel()

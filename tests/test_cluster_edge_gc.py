@@ -1,0 +1,63 @@
+"""An edge's collector on time (``cluster.node.EDGE_COLLECT_EVERY``): a cluster's edge runs
+its young collections less often than one process, the server taking the pace from its
+settings (``ServerSettings.collect_every``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from c4actors import server
+from c4actors.cluster.node import EDGE_COLLECT_EVERY, run_node
+from c4actors.gc_policy import MIDDLE_EVERY, YOUNG_EVERY, CollectOnTime
+from c4actors.server import RunningServer, ServerSettings
+from tests.redis_server import RedisServer
+from tests.support import open_server
+
+
+class _Recorded(CollectOnTime):
+    made: list[tuple[Any, ...]] = []
+
+    def __init__(self, *args: Any) -> None:
+        _Recorded.made.append(args)
+        super().__init__(*args)
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    _Recorded.made = []
+    monkeypatch.setattr(server, "CollectOnTime", _Recorded)
+    return _Recorded.made
+
+
+async def test_a_server_collects_on_time_at_its_settings_pace(
+    recorded: list[tuple[Any, ...]],
+) -> None:
+    async with open_server():
+        assert recorded == [(YOUNG_EVERY, MIDDLE_EVERY)]
+    async with open_server(collect_every=(0.05, 2)):
+        assert recorded[-1] == (0.05, 2)
+
+
+def test_an_edge_keeps_the_middle_collections_pace_of_one_process() -> None:
+    """Fewer young collections; the middle ones (the long ones) every 100 ms still."""
+    young, middle = EDGE_COLLECT_EVERY
+    assert young > YOUNG_EVERY
+    assert young * middle == pytest.approx(YOUNG_EVERY * MIDDLE_EVERY)
+
+
+async def test_an_edge_node_collects_at_the_edge_pace(
+    recorded: list[tuple[Any, ...]], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    settings = ServerSettings(port=0, lobby_tick=0.0, db_path=str(tmp_path / "c4.sqlite3"))
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        running: RunningServer = await nursery.start(
+            run_node, settings, "edge", redis_server.url, stop
+        )
+        assert running.http_url
+        assert recorded == [EDGE_COLLECT_EVERY]
+        stop.set()
