@@ -35,3 +35,27 @@ async def test_an_input_batch_does_not_wake_the_flusher_nor_yield_needlessly() -
         # and the wake-up once the actors settled: no yield for the lock or the hand-off
         # (six steps a move before).
         assert counter.of("CoreRelay.run") <= 4 * len(moves), counter.by_name
+
+
+async def test_the_core_plays_a_move_in_the_relays_task_without_waking_the_game() -> None:
+    """A game waiting idle for its players is handed each move in the relay's own task
+    (``game_inbox.DirectInbox``): its task takes no step for a move that does not end it,
+    and both players get the same frames as through a game's task."""
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await trio.sleep(0.05)
+        moves = [3, 2, 3, 2, 3, 2]
+        with counting_steps(lambda task: task.name.startswith("game ")) as counter:
+            for ply, column in enumerate(moves):
+                await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
+                for player in (ann, bob):
+                    state = await player.expect(GameState)
+                    assert (state.moves, state.next) == (
+                        moves[: ply + 1],
+                        ("ann", "bob")[ply % 2],
+                    )
+        assert counter.steps == 0, counter.by_name

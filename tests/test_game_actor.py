@@ -16,9 +16,11 @@ import pytest
 import trio
 import trio.testing
 
+from c4actors import game_state as core
 from c4actors.actors.game import GameActor
 from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
+    DirectInbox,
     GameInput,
     MovedOn,
     PlayMove,
@@ -51,6 +53,7 @@ from protocol import (
     TimeControl,
     decode_server,
 )
+from tests.task_steps import counting_steps, every_other_task
 
 GRACE = 20.0
 SETUP = GameSetup(
@@ -102,6 +105,8 @@ class Table:
     store: RecordingStore
     done: trio.Event
     metrics: Metrics
+    direct: DirectInbox
+    """The inbox as a cluster's core gives it (told its game only with ``direct=True``)."""
 
     def deadline_lateness(self, kind: str) -> tuple[float, float]:
         """``c4_deadline_lateness_seconds{deadline=kind}``: how many, and their sum."""
@@ -118,6 +123,7 @@ async def running_game(
     setup: GameSetup = SETUP,
     first_move_seconds: float = 30.0,
     move_gate: MoveGate | None = None,
+    direct: bool = False,
 ) -> AsyncIterator[Table]:
     send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
     ann, bob = socket(1), socket(2)
@@ -142,6 +148,9 @@ async def running_game(
         first_move_seconds=first_move_seconds,
         move_gate=move_gate,
     )
+    direct_inbox = DirectInbox(send)
+    if direct:
+        direct_inbox.game = actor
 
     async def run() -> None:
         await actor.run()
@@ -150,7 +159,7 @@ async def running_game(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)
         await trio.testing.wait_all_tasks_blocked()
-        table = Table(send, ann, bob, reports, store, done, metrics)
+        table = Table(send, ann, bob, reports, store, done, metrics, direct_inbox)
         assert [type(m) for m in ann.messages()] == [GameStarted, GameState]
         assert [type(m) for m in bob.messages()] == [GameStarted, GameState]
         yield table
@@ -710,3 +719,87 @@ async def test_a_move_just_before_the_flag_counts_and_one_at_or_after_it_does_no
             assert (over.winner, over.reason) == ("bob", "timeout")
             [ended] = table.reports
             assert ended.result.moves == (3, 3)
+
+
+# --------------------------------------------------------------------------- the core's inbox
+
+
+def states(socket: Socket) -> list[list[int]]:
+    return [m.moves for m in socket.messages() if isinstance(m, GameState)]
+
+
+async def test_a_game_waiting_idle_handles_a_direct_move_in_the_senders_task(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(MOVE_TIMEOUT, direct=True) as table:
+        with counting_steps(every_other_task()) as steps:
+            for ply, (player, name) in enumerate([(table.ann, "ann"), (table.bob, "bob")] * 2):
+                table.direct.send_nowait(PlayMove(player.mailbox, name, 3 + ply % 2, ply=ply))
+                # Handled before the sender yields: the frames are in the mailboxes already.
+                assert states(table.ann)[-1] == states(table.bob)[-1] == [3, 4, 3, 4][: ply + 1]
+            await trio.testing.wait_all_tasks_blocked()
+        assert steps.steps == 0, steps.by_name  # the game's task was never woken
+        # The turn's deadline still ends the game exactly one timeout after the last move,
+        # though its cancel scope was never moved past the first deadline (``_rearm``).
+        moved_at = trio.current_time()
+        await table.done.wait()
+        assert trio.current_time() - moved_at == MOVE_TIMEOUT
+        assert (game_over(table.ann.messages()).reason, table.reports[0].result.winner) == (
+            "timeout",
+            "bob",
+        )
+
+
+async def test_a_direct_item_behind_a_queued_one_is_queued_and_handled_after_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(direct=True) as table:
+        # Handed to the game's task, which has not run yet: it no longer waits idle.
+        table.inbox.send_nowait(PlayMove(table.ann.mailbox, "ann", 3, ply=0))
+        table.direct.send_nowait(PlayMove(table.bob.mailbox, "bob", 4, ply=1))
+        assert states(table.ann) == []  # neither handled in this task
+        await trio.testing.wait_all_tasks_blocked()
+        assert states(table.ann) == states(table.bob) == [[3], [3, 4]]
+
+
+async def test_a_direct_move_that_ends_the_game_wakes_its_task_to_record_and_report(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running_game(direct=True) as table:
+        for ply, column in enumerate([3, 4, 3, 4, 3, 4, 3]):
+            player, name = (table.ann, "ann") if ply % 2 == 0 else (table.bob, "bob")
+            table.direct.send_nowait(PlayMove(player.mailbox, name, column, ply=ply))
+        with trio.fail_after(1):
+            await table.done.wait()
+        over = game_over(table.bob.messages())
+        assert (over.winner, over.reason) == ("ann", "four_in_a_row")
+        [ended] = table.reports
+        assert ended.result.winner == "ann"
+        assert [record.result.winner for record in table.store.records] == ["ann"]
+
+
+@pytest.mark.expect_error_logs
+async def test_a_direct_item_that_fails_aborts_the_game_as_in_its_own_task(
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    apply = core.apply
+
+    def failing(game: core.Game, event: core.Event, now: float) -> Any:
+        if isinstance(event, core.MoveRequested):
+            raise RuntimeError("a bug")
+        return apply(game, event, now)
+
+    async with running_game(direct=True) as table:
+        monkeypatch.setattr(core, "apply", failing)
+        table.direct.send_nowait(PlayMove(table.ann.mailbox, "ann", 3, ply=0))  # never raises
+        with trio.fail_after(1):
+            await table.done.wait()
+        for player in (table.ann, table.bob):
+            messages = player.messages()
+            crash = Error(code="internal_error", message="this game crashed and ended")
+            assert crash in messages
+            assert game_over(messages).reason == "aborted"
+        assert [ended.result.reason for ended in table.reports] == ["aborted"]
+        assert "game crashed game_id=g1" in caplog.text

@@ -188,6 +188,11 @@ class GameActor:
         """Plies on the board when the computer last started thinking (once per turn)."""
         self._thinking: trio.CancelScope | None = None
         """The computer's thinking in progress, cancelled when the game ends."""
+        self._waiting: trio.CancelScope | None = None
+        """The cancel scope ``_play`` waits in for its next item, while it waits there:
+        an item may then be handled in its sender's task (``handle_now``)."""
+        self._failed: Exception | None = None
+        """What ``handle_now`` raised: the game's own task raises it once woken."""
 
     async def run(self) -> None:
         """Play the game; once someone watches, the spectators' relay runs beside it."""
@@ -374,8 +379,14 @@ class GameActor:
             with trio.CancelScope() as waiting:
                 while not self.game.is_over:
                     self._let_the_computer_move()
-                    waiting.deadline = self._wake_at()
-                    item = await self.inbox.receive()
+                    self._rearm(waiting)
+                    self._waiting = waiting
+                    try:
+                        item = await self.inbox.receive()
+                    finally:
+                        self._waiting = None
+                    if self._failed is not None:
+                        raise self._failed  # in ``handle_now``, from another task
                     if gate is not None and isinstance(item, PlayMove) and not gate.admits_now():
                         held = item
                         break
@@ -397,6 +408,47 @@ class GameActor:
             # they arrived, so one that beat the flag still counts.
             self._handle_queued()
             self._apply(core.DeadlineReached())
+
+    def handle_now(self, item: GameInput) -> bool:
+        """Handle ``item`` in the caller's task, as ``_play`` would have on receiving it, if
+        the game waits idle in ``_play`` for its next item (``game_inbox.DirectInbox``: its
+        caller checked that nothing is queued and the task is parked); False: not now, queue
+        it.  A computer's game, and a move the move gate holds, take the queue (the task
+        has its own work then).  What fails is raised by the game's own task, which the
+        caller wakes (``wants_waking``), as if it had failed there."""
+        waiting, gate = self._waiting, self.move_gate
+        if waiting is None or self.computer is not None:
+            return False
+        if gate is not None and isinstance(item, PlayMove) and not gate.admits_now():
+            return False
+        self._waiting = None  # nothing it causes comes back here (it would, through the inbox)
+        try:
+            self._handle(item)
+            if self._count.due is not None:
+                self._tell_count()
+        except Exception as error:
+            self._failed = error
+            return True
+        if not self.game.is_over:
+            self._rearm(waiting)
+            self._waiting = waiting
+        return True
+
+    @property
+    def wants_waking(self) -> bool:
+        """After ``handle_now``: the task must run (the game is over, or the item failed)."""
+        return self._failed is not None or self.game.is_over
+
+    def _rearm(self, waiting: trio.CancelScope) -> None:
+        """Make ``waiting`` wake the game no later than its next deadline (``_wake_at``).
+        Only ever brought forward: a move pushes the turn's deadline back, and moving a
+        scope's deadline costs Trio a heap push (and a generator context manager) on every
+        move.  A scope that fires before the game's deadline only wakes ``_play`` early,
+        which sees it is not due and waits again with the right one: once per turn's length
+        at most, against once per move."""
+        wake = self._wake_at()
+        if wake < waiting.deadline:
+            waiting.deadline = wake
 
     def _wake_at(self) -> float:
         """The armed deadline, or the spectator count's notice if that is due first."""

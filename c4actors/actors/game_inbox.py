@@ -9,12 +9,13 @@ event of its core (``c4actors.game_state``) or of its chat room.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 
 import attrs
+import trio
 
 from c4actors import game_state as core
-from c4actors.actors.mailbox import Mailbox
+from c4actors.actors.mailbox import InboxStatistics, Mailbox
 
 GAME_INBOX_SIZE: Final = 64
 
@@ -139,6 +140,62 @@ class SpectatorDoor:
         """Everything queued, oldest first (for the game only)."""
         waiting, self._waiting = self._waiting, []
         return waiting
+
+
+class DirectHandler(Protocol):
+    """What a ``DirectInbox`` asks of its game (``GameActor`` has it)."""
+
+    def handle_now(self, item: GameInput, /) -> bool:
+        """Handle ``item`` now, in the caller's task, if the game waits idle for its next
+        item (True), else leave it to the inbox (False)."""
+        ...
+
+    @property
+    def wants_waking(self) -> bool:
+        """After ``handle_now``: the game's own task must run (its game ended, or it failed)."""
+        ...
+
+
+class DirectInbox:
+    """A game's inbox in a cluster's core: an item that finds the game waiting idle for its
+    next one (nothing queued, its task parked on the inbox) is handled at once in the
+    sender's task (``DirectHandler.handle_now``: the relay's, handing out an input batch),
+    instead of being queued and the game's task woken for it.
+
+    Why: in the core every game runs in one process, and waking a game's task for each move
+    (a scheduler step, the instruments' two calls, the channel's receive and the task's
+    rescheduling) was a fixed cost on every move beside the rules' own work.  Nothing a
+    client sees changes: the game handles its items in the order they came (an item goes
+    straight to the game only when nothing is queued before it, and a woken task that has
+    not run yet is no longer waiting, so it gets the queue), with the same code, the same
+    clock and the same move gate.  One process keeps its game tasks (its senders are the
+    connections' readers, whose fairness the move gate was measured with)."""
+
+    __slots__ = ("_send", "game")
+
+    def __init__(self, send: trio.MemorySendChannel[GameInput]) -> None:
+        self._send = send
+        self.game: DirectHandler | None = None
+        """The game, once its actor exists (it is routed before: ``LobbyActor._start_game``)."""
+
+    def send_nowait(self, value: GameInput, /) -> None:
+        """Handle ``value`` now if the game waits idle, else queue it; raises as a memory
+        channel's ``send_nowait`` does."""
+        game, send = self.game, self._send
+        if game is not None:
+            waiting = send.statistics()
+            if (
+                waiting.tasks_waiting_receive
+                and not waiting.current_buffer_used
+                and game.handle_now(value)
+            ):
+                if game.wants_waking:
+                    send.send_nowait(KNOCK)  # nothing is queued: it fits
+                return
+        send.send_nowait(value)
+
+    def statistics(self) -> InboxStatistics:
+        return self._send.statistics()
 
 
 GameInput = (

@@ -37,6 +37,7 @@ from c4actors.actors.game import AfterEnd, GameActor
 from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
     KNOCK,
+    DirectInbox,
     GameInput,
     SeatLeft,
     SeatReturned,
@@ -45,7 +46,7 @@ from c4actors.actors.game_inbox import (
     WatchGame,
 )
 from c4actors.actors.journal import Journal
-from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
+from c4actors.actors.mailbox import CLOSE_GOING_AWAY, GameInbox, JoinedGame, Mailbox
 from c4actors.actors.snapshot import UserListCache
 from c4actors.chat_rules import ChatSettings, Voice
 from c4actors.compute_pool import ComputePool
@@ -360,7 +361,8 @@ class LobbyActor:
         self._mailboxes: dict[int, Mailbox] = {}
         self._replies: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
         """The reply of the ``Join`` being handled (one at most)."""
-        self._games: dict[str, trio.MemorySendChannel[GameInput]] = {}
+        self._games: dict[str, GameInbox] = {}
+        """Each game's inbox (in a cluster's core a ``DirectInbox``: ``_start_game``)."""
         self._doors: dict[str, SpectatorDoor] = {}
         """Each game's watch and unwatch requests, beside its bounded inbox (``_tell_game``)."""
         self._buffer = LobbyUpdateBuffer(tick)
@@ -762,11 +764,13 @@ class LobbyActor:
         spectators: list[Mailbox] | None = None,
         voices: tuple[Voice, Voice] | None = None,
         after_end: AfterEnd | None = None,
+        direct: DirectInbox | None = None,
     ) -> None:
         """Open the game's spectators' door and start its actor: one place for a new game
         and one restored after a failover, so both run with the same settings.
         ``mailboxes``: the players who are here, seat 1 first (a restored game may have
-        fewer than two); a restored game's ``spectators`` and chat ``voices``."""
+        fewer than two); a restored game's ``spectators`` and chat ``voices``; ``direct``:
+        the game's ``DirectInbox``, told its actor."""
         assert self._nursery is not None
         door = SpectatorDoor()
         if after_end is None:  # a finished game's chat takes no spectators
@@ -792,6 +796,8 @@ class LobbyActor:
             voices=voices,
             after_end=after_end,
         )
+        if direct is not None:
+            direct.game = actor
         self._nursery.start_soon(actor.run, name=f"game {setup.game_id}")
 
     def _watch_request(self, request: WatchRequest) -> None:
@@ -911,7 +917,11 @@ class LobbyActor:
     def _start_game(self, start: StartGame) -> None:
         assert self._nursery is not None
         send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
-        self._games[start.game_id] = send
+        # In a cluster's core the relay hands a game its players' requests in its own task
+        # when the game waits idle (``DirectInbox``): no task step of the game's per move.
+        direct = None if self._journal is None else DirectInbox(send)
+        inbox: GameInbox = send if direct is None else direct
+        self._games[start.game_id] = inbox
         computer = self._computer(start.setup, send)
         mailboxes: list[Mailbox] = []
         for conn in (start.conn1, start.conn2):
@@ -922,10 +932,10 @@ class LobbyActor:
             # Playing ends their watching (they are told ``unwatched`` before ``game_started``).
             self._stop_watching(conn, tell=True)
             # Routed before the game can send ``game_started``: a player's first move finds it.
-            mailbox.route(JoinedGame(start.game_id, send))
+            mailbox.route(JoinedGame(start.game_id, inbox))
             mailboxes.append(mailbox)
         self._games_changed(self._live.started(start.setup))
-        self._run_game(start.setup, mailboxes, receive, computer)
+        self._run_game(start.setup, mailboxes, receive, computer, direct=direct)
         if start.setup.rematch_of is not None:
             for conn in self._followers.follow(start.setup.rematch_of):
                 self._follow(conn, start)
