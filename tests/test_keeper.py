@@ -195,8 +195,8 @@ class Lobby:
         (joined,) = self.inboxes[name].mailbox.take_routes()
         for ply, who in enumerate((name, opponent)):
             sender = self.inboxes[who].mailbox
-            await joined.game_inbox.send(PlayMove(sender, who, 3, ply=ply))
-        await joined.game_inbox.send(QuitGame(self.inboxes[name].mailbox, name))
+            joined.game_inbox.send_nowait(PlayMove(sender, who, 3, ply=ply))
+        joined.game_inbox.send_nowait(QuitGame(self.inboxes[name].mailbox, name))
         await self.inboxes[name].frame("game_over")
 
 
