@@ -11,6 +11,7 @@ marks each player's tokens with a shape too (www/style.css), so colour is never 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Final
 
@@ -66,6 +67,7 @@ def _linear_rgb(hex_color: str) -> tuple[float, float, float]:
     return r, g, b
 
 
+@functools.cache  # a few palette colours, each seen three ways: every game start asks
 def _lab(hex_color: str, deficiency: str | None = None) -> tuple[float, float, float]:
     r, g, b = _linear_rgb(hex_color)
     if deficiency is not None:
@@ -92,6 +94,7 @@ def cvd_distance(a: str, b: str) -> float:
     return min(math.dist(_lab(PALETTE[a], kind), _lab(PALETTE[b], kind)) for kind in DEFICIENCIES)
 
 
+@functools.cache  # palette names only (any other raises): a hundred pairs at most
 def distinguishable(a: str, b: str) -> bool:
     """Can two players tell these tokens apart, colour-blind players included?"""
     return distance(a, b) >= TOO_CLOSE and cvd_distance(a, b) >= CVD_TOO_CLOSE

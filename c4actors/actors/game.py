@@ -63,6 +63,7 @@ from c4actors.actors.game_inbox import (
 )
 from c4actors.actors.journal import Journal
 from c4actors.actors.mailbox import Mailbox
+from c4actors.game_frames import encode_frame
 from c4actors.game_record import GameRecord, GameSetup
 from c4actors.live_games import GameMoved
 from c4actors.lobby_state import GameEnded
@@ -604,7 +605,7 @@ class GameActor:
                 case core.Send(to=to, message=message, spectators=public):
                     if isinstance(message, Error):
                         self.metrics.errors.labels(message.code).inc()
-                    frame = PreparedFrame(encode(message))
+                    frame = PreparedFrame(encode_frame(message))  # game_state by hand
                     self._deliver(to, frame, sender, answers)
                     if public and self.spectators:
                         # The same frame, after the players (``_relay``): a spectator costs
