@@ -56,26 +56,41 @@ def test_a_state_of_another_shape_is_refused_clearly(text: str) -> None:
         HandledInputs.from_json(text)
 
 
-def test_a_gap_wider_than_the_span_is_given_up_and_said() -> None:
-    """An edge the core forgot (declared dead, then heard again) or entries trimmed before
-    they were read: the gap is given up rather than kept open for ever."""
+def test_a_gap_wider_than_the_span_is_given_up_and_said_once() -> None:
+    """Entries trimmed before they were read: the gap is given up rather than kept open
+    for ever, and said once, however many entries came past it."""
     handled = HandledInputs()
-    assert handled.first_time("e", 1)
-    assert handled.first_time("e", 3)
-    far = 3 + REORDER_SPAN + 10
+    assert all(handled.first_time("e", seq) for seq in (1, 3, 5, *range(6, 2 + REORDER_SPAN)))
+    assert handled.given_up == [] and handled.upto["e"] == 1, "2 and 4 may still come"
+    assert handled.first_time("e", 2 + REORDER_SPAN)  # 2 is too far behind now
+    assert handled.given_up == [("e", 2, 2)]
+    assert (handled.upto["e"], min(handled.above["e"])) == (3, 5)
+    assert handled.first_time("e", 4 + REORDER_SPAN)  # and then 4
+    assert handled.given_up == [("e", 2, 2), ("e", 4, 4)]
+    assert (handled.upto["e"], handled.above["e"]) == (2 + REORDER_SPAN, {4 + REORDER_SPAN})
+    handled.given_up.clear()
+    far = 4 + 2 * REORDER_SPAN + 5
     assert handled.first_time("e", far)
-    assert handled.given_up == [("e", 2, far - REORDER_SPAN)]
-    assert handled.upto["e"] == far - REORDER_SPAN and handled.above["e"] == {far}
+    assert handled.given_up == [
+        ("e", 3 + REORDER_SPAN, 3 + REORDER_SPAN),
+        ("e", 5 + REORDER_SPAN, far - 1),
+    ]
+    assert (handled.upto, handled.above) == ({"e": far}, {})
     assert not handled.first_time("e", 2), "given up: it never will be handled now"
-    assert handled.first_time("e", far - 1)
-    assert not handled.first_time("e", far)
 
 
-def test_a_forgotten_edge_starts_afresh() -> None:
+def test_a_forgotten_edge_heard_again_starts_where_it_is() -> None:
+    """An edge the core declared dead (its number forgotten) that is heard again: nothing
+    to give up or wait for far on in its life, one gap given up early in it."""
     handled = HandledInputs()
     assert handled_in(handled, [("e", 1), ("e", 2)]) == [("e", 1), ("e", 2)]
     assert handled.forget("e") and not handled.forget("e")
-    assert handled.first_time("e", 2)
+    assert handled.first_time("e", 5000) and handled.first_time("e", 5001)
+    assert (handled.upto, handled.above, handled.given_up) == ({"e": 5001}, {}, [])
+    early = HandledInputs()
+    assert all(early.first_time("f", seq) for seq in range(500, 500 + REORDER_SPAN + 1))
+    assert early.given_up == [("f", 1, 499)]
+    assert (early.upto, early.above) == ({"f": 500 + REORDER_SPAN}, {})
 
 
 @st.composite

@@ -32,10 +32,13 @@ stream was trimmed past it): an edge stuck, rather than one input late.
 
 Bounded: the appender never writes an entry ``WINDOW`` or more past one Redis has not
 confirmed, so a gap is at most that wide from a living edge, and a core reads at most two
-batches (``DEFAULT_COUNT`` each) that another core read first.  A gap more than
-``REORDER_SPAN`` wide is given up (``given_up`` says which numbers: an edge that the core
-forgot, or entries trimmed before they were read), so ``above`` never grows without end.
-While no gap is open (always, but in a fault) each edge is one number, as before.
+batches (``DEFAULT_COUNT`` each) that another core read first.  An entry more than
+``REORDER_SPAN`` past the first one missing gives that gap up (``given_up`` says which
+numbers: entries trimmed before they were read, an edge the core forgot early in its
+life), so ``above`` never grows without end.  An edge heard from first with a number
+past ``REORDER_SPAN`` is one the core forgot (it declared it dead, then heard it again):
+it starts there, with nothing to wait for.  While no gap is open (always, but in a fault)
+each edge is one number, as before.
 
 The state is committed with each batch's acknowledgement (``keeper.INPUTS_HANDLED``,
 ``to_json``) and restored by a core that takes over (``from_json``), so a copy of an entry
@@ -74,27 +77,32 @@ class HandledInputs:
     def first_time(self, edge: str, seq: int) -> bool:
         """Whether entry ``seq`` (>= 1) of ``edge`` is handled for the first time: then it
         is noted as handled, and any later copy of it gets False."""
-        upto = self.upto.get(edge, 0)
         above = self.above.get(edge)
         if above is None:
+            upto = self.upto.get(edge)
+            if upto is None:
+                # Not heard from yet.  A new edge's first entry to land is within the
+                # window of its first (1); one further on is an edge that this core forgot
+                # (declared dead): nothing before it can be known, nothing is waited for.
+                upto = 0 if seq <= REORDER_SPAN else seq - 1
             if seq == upto + 1:  # in order: nearly always
                 self.upto[edge] = seq
                 return True
             if seq <= upto:
                 return False
             above = self.above[edge] = set()
-            self.upto[edge] = upto
-        elif seq <= upto or seq in above:
-            return False
+        else:
+            upto = self.upto[edge]
+            if seq <= upto or seq in above:
+                return False
         above.add(seq)
-        if seq - upto > REORDER_SPAN:
-            last = seq - REORDER_SPAN
-            self.given_up.append((edge, upto + 1, last))
-            upto = last
-            above.difference_update([handled for handled in above if handled <= last])
-        while upto + 1 in above:
-            upto += 1
-            above.remove(upto)
+        while seq - upto > REORDER_SPAN:
+            # The first entry missing is too far behind to come: the gap is given up.
+            lowest = min(above)
+            self.given_up.append((edge, upto + 1, lowest - 1))
+            upto = lowest - 1
+            upto = _filled(upto, above)
+        upto = _filled(upto, above)
         self.upto[edge] = upto
         if not above:
             del self.above[edge]
@@ -142,6 +150,14 @@ class HandledInputs:
 
     def __repr__(self) -> str:
         return f"HandledInputs(upto={self.upto!r}, above={self.above!r})"
+
+
+def _filled(upto: int, above: set[int]) -> int:
+    """``upto`` moved past the entries of ``above`` that follow it (taken out of it)."""
+    while upto + 1 in above:
+        upto += 1
+        above.remove(upto)
+    return upto
 
 
 def _number(value: object, least: int) -> int:
