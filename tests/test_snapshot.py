@@ -73,3 +73,20 @@ def test_the_frame_is_encoded_once_per_change() -> None:
     assert decode_server(second) == UserList(
         users=[UserInfo(name="ann", state="AVAILABLE")], online=2
     )
+
+
+def test_the_prepared_frame_is_the_frame_and_the_common_one_is_kept() -> None:
+    """``prepared``: the same text as ``frame``; the common one (its bytes built once) is
+    the same object until the lobby changes; one with an own row is the newcomer's own."""
+    cache = UserListCache()
+    ann = UserInfo(name="ann", state="AVAILABLE")
+    zed = UserInfo(name="zed", state="AVAILABLE")
+    cache.apply(LobbyChanged(users=(ann,), online=2))
+    common = cache.prepared()
+    assert common.text == cache.frame()
+    assert cache.prepared() is common
+    own = cache.prepared(zed)
+    assert own.text == cache.frame(zed) and own is not cache.prepared(zed)
+    cache.apply(LobbyChanged(users=(), online=3))
+    assert cache.prepared() is not common
+    assert cache.prepared().text == cache.frame()

@@ -367,7 +367,7 @@ async def test_players_lobby_frames_are_written_directly_with_the_usual_bytes(
         answer = await rawws.handshake(stream, server.host, server.port, extra)
         client = RawSpectator(stream, True, answer.rest)
         await client.send(encode(NewConnection(username="eve")))
-        # The lobby's answers (welcome, the list) go through the connection's writer task.
+        # The lobby's answers (welcome, the list) are written directly, in its step.
         with trio.fail_after(rawws.TIMEOUT):
             while not (frames := whole_frames(client.received)):
                 client.received += await stream.receive_some(65536)

@@ -598,7 +598,10 @@ class LobbyActor:
                 case SendUserList(conn=conn, own=own):
                     mailbox = self._mailboxes.get(conn)
                     if mailbox is not None:
-                        mailbox.deliver(self._user_list.frame(own))
+                        # At once when nothing is queued before it (``snapshot``: queued,
+                        # each newcomer's list left a hole in the heap; issue 5).
+                        if mailbox.deliver_frame(self._user_list.prepared(own)):
+                            self.metrics.messages_out.inc()
                         if self._live.follows(conn):
                             # Back in the lobby (after a game): the games list afresh too.
                             mailbox.deliver(self._game_list())
