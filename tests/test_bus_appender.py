@@ -285,3 +285,27 @@ async def test_an_input_redis_refused_while_it_applied_the_next_is_handled_once(
         await ann.send(Chat(game_id=game_id, text="last"))
         for player in (ann, bob):
             assert (await player.expect(ChatMessage)).text == "last"
+
+
+async def test_without_the_lean_pool_an_append_redis_refuses_is_made_again(
+    redis_server: RedisServer,
+) -> None:
+    """The bus's own append (a TLS URL has no lean pool): Redis refuses it (OOM, for real:
+    ``maxmemory`` one byte) until memory is back, and it is made again until then, once
+    (it raised before, which ended the edge process)."""
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        bus._lean = None
+        appender = Appender(bus, INPUTS)
+        appender._pool = None
+        await nursery.start(appender.run)
+        await appender.append({"e": "zero"})
+        command(redis_server.port, "CONFIG", "SET", "maxmemory", "1")
+        nursery.start_soon(appender.append, {"e": "one"})
+        with trio.fail_after(5):
+            while appender.refusals < 2:  # noqa: ASYNC110 (Redis's replies)
+                await trio.sleep(0.01)
+        command(redis_server.port, "CONFIG", "SET", "maxmemory", "0")
+        assert await _until_length(redis_server.url, 2) == ["zero", "one"]
+        await appender.append({"e": "two"})
+        assert await _stream(redis_server.url) == ["zero", "one", "two"]
+        nursery.cancel_scope.cancel()

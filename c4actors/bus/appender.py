@@ -37,8 +37,9 @@ fewer than ``window`` are unconfirmed, so every entry ``window`` or more before 
 applied, earlier in the stream.
 
 On a bus without the lean pool (``InMemoryBus``, a TLS URL) ``append`` is the bus's own,
-awaited, retried through an outage (``retry.until_available``): the same promises, without
-the pipelining.
+awaited, retried through an outage (``retry.until_available``) and while Redis refuses it
+(coredis' ``ResponseError``: an error reply, nothing applied), with the same waits and
+log lines: the same promises, in order, without the pipelining.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import math
 from collections.abc import Mapping
 from typing import Final
 
+import coredis.exceptions
 import trio
 
 from c4actors.bus import resp
@@ -117,11 +119,7 @@ class Appender:
         """Append an entry after every one appended before it (see the module docstring);
         returns once it is written, or queued while ``run`` reconnects."""
         if self._pool is None:
-            await until_available(
-                lambda: self.bus.append(self.stream, fields, maxlen=self.maxlen),
-                f"appending to {self.stream}",
-                log,
-            )
+            await self._append_awaited(fields)
             return
         data = resp.pack([["XADD", self.stream, *self._trim, "*", *flat_fields(fields)]])
         while len(self._unconfirmed) >= self.window:
@@ -145,6 +143,35 @@ class Appender:
         except BaseException:
             self._drop(conn)  # part of a command written (cancelled): out of step
             raise
+
+    async def _append_awaited(self, fields: Mapping[str, str]) -> None:
+        """``fields`` appended by the bus itself (no lean pool): see the module docstring."""
+        delay = FIRST_WAIT
+        while True:
+            try:
+                await until_available(
+                    lambda: self.bus.append(self.stream, fields, maxlen=self.maxlen),
+                    f"appending to {self.stream}",
+                    log,
+                )
+            except coredis.exceptions.ResponseError as refusal:
+                self._refused(refusal)
+                await trio.sleep(delay)
+                delay = min(2 * delay, MAX_WAIT)
+                continue
+            self.confirmed += 1
+            if self._refusing:
+                log.info("redis takes the appends to %s again", self.stream)
+                self._refusing = False
+            return
+
+    def _refused(self, refusal: Exception) -> None:
+        self.refusals += 1
+        if not self._refusing:
+            log.warning(
+                "redis refused an append to %s (%s): sending it again", self.stream, refusal
+            )
+            self._refusing = True
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Read the replies and confirm the entries; reconnect and resend after a failure."""
@@ -172,12 +199,7 @@ class Appender:
             try:
                 await self._confirm(conn)
             except Refused as refusal:
-                self.refusals += 1
-                if not self._refusing:
-                    log.warning(
-                        "redis refused an append to %s (%s): sending it again", self.stream, refusal
-                    )
-                    self._refusing = True
+                self._refused(refusal)
             except _FAILURES as error:
                 log.info("appending to %s: connection lost (%s), sending again", self.stream, error)
             finally:
