@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 import trio.testing
 
@@ -138,6 +139,29 @@ def test_a_finished_games_open_chat_is_restored_on_the_readers_clock_until_it_cl
     state.chat_lingers(game, None)  # it closed
     committed(state, fields, 230.0)
     assert "ended:g1" not in fields
+
+
+def test_a_finished_game_s_chat_written_again_carries_the_game_it_was_given() -> None:
+    """The field is written again as players move on with the same game (its JSON made
+    once), and a game given anew (a standby's restored one, another object) is written as
+    that game, not as the one written before."""
+    state, _ = keeper_of_a_lobby()
+    game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0)
+    game, _ = game_state.apply(game, game_state.QuitRequested(1, "ann"), 101.0)
+    fields: dict[str, str] = {}
+    for moved_on in (frozenset(), frozenset({2}), frozenset({1, 2})):
+        state.chat_lingers(game, ChatRoom(closes_at=221.0, moved_on=moved_on))
+        committed(state, fields, 102.0)
+        saved = keeper.load(fields, 102.0)
+        assert saved is not None
+        (ended,) = saved.ended
+        assert (ended.game, ended.moved_on) == (game, moved_on)
+    other = attrs.evolve(game, started_at=1_700_000_000.5)
+    state.chat_lingers(other, ChatRoom(closes_at=221.0))
+    committed(state, fields, 103.0)
+    saved = keeper.load(fields, 103.0)
+    assert saved is not None
+    assert [ended.game for ended in saved.ended] == [other]
 
 
 class Lobby:

@@ -126,7 +126,13 @@ class EdgeOutbox:
         resync asked: the next broadcast carries the whole audience)."""
 
     def deliver(self, conn: int, frame: str) -> None:
-        self.ops.append(wire.Op("deliver", conn, frame=self._frame(frame)))
+        # ``_frame`` inlined: every frame the core sends comes this way.
+        index = self._index.get(id(frame))
+        if index is None or self.frames[index] is not frame:
+            index = len(self.frames)
+            self.frames.append(frame)
+            self._index[id(frame)] = index
+        self.ops.append(wire.Op("deliver", conn, index))
 
     def _frame(self, frame: str) -> int:
         # By identity: a frame encoded once and delivered to many is one object.
@@ -319,8 +325,17 @@ class CoreRelay:
                     log.info("dropped a repeated input entry edge=%s seq=%d", entry.edge, entry.seq)
                     continue
                 self.keeper.inputs_handled(self._handled)
+            conns = self._conns
             for item in entry.items:
-                await self._handle(entry.edge, item)
+                # A player's request (every move) without a coroutine and a match of its own.
+                if type(item) is wire.GameIn:
+                    mailbox = conns.get((entry.edge, item.conn))
+                    if mailbox is None:
+                        self._unknown(entry.edge, item.conn)
+                    else:
+                        self._to_game(mailbox, item)
+                else:
+                    await self._handle(entry.edge, item)
         if self._handled.given_up:
             for edge, first, last in self._handled.given_up:
                 log.warning("input entries given up edge=%s seq=%d-%d", edge, first, last)

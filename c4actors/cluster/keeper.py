@@ -97,6 +97,8 @@ GAME_PREFIX: Final = "game:"
 MOVES_PREFIX: Final = "moves:"
 """A game's moves since its ``game:<id>`` was written whole (``game_delta``)."""
 _COMPACT: Final = (",", ":")
+_dumps: Final = json.JSONEncoder(separators=_COMPACT).encode
+"""``json.dumps(value, separators=_COMPACT)`` without making an encoder per call."""
 CHAT_PREFIX: Final = "chat:"
 FOLLOW_PREFIX: Final = "follow:"
 INPUTS_HANDLED: Final = "inputs_handled"
@@ -165,6 +167,10 @@ class StateKeeper:
         """The games whose audience changed."""
         self._following: dict[int, bool] = {}
         self._ended: dict[str, tuple[Game, ChatRoom | None]] = {}
+        self._ended_games: dict[str, tuple[Game, str]] = {}
+        """Each lingering chat's finished game and its JSON, as last written in
+        ``ended:<id>``: the field is written again when a player moves on or someone
+        speaks, the game unchanged, and its JSON is most of the field."""
         self._handled: HandledInputs | None = None
         """The relay's input entries handled per edge, when they changed."""
         self._records: list[GameRecord] = []
@@ -254,7 +260,7 @@ class StateKeeper:
         if self._lobby_dirty and take is not None:
             parts, gone = take()
             for name, part in parts.items():
-                puts[LOBBY_PREFIX + name] = json.dumps(part, separators=_COMPACT)
+                puts[LOBBY_PREFIX + name] = _dumps(part)
             deletes += [LOBBY_PREFIX + name for name in gone]
         for conn, row in self._conns.items():
             if row is None:
@@ -271,7 +277,7 @@ class StateKeeper:
                 if audience is None:
                     deletes.append(AUDIENCE_PREFIX + game_id)
                 else:
-                    puts[AUDIENCE_PREFIX + game_id] = json.dumps(audience, separators=_COMPACT)
+                    puts[AUDIENCE_PREFIX + game_id] = _dumps(audience)
         for conn, following in self._following.items():
             if following:
                 puts[f"{FOLLOW_PREFIX}{conn}"] = "1"
@@ -291,19 +297,24 @@ class StateKeeper:
             else:
                 puts[MOVES_PREFIX + game_id] = delta
         for game_id, voices in self._chats.items():
-            puts[CHAT_PREFIX + game_id] = json.dumps(_voice_rows(voices), separators=_COMPACT)
+            puts[CHAT_PREFIX + game_id] = _dumps(_voice_rows(voices))
         deletes += [prefix + game_id for game_id in sorted(self._gone) for prefix in GAME_FIELDS]
+        ended_games = self._ended_games
         for game_id, (game, room) in self._ended.items():
             if room is None or room.closes_at is None:
                 deletes.append(ENDED_PREFIX + game_id)
+                ended_games.pop(game_id, None)
             else:
+                written = ended_games.get(game_id)
+                if written is None or written[0] is not game:
+                    written = ended_games[game_id] = (game, game_state.to_json(game))
                 ended = {
-                    "game": game_state.to_json(game),
+                    "game": written[1],
                     "closes_at": room.closes_at,
                     "voices": _voice_rows(room.voices),
                     "moved_on": sorted(room.moved_on),
                 }
-                puts[ENDED_PREFIX + game_id] = json.dumps(ended, separators=_COMPACT)
+                puts[ENDED_PREFIX + game_id] = _dumps(ended)
         self._ended = {}
         if self._stale and self._lobby_dirty and take is not None:
             deletes += sorted(self._stale - puts.keys() - set(deletes))
