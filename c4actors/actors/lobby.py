@@ -1000,11 +1000,13 @@ class LobbyActor:
             return  # nobody to tell (``_flush_games`` says why that is safe)
         frame = encode(update)
         targets = self.broadcast("lobby", frame, targets)
+        # Written at once to each idle socket, framed once for all (``deliver_frame``):
+        # no writer task to wake per watcher, and an idle user needs none (issue 5).
+        prepared = PreparedFrame(frame)
         for start in range(0, len(targets), FLUSH_CHUNK):
             if start:
                 await trio.lowlevel.checkpoint()
-            for mailbox in targets[start : start + FLUSH_CHUNK]:
-                mailbox.deliver(frame)
+            self._deliver_all(prepared, targets[start : start + FLUSH_CHUNK])
 
     def _flush_games(self) -> None:
         """The pending ``game_list_update``, encoded once, to every follower in the lobby
@@ -1027,8 +1029,16 @@ class LobbyActor:
         if update is None or not targets:
             return
         frame = encode(update)
-        for mailbox in self.broadcast("games", frame, targets):
-            mailbox.deliver(frame)
+        self._deliver_all(PreparedFrame(frame), self.broadcast("games", frame, targets))
+
+    def _deliver_all(self, frame: PreparedFrame, targets: list[Mailbox]) -> None:
+        """``frame`` to each of ``targets``: written at once where nothing is queued before
+        it (counted here as sent; the writer task counts the others)."""
+        written = 0
+        for mailbox in targets:
+            written += mailbox.deliver_frame(frame)
+        if written:
+            self.metrics.messages_out.inc(written)
 
 
 _CHANGES_STATE: Final = (Join, Disconnected, Request, LeaveRequest, GameEnded, ColorChanged)

@@ -111,6 +111,7 @@ class Mailbox:
         "conn",
         "direct",
         "on_close",
+        "on_queue",
     )
 
     def __init__(
@@ -119,6 +120,7 @@ class Mailbox:
         send_channel: trio.MemorySendChannel[Outgoing],
         on_close: Callable[[], object] | None = None,
         direct: DirectWriter | None = None,
+        on_queue: Callable[[], object] | None = None,
     ) -> None:
         self.conn = conn
         self._send = send_channel
@@ -126,6 +128,9 @@ class Mailbox:
         self.close_code = 1000
         self.close_reason = ""
         self.on_close = on_close
+        self.on_queue = on_queue
+        """Called once, at the first item queued (``deliver``): the connection's actor starts
+        its writer task then, so an idle connection written to only directly has none."""
         self._routes: list[JoinedGame] | None = None
         self._delivered = 0
         """Items queued so far: the position of each reply stamped (``deliver(answers=)``)."""
@@ -163,6 +168,9 @@ class Mailbox:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         self._delivered += 1
+        if self.on_queue is not None:
+            start, self.on_queue = self.on_queue, None
+            start()
         return True
 
     def deliver_reply(self, frame: str, answers: float, path: str) -> bool:

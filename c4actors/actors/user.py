@@ -1,8 +1,9 @@
 """The user actor: one per WebSocket connection, the only code that touches that socket.
 
 Two tasks: the reader decodes frames and routes them (lobby requests to the
-lobby's inbox, moves straight to the game's inbox); the writer sends everything
-from the actor's own inbox to the socket, and nothing else.  The reader alone owns
+lobby's inbox, moves straight to the game's inbox); the writer, started at the first
+item queued for the socket (an idle user written to only directly has none), sends
+everything from the actor's own inbox to the socket, and nothing else.  The reader alone owns
 the connection's routing state: its phase, name and handshake deadline
 (``c4actors.connection_phase``, a pure state machine) and its table of games.  It
 asks the lobby for a session and waits for the answer itself (``Join.reply``), and
@@ -171,12 +172,15 @@ class Socket(Protocol):
 class UserActor:
     """Serves one connection until either side closes it; see the module docstring.
 
-    Two tasks per connection: the reader (``run`` itself, in hypercorn's task for the socket)
-    and the writer.  A third, the closer, is started only when another actor (or the reader)
-    asks to close the connection.  An idle connection holds no cancel scope of its own
-    either: the handshake deadline is a scope around the read only until a session opens.
-    Every few hundred bytes count with 10,000 idle users; so do the slots, and the
-    finished-games record made only when needed.
+    Up to two tasks per connection: the reader (``run`` itself, in hypercorn's task for the
+    socket) and the writer, started at the first item queued for it (``Mailbox.on_queue``):
+    a connection written to only directly (``Mailbox.deliver_frame``: its lobby frames,
+    its games' when its socket is free) never has one, which saves about 2.5 KiB per idle
+    user (the task and its waiting frames; issue 5).  A third, the closer, is started only
+    when another actor (or the reader) asks to close the connection.  An idle connection
+    holds no cancel scope of its own either: the handshake deadline is a scope around the
+    read only until a session opens.  Every few hundred bytes count with 10,000 idle users;
+    so do the slots, and the finished-games record made only when needed.
     """
 
     __slots__ = (
@@ -186,6 +190,7 @@ class UserActor:
         "_parked",
         "_writer_done",
         "_writer_finished",
+        "_writer_started",
         "analyst",
         "bucket",
         "conn",
@@ -230,13 +235,16 @@ class UserActor:
         self.dropped = 0
         self._nursery: trio.Nursery | None = None
         send, self._inbox = trio.open_memory_channel[Outgoing](settings.inbox_size)
-        self.mailbox = Mailbox(conn, send, on_close=self._start_closer, direct=direct)
+        self.mailbox = Mailbox(
+            conn, send, on_close=self._start_closer, direct=direct, on_queue=self._start_writer
+        )
         self.connection = Connection.start(trio.current_time(), settings.handshake_timeout)
         """Phase, name and handshake deadline: changed by the reader only."""
         self.games: dict[str, GameInbox] = {}
         """Where this connection's moves go, by game id: changed by the reader only."""
         self._finished: collections.deque[str] | None = None
         """Games this connection played that are over (made at the first one)."""
+        self._writer_started = False
         self._writer_finished = False
         self._writer_done: trio.Event | None = None
         self._parked = False
@@ -252,7 +260,8 @@ class UserActor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._write)
+                if self.mailbox.queued():  # queued before there was a nursery to start it in
+                    self._start_writer()
                 try:
                     await self._read()
                 finally:
@@ -263,12 +272,15 @@ class UserActor:
                     nursery.cancel_scope.cancel()
                 # else: the closer is closing the socket, and then cancels the rest.
         except Exception:
+            self._nursery = None  # closed: nothing may be started in it any more
             reason = "crashed"
             log.exception("connection crashed conn=%d name=%s", self.conn, self.name)
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await self.socket.close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             self._nursery = None  # closed to new tasks: a late close request has no closer
+            if not self._writer_started:
+                self._inbox.close()  # what is delivered from now on is refused, as it was
             self._move_on()
             if self.mailbox.closed and reason != "crashed":
                 reason = f"server_closed_{self.mailbox.close_code}"
@@ -595,6 +607,18 @@ class UserActor:
             if self._writer_done is not None:
                 self._writer_done.set()
 
+    def _start_writer(self) -> None:
+        """Something is queued for the socket: start the writer task, once (it then stays)."""
+        if not self._writer_started and self._nursery is not None:
+            try:
+                self._nursery.start_soon(self._write)
+            except RuntimeError:
+                # Closed to new arrivals: the connection's last task has just ended and
+                # ``run`` has not yet resumed to clear ``_nursery`` (another actor's step can
+                # come in between).  Nothing is written any more: ``run`` closes the inbox.
+                return
+            self._writer_started = True
+
     def _with_queued(self, item: Outgoing) -> list[Outgoing]:
         """``item`` and the items queued behind it, ``WRITE_BATCH`` at most in all."""
         items = [item]
@@ -653,7 +677,9 @@ class UserActor:
     def _start_closer(self) -> None:
         """``Mailbox.close`` was called: start the task that closes the socket."""
         if self._nursery is not None:
-            self._nursery.start_soon(self._close_as_asked)
+            # Closed to new arrivals (see ``_start_writer``): the connection is over anyway.
+            with contextlib.suppress(RuntimeError):
+                self._nursery.start_soon(self._close_as_asked)
 
     async def _close_as_asked(self) -> None:
         """Close the socket as the lobby, a game or the reader asked: after what was queued
@@ -661,7 +687,8 @@ class UserActor:
         and the writer."""
         assert self._nursery is not None
         cancel_scope = self._nursery.cancel_scope
-        if self.mailbox.close_code != CLOSE_TOO_SLOW and not self._writer_finished:
+        writing = self._writer_started and not self._writer_finished
+        if self.mailbox.close_code != CLOSE_TOO_SLOW and writing:
             self._writer_done = trio.Event()
             with trio.move_on_after(1):
                 await self._writer_done.wait()
