@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import select
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 import trio
@@ -18,12 +19,12 @@ import trio
 from c4actors.bus import open_redis_bus, resp
 from c4actors.bus.appender import Appender
 from c4actors.bus.resp import RespPool
-from c4actors.cluster import wire
 from c4actors.cluster.bus_links import INPUTS, BusEdgeLink
 from protocol import Chat, ChatMessage
 from tests.redis_server import RedisServer, command
 from tests.support import connect, start_game
 from tests.test_cluster_failover import in_inputs_twice, in_process_cluster
+from tests.test_cluster_refused_inputs import said_late_once_though_refused
 
 
 async def _stream(bus_url: str, stream: str = INPUTS) -> list[str]:
@@ -270,21 +271,10 @@ async def test_an_input_redis_refused_while_it_applied_the_next_is_handled_once(
         connect(edges[1], "bob") as bob,
     ):
         game_id = await start_game(ann, bob)
-        refused_once.append("refused first")
-        await ann.send(Chat(game_id=game_id, text="refused first"))
-        await ann.send(Chat(game_id=game_id, text="and then this"))
-        for player in (ann, bob):
-            said = {(await player.expect(ChatMessage)).text for _ in range(2)}
-            assert said == {"refused first", "and then this"}
+        await said_late_once_though_refused(
+            ann, bob, game_id, refused_once.append, partial(_stream, redis_server.url)
+        )
         assert not refused_once, "the refusal happened"
-        entries = [wire.decode_uplink(text) for text in await _stream(redis_server.url)]
-        refused = next(e for e in entries if "refused first" in wire.encode_uplink(e))
-        assert (refused.edge, refused.seq + 1) in [
-            (entry.edge, entry.seq) for entry in entries[: entries.index(refused)]
-        ], "the refused entry reached the stream after the next one"
-        await ann.send(Chat(game_id=game_id, text="last"))
-        for player in (ann, bob):
-            assert (await player.expect(ChatMessage)).text == "last"
 
 
 async def test_without_the_lean_pool_an_append_redis_refuses_is_made_again(

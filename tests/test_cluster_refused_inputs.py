@@ -7,7 +7,7 @@ a real refusal on a real Redis in ``tests/test_bus_appender.py``."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 
 import trio
@@ -19,7 +19,7 @@ from c4actors.cluster.bus_links import GROUP, INPUTS, BusCoreLink, CoreLease, fr
 from c4actors.cluster.core import CoreRelay
 from c4actors.server import ServerSettings, run_server
 from protocol import Chat, ChatMessage
-from tests.support import connect, start_game
+from tests.support import Client, connect, start_game
 from tests.test_cluster_failover import in_process_cluster
 
 
@@ -57,22 +57,41 @@ async def test_an_input_refused_while_the_next_was_applied_is_handled_late_once(
         connect(edges[1], "bob") as bob,
     ):
         game_id = await start_game(ann, bob)
-        bus.needle = "refused first"
-        await ann.send(Chat(game_id=game_id, text="refused first"))
-        await ann.send(Chat(game_id=game_id, text="and then this"))
-        for player in (ann, bob):
-            said = {(await player.expect(ChatMessage)).text for _ in range(2)}
-            assert said == {"refused first", "and then this"}
-        inputs = [entry.fields["e"] for entry in await bus.read_after(INPUTS, "0-0")]
-        entries = [wire.decode_uplink(text) for text in inputs]
-        (refused,) = [entry for entry in entries if "refused first" in text_of(entry)]
-        assert (refused.edge, refused.seq + 1) in [
-            (entry.edge, entry.seq) for entry in entries[: entries.index(refused)]
-        ], "the refused entry reached the stream after the next one"
-        # Each once: the next line each player hears is the next one.
-        await ann.send(Chat(game_id=game_id, text="last"))
-        for player in (ann, bob):
-            assert (await player.expect(ChatMessage)).text == "last"
+
+        def refuse(text: str) -> None:
+            bus.needle = text
+
+        async def inputs() -> list[str]:
+            return [entry.fields["e"] for entry in await bus.read_after(INPUTS, "0-0")]
+
+        await said_late_once_though_refused(ann, bob, game_id, refuse, inputs)
+
+
+async def said_late_once_though_refused(
+    ann: Client,
+    bob: Client,
+    game_id: str,
+    refuse: Callable[[str], None],
+    inputs: Callable[[], Awaitable[list[str]]],
+) -> None:
+    """Ann says two lines, the first refused by the bus (``refuse`` arms it) while the
+    second is applied: both players hear both, the refused entry is in the stream
+    (``inputs``) after the next one, and the next line each player hears is the next one
+    (each said once)."""
+    refuse("refused first")
+    await ann.send(Chat(game_id=game_id, text="refused first"))
+    await ann.send(Chat(game_id=game_id, text="and then this"))
+    for player in (ann, bob):
+        said = {(await player.expect(ChatMessage)).text for _ in range(2)}
+        assert said == {"refused first", "and then this"}
+    entries = [wire.decode_uplink(text) for text in await inputs()]
+    (refused,) = [entry for entry in entries if "refused first" in text_of(entry)]
+    assert (refused.edge, refused.seq + 1) in [
+        (entry.edge, entry.seq) for entry in entries[: entries.index(refused)]
+    ], "the refused entry reached the stream after the next one"
+    await ann.send(Chat(game_id=game_id, text="last"))
+    for player in (ann, bob):
+        assert (await player.expect(ChatMessage)).text == "last"
 
 
 def text_of(entry: wire.Uplink) -> str:

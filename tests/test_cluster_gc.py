@@ -1,5 +1,6 @@
-"""An edge's collector on time (``cluster.node.EDGE_COLLECT_EVERY``): a cluster's edge runs
-its young collections less often than one process, the server taking the pace from its
+"""A cluster node's collector on time (``cluster.node.EDGE_COLLECT_EVERY`` and
+``CORE_COLLECT_EVERY``): an edge and a core run their young collections less often than
+one process, their middle ones at the same pace, the server taking the pace from its
 settings (``ServerSettings.collect_every``)."""
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import pytest
 import trio
 
 from c4actors import server
-from c4actors.cluster.node import EDGE_COLLECT_EVERY, run_node
+from c4actors.cluster.node import CORE_COLLECT_EVERY, EDGE_COLLECT_EVERY, run_node
 from c4actors.gc_policy import MIDDLE_EVERY, YOUNG_EVERY, CollectOnTime
 from c4actors.server import RunningServer, ServerSettings
 from tests.redis_server import RedisServer
 from tests.support import open_server
+
+NODE_PACES = [("edge", EDGE_COLLECT_EVERY), ("core", CORE_COLLECT_EVERY)]
 
 
 class _Recorded(CollectOnTime):
@@ -42,22 +45,30 @@ async def test_a_server_collects_on_time_at_its_settings_pace(
         assert recorded[-1] == (0.05, 2)
 
 
-def test_an_edge_keeps_the_middle_collections_pace_of_one_process() -> None:
+@pytest.mark.parametrize(("role", "pace"), NODE_PACES)
+def test_a_node_keeps_the_middle_collections_pace_of_one_process(
+    role: str, pace: tuple[float, int]
+) -> None:
     """Fewer young collections; the middle ones (the long ones) every 100 ms still."""
-    young, middle = EDGE_COLLECT_EVERY
-    assert young > YOUNG_EVERY
-    assert young * middle == pytest.approx(YOUNG_EVERY * MIDDLE_EVERY)
+    young, middle = pace
+    assert young > YOUNG_EVERY, role
+    assert young * middle == pytest.approx(YOUNG_EVERY * MIDDLE_EVERY), role
 
 
-async def test_an_edge_node_collects_at_the_edge_pace(
-    recorded: list[tuple[Any, ...]], redis_server: RedisServer, tmp_path: Path
+@pytest.mark.parametrize(("role", "pace"), NODE_PACES)
+async def test_a_node_collects_at_its_roles_pace(
+    role: str,
+    pace: tuple[float, int],
+    recorded: list[tuple[Any, ...]],
+    redis_server: RedisServer,
+    tmp_path: Path,
 ) -> None:
     settings = ServerSettings(port=0, lobby_tick=0.0, db_path=str(tmp_path / "c4.sqlite3"))
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         running: RunningServer = await nursery.start(
-            run_node, settings, "edge", redis_server.url, stop
+            run_node, settings, role, redis_server.url, stop
         )
         assert running.http_url
-        assert recorded == [EDGE_COLLECT_EVERY]
+        assert recorded == [pace]
         stop.set()
