@@ -59,6 +59,14 @@ from c4actors.bus.records import (
 
 T = TypeVar("T")
 
+SCRIPT_REFUSALS: Final = frozenset({"OOM", "MISCONF"})
+"""Error replies with which Redis refuses a script's write: ``maxmemory`` reached (under
+``noeviction``), a failed save (``stop-writes-on-bgsave-error``).  Redis checks the first
+before the script's first write only, and the second cannot change while a short script
+runs, so a script refused with either changed nothing.  For the lease's and the commit's
+scripts that is an outage to wait out (``BusUnavailable``, as ``resp.NOT_READY``): raised,
+it ended the core, and its standby met the same refusal."""
+
 DEFAULT_TIMEOUT: Final = 5.0
 """Seconds a call may take beyond its ``block`` before the bus counts Redis as gone."""
 
@@ -490,7 +498,7 @@ class RedisBus:
     # ------------------------------------------------------------------ leases
 
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
-        epoch: object = await self._call(
+        epoch: object = await self._call_script(
             self._acquire(keys=[name, f"{name}:epoch"], args=[holder, _milliseconds(ttl)])
         )
         if epoch is None:
@@ -499,13 +507,13 @@ class RedisBus:
         return Lease(name, holder, epoch)
 
     async def renew_lease(self, lease: Lease, ttl: float) -> bool:
-        done: object = await self._call(
+        done: object = await self._call_script(
             self._renew(keys=[lease.name], args=[lease.token, _milliseconds(ttl)])
         )
         return done == 1
 
     async def release_lease(self, lease: Lease) -> bool:
-        done: object = await self._call(self._release(keys=[lease.name], args=[lease.token]))
+        done: object = await self._call_script(self._release(keys=[lease.name], args=[lease.token]))
         return done == 1
 
     async def commit(self, lease: Lease, operations: Sequence[Operation]) -> list[StreamId]:
@@ -515,7 +523,7 @@ class RedisBus:
         keys = cast(list[str], args[1 : 1 + cast(int, args[0])])
         tail = args[1 + len(keys) :]
         try:
-            ids: object = await self._call(self._commit(keys=keys, args=tail))
+            ids: object = await self._call_script(self._commit(keys=keys, args=tail))
         except coredis.exceptions.ResponseError as exc:
             if str(exc).startswith("FENCED"):
                 raise Fenced(str(exc)) from None
@@ -545,10 +553,11 @@ class RedisBus:
         ``committed()`` is called as soon as the commit's reply says it was applied, before
         the call waits for the read (which blocks up to ``block`` seconds when nothing
         came).  Returns what refused the commit (``Fenced``, or ``BusUnavailable`` for a
-        "not ready" or NOSCRIPT reply: nothing was applied) or None, and the entries read:
-        the read is sent whatever became of the commit, and its entries are pending for
-        ``consumer`` once read, so they are always returned.  A lost connection raises
-        ``BusUnavailable``: then the commit may or may not have been applied."""
+        "not ready", NOSCRIPT or ``SCRIPT_REFUSALS`` reply: nothing was applied) or None,
+        and the entries read: the read is sent whatever became of the commit, and its
+        entries are pending for ``consumer`` once read, so they are always returned.  A
+        lost connection raises ``BusUnavailable``: then the commit may or may not have been
+        applied."""
         _check_count(count)
         args = _flatten(lease, operations)
         read: list[resp.Arg] = ["XREADGROUP", "GROUP", group, consumer, "COUNT", count]
@@ -577,7 +586,7 @@ class RedisBus:
             if isinstance(outcome, resp.RespError):
                 if outcome.code == "FENCED":
                     refused = Fenced(outcome.message)
-                elif outcome.code == "NOSCRIPT" or outcome.not_ready:
+                elif outcome.code == "NOSCRIPT" or outcome.not_ready or _refused(outcome):
                     refused = BusUnavailable(f"redis: {outcome.message}")
                 else:
                     raise coredis.exceptions.ResponseError(outcome.message)
@@ -585,7 +594,7 @@ class RedisBus:
             if isinstance(entries, resp.RespError):
                 if entries.code == "NOGROUP":
                     await self.ensure_group(stream, group)
-                elif not entries.not_ready:
+                elif not entries.not_ready and not _refused(entries):
                     raise coredis.exceptions.ResponseError(entries.message)
                 return refused, []
             return refused, _lean_entries(entries)
@@ -598,6 +607,8 @@ class RedisBus:
         if isinstance(reply, resp.RespError):
             if reply.code == "FENCED":
                 raise Fenced(reply.message)
+            if _refused(reply):
+                raise BusUnavailable(f"redis: {reply.message}")
             raise coredis.exceptions.ResponseError(reply.message)
         assert isinstance(reply, list)
         return [str(stream_id) for stream_id in reply]
@@ -643,6 +654,21 @@ class RedisBus:
                     raise BusUnavailable(f"redis: {exc}") from None
                 raise
         raise BusUnavailable(f"redis: no reply within {self._timeout + (block or 0.0):g} s")
+
+    async def _call_script(self, request: Awaitable[T]) -> T:
+        """``_call`` for the lease's and the commit's scripts: a write Redis refused
+        (``SCRIPT_REFUSALS``) is ``BusUnavailable`` too."""
+        try:
+            return await self._call(request)
+        except coredis.exceptions.ResponseError as exc:
+            if str(exc).split(" ", 1)[0] in SCRIPT_REFUSALS:
+                raise BusUnavailable(f"redis: {exc}") from None
+            raise
+
+
+def _refused(reply: resp.RespError) -> bool:
+    """A script's (or a read's) write refused before anything changed: ``SCRIPT_REFUSALS``."""
+    return reply.code in SCRIPT_REFUSALS
 
 
 class _QuietConnectionLogs(logging.Filter):
