@@ -221,7 +221,7 @@ def refused_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             return write(self, before + data)
         if needles and needles[0].encode() in data:
             del needles[0]
-            held[self] = _memory_limit(1) + data + _memory_limit(0)
+            held[self] = memory_limit(1) + data + memory_limit(0)
             return True
         return write(self, data)
 
@@ -229,7 +229,9 @@ def refused_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield needles
 
 
-def _memory_limit(limit: int) -> bytes:
+def memory_limit(limit: int) -> bytes:
+    """Commands that set ``maxmemory`` to ``limit`` on a connection without a reply (sent
+    around a command that Redis should refuse, on the same connection)."""
     return resp.pack([["CLIENT", "REPLY", "SKIP"], ["CONFIG", "SET", "maxmemory", limit]])
 
 

@@ -15,6 +15,7 @@ from c4actors.bus.records import Append
 from protocol import Chat, ChatMessage
 from tests.redis_server import RedisServer, command
 from tests.support import connect, start_game
+from tests.test_bus_appender import memory_limit
 from tests.test_cluster_failover import in_process_cluster
 
 
@@ -52,15 +53,11 @@ def commit_refused(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             del needles[0]
             read = data.find(b"\r\n$10\r\nXREADGROUP")
             end = data.rindex(b"*", 0, read) if read >= 0 else len(data)
-            data = _memory_limit(1) + data[:end] + _memory_limit(0) + data[end:]
+            data = memory_limit(1) + data[:end] + memory_limit(0) + data[end:]
         return await request(self, data, *args, **kwargs)
 
     monkeypatch.setattr(resp.Connection, "request", refusing)
     yield needles
-
-
-def _memory_limit(limit: int) -> bytes:
-    return resp.pack([["CLIENT", "REPLY", "SKIP"], ["CONFIG", "SET", "maxmemory", limit]])
 
 
 async def test_a_core_commit_redis_refused_is_made_again_and_said_once(
