@@ -1,5 +1,5 @@
 """What travels between a cluster's edges and its core (``cluster.wire``): the compact forms
-the hot path uses (a move without its defaults, a ``deliver`` as a row of three) and the
+the hot path uses (a move as a row of six, a ``deliver`` as a row of three) and the
 hand-written readers' refusals, each value's type checked as cattrs checked it.
 
 The round trips of every kind of item and op are in ``test_cluster_relays.py``."""
@@ -13,14 +13,31 @@ import pytest
 from c4actors.cluster import wire
 
 
-def test_a_move_travels_without_its_defaults() -> None:
+def test_a_move_travels_as_a_row_of_six() -> None:
     entry = wire.Uplink("edge-a", [wire.GameIn(4, "g1", "ann", "move", column=3, ply=6)], 2)
-    data = json.loads(wire.encode_uplink(entry))
-    assert data["items"] == [
-        {"k": "GameIn", "conn": 4, "game_id": "g1", "name": "ann", "action": "move"}
-        | {"column": 3, "ply": 6}
+    text = wire.encode_uplink(entry)
+    assert text == '{"edge":"edge-a","items":[[4,"g1","ann","move",3,6]],"seq":2}'
+    assert wire.decode_uplink(text) == entry
+
+
+def test_a_game_request_travels_without_its_trailing_defaults() -> None:
+    items: list[wire.UplinkItem] = [
+        wire.GameIn(1, "g1", "ann", "move"),
+        wire.GameIn(1, "g1", "ann", "move", column=6),
+        wire.GameIn(1, "g1", "ann", "move", ply=0),
+        wire.GameIn(2, "g2", "bob", "chat", text="hi", sent_at=12.5),
+        wire.GameIn(2, "g2", "bob", "answer_draw", accept=True),
+        wire.WatchIn(3, "g3", True),
     ]
-    assert wire.decode_uplink(wire.encode_uplink(entry)) == entry
+    data = json.loads(wire.encode_uplink(wire.Uplink("edge-a", items, 1)))
+    assert data["items"] == [
+        [1, "g1", "ann", "move"],
+        [1, "g1", "ann", "move", 6],
+        [1, "g1", "ann", "move", 0, 0],
+        [2, "g2", "bob", "chat", 0, None, "hi", 12.5],
+        [2, "g2", "bob", "answer_draw", 0, None, "", 0.0, True],
+        {"k": "WatchIn", "conn": 3, "game_id": "g3", "watch": True},
+    ]
 
 
 def test_every_field_of_a_game_request_round_trips() -> None:
@@ -42,27 +59,28 @@ def test_every_field_of_a_game_request_round_trips() -> None:
 @pytest.mark.parametrize(
     "row",
     [
-        {"conn": True},
-        {"conn": "4"},
-        {"game_id": 1},
-        {"action": "resign"},
-        {"column": 2.0},
-        {"ply": "3"},
-        {"accept": 1},
-        {"sent_at": "now"},
-        {"extra": 1},
+        [True, "g1", "ann", "move", 3, 6],
+        ["4", "g1", "ann", "move", 3, 6],
+        [4, 1, "ann", "move", 3, 6],
+        [4, "g1", None, "move", 3, 6],
+        [4, "g1", "ann", "resign", 3, 6],
+        [4, "g1", "ann", "move", 2.0, 6],
+        [4, "g1", "ann", "move", True, 6],
+        [4, "g1", "ann", "move", 3, "3"],
+        [4, "g1", "ann", "move", 3, False],
+        [4, "g1", "ann", "chat", 0, None, 5],
+        [4, "g1", "ann", "chat", 0, None, "hi", "now"],
+        [4, "g1", "ann", "answer_draw", 0, None, "", 0.0, 1],
+        [4, "g1", "ann", "answer_draw", 0, None, "", 0.0, True, "extra"],
+        [4, "g1", "ann"],
+        [],
+        # The object form of a game request is another version's.
+        {"k": "GameIn", "conn": 4, "game_id": "g1", "name": "ann", "action": "move"},
     ],
 )
-def test_a_game_request_of_another_shape_is_refused(row: dict[str, object]) -> None:
-    base = {"k": "GameIn", "conn": 4, "game_id": "g1", "name": "ann", "action": "move"}
-    text = json.dumps({"edge": "a", "items": [base | row], "seq": 1})
+def test_a_game_request_of_another_shape_is_refused(row: object) -> None:
+    text = json.dumps({"edge": "a", "items": [row], "seq": 1})
     with pytest.raises(wire.WireError, match="not an input entry"):
-        wire.decode_uplink(text)
-
-
-def test_a_game_request_missing_a_field_is_refused() -> None:
-    text = json.dumps({"edge": "a", "items": [{"k": "GameIn", "conn": 4, "game_id": "g1"}]})
-    with pytest.raises(wire.WireError):
         wire.decode_uplink(text)
 
 

@@ -31,7 +31,7 @@ that is not what an edge or a core of this version writes; the reader logs and s
 from __future__ import annotations
 
 import json
-from typing import Any, Final, Literal, NamedTuple, TypeAlias, get_args
+from typing import Any, Final, Literal, NamedTuple, TypeAlias, Union, get_args
 
 import attrs
 import cattrs
@@ -272,7 +272,10 @@ class Downlink:
 # --------------------------------------------------------------------------- encoding
 
 _converter: Final = cattrs.Converter(forbid_extra_keys=True)
-configure_tagged_union(UplinkItem, _converter, tag_name="k")
+_TAGGED: Final[Any] = Union[tuple(kind for kind in get_args(UplinkItem) if kind is not GameIn)]  # noqa: UP007
+"""Every item but ``GameIn`` travels as an object with its kind in ``k`` (cattrs); a game
+request only as a row (``_game_row``), so an object of that kind is another version's."""
+configure_tagged_union(_TAGGED, _converter, tag_name="k")
 _dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -282,35 +285,41 @@ def encode_uplink(entry: Uplink) -> str:
 
 
 def _item_row(item: UplinkItem) -> Any:
-    return _converter.unstructure(item, UplinkItem)
+    return _converter.unstructure(item, _TAGGED)
 
 
-def _game_row(item: GameIn) -> dict[str, Any]:
-    """A player's request without cattrs and without its defaults (a move: six keys, not
-    ten): every move crosses the stream this way, and the core decodes each one."""
-    row: dict[str, Any] = {
-        "k": "GameIn",
-        "conn": item.conn,
-        "game_id": item.game_id,
-        "name": item.name,
-        "action": item.action,
-    }
-    if item.column:
-        row["column"] = item.column
-    if item.ply is not None:
-        row["ply"] = item.ply
-    if item.text:
-        row["text"] = item.text
-    if item.sent_at:
-        row["sent_at"] = item.sent_at
-    if item.accept:
-        row["accept"] = item.accept
+def _game_row(item: GameIn) -> list[Any]:
+    """A player's request as a row of its fields in ``GameIn``'s order, without the
+    trailing defaults (a move: ``[conn, game_id, name, "move", column, ply]``), written
+    without cattrs: every move crosses the stream this way, and a row is cheaper than an
+    object of named keys to make, to write, and for the core to read and check."""
+    if item.action == "move" and item.ply is not None and _plain(item):
+        return [item.conn, item.game_id, item.name, "move", item.column, item.ply]
+    row = [
+        item.conn,
+        item.game_id,
+        item.name,
+        item.action,
+        item.column,
+        item.ply,
+        item.text,
+        item.sent_at,
+        item.accept,
+    ]
+    while len(row) > _GAME_REQUIRED and row[-1] == _GAME_DEFAULTS[len(row) - 1]:
+        row.pop()
     return row
 
 
+def _plain(item: GameIn) -> bool:
+    """No field after ``ply`` is set (every move)."""
+    return not item.text and not item.sent_at and not item.accept
+
+
 def decode_uplink(text: str) -> Uplink:
-    """The entry ``encode_uplink`` wrote.  A player's request (every move) is read by hand,
-    its types checked as strictly as the rest; the other items through cattrs."""
+    """The entry ``encode_uplink`` wrote.  A player's request (every move: a row, where
+    every other item is an object with its kind in ``k``) is read by hand, its types
+    checked as strictly as the rest; the other items through cattrs."""
     try:
         data = json.loads(text)
         if type(data) is not dict or not data.keys() <= _UPLINK_KEYS:
@@ -318,10 +327,7 @@ def decode_uplink(text: str) -> Uplink:
         edge, rows, seq = data["edge"], data["items"], data.get("seq", 0)
         if type(edge) is not str or type(rows) is not list or type(seq) is not int:
             raise WireError("edge, items or seq of the wrong type")
-        items = [
-            _game_in(row) if type(row) is dict and row.get("k") == "GameIn" else _item(row)
-            for row in rows
-        ]
+        items = [_game_in(row) if type(row) is list else _item(row) for row in rows]
         return Uplink(edge, items, seq)
     except WireError as error:
         raise WireError(f"not an input entry: {error}") from None
@@ -333,44 +339,51 @@ _UPLINK_KEYS: Final = frozenset({"edge", "items", "seq"})
 
 
 def _item(row: Any) -> UplinkItem:
-    item: UplinkItem = _converter.structure(row, UplinkItem)  # type: ignore[arg-type]
+    item: UplinkItem = _converter.structure(row, _TAGGED)
     return item
 
 
 _GAME_ACTIONS: Final = frozenset(get_args(GameAction))
-_GAME_TYPES: Final[dict[str, tuple[type, ...]]] = {
-    "k": (str,),
-    "conn": (int,),
-    "game_id": (str,),
-    "name": (str,),
-    "action": (str,),
-    "column": (int,),
-    "ply": (int, type(None)),
-    "text": (str,),
-    "sent_at": (float, int),
-    "accept": (bool,),
-}
+_GAME_REQUIRED: Final = 4
+"""A game request's row holds at least ``conn, game_id, name, action``."""
+_GAME_DEFAULTS: Final = (None, None, None, None, 0, None, "", 0.0, False)
+"""The defaults of ``GameIn``'s fields after the required ones, by position."""
+_GAME_TYPES: Final[tuple[tuple[type, ...], ...]] = (
+    (int,),
+    (str,),
+    (str,),
+    (str,),
+    (int,),
+    (int, type(None)),
+    (str,),
+    (float, int),
+    (bool,),
+)
 
 
-def _game_in(row: dict[str, Any]) -> GameIn:
-    for key, value in row.items():
-        types = _GAME_TYPES.get(key)
-        if types is None or type(value) not in types:
-            raise WireError(f"a game request's {key!r} is {value!r}")
-    action = row["action"]
-    if action not in _GAME_ACTIONS:
-        raise WireError(f"a game request's action is {action!r}")
-    return GameIn(
-        row["conn"],
-        row["game_id"],
-        row["name"],
-        action,
-        row.get("column", 0),
-        row.get("ply"),
-        row.get("text", ""),
-        float(row.get("sent_at", 0.0)),
-        row.get("accept", False),
-    )
+def _game_in(row: list[Any]) -> GameIn:
+    """A row ``_game_row`` wrote, each value's type checked (exactly: a bool is not an
+    int here, as cattrs refused it); a move's row of six first, by its own test."""
+    if (
+        len(row) == 6
+        and row[3] == "move"
+        and type(row[0]) is int
+        and type(row[1]) is str
+        and type(row[2]) is str
+        and type(row[4]) is int
+        and type(row[5]) is int
+    ):
+        return GameIn(row[0], row[1], row[2], "move", row[4], row[5])
+    if not _GAME_REQUIRED <= len(row) <= len(_GAME_TYPES):
+        raise WireError(f"a game request is {row!r}")
+    for value, types in zip(row, _GAME_TYPES, strict=False):
+        if type(value) not in types:
+            raise WireError(f"a game request is {row!r}")
+    if row[3] not in _GAME_ACTIONS:
+        raise WireError(f"a game request's action is {row[3]!r}")
+    full: list[Any] = [*row, *_GAME_DEFAULTS[len(row) :]]
+    conn, game_id, name, action, column, ply, text, sent_at, accept = full
+    return GameIn(conn, game_id, name, action, column, ply, text, float(sent_at), accept)
 
 
 def encode_downlink(entry: Downlink) -> str:
