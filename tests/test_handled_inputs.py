@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c4actors.cluster.handled_inputs import REORDER_SPAN, HandledInputs
+from c4actors.cluster.handled_inputs import FENCE_LIMIT, REORDER_SPAN, HandledInputs
 
 
 def handled_in(handled: HandledInputs, stream: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -79,12 +79,11 @@ def test_a_gap_wider_than_the_span_is_given_up_and_said_once() -> None:
     assert not handled.first_time("e", 2), "given up: it never will be handled now"
 
 
-def test_a_forgotten_edge_heard_again_starts_where_it_is() -> None:
-    """An edge the core declared dead (its number forgotten) that is heard again: nothing
-    to give up or wait for far on in its life, one gap given up early in it."""
+def test_an_edge_first_heard_far_on_starts_where_it_is() -> None:
+    """An edge this core never heard from, far on in its life (its fence given up: it was
+    declared dead more than ``FENCE_LIMIT`` deaths ago): nothing to give up or wait for;
+    one gap given up early in it."""
     handled = HandledInputs()
-    assert handled_in(handled, [("e", 1), ("e", 2)]) == [("e", 1), ("e", 2)]
-    assert handled.forget("e") and not handled.forget("e")
     assert handled.first_time("e", 5000) and handled.first_time("e", 5001)
     assert (handled.upto, handled.above, handled.given_up) == ({"e": 5001}, {}, [])
     early = HandledInputs()
@@ -119,3 +118,83 @@ def test_every_entry_is_handled_exactly_once_in_any_order_across_failovers(
     assert sorted(seen) == list(range(1, n + 1))
     assert seen == list(dict.fromkeys(stream)), "each handled when its first copy comes"
     assert (handled.upto, handled.above, handled.given_up) == ({"e": n}, {}, [])
+
+
+def test_an_edge_declared_dead_is_fenced_its_copies_and_new_entries_dropped() -> None:
+    """The core declared the edge dead (silent too long) and it was only stalled: its
+    appender sends again entries the core handled (numbered like a new edge's first ones)
+    and new ones.  None is handled: forgetting the numbers took it for a new edge, and
+    handled the copies a second time."""
+    handled = HandledInputs()
+    assert handled_in(handled, [("e", 1), ("e", 2), ("e", 4), ("f", 1)]) == [
+        ("e", 1),
+        ("e", 2),
+        ("e", 4),
+        ("f", 1),
+    ]
+    assert handled.forget("e") and not handled.forget("e")
+    assert handled_in(handled, [("e", 1), ("e", 2), ("e", 3), ("e", 5000), ("f", 2)]) == [("f", 2)]
+    assert (handled.upto, handled.above, list(handled.fenced)) == ({"f": 2}, {}, ["e"])
+    assert handled.to_json() == '{"f":2}', "the numbers committed at every batch stay short"
+
+
+def test_the_fences_survive_a_failover_and_an_older_state_has_none() -> None:
+    handled = HandledInputs()
+    handled_in(handled, [("a", 1), ("b", 1), ("c", 1)])
+    handled.forget("b")
+    handled.forget("a")
+    assert handled.fenced_to_json() == '["b","a"]', "oldest first"
+    standby = HandledInputs.from_json(handled.to_json(), handled.fenced_to_json())
+    assert standby == handled
+    assert handled_in(standby, [("a", 1), ("b", 2), ("c", 2)]) == [("c", 2)]
+    assert list(HandledInputs.from_json('{"a":3}').fenced) == []
+
+
+@pytest.mark.parametrize("fenced", ["{}", "[1]", '"e"', "[", '[["e"]]'])
+def test_fences_of_another_shape_are_refused_clearly(fenced: str) -> None:
+    with pytest.raises(ValueError, match="not the inputs handled"):
+        HandledInputs.from_json("{}", fenced)
+
+
+def test_the_fences_are_bounded_the_oldest_given_up_first() -> None:
+    """An edge declared dead twice is fenced once (its latest death); past the limit the
+    oldest fence goes: the state never grows with the cluster's age."""
+    handled = HandledInputs()
+    handled.forget("first")
+    for n in range(FENCE_LIMIT - 1):
+        handled.forget(f"edge-{n}")
+    handled.forget("first")  # again: now the latest
+    handled.forget("one-more")
+    assert len(handled.fenced) == FENCE_LIMIT
+    assert "edge-0" not in handled.fenced and "first" in handled.fenced
+    assert list(handled.fenced)[-2:] == ["first", "one-more"]
+    restored = HandledInputs.from_json("{}", handled.fenced_to_json())
+    assert restored.fenced == handled.fenced
+
+
+@given(deliveries(), st.data())
+def test_nothing_of_an_edge_is_handled_after_its_death_across_failovers(
+    delivery: tuple[int, list[int]], data: st.DataObject
+) -> None:
+    """Whatever the order and copies, and wherever the death and the failovers fall:
+    every entry of the edge handled before its death exactly once, none after it, and the
+    other edge's entries each exactly once."""
+    n, stream = delivery
+    death = data.draw(st.integers(0, len(stream)))
+    failovers = set(data.draw(st.lists(st.integers(0, len(stream)), max_size=3)))
+    handled = HandledInputs()
+    seen: list[tuple[str, int]] = []
+    for at, seq in enumerate(stream):
+        if at in failovers:
+            handled = HandledInputs.from_json(handled.to_json(), handled.fenced_to_json())
+        if at == death:
+            handled.forget("dying")
+        for edge in ("dying", "living"):
+            if handled.first_time(edge, seq):
+                seen.append((edge, seq))
+    if death == len(stream):
+        handled.forget("dying")
+    before = list(dict.fromkeys(stream[:death]))
+    assert [seq for edge, seq in seen if edge == "dying"] == before
+    assert sorted(seq for edge, seq in seen if edge == "living") == list(range(1, n + 1))
+    assert "dying" not in handled.upto and "dying" not in handled.above

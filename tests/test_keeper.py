@@ -326,3 +326,36 @@ def test_the_audiences_an_older_core_saved_in_one_field_are_read_then_deleted() 
     standby.audience_changed("g1", lambda game_id: {"watching": [3, 4]})
     puts, deletes = standby.changes(2)
     assert keeper.AUDIENCES in deletes and keeper.AUDIENCE_PREFIX + "g1" in puts
+
+
+def test_the_edges_fenced_are_committed_when_one_dies_and_kept_by_a_standby() -> None:
+    """An edge declared dead is fenced (``HandledInputs.forget``): the fence is written in
+    its own field when it changes (not with every batch's numbers), restored by a standby,
+    and not deleted by the standby's first whole write (a field it restored)."""
+    state, lobby = keeper_of_a_lobby()
+    handled = HandledInputs()
+    handled.first_time("edge-a", 1)
+    handled.first_time("edge-b", 1)
+    state.inputs_handled(handled)
+    fields: dict[str, str] = {}
+    committed(state, fields, 1.0)
+    assert keeper.EDGES_FENCED not in fields
+    handled.forget("edge-a")
+    state.inputs_handled(handled)
+    state.edges_fenced(handled)
+    assert state.dirty
+    committed(state, fields, 2.0)
+    assert json.loads(fields[keeper.EDGES_FENCED]) == ["edge-a"]
+    handled.first_time("edge-b", 2)
+    state.inputs_handled(handled)
+    puts, _ = state.changes(2)
+    assert keeper.EDGES_FENCED not in puts, "written when an edge dies, not every batch"
+    saved = keeper.load(fields, 3.0)
+    assert saved is not None
+    assert list(saved.handled.fenced) == ["edge-a"]
+    assert not saved.handled.first_time("edge-a", 1), "a fenced edge's copy, after a failover"
+    standby = StateKeeper(lambda: None)
+    standby.loaded(fields)
+    standby.lobby_changed(lobby.take_changes)
+    _, deletes = standby.changes(2)
+    assert keeper.EDGES_FENCED not in deletes and keeper.INPUTS_HANDLED not in deletes

@@ -366,6 +366,10 @@ class BusEdgeLink:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self.uplink.run(task_status=task_status)
 
+    def rename(self) -> None:
+        self.edge = process_name("edge")
+        self._follower = StreamFollower(self.bus, frames_stream(self.edge))
+
     async def send_inputs(self, entry: str) -> None:
         await self.uplink.append({"e": entry})
 

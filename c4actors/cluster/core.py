@@ -241,6 +241,9 @@ class CoreRelay:
         """One commit made at a time, and none while an input batch is being handled."""
         self._made_at = -math.inf
         """When the last commit was made (the clock goes out at least every ``CLOCK_EVERY``)."""
+        self._farewells: set[str] = set()
+        """Edges declared dead to tell so in the next commit (a batch of their own, no
+        outbox: ``_farewell``)."""
         self._made: _Commit | None = None
         """An input batch's commit, made and not yet written: the run loop writes it with
         its next read (``CoreLink.commit_and_receive``), holding ``_committing`` till then."""
@@ -317,6 +320,13 @@ class CoreRelay:
             except wire.WireError as error:
                 log.warning("skipped an input entry: %s", error)
                 continue
+            if self._handled.fenced and entry.edge in self._handled.fenced:
+                # An edge declared dead that came back (it was only stalled): nothing of
+                # it is handled, and it is told again that it must come back anew.
+                log.info("dropped an input entry of an edge declared dead edge=%s", entry.edge)
+                self._farewells.add(entry.edge)
+                self.want()
+                continue
             self._heard[entry.edge] = trio.current_time()
             self._outbox(entry.edge)
             if entry.seq:
@@ -369,6 +379,10 @@ class CoreRelay:
             self._heard[row.edge] = now  # each edge has a whole timeout to be heard
         self._next_conn = saved.next_conn
         self._handled = saved.handled
+        for edge in saved.handled.upto:
+            # Heard from by the last core, with or without connections: one that died
+            # meanwhile is forgotten after a whole timeout, not kept for ever.
+            self._heard.setdefault(edge, now)
         games = []
         for game in saved.games:
             send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
@@ -418,6 +432,9 @@ class CoreRelay:
                 self._next_batch += 1
                 self._sent_at[edge] = now
                 frames.append((edge, wire.encode_downlink(entry)))
+        for edge in self._farewells:
+            frames.append((edge, self._farewell(edge)))
+        self._farewells.clear()
         puts, deletes = self.keeper.changes(self._next_conn)
         puts[keeper.CLOCK] = repr(trio.current_time())
         records = self.keeper.take_records()
@@ -429,6 +446,15 @@ class CoreRelay:
         await self.link.commit(
             commit.frames, commit.puts, commit.deletes, ack=commit.ack, records=commit.records
         )
+
+    def _farewell(self, edge: str) -> str:
+        """The batch that tells ``edge`` it was declared dead: its own name in an
+        ``edge_gone``, as the other edges hear it (``cluster.edge`` closes its sockets and
+        comes back under a new name)."""
+        op = wire.Op("shared", 0, text=edge, value=["edge_gone", "", ""])
+        entry = wire.Downlink([], [op], self.link.name, self._next_batch)
+        self._next_batch += 1
+        return wire.encode_downlink(entry)
 
     async def _watch_edges(self) -> None:
         """An edge silent for ``EDGE_TIMEOUT`` died: its sockets are gone, so the
@@ -450,11 +476,18 @@ class CoreRelay:
                     await self._edge_died(edge)
 
     async def _edge_died(self, edge: str) -> None:
+        """Declare ``edge`` dead: everything kept for it goes, and it is fenced (its later
+        entries dropped, ``HandledInputs.forget``) and told so (``_farewell``), since it may
+        only have stalled: it then closes its sockets, whose pages come back, and serves
+        again as a new edge, rather than keep sockets the lobby was told had left."""
         async with self._committing:
             del self._heard[edge]
             self._outboxes.pop(edge, None)
+            self._sent_at.pop(edge, None)
             if self._handled.forget(edge):
                 self.keeper.inputs_handled(self._handled)
+            self.keeper.edges_fenced(self._handled)
+            self._farewells.add(edge)
             gone = [key for key in self._conns if key[0] == edge]
             log.warning("edge gone edge=%s connections=%d", edge, len(gone))
             for key in gone:
@@ -540,8 +573,10 @@ class CoreRelay:
 
     def _pending(self) -> bool:
         """Whether anything waits to be committed: a change noted, or an edge's batch."""
-        return self.keeper.dirty or any(
-            outbox.ops or outbox.greet for outbox in self._outboxes.values()
+        return (
+            self.keeper.dirty
+            or bool(self._farewells)
+            or any(outbox.ops or outbox.greet for outbox in self._outboxes.values())
         )
 
     def _unknown(self, edge: str, conn: int) -> None:

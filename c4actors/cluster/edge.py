@@ -94,6 +94,8 @@ HELD_LIMIT: Final = 1000
 """Moves and quits an edge holds during an outage; later ones are refused
 (``server_recovering``) until a core serves again."""
 RECOVERING: Final = "the server is recovering from a fault: try again in a few seconds"
+DECLARED_DEAD: Final = "the server restarted"
+"""The close reason of a socket on an edge the core declared dead (``_come_back``)."""
 
 
 class EdgeRelay:
@@ -113,7 +115,9 @@ class EdgeRelay:
         self._mailboxes: dict[int, Mailbox] = {}
         self._joins: dict[int, trio.MemorySendChannel[JoinAnswer]] = {}
         self._leaves: dict[int, trio.MemorySendChannel[bool]] = {}
-        self._queries: dict[int, Callable[[Any], None]] = {}
+        self._queries: dict[int, tuple[Callable[[Any], None], wire.QueryIn]] = {}
+        """Each query waiting for its reply: how to answer it, and what was asked (asked
+        again if this edge comes back under a new name: ``_come_back``)."""
         self._query_ids = itertools.count(1)
         self._routes: dict[int, dict[str, _Route]] = {}
         self._core = ""
@@ -129,6 +133,8 @@ class EdgeRelay:
         """What ``_shared`` records, on its way to the core (never blocks the recorder)."""
         self._resyncs: list[wire.Channel] = []
         """Audiences with a gap found while carrying out a batch, to ask a resync for."""
+        self._declared_dead = False
+        """The core told this edge it declared it dead (``_come_back``)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         try:
@@ -310,8 +316,9 @@ class EdgeRelay:
 
     def _ask(self, what: Any, answer: Callable[[Any], None], name: str = "") -> wire.QueryIn:
         query = next(self._query_ids)
-        self._queries[query] = answer
-        return wire.QueryIn(query, what, name)
+        item = wire.QueryIn(query, what, name)
+        self._queries[query] = (answer, item)
+        return item
 
     def _route(self, conn: int, game_id: str) -> JoinedGame:
         """An inbox for ``conn``'s requests to ``game_id``, forwarded to the core."""
@@ -365,6 +372,9 @@ class EdgeRelay:
                 frames = [PreparedFrame(text) for text in entry.frames]
                 for op in entry.ops:
                     self._carry_out(op, frames)
+                if self._declared_dead:
+                    await self._come_back()
+                    break  # the rest of the old name's stream is of no use now
             for channel in self._resyncs:
                 await self._uplink_send.send(wire.ResyncIn(channel))
             self._resyncs.clear()
@@ -390,6 +400,48 @@ class EdgeRelay:
             for address, count in connections.counts().items():
                 for _ in range(count):
                     self._publish(("ws_open", address, ""))
+
+    async def _come_back(self) -> None:
+        """The core declared this edge dead (it heard nothing from it for
+        ``wire.EDGE_TIMEOUT``: the edge stood still, or was cut off from Redis), told the
+        lobby that each of its connections left, and drops whatever this edge sends under
+        its name (``HandledInputs.forget``).  Its sockets would be ghosts: open, their
+        pages showing connected, their users not in the lobby.  So each is closed (1012,
+        as when the core does not know a connection: the page reconnects with its resume
+        token and takes its session and game back, within the grace period), and the edge
+        serves on under a new name, a new edge to the core: its inputs numbered from 1,
+        a stream of batches of its own; the queries still waiting are asked again."""
+        old = self.link.edge
+        self.link.rename()
+        log.warning(
+            "declared dead by the core: closing sockets=%d, serving again as a new edge "
+            "old=%s new=%s",
+            len(self._mailboxes),
+            old,
+            self.link.edge,
+        )
+        self._declared_dead = False
+        mailboxes, self._mailboxes = self._mailboxes, {}
+        for mailbox in mailboxes.values():
+            mailbox.close(CLOSE_SERVICE_RESTART, DECLARED_DEAD)
+        for reply in self._joins.values():
+            reply.close()
+        for ended in self._leaves.values():
+            ended.close()
+        self._joins, self._leaves = {}, {}
+        for routes in self._routes.values():
+            for route in routes.values():
+                route.closed = True
+        self._routes = {}
+        self._audiences.clear()
+        self._resyncs.clear()
+        self._uplink_seq = 0
+        if self._shared is not None:
+            # The others' events since the core declared this edge dead never came: the
+            # core sends their counts again in the new edge's first batch.
+            self._shared.connections.forget_others()
+        for _, item in self._queries.values():
+            await self._uplink_send.send(item)
 
     def _carry_out(self, op: wire.Op, frames: list[PreparedFrame]) -> None:
         conn = op.conn
@@ -440,14 +492,18 @@ class EdgeRelay:
             case "shared":
                 self._apply_shared(op)
             case "reply":
-                answer_query = self._queries.pop(conn, None)
-                if answer_query is not None:
+                asked = self._queries.pop(conn, None)
+                if asked is not None:
+                    answer_query = asked[0]
                     with contextlib.suppress(
                         trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
                     ):
                         answer_query(op.value)
 
     def _apply_shared(self, op: wire.Op) -> None:
+        if op.text == self.link.edge and op.value[0] == "edge_gone":
+            self._declared_dead = True  # this edge's own name: ``_come_back``
+            return
         shared = self._shared
         if shared is None:
             return

@@ -36,9 +36,23 @@ batches (``DEFAULT_COUNT`` each) that another core read first.  An entry more th
 ``REORDER_SPAN`` past the first one missing gives that gap up (``given_up`` says which
 numbers: entries trimmed before they were read, an edge the core forgot early in its
 life), so ``above`` never grows without end.  An edge heard from first with a number
-past ``REORDER_SPAN`` is one the core forgot (it declared it dead, then heard it again):
-it starts there, with nothing to wait for.  While no gap is open (always, but in a fault)
-each edge is one number, as before.
+past ``REORDER_SPAN`` is one the core forgot early (a fence given up, below): it starts
+there, with nothing to wait for.  While no gap is open (always, but in a fault) each edge
+is one number, as before.
+
+**An edge declared dead is fenced.**  The core declares an edge dead when it has not heard
+from it for ``wire.EDGE_TIMEOUT``, and an edge that was only stalled (SIGSTOP, a long pause,
+cut off from Redis) may come back: its appender then sends again what Redis had not
+confirmed, maybe entries the core handled already.  Forgetting its numbers and taking it
+for a new edge handled such a copy twice (numbered up to ``REORDER_SPAN`` it looked like a
+new edge's entry), and the items of a connection the lobby was told had left.  So
+``forget`` fences the edge instead: every later entry of it is dropped (``fenced``), and
+the core tells the edge, which closes its sockets and comes back under a new name, a new
+edge (``cluster.edge``).  A fence is a name and nothing else; the ``FENCE_LIMIT`` latest
+are kept (committed apart, ``fenced_to_json``: they change only when an edge dies), the
+oldest given up first: an edge stalled for longer than that many other edges' deaths is
+taken for a new one again (its copies of entries numbered past ``REORDER_SPAN`` still
+dropped as above).
 
 The state is committed with each batch's acknowledgement (``keeper.INPUTS_HANDLED``,
 ``to_json``) and restored by a core that takes over (``from_json``), so a copy of an entry
@@ -56,6 +70,9 @@ from typing import Any, Final
 REORDER_SPAN: Final = 1024
 """How far past the first entry missing from an edge the core still expects it to come:
 far above the appender's window (64) and a deposed core's two reads (200 entries)."""
+FENCE_LIMIT: Final = 1024
+"""Edges declared dead whose entries are still dropped, at most (the latest ones): each
+is a name of about 40 bytes, so at most some 40 KiB, written only when an edge dies."""
 
 _COMPACT: Final = (",", ":")
 
@@ -63,7 +80,7 @@ _COMPACT: Final = (",", ":")
 class HandledInputs:
     """The input entries handled, per edge: see the module docstring."""
 
-    __slots__ = ("above", "given_up", "upto")
+    __slots__ = ("above", "fenced", "given_up", "upto")
 
     def __init__(self) -> None:
         self.upto: dict[str, int] = {}
@@ -73,6 +90,9 @@ class HandledInputs:
         self.given_up: list[tuple[str, int, int]] = []
         """Gaps given up since the caller last emptied it: ``(edge, first, last)``, the
         entries in between not handled by then never will be (the caller logs them)."""
+        self.fenced: dict[str, None] = {}
+        """The edges declared dead (``forget``), oldest first: none of their entries is
+        handled any more."""
 
     def first_time(self, edge: str, seq: int) -> bool:
         """Whether entry ``seq`` (>= 1) of ``edge`` is handled for the first time: then it
@@ -81,6 +101,8 @@ class HandledInputs:
         if above is None:
             upto = self.upto.get(edge)
             if upto is None:
+                if edge in self.fenced:
+                    return False
                 # Not heard from yet.  A new edge's first entry to land is within the
                 # window of its first (1); one further on is an edge that this core forgot
                 # (declared dead): nothing before it can be known, nothing is waited for.
@@ -109,9 +131,20 @@ class HandledInputs:
         return True
 
     def forget(self, edge: str) -> bool:
-        """Forget ``edge`` (it died); whether it was known."""
+        """Forget ``edge`` (declared dead) and fence it: none of its entries is handled from
+        now on (``first_time`` is False), whatever its number; whether it was known."""
         self.above.pop(edge, None)
+        fenced = self.fenced
+        fenced.pop(edge, None)
+        fenced[edge] = None
+        while len(fenced) > FENCE_LIMIT:
+            del fenced[next(iter(fenced))]
         return self.upto.pop(edge, None) is not None
+
+    def fenced_to_json(self) -> str:
+        """The fenced edges, oldest first (committed apart from ``to_json``: they change
+        only when an edge dies, and would lengthen every commit)."""
+        return json.dumps(list(self.fenced), separators=_COMPACT)
 
     def to_json(self) -> str:
         """Each edge's ``upto``, or ``[upto, [above...]]`` while a gap is open."""
@@ -123,14 +156,18 @@ class HandledInputs:
         return json.dumps(saved, separators=_COMPACT)
 
     @classmethod
-    def from_json(cls, text: str) -> HandledInputs:
-        """What ``to_json`` wrote (or an older core's number per edge); ``ValueError`` for
-        anything else."""
+    def from_json(cls, text: str, fenced: str = "[]") -> HandledInputs:
+        """What ``to_json`` wrote (or an older core's number per edge), with what
+        ``fenced_to_json`` wrote; ``ValueError`` for anything else."""
         try:
             saved = json.loads(text)
             if not isinstance(saved, dict):
                 raise TypeError("not an object")
             handled = cls()
+            names = json.loads(fenced)
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise TypeError("the fenced edges are not a list of names")
+            handled.fenced = dict.fromkeys(names[-FENCE_LIMIT:])
             for edge, value in saved.items():
                 if isinstance(value, list):
                     upto, above = value
@@ -146,10 +183,16 @@ class HandledInputs:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, HandledInputs):
             return NotImplemented
-        return (self.upto, self.above) == (other.upto, other.above)
+        return (self.upto, self.above, list(self.fenced)) == (
+            other.upto,
+            other.above,
+            list(other.fenced),
+        )
 
     def __repr__(self) -> str:
-        return f"HandledInputs(upto={self.upto!r}, above={self.above!r})"
+        return (
+            f"HandledInputs(upto={self.upto!r}, above={self.above!r}, fenced={list(self.fenced)!r})"
+        )
 
 
 def _filled(upto: int, above: set[int]) -> int:

@@ -29,6 +29,8 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
   ``handled_inputs.HandledInputs``, one number per edge unless a gap is open), so that an
   entry an edge appends again after a lost reply is dropped by a core that took over
   after the first copy was handled, and one that came late is still handled once;
+* ``edges_fenced``: the edges the core declared dead (``HandledInputs.fenced``, a bounded
+  list of names), written when one dies: a standby drops their entries too;
 * ``clock``: the core's clock (``trio.current_time``) at its last commit.
 
 ``StateKeeper`` is the ``Journal`` the core's actors report to: it only notes what
@@ -102,6 +104,7 @@ _dumps: Final = json.JSONEncoder(separators=_COMPACT).encode
 CHAT_PREFIX: Final = "chat:"
 FOLLOW_PREFIX: Final = "follow:"
 INPUTS_HANDLED: Final = "inputs_handled"
+EDGES_FENCED: Final = "edges_fenced"
 ENDED_PREFIX: Final = "ended:"
 
 
@@ -173,6 +176,8 @@ class StateKeeper:
         speaks, the game unchanged, and its JSON is most of the field."""
         self._handled: HandledInputs | None = None
         """The relay's input entries handled per edge, when they changed."""
+        self._fenced: HandledInputs | None = None
+        """The relay's input entries handled, when the edges fenced changed."""
         self._records: list[GameRecord] = []
 
     # Journal
@@ -219,6 +224,12 @@ class StateKeeper:
         self._handled = handled
         self._wake()
 
+    def edges_fenced(self, handled: HandledInputs) -> None:
+        """The relay declared an edge dead: ``handled.fenced`` is committed (apart from the
+        numbers, which every input batch rewrites)."""
+        self._fenced = handled
+        self._wake()
+
     def connection_changed(self, conn: int, row: ConnRow | None) -> None:
         """The relay's row of cluster connection ``conn`` is now ``row`` (None: gone)."""
         self._conns[conn] = row
@@ -228,7 +239,7 @@ class StateKeeper:
         """``fields`` were in ``STATE`` when this core took over: each one the first write
         of the whole lobby does not write again is deleted with it, but ``keep`` (the
         restored games' fields: written when they change) and the clock."""
-        self._stale = set(fields) - set(keep) - {CLOCK, NEXT_CONN, INPUTS_HANDLED}
+        self._stale = set(fields) - set(keep) - {CLOCK, NEXT_CONN, INPUTS_HANDLED, EDGES_FENCED}
 
     @property
     def dirty(self) -> bool:
@@ -241,6 +252,7 @@ class StateKeeper:
             or bool(self._conns)
             or bool(self._following)
             or self._handled is not None
+            or self._fenced is not None
             or bool(self._ended)
             or bool(self._records)
         )
@@ -286,6 +298,9 @@ class StateKeeper:
         if self._handled is not None:
             puts[INPUTS_HANDLED] = self._handled.to_json()
             self._handled = None
+        if self._fenced is not None:
+            puts[EDGES_FENCED] = self._fenced.fenced_to_json()
+            self._fenced = None
         bases = self._bases
         for game_id, game in self._games.items():
             base = bases.get(game_id)
@@ -373,7 +388,9 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
         )
         if following:
             audiences["following"] = following
-        handled = HandledInputs.from_json(fields.get(INPUTS_HANDLED, "{}"))
+        handled = HandledInputs.from_json(
+            fields.get(INPUTS_HANDLED, "{}"), fields.get(EDGES_FENCED, "[]")
+        )
         ended = [
             _ended_chat(json.loads(text), delta)
             for field, text in sorted(fields.items())

@@ -9,6 +9,7 @@ relays' own tests; ``redis_links`` puts the same entries on Redis Streams.
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -78,6 +79,11 @@ class CoreLink(Protocol):
 class EdgeLink(Protocol):
     edge: str
     """This edge's name: unique per process, so a restarted edge is a new one."""
+
+    def rename(self) -> None:
+        """Take a new name, never used before (``edge``), and follow its frames stream
+        from now on: the core declared this edge dead, and takes it for a new one."""
+        ...
 
     async def send_inputs(self, entry: str) -> None:
         """Append ``entry`` to the input stream the core reads, at least once: an entry
@@ -261,6 +267,10 @@ class _MemoryEdge:
     def __init__(self, hub: MemoryHub, edge: str) -> None:
         self._hub = hub
         self.edge = edge
+        self._names = itertools.count(2)
+
+    def rename(self) -> None:
+        self.edge = f"{self.edge.partition('~')[0]}~{next(self._names)}"
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()

@@ -1,0 +1,281 @@
+"""An edge the core declares dead, in one process (``MemoryHub``, real sockets): one that was
+only stalled comes back as a new edge and nothing of it is applied twice; nothing of a
+dead edge stays in the core or in its committed state, a failover included.
+
+``test_cluster_stalled_edge.py`` does the same with real processes (SIGSTOP, SIGCONT) on a
+real Redis."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from functools import partial
+
+import attrs
+import pytest
+import trio
+from trio.testing import MockClock
+from trio_websocket import ConnectionClosed
+
+from c4actors.actors.lobby import LobbyInput
+from c4actors.cluster import keeper, wire
+from c4actors.cluster.core import CoreRelay
+from c4actors.cluster.edge import EdgeRelay
+from c4actors.cluster.links import EdgeLink, MemoryHub
+from c4actors.server import RunningServer, run_server
+from protocol import (
+    GameStarted,
+    GameState,
+    Move,
+    NewConnection,
+    OpponentDisconnected,
+    OpponentReconnected,
+    UserList,
+    Welcome,
+)
+from tests.support import Client, connect, start_game
+from tests.test_cluster_relays import SETTINGS
+
+
+class StallingLink:
+    """An edge's link that stands still while ``stalled`` (as the process under SIGSTOP:
+    nothing sent, nothing read), noting each input entry it sends."""
+
+    def __init__(self, link: EdgeLink) -> None:
+        self.link = link
+        self.sent: list[str] = []
+        self._going = trio.Event()
+        self._going.set()
+
+    @property
+    def edge(self) -> str:
+        return self.link.edge
+
+    @edge.setter
+    def edge(self, name: str) -> None:
+        self.link.edge = name
+
+    def rename(self) -> None:
+        self.link.rename()
+
+    def stall(self) -> None:
+        self._going = trio.Event()
+
+    def wake(self) -> None:
+        self._going.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self.link.run(task_status=task_status)
+
+    async def send_inputs(self, entry: str) -> None:
+        await self._going.wait()
+        self.sent.append(entry)
+        await self.link.send_inputs(entry)
+
+    async def receive_frames(self) -> list[str]:
+        await self._going.wait()
+        entries = await self.link.receive_frames()
+        await self._going.wait()
+        return entries
+
+
+@attrs.frozen
+class Cluster:
+    hub: MemoryHub
+    cores: list[CoreRelay]
+    edges: list[RunningServer]
+    links: list[StallingLink]
+    scopes: list[trio.CancelScope]
+    """Core ``core-1``'s, then each edge's: cancelled, it dies as with SIGKILL."""
+    nursery: trio.Nursery
+    stop: trio.Event
+
+    async def start_core(self, name: str) -> trio.CancelScope:
+        """Core ``name`` started: it serves at once (the hub has no lease)."""
+        scope = trio.CancelScope()
+
+        async def core(*, task_status: trio.TaskStatus[RunningServer]) -> None:
+            def relay(inbox: trio.MemorySendChannel[LobbyInput]) -> CoreRelay:
+                self.cores.append(CoreRelay(self.hub.core(name), inbox))
+                return self.cores[-1]
+
+            with scope:
+                await run_server(SETTINGS, self.stop, task_status=task_status, core=relay)
+
+        await self.nursery.start(core)
+        return scope
+
+
+@asynccontextmanager
+async def memory_cluster(edges: tuple[str, ...] = ("edge-a", "edge-b")) -> AsyncIterator[Cluster]:
+    hub = MemoryHub()
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(hub, [], [], [], [], nursery, stop)
+        cluster.scopes.append(await cluster.start_core("core-1"))
+        for name in edges:
+            link = StallingLink(hub.edge(name))
+            scope = trio.CancelScope()
+            cluster.links.append(link)
+            cluster.scopes.append(scope)
+
+            async def edge(
+                link: StallingLink = link,
+                scope: trio.CancelScope = scope,
+                *,
+                task_status: trio.TaskStatus[RunningServer],
+            ) -> None:
+                with scope:
+                    await run_server(
+                        attrs.evolve(SETTINGS, grace_seconds=60),
+                        stop,
+                        task_status=task_status,
+                        edge=partial(EdgeRelay, link),
+                    )
+
+            cluster.edges.append(await nursery.start(edge))
+        try:
+            yield cluster
+        finally:
+            stop.set()
+            nursery.cancel_scope.cancel()
+
+
+async def past_the_timeout(clock: MockClock) -> None:
+    """Long enough for the core to declare a silent edge dead (the others' heartbeats
+    read meanwhile)."""
+    for _ in range(int(wire.EDGE_TIMEOUT / wire.HEARTBEAT) + 2):
+        clock.jump(wire.HEARTBEAT)
+        await trio.sleep(0.05)
+
+
+def join_of(link: StallingLink, username: str) -> str:
+    for text in link.sent:
+        items = wire.decode_uplink(text).items
+        if any(isinstance(item, wire.JoinIn) and item.username == username for item in items):
+            return text
+    raise AssertionError(f"no join of {username} sent")
+
+
+async def close_code(client: Client) -> int | None:
+    while True:
+        try:
+            await client.ws.get_message()
+        except ConnectionClosed as closed:
+            return None if closed.reason is None else closed.reason.code
+
+
+async def test_a_stalled_edge_declared_dead_comes_back_as_a_new_edge(
+    jump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its player's socket is closed (1012) rather than left a ghost, the page resumes the
+    game with its token, and a copy of her join the edge sent again (its reply lost) is
+    dropped: handled again, it made a second session of hers."""
+    caplog.set_level(logging.INFO, "c4actors.cluster.core")
+    async with memory_cluster() as cluster:
+        stalling = cluster.links[0]
+        async with connect(cluster.edges[1], "bob") as bob, connect(cluster.edges[0], "ann") as ann:
+            game_id = await start_game(bob, ann)  # ann moves first
+            await ann.send(Move(game_id=game_id, column=3, ply=0))
+            for player in (ann, bob):
+                assert (await player.expect(GameState)).moves == [3]
+            stalling.stall()
+            await past_the_timeout(jump_clock)
+            assert (await bob.expect(OpponentDisconnected)).game_id == game_id
+            assert json.loads(cluster.hub.state[keeper.EDGES_FENCED]) == ["edge-a"]
+            # The edge's appender sends ann's join again, and the edge wakes up.
+            await stalling.link.send_inputs(join_of(stalling, "ann"))
+            stalling.wake()
+            with trio.fail_after(5):
+                assert await close_code(ann) == 1012
+            assert stalling.edge != "edge-a", "a new edge, under a new name"
+            # The page reconnects, through the same edge, and takes the game back.
+            async with connect(cluster.edges[0]) as again:
+                await again.send(NewConnection(username="ann", resume=ann.token))
+                await again.expect(Welcome)
+                await again.expect(UserList)
+                assert (await again.expect(GameStarted)).game_id == game_id
+                assert (await again.expect(GameState)).moves == [3]
+                await bob.expect(OpponentReconnected)
+                await bob.send(Move(game_id=game_id, column=4, ply=1))
+                for player in (again, bob):
+                    assert (await player.expect(GameState)).moves == [3, 4]
+    assert "dropped an input entry of an edge declared dead edge=edge-a" in caplog.text
+    assert "declared dead by the core" in caplog.text
+
+
+async def test_an_edge_that_comes_back_asks_its_pending_queries_again(
+    jump_clock: MockClock,
+) -> None:
+    """A query sent under the old name is dropped by the core (the edge is fenced): the
+    edge asks it again under the new one, so the HTTP request is answered."""
+    async with memory_cluster() as cluster:
+        stalling = cluster.links[0]
+        async with connect(cluster.edges[1], "bob"):
+            stalling.stall()
+            await past_the_timeout(jump_clock)
+            answers: list[bool] = []
+
+            async def ask() -> None:
+                answers.append(await cluster.edges[0].lobby.is_online("bob"))
+
+            cluster.nursery.start_soon(ask)
+            await trio.sleep(0.1)
+            stalling.wake()
+            with trio.fail_after(5):
+                while not answers:  # noqa: ASYNC110 (a reply through the relays)
+                    await trio.sleep(0.01)
+            assert answers == [True]
+
+
+def edges_kept(hub: MemoryHub) -> tuple[set[str], set[str], list[str]]:
+    """The edges in the committed state: with input numbers, with connections, fenced."""
+    state = hub.state
+    handled = set(json.loads(state.get(keeper.INPUTS_HANDLED, "{}")))
+    rows = {
+        json.loads(text)[0] for field, text in state.items() if field.startswith(keeper.CONN_PREFIX)
+    }
+    return handled, rows, json.loads(state.get(keeper.EDGES_FENCED, "[]"))
+
+
+async def test_nothing_of_a_dead_edge_stays_in_the_core(jump_clock: MockClock) -> None:
+    """The core kept when it last sent each edge a batch after the edge died: one entry
+    per dead edge, for ever."""
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann"),
+        connect(cluster.edges[1], "bob"),
+    ):
+        assert edges_kept(cluster.hub)[:2] == ({"edge-a", "edge-b"}, {"edge-a", "edge-b"})
+        cluster.scopes[1].cancel()  # edge-a dies (SIGKILL)
+        await past_the_timeout(jump_clock)
+        core = cluster.cores[0]
+        kept: list[Collection[str]] = [
+            core._heard,
+            core._outboxes,
+            core._sent_at,
+            core._sockets,
+            core._handled.upto,
+        ]
+        assert [edge for table in kept for edge in table if edge == "edge-a"] == []
+        assert [edge for edge, _ in core._conns if edge == "edge-a"] == []
+        assert edges_kept(cluster.hub) == ({"edge-b"}, {"edge-b"}, ["edge-a"])
+
+
+async def test_an_edge_that_dies_during_a_failover_is_forgotten_by_the_standby(
+    jump_clock: MockClock,
+) -> None:
+    """An edge with no connection that dies while no core serves: the standby restored its
+    input numbers but never heard from it, and kept them for ever (it watched only the
+    edges with connections)."""
+    async with memory_cluster() as cluster:
+        with trio.fail_after(5):
+            while edges_kept(cluster.hub)[0] != {"edge-a", "edge-b"}:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        cluster.scopes[0].cancel()  # the core dies
+        cluster.scopes[1].cancel()  # and edge-a, meanwhile
+        await cluster.start_core("core-2")
+        await past_the_timeout(jump_clock)
+        assert edges_kept(cluster.hub) == ({"edge-b"}, set(), ["edge-a"])

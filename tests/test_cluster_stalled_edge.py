@@ -1,0 +1,114 @@
+"""An edge wrongly declared dead, with real processes on a real Redis: it stood still
+(SIGSTOP) for longer than ``wire.EDGE_TIMEOUT``, the core declared it dead, and then it
+woke up (SIGCONT).
+
+The core told the lobby its connections left; the edge's appender may send again entries
+the core had handled (a reply lost on the way).  Nothing of it may be applied twice, and
+nobody may be left with a socket the lobby does not know (a ghost).  The copy of an entry
+is made by the test (the resend of an append whose reply was lost: what ``bus.Appender``
+does), while the edge stands still, after a failover too."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import trio
+from trio_websocket import ConnectionClosed
+
+from c4actors.bus import open_redis_bus
+from c4actors.bus.interface import Bus
+from c4actors.cluster import wire
+from c4actors.cluster.bus_links import INPUTS
+from protocol import (
+    GameOver,
+    GameStarted,
+    GameState,
+    LobbyUpdate,
+    NewConnection,
+    OpponentDisconnected,
+    OpponentReconnected,
+    UserList,
+    Welcome,
+)
+from tests.redis_server import RedisServer
+from tests.support import Client, connect, start_game
+from tests.test_cluster_failover import bad_lines, with_standby
+from tests.test_cluster_faults import WIN, address, moves
+
+
+async def joined_entry(bus: Bus, username: str) -> str:
+    """The input entry that carried ``username``'s join, as it is in the stream."""
+    for entry in await bus.read_after(INPUTS, "0-0", count=10_000):
+        text = entry.fields["e"]
+        items = wire.decode_uplink(text).items
+        if any(isinstance(item, wire.JoinIn) and item.username == username for item in items):
+            return text
+    raise AssertionError(f"no join of {username} in the inputs")
+
+
+async def closed_code(client: Client) -> int | None:
+    """The close code of ``client``'s socket, once the server closes it."""
+    while True:
+        try:
+            await client.ws.get_message()
+        except ConnectionClosed as closed:
+            return None if closed.reason is None else closed.reason.code
+
+
+async def test_an_edge_declared_dead_that_wakes_up_applies_nothing_twice_and_leaves_no_ghost(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with with_standby(redis_server.url, tmp_path / "c4.sqlite3", extra=["--grace", "60"]) as (
+        cluster,
+        standby,
+    ):
+        stalled, other = cluster.edges
+        async with (
+            connect(address(other), "bob") as bob,
+            connect(address(stalled), "ann") as ann,
+            open_redis_bus(redis_server.url) as bus,
+        ):
+            game_id = await start_game(bob, ann, skip=(LobbyUpdate,))  # ann moves first
+            await moves(ann, bob, game_id, range(2))
+            join = await joined_entry(bus, "ann")
+            assert json.loads(join)["seq"] <= 1024, "numbered like a new edge's first entries"
+            os.kill(stalled.pid, signal.SIGSTOP)
+            # The core hears the edge no more: ann's opponent is told, her grace starts.
+            with trio.fail_after(15):
+                gone = await bob.expect_skipping(OpponentDisconnected, LobbyUpdate)
+            assert gone.game_id == game_id
+            # Her page comes back through the other edge with its resume token (a reload).
+            async with connect(address(other)) as again:
+                again.name = "ann"
+                await again.send(NewConnection(username="ann", resume=ann.token))
+                await again.expect(Welcome)
+                await again.expect(UserList)
+                assert (await again.expect(GameStarted)).game_id == game_id
+                assert (await again.expect(GameState)).moves == WIN[:2]
+                await bob.expect_skipping(OpponentReconnected, LobbyUpdate)
+                # The core dies; the standby takes over with what it committed (the fence).
+                os.kill(cluster.core.pid, signal.SIGKILL)
+                await moves(again, bob, game_id, range(2, 3))
+                # The stalled edge's appender sends its join again (its reply was lost),
+                # then the edge wakes up.
+                await bus.append(INPUTS, {"e": join})
+                os.kill(stalled.pid, signal.SIGCONT)
+                # Its socket is closed for the page to reconnect, not left a ghost.
+                with trio.fail_after(15):
+                    assert await closed_code(ann) == 1012
+                # The join was not applied again: ann's session stays on her new socket
+                # (a second join of hers would have taken it over: closed, 4000).
+                await moves(again, bob, game_id, range(3, len(WIN)))
+                for player in (again, bob):
+                    over = await player.expect(GameOver)
+                    assert (over.winner, over.reason) == ("ann", "four_in_a_row")
+            # The edge serves again, as a new edge.
+            async with connect(address(stalled), "dan") as dan:
+                assert dan.token
+        log = "\n".join(process.log() for process in (*cluster.processes, standby))
+        assert "declared dead by the core" in stalled.log()
+        assert "dropped an input entry of an edge declared dead" in standby.log()
+        assert bad_lines(*cluster.edges, standby) == [], log
