@@ -205,6 +205,41 @@ async def test_no_reply_within_the_timeout_sends_the_entries_again_on_a_new_conn
         nursery.cancel_scope.cancel()
 
 
+async def test_the_wait_for_replies_keeps_its_deadline_from_entry_to_entry(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each entry confirmed before the next is written (the pipeline empty in between, as
+    an edge's uplink mostly is), for longer than the timeout: the connection is kept (no
+    entry sent again), and the wait's deadline is not moved per entry and reply (it was
+    twice per XADD: a push on Trio's heap of deadlines each time)."""
+    moved: list[float] = []
+    deadline = trio.CancelScope.deadline
+
+    def move(scope: trio.CancelScope, value: float) -> None:
+        moved.append(value)
+        assert deadline.fset is not None
+        deadline.fset(scope, value)
+
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        appender = Appender(bus, "s", timeout=0.2)
+        await nursery.start(appender.run)
+        await appender.append({"e": "first"})  # sent once connected (``resent`` counts it)
+        await _until_length(redis_server.url, 1, "s")
+        resent = appender.resent
+        monkeypatch.setattr(trio.CancelScope, "deadline", property(deadline.fget, move))
+        for n in range(40):
+            await appender.append({"e": str(n)})
+            with trio.fail_after(5):
+                while appender._unconfirmed:  # noqa: ASYNC110 (Redis's reply)
+                    await trio.sleep(0.001)
+            await trio.sleep(0.01)
+        monkeypatch.undo()
+        assert appender.confirmed == 41
+        assert appender.resent == resent, "no reply was late"
+        assert len(moved) <= 2, len(moved)
+        nursery.cancel_scope.cancel()
+
+
 @pytest.fixture
 def refused_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Put a text in the list: the next XADD an appender writes holding it is refused by
