@@ -20,6 +20,7 @@ from c4actors.bus import (
     Append,
     Bus,
     DeleteField,
+    Expire,
     Fenced,
     InMemoryBus,
     Operation,
@@ -290,6 +291,21 @@ async def test_a_bad_commit_applies_nothing(bus: Bus) -> None:
         await bus.commit(lease, [PutField("state", "a", "1"), Ack("in", "g", ("$",))])
     assert await bus.read_hash("state") == {}
     assert await bus.read_after("out", START) == []
+
+
+async def test_a_commit_s_expiry_removes_the_stream_in_time(bus: Bus) -> None:
+    """A dead edge's stream (``bus_links.FAREWELL_KEEP``): its last entry written, then the
+    whole stream gone a while later; an expiry that is not in the future applies nothing."""
+    lease = await bus.acquire_lease("lease:core", "core-1", ttl=5)
+    assert lease is not None
+    await bus.append("gone", {"d": "before"})
+    await bus.commit(lease, [Append("gone", {"d": "last"}, maxlen=1), Expire("gone", 0.3)])
+    assert (await bus.read_after("gone", START))[-1].fields == {"d": "last"}
+    with pytest.raises(ValueError, match="expiry"):
+        await bus.commit(lease, [PutField("state", "a", "1"), Expire("kept", 0)])
+    assert await bus.read_hash("state") == {}
+    await trio.sleep(0.5)
+    assert await bus.read_after("gone", START) == []
 
 
 # --------------------------------------------------------------------------- the commit's encoding

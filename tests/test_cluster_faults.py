@@ -7,11 +7,13 @@ two players on different edges."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
 import trio
 
+from c4actors.cluster.bus_links import FAREWELL_KEEP, frames_stream
 from c4actors.server import RunningServer
 from c4actors.server_process import ServerProcess
 from protocol import (
@@ -27,7 +29,7 @@ from protocol import (
     Welcome,
 )
 from tests.cluster_processes import Cluster, running_cluster
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, command
 from tests.support import Client, connect, start_game
 
 WIN = [3, 2, 3, 2, 3, 2, 3]  # the first mover wins in column 3
@@ -35,6 +37,20 @@ WIN = [3, 2, 3, 2, 3, 2, 3]  # the first mover wins in column 3
 
 def address(process: ServerProcess) -> RunningServer:
     return RunningServer(process.info.host, process.info.port, None, None)  # type: ignore[arg-type]
+
+
+def edge_name(process: ServerProcess) -> str:
+    """The name the edge process started under (its log says it)."""
+    started = re.search(r"cluster process started role=edge name=(\S+)", process.log())
+    assert started is not None
+    return started[1]
+
+
+def expires_in(redis: RedisServer, key: str) -> float:
+    """Seconds before Redis removes ``key`` (-1: never, -2: no such key)."""
+    reply = command(redis.port, "PTTL", key).split(b"\r\n")[0]
+    milliseconds = int(reply.lstrip(b":"))
+    return milliseconds / 1000 if milliseconds >= 0 else milliseconds
 
 
 def errors(cluster: Cluster) -> list[str]:
@@ -69,6 +85,9 @@ async def test_a_player_on_a_killed_edge_resumes_through_the_other(
             with trio.fail_after(15):
                 gone = await bob.expect_skipping(OpponentDisconnected, LobbyUpdate)
             assert gone.game_id == game_id
+            # The dead edge's stream of batches goes (it held up to 10,000 for ever).
+            stream = frames_stream(edge_name(dying))
+            assert 0 < expires_in(redis_server, stream) <= FAREWELL_KEEP
             # The page comes back through another edge with its token, at the same position.
             async with connect(address(staying)) as again:
                 again.name = "ann"

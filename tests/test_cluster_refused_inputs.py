@@ -129,8 +129,9 @@ class ReadGate:
         *,
         ack: bool,
         records: Sequence[str] = (),
+        ended: Sequence[tuple[str, str]] = (),
     ) -> None:
-        await self.link.commit(frames, puts, deletes, ack=ack, records=records)
+        await self.link.commit(frames, puts, deletes, ack=ack, records=records, ended=ended)
 
     async def commit_and_receive(
         self,
@@ -139,9 +140,10 @@ class ReadGate:
         deletes: list[str],
         *,
         records: Sequence[str] = (),
+        ended: Sequence[tuple[str, str]] = (),
         committed: Callable[[], None],
     ) -> list[str]:
-        await self.link.commit(frames, puts, deletes, ack=True, records=records)
+        await self.link.commit(frames, puts, deletes, ack=True, records=records, ended=ended)
         committed()
         return await self.receive_inputs()
 

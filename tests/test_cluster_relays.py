@@ -171,10 +171,11 @@ class GatedLink:
         *,
         ack: bool,
         records: Sequence[str] = (),
+        ended: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._note("commit", " ".join(sorted(puts)))
         await self.gate.wait()
-        await self.link.commit(frames, puts, deletes, ack=ack, records=records)
+        await self.link.commit(frames, puts, deletes, ack=ack, records=records, ended=ended)
         self._note("committed", " ".join(sorted(puts)))
 
     async def commit_and_receive(
@@ -184,9 +185,10 @@ class GatedLink:
         deletes: list[str],
         *,
         records: Sequence[str] = (),
+        ended: Sequence[tuple[str, str]] = (),
         committed: Callable[[], None],
     ) -> list[str]:
-        await self.commit(frames, puts, deletes, ack=True, records=records)
+        await self.commit(frames, puts, deletes, ack=True, records=records, ended=ended)
         committed()
         return await self.receive_inputs()
 

@@ -21,7 +21,7 @@ from trio_websocket import ConnectionClosed
 from c4actors.bus import open_redis_bus
 from c4actors.bus.interface import Bus
 from c4actors.cluster import wire
-from c4actors.cluster.bus_links import INPUTS
+from c4actors.cluster.bus_links import FAREWELL_KEEP, INPUTS, frames_stream
 from protocol import (
     GameOver,
     GameStarted,
@@ -36,7 +36,7 @@ from protocol import (
 from tests.redis_server import RedisServer
 from tests.support import Client, connect, start_game
 from tests.test_cluster_failover import bad_lines, with_standby
-from tests.test_cluster_faults import WIN, address, moves
+from tests.test_cluster_faults import WIN, address, edge_name, expires_in, moves
 
 
 async def joined_entry(bus: Bus, username: str) -> str:
@@ -74,6 +74,7 @@ async def test_an_edge_declared_dead_that_wakes_up_applies_nothing_twice_and_lea
             game_id = await start_game(bob, ann, skip=(LobbyUpdate,))  # ann moves first
             await moves(ann, bob, game_id, range(2))
             join = await joined_entry(bus, "ann")
+            old = edge_name(stalled)
             assert json.loads(join)["seq"] <= 1024, "numbered like a new edge's first entries"
             os.kill(stalled.pid, signal.SIGSTOP)
             # The core hears the edge no more: ann's opponent is told, her grace starts.
@@ -99,6 +100,8 @@ async def test_an_edge_declared_dead_that_wakes_up_applies_nothing_twice_and_lea
                 # Its socket is closed for the page to reconnect, not left a ghost.
                 with trio.fail_after(15):
                     assert await closed_code(ann) == 1012
+                # Its old name's stream of batches goes (it held up to 10,000 for ever).
+                assert 0 < expires_in(redis_server, frames_stream(old)) <= FAREWELL_KEEP
                 # The join was not applied again: ann's session stays on her new socket
                 # (a second join of hers would have taken it over: closed, 4000).
                 await moves(again, bob, game_id, range(3, len(WIN)))

@@ -23,6 +23,7 @@ from c4actors.bus.records import (
     BusUnavailable,
     DeleteField,
     Entry,
+    Expire,
     Fenced,
     Lease,
     Operation,
@@ -82,6 +83,8 @@ class InMemoryBus:
         self._changed = trio.Event()
         self._next_id = 0
         self._replies_to_lose = 0
+        self._expiring: dict[str, float] = {}
+        """Streams removed at a time (``Expire``), by name."""
 
     def set_available(self, available: bool) -> None:
         """Simulate an outage (False) or its end (True)."""
@@ -254,6 +257,8 @@ class InMemoryBus:
             elif isinstance(operation, Ack):
                 for stream_id in operation.ids:
                     parse_id(stream_id)
+            elif isinstance(operation, Expire) and operation.seconds <= 0:
+                raise ValueError(f"an expiry must be in the future, not {operation.seconds} s")
         ids: list[StreamId] = []
         for operation in operations:
             match operation:
@@ -263,6 +268,8 @@ class InMemoryBus:
                     self._ack(operation)
                 case PutField(key=key, field=field, value=value):
                     self._hashes.setdefault(key, {})[field] = value
+                case Expire(key=key, seconds=seconds):
+                    self._expiring[key] = trio.current_time() + seconds
                 case DeleteField(key=key, field=field):
                     fields = self._hashes.get(key, {})
                     fields.pop(field, None)
@@ -288,6 +295,10 @@ class InMemoryBus:
         return value
 
     def _stream(self, name: str) -> _Stream:
+        expires_at = self._expiring.get(name)
+        if expires_at is not None and expires_at <= trio.current_time():
+            del self._expiring[name]
+            self._streams.pop(name, None)
         return self._streams.setdefault(name, _Stream())
 
     def _append(self, operation: Append) -> StreamId:

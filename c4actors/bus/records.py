@@ -100,6 +100,16 @@ class DeleteField:
     field: str
 
 
+@attrs.frozen
+class Expire:
+    """Commit operation: remove ``key`` ``seconds`` from now (Redis's PEXPIRE: later writes
+    to it do not put the time off; another ``Expire`` sets it anew).  For a stream nobody
+    reads any more (a dead edge's batches) that must not stay for ever."""
+
+    key: str
+    seconds: float
+
+
 COMMITTED_ENTRY_FIELDS_MAX: Final = 2000
 """Fields of one ``Append`` in a commit at most (``append`` alone has no such bound): Redis's
 commit script hands an entry's fields to XADD in one Lua ``unpack``, which Lua bounds at
@@ -116,7 +126,7 @@ def check_committed_entry(fields: Mapping[str, str]) -> None:
         )
 
 
-Operation: TypeAlias = Append | Ack | PutField | DeleteField
+Operation: TypeAlias = Append | Ack | PutField | DeleteField | Expire
 """What one ``Bus.commit`` applies atomically, in order, under a lease."""
 
 

@@ -48,6 +48,7 @@ from c4actors.bus.records import (
     BusUnavailable,
     DeleteField,
     Entry,
+    Expire,
     Fenced,
     Lease,
     Operation,
@@ -113,7 +114,7 @@ local at = 2
 while at <= last do
   local kind, n = ARGV[at], tonumber(ARGV[at + 3])
   if not KEYS[tonumber(ARGV[at + 1])] or not n or n < 0 or at + 3 + n > last
-     or not (kind == 'x' or kind == 'a' or kind == 'h' or kind == 'd') then
+     or not (kind == 'x' or kind == 'a' or kind == 'h' or kind == 'd' or kind == 'e') then
     return redis.error_reply('BADCOMMIT run ' .. at .. ' does not parse')
   end
   at = at + 4 + n
@@ -129,6 +130,8 @@ while at <= last do
     else
       ids[#ids + 1] = redis.call('XADD', key, 'MAXLEN', '~', extra, '*', unpack(ARGV, first, stop))
     end
+  elseif kind == 'e' then
+    redis.call('PEXPIRE', key, extra)
   else
     -- unpack() gives at most a few thousand values: long runs go in chunks (an even size,
     -- so a field and its value stay together).
@@ -154,7 +157,8 @@ return ids
 then runs of operations, each ``kind, key's index in KEYS, extra, n`` and ``n`` values:
 ``x`` an XADD (extra: MAXLEN or ``''``; the values: field, value, ...), ``h`` an HSET and
 ``d`` an HDEL of consecutive operations on one hash (fields and values, or fields), ``a``
-an XACK (extra: the group; the values: ids).  Every value goes as it is, never encoded
+an XACK (extra: the group; the values: ids), ``e`` a PEXPIRE (extra: milliseconds; no
+values).  Every value goes as it is, never encoded
 again.  The lease and the runs' shape are checked before anything is written, so a fenced
 or malformed commit applies nothing."""
 
@@ -213,6 +217,15 @@ def _flatten(lease: Lease, operations: Sequence[Operation]) -> list[resp.Arg]:
                 count_at = len(runs) - 1
             runs += ack.ids
             count += len(ack.ids)
+        elif kind is Expire:
+            expire = cast(Expire, operation)
+            if expire.seconds <= 0:
+                raise ValueError(f"an expiry must be in the future, not {expire.seconds} s")
+            if open_kind:
+                runs[count_at] = count
+                open_kind = ""
+            milliseconds = max(1, round(expire.seconds * 1000))
+            runs += ["e", index.setdefault(expire.key, len(index) + 1), milliseconds, 0]
         elif kind is DeleteField:
             delete = cast(DeleteField, operation)
             if open_kind != "d" or open_key != delete.key:

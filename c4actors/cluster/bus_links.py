@@ -37,6 +37,7 @@ from c4actors.bus import (
     BusUnavailable,
     DeleteField,
     Entry,
+    Expire,
     Fenced,
     Lease,
     Operation,
@@ -61,6 +62,11 @@ SWEEP_EVERY: Final = 0.2
 """Seconds between two looks for inputs another core read and abandoned (one command)."""
 INPUTS_MAXLEN: Final = 100_000
 FRAMES_MAXLEN: Final = 10_000
+FAREWELL_KEEP: Final = 600.0
+"""Seconds a dead edge's frames stream stays, trimmed to its last batch (the core's word
+that it declared the edge dead): time for an edge that only stood still to read it when
+it wakes (one that wakes later has its next input dropped and is told again).  Kept for
+ever, each dead edge's stream held up to ``FRAMES_MAXLEN`` batches nobody reads."""
 _T = TypeVar("_T")
 NO_LEASE: Final = Lease(LEASE, "", 0)
 
@@ -244,13 +250,14 @@ class BusCoreLink:
         *,
         ack: bool,
         records: Sequence[str] = (),
+        ended: Sequence[tuple[str, str]] = (),
     ) -> None:
         """One fenced commit (``Bus.commit``: a Lua script that checks the lease first).
 
         Refused (``Fenced``): if the lease task took the lease again meanwhile (it expired
         while Redis was away, and no other core held it), retried under the new epoch;
         else this core was deposed, and ``LeaseLost`` stops it, having written nothing."""
-        operations = self._operations(frames, puts, deletes, ack=ack, records=records)
+        operations = self._operations(frames, puts, deletes, ack=ack, records=records, ended=ended)
         if not operations:
             return
         await self._commit(operations)
@@ -264,6 +271,7 @@ class BusCoreLink:
         deletes: list[str],
         *,
         records: Sequence[str] = (),
+        ended: Sequence[tuple[str, str]] = (),
         committed: Callable[[], None],
     ) -> list[str]:
         """On the lean pool, the commit's EVALSHA and the next XREADGROUP in one send
@@ -273,10 +281,10 @@ class BusCoreLink:
         bus = self.bus
         due = not self._claimed or trio.current_time() >= self._sweep_at
         if due or not isinstance(bus, RedisBus) or bus.lean is None:
-            await self.commit(frames, puts, deletes, ack=True, records=records)
+            await self.commit(frames, puts, deletes, ack=True, records=records, ended=ended)
             committed()
             return await self.receive_inputs()
-        operations = self._operations(frames, puts, deletes, ack=True, records=records)
+        operations = self._operations(frames, puts, deletes, ack=True, records=records, ended=ended)
         done = False
 
         def applied() -> None:
@@ -319,11 +327,17 @@ class BusCoreLink:
         *,
         ack: bool,
         records: Sequence[str],
+        ended: Sequence[tuple[str, str]] = (),
     ) -> list[Operation]:
         operations: list[Operation] = [
             Append(frames_stream(edge), {"d": entry}, maxlen=FRAMES_MAXLEN)
             for edge, entry in frames
         ]
+        for edge, entry in ended:
+            # The stream's last batch: what came before is trimmed (Redis keeps the
+            # stream's last node, 100 entries at most), and all of it goes in a while.
+            stream = frames_stream(edge)
+            operations += [Append(stream, {"d": entry}, maxlen=1), Expire(stream, FAREWELL_KEEP)]
         operations += [PutField(STATE, field, value) for field, value in puts.items()]
         operations += [DeleteField(STATE, field) for field in deletes]
         operations += [

@@ -106,6 +106,8 @@ class _Commit:
     deletes: list[str]
     ack: bool
     records: list[str]
+    ended: list[tuple[str, str]]
+    """The batches that tell edges they were declared dead (``CoreRelay._farewell``)."""
 
 
 class EdgeOutbox:
@@ -299,6 +301,7 @@ class CoreRelay:
                 commit.puts,
                 commit.deletes,
                 records=commit.records,
+                ended=commit.ended,
                 committed=committed,
             )
         finally:
@@ -432,19 +435,23 @@ class CoreRelay:
                 self._next_batch += 1
                 self._sent_at[edge] = now
                 frames.append((edge, wire.encode_downlink(entry)))
-        for edge in self._farewells:
-            frames.append((edge, self._farewell(edge)))
+        ended = [(edge, self._farewell(edge)) for edge in sorted(self._farewells)]
         self._farewells.clear()
         puts, deletes = self.keeper.changes(self._next_conn)
         puts[keeper.CLOCK] = repr(trio.current_time())
         records = self.keeper.take_records()
         self._batching = False  # anything noted from now on is the next commit's
-        commit = _Commit(frames, puts, deletes, ack, records)
+        commit = _Commit(frames, puts, deletes, ack, records, ended)
         if ack:
             self._made = commit  # written by the run loop with its next read
             return
         await self.link.commit(
-            commit.frames, commit.puts, commit.deletes, ack=commit.ack, records=commit.records
+            commit.frames,
+            commit.puts,
+            commit.deletes,
+            ack=commit.ack,
+            records=commit.records,
+            ended=commit.ended,
         )
 
     def _farewell(self, edge: str) -> str:
