@@ -22,8 +22,7 @@ from c4actors.bus.resp import RespPool
 from c4actors.cluster.bus_links import INPUTS, BusEdgeLink
 from protocol import Chat, ChatMessage
 from tests.redis_server import RedisServer, command
-from tests.support import connect, start_game
-from tests.test_cluster_failover import in_inputs_twice, in_process_cluster
+from tests.test_cluster_failover import a_game_across_two_edges, in_inputs_twice
 from tests.test_cluster_refused_inputs import said_late_once_though_refused
 
 
@@ -134,11 +133,8 @@ async def test_an_input_sent_again_on_a_new_connection_is_handled_once(
     the edge sends it again (it is in the stream twice), and the core says it once."""
     async with (
         open_redis_bus(redis_server.url) as bus,
-        in_process_cluster(bus) as edges,  # type: ignore[arg-type]
-        connect(edges[0], "ann") as ann,
-        connect(edges[1], "bob") as bob,
+        a_game_across_two_edges(bus) as (ann, bob, game_id),
     ):
-        game_id = await start_game(ann, bob)
         lost_replies.append("said once")
         await ann.send(Chat(game_id=game_id, text="said once"))
         for player in (ann, bob):
@@ -303,11 +299,8 @@ async def test_an_input_redis_refused_while_it_applied_the_next_is_handled_once(
     stream after the edge's next entry, and the core says it then, once."""
     async with (
         open_redis_bus(redis_server.url) as bus,
-        in_process_cluster(bus) as edges,  # type: ignore[arg-type]
-        connect(edges[0], "ann") as ann,
-        connect(edges[1], "bob") as bob,
+        a_game_across_two_edges(bus) as (ann, bob, game_id),
     ):
-        game_id = await start_game(ann, bob)
         await said_late_once_though_refused(
             ann, bob, game_id, refused_once.append, partial(_stream, redis_server.url)
         )

@@ -14,9 +14,8 @@ from c4actors.bus import BusUnavailable, open_redis_bus, resp
 from c4actors.bus.records import Append
 from protocol import Chat, ChatMessage
 from tests.redis_server import RedisServer, command
-from tests.support import connect, start_game
 from tests.test_bus_appender import memory_limit
-from tests.test_cluster_failover import in_process_cluster
+from tests.test_cluster_failover import a_game_across_two_edges
 
 
 @pytest.mark.parametrize("lean", [True, False], ids=["lean pool", "coredis"])
@@ -67,11 +66,8 @@ async def test_a_core_commit_redis_refused_is_made_again_and_said_once(
     again, and both players hear the line once, then the next one."""
     async with (
         open_redis_bus(redis_server.url) as bus,
-        in_process_cluster(bus) as edges,  # type: ignore[arg-type]
-        connect(edges[0], "ann") as ann,
-        connect(edges[1], "bob") as bob,
+        a_game_across_two_edges(bus) as (ann, bob, game_id),
     ):
-        game_id = await start_game(ann, bob)
         commit_refused.append("refused commit")
         await ann.send(Chat(game_id=game_id, text="refused commit"))
         for player in (ann, bob):

@@ -18,9 +18,8 @@ from c4actors.cluster.bus_links import GROUP, INPUTS, BusCoreLink, CoreLease, fr
 from c4actors.cluster.keeper import STATE
 from protocol import GameState, Move
 from tests.redis_server import RedisServer, command
-from tests.support import connect, start_game
 from tests.task_steps import counting_steps
-from tests.test_cluster_failover import in_process_cluster
+from tests.test_cluster_failover import a_game_across_two_edges
 
 
 @pytest.fixture
@@ -111,11 +110,8 @@ async def test_the_core_writes_its_commits_in_its_own_task(redis_server: RedisSe
     and no wake-up of it for the commit's reply."""
     async with (
         open_redis_bus(redis_server.url) as bus,
-        in_process_cluster(bus) as edges,  # type: ignore[arg-type]
-        connect(edges[0], "ann") as ann,
-        connect(edges[1], "bob") as bob,
+        a_game_across_two_edges(bus) as (ann, bob, game_id),
     ):
-        game_id = await start_game(ann, bob)
         with counting_steps(lambda task: True) as counter:
             for ply, column in enumerate([3, 2, 3, 2]):
                 await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))

@@ -23,6 +23,7 @@ import trio
 from c4actors.actors.lobby import LobbyInput
 from c4actors.bus import (
     Append,
+    Bus,
     BusUnavailable,
     InMemoryBus,
     Lease,
@@ -421,7 +422,7 @@ class LosesACommitsReply(InMemoryBus):
 
 @asynccontextmanager
 async def in_process_cluster(
-    bus: InMemoryBus, db: Path | None = None
+    bus: Bus, db: Path | None = None
 ) -> AsyncIterator[list[RunningServer]]:
     """A core and two edges ("edge-a", "edge-b") in this process on ``bus``: the cluster
     of the tests whose faults are the bus's own.  With ``db``, the three share that SQLite
@@ -452,6 +453,19 @@ async def in_process_cluster(
         nursery.cancel_scope.cancel()
 
 
+@asynccontextmanager
+async def a_game_across_two_edges(bus: Bus) -> AsyncIterator[tuple[Client, Client, str]]:
+    """ann on edge-a and bob on edge-b of ``in_process_cluster(bus)``, in a game ann
+    challenged (bob moves first): the scene of the tests of one input's or commit's fault,
+    on an in-memory bus that injects it or on a real Redis."""
+    async with (
+        in_process_cluster(bus) as edges,
+        connect(edges[0], "ann") as ann,
+        connect(edges[1], "bob") as bob,
+    ):
+        yield ann, bob, await start_game(ann, bob)
+
+
 async def in_inputs_twice(bus: InMemoryBus, text: str) -> None:
     """Until the input stream holds ``text`` twice (an edge appended an input again after
     its first append's reply was lost): 5 s at most."""
@@ -471,12 +485,7 @@ async def repeats(bus: InMemoryBus, edge: str) -> int:
 
 async def test_a_commit_made_again_after_its_reply_was_lost_sends_its_frames_once() -> None:
     bus = LosesACommitsReply()
-    async with (
-        in_process_cluster(bus) as edges,
-        connect(edges[0], "ann") as ann,
-        connect(edges[1], "bob") as bob,
-    ):
-        game_id = await start_game(ann, bob)  # bob moves first
+    async with a_game_across_two_edges(bus) as (ann, bob, game_id):  # bob moves first
         await bob.send(Move(game_id=game_id, column=3, ply=0))
         for player in (ann, bob):
             assert (await player.expect(GameState)).moves == [3]
@@ -575,12 +584,7 @@ class LosesAnAppendsReply(InMemoryBus):
 
 async def test_an_input_appended_again_after_its_reply_was_lost_is_handled_once() -> None:
     bus = LosesAnAppendsReply()
-    async with (
-        in_process_cluster(bus) as edges,
-        connect(edges[0], "ann") as ann,
-        connect(edges[1], "bob") as bob,
-    ):
-        game_id = await start_game(ann, bob)
+    async with a_game_across_two_edges(bus) as (ann, bob, game_id):
         bus.needle = "said once"
         await ann.send(Chat(game_id=game_id, text="said once"))
         for player in (ann, bob):

@@ -19,8 +19,8 @@ from c4actors.cluster.bus_links import GROUP, INPUTS, BusCoreLink, CoreLease, fr
 from c4actors.cluster.core import CoreRelay
 from c4actors.server import ServerSettings, run_server
 from protocol import Chat, ChatMessage
-from tests.support import Client, connect, start_game
-from tests.test_cluster_failover import in_process_cluster
+from tests.support import Client
+from tests.test_cluster_failover import a_game_across_two_edges
 
 
 class RefusesAnAppendAppliesTheNext(InMemoryBus):
@@ -51,12 +51,7 @@ class RefusesAnAppendAppliesTheNext(InMemoryBus):
 
 async def test_an_input_refused_while_the_next_was_applied_is_handled_late_once() -> None:
     bus = RefusesAnAppendAppliesTheNext()
-    async with (
-        in_process_cluster(bus) as edges,
-        connect(edges[0], "ann") as ann,
-        connect(edges[1], "bob") as bob,
-    ):
-        game_id = await start_game(ann, bob)
+    async with a_game_across_two_edges(bus) as (ann, bob, game_id):
 
         def refuse(text: str) -> None:
             bus.needle = text
