@@ -29,12 +29,16 @@ makes each slower and the machine busier, and the rest wait in the lane's queue.
 
 Error handling: a job that outlives its ``timeout`` is killed with its worker process
 (``kill_on_cancel``) and raises ``JobTimeout``; a cancelled caller kills its job the same
-way.  Any exception raised by the job itself propagates to the caller.
+way.  Any exception raised by the job itself propagates to the caller.  A worker that does
+not stop within ``GRACE_PERIOD`` when the pool closes is killed and logged (WARNING), not
+raised: an ``idle`` worker on a busy machine may get no CPU to exit in time, and the
+server's shutdown has nothing left for it to do.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -46,6 +50,11 @@ import trio_parallel
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
+
+log = logging.getLogger(__name__)
+
+GRACE_PERIOD: Final = 5.0
+"""Seconds a lane's workers get to exit when the pool closes, before they are killed."""
 
 Lane = Literal["bot", "analysis"]
 Priority = Literal["lower", "idle"]
@@ -211,7 +220,28 @@ async def open_compute_pool(settings: PoolSettings | None = None) -> AsyncIterat
         for lane, lane_settings in lanes.items():
             priority = lane_settings.priority or LANE_PRIORITIES[lane]
             init = functools.partial(_start_worker, priority)
-            contexts[lane] = await stack.enter_async_context(
-                trio_parallel.open_worker_context(idle_timeout=60.0, grace_period=5.0, init=init)
-            )
+            contexts[lane] = await stack.enter_async_context(_lane_workers(lane, init))
         yield ComputePool(contexts, settings)
+
+
+@asynccontextmanager
+async def _lane_workers(
+    lane: Lane, init: Callable[[], None]
+) -> AsyncIterator[trio_parallel.WorkerContext]:
+    """One lane's worker context whose close kills a worker that does not stop in time
+    with a WARNING instead of raising ``BrokenWorkerProcessError`` (see the module
+    docstring).  What the block itself raises propagates as before."""
+    workers = trio_parallel.open_worker_context(
+        idle_timeout=60.0, grace_period=GRACE_PERIOD, init=init
+    )
+    context = await workers.__aenter__()
+    try:
+        yield context
+    except BaseException as error:
+        if not await workers.__aexit__(type(error), error, error.__traceback__):
+            raise
+    else:
+        try:
+            await workers.__aexit__(None, None, None)
+        except trio_parallel.BrokenWorkerError as error:
+            log.warning("compute workers killed at close lane=%s reason=%s", lane, error.args[0])

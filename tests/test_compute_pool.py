@@ -4,6 +4,7 @@ its time (or whose caller is cancelled) is killed with its worker."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import trio
 import trio.testing
 
+from c4actors import compute_pool
 from c4actors.compute_jobs import BotMove, WorkedIn, bot_move, where
 from c4actors.compute_pool import (
     WORKER_NICENESS,
@@ -139,3 +141,21 @@ async def test_workers_make_the_solvers_tables_before_their_first_job() -> None:
     async with open_compute_pool(SMALL) as pool:
         assert await pool.run("bot", solver_is_warm)
         assert await pool.run("analysis", solver_is_warm)
+
+
+async def test_a_worker_that_cannot_stop_in_time_is_killed_at_close_without_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ``idle`` worker on a busy machine may get no CPU to exit: the pool kills it and
+    logs a WARNING instead of ending the server's shutdown with an error.  A stopped
+    process (SIGSTOP) is the worker that gets no CPU."""
+    monkeypatch.setattr(compute_pool, "GRACE_PERIOD", 0.2)
+    async with open_compute_pool(SMALL) as pool:
+        worker = (await pool.run("analysis", where)).pid
+        os.kill(worker, signal.SIGSTOP)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "compute workers killed at close lane=analysis reason=Graceful shutdown failed: "
+        "0 nonzero exit codes and 1 forceful terminations."
+    ]
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
