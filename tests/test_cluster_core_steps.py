@@ -7,8 +7,14 @@ not yield when they need not, and the reads and the commit yield only to wait fo
 
 from __future__ import annotations
 
+import pytest
 import trio
 
+from c4actors.actors.game_inbox import GAME_INBOX_SIZE, DirectInbox, GameInput, PlayMove
+from c4actors.actors.lobby import LobbyInput
+from c4actors.cluster.core import CoreRelay, EdgeOutbox, RemoteMailbox
+from c4actors.cluster.links import MemoryHub
+from c4actors.websocket_frames import PreparedFrame
 from protocol import GameState, Move
 from tests.support import connect, start_game
 from tests.task_steps import counting_steps
@@ -59,3 +65,68 @@ async def test_the_core_plays_a_move_in_the_relays_task_without_waking_the_game(
                         ("ann", "bob")[ply % 2],
                     )
         assert counter.steps == 0, counter.by_name
+
+
+async def test_a_move_looks_at_its_games_inbox_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay's share check and the direct inbox's idle check read one ``statistics()``
+    of the game's channel (``DirectInbox.send_below``), not one each: each builds a frozen
+    object of seven counts, and two a move were about 3% of the core's samples."""
+    looks: list[int] = []
+    statistics = trio.MemorySendChannel.statistics
+
+    def counted(channel: trio.MemorySendChannel[GameInput]) -> trio.MemoryChannelStatistics:
+        stats = statistics(channel)
+        if stats.max_buffer_size == GAME_INBOX_SIZE:
+            looks.append(1)
+        return stats
+
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        game_id = await start_game(ann, bob)
+        await trio.sleep(0.05)
+        moves = [3, 2, 3, 2, 3, 2]
+        monkeypatch.setattr(trio.MemorySendChannel, "statistics", counted)
+        for ply, column in enumerate(moves):
+            await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
+            for player in (ann, bob):
+                assert (await player.expect(GameState)).moves == moves[: ply + 1]
+        monkeypatch.undo()
+        assert len(looks) == len(moves)
+
+
+async def test_a_game_inbox_refuses_past_a_connections_share() -> None:
+    """``send_below`` sends nothing once ``share`` items are queued (the relay answers
+    ``rate_limited``), and hands the game an item otherwise."""
+    send, receive = trio.open_memory_channel[GameInput](GAME_INBOX_SIZE)
+    inbox = DirectInbox(send)
+    sender = RemoteMailbox(1, 1, EdgeOutbox("edge-a"), _relay())
+    moves = [PlayMove(sender, "ann", column) for column in (3, 4, 5)]
+    async with receive:
+        assert inbox.send_below(moves[0], 2)
+        assert inbox.send_below(moves[1], 2)
+        assert not inbox.send_below(moves[2], 2)
+        assert [receive.receive_nowait(), receive.receive_nowait()] == moves[:2]
+        with pytest.raises(trio.WouldBlock):
+            receive.receive_nowait()
+
+
+def test_a_remote_mailbox_keeps_no_reply_stamps() -> None:
+    """A reply delivered to a connection of an edge is queued in the edge's batch and no
+    stamp of it is kept: the edge's writer times it, nothing in the core reads one (a
+    stamp a move was kept per player, never taken)."""
+    outbox = EdgeOutbox("edge-a")
+    mailbox = RemoteMailbox(7, 3, outbox, _relay())
+    frame = PreparedFrame('{"type":"game_state"}')
+    assert not mailbox.deliver_frame(frame, 1.5, "move")
+    assert outbox.frames == [frame.text]
+    assert [(op.op, op.conn, op.frame) for op in outbox.ops] == [("deliver", 3, 0)]
+    assert mailbox._stamps is None  # the base class's reply stamps: none made
+
+
+def _relay() -> CoreRelay:
+    """A relay that never runs, for its mailboxes."""
+    lobby, _ = trio.open_memory_channel[LobbyInput](1)
+    return CoreRelay(MemoryHub().core(), lobby)

@@ -42,6 +42,7 @@ from c4actors import game_state
 from c4actors.actors.game import AfterEnd
 from c4actors.actors.game_inbox import (
     GAME_INBOX_SIZE,
+    DirectInbox,
     GameInput,
     GameRequest,
     MovedOn,
@@ -73,6 +74,7 @@ from c4actors.cluster.handled_inputs import HandledInputs
 from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.links import CoreLink
 from c4actors.lobby_state import ColorChanged, Connected, Disconnected, LobbyRequest, Request
+from c4actors.websocket_frames import PreparedFrame
 from protocol.codec import ProtocolError, decode_client, encode
 from protocol.messages import (
     Error,
@@ -185,6 +187,16 @@ class RemoteMailbox(Mailbox):
         self.outbox.deliver(self.local, item)
         self.relay.want()
         return True
+
+    def deliver_frame(self, frame: PreparedFrame, answers: float = 0.0, path: str = "") -> bool:
+        """``deliver`` of the frame's text (False: queued, as the base class says of a frame
+        it did not write itself).  No reply's stamp is kept: the edge's writer times its
+        replies, and no writer here reads one (a game's every move kept one)."""
+        if self.closed:
+            return False
+        self.outbox.deliver(self.local, frame.text)
+        self.relay.want()
+        return False
 
     def close(self, code: int, reason: str) -> None:
         if self.closed:
@@ -744,17 +756,22 @@ class CoreRelay:
         if game is None:
             self._refuse(mailbox, "unknown_game", "you are not playing in this game", item.action)
             return
-        if game.statistics().current_buffer_used >= GAME_INBOX_SHARE:
-            text = "too many requests in flight; wait for replies"
-            self._refuse(mailbox, "rate_limited", text, item.action)
-            return
         try:
-            game.send_nowait(_game_input(mailbox, item))
+            if type(game) is DirectInbox:  # one look at its channel (``send_below``)
+                sent = game.send_below(_game_input(mailbox, item), GAME_INBOX_SHARE)
+            elif game.statistics().current_buffer_used >= GAME_INBOX_SHARE:
+                sent = False  # a restored game's plain channel (``_take_over``)
+            else:
+                game.send_nowait(_game_input(mailbox, item))
+                sent = True
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.games.pop(item.game_id, None)
             mailbox.outbox.ops.append(wire.Op("unroute", mailbox.local, text=item.game_id))
             self._refuse(mailbox, "game_over", "this game is over", item.action)
+            return
         except trio.WouldBlock:
+            sent = False
+        if not sent:
             text = "too many requests in flight; wait for replies"
             self._refuse(mailbox, "rate_limited", text, item.action)
 
