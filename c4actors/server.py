@@ -174,6 +174,10 @@ class LobbyCompanion(Protocol):
     """A task beside the lobby actor that feeds its inbox (a cluster's core relay), and
     carries the lobby's broadcasts to their targets (``actors.lobby.Broadcaster``)."""
 
+    move_gate: MoveGate | None
+    """The lobby's move gate, given to the companion too (the core's relay hands the
+    players' moves to their games and asks the gate for each)."""
+
     def broadcast(
         self, audience: Audience, frame: str, targets: list[Mailbox]
     ) -> list[Mailbox]: ...
@@ -366,6 +370,7 @@ async def _serve_with(
             assert isinstance(lobby_actor, LobbyActor)  # a core has no edge relay
             companion = core(lobby_actor.inbox_send)
             lobby_actor.broadcast = companion.broadcast
+            companion.move_gate = move_gate
         await nursery.start(lobby_actor.run)
         if companion is not None:
             await nursery.start(companion.run)

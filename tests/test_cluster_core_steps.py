@@ -10,10 +10,12 @@ from __future__ import annotations
 import pytest
 import trio
 
+from c4actors import server as server_module
 from c4actors.actors.game_inbox import GAME_INBOX_SIZE, DirectInbox, GameInput, PlayMove
 from c4actors.actors.lobby import LobbyInput
 from c4actors.cluster.core import CoreRelay, EdgeOutbox, RemoteMailbox
 from c4actors.cluster.links import MemoryHub
+from c4actors.move_gate import MoveGate
 from c4actors.websocket_frames import PreparedFrame
 from protocol import GameState, Move
 from tests.support import connect, start_game
@@ -130,3 +132,60 @@ def _relay() -> CoreRelay:
     """A relay that never runs, for its mailboxes."""
     lobby, _ = trio.open_memory_channel[LobbyInput](1)
     return CoreRelay(MemoryHub().core(), lobby)
+
+
+class HoldingGate(MoveGate):
+    """A move gate that refuses every other move it is asked about (a turn's budget spent)
+    and lets a held one go at the next yield, noting which task waited."""
+
+    def __init__(self, budget: float) -> None:
+        super().__init__(budget)
+        self.asked = 0
+        self.waiters: list[str] = []
+
+    def admits_now(self) -> bool:
+        self.asked += 1
+        return self.asked % 2 == 1
+
+    async def wait_turn(self) -> None:
+        self.waiters.append(trio.lowlevel.current_task().name)
+        await trio.lowlevel.checkpoint()
+
+
+async def test_a_move_the_gate_holds_waits_in_the_relay_not_in_its_game(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core's relay asks the move gate for each move it hands out and waits in line
+    itself when the turn's budget is spent: the game still takes the move in the relay's
+    task, no step of its own (a game asked the gate, queued the held move and took two
+    steps for it), and the players get the same frames."""
+    gates: list[HoldingGate] = []
+
+    def holding(budget: float) -> HoldingGate:
+        gates.append(HoldingGate(budget))
+        return gates[-1]
+
+    monkeypatch.setattr(server_module, "MoveGate", holding)
+    async with (
+        memory_cluster() as cluster,
+        connect(cluster.edges[0], "ann") as ann,
+        connect(cluster.edges[1], "bob") as bob,
+    ):
+        [gate] = gates  # the core's: an edge has none
+        game_id = await start_game(ann, bob)
+        await trio.sleep(0.05)
+        moves = [3, 2, 3, 2, 3, 2]
+        with counting_steps(lambda task: task.name.startswith("game ")) as counter:
+            for ply, column in enumerate(moves):
+                await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
+                for player in (ann, bob):
+                    state = await player.expect(GameState)
+                    assert (state.moves, state.next) == (
+                        moves[: ply + 1],
+                        ("ann", "bob")[ply % 2],
+                    )
+        assert counter.steps == 0, counter.by_name
+        assert gate.asked == len(moves)  # once a move: not again by the game
+        assert len(gate.waiters) == len(moves) // 2
+        assert {name.rpartition(".")[2] for name in gate.waiters} == {"run"}
+        assert all("CoreRelay" in name for name in gate.waiters), gate.waiters

@@ -410,17 +410,24 @@ class GameActor:
             self._handle_queued()
             self._apply(core.DeadlineReached())
 
-    def handle_now(self, item: GameInput) -> bool:
+    def handle_now(self, item: GameInput, admitted: bool = False) -> bool:
         """Handle ``item`` in the caller's task, as ``_play`` would have on receiving it, if
         the game waits idle in ``_play`` for its next item (``game_inbox.DirectInbox``: its
         caller checked that nothing is queued and the task is parked); False: not now, queue
         it.  A computer's game, and a move the move gate holds, take the queue (the task
-        has its own work then).  What fails is raised by the game's own task, which the
-        caller wakes (``wants_waking``), as if it had failed there."""
+        has its own work then); ``admitted``: a move its caller had the gate admit (a
+        cluster's relay, ``CoreRelay._handle_entries``), not asked again.  What fails is raised by
+        the game's own task, which the caller wakes (``wants_waking``), as if it had failed
+        there."""
         waiting, gate = self._waiting, self.move_gate
         if waiting is None or self.computer is not None:
             return False
-        if gate is not None and isinstance(item, PlayMove) and not gate.admits_now():
+        if (
+            not admitted
+            and gate is not None
+            and isinstance(item, PlayMove)
+            and not gate.admits_now()
+        ):
             return False
         self._waiting = None  # nothing it causes comes back here (it would, through the inbox)
         try:

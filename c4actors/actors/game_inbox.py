@@ -145,9 +145,10 @@ class SpectatorDoor:
 class DirectHandler(Protocol):
     """What a ``DirectInbox`` asks of its game (``GameActor`` has it)."""
 
-    def handle_now(self, item: GameInput, /) -> bool:
+    def handle_now(self, item: GameInput, /, admitted: bool = False) -> bool:
         """Handle ``item`` now, in the caller's task, if the game waits idle for its next
-        item (True), else leave it to the inbox (False)."""
+        item (True), else leave it to the inbox (False); ``admitted``: a move the caller
+        has had the move gate admit already."""
         ...
 
     @property
@@ -186,26 +187,29 @@ class DirectInbox:
         else:
             self._hand(value, self._send.statistics())
 
-    def send_below(self, value: GameInput, share: int, /) -> bool:
+    def send_below(self, value: GameInput, share: int, /, admitted: bool = False) -> bool:
         """``send_nowait`` for a player's request, refused (False, nothing sent) when
         ``share`` items or more are queued already: the share of the inbox a connection may
         fill (``user.GAME_INBOX_SHARE``).  One look at the channel for both: the relay
         checked the share, then ``send_nowait`` looked again, and each ``statistics()``
         builds a frozen object of seven counts (two a move were about 3% of the core's
-        samples, issue 16)."""
+        samples, issue 16).  ``admitted``: a move the move gate admitted already (the
+        relay asks it for each move, ``CoreRelay._handle_entries``)."""
         waiting = self._send.statistics()
         if waiting.current_buffer_used >= share:
             return False
-        self._hand(value, waiting)
+        self._hand(value, waiting, admitted)
         return True
 
-    def _hand(self, value: GameInput, waiting: trio.MemoryChannelStatistics) -> None:
+    def _hand(
+        self, value: GameInput, waiting: trio.MemoryChannelStatistics, admitted: bool = False
+    ) -> None:
         game, send = self.game, self._send
         if (
             game is not None
             and waiting.tasks_waiting_receive
             and not waiting.current_buffer_used
-            and game.handle_now(value)
+            and game.handle_now(value, admitted)
         ):
             if game.wants_waking:
                 send.send_nowait(KNOCK)  # nothing is queued: it fits

@@ -74,6 +74,7 @@ from c4actors.cluster.handled_inputs import HandledInputs
 from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.links import CoreLink
 from c4actors.lobby_state import ColorChanged, Connected, Disconnected, LobbyRequest, Request
+from c4actors.move_gate import MoveGate
 from c4actors.websocket_frames import PreparedFrame
 from protocol.codec import ProtocolError, decode_client, encode
 from protocol.messages import (
@@ -258,6 +259,9 @@ class CoreRelay:
         self._farewells: set[str] = set()
         """Edges declared dead to tell so in the next commit (a batch of their own, no
         outbox: ``_farewell``)."""
+        self.move_gate: MoveGate | None = None
+        """The server's move gate (set with the lobby's, ``server.run_server``): asked for
+        each move as the relay hands it out, instead of by each game (``_handle_entries``)."""
         self._made: _Commit | None = None
         """An input batch's commit, made and not yet written: the run loop writes it with
         its next read (``CoreLink.commit_and_receive``), holding ``_committing`` till then."""
@@ -342,7 +346,7 @@ class CoreRelay:
                 self._farewells.add(entry.edge)
                 self.want()
                 continue
-            self._heard[entry.edge] = trio.current_time()
+            now = self._heard[entry.edge] = trio.current_time()
             self._outbox(entry.edge)
             if entry.seq:
                 if not self._handled.first_time(entry.edge, entry.seq):
@@ -350,15 +354,23 @@ class CoreRelay:
                     log.info("dropped a repeated input entry edge=%s seq=%d", entry.edge, entry.seq)
                     continue
                 self.keeper.inputs_handled(self._handled)
-            conns = self._conns
+            conns, gate = self._conns, self.move_gate
             for item in entry.items:
                 # A player's request (every move) without a coroutine and a match of its own.
                 if type(item) is wire.GameIn:
+                    admitted = False
+                    if gate is not None and item.action == "move":
+                        # The gate asked here, not by each game: a move past the turn's
+                        # budget waits in line with the rest of the batch behind it, one
+                        # task step, where a game held it in two of its own and queued it.
+                        if not gate.admits_now():
+                            await gate.wait_turn()
+                        admitted = True
                     mailbox = conns.get((entry.edge, item.conn))
                     if mailbox is None:
                         self._unknown(entry.edge, item.conn)
                     else:
-                        self._to_game(mailbox, item)
+                        self._to_game(mailbox, item, now, admitted)
                 else:
                     await self._handle(entry.edge, item)
         if self._handled.given_up:
@@ -649,7 +661,7 @@ class CoreRelay:
                 if mailbox is None:
                     self._unknown(edge, local)
                 else:
-                    self._to_game(mailbox, item)
+                    self._to_game(mailbox, item, trio.current_time())
             case wire.MovedOnIn(conn=local, game_id=game_id):
                 mailbox = self._conns.get((edge, local))
                 game = self.games.get(game_id)
@@ -750,19 +762,23 @@ class CoreRelay:
         mailbox.outbox.ops.append(wire.Op("left", mailbox.local, value=ended))
         self.want()
 
-    def _to_game(self, mailbox: RemoteMailbox, item: wire.GameIn) -> None:
-        """What the user actor does with a request to a game in one process."""
+    def _to_game(
+        self, mailbox: RemoteMailbox, item: wire.GameIn, now: float, admitted: bool = False
+    ) -> None:
+        """What the user actor does with a request to a game in one process; ``now``: when
+        its entry was read (a move is played at that time), ``admitted``: a move the move
+        gate admitted (``_handle_entries``)."""
         game = self.games.get(item.game_id)
         if game is None:
             self._refuse(mailbox, "unknown_game", "you are not playing in this game", item.action)
             return
         try:
             if type(game) is DirectInbox:  # one look at its channel (``send_below``)
-                sent = game.send_below(_game_input(mailbox, item), GAME_INBOX_SHARE)
+                sent = game.send_below(_game_input(mailbox, item, now), GAME_INBOX_SHARE, admitted)
             elif game.statistics().current_buffer_used >= GAME_INBOX_SHARE:
                 sent = False  # a restored game's plain channel (``_take_over``)
             else:
-                game.send_nowait(_game_input(mailbox, item))
+                game.send_nowait(_game_input(mailbox, item, now))
                 sent = True
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.games.pop(item.game_id, None)
@@ -806,8 +822,7 @@ class CoreRelay:
         self.want()
 
 
-def _game_input(mailbox: Mailbox, item: wire.GameIn) -> GameInput:
-    now = trio.current_time()
+def _game_input(mailbox: Mailbox, item: wire.GameIn, now: float) -> GameInput:
     match item.action:
         case "move":
             return PlayMove(mailbox, item.name, item.column, now, item.ply)
