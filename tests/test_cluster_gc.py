@@ -5,6 +5,7 @@ settings (``ServerSettings.collect_every``)."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,25 @@ async def test_a_node_collects_at_its_roles_pace(
         assert running.http_url
         assert recorded == [pace]
         stop.set()
+
+
+def test_the_cores_collections_on_time_are_all_middle_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core's on-time collections are middle ones (which walk the young generation
+    too), none young between them: CPython's own young collections already come about
+    twenty times a second at a few thousand moves a second (``CORE_COLLECT_EVERY``)."""
+    collected: list[int] = []
+
+    def collect(generation: int = 2) -> int:
+        collected.append(generation)
+        return 0
+
+    monkeypatch.setattr(gc, "collect", collect)
+    now = [0.0]
+    on_time = CollectOnTime(*CORE_COLLECT_EVERY, clock=lambda: now[0])
+    for _ in range(40):
+        now[0] += 0.025
+        on_time.after_io_wait(0.0)
+    assert len(collected) >= 9  # about every 100 ms over a second
+    assert set(collected) == {1}

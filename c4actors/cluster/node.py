@@ -42,10 +42,16 @@ def edge_settings(settings: ServerSettings) -> ServerSettings:
     return attrs.evolve(settings, collect_every=EDGE_COLLECT_EVERY)
 
 
-CORE_COLLECT_EVERY: Final = EDGE_COLLECT_EVERY
-"""The core's pace too: its young collections every 10 ms were 15-17 ms of CPU a second
-in the closed loop of 100 games (about 6 us a move, ``c4_gc_seconds``), walking mostly
-what one input batch made and the next commit freed; the middle ones keep their pace."""
+CORE_COLLECT_EVERY: Final = (0.1, 1)
+"""The core's on-time collections every 100 ms, each a middle one (which walks the young
+generation too): the middle ones keep one process's pace, and no young one comes between
+them.  Every 10 ms the core's young collections were 15-17 ms of CPU a second in the
+closed loop of 100 games (about 6 us a move, ``c4_gc_seconds``), walking mostly what one
+input batch made and the next commit freed; at 50 ms (the edges' pace) they still came on
+top of CPython's own young collections, which at a few thousand moves a second run about
+twenty times a second by themselves (its count of allocations); without them the core
+took about 6 us a move less at 1,000 games (docs/benchmarks.md, "The core's gate, inbox
+and collections per move")."""
 
 
 def core_settings(settings: ServerSettings) -> ServerSettings:
