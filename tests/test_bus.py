@@ -308,6 +308,24 @@ async def test_a_commit_s_expiry_removes_the_stream_in_time(bus: Bus) -> None:
     assert await bus.read_after("gone", START) == []
 
 
+async def test_idle_consumers_holding_nothing_are_dropped(bus: Bus) -> None:
+    """Dead processes' consumers (each restart names a new one): dropped once idle, unless
+    they still hold an entry (another claims it first); a living one is kept."""
+    await bus.ensure_group("s", "g")
+    await bus.append("s", {"n": "1"})
+    assert len(await bus.read_group("s", "g", "dead-holding")) == 1
+    await bus.append("s", {"n": "2"})
+    (done,) = await bus.read_group("s", "g", "dead-done")
+    await bus.ack("s", "g", [done.id])
+    await trio.sleep(0.4)
+    assert await bus.read_group("s", "g", "alive") == []
+    assert await bus.drop_idle_consumers("s", "g", idle=0.3) == ["dead-done"]
+    assert await bus.drop_idle_consumers("s", "g", idle=0.3) == []
+    assert await bus.pending_count("s", "g") == 1, "the holder's entry is still pending"
+    assert await bus.drop_idle_consumers("s", "none", idle=0.3) == []
+    assert await bus.drop_idle_consumers("nothing", "g", idle=0.3) == []
+
+
 # --------------------------------------------------------------------------- the commit's encoding
 
 ODD_TEXT = [

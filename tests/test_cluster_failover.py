@@ -35,6 +35,7 @@ from c4actors.cluster.bus_links import (
     GROUP,
     INPUTS,
     LEASE,
+    READER_IDLE,
     BusCoreLink,
     BusEdgeLink,
     CoreLease,
@@ -375,6 +376,36 @@ async def test_a_deposed_cores_commit_is_refused_whole(autojump_clock: trio.abc.
             raise AssertionError("the deposed core's commit went through")
     assert await bus.read_after(frames_stream("edge-a"), "0-0") == []
     assert await bus.read_hash("c4:state") == {}
+
+
+async def test_a_core_that_takes_over_drops_its_dead_predecessors_reader(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Each core process is a consumer of the inputs' group: a dead one's stayed in Redis
+    for ever (every failover, every restart).  The next core claims what it held, then
+    drops it from the group."""
+    bus = InMemoryBus()
+    await bus.append(INPUTS, {"e": "read, never finished"})
+    old = CoreLease(bus, "core-old")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(old.run)
+        assert len(await BusCoreLink(bus, "core-old", old).receive_inputs()) == 1
+        nursery.cancel_scope.cancel()  # the old core dies
+    new = CoreLease(bus, "core-new")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(new.run)
+        link = BusCoreLink(bus, "core-new", new)
+        assert await link.receive_inputs() == ["read, never finished"]
+        await link.commit([], {}, [], ack=True)
+        await bus.append(INPUTS, {"e": "later"})
+        assert await link.receive_inputs() == ["later"]  # pending: the new core's is kept
+        with trio.move_on_after(2 * READER_IDLE):
+            while True:  # the idle reads after it
+                await link.receive_inputs()
+        # Only the old core's consumer held nothing: it was dropped (none is left to drop).
+        assert await bus.drop_idle_consumers(INPUTS, GROUP, idle=0) == []
+
+        nursery.cancel_scope.cancel()
 
 
 async def test_each_commit_acknowledges_its_own_batch_read_while_another_was_in_flight(

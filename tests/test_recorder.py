@@ -19,6 +19,8 @@ from c4actors.bus import InMemoryBus
 from c4actors.cluster import recorder
 from c4actors.cluster.recorder import (
     CLAIM_IDLE,
+    CONSUMER_IDLE,
+    DROP_EVERY,
     RECORDERS,
     RECORDS,
     GameRecorder,
@@ -318,3 +320,41 @@ async def test_a_game_finished_in_a_cluster_is_recorded_once_by_an_edge(tmp_path
         # The commit that appended the record removed the game from the core's state.
         assert await bus.pending_count(RECORDS, RECORDERS) == 0
         assert f"game:{game_id}" not in await bus.read_hash("c4:state")
+
+
+class Kept:
+    """A store that keeps what it is given in memory (no thread: the clock jumps)."""
+
+    def __init__(self) -> None:
+        self.records: list[GameRecord] = []
+
+    async def record_games(self, records: Sequence[GameRecord]) -> None:
+        await trio.lowlevel.checkpoint()
+        self.records += records
+
+
+async def test_a_dead_edge_s_recorder_leaves_the_group_once_it_holds_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Each edge process is a consumer of the records group: a dead one's stayed in Redis
+    for ever (every restart, every deploy).  A living recorder drops it once it has not read
+    for ``CONSUMER_IDLE``, never while it holds a record (claimed first)."""
+    bus = InMemoryBus()
+    killed = trio.CancelScope()
+
+    async def dying() -> None:
+        with killed:
+            await GameRecorder(bus, "edge-a", Kept()).run()  # type: ignore[arg-type]
+
+    async with trio.open_nursery() as n:
+        n.start_soon(dying)
+        await bus.append(RECORDS, {recorder.FIELD: record_to_json(a_record("g1"))})
+        await trio.sleep(1)
+        killed.cancel()  # edge-a dies, having written its record
+        n.start_soon(GameRecorder(bus, "edge-b", Kept()).run)  # type: ignore[arg-type]
+        await trio.sleep(CONSUMER_IDLE - DROP_EVERY)
+        # Not idle long enough yet: both still in the group (neither holds anything).
+        assert await bus.drop_idle_consumers(RECORDS, RECORDERS, idle=CONSUMER_IDLE) == []
+        await trio.sleep(3 * DROP_EVERY)
+        assert await bus.drop_idle_consumers(RECORDS, RECORDERS, idle=0) == ["edge-b"]
+        n.cancel_scope.cancel()

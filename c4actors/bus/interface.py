@@ -121,6 +121,13 @@ class Bus(Protocol):
         """How many entries of the group are read but not acknowledged."""
         ...
 
+    async def drop_idle_consumers(self, stream: str, group: str, *, idle: float) -> list[str]:
+        """Delete the group's consumers that hold no pending entry and have not read for
+        ``idle`` seconds (processes that died: each restart names a new consumer, and a
+        group keeps every one for ever); their names.  A consumer that reads again later
+        is made again (``read_group``)."""
+        ...
+
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
         """Take lease ``name`` for ``ttl`` seconds if no lease on it is current (None if
         one is, even the caller's own: renew that instead)."""

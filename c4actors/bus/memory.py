@@ -46,6 +46,8 @@ class _Pending:
 class _Group:
     last_delivered: tuple[int, int]
     pending: dict[tuple[int, int], _Pending] = attrs.field(factory=dict)
+    seen: dict[str, float] = attrs.field(factory=dict)
+    """Each consumer, and when it last read or claimed (Redis's consumer idle time)."""
 
 
 @attrs.define
@@ -149,6 +151,7 @@ class InMemoryBus:
         while True:
             await self._check()
             state = self._ensure_group(stream, group, from_start=True)
+            state.seen[consumer] = trio.current_time()
             found = self._stream(stream).after(state.last_delivered, count)
             if found:
                 now = trio.current_time()
@@ -199,6 +202,7 @@ class InMemoryBus:
         state = self._ensure_group(stream, group, from_start=True)
         entries = self._stream(stream).entries
         now = trio.current_time()
+        state.seen[consumer] = now
         claimed: list[Entry] = []
         for key in sorted(state.pending):
             if len(claimed) == count:
@@ -216,6 +220,22 @@ class InMemoryBus:
         await self._check()
         state = self._stream(stream).groups.get(group)
         return 0 if state is None else len(state.pending)
+
+    async def drop_idle_consumers(self, stream: str, group: str, *, idle: float) -> list[str]:
+        await self._check()
+        state = self._stream(stream).groups.get(group)
+        if state is None:
+            return []
+        holding = {held.consumer for held in state.pending.values()}
+        now = trio.current_time()
+        dropped = [
+            consumer
+            for consumer, seen in state.seen.items()
+            if consumer not in holding and now - seen >= idle
+        ]
+        for consumer in dropped:
+            del state.seen[consumer]
+        return dropped
 
     # ------------------------------------------------------------------ leases
 

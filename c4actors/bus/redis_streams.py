@@ -508,6 +508,25 @@ class RedisBus:
         assert isinstance(reply, StreamPending)  # the summary: no range was asked for
         return reply.pending
 
+    async def drop_idle_consumers(self, stream: str, group: str, *, idle: float) -> list[str]:
+        """XINFO CONSUMERS, then XGROUP DELCONSUMER for each one found idle with nothing
+        pending (one that read in between loses nothing: what it read is its own)."""
+        try:
+            consumers = await self._call(self._client.xinfo_consumers(stream, group))
+        except _NoGroup:
+            return []
+        except coredis.exceptions.ResponseError as error:
+            if "no such key" in str(error).lower():
+                return []
+            raise
+        dropped: list[str] = []
+        for consumer in consumers:
+            name, pending, idle_ms = consumer["name"], consumer["pending"], consumer["idle"]
+            if pending == 0 and isinstance(idle_ms, int) and idle_ms >= idle * 1000:
+                await self._call(self._client.xgroup_delconsumer(stream, group, str(name)))
+                dropped.append(str(name))
+        return dropped
+
     # ------------------------------------------------------------------ leases
 
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease | None:

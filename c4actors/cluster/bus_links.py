@@ -59,6 +59,10 @@ LEASE_TTL: Final = 3.0
 RENEW_EVERY: Final = 0.5
 READ_BLOCK: Final = 1.0
 SWEEP_EVERY: Final = 0.2
+READER_IDLE: Final = 60.0
+"""Seconds without a read after which a consumer of the inputs holding nothing is a dead
+core's, dropped from the group (``BusCoreLink._drop_dead_readers``): a serving core reads
+at least every ``READ_BLOCK``."""
 """Seconds between two looks for inputs another core read and abandoned (one command)."""
 INPUTS_MAXLEN: Final = 100_000
 FRAMES_MAXLEN: Final = 10_000
@@ -162,6 +166,7 @@ class BusCoreLink:
         """A read failed: Redis may have handed out entries whose reply never came."""
         self._sweep_at = -math.inf
         self._read_at = trio.current_time()
+        self._drop_at = trio.current_time() + READER_IDLE
 
     @property
     def readable_at(self) -> float:
@@ -185,6 +190,7 @@ class BusCoreLink:
                 log.info(
                     "claimed inputs count=%d (read by a previous core, unfinished)", len(entries)
                 )
+
         elif trio.current_time() >= self._sweep_at:
             # Entries another consumer read and never acknowledged: a deposed core that
             # woke up (SIGCONT, a long pause) reads on until its commit is refused, and
@@ -202,6 +208,8 @@ class BusCoreLink:
                     len(entries),
                 )
         while not entries:
+            if trio.current_time() >= self._drop_at:
+                await self._drop_dead_readers()
             if self._lost_read and not self._unacked:
                 # A read whose reply was lost (its connection dropped after Redis ran it):
                 # what it handed out is pending for this consumer, and no read hands it out
@@ -219,6 +227,19 @@ class BusCoreLink:
             self._read_at = trio.current_time()
         self._unacked.append([entry.id for entry in entries])
         return [entry.fields.get("e", "") for entry in entries]
+
+    async def _drop_dead_readers(self) -> None:
+        """Each core process is a consumer of the group, and the group kept every one for
+        ever (every failover, every restart): those that held nothing (what a dead core
+        held, the next one claimed) and read nothing for ``READER_IDLE`` go (a deposed core
+        that only stood still is made again if it reads)."""
+        self._drop_at = trio.current_time() + READER_IDLE
+        dropped = await _retry(
+            lambda: self.bus.drop_idle_consumers(INPUTS, GROUP, idle=READER_IDLE),
+            "dropping dead cores' readers",
+        )
+        if dropped:
+            log.info("dropped dead cores' input readers %s", " ".join(dropped))
 
     async def _read_group(self) -> list[Entry]:
         try:

@@ -61,6 +61,12 @@ CLAIM_IDLE: Final = 5.0
 """Seconds a record stays pending for one edge before another takes it over: well above
 a store write's time, so a living edge's batch is rarely written twice (harmless anyway)."""
 CLAIM_EVERY: Final = 1.0
+CONSUMER_IDLE: Final = 600.0
+"""Seconds without a read after which a recorder holding no record is a dead edge's
+(each edge process is a consumer of its own, and the group kept every one for ever):
+dropped from the group by any living edge (``Bus.drop_idle_consumers``)."""
+DROP_EVERY: Final = 60.0
+"""Seconds between two looks for such consumers (one command, and one per consumer found)."""
 GATHER: Final = 0.2
 """Seconds a recorder waits after writing a batch before it reads again, so that the next
 batch holds what came meanwhile: a transaction costs about 200 us of CPU for one game and
@@ -109,6 +115,7 @@ class GameRecorder:
         self.consumer = consumer
         self.store = store
         self._claim_at = -math.inf
+        self._drop_at = trio.current_time() + DROP_EVERY
         self.written = 0
         """Records written to the store by this recorder (its own count, for the tests)."""
 
@@ -138,6 +145,14 @@ class GameRecorder:
                     "claimed game records count=%d (read by an edge that did not write them)",
                     len(entries),
                 )
+        if trio.current_time() >= self._drop_at:
+            self._drop_at = trio.current_time() + DROP_EVERY
+            dropped = await _retry(
+                lambda: self.bus.drop_idle_consumers(RECORDS, RECORDERS, idle=CONSUMER_IDLE),
+                "dropping dead record readers",
+            )
+            if dropped:
+                log.info("dropped dead edges' record readers %s", " ".join(dropped))
         # Claimed records go with new ones in one batch (read without waiting), so that a
         # claimed record the store refuses holds up none of them (``GamesNotRecorded``).
         block = None if entries else READ_BLOCK
