@@ -111,6 +111,18 @@ async def test_trimming_keeps_at_least_the_newest(bus: Bus, bus_url: str | None)
     assert len(kept) <= 10 + slack
 
 
+async def test_trimming_before_an_id_removes_exactly_the_older_entries(bus: Bus) -> None:
+    ids = [await bus.append("s", {"n": str(n)}) for n in range(250)]
+    assert await bus.trim_before("s", ids[230]) == 230
+    assert [e.id for e in await bus.read_after("s", START, count=1000)] == ids[230:]
+    assert await bus.trim_before("s", ids[230]) == 0
+    assert await bus.trim_before("s", START) == 0
+    assert await bus.trim_before("nothing", ids[-1]) == 0
+    assert await bus.last_id("nothing") == START  # not made by the trim
+    with pytest.raises(ValueError, match="stream id"):
+        await bus.trim_before("s", "$")
+
+
 @pytest.mark.parametrize("after", ["", "$", ">", "12", "1-x", "-1-0"])
 async def test_a_bad_id_is_refused(bus: Bus, after: str) -> None:
     with pytest.raises(ValueError, match="stream id"):

@@ -72,6 +72,13 @@ class Bus(Protocol):
         to read only what comes next."""
         ...
 
+    async def trim_before(self, stream: str, before: StreamId) -> int:
+        """Remove the entries whose ids are lower than ``before`` (exactly: not Redis's
+        approximate trimming); how many were removed.  For a stream whose readers have
+        all read past them: a stream with one reader (an edge's frames) trimmed by that
+        reader, so that what it has handled does not wait in Redis for ``maxlen``."""
+        ...
+
     async def ensure_group(self, stream: str, group: str, *, from_start: bool = True) -> None:
         """Make consumer group ``group`` of ``stream`` (and the stream) unless it exists;
         ``from_start``: it delivers entries already in the stream too, else only new ones."""

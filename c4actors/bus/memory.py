@@ -131,6 +131,15 @@ class InMemoryBus:
         entries = self._stream(stream).entries
         return next(reversed(entries.values())).id if entries else START
 
+    async def trim_before(self, stream: str, before: StreamId) -> int:
+        position = parse_id(before)
+        await self._check()
+        entries = self._streams[stream].entries if stream in self._streams else {}
+        removed = [key for key in entries if key < position]
+        for key in removed:
+            del entries[key]
+        return len(removed)
+
     # ------------------------------------------------------------------ groups
 
     async def ensure_group(self, stream: str, group: str, *, from_start: bool = True) -> None:

@@ -2,7 +2,7 @@
 (AnyIO).
 
 Only commands that Redis 7.0 and Valkey 7.2+ both have: XADD (``MAXLEN ~``), XREAD,
-XREVRANGE, XGROUP CREATE, XREADGROUP, XACK, XAUTOCLAIM (7.0's three-part reply),
+XREVRANGE, XTRIM (``MINID``), XGROUP CREATE, XREADGROUP, XACK, XAUTOCLAIM (7.0's three-part reply),
 XPENDING, HGETALL and Lua scripts (EVALSHA) for the lease and the fenced commit.
 
 Resource handling: ``open_redis_bus`` is an async context manager (coredis' connection
@@ -350,6 +350,18 @@ class RedisBus:
     async def last_id(self, stream: str) -> StreamId:
         reply = await self._call(self._client.xrevrange(stream, "+", "-", count=1))
         return str(reply[0].identifier) if reply else START
+
+    async def trim_before(self, stream: str, before: StreamId) -> int:
+        parse_id(before)
+        command: list[resp.Arg] = ["XTRIM", stream, "MINID", before]
+        if self._lean is not None:
+            (removed,) = await self._fast([command], idempotent=True)
+        else:
+            # coredis types the threshold as a length; MINID takes an id, sent as it is.
+            request = self._client.xtrim(stream, PureToken.MINID, cast(int, before))
+            removed = await self._call(request)
+        assert isinstance(removed, int)
+        return removed
 
     # ------------------------------------------------------------------ groups
 

@@ -31,6 +31,7 @@ from typing import Final, TypeVar
 import trio
 
 from c4actors.bus import (
+    START,
     Ack,
     Append,
     Bus,
@@ -66,6 +67,12 @@ at least every ``READ_BLOCK``."""
 """Seconds between two looks for inputs another core read and abandoned (one command)."""
 INPUTS_MAXLEN: Final = 100_000
 FRAMES_MAXLEN: Final = 10_000
+"""A bound far above any edge's backlog: an edge trims what it has read (``TRIM_EVERY``)."""
+TRIM_EVERY: Final = 1.0
+"""Seconds between two trims of an edge's frames stream by that edge, to what it has read:
+without them every batch stayed in Redis until ``FRAMES_MAXLEN`` newer ones came, and a
+join's batch carries the newcomer's ``user_list`` (about 5 KB with the default list of
+100): 10,000 idle users cost Redis 11.3 KiB each, almost all of it batches long handled."""
 FAREWELL_KEEP: Final = 600.0
 """Seconds a dead edge's frames stream stays, trimmed to its last batch (the core's word
 that it declared the edge dead): time for an edge that only stood still to read it when
@@ -388,18 +395,41 @@ class BusCoreLink:
 
 
 class BusEdgeLink:
-    """``EdgeLink`` on the bus."""
+    """``EdgeLink`` on the bus.
 
-    def __init__(self, bus: Bus, edge: str) -> None:
+    The edge is its frames stream's only reader, so it trims the stream itself, every
+    ``trim_every`` seconds, to the entries it has read (``Bus.trim_before`` the last one
+    handed out): a read resumed after an outage or a Redis restart starts after that
+    entry, so nothing it still needs goes.  None: never (the stream is bounded by
+    ``FRAMES_MAXLEN`` alone)."""
+
+    def __init__(self, bus: Bus, edge: str, *, trim_every: float | None = TRIM_EVERY) -> None:
         self.bus = bus
         self.edge = edge
+        self.trim_every = trim_every
         self._follower = StreamFollower(bus, frames_stream(edge))
         self.uplink = Appender(bus, INPUTS, maxlen=INPUTS_MAXLEN)
         """The input entries' XADDs, pipelined on a connection of their own: the next
         batch goes out while the one before waits for its reply."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await self.uplink.run(task_status=task_status)
+        async with trio.open_nursery() as nursery:
+            if self.trim_every is not None:
+                nursery.start_soon(self._trim_read, self.trim_every)
+            await self.uplink.run(task_status=task_status)
+
+    async def _trim_read(self, every: float) -> None:
+        """Trim this edge's frames stream to what it has read, now and then (a trim that
+        fails in an outage is made at the next turn)."""
+        trimmed = START
+        while True:
+            await trio.sleep(every)
+            read = self._follower.last_id
+            if read == trimmed:
+                continue
+            with contextlib.suppress(BusUnavailable):
+                await self.bus.trim_before(self._follower.stream, read)
+                trimmed = read
 
     def rename(self) -> None:
         self.edge = process_name("edge")
