@@ -7,6 +7,7 @@ real memory channel and reads back what the connection's writer would see.
 
 from __future__ import annotations
 
+import pytest
 import trio
 from hypothesis import given
 from hypothesis import strategies as st
@@ -166,3 +167,79 @@ def test_a_reply_not_delivered_is_not_stamped_and_stamps_are_bounded() -> None:
     mailbox.close(1000, "")
     assert not mailbox.deliver_reply("late", 99.0, "move")
     assert mailbox.written(STAMPS_KEPT * 2 + 1) is None
+
+
+class LazyConnection(Connection):
+    """A connection whose inbox is made at the first item queued (``open_inbox``), as a
+    user actor's is: ``opens`` counts the calls; ``over`` answers them with None."""
+
+    def __init__(self, capacity: int, conn: int = 1) -> None:
+        self.capacity = capacity
+        self.closes = 0
+        self.opens = 0
+        self.over = False
+        self.inbox: trio.MemoryReceiveChannel[Outgoing] | None = None  # type: ignore[assignment]
+        self.mailbox = Mailbox(conn, None, on_close=self.closed, open_inbox=self.open)
+
+    def open(self) -> trio.MemorySendChannel[Outgoing] | None:
+        self.opens += 1
+        if self.over:
+            return None
+        send, self.inbox = trio.open_memory_channel[Outgoing](self.capacity)
+        return send
+
+    def queued(self) -> list[Outgoing]:
+        return [] if self.inbox is None else super().queued()
+
+
+def test_a_lazy_inbox_is_made_once_at_the_first_item_and_keeps_the_order() -> None:
+    connection = LazyConnection(capacity=4)
+    assert connection.opens == 0 and connection.mailbox.queued() == 0
+    assert [connection.mailbox.deliver(frame) for frame in ("a", "b", "c")] == [True] * 3
+    assert connection.opens == 1
+    assert connection.mailbox.queued() == 3
+    assert connection.queued() == ["a", "b", "c"]
+
+
+@given(capacity=st.integers(1, 8), sent=st.integers(0, 20))
+def test_a_full_lazy_inbox_closes_the_connection_instead_of_waiting(
+    capacity: int, sent: int
+) -> None:
+    connection = LazyConnection(capacity)
+    mailbox = connection.mailbox
+    accepted = [mailbox.deliver(str(n)) for n in range(sent)]
+    fits = min(sent, capacity)
+    assert accepted == [True] * fits + [False] * (sent - fits)
+    assert connection.opens == (1 if sent else 0)
+    if sent > capacity:
+        assert mailbox.closed and mailbox.close_code == CLOSE_TOO_SLOW
+        assert connection.closes == 1
+    assert connection.queued() == [str(n) for n in range(fits)]
+
+
+def test_a_close_with_no_inbox_makes_none() -> None:
+    """Nothing was queued, so nothing is to be flushed before the close: no inbox made."""
+    connection = LazyConnection(capacity=4)
+    connection.mailbox.close(1000, "bye")
+    assert connection.closes == 1 and connection.opens == 0
+    assert not connection.mailbox.deliver("late")
+    assert connection.opens == 0
+
+
+def test_a_close_after_an_item_is_queued_behind_it() -> None:
+    connection = LazyConnection(capacity=4)
+    connection.mailbox.deliver("a")
+    connection.mailbox.close(1000, "bye")
+    assert connection.queued() == ["a", CLOSE_REQUESTED]
+
+
+def test_an_item_for_a_connection_that_is_over_is_refused() -> None:
+    connection = LazyConnection(capacity=4)
+    connection.over = True
+    assert not connection.mailbox.deliver("a")
+    assert not connection.mailbox.closed and connection.mailbox.queued() == 0
+
+
+def test_a_mailbox_needs_an_inbox_or_a_way_to_make_one() -> None:
+    with pytest.raises(ValueError, match="send channel"):
+        Mailbox(1, None)

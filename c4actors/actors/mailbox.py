@@ -3,7 +3,8 @@
 The lobby and the games hold a ``Mailbox`` per connection and call ``deliver``,
 which never blocks: a connection whose inbox is full cannot keep up, so it is
 closed (``CLOSE_TOO_SLOW``) instead of being waited for.  The connection's writer
-task reads the other end of the channel and writes to its socket; it only writes.
+task reads the other end of the channel and writes to its socket; it only writes.  A user
+actor's inbox and writer are made at the first item queued (``open_inbox``).
 
 A frame shared by many sockets (a move to its spectators) goes through ``deliver_frame``:
 written to the socket at once when nothing is queued before it and the socket can take it
@@ -85,6 +86,7 @@ class FlushRequested:
 
 Outgoing: TypeAlias = str | CloseRequested | FlushRequested
 """A ``str`` is an encoded frame, sent to the socket as is (encoded once, maybe shared)."""
+OpenInbox: TypeAlias = Callable[[], trio.MemorySendChannel[Outgoing] | None]
 
 CLOSE_REQUESTED: Final = CloseRequested()
 FLUSH_REQUESTED: Final = FlushRequested()
@@ -97,6 +99,10 @@ class Mailbox:
     actor starts the task that closes the socket there, so that no task per connection has
     to sit waiting for a close that almost never comes.  A flag and a callback, not a
     ``trio.Event``: with 10,000 idle connections every few hundred bytes per connection count.
+
+    ``send_channel`` None: the inbox is made at the first item queued (``open_inbox``), so
+    an idle connection that is written to only directly (``deliver_frame``) never has one
+    (a Trio memory channel is about 1.8 KiB).
     """
 
     __slots__ = (
@@ -111,26 +117,30 @@ class Mailbox:
         "conn",
         "direct",
         "on_close",
-        "on_queue",
+        "open_inbox",
     )
 
     def __init__(
         self,
         conn: int,
-        send_channel: trio.MemorySendChannel[Outgoing],
+        send_channel: trio.MemorySendChannel[Outgoing] | None,
         on_close: Callable[[], object] | None = None,
         direct: DirectWriter | None = None,
-        on_queue: Callable[[], object] | None = None,
+        open_inbox: OpenInbox | None = None,
     ) -> None:
+        if send_channel is None and open_inbox is None:
+            raise ValueError("a mailbox needs a send channel or a way to open one")
         self.conn = conn
         self._send = send_channel
         self.closed = False
         self.close_code = 1000
         self.close_reason = ""
         self.on_close = on_close
-        self.on_queue = on_queue
-        """Called once, at the first item queued (``deliver``): the connection's actor starts
-        its writer task then, so an idle connection written to only directly has none."""
+        self.open_inbox = open_inbox
+        """Called once, at the first item queued when there is no ``send_channel``: the
+        connection's actor makes its inbox and starts its writer task then (so an idle
+        connection written to only directly has neither), and returns the inbox's send
+        side; None when the connection is over (the item is refused, as by a closed inbox)."""
         self._routes: list[JoinedGame] | None = None
         self._delivered = 0
         """Items queued so far: the position of each reply stamped (``deliver(answers=)``)."""
@@ -160,17 +170,20 @@ class Mailbox:
         """Queue ``item`` without blocking; a full inbox closes the connection instead."""
         if self.closed:
             return False
+        send = self._send
+        if send is None:
+            assert self.open_inbox is not None  # checked when made
+            send = self._send = self.open_inbox()
+            if send is None:
+                return False
         try:
-            self._send.send_nowait(item)
+            send.send_nowait(item)
         except trio.WouldBlock:
             self.close(CLOSE_TOO_SLOW, "too slow: message queue full")
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         self._delivered += 1
-        if self.on_queue is not None:
-            start, self.on_queue = self.on_queue, None
-            start()
         return True
 
     def deliver_reply(self, frame: str, answers: float, path: str) -> bool:
@@ -231,7 +244,8 @@ class Mailbox:
 
     def queued(self) -> int:
         """Items delivered that the connection's writer has not taken yet."""
-        return self._send.statistics().current_buffer_used
+        send = self._send
+        return 0 if send is None else send.statistics().current_buffer_used
 
     def close(self, code: int, reason: str) -> None:
         """Ask the connection's actor to close its socket with ``code`` and ``reason``."""
@@ -240,11 +254,13 @@ class Mailbox:
         self.close_code, self.close_reason = code, reason
         self.closed = True
         # Lets the connection flush what is queued first; when the queue is full (too slow)
-        # this does not fit, and the connection closes at once instead.
+        # this does not fit, and the connection closes at once instead.  With no inbox
+        # nothing was queued: there is nothing to flush.
         with contextlib.suppress(
             trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
         ):
-            self._send.send_nowait(CLOSE_REQUESTED)
+            if self._send is not None:
+                self._send.send_nowait(CLOSE_REQUESTED)
         if self.on_close is not None:
             self.on_close()
 

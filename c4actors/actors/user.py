@@ -1,10 +1,10 @@
 """The user actor: one per WebSocket connection, the only code that touches that socket.
 
 Two tasks: the reader decodes frames and routes them (lobby requests to the
-lobby's inbox, moves straight to the game's inbox); the writer, started at the first
-item queued for the socket (an idle user written to only directly has none), sends
-everything from the actor's own inbox to the socket, and nothing else.  The reader alone owns
-the connection's routing state: its phase, name and handshake deadline
+lobby's inbox, moves straight to the game's inbox); the writer, started with the actor's
+own inbox at the first item queued for the socket (an idle user written to only directly
+has neither), sends everything from that inbox to the socket, and nothing else.  The
+reader alone owns the connection's routing state: its phase, name and handshake deadline
 (``c4actors.connection_phase``, a pure state machine) and its table of games.  It
 asks the lobby for a session and waits for the answer itself (``Join.reply``), and
 takes the routes of newly started games from the mailbox before each frame.
@@ -173,10 +173,11 @@ class UserActor:
     """Serves one connection until either side closes it; see the module docstring.
 
     Up to two tasks per connection: the reader (``run`` itself, in hypercorn's task for the
-    socket) and the writer, started at the first item queued for it (``Mailbox.on_queue``):
+    socket) and the writer, started at the first item queued for it (``Mailbox.open_inbox``):
     a connection written to only directly (``Mailbox.deliver_frame``: its lobby frames,
     its games' when its socket is free) never has one, which saves about 2.5 KiB per idle
-    user (the task and its waiting frames; issue 5).  A third, the closer, is started only
+    user (the task and its waiting frames; issue 5), nor an inbox (a Trio memory channel,
+    made then too: about 1.8 KiB; issue 16).  A third, the closer, is started only
     when another actor (or the reader) asks to close the connection.  An idle connection
     holds no cancel scope of its own either: the handshake deadline is a scope around the
     read only until a session opens.  Every few hundred bytes count with 10,000 idle users;
@@ -184,6 +185,7 @@ class UserActor:
     """
 
     __slots__ = (
+        "_ended",
         "_finished",
         "_inbox",
         "_nursery",
@@ -234,9 +236,12 @@ class UserActor:
         self.bucket = TokenBucket(settings.rate, settings.burst)
         self.dropped = 0
         self._nursery: trio.Nursery | None = None
-        send, self._inbox = trio.open_memory_channel[Outgoing](settings.inbox_size)
+        self._inbox: trio.MemoryReceiveChannel[Outgoing] | None = None
+        """Made with the writer, at the first item queued (``_open_inbox``)."""
+        self._ended = False
+        """``run`` is over: nothing is queued any more."""
         self.mailbox = Mailbox(
-            conn, send, on_close=self._start_closer, direct=direct, on_queue=self._start_writer
+            conn, None, on_close=self._start_closer, direct=direct, open_inbox=self._open_inbox
         )
         self.connection = Connection.start(trio.current_time(), settings.handshake_timeout)
         """Phase, name and handshake deadline: changed by the reader only."""
@@ -260,7 +265,7 @@ class UserActor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                if self.mailbox.queued():  # queued before there was a nursery to start it in
+                if self._inbox is not None:  # queued before there was a nursery to start it in
                     self._start_writer()
                 try:
                     await self._read()
@@ -279,7 +284,8 @@ class UserActor:
                 await self.socket.close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             self._nursery = None  # closed to new tasks: a late close request has no closer
-            if not self._writer_started:
+            self._ended = True  # no inbox is made from now on: deliveries are refused
+            if not self._writer_started and self._inbox is not None:
                 self._inbox.close()  # what is delivered from now on is refused, as it was
             self._move_on()
             if self.mailbox.closed and reason != "crashed":
@@ -570,17 +576,19 @@ class UserActor:
         """
         # ``receive`` rather than ``async for``: one coroutine frame less held by every idle
         # connection's writer while it waits.
-        receive = self._inbox.receive
+        inbox = self._inbox
+        assert inbox is not None  # started only once it is made (``_open_inbox``)
+        receive = inbox.receive
         direct = self.mailbox.direct
         position = 0
         try:
-            async with self._inbox:
+            async with inbox:
                 while True:
                     try:
                         item = await receive()
                     except trio.EndOfChannel:
                         return
-                    items = [item] if direct is None else self._with_queued(item)
+                    items = [item] if direct is None else self._with_queued(inbox, item)
                     index = 0
                     while index < len(items):
                         item = items[index]
@@ -607,6 +615,15 @@ class UserActor:
             if self._writer_done is not None:
                 self._writer_done.set()
 
+    def _open_inbox(self) -> trio.MemorySendChannel[Outgoing] | None:
+        """The first item is being queued for the socket (``Mailbox.open_inbox``): make the
+        inbox and start the writer task; None once the connection is over (refused)."""
+        if self._ended:
+            return None
+        send, self._inbox = trio.open_memory_channel[Outgoing](self.settings.inbox_size)
+        self._start_writer()
+        return send
+
     def _start_writer(self) -> None:
         """Something is queued for the socket: start the writer task, once (it then stays)."""
         if not self._writer_started and self._nursery is not None:
@@ -619,10 +636,11 @@ class UserActor:
                 return
             self._writer_started = True
 
-    def _with_queued(self, item: Outgoing) -> list[Outgoing]:
-        """``item`` and the items queued behind it, ``WRITE_BATCH`` at most in all."""
+    @staticmethod
+    def _with_queued(inbox: trio.MemoryReceiveChannel[Outgoing], item: Outgoing) -> list[Outgoing]:
+        """``item`` and the items queued behind it in ``inbox``, ``WRITE_BATCH`` at most."""
         items = [item]
-        take = self._inbox.receive_nowait
+        take = inbox.receive_nowait
         while len(items) < WRITE_BATCH and isinstance(item, str):
             try:
                 item = take()
