@@ -403,6 +403,16 @@ class Idle:
     cluster_handshake: LatencySummary | None = None
     """Each connection's TCP and WebSocket handshakes and join, connect -> ``user_list``."""
 
+    @property
+    def cluster_total_kib(self) -> float | None:
+        """What the cluster's processes grew by together, per user (None if one is unknown):
+        each process's growth is over all the users, so these add up (an edge holds half of
+        them: its figure per connection of its own is twice its share)."""
+        values = list(self.cluster_kib.values())
+        if not values or any(value is None for value in values):
+            return None
+        return sum(value for value in values if value is not None)
+
 
 @attrs.frozen
 class Churn:
@@ -984,10 +994,6 @@ def markdown(
         for kind, count in part.items():
             errors[kind] = errors.get(kind, 0) + count
     error_text = ", ".join(f"{kind} {count:,}" for kind, count in errors.items()) or "none"
-    idle_kib = ", ".join(
-        f"{role} {'-' if value is None else f'{value:.1f} KiB'}"
-        for role, value in idle_figures.cluster_kib.items()
-    )
     lines = [
         START_MARKER,
         "## A cluster: a core and two edges on one Redis",
@@ -1023,9 +1029,7 @@ def markdown(
         f"| {_pair(idle_figures.cluster_handshake)} | {_pair(idle_figures.single_handshake)} "
         f"| {_ratio(_p99_ms(idle_figures.cluster_handshake), handshake_single)} "
         "| - |",
-        f"| Idle: memory per connection | {idle_kib} "
-        f"| {'-' if idle_figures.single_kib is None else f'{idle_figures.single_kib:.1f} KiB'} "
-        "| - | - |",
+        idle_memory_row(idle_figures),
         f"| Churn, {churn_figures.watchers:,} watchers on both edges, "
         f"{churn_figures.join_rate:g} joins/s: join -> every watcher p50 / p99 "
         f"| {_pair(churn_figures.cluster)} | {_pair(churn_figures.single)} "
@@ -1046,6 +1050,23 @@ def markdown(
         END_MARKER,
     ]
     return "\n".join(lines)
+
+
+def idle_memory_row(figures: Idle) -> str:
+    """The idle step's memory row: each process's growth over all the users, their sum,
+    and the sum against the single process's (the cluster's memory per user as a ratio)."""
+    parts = ", ".join(
+        f"{role} {'-' if value is None else f'{value:.1f} KiB'}"
+        for role, value in figures.cluster_kib.items()
+    )
+    total = figures.cluster_total_kib
+    if total is not None:
+        parts += f"; all processes {total:.1f} KiB"
+    single = "-" if figures.single_kib is None else f"{figures.single_kib:.1f} KiB"
+    return (
+        "| Idle: memory per user (each process's growth over all the users: an edge holds half) "
+        f"| {parts} | {single} | {_ratio(total, figures.single_kib)} | - |"
+    )
 
 
 def _p99_ms(latency: LatencySummary | None) -> float | None:
