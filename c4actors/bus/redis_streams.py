@@ -352,14 +352,20 @@ class RedisBus:
         return str(reply[0].identifier) if reply else START
 
     async def trim_before(self, stream: str, before: StreamId) -> int:
+        """A trim Redis refuses (MISCONF: a failed save stops every write) is
+        ``BusUnavailable``, as a refused script's is: an outage to wait out, not an error
+        that ends the reader trimming its stream."""
         parse_id(before)
         command: list[resp.Arg] = ["XTRIM", stream, "MINID", before]
-        if self._lean is not None:
-            (removed,) = await self._fast([command], idempotent=True)
-        else:
+        if self._lean is None:
             # coredis types the threshold as a length; MINID takes an id, sent as it is.
             request = self._client.xtrim(stream, PureToken.MINID, cast(int, before))
-            removed = await self._call(request)
+            return await self._call_script(request)
+        (removed,) = await self._fast([command], idempotent=True)
+        if isinstance(removed, resp.RespError):
+            if _refused(removed):
+                raise BusUnavailable(f"redis: {removed.message}")
+            raise coredis.exceptions.ResponseError(removed.message)
         assert isinstance(removed, int)
         return removed
 
@@ -700,8 +706,8 @@ class RedisBus:
         raise BusUnavailable(f"redis: no reply within {self._timeout + (block or 0.0):g} s")
 
     async def _call_script(self, request: Awaitable[T]) -> T:
-        """``_call`` for the lease's and the commit's scripts: a write Redis refused
-        (``SCRIPT_REFUSALS``) is ``BusUnavailable`` too."""
+        """``_call`` for the lease's and the commit's scripts (and a trim): a write Redis
+        refused (``SCRIPT_REFUSALS``) is ``BusUnavailable`` too."""
         try:
             return await self._call(request)
         except coredis.exceptions.ResponseError as exc:
