@@ -92,6 +92,9 @@ async def test_an_edge_declared_dead_that_wakes_up_applies_nothing_twice_and_lea
                 await bob.expect_skipping(OpponentReconnected, LobbyUpdate)
                 # The core dies; the standby takes over with what it committed (the fence).
                 os.kill(cluster.core.pid, signal.SIGKILL)
+                with trio.fail_after(20):  # each receive waits 10 s at most: the takeover first
+                    while "core state restored" not in standby.log():  # noqa: ASYNC110 (a log)
+                        await trio.sleep(0.05)
                 await moves(again, bob, game_id, range(2, 3))
                 # The stalled edge's appender sends its join again (its reply was lost),
                 # then the edge wakes up.
