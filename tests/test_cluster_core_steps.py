@@ -18,9 +18,29 @@ from c4actors.cluster.links import MemoryHub
 from c4actors.move_gate import MoveGate
 from c4actors.websocket_frames import PreparedFrame
 from protocol import GameState, Move
-from tests.support import connect, start_game
+from tests.support import Client, connect, start_game
 from tests.task_steps import counting_steps
 from tests.test_cluster_relays import memory_cluster
+
+SIX_MOVES = [3, 2, 3, 2, 3, 2]
+"""Six moves of a game bob starts (ann challenged), none of which ends it."""
+
+
+async def six_moves_without_a_game_step(ann: Client, bob: Client) -> None:
+    """A game between ann and bob plays ``SIX_MOVES``, both players seeing each state,
+    and the game's task takes no step for any of them (each is handed to it directly)."""
+    game_id = await start_game(ann, bob)
+    await trio.sleep(0.05)
+    with counting_steps(lambda task: task.name.startswith("game ")) as counter:
+        for ply, column in enumerate(SIX_MOVES):
+            await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
+            for player in (ann, bob):
+                state = await player.expect(GameState)
+                assert (state.moves, state.next) == (
+                    SIX_MOVES[: ply + 1],
+                    ("ann", "bob")[ply % 2],
+                )
+    assert counter.steps == 0, counter.by_name
 
 
 async def test_an_input_batch_does_not_wake_the_flusher_nor_yield_needlessly() -> None:
@@ -54,19 +74,7 @@ async def test_the_core_plays_a_move_in_the_relays_task_without_waking_the_game(
         connect(cluster.edges[0], "ann") as ann,
         connect(cluster.edges[1], "bob") as bob,
     ):
-        game_id = await start_game(ann, bob)
-        await trio.sleep(0.05)
-        moves = [3, 2, 3, 2, 3, 2]
-        with counting_steps(lambda task: task.name.startswith("game ")) as counter:
-            for ply, column in enumerate(moves):
-                await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
-                for player in (ann, bob):
-                    state = await player.expect(GameState)
-                    assert (state.moves, state.next) == (
-                        moves[: ply + 1],
-                        ("ann", "bob")[ply % 2],
-                    )
-        assert counter.steps == 0, counter.by_name
+        await six_moves_without_a_game_step(ann, bob)
 
 
 async def test_a_move_looks_at_its_games_inbox_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,20 +180,8 @@ async def test_a_move_the_gate_holds_waits_in_the_relay_not_in_its_game(
         connect(cluster.edges[1], "bob") as bob,
     ):
         [gate] = gates  # the core's: an edge has none
-        game_id = await start_game(ann, bob)
-        await trio.sleep(0.05)
-        moves = [3, 2, 3, 2, 3, 2]
-        with counting_steps(lambda task: task.name.startswith("game ")) as counter:
-            for ply, column in enumerate(moves):
-                await (bob, ann)[ply % 2].send(Move(game_id=game_id, column=column, ply=ply))
-                for player in (ann, bob):
-                    state = await player.expect(GameState)
-                    assert (state.moves, state.next) == (
-                        moves[: ply + 1],
-                        ("ann", "bob")[ply % 2],
-                    )
-        assert counter.steps == 0, counter.by_name
-        assert gate.asked == len(moves)  # once a move: not again by the game
-        assert len(gate.waiters) == len(moves) // 2
+        await six_moves_without_a_game_step(ann, bob)
+        assert gate.asked == len(SIX_MOVES)  # once a move: not again by the game
+        assert len(gate.waiters) == len(SIX_MOVES) // 2
         assert {name.rpartition(".")[2] for name in gate.waiters} == {"run"}
         assert all("CoreRelay" in name for name in gate.waiters), gate.waiters
