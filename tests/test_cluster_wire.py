@@ -7,10 +7,17 @@ The round trips of every kind of item and op are in ``test_cluster_relays.py``."
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import get_args
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from c4actors.cluster import wire
+from c4actors.cluster.core import EdgeOutbox
 
 
 def test_a_move_travels_as_a_row_of_six() -> None:
@@ -173,3 +180,136 @@ def test_a_frame_holding_a_line_break_travels_as_a_string() -> None:
 def test_frames_not_as_announced_are_refused(text: str) -> None:
     with pytest.raises(wire.WireError, match="not a frames entry"):
         wire.decode_downlink(text)
+
+
+def _python_calls(function: Callable[[], object]) -> list[str]:
+    """The Python functions ``function`` calls (their names, in order; C calls left out)."""
+    called: list[str] = []
+
+    def profile(frame: FrameType, event: str, _arg: object) -> None:
+        if event == "call":
+            called.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        function()
+    finally:
+        sys.setprofile(None)
+    return called[1:]  # (the lambda itself)
+
+
+def test_a_move_is_read_into_its_item_without_a_call_in_python() -> None:
+    """Every move crosses the uplink and is read by the core: its row becomes a ``GameIn``
+    with no constructor run in Python (a frozen attrs class's ``__init__`` was most of a
+    move's reading), and it is the item the edge wrote."""
+    moves = [wire.GameIn(conn, f"g{conn}", "ann", "move", column=3, ply=conn) for conn in range(8)]
+    text = wire.encode_uplink(wire.Uplink("edge-a", list(moves), 5))
+    decoded: list[wire.Uplink] = []
+    calls = _python_calls(lambda: decoded.append(wire.decode_uplink(text)))
+    assert decoded == [wire.Uplink("edge-a", list(moves), 5)]
+    ours = [name for name in calls if name not in ("loads", "decode", "raw_decode", "<listcomp>")]
+    assert ours == ["decode_uplink", *["_game_in"] * len(moves), "__init__"], calls  # Uplink's
+
+
+def test_an_outbox_writes_each_deliver_as_it_comes_and_only_joins_at_the_take() -> None:
+    """The core's outbox keeps each op as its row's text (a ``deliver`` made by hand, no
+    ``Op``): its batch is the encoder's text for the same ops, and taking it asks the JSON
+    encoder for the core's name only."""
+    outbox = EdgeOutbox("edge-a", "core-1")
+    state, error = '{"type":"game_state"}', '{"type":"error"}'
+    outbox.deliver(4, state)
+    outbox.deliver(9, state)
+    outbox.add(wire.Op("route", 9, text="g1"))
+    outbox.deliver(9, error)
+    assert outbox.rows == [
+        '["deliver",4,0]',
+        '["deliver",9,0]',
+        '["route",9,-1,0,"g1"]',
+        '["deliver",9,1]',
+    ]
+    encoded: list[object] = []
+    dumps = wire._dumps
+
+    def counted(value: object) -> str:
+        encoded.append(value)
+        return dumps(value)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(wire, "_dumps", counted)
+        text = outbox.take(3)
+    assert encoded == ["core-1"]
+    ops = [
+        wire.Op("deliver", 4, 0),
+        wire.Op("deliver", 9, 0),
+        wire.Op("route", 9, text="g1"),
+        wire.Op("deliver", 9, 1),
+    ]
+    assert text == wire.encode_downlink(wire.Downlink([state, error], ops, "core-1", 3))
+    assert text == _encoded_by_the_json_encoder(wire.Downlink([state, error], ops, "core-1", 3))
+
+
+_OP_DEFAULTS = (None, None, -1, 0, None, None, None)
+
+
+def _encoded_by_the_json_encoder(entry: wire.Downlink) -> str:
+    """``encode_downlink`` as the JSON encoder writes it, the header whole (as it was
+    written before the rows were made by hand)."""
+    rows = []
+    for op in entry.ops:
+        row = list(op)
+        while len(row) > 2 and row[-1] == _OP_DEFAULTS[len(row) - 1]:
+            row.pop()
+        rows.append(row)
+
+    def dumps(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    body = "\n".join(entry.frames)
+    if entry.frames and body.count("\n") != len(entry.frames) - 1:
+        return dumps({"frames": entry.frames, "ops": rows, "core": entry.core, "seq": entry.seq})
+    header = dumps({"ops": rows, "core": entry.core, "seq": entry.seq, "n": len(entry.frames)})
+    return header + "\n" + body if entry.frames else header
+
+
+_texts = st.text(max_size=8)
+_ops = st.one_of(
+    st.tuples(st.just("deliver"), st.integers(-5, 10**12), st.integers(0, 99)),
+    st.tuples(
+        st.sampled_from(get_args(wire.OpName)),
+        st.integers(-5, 10**12),
+        st.integers(-1, 99),
+        st.integers(0, 5000),
+        st.none() | _texts,
+        st.none() | _texts,
+        st.none()
+        | st.booleans()
+        | st.dictionaries(_texts, st.lists(st.integers(0, 99), max_size=3), max_size=3),
+    ),
+).map(lambda fields: wire.Op(*fields))
+
+
+@given(
+    frames=st.lists(_texts.map(json.dumps) | st.text(min_size=1, max_size=8), max_size=4),
+    ops=st.lists(_ops, max_size=8),
+    core=_texts,
+    seq=st.integers(0, 10**12),
+)
+def test_a_batch_is_the_json_encoders_text_and_reads_back(
+    frames: list[str], ops: list[wire.Op], core: str, seq: int
+) -> None:
+    """Written by hand or not, a batch is byte for byte what the JSON encoder writes for
+    it (either form: a frame holding a line break sends it whole), and reads back.  (A
+    frame is never empty: it is a client message's JSON.)"""
+    entry = wire.Downlink(frames, ops, core, seq)
+    text = wire.encode_downlink(entry)
+    assert text == _encoded_by_the_json_encoder(entry)
+    outbox = EdgeOutbox("edge-a", core)
+    for op in ops:
+        outbox.add(op)
+    outbox.frames = list(frames)
+    assert outbox.take(seq) == text
+    decoded = wire.decode_downlink(text)
+    assert decoded.frames == frames and decoded.core == core and decoded.seq == seq
+    assert [op._replace(value=None) for op in decoded.ops] == [
+        op._replace(value=None) for op in ops
+    ]

@@ -114,16 +114,21 @@ class _Commit:
 
 
 class EdgeOutbox:
-    """One edge's batch: frames (each text once) and operations, until the next flush."""
+    """One edge's batch: frames (each text once) and operations, until the next flush.
 
-    __slots__ = ("_index", "audiences", "core", "edge", "frames", "greet", "ops")
+    Each op is kept as its row's text (``wire.op_text``), written as it comes: a batch is
+    then joined at its commit (``take``), not encoded, and a ``deliver`` (two or more a
+    move) is one short text made by hand, with no ``wire.Op`` made for it."""
+
+    __slots__ = ("_index", "audiences", "core", "edge", "frames", "greet", "rows")
 
     def __init__(self, edge: str, core: str = "") -> None:
         self.edge = edge
         self.core = core
         self.frames: list[str] = []
         self._index: dict[int, int] = {}
-        self.ops: list[wire.Op] = []
+        self.rows: list[str] = []
+        """The ops so far, in order, each as its row's text (``wire.op_text``)."""
         self.greet = True
         """The edge has not heard from this core yet: the next batch goes out even empty."""
         self.audiences: dict[Audience, set[int]] = {}
@@ -131,13 +136,18 @@ class EdgeOutbox:
         resync asked: the next broadcast carries the whole audience)."""
 
     def deliver(self, conn: int, frame: str) -> None:
-        # ``_frame`` inlined: every frame the core sends comes this way.
+        # ``_frame`` and ``wire.deliver_text`` inlined: every frame the core sends comes
+        # this way.
         index = self._index.get(id(frame))
         if index is None or self.frames[index] is not frame:
             index = len(self.frames)
             self.frames.append(frame)
             self._index[id(frame)] = index
-        self.ops.append(wire.Op("deliver", conn, index))
+        self.rows.append(f'["deliver",{conn},{index}]')
+
+    def add(self, op: wire.Op) -> None:
+        """Any other op (``route``, ``close``, ``answer``...), after those before it."""
+        self.rows.append(wire.op_text(op))
 
     def _frame(self, frame: str) -> int:
         # By identity: a frame encoded once and delivered to many is one object.
@@ -159,15 +169,16 @@ class EdgeOutbox:
             value["add"] = sorted(conns - before)
             value["drop"] = sorted(before - conns)
         self.audiences[audience] = conns
-        self.ops.append(wire.Op("broadcast", 0, frame=self._frame(frame), value=value))
+        self.add(wire.Op("broadcast", 0, frame=self._frame(frame), value=value))
 
-    def take(self, seq: int = 0) -> wire.Downlink | None:
-        """The batch, numbered ``seq`` (``wire.Downlink.seq``), if there is one to send."""
-        if not self.ops and not self.greet:
+    def take(self, seq: int = 0) -> str | None:
+        """The batch, numbered ``seq`` (``wire.Downlink.seq``), as the frames stream
+        carries it (``wire.encode_downlink``), if there is one to send."""
+        if not self.rows and not self.greet:
             return None
-        entry = wire.Downlink(self.frames, self.ops, self.core, seq)
-        self.frames, self.ops, self._index, self.greet = [], [], {}, False
-        return entry
+        text = wire.encode_rows(self.frames, self.rows, self.core, seq)
+        self.frames, self.rows, self._index, self.greet = [], [], {}, False
+        return text
 
 
 class RemoteMailbox(Mailbox):
@@ -204,12 +215,12 @@ class RemoteMailbox(Mailbox):
             return
         self.close_code, self.close_reason, self.closed = code, reason, True
         self.relay.keeper.connection_changed(self.conn, None)  # a closed one is not restored
-        self.outbox.ops.append(wire.Op("close", self.local, code=code, text=reason))
+        self.outbox.add(wire.Op("close", self.local, code=code, text=reason))
         self.relay.want()
 
     def route(self, joined: JoinedGame) -> None:
         self.relay.games[joined.game_id] = joined.game_inbox
-        self.outbox.ops.append(wire.Op("route", self.local, text=joined.game_id))
+        self.outbox.add(wire.Op("route", self.local, text=joined.game_id))
         self.relay.want()
 
     def __repr__(self) -> str:
@@ -458,7 +469,7 @@ class CoreRelay:
             if entry is not None:
                 self._next_batch += 1
                 self._sent_at[edge] = now
-                frames.append((edge, wire.encode_downlink(entry)))
+                frames.append((edge, entry))
         ended = [(edge, self._farewell(edge)) for edge in sorted(self._farewells)]
         self._farewells.clear()
         puts, deletes = self.keeper.changes(self._next_conn)
@@ -529,7 +540,7 @@ class CoreRelay:
             self._sockets.pop(edge, None)
             for outbox in self._outboxes.values():
                 op = wire.Op("shared", 0, text=edge, value=["edge_gone", "", ""])
-                outbox.ops.append(op)
+                outbox.add(op)
             self.want()
 
     def broadcast(self, audience: Audience, frame: str, targets: list[Mailbox]) -> list[Mailbox]:
@@ -565,7 +576,7 @@ class CoreRelay:
         value = [item.kind, item.a, item.b]
         for other, outbox in self._outboxes.items():
             if other != edge:
-                outbox.ops.append(wire.Op("shared", 0, text=edge, value=value))
+                outbox.add(wire.Op("shared", 0, text=edge, value=value))
         self.want()
 
     async def _resync(self, edge: str, audience: Audience) -> None:
@@ -583,7 +594,7 @@ class CoreRelay:
             self.want()  # the greeting: this edge learns which core serves now
             others = {other: dict(c) for other, c in self._sockets.items() if other != edge}
             if any(others.values()):
-                outbox.ops.append(wire.Op("shared", 0, value=others))
+                outbox.add(wire.Op("shared", 0, value=others))
         return outbox
 
     async def _flush_forever(self) -> None:
@@ -607,14 +618,14 @@ class CoreRelay:
         return (
             self.keeper.dirty
             or bool(self._farewells)
-            or any(outbox.ops or outbox.greet for outbox in self._outboxes.values())
+            or any(outbox.rows or outbox.greet for outbox in self._outboxes.values())
         )
 
     def _unknown(self, edge: str, conn: int) -> None:
         """An input from a connection this core does not know (it started after the
         connection joined): the socket is closed, so its page reconnects and joins again."""
         op = wire.Op("close", conn, code=CLOSE_SERVICE_RESTART, text="the server restarted")
-        self._outbox(edge).ops.append(op)
+        self._outbox(edge).add(op)
         self.want()
 
     async def _handle(self, edge: str, item: wire.UplinkItem) -> None:
@@ -718,7 +729,7 @@ class CoreRelay:
                 del self._conns[key]  # the edge's socket may ask again, as a new connection
                 self.keeper.connection_changed(mailbox.conn, None)
             op = wire.Op("answer", mailbox.local)
-        mailbox.outbox.ops.append(op)
+        mailbox.outbox.add(op)
         self.want()
 
     async def _attach(self, edge: str, conns: list[int]) -> None:
@@ -759,7 +770,7 @@ class CoreRelay:
                 return  # the lobby is stopping
         # The socket keeps its number: joining again, it keeps its games cap (the lobby
         # counts the games each socket started).
-        mailbox.outbox.ops.append(wire.Op("left", mailbox.local, value=ended))
+        mailbox.outbox.add(wire.Op("left", mailbox.local, value=ended))
         self.want()
 
     def _to_game(
@@ -782,7 +793,7 @@ class CoreRelay:
                 sent = True
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.games.pop(item.game_id, None)
-            mailbox.outbox.ops.append(wire.Op("unroute", mailbox.local, text=item.game_id))
+            mailbox.outbox.add(wire.Op("unroute", mailbox.local, text=item.game_id))
             self._refuse(mailbox, "game_over", "this game is over", item.action)
             return
         except trio.WouldBlock:
@@ -818,7 +829,7 @@ class CoreRelay:
                 value = await answers.receive()
             except trio.EndOfChannel:
                 return
-        outbox.ops.append(wire.Op("reply", query, value=wire.unstructure(value)))
+        outbox.add(wire.Op("reply", query, value=wire.unstructure(value)))
         self.want()
 
 
