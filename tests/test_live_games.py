@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from c4actors import live_games
 from c4actors.game_record import GameSetup, Player
 from c4actors.live_games import GameListBuffer, GamesChanged, LiveGames
 from protocol.messages import GameInfo, GameList, GameListUpdate
@@ -77,7 +81,7 @@ def test_a_list_limit_below_one_is_refused() -> None:
 
 steps = st.lists(
     st.tuples(
-        st.sampled_from(("start", "move", "watch", "end")),
+        st.sampled_from(("start", "move", "knock", "watch", "end")),
         st.integers(0, 7),
         st.integers(0, 50),
     ),
@@ -103,6 +107,8 @@ def test_replaying_the_changes_reproduces_the_list(
             change = games.started(setup(game_id))
         elif kind == "move":
             change = games.moved(game_id, value)
+        elif kind == "knock":  # the lobby's counts at a knock: this game's and the next
+            change = games.moved_all({game_id: value, f"g{number + 1}": value // 2})
         elif kind == "watch":
             change = games.watched(game_id, value)
         else:
@@ -192,3 +198,40 @@ def test_the_move_counts_of_a_knock_are_the_moves_one_by_one_as_one_change(
     assert at_once.info("g3") == one_by_one.info("g3") and at_once.info("g4") == one_by_one.info(
         "g4"
     )
+
+
+def test_a_knock_makes_no_row_for_an_unlisted_game_until_it_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nobody sees an unlisted game's row: its move counts at a knock are kept as counts
+    (at 1,000 games nine moves in ten were such a game's, each a ``GameInfo`` made), and
+    its row has the latest count once read (``info``, a spectator, its promotion)."""
+    games = LiveGames(list_limit=1)
+    for number in range(3):
+        games.started(setup(f"g{number}"))
+    made: list[str] = []
+    evolve = attrs.evolve
+
+    def counted(info: GameInfo, **changes: object) -> GameInfo:
+        made.append(info.game_id)
+        return evolve(info, **changes)
+
+    monkeypatch.setattr(live_games.attrs, "evolve", counted)
+
+    def counted_row(**fields: Any) -> GameInfo:
+        made.append(fields["game_id"])
+        return GameInfo(**fields)
+
+    monkeypatch.setattr(live_games, "GameInfo", counted_row)
+    for moves in range(1, 30):
+        change = games.moved_all({"g0": moves, "g1": moves, "g2": moves})
+        assert change is not None and [row.game_id for row in change.games] == ["g0"]
+    assert made == ["g0"] * 29  # the listed game's rows only
+    monkeypatch.undo()
+    info = games.info("g1")
+    assert info is not None and info.moves == 29
+    change = games.ended("g0")  # g1 promoted, with its count
+    assert change is not None and [(row.game_id, row.moves) for row in change.games] == [("g1", 29)]
+    assert games.watched("g2", 4) is None  # unlisted still
+    row = games.info("g2")
+    assert row is not None and (row.moves, row.spectators) == (29, 4)
