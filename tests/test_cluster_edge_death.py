@@ -184,7 +184,7 @@ async def test_a_stalled_edge_declared_dead_comes_back_as_a_new_edge(
             stalling.stall()
             await past_the_timeout(jump_clock)
             assert (await bob.expect(OpponentDisconnected)).game_id == game_id
-            assert json.loads(cluster.hub.state[keeper.EDGES_FENCED]) == ["edge-a"]
+            assert edges_kept(cluster.hub)[0] == {"edge-b"}, "fenced: not known as live"
             # The edge's appender sends ann's join again, and the edge wakes up.
             await stalling.link.send_inputs(join_of(stalling, "ann"))
             stalling.wake()
@@ -204,6 +204,46 @@ async def test_a_stalled_edge_declared_dead_comes_back_as_a_new_edge(
                     assert (await player.expect(GameState)).moves == [3, 4]
     assert "dropped an input entry of an edge declared dead edge=edge-a" in caplog.text
     assert "declared dead by the core" in caplog.text
+
+
+async def test_an_edge_stalled_past_any_number_of_deaths_is_still_fenced(
+    jump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1,025 other edges announce themselves and die while edge-a stands still: a copy of
+    ann's join it sends when it wakes is still dropped, and nothing of the dead edges is
+    kept.  (The core kept the names of the latest 1,024 dead edges: past them, the copy
+    made edge-a a new edge again and handled the join a second time, a ghost session.)"""
+    caplog.set_level(logging.INFO, "c4actors.cluster.core")
+    async with memory_cluster() as cluster:
+        stalling = cluster.links[0]
+        core = cluster.cores[0]
+        async with connect(cluster.edges[1], "bob"), connect(cluster.edges[0], "ann") as ann:
+            stalling.stall()
+            await past_the_timeout(jump_clock)
+            assert "edge-a" not in core._handled.upto
+            for n in range(1025):
+                name = f"short-lived-{n}"
+                await cluster.hub.edge(name).send_inputs(
+                    wire.encode_uplink(wire.Uplink(name, [], 1))
+                )
+            with trio.fail_after(5):
+                while len(core._heard) < 1026:  # noqa: ASYNC110 (the core reads them)
+                    await trio.sleep(0.01)
+            await past_the_timeout(jump_clock)
+            with trio.fail_after(10):
+                while set(core._heard) != {"edge-b"}:  # noqa: ASYNC110 (each death a commit)
+                    await trio.sleep(0.01)
+            assert set(core._handled.upto) == {"edge-b"}
+            await stalling.link.send_inputs(join_of(stalling, "ann"))
+            stalling.wake()
+            with trio.fail_after(5):
+                assert await close_code(ann) == 1012
+            await trio.testing.wait_all_tasks_blocked()
+            assert [key for key in core._conns if key[0] == "edge-a"] == [], "no ghost session"
+            handled, rows, _ = edges_kept(cluster.hub)
+            assert "edge-a" not in handled and rows == {"edge-b"}
+            assert len(handled) <= 2, "the living edges only: edge-b and edge-a's new name"
+    assert "dropped an input entry of an edge declared dead edge=edge-a" in caplog.text
 
 
 async def test_an_edge_that_comes_back_asks_its_pending_queries_again(
@@ -231,7 +271,8 @@ async def test_an_edge_that_comes_back_asks_its_pending_queries_again(
 
 
 def edges_kept(hub: MemoryHub) -> tuple[set[str], set[str], list[str]]:
-    """The edges in the committed state: with input numbers, with connections, fenced."""
+    """The edges in the committed state: with input numbers (those known as live), with
+    connections, and an older core's fenced names (none: nothing is kept of a dead edge)."""
     state = hub.state
     handled = set(json.loads(state.get(keeper.INPUTS_HANDLED, "{}")))
     rows = {
@@ -248,7 +289,7 @@ async def test_nothing_of_a_dead_edge_stays_in_the_core(jump_clock: MockClock) -
         connect(cluster.edges[0], "ann"),
         connect(cluster.edges[1], "bob"),
     ):
-        assert edges_kept(cluster.hub)[:2] == ({"edge-a", "edge-b"}, {"edge-a", "edge-b"})
+        assert edges_kept(cluster.hub) == ({"edge-a", "edge-b"}, {"edge-a", "edge-b"}, [])
         cluster.scopes[1].cancel()  # edge-a dies (SIGKILL)
         await past_the_timeout(jump_clock)
         core = cluster.cores[0]
@@ -261,7 +302,7 @@ async def test_nothing_of_a_dead_edge_stays_in_the_core(jump_clock: MockClock) -
         ]
         assert [edge for table in kept for edge in table if edge == "edge-a"] == []
         assert [edge for edge, _ in core._conns if edge == "edge-a"] == []
-        assert edges_kept(cluster.hub) == ({"edge-b"}, {"edge-b"}, ["edge-a"])
+        assert edges_kept(cluster.hub) == ({"edge-b"}, {"edge-b"}, [])
 
 
 async def test_an_edge_that_dies_during_a_failover_is_forgotten_by_the_standby(
@@ -278,4 +319,4 @@ async def test_an_edge_that_dies_during_a_failover_is_forgotten_by_the_standby(
         cluster.scopes[1].cancel()  # and edge-a, meanwhile
         await cluster.start_core("core-2")
         await past_the_timeout(jump_clock)
-        assert edges_kept(cluster.hub) == ({"edge-b"}, set(), ["edge-a"])
+        assert edges_kept(cluster.hub) == ({"edge-b"}, set(), [])

@@ -22,6 +22,7 @@ from c4actors.bus import open_redis_bus
 from c4actors.bus.interface import Bus
 from c4actors.cluster import wire
 from c4actors.cluster.bus_links import FAREWELL_KEEP, INPUTS, frames_stream
+from c4actors.cluster.keeper import INPUTS_HANDLED, STATE
 from protocol import (
     GameOver,
     GameStarted,
@@ -118,3 +119,51 @@ async def test_an_edge_declared_dead_that_wakes_up_applies_nothing_twice_and_lea
         assert "declared dead by the core" in stalled.log()
         assert "dropped an input entry of an edge declared dead" in standby.log()
         assert bad_lines(*cluster.edges, standby) == [], log
+
+
+async def test_an_edge_stalled_past_1025_deaths_and_a_failover_applies_nothing_twice(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """While the edge stands still, 1,025 other edges announce themselves and die, and
+    the core fails over: the copy of ann's join the edge's appender sends when it wakes is
+    still dropped.  (The core kept the names of the latest 1,024 dead edges: past them,
+    the copy made the edge a new one again and the join was handled a second time, a
+    session of ann's on a socket about to close.)  Nothing of a dead edge stays in the
+    committed state."""
+    async with with_standby(redis_server.url, tmp_path / "c4.sqlite3") as (cluster, standby):
+        stalled, other = cluster.edges
+        async with (
+            connect(address(other), "bob"),
+            connect(address(stalled), "ann") as ann,
+            open_redis_bus(redis_server.url) as bus,
+        ):
+            join = await joined_entry(bus, "ann")
+            old = edge_name(stalled)
+            os.kill(stalled.pid, signal.SIGSTOP)
+            with trio.fail_after(15):
+                while f"edge gone edge={old}" not in cluster.core.log():  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            for n in range(1025):
+                announcement = wire.Uplink(f"short-lived-{n}", [], 1)
+                await bus.append(INPUTS, {"e": wire.encode_uplink(announcement)})
+            with trio.fail_after(30):
+                while cluster.core.log().count("edge gone edge=short-lived-") < 1025:  # noqa: ASYNC110
+                    await trio.sleep(0.1)
+            os.kill(cluster.core.pid, signal.SIGKILL)
+            with trio.fail_after(20):
+                while "core state restored" not in standby.log():  # noqa: ASYNC110 (a log)
+                    await trio.sleep(0.05)
+            await bus.append(INPUTS, {"e": join})
+            os.kill(stalled.pid, signal.SIGCONT)
+            with trio.fail_after(15):
+                assert await closed_code(ann) == 1012
+            # The edge serves again, as a new edge, and ann signs in anew there.
+            async with connect(address(stalled), "ann") as again:
+                assert again.token
+            state = await bus.read_hash(STATE)
+        assert "dropped an input entry of an edge declared dead edge=" + old in standby.log()
+        handled = json.loads(state[INPUTS_HANDLED])
+        assert old not in handled and not any(edge.startswith("short") for edge in handled)
+        rows = [json.loads(text)[0] for field, text in state.items() if field.startswith("conn:")]
+        assert old not in rows, "no session of the join's copy"
+        assert bad_lines(*cluster.edges, standby) == []

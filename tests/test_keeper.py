@@ -59,7 +59,10 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
         state.following_changed(conn, True)  # each follower a field of its own
     state.following_changed(5, False)
     handled = HandledInputs()
-    for edge, seq in [("edge-a", n) for n in (1, 2, 3, 4, 5, 6, 7, 9)] + [("edge-b", 3)]:
+    for edge, seq in [("edge-a", n) for n in (1, 2, 3, 4, 5, 6, 7, 9)] + [
+        ("edge-b", 1),
+        ("edge-b", 3),
+    ]:
         handled.first_time(edge, seq)  # edge-a's 8 not yet: a gap open
     state.inputs_handled(handled)
     fields: dict[str, str] = {}
@@ -79,7 +82,7 @@ def test_a_games_start_time_chat_voices_and_the_audiences_are_restored() -> None
     ]
     assert second == Voice()
     assert saved.audiences == {"games": {"g1": audience}, "following": [3, 4]}
-    assert saved.handled.upto == {"edge-a": 7, "edge-b": 0}
+    assert saved.handled.upto == {"edge-a": 7, "edge-b": 1}
     assert saved.handled.above == {"edge-a": {9}, "edge-b": {3}}
     assert saved.handled.first_time("edge-a", 8), "a late entry the old core had not handled"
     assert not saved.handled.first_time("edge-a", 9), "a copy of one it had handled"
@@ -328,10 +331,11 @@ def test_the_audiences_an_older_core_saved_in_one_field_are_read_then_deleted() 
     assert keeper.AUDIENCES in deletes and keeper.AUDIENCE_PREFIX + "g1" in puts
 
 
-def test_the_edges_fenced_are_committed_when_one_dies_and_kept_by_a_standby() -> None:
-    """An edge declared dead is fenced (``HandledInputs.forget``): the fence is written in
-    its own field when it changes (not with every batch's numbers), restored by a standby,
-    and not deleted by the standby's first whole write (a field it restored)."""
+def test_a_dead_edge_is_fenced_by_its_absence_across_a_failover() -> None:
+    """An edge declared dead (``HandledInputs.forget``) leaves the committed numbers, and
+    that is its fence: a standby drops its entries too, with nothing written per dead
+    edge.  An older core's ``edges_fenced`` (the latest 1,024 names) is read by no one and
+    deleted by the standby's first whole write."""
     state, lobby = keeper_of_a_lobby()
     handled = HandledInputs()
     handled.first_time("edge-a", 1)
@@ -339,23 +343,18 @@ def test_the_edges_fenced_are_committed_when_one_dies_and_kept_by_a_standby() ->
     state.inputs_handled(handled)
     fields: dict[str, str] = {}
     committed(state, fields, 1.0)
-    assert keeper.EDGES_FENCED not in fields
     handled.forget("edge-a")
     state.inputs_handled(handled)
-    state.edges_fenced(handled)
-    assert state.dirty
     committed(state, fields, 2.0)
-    assert json.loads(fields[keeper.EDGES_FENCED]) == ["edge-a"]
-    handled.first_time("edge-b", 2)
-    state.inputs_handled(handled)
-    puts, _ = state.changes(2)
-    assert keeper.EDGES_FENCED not in puts, "written when an edge dies, not every batch"
+    assert json.loads(fields[keeper.INPUTS_HANDLED]) == {"edge-b": 1}
+    fields[keeper.EDGES_FENCED] = '["edge-z"]'  # as an older core wrote it
     saved = keeper.load(fields, 3.0)
     assert saved is not None
-    assert list(saved.handled.fenced) == ["edge-a"]
-    assert not saved.handled.first_time("edge-a", 1), "a fenced edge's copy, after a failover"
+    assert not saved.handled.first_time("edge-a", 2), "a fenced edge's entry, after a failover"
+    assert not saved.handled.first_time("edge-z", 2)
+    assert saved.handled.first_time("edge-b", 2)
     standby = StateKeeper(lambda: None)
     standby.loaded(fields)
     standby.lobby_changed(lobby.take_changes)
     _, deletes = standby.changes(2)
-    assert keeper.EDGES_FENCED not in deletes and keeper.INPUTS_HANDLED not in deletes
+    assert keeper.EDGES_FENCED in deletes and keeper.INPUTS_HANDLED not in deletes

@@ -100,6 +100,8 @@ class Appender:
         self._conn: resp.Connection | None = None
         """The connection the entries go on; None until ``run`` opened it (again)."""
         self._room = trio.Event()
+        self._drained = trio.Event()
+        """Set when no entry is left unconfirmed (``wait_confirmed``)."""
         self._owed_since = 0.0
         """Since when a reply is owed: when the oldest unconfirmed entry was sent to a
         connection with none owed, or the last reply came.  ``run`` gives the connection up
@@ -144,6 +146,14 @@ class Appender:
         except BaseException:
             self._drop(conn)  # part of a command written (cancelled): out of step
             raise
+
+    async def wait_confirmed(self) -> None:
+        """Return once Redis confirmed every entry appended so far: an entry appended after
+        this returns can land after them only (an edge's announcement comes first)."""
+        while self._unconfirmed:
+            if self._drained.is_set():
+                self._drained = trio.Event()
+            await self._drained.wait()
 
     async def _append_awaited(self, fields: Mapping[str, str]) -> None:
         """``fields`` appended by the bus itself (no lean pool): see the module docstring."""
@@ -257,6 +267,8 @@ class Appender:
                         unconfirmed.popleft()
                         self.confirmed += 1
                     self._owed_since = trio.current_time()
+                    if not unconfirmed:
+                        self._drained.set()
                     if self._refusing:
                         log.info("redis takes the appends to %s again", self.stream)
                         self._refusing = False

@@ -411,6 +411,9 @@ class BusEdgeLink:
         self.uplink = Appender(bus, INPUTS, maxlen=INPUTS_MAXLEN)
         """The input entries' XADDs, pipelined on a connection of their own: the next
         batch goes out while the one before waits for its reply."""
+        self._announcing = True
+        """The next entry is the first under this name: confirmed before the next one
+        (``EdgeLink.send_inputs``)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -434,9 +437,13 @@ class BusEdgeLink:
     def rename(self) -> None:
         self.edge = process_name("edge")
         self._follower = StreamFollower(self.bus, frames_stream(self.edge))
+        self._announcing = True
 
     async def send_inputs(self, entry: str) -> None:
         await self.uplink.append({"e": entry})
+        if self._announcing:
+            await self.uplink.wait_confirmed()
+            self._announcing = False
 
     async def receive_frames(self) -> list[str]:
         return [entry.fields.get("d", "") for entry in await self._follower.next_batch()]

@@ -350,9 +350,10 @@ class CoreRelay:
             except wire.WireError as error:
                 log.warning("skipped an input entry: %s", error)
                 continue
-            if self._handled.fenced and entry.edge in self._handled.fenced:
-                # An edge declared dead that came back (it was only stalled): nothing of
-                # it is handled, and it is told again that it must come back anew.
+            if not self._handled.admits(entry.edge, entry.seq):
+                # Not an edge known as live, nor its announcement: one declared dead that
+                # came back (it was only stalled), however long ago (``handled_inputs``).
+                # Nothing of it is handled, and it is told that it must come back anew.
                 log.info("dropped an input entry of an edge declared dead edge=%s", entry.edge)
                 self._farewells.add(entry.edge)
                 self.want()
@@ -527,8 +528,7 @@ class CoreRelay:
             self._outboxes.pop(edge, None)
             self._sent_at.pop(edge, None)
             if self._handled.forget(edge):
-                self.keeper.inputs_handled(self._handled)
-            self.keeper.edges_fenced(self._handled)
+                self.keeper.inputs_handled(self._handled)  # its later entries: dropped
             self._farewells.add(edge)
             gone = [key for key in self._conns if key[0] == edge]
             log.warning("edge gone edge=%s connections=%d", edge, len(gone))

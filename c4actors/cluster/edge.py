@@ -159,6 +159,12 @@ class EdgeRelay:
     # ----------------------------------------------------------------- to the core
 
     async def _send_uplink(self) -> None:
+        """The queued items, as one input entry per turn.  Under each name (at the start,
+        and after ``_come_back``) the first entry is the edge's announcement: number 1,
+        no item, in the stream before anything else is sent (``EdgeLink.send_inputs``).
+        The core handles entries only from the edges it knows as live, so it drops
+        whatever a dead edge sends without remembering any (``handled_inputs``)."""
+        edge = ""
         while True:
             items = [await self._uplink.receive()]
             while True:
@@ -166,8 +172,12 @@ class EdgeRelay:
                     items.append(self._uplink.receive_nowait())
                 except trio.WouldBlock:
                     break
+            if self.link.edge != edge:
+                edge = self.link.edge
+                self._uplink_seq = 1
+                await self.link.send_inputs(wire.encode_uplink(wire.Uplink(edge, [], 1)))
             self._uplink_seq += 1
-            entry = wire.Uplink(self.link.edge, items, self._uplink_seq)
+            entry = wire.Uplink(edge, items, self._uplink_seq)
             await self.link.send_inputs(wire.encode_uplink(entry))
 
     def web_limits(self, settings: WebSettings) -> WebLimits:
@@ -409,8 +419,9 @@ class EdgeRelay:
         pages showing connected, their users not in the lobby.  So each is closed (1012,
         as when the core does not know a connection: the page reconnects with its resume
         token and takes its session and game back, within the grace period), and the edge
-        serves on under a new name, a new edge to the core: its inputs numbered from 1,
-        a stream of batches of its own; the queries still waiting are asked again."""
+        serves on under a new name, a new edge to the core: its inputs numbered from 1
+        (its announcement, ``_send_uplink``), a stream of batches of its own; the queries
+        still waiting are asked again."""
         old = self.link.edge
         self.link.rename()
         log.warning(
@@ -435,7 +446,6 @@ class EdgeRelay:
         self._routes = {}
         self._audiences.clear()
         self._resyncs.clear()
-        self._uplink_seq = 0
         if self._shared is not None:
             # The others' events since the core declared this edge dead never came: the
             # core sends their counts again in the new edge's first batch.

@@ -34,30 +34,36 @@ Bounded: the appender never writes an entry ``WINDOW`` or more past one Redis ha
 confirmed, so a gap is at most that wide from a living edge, and a core reads at most two
 batches (``DEFAULT_COUNT`` each) that another core read first.  An entry more than
 ``REORDER_SPAN`` past the first one missing gives that gap up (``given_up`` says which
-numbers: entries trimmed before they were read, an edge the core forgot early in its
-life), so ``above`` never grows without end.  An edge heard from first with a number
-past ``REORDER_SPAN`` is one the core forgot early (a fence given up, below): it starts
-there, with nothing to wait for.  While no gap is open (always, but in a fault) each edge
-is one number, as before.
+numbers: entries trimmed before they were read), so ``above`` never grows without end.
+While no gap is open (always, but in a fault) each edge is one number, as before.
 
-**An edge declared dead is fenced.**  The core declares an edge dead when it has not heard
-from it for ``wire.EDGE_TIMEOUT``, and an edge that was only stalled (SIGSTOP, a long pause,
-cut off from Redis) may come back: its appender then sends again what Redis had not
-confirmed, maybe entries the core handled already.  Forgetting its numbers and taking it
-for a new edge handled such a copy twice (numbered up to ``REORDER_SPAN`` it looked like a
-new edge's entry), and the items of a connection the lobby was told had left.  So
-``forget`` fences the edge instead: every later entry of it is dropped (``fenced``), and
-the core tells the edge, which closes its sockets and comes back under a new name, a new
-edge (``cluster.edge``).  A fence is a name and nothing else; the ``FENCE_LIMIT`` latest
-are kept (committed apart, ``fenced_to_json``: they change only when an edge dies), the
-oldest given up first: an edge stalled for longer than that many other edges' deaths is
-taken for a new one again (its copies of entries numbered past ``REORDER_SPAN`` still
-dropped as above).
+**Only the edges known as live count: an edge announces itself, and one declared dead is
+fenced with nothing remembered of it.**  The core declares an edge dead when it has not
+heard from it for ``wire.EDGE_TIMEOUT``, and an edge that was only stalled (SIGSTOP, a long
+pause, cut off from Redis) may come back: its appender then sends again what Redis had
+not confirmed, maybe entries the core handled already.  Taking it for a new edge handled
+such a copy twice, and the items of a connection the lobby was told had left.  So the core
+handles an entry only from an edge it knows (``upto`` holds it): ``forget`` drops a dead
+edge's numbers, and every later entry of it is dropped (``first_time`` False, ``admits``
+False: the core tells the edge, which closes its sockets and comes back under a new name,
+``cluster.edge``).  An edge becomes known by its **announcement**: its entry number 1,
+which carries no item, and which the edge sends alone and waits to see in the stream
+before it sends anything else (``EdgeLink.send_inputs``).  So an entry 1 of a name the
+core does not know is either a new edge's or a copy of a dead edge's announcement sent
+again before anything else of it reached the stream: taking it (again) for a live edge
+handles nothing twice (the name dies again if it stays silent).  Every other entry of a
+name the core does not know is dropped, however long ago and however many edges ago it
+was declared dead: nothing is kept per dead edge.  (Before, the core kept the names of the
+1,024 latest dead edges and took one stalled past 1,024 later deaths for a new edge.)
+A new edge's entry read before its announcement (a deposed core read the announcement,
+the serving core claims it only after reading on) is dropped too: the edge is told so and
+comes back under a new name, nothing handled twice.
 
 The state is committed with each batch's acknowledgement (``keeper.INPUTS_HANDLED``,
 ``to_json``) and restored by a core that takes over (``from_json``), so a copy of an entry
-the old core handled is dropped by the new one, and a late entry the old core had not
-handled yet is still handled.  An older core's state (a number per edge) loads as it is.
+the old core handled is dropped by the new one, a late entry the old core had not handled
+yet is still handled, and an edge the old core had declared dead is unknown to the new one
+too.  An older core's state (a number per edge) loads as it is.
 
 Pure: no I/O, no clock.
 """
@@ -70,9 +76,6 @@ from typing import Any, Final
 REORDER_SPAN: Final = 1024
 """How far past the first entry missing from an edge the core still expects it to come:
 far above the appender's window (64) and a deposed core's two reads (200 entries)."""
-FENCE_LIMIT: Final = 1024
-"""Edges declared dead whose entries are still dropped, at most (the latest ones): each
-is a name of about 40 bytes, so at most some 40 KiB, written only when an edge dies."""
 
 _COMPACT: Final = (",", ":")
 
@@ -80,7 +83,7 @@ _COMPACT: Final = (",", ":")
 class HandledInputs:
     """The input entries handled, per edge: see the module docstring."""
 
-    __slots__ = ("above", "fenced", "given_up", "upto")
+    __slots__ = ("above", "given_up", "upto")
 
     def __init__(self) -> None:
         self.upto: dict[str, int] = {}
@@ -90,9 +93,6 @@ class HandledInputs:
         self.given_up: list[tuple[str, int, int]] = []
         """Gaps given up since the caller last emptied it: ``(edge, first, last)``, the
         entries in between not handled by then never will be (the caller logs them)."""
-        self.fenced: dict[str, None] = {}
-        """The edges declared dead (``forget``), oldest first: none of their entries is
-        handled any more."""
 
     def first_time(self, edge: str, seq: int) -> bool:
         """Whether entry ``seq`` (>= 1) of ``edge`` is handled for the first time: then it
@@ -101,12 +101,9 @@ class HandledInputs:
         if above is None:
             upto = self.upto.get(edge)
             if upto is None:
-                if edge in self.fenced:
-                    return False
-                # Not heard from yet.  A new edge's first entry to land is within the
-                # window of its first (1); one further on is an edge that this core forgot
-                # (declared dead): nothing before it can be known, nothing is waited for.
-                upto = 0 if seq <= REORDER_SPAN else seq - 1
+                if seq != 1:
+                    return False  # not known: declared dead, or never announced
+                upto = 0  # its announcement: a new edge
             if seq == upto + 1:  # in order: nearly always
                 self.upto[edge] = seq
                 return True
@@ -130,21 +127,18 @@ class HandledInputs:
             del self.above[edge]
         return True
 
-    def forget(self, edge: str) -> bool:
-        """Forget ``edge`` (declared dead) and fence it: none of its entries is handled from
-        now on (``first_time`` is False), whatever its number; whether it was known."""
-        self.above.pop(edge, None)
-        fenced = self.fenced
-        fenced.pop(edge, None)
-        fenced[edge] = None
-        while len(fenced) > FENCE_LIMIT:
-            del fenced[next(iter(fenced))]
-        return self.upto.pop(edge, None) is not None
+    def admits(self, edge: str, seq: int) -> bool:
+        """Whether an entry numbered ``seq`` of ``edge`` may be handled at all: ``edge`` is
+        known, or this is its announcement (1).  False: the edge was declared dead (or
+        never announced itself), and must be told so."""
+        return edge in self.upto or seq == 1
 
-    def fenced_to_json(self) -> str:
-        """The fenced edges, oldest first (committed apart from ``to_json``: they change
-        only when an edge dies, and would lengthen every commit)."""
-        return json.dumps(list(self.fenced), separators=_COMPACT)
+    def forget(self, edge: str) -> bool:
+        """Forget ``edge`` (declared dead): nothing of it is kept, and none of its entries
+        is handled from now on (``first_time`` and ``admits`` are False) but an
+        announcement; whether it was known."""
+        self.above.pop(edge, None)
+        return self.upto.pop(edge, None) is not None
 
     def to_json(self) -> str:
         """Each edge's ``upto``, or ``[upto, [above...]]`` while a gap is open."""
@@ -156,18 +150,14 @@ class HandledInputs:
         return json.dumps(saved, separators=_COMPACT)
 
     @classmethod
-    def from_json(cls, text: str, fenced: str = "[]") -> HandledInputs:
-        """What ``to_json`` wrote (or an older core's number per edge), with what
-        ``fenced_to_json`` wrote; ``ValueError`` for anything else."""
+    def from_json(cls, text: str) -> HandledInputs:
+        """What ``to_json`` wrote (or an older core's number per edge); ``ValueError`` for
+        anything else."""
         try:
             saved = json.loads(text)
             if not isinstance(saved, dict):
                 raise TypeError("not an object")
             handled = cls()
-            names = json.loads(fenced)
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise TypeError("the fenced edges are not a list of names")
-            handled.fenced = dict.fromkeys(names[-FENCE_LIMIT:])
             for edge, value in saved.items():
                 if isinstance(value, list):
                     upto, above = value
@@ -183,16 +173,10 @@ class HandledInputs:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, HandledInputs):
             return NotImplemented
-        return (self.upto, self.above, list(self.fenced)) == (
-            other.upto,
-            other.above,
-            list(other.fenced),
-        )
+        return (self.upto, self.above) == (other.upto, other.above)
 
     def __repr__(self) -> str:
-        return (
-            f"HandledInputs(upto={self.upto!r}, above={self.above!r}, fenced={list(self.fenced)!r})"
-        )
+        return f"HandledInputs(upto={self.upto!r}, above={self.above!r})"
 
 
 def _filled(upto: int, above: set[int]) -> int:

@@ -29,8 +29,11 @@ writes what changed and nothing else (a join costs O(1), not O(users)):
   ``handled_inputs.HandledInputs``, one number per edge unless a gap is open), so that an
   entry an edge appends again after a lost reply is dropped by a core that took over
   after the first copy was handled, and one that came late is still handled once;
-* ``edges_fenced``: the edges the core declared dead (``HandledInputs.fenced``, a bounded
-  list of names), written when one dies: a standby drops their entries too;
+  (only the edges known as live: a dead edge is left out, and a standby drops its
+  entries too);
+* ``edges_fenced``: an older core's names of the edges it declared dead, no longer
+  needed (an edge not in ``inputs_handled`` is fenced already): deleted by the first whole
+  write of a core that takes over;
 * ``clock``: the core's clock (``trio.current_time``) at its last commit.
 
 ``StateKeeper`` is the ``Journal`` the core's actors report to: it only notes what
@@ -105,6 +108,7 @@ CHAT_PREFIX: Final = "chat:"
 FOLLOW_PREFIX: Final = "follow:"
 INPUTS_HANDLED: Final = "inputs_handled"
 EDGES_FENCED: Final = "edges_fenced"
+"""An older core's field (the names of the latest edges it declared dead), deleted."""
 ENDED_PREFIX: Final = "ended:"
 
 
@@ -176,8 +180,6 @@ class StateKeeper:
         speaks, the game unchanged, and its JSON is most of the field."""
         self._handled: HandledInputs | None = None
         """The relay's input entries handled per edge, when they changed."""
-        self._fenced: HandledInputs | None = None
-        """The relay's input entries handled, when the edges fenced changed."""
         self._records: list[GameRecord] = []
 
     # Journal
@@ -224,12 +226,6 @@ class StateKeeper:
         self._handled = handled
         self._wake()
 
-    def edges_fenced(self, handled: HandledInputs) -> None:
-        """The relay declared an edge dead: ``handled.fenced`` is committed (apart from the
-        numbers, which every input batch rewrites)."""
-        self._fenced = handled
-        self._wake()
-
     def connection_changed(self, conn: int, row: ConnRow | None) -> None:
         """The relay's row of cluster connection ``conn`` is now ``row`` (None: gone)."""
         self._conns[conn] = row
@@ -239,7 +235,7 @@ class StateKeeper:
         """``fields`` were in ``STATE`` when this core took over: each one the first write
         of the whole lobby does not write again is deleted with it, but ``keep`` (the
         restored games' fields: written when they change) and the clock."""
-        self._stale = set(fields) - set(keep) - {CLOCK, NEXT_CONN, INPUTS_HANDLED, EDGES_FENCED}
+        self._stale = set(fields) - set(keep) - {CLOCK, NEXT_CONN, INPUTS_HANDLED}
 
     @property
     def dirty(self) -> bool:
@@ -252,7 +248,6 @@ class StateKeeper:
             or bool(self._conns)
             or bool(self._following)
             or self._handled is not None
-            or self._fenced is not None
             or bool(self._ended)
             or bool(self._records)
         )
@@ -298,9 +293,6 @@ class StateKeeper:
         if self._handled is not None:
             puts[INPUTS_HANDLED] = self._handled.to_json()
             self._handled = None
-        if self._fenced is not None:
-            puts[EDGES_FENCED] = self._fenced.fenced_to_json()
-            self._fenced = None
         bases = self._bases
         for game_id, game in self._games.items():
             base = bases.get(game_id)
@@ -388,9 +380,7 @@ def load(fields: Mapping[str, str], now: float) -> SavedCore | None:
         )
         if following:
             audiences["following"] = following
-        handled = HandledInputs.from_json(
-            fields.get(INPUTS_HANDLED, "{}"), fields.get(EDGES_FENCED, "[]")
-        )
+        handled = HandledInputs.from_json(fields.get(INPUTS_HANDLED, "{}"))
         ended = [
             _ended_chat(json.loads(text), delta)
             for field, text in sorted(fields.items())

@@ -94,7 +94,11 @@ class EdgeLink(Protocol):
         may be appended twice, and after one sent later when Redis refused it and applied
         the next (the core handles each ``wire.Uplink.seq`` once in any order:
         ``handled_inputs``).  May return before the append is confirmed (``bus.Appender``:
-        pipelined); ``run`` must be running."""
+        pipelined), but for the first entry under a name (since the start or ``rename``):
+        it returns once that entry is in the stream, so it lands before every later one
+        (the edge's announcement, which the core takes for a new edge even as a copy:
+        nothing else of the name may have reached the stream before it).  ``run`` must
+        be running."""
         ...
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
