@@ -59,6 +59,38 @@ async def test_the_next_batch_goes_out_before_the_reply_to_the_one_before(
         nursery.cancel_scope.cancel()
 
 
+async def test_the_first_entry_under_each_name_is_in_the_stream_before_the_next_is_sent(
+    redis_server: RedisServer,
+) -> None:
+    """An edge's announcement (its entry 1 under a name: ``handled_inputs``) returns only
+    once Redis confirmed it, so every copy of it lands before anything else of that name;
+    the entries after it are pipelined as before.  Without the wait, a second entry went
+    out behind an announcement Redis might refuse and take only later."""
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        link = BusEdgeLink(bus, "edge-x")
+        await nursery.start(link.run)
+        for name in ("first", "renamed"):
+            command(redis_server.port, "CLIENT", "PAUSE", "400", "WRITE")
+            announced = trio.Event()
+
+            async def announce(entry: str = name, announced: trio.Event = announced) -> None:
+                await link.send_inputs(entry)
+                announced.set()
+
+            nursery.start_soon(announce)
+            await trio.sleep(0.2)
+            assert not announced.is_set(), "paused: the announcement is not confirmed yet"
+            with trio.fail_after(5):
+                await announced.wait()
+            command(redis_server.port, "CLIENT", "PAUSE", "400", "WRITE")
+            with trio.fail_after(0.2):
+                await link.send_inputs(f"{name} next")  # pipelined: no wait for the pause
+            await _until_length(redis_server.url, 4 if name == "renamed" else 2)
+            link.rename()
+        assert await _stream(redis_server.url) == ["first", "first next", "renamed", "renamed next"]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_window_full_of_unconfirmed_entries_waits(redis_server: RedisServer) -> None:
     async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
         appender = Appender(bus, "s", window=2)
