@@ -23,13 +23,15 @@ from c4actors.bus import (
     Expire,
     Fenced,
     InMemoryBus,
+    Lease,
     Operation,
     PutField,
+    PutFields,
     open_redis_bus,
     parse_id,
 )
 from c4actors.bus.records import COMMITTED_ENTRY_FIELDS_MAX
-from c4actors.bus.redis_streams import _COMMIT
+from c4actors.bus.redis_streams import _COMMIT, _flatten
 from c4actors.bus.resp import Arg, RespError, RespPool
 from tests.redis_server import RedisServer
 
@@ -378,6 +380,46 @@ async def test_a_commit_carries_any_text_unchanged(bus: Bus) -> None:
     assert [e.id for e in entries] == ids
     assert entries[0].fields == fields
     assert entries[1].fields == {text[:50] or "empty": text for text in ODD_TEXT}
+
+
+async def test_many_fields_put_as_one_operation_are_a_put_each(bus: Bus) -> None:
+    """``PutFields`` (the core's commit: every field it sets, as one operation) does what
+    a ``PutField`` each does, in order, within runs of other puts, deletes and hashes; an
+    empty one does nothing."""
+    lease = await bus.acquire_lease("lease:core", "core-1", ttl=5)
+    assert lease is not None
+    await bus.commit(
+        lease,
+        [
+            PutField("state", "a", "1"),
+            PutFields("state", {"b": "2", "a": "3"}),
+            PutFields("other", {}),
+            PutFields("other", {"x": "y"}),
+            DeleteField("state", "b"),
+            PutFields("state", {"c": "4", "b": "5"}),
+            PutFields("state", {}),
+            PutField("state", "c", "6"),
+        ],
+    )
+    assert await bus.read_hash("state") == {"a": "3", "b": "5", "c": "6"}
+    assert await bus.read_hash("other") == {"x": "y"}
+    assert await bus.read_hash("empty") == {}
+
+
+def test_many_fields_put_as_one_operation_are_the_script_s_runs_of_a_put_each() -> None:
+    """Redis's commit script gets the same arguments from a ``PutFields`` as from a
+    ``PutField`` each (one run per hash while the puts follow one another)."""
+    lease = Lease("lease:core", "core-1", 3)
+    fields = {f"moves:g{n}": f"[{n}]" for n in range(5)}
+    one_by_one: list[Operation] = [PutField("c4:state", k, v) for k, v in fields.items()]
+    one_by_one += [PutField("other", "k", "v"), DeleteField("c4:state", "game:g9")]
+    at_once: list[Operation] = [PutFields("c4:state", fields), PutFields("other", {"k": "v"})]
+    at_once += [PutFields("other", {}), DeleteField("c4:state", "game:g9")]
+    assert _flatten(lease, at_once) == _flatten(lease, one_by_one)
+    mixed: list[Operation] = [PutField("c4:state", "a", "1"), PutFields("c4:state", fields)]
+    assert _flatten(lease, mixed) == _flatten(
+        lease, [PutField("c4:state", "a", "1"), *one_by_one[:5]]
+    )
 
 
 async def test_a_commit_with_empty_runs(bus: Bus) -> None:

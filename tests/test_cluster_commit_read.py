@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pytest
 import trio
 
-from c4actors.bus import RedisBus, open_redis_bus, resp
+from c4actors.bus import DeleteField, InMemoryBus, PutFields, RedisBus, open_redis_bus, resp
 from c4actors.cluster.bus_links import GROUP, INPUTS, BusCoreLink, CoreLease, frames_stream
 from c4actors.cluster.keeper import STATE
 from protocol import GameState, Move
@@ -164,3 +164,15 @@ async def test_inputs_a_read_handed_out_before_its_reply_was_lost_are_claimed_ba
             await link.commit([], {}, [], ack=True)
             assert await bus.pending_count(INPUTS, GROUP) == 0
             nursery.cancel_scope.cancel()
+
+
+async def test_a_commit_sets_all_its_fields_in_one_operation() -> None:
+    """The fields a commit sets (a field or two a move) are one ``PutFields``, in order,
+    not a ``PutField`` made and read again for each."""
+    bus = InMemoryBus()
+    link = BusCoreLink(bus, "core-1", CoreLease(bus, "core-1"))
+    puts = {"moves:g1": '[0,"3",1.5,null,null]', "lobby:rest": "{}", "clock": "2.5"}
+    operations = link._operations([], puts, ["game:g2"], ack=False, records=[])
+    assert operations == [PutFields(STATE, puts), DeleteField(STATE, "game:g2")]
+    assert list(operations[0].fields) == list(puts)  # type: ignore[union-attr]
+    assert link._operations([], {}, [], ack=False, records=[]) == []

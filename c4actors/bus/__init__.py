@@ -22,6 +22,7 @@ from c4actors.bus.records import (
     Lease,
     Operation,
     PutField,
+    PutFields,
     StreamId,
     parse_id,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Lease",
     "Operation",
     "PutField",
+    "PutFields",
     "RedisBus",
     "StreamFollower",
     "StreamId",

@@ -28,6 +28,7 @@ from c4actors.bus.records import (
     Lease,
     Operation,
     PutField,
+    PutFields,
     StreamId,
     check_committed_entry,
     parse_id,
@@ -297,6 +298,9 @@ class InMemoryBus:
                     self._ack(operation)
                 case PutField(key=key, field=field, value=value):
                     self._hashes.setdefault(key, {})[field] = value
+                case PutFields(key=key, fields=fields):
+                    if fields:
+                        self._hashes.setdefault(key, {}).update(fields)
                 case Expire(key=key, seconds=seconds):
                     self._expiring[key] = trio.current_time() + seconds
                 case DeleteField(key=key, field=field):

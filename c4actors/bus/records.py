@@ -93,6 +93,17 @@ class PutField:
 
 
 @attrs.frozen
+class PutFields:
+    """Commit operation: set each of ``fields`` of hash ``key`` (in the mapping's order):
+    what a ``PutField`` each does, as one operation.  A cluster's core commits a field or
+    two a move (``cluster.keeper``): a ``PutField`` each, made and then read again one by
+    one, cost the commit about half a microsecond a field."""
+
+    key: str
+    fields: Mapping[str, str] = attrs.field(converter=_frozen_fields)
+
+
+@attrs.frozen
 class DeleteField:
     """Commit operation: remove ``field`` from hash ``key`` (a finished game's snapshot)."""
 
@@ -126,7 +137,7 @@ def check_committed_entry(fields: Mapping[str, str]) -> None:
         )
 
 
-Operation: TypeAlias = Append | Ack | PutField | DeleteField | Expire
+Operation: TypeAlias = Append | Ack | PutField | PutFields | DeleteField | Expire
 """What one ``Bus.commit`` applies atomically, in order, under a lease."""
 
 

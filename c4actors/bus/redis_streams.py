@@ -28,6 +28,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from itertools import chain
 from typing import Final, TypeVar, cast
 
 import coredis
@@ -53,6 +54,7 @@ from c4actors.bus.records import (
     Lease,
     Operation,
     PutField,
+    PutFields,
     StreamId,
     check_committed_entry,
     parse_id,
@@ -194,6 +196,18 @@ def _flatten(lease: Lease, operations: Sequence[Operation]) -> list[resp.Arg]:
                 count_at = len(runs) - 1
             runs += (put.field, put.value)
             count += 2
+        elif kind is PutFields:
+            puts = cast(PutFields, operation)
+            if not puts.fields:
+                continue
+            if open_kind != "h" or open_key != puts.key:
+                if open_kind:
+                    runs[count_at] = count
+                open_kind, open_key, open_extra, count = "h", puts.key, "", 0
+                runs += ["h", index.setdefault(puts.key, len(index) + 1), "", 0]
+                count_at = len(runs) - 1
+            runs += chain.from_iterable(puts.fields.items())
+            count += 2 * len(puts.fields)
         elif kind is Append:
             append = cast(Append, operation)
             _check_maxlen(append.maxlen)

@@ -42,7 +42,7 @@ from c4actors.bus import (
     Fenced,
     Lease,
     Operation,
-    PutField,
+    PutFields,
     RedisBus,
     StreamFollower,
 )
@@ -366,7 +366,8 @@ class BusCoreLink:
             # stream's last node, 100 entries at most), and all of it goes in a while.
             stream = frames_stream(edge)
             operations += [Append(stream, {"d": entry}, maxlen=1), Expire(stream, FAREWELL_KEEP)]
-        operations += [PutField(STATE, field, value) for field, value in puts.items()]
+        if puts:
+            operations.append(PutFields(STATE, puts))
         operations += [DeleteField(STATE, field) for field in deletes]
         operations += [
             Append(recorder.RECORDS, {recorder.FIELD: record}, maxlen=recorder.RECORDS_MAXLEN)
