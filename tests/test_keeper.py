@@ -9,8 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
+import pytest
 import trio
 import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
 
 from c4actors import game_state
 from c4actors.actors.game_inbox import PlayMove, QuitGame
@@ -358,3 +361,72 @@ def test_a_dead_edge_is_fenced_by_its_absence_across_a_failover() -> None:
     standby.lobby_changed(lobby.take_changes)
     _, deletes = standby.changes(2)
     assert keeper.EDGES_FENCED in deletes and keeper.INPUTS_HANDLED not in deletes
+
+
+_norms = st.text(max_size=5)
+_voices = st.lists(
+    st.builds(Said, st.floats(0, 1e6) | st.integers(0, 10**6), _norms), max_size=3
+).map(lambda said: Voice(tuple(said)))
+
+
+@given(
+    closes_at=st.floats(0, 1e9) | st.integers(0, 10**9),
+    voices=st.tuples(_voices, _voices),
+    moved_on=st.frozensets(st.integers(0, 10**6), max_size=3),
+    quitter=st.sampled_from(["ann", "bob"]),
+)
+def test_a_finished_game_s_chat_field_is_the_encoders_text(
+    closes_at: float, voices: tuple[Voice, Voice], moved_on: frozenset[int], quitter: str
+) -> None:
+    """``ended:<id>`` is written around the game's JSON escaped once: byte for byte the
+    encoder's text for the whole field."""
+    state, _ = keeper_of_a_lobby()
+    game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0)
+    game, _ = game_state.apply(game, game_state.QuitRequested(1, quitter), 101.0)
+    room = ChatRoom(closes_at=closes_at, voices=voices, moved_on=moved_on)
+    state.chat_lingers(game, room)
+    puts, _ = state.changes(2)
+    ended = {
+        "game": game_state.to_json(game),
+        "closes_at": closes_at,
+        "voices": [[[said.at, said.norm] for said in voice.recent] for voice in voices],
+        "moved_on": sorted(moved_on),
+    }
+    assert puts["ended:g1"] == json.dumps(ended, separators=(",", ":"))
+
+
+def test_a_finished_game_s_json_is_escaped_once_however_often_its_chat_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The field is written again each time a player moves on or someone speaks: the
+    game's JSON (most of it) is not given to the encoder again each time."""
+    state, _ = keeper_of_a_lobby()
+    game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0)
+    game, _ = game_state.apply(game, game_state.QuitRequested(1, "ann"), 101.0)
+    game_text = game_state.to_json(game)
+    encoded: list[object] = []
+    dumps = keeper._dumps
+
+    def recording(value: object) -> str:
+        encoded.append(value)
+        return dumps(value)
+
+    monkeypatch.setattr(keeper, "_dumps", recording)
+    fields: dict[str, str] = {}
+    for moved_on in (frozenset(), frozenset({2}), frozenset({1, 2})):
+        state.chat_lingers(game, ChatRoom(closes_at=221.0, moved_on=moved_on))
+        committed(state, fields, 102.0)
+    assert encoded and not any(game_text in _texts_in(value) for value in encoded)
+    saved = keeper.load(fields, 102.0)
+    assert saved is not None and [ended.game for ended in saved.ended] == [game]
+
+
+def _texts_in(value: object) -> list[str]:
+    """Every string in ``value``, however nested in lists and dicts."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.items() for part in item for text in _texts_in(part)]
+    if isinstance(value, list | tuple):
+        return [text for part in value for text in _texts_in(part)]
+    return []

@@ -104,6 +104,8 @@ MOVES_PREFIX: Final = "moves:"
 _COMPACT: Final = (",", ":")
 _dumps: Final = json.JSONEncoder(separators=_COMPACT).encode
 """``json.dumps(value, separators=_COMPACT)`` without making an encoder per call."""
+_string_text: Final = json.encoder.encode_basestring_ascii
+"""A string as ``_dumps`` writes it."""
 CHAT_PREFIX: Final = "chat:"
 FOLLOW_PREFIX: Final = "follow:"
 INPUTS_HANDLED: Final = "inputs_handled"
@@ -175,9 +177,10 @@ class StateKeeper:
         self._following: dict[int, bool] = {}
         self._ended: dict[str, tuple[Game, ChatRoom | None]] = {}
         self._ended_games: dict[str, tuple[Game, str]] = {}
-        """Each lingering chat's finished game and its JSON, as last written in
-        ``ended:<id>``: the field is written again when a player moves on or someone
-        speaks, the game unchanged, and its JSON is most of the field."""
+        """Each lingering chat's finished game and its JSON as a JSON string (the field's
+        ``game``), as last written in ``ended:<id>``: the field is written again when a
+        player moves on or someone speaks, the game unchanged, and that string, escaped
+        once, is most of the field (``_ended_text``)."""
         self._handled: HandledInputs | None = None
         """The relay's input entries handled per edge, when they changed."""
         self._records: list[GameRecord] = []
@@ -314,14 +317,9 @@ class StateKeeper:
             else:
                 written = ended_games.get(game_id)
                 if written is None or written[0] is not game:
-                    written = ended_games[game_id] = (game, game_state.to_json(game))
-                ended = {
-                    "game": written[1],
-                    "closes_at": room.closes_at,
-                    "voices": _voice_rows(room.voices),
-                    "moved_on": sorted(room.moved_on),
-                }
-                puts[ENDED_PREFIX + game_id] = _dumps(ended)
+                    text = _string_text(game_state.to_json(game))
+                    written = ended_games[game_id] = (game, text)
+                puts[ENDED_PREFIX + game_id] = _ended_text(written[1], room)
         self._ended = {}
         if self._stale and self._lobby_dirty and take is not None:
             deletes += sorted(self._stale - puts.keys() - set(deletes))
@@ -400,6 +398,18 @@ def _game(game_id: str, text: str, fields: Mapping[str, str]) -> Game:
     game = game_state.from_json(text)
     moves = fields.get(MOVES_PREFIX + game_id)
     return game if moves is None else game_delta.applied(game, moves)
+
+
+def _ended_text(game_text: str, room: ChatRoom) -> str:
+    """An ``ended:<id>`` field: the encoder's text for ``{"game": the game's JSON,
+    "closes_at", "voices", "moved_on"}``, around ``game_text``, the game's JSON already
+    written as a JSON string (``_string_text``)."""
+    rest = {
+        "closes_at": room.closes_at,
+        "voices": _voice_rows(room.voices),
+        "moved_on": sorted(room.moved_on),
+    }
+    return '{"game":' + game_text + "," + _dumps(rest)[1:]
 
 
 def _voice_rows(voices: tuple[Voice, Voice]) -> list[list[list[Any]]]:
