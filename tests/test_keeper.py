@@ -45,7 +45,7 @@ def keeper_of_a_lobby() -> tuple[StateKeeper, LobbyState]:
     state = StateKeeper(lambda: None)
     lobby = LobbyState(lambda: "token", lambda: "g1")
     lobby.track_changes()
-    state.lobby_changed(lobby.take_changes)
+    state.lobby_changed(lobby.take_changed_texts)
     return state, lobby
 
 
@@ -328,7 +328,7 @@ def test_the_audiences_an_older_core_saved_in_one_field_are_read_then_deleted() 
     assert saved is not None and saved.audiences == old
     standby = StateKeeper(lambda: None)
     standby.loaded(fields)
-    standby.lobby_changed(lobby.take_changes)
+    standby.lobby_changed(lobby.take_changed_texts)
     standby.audience_changed("g1", lambda game_id: {"watching": [3, 4]})
     puts, deletes = standby.changes(2)
     assert keeper.AUDIENCES in deletes and keeper.AUDIENCE_PREFIX + "g1" in puts
@@ -358,7 +358,7 @@ def test_a_dead_edge_is_fenced_by_its_absence_across_a_failover() -> None:
     assert saved.handled.first_time("edge-b", 2)
     standby = StateKeeper(lambda: None)
     standby.loaded(fields)
-    standby.lobby_changed(lobby.take_changes)
+    standby.lobby_changed(lobby.take_changed_texts)
     _, deletes = standby.changes(2)
     assert keeper.EDGES_FENCED in deletes and keeper.INPUTS_HANDLED not in deletes
 

@@ -19,10 +19,10 @@ from c4actors.game_state import Game
 
 
 class Journal(Protocol):
-    def lobby_changed(self, take: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
+    def lobby_changed(self, take: Callable[[], tuple[dict[str, str], list[str]]]) -> None:
         """The lobby's state changed; ``take`` gives the parts changed since it was last
-        called (``LobbyState.take_changes``; called when they are written, so many changes
-        cost one write of each part changed)."""
+        called, each as its JSON text (``LobbyState.take_changed_texts``; called when they
+        are written, so many changes cost one write of each part changed)."""
         ...
 
     def game_changed(self, game: Game) -> None:

@@ -456,7 +456,7 @@ class LobbyActor:
                 # A bug handling one event must not take every player down with it.
                 log.exception("lobby failed to handle %r", item)
             if self._journal is not None and isinstance(item, _CHANGES_STATE):
-                self._journal.lobby_changed(self._state.take_changes)
+                self._journal.lobby_changed(self._state.take_changed_texts)
 
     def _expire_invitations(self) -> None:
         deadline = self._state.next_deadline()
@@ -467,7 +467,7 @@ class LobbyActor:
             except Exception:
                 log.exception("lobby failed to expire invitations")
             if self._journal is not None:
-                self._journal.lobby_changed(self._state.take_changes)
+                self._journal.lobby_changed(self._state.take_changed_texts)
 
     def _dispatch(self, item: LobbyInput) -> None:
         match item:
@@ -645,7 +645,7 @@ class LobbyActor:
         # Saved by parts from now on: the first take is the whole lobby (a restored one on
         # this process's clock), each later one only what changed.
         self._state.track_changes()
-        item.journal.lobby_changed(self._state.take_changes)
+        item.journal.lobby_changed(self._state.take_changed_texts)
         # Rewritten, as the lobby is: what was saved and not restored is deleted with it.
         self._audience_changed(*self._spectators.by_game, *self._followers.by_game)
         for conn in self._live.followers():

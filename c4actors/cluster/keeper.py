@@ -3,7 +3,7 @@
 One hash (``STATE``) holds the core's whole state, in small fields, so that a commit
 writes what changed and nothing else (a join costs O(1), not O(users)):
 
-* ``lobby:<part>``: the lobby by parts (``LobbyState.take_changes``: one field per user,
+* ``lobby:<part>``: the lobby by parts (``LobbyState.take_changed_texts``: one field per user,
   socket, game, listed or waiting user..., and ``lobby:rest``), as JSON;
 * ``conn:<n>``: the relay's row for cluster connection ``n`` (its edge and the edge's own
   number), and ``next_conn``, the next number;
@@ -157,8 +157,8 @@ class StateKeeper:
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self._wake = wake
-        self._take_lobby: Callable[[], tuple[dict[str, Any], list[str]]] | None = None
-        """The lobby's ``take_changes`` (of its state now: a restore makes another)."""
+        self._take_lobby: Callable[[], tuple[dict[str, str], list[str]]] | None = None
+        """The lobby's ``take_changed_texts`` (of its state now: a restore makes another)."""
         self._lobby_dirty = False
         self._games: dict[str, Game] = {}
         self._bases: dict[str, Game] = {}
@@ -186,7 +186,7 @@ class StateKeeper:
         self._records: list[GameRecord] = []
 
     # Journal
-    def lobby_changed(self, take: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
+    def lobby_changed(self, take: Callable[[], tuple[dict[str, str], list[str]]]) -> None:
         self._take_lobby, self._lobby_dirty = take, True
         self._wake()
 
@@ -270,7 +270,7 @@ class StateKeeper:
         if self._lobby_dirty and take is not None:
             parts, gone = take()
             for name, part in parts.items():
-                puts[LOBBY_PREFIX + name] = _dumps(part)
+                puts[LOBBY_PREFIX + name] = part  # JSON already
             deletes += [LOBBY_PREFIX + name for name in gone]
         for conn, row in self._conns.items():
             if row is None:
