@@ -727,16 +727,23 @@ def to_json(game: Game) -> str:
     time: the encoder makes a piece of text per token); a value of a type the hand does
     not write (anything but ``int``, ``float``, ``str`` and None where the fields hold
     them) takes the encoder's way."""
-    setup = game.setup
+    setup = setup_json(game.setup)
+    try:
+        return '{"setup":' + setup + _rest_text(game)
+    except _NotPlain:
+        return '{"setup":' + setup + "," + _dumps(_unstructure_rest(game))[1:]
+
+
+def setup_json(setup: GameSetup) -> str:
+    """The setup as JSON text (compact, ASCII: as ``to_json`` writes it), kept by the
+    setup's identity: a game's start, its end and its record write it (``to_json``,
+    ``cluster.recorder.record_to_json``)."""
     cached = _SETUP_TEXTS.get(id(setup))
     if cached is None or cached[0] is not setup:
         if len(_SETUP_TEXTS) >= _SETUP_TEXTS_MAX:
             _SETUP_TEXTS.clear()
         cached = _SETUP_TEXTS[id(setup)] = (setup, _dumps(_converter.unstructure(setup)))
-    try:
-        return '{"setup":' + cached[1] + _rest_text(game)
-    except _NotPlain:
-        return '{"setup":' + cached[1] + "," + _dumps(_unstructure_rest(game))[1:]
+    return cached[1]
 
 
 class _NotPlain(Exception):

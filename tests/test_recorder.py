@@ -7,14 +7,17 @@ finished game reaches the store once, written by an edge."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import cattrs
 import pytest
 import trio
 from hypothesis import given
 
+from c4actors import game_state
 from c4actors.bus import InMemoryBus
 from c4actors.cluster import recorder
 from c4actors.cluster.recorder import (
@@ -50,6 +53,22 @@ def a_record(game_id: str, winner: str = "ann") -> GameRecord:
 @given(records)
 def test_a_record_crosses_the_stream_whole(record: GameRecord) -> None:
     assert record_from_json(record_to_json(record)) == record
+    # The encoder's text, byte for byte (the setup's from the game's kept text).
+    whole = cattrs.Converter().unstructure(record)
+    assert record_to_json(record) == json.dumps(whole, separators=(",", ":"))
+
+
+def test_a_records_setup_is_the_text_its_game_wrote(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The setup (most of a record) is written once a game, at its start, and reused by
+    its end and its record (``game_state.setup_json``), not unstructured again."""
+    record = a_record("g1")
+    setup_text = game_state.setup_json(record.setup)  # (the game's start wrote it)
+
+    def refused(*args: object) -> object:
+        raise AssertionError("the setup unstructured again")
+
+    monkeypatch.setattr(game_state, "_converter", refused)
+    assert record_to_json(record).startswith('{"setup":' + setup_text + ',"result":')
 
 
 @pytest.mark.parametrize("text", ["", "{}", "[1]", '{"setup": 1}', "not json"])

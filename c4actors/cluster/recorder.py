@@ -36,9 +36,12 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
+import attrs
 import cattrs
 import trio
+from cattrs.gen import make_dict_unstructure_fn, override
 
+from c4actors import game_state
 from c4actors.bus import Bus, Entry, StreamId
 from c4actors.bus.retry import until_available
 from c4actors.game_record import GameRecord
@@ -90,8 +93,19 @@ _T = TypeVar("_T")
 
 def record_to_json(record: GameRecord) -> str:
     """The record as the stream carries it (``GameRecord`` whole: a field added there
-    travels without a change here)."""
-    return json.dumps(_converter.unstructure(record), separators=_COMPACT)
+    travels without a change here): the encoder's text for its unstructured fields, the
+    setup's as the game's start wrote it already (``game_state.setup_json``, kept), and
+    the encoder made once, not per call (``json.dumps`` with ``separators`` makes one)."""
+    rest = _dumps(_unstructure_rest(record))
+    return '{"setup":' + game_state.setup_json(record.setup) + "," + rest[1:]
+
+
+_dumps: Final = json.JSONEncoder(separators=_COMPACT).encode
+_unstructure_rest: Final = make_dict_unstructure_fn(
+    GameRecord, _converter, setup=override(omit=True), _cattrs_omit_if_default=False
+)
+"""A record's fields but its setup (written first: ``record_to_json``)."""
+assert attrs.fields(GameRecord)[0].name == "setup", "record_to_json writes the setup first"
 
 
 def record_from_json(text: str) -> GameRecord:
