@@ -217,3 +217,31 @@ def test_every_field_of_a_game_is_either_in_its_delta_or_compared_with_its_base(
             changed = attrs.evolve(after, **{field.name: object()})
             assert game_delta.delta_of(base, changed) is None, field.name
     assert game_delta.delta_of(base, after) is not None
+
+
+def test_a_commit_after_a_move_gathers_the_values_of_the_game_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The base's values are gathered once, when it is written whole (and kept with its
+    moves): each later commit of a move gathers only the moved game's, to compare (the
+    base, long out of the caches, was read again at every commit)."""
+    state, _ = keeper_of_a_lobby()
+    game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0)
+    gathered: list[Game] = []
+    values = game_delta._base_values
+
+    def counted(of: Game) -> tuple[object, ...]:
+        gathered.append(of)
+        return values(of)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(game_delta, "_base_values", counted)
+    state.game_changed(game)
+    fields: dict[str, str] = {}
+    committed(state, fields, 100.0)
+    assert gathered == [game]
+    for ply, column in enumerate((3, 4, 3, 4)):
+        game = moved(game, column, 101.0 + ply)
+        state.game_changed(game)
+        committed(state, fields, 101.0 + ply)
+        assert gathered[-1] is game and len(gathered) == ply + 2
+    assert restored(fields, 104.0) == [game]

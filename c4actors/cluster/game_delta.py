@@ -49,12 +49,23 @@ compare at once: a move's ``attrs.evolve`` keeps them)."""
 def delta_of(base: Game, game: Game) -> str | None:
     """The delta that makes ``game`` of ``base`` (the game as last written whole), or None
     when ``game`` differs from it in more than moves played since (write it whole)."""
-    played = base.board.moves
+    return delta_from(base_values(base), base.board.moves, game)
+
+
+def base_values(base: Game) -> tuple[object, ...]:
+    """Every field of ``base`` a delta does not carry (``delta_from``)."""
+    return _base_values(base)
+
+
+def delta_from(values: tuple[object, ...], played: tuple[int, ...], game: Game) -> str | None:
+    """``delta_of`` a base given by its ``base_values`` and its moves (``played``), kept
+    by the caller from when it wrote the base (``cluster.keeper``): the base itself, long
+    out of the caches, is not read again at each commit, nor its values gathered anew."""
     moves = game.board.moves
     count = len(played)
     if len(moves) <= count or moves[:count] != played:
         return None
-    if _base_values(game) != _base_values(base):
+    if _base_values(game) != values:
         return None
     clocks = game.clocks
     clocks_text = "null" if clocks is None else f"[{clocks[0]!r},{clocks[1]!r}]"

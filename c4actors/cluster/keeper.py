@@ -161,8 +161,9 @@ class StateKeeper:
         """The lobby's ``take_changed_texts`` (of its state now: a restore makes another)."""
         self._lobby_dirty = False
         self._games: dict[str, Game] = {}
-        self._bases: dict[str, Game] = {}
-        """Each game in progress as last written whole (``game:<id>``): a move after it is
+        self._bases: dict[str, tuple[tuple[object, ...], tuple[int, ...]]] = {}
+        """Each game in progress as last written whole (``game:<id>``), as its values a
+        delta does not carry and its moves (``game_delta.delta_from``): a move after it is
         written as a delta of it (``moves:<id>``)."""
         self._chats: dict[str, tuple[Voice, Voice]] = {}
         self._gone: set[str] = set()
@@ -299,11 +300,11 @@ class StateKeeper:
         bases = self._bases
         for game_id, game in self._games.items():
             base = bases.get(game_id)
-            delta = None if base is None else game_delta.delta_of(base, game)
+            delta = None if base is None else game_delta.delta_from(base[0], base[1], game)
             if delta is None:
                 puts[GAME_PREFIX + game_id] = game_state.to_json(game)
                 deletes.append(MOVES_PREFIX + game_id)  # the base holds every move now
-                bases[game_id] = game
+                bases[game_id] = (game_delta.base_values(game), game.board.moves)
             else:
                 puts[MOVES_PREFIX + game_id] = delta
         for game_id, voices in self._chats.items():
