@@ -313,3 +313,33 @@ def test_a_batch_is_the_json_encoders_text_and_reads_back(
     assert [op._replace(value=None) for op in decoded.ops] == [
         op._replace(value=None) for op in ops
     ]
+
+
+def test_a_games_route_and_a_joins_answer_are_written_without_the_json_encoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ops of texts, numbers and nulls (a game's ``route`` and ``unroute`` for each
+    player, a join's ``answer``, a ``close``) are written by hand as they come: the
+    encoder, made anew on each call, cost about 2 us each; an op with a ``value`` still
+    takes it."""
+    ops = [
+        wire.Op("route", 5, text='g"1'),
+        wire.Op("unroute", 5, text="g1 ✓"),
+        wire.Op("answer", 7, text="ann", game="g1"),
+        wire.Op("answer", 8),
+        wire.Op("close", 6, code=1012, text="the server restarted"),
+    ]
+    expected = [
+        json.loads(_encoded_by_the_json_encoder(wire.Downlink([], [op])))["ops"][0] for op in ops
+    ]
+    expected_texts = [
+        json.dumps(row, ensure_ascii=False, separators=(",", ":")) for row in expected
+    ]
+
+    def refused(value: object) -> str:
+        raise AssertionError(f"encoded {value!r}")
+
+    monkeypatch.setattr(wire, "_dumps", refused)
+    assert [wire.op_text(op) for op in ops] == expected_texts
+    with pytest.raises(AssertionError, match="encoded"):
+        wire.op_text(wire.Op("left", 9, value=True))

@@ -31,6 +31,7 @@ that is not what an edge or a core of this version writes; the reader logs and s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final, Literal, NamedTuple, TypeAlias, Union, get_args
 
 import attrs
@@ -280,6 +281,8 @@ _TAGGED: Final[Any] = Union[tuple(kind for kind in get_args(UplinkItem) if kind 
 request only as a row (``_game_row``), so an object of that kind is another version's."""
 configure_tagged_union(_TAGGED, _converter, tag_name="k")
 _dumps: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_string: Final[Callable[[str], str]] = json.encoder.encode_basestring
+"""A string as ``_dumps`` writes it (``ensure_ascii=False``)."""
 
 
 def encode_uplink(entry: Uplink) -> str:
@@ -411,10 +414,25 @@ def encode_downlink(entry: Downlink) -> str:
 
 
 def op_text(op: Op) -> str:
-    """``op``'s row as ``encode_downlink`` writes it (a plain ``deliver``: ``deliver_text``)."""
+    """``op``'s row as ``encode_downlink`` writes it (a plain ``deliver``: ``deliver_text``).
+    A row of texts, numbers and nulls (every op but those with a ``value``: a game's
+    ``route`` and ``unroute``, a join's ``answer``, a ``close``) is written by hand too:
+    the JSON encoder, made anew on each call, cost about 2 us for such a row."""
     if op[0] == "deliver" and op[3:] == _DELIVER_TAIL:
         return deliver_text(op[1], op[2])
-    return _dumps(_op_row(op))
+    row = _op_row(op)
+    parts = []
+    for value in row:
+        kind = type(value)
+        if kind is str:
+            parts.append(_string(value))
+        elif kind is int:
+            parts.append(int.__repr__(value))
+        elif value is None:
+            parts.append("null")
+        else:
+            return _dumps(row)
+    return "[" + ",".join(parts) + "]"
 
 
 def deliver_text(conn: int, frame: int) -> str:
