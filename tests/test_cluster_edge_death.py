@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from functools import partial
 
 import attrs
 import pytest
@@ -46,6 +46,9 @@ class StallingLink:
     def __init__(self, link: EdgeLink) -> None:
         self.link = link
         self.sent: list[str] = []
+        self.held: list[str] = []
+        """Entries made while stalled with ``hold``: sent by ``send_held``."""
+        self._hold = False
         self._going = trio.Event()
         self._going.set()
 
@@ -60,8 +63,16 @@ class StallingLink:
     def rename(self) -> None:
         self.link.rename()
 
-    def stall(self) -> None:
+    def stall(self, *, hold: bool = False) -> None:
+        """Stand still; with ``hold``, every entry made meanwhile is kept (as the entries
+        an edge makes when it wakes, before it reads of its death), not waited on."""
         self._going = trio.Event()
+        self._hold = hold
+
+    async def send_held(self) -> None:
+        held, self.held = self.held, []
+        for entry in held:
+            await self.link.send_inputs(entry)
 
     def wake(self) -> None:
         self._going.set()
@@ -70,6 +81,11 @@ class StallingLink:
         await self.link.run(task_status=task_status)
 
     async def send_inputs(self, entry: str) -> None:
+        if self._hold and not self._going.is_set():
+            self.held.append(entry)
+            self.sent.append(entry)
+            await trio.lowlevel.checkpoint()
+            return
         await self._going.wait()
         self.sent.append(entry)
         await self.link.send_inputs(entry)
@@ -87,6 +103,7 @@ class Cluster:
     cores: list[CoreRelay]
     edges: list[RunningServer]
     links: list[StallingLink]
+    relays: list[EdgeRelay]
     scopes: list[trio.CancelScope]
     """Core ``core-1``'s, then each edge's: cancelled, it dies as with SIGKILL."""
     nursery: trio.Nursery
@@ -113,13 +130,17 @@ async def memory_cluster(edges: tuple[str, ...] = ("edge-a", "edge-b")) -> Async
     hub = MemoryHub()
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        cluster = Cluster(hub, [], [], [], [], nursery, stop)
+        cluster = Cluster(hub, [], [], [], [], [], nursery, stop)
         cluster.scopes.append(await cluster.start_core("core-1"))
         for name in edges:
             link = StallingLink(hub.edge(name))
             scope = trio.CancelScope()
             cluster.links.append(link)
             cluster.scopes.append(scope)
+
+            def relay(link: StallingLink = link) -> EdgeRelay:
+                cluster.relays.append(EdgeRelay(link))
+                return cluster.relays[-1]
 
             async def edge(
                 link: StallingLink = link,
@@ -132,7 +153,7 @@ async def memory_cluster(edges: tuple[str, ...] = ("edge-a", "edge-b")) -> Async
                         attrs.evolve(SETTINGS, grace_seconds=60),
                         stop,
                         task_status=task_status,
-                        edge=partial(EdgeRelay, link),
+                        edge=relay,
                     )
 
             cluster.edges.append(await nursery.start(edge))
@@ -157,6 +178,12 @@ def join_of(link: StallingLink, username: str) -> str:
         if any(isinstance(item, wire.JoinIn) and item.username == username for item in items):
             return text
     raise AssertionError(f"no join of {username} sent")
+
+
+def held_kinds(link: StallingLink) -> set[str]:
+    """The kinds of the limit events in the entries ``link`` holds."""
+    items = [item for text in link.held for item in wire.decode_uplink(text).items]
+    return {item.kind for item in items if isinstance(item, wire.SharedIn)}
 
 
 async def close_code(client: Client) -> int | None:
@@ -244,6 +271,56 @@ async def test_an_edge_stalled_past_any_number_of_deaths_is_still_fenced(
             assert "edge-a" not in handled and rows == {"edge-b"}
             assert len(handled) <= 2, "the living edges only: edge-b and edge-a's new name"
     assert "dropped an input entry of an edge declared dead edge=edge-a" in caplog.text
+
+
+async def test_limit_events_of_an_edge_declared_dead_count_once_under_its_new_name(
+    jump_clock: MockClock,
+) -> None:
+    """A failed login the edge recorded when it woke, before it read that it was declared
+    dead, went out under its old name and was dropped: the other edges never counted it,
+    and a guesser had one more try.  Sent again under the new name (the death's
+    ``edge_gone`` says which entries the core handled), it counts once, and the one
+    recorded before the death is not counted twice.  So does a socket opened then (its
+    count went under the old name too): the edge's open sockets count again under the new
+    name, as the others dropped the old name's counts (a cap undercounted)."""
+    pair = ("ann", "10.0.0.9")
+    async with memory_cluster() as cluster:
+        stalling = cluster.links[0]
+        edge_a, edge_b = cluster.relays
+        assert edge_a._shared is not None and edge_b._shared is not None
+        throttle_a, limits_b = edge_a._shared.throttle, edge_b._shared
+
+        def counted() -> int:
+            return len(limits_b.throttle._pairs.get(pair, ()))
+
+        async with connect(cluster.edges[1], "bob"):
+            throttle_a.failed(*pair, time.monotonic())
+            with trio.fail_after(5):
+                while counted() < 1:  # noqa: ASYNC110 (through the core)
+                    await trio.sleep(0.01)
+            stalling.stall(hold=True)
+            # The entries that carry the failure and the socket's count go out under the
+            # old name once the core declared it dead, as when it wakes (the handshake's
+            # timeout, 10 s, is not reached here).
+            async with connect(cluster.edges[0]):
+                throttle_a.failed(*pair, time.monotonic())
+                with trio.fail_after(5):
+                    while {"ws_open", "login_failed"} - held_kinds(stalling):  # noqa: ASYNC110
+                        await trio.sleep(0.01)
+                await past_the_timeout(jump_clock)
+                await stalling.send_held()
+                stalling.wake()
+                with trio.fail_after(5):
+                    while counted() < 2 or not limits_b.connections._others:  # noqa: ASYNC110
+                        await trio.sleep(0.01)
+                assert limits_b.connections._others == {stalling.edge: {"127.0.0.1": 1}}
+                for _ in range(2):
+                    jump_clock.jump(wire.HEARTBEAT)
+                    await trio.sleep(0.05)
+                assert counted() == 2, "each failure once"
+                assert limits_b.connections._others == {
+                    stalling.edge: edge_a._shared.connections.counts()
+                }
 
 
 async def test_an_edge_that_comes_back_asks_its_pending_queries_again(

@@ -278,7 +278,7 @@ class BusCoreLink:
         *,
         ack: bool,
         records: Sequence[str] = (),
-        ended: Sequence[tuple[str, str]] = (),
+        ended: Sequence[tuple[str, str, bool]] = (),
     ) -> None:
         """One fenced commit (``Bus.commit``: a Lua script that checks the lease first).
 
@@ -299,7 +299,7 @@ class BusCoreLink:
         deletes: list[str],
         *,
         records: Sequence[str] = (),
-        ended: Sequence[tuple[str, str]] = (),
+        ended: Sequence[tuple[str, str, bool]] = (),
         committed: Callable[[], None],
     ) -> list[str]:
         """On the lean pool, the commit's EVALSHA and the next XREADGROUP in one send
@@ -355,17 +355,23 @@ class BusCoreLink:
         *,
         ack: bool,
         records: Sequence[str],
-        ended: Sequence[tuple[str, str]] = (),
+        ended: Sequence[tuple[str, str, bool]] = (),
     ) -> list[Operation]:
         operations: list[Operation] = [
             Append(frames_stream(edge), {"d": entry}, maxlen=FRAMES_MAXLEN)
             for edge, entry in frames
         ]
-        for edge, entry in ended:
+        for edge, entry, death in ended:
             # The stream's last batch: what came before is trimmed (Redis keeps the
-            # stream's last node, 100 entries at most), and all of it goes in a while.
+            # stream's last node, 100 entries at most), and all of it goes in a while.  One
+            # sent again (an entry of the dead edge dropped) trims nothing: the death's own,
+            # with the numbers of the entries handled, stays for the edge to read first.
             stream = frames_stream(edge)
-            operations += [Append(stream, {"d": entry}, maxlen=1), Expire(stream, FAREWELL_KEEP)]
+            maxlen = 1 if death else FRAMES_MAXLEN
+            operations += [
+                Append(stream, {"d": entry}, maxlen=maxlen),
+                Expire(stream, FAREWELL_KEEP),
+            ]
         if puts:
             operations.append(PutFields(STATE, puts))
         operations += [DeleteField(STATE, field) for field in deletes]

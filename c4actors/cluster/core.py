@@ -70,7 +70,7 @@ from c4actors.actors.lobby import (
 from c4actors.actors.mailbox import GameInbox, JoinedGame, Mailbox, Outgoing
 from c4actors.actors.user import GAME_INBOX_SHARE
 from c4actors.cluster import keeper, wire
-from c4actors.cluster.handled_inputs import HandledInputs
+from c4actors.cluster.handled_inputs import HandledInputs, numbers_text
 from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.links import CoreLink
 from c4actors.lobby_state import ColorChanged, Connected, Disconnected, LobbyRequest, Request
@@ -109,8 +109,9 @@ class _Commit:
     deletes: list[str]
     ack: bool
     records: list[str]
-    ended: list[tuple[str, str]]
-    """The batches that tell edges they were declared dead (``CoreRelay._farewell``)."""
+    ended: list[tuple[str, str, bool]]
+    """The batches that tell edges they were declared dead (``CoreRelay._farewell``), each
+    with whether it is the death's own (``CoreLink.commit``)."""
 
 
 class EdgeOutbox:
@@ -267,9 +268,10 @@ class CoreRelay:
         """One commit made at a time, and none while an input batch is being handled."""
         self._made_at = -math.inf
         """When the last commit was made (the clock goes out at least every ``CLOCK_EVERY``)."""
-        self._farewells: set[str] = set()
-        """Edges declared dead to tell so in the next commit (a batch of their own, no
-        outbox: ``_farewell``)."""
+        self._farewells: dict[str, tuple[int, list[int]] | None] = {}
+        """Edges to tell in the next commit that they were declared dead (a batch of their
+        own, no outbox: ``_farewell``): with the input entries handled from each at its
+        death (``HandledInputs.numbers``), or None: an entry of an edge not known."""
         self.move_gate: MoveGate | None = None
         """The server's move gate (set with the lobby's, ``server.run_server``): asked for
         each move as the relay hands it out, instead of by each game (``_handle_entries``)."""
@@ -355,7 +357,7 @@ class CoreRelay:
                 # came back (it was only stalled), however long ago (``handled_inputs``).
                 # Nothing of it is handled, and it is told that it must come back anew.
                 log.info("dropped an input entry of an edge declared dead edge=%s", entry.edge)
-                self._farewells.add(entry.edge)
+                self._farewells.setdefault(entry.edge, None)
                 self.want()
                 continue
             now = self._heard[entry.edge] = trio.current_time()
@@ -471,7 +473,10 @@ class CoreRelay:
                 self._next_batch += 1
                 self._sent_at[edge] = now
                 frames.append((edge, entry))
-        ended = [(edge, self._farewell(edge)) for edge in sorted(self._farewells)]
+        ended = [
+            (edge, self._farewell(edge, numbers), numbers is not None)
+            for edge, numbers in sorted(self._farewells.items())
+        ]
         self._farewells.clear()
         puts, deletes = self.keeper.changes(self._next_conn)
         puts[keeper.CLOCK] = repr(trio.current_time())
@@ -490,11 +495,14 @@ class CoreRelay:
             ended=commit.ended,
         )
 
-    def _farewell(self, edge: str) -> str:
+    def _farewell(self, edge: str, numbers: tuple[int, list[int]] | None) -> str:
         """The batch that tells ``edge`` it was declared dead: its own name in an
         ``edge_gone``, as the other edges hear it (``cluster.edge`` closes its sockets and
-        comes back under a new name)."""
-        op = wire.Op("shared", 0, text=edge, value=["edge_gone", "", ""])
+        comes back under a new name), with, in the death's own, which of its input entries
+        were handled (``handled_inputs.numbers_text``): the edge sends again, under its new
+        name, the limit events of those that were not."""
+        upto, above = ("", "") if numbers is None else numbers_text(*numbers)
+        op = wire.Op("shared", 0, text=edge, value=["edge_gone", upto, above])
         entry = wire.Downlink([], [op], self.link.name, self._next_batch)
         self._next_batch += 1
         return wire.encode_downlink(entry)
@@ -527,9 +535,9 @@ class CoreRelay:
             del self._heard[edge]
             self._outboxes.pop(edge, None)
             self._sent_at.pop(edge, None)
+            self._farewells[edge] = self._handled.numbers(edge)
             if self._handled.forget(edge):
                 self.keeper.inputs_handled(self._handled)  # its later entries: dropped
-            self._farewells.add(edge)
             gone = [key for key in self._conns if key[0] == edge]
             log.warning("edge gone edge=%s connections=%d", edge, len(gone))
             for key in gone:

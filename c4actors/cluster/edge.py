@@ -31,6 +31,7 @@ made again after the reply was lost: ``wire.Downlink.seq``) is carried out once.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import logging
@@ -69,6 +70,7 @@ from c4actors.actors.lobby import (
 )
 from c4actors.actors.mailbox import CLOSE_GOING_AWAY, JoinedGame, Mailbox
 from c4actors.cluster import wire
+from c4actors.cluster.handled_inputs import handled_by_text
 from c4actors.cluster.links import EdgeLink
 from c4actors.cluster.shared_limits import (
     SharedConnectionLimits,
@@ -96,6 +98,13 @@ HELD_LIMIT: Final = 1000
 RECOVERING: Final = "the server is recovering from a fault: try again in a few seconds"
 DECLARED_DEAD: Final = "the server restarted"
 """The close reason of a socket on an edge the core declared dead (``_come_back``)."""
+LIMIT_LOG: Final = 4096
+"""The latest limit events (failed logins, registrations) the edge keeps with the number
+of the input entry that carried each, to send again those the core dropped when it
+declared the edge dead (``_send_uplink``): the core handles an edge's entries within
+milliseconds, so only the latest ones can be unhandled at its death."""
+_COUNTED: Final = frozenset({"ws_open", "ws_close"})
+"""The shared events that are counts (sent again as the count, not one by one)."""
 
 
 class EdgeRelay:
@@ -135,6 +144,21 @@ class EdgeRelay:
         """Audiences with a gap found while carrying out a batch, to ask a resync for."""
         self._declared_dead = False
         """The core told this edge it declared it dead (``_come_back``)."""
+        self._handled_before: Callable[[int], bool] | None = None
+        """Which of this edge's input entries the core handled before it declared it dead
+        (from the death's ``edge_gone``; None: not said)."""
+        self._renamed: tuple[str, Callable[[int], bool] | None] | None = None
+        """Set by ``_come_back``: the old name, and which of its entries were handled, for
+        ``_send_uplink`` to send again what the core dropped of it."""
+        self._shared_queued = 0
+        """Shared limit events queued for the uplink that ``_send_uplink`` has not seen."""
+        self._limit_log: collections.deque[tuple[int, wire.SharedIn]] = collections.deque(
+            maxlen=LIMIT_LOG
+        )
+        """The latest limit events sent under this name, each with its entry's number."""
+        self._sent_open: collections.Counter[str] = collections.Counter()
+        """This name's WebSockets as its sent events count them (opened less closed), by
+        address: what the core knows of this edge's sockets once it handled them all."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         try:
@@ -176,9 +200,54 @@ class EdgeRelay:
                 edge = self.link.edge
                 self._uplink_seq = 1
                 await self.link.send_inputs(wire.encode_uplink(wire.Uplink(edge, [], 1)))
+                if self._renamed is not None:
+                    items[:0] = self._limits_again()
             self._uplink_seq += 1
+            if self._shared_queued:
+                self._note_limits(items, self._uplink_seq)
             entry = wire.Uplink(edge, items, self._uplink_seq)
             await self.link.send_inputs(wire.encode_uplink(entry))
+
+    def _note_limits(self, items: list[wire.UplinkItem], seq: int) -> None:
+        """Note the limit events among ``items``, which entry ``seq`` carries."""
+        for item in items:
+            if type(item) is wire.SharedIn:
+                self._shared_queued -= 1
+                if item.kind in _COUNTED:
+                    self._sent_open[item.a] += 1 if item.kind == "ws_open" else -1
+                else:
+                    self._limit_log.append((seq, item))
+        self._shared_queued = max(self._shared_queued, 0)
+
+    def _limits_again(self) -> list[wire.UplinkItem]:
+        """What the core must hear again under the new name, now that the old one is
+        dead (``_come_back``): each limit event of an entry it did not handle (dropped:
+        it came after the death, or it was never read), and the old name's open
+        WebSockets, all of them (the core and the others dropped the old name's counts;
+        those closing now are counted down under the new name).  Events queued and not
+        sent yet go under the new name as they come, after these."""
+        assert self._renamed is not None
+        old, handled = self._renamed
+        self._renamed = None
+        again: list[wire.UplinkItem] = [
+            wire.SharedIn("ws_open", address, "")
+            for address, count in self._sent_open.items()
+            for _ in range(count)
+        ]
+        if handled is None:
+            if self._limit_log:
+                log.warning(
+                    "the core did not say which entries it handled old=%s: %d limit events "
+                    "not sent again",
+                    old,
+                    len(self._limit_log),
+                )
+        else:
+            again += [item for seq, item in self._limit_log if not handled(seq)]
+        self._shared_queued += len(again)  # noted with the entry that carries them
+        self._limit_log.clear()
+        self._sent_open.clear()
+        return again
 
     def web_limits(self, settings: WebSettings) -> WebLimits:
         """The web application's limits: replicas shared with every other edge through
@@ -198,6 +267,7 @@ class EdgeRelay:
 
     async def _send_shared(self) -> None:
         async for item in self._shared_events:
+            self._shared_queued += 1  # before it can be taken: ``_note_limits``
             await self._uplink_send.send(item)
 
     async def _heartbeat(self) -> None:
@@ -407,6 +477,7 @@ class EdgeRelay:
             # tells it its own, which it passes on (their closes follow as they come).
             connections = self._shared.connections
             connections.forget_others()
+            self._sent_open.clear()  # told afresh, below
             for address, count in connections.counts().items():
                 for _ in range(count):
                     self._publish(("ws_open", address, ""))
@@ -423,6 +494,8 @@ class EdgeRelay:
         (its announcement, ``_send_uplink``), a stream of batches of its own; the queries
         still waiting are asked again."""
         old = self.link.edge
+        self._renamed = (old, self._handled_before)
+        self._handled_before = None
         self.link.rename()
         log.warning(
             "declared dead by the core: closing sockets=%d, serving again as a new edge "
@@ -513,6 +586,7 @@ class EdgeRelay:
     def _apply_shared(self, op: wire.Op) -> None:
         if op.text == self.link.edge and op.value[0] == "edge_gone":
             self._declared_dead = True  # this edge's own name: ``_come_back``
+            self._handled_before = handled_by_text(str(op.value[1]), str(op.value[2]))
             return
         shared = self._shared
         if shared is None:

@@ -71,6 +71,7 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 REORDER_SPAN: Final = 1024
@@ -133,6 +134,10 @@ class HandledInputs:
         never announced itself), and must be told so."""
         return edge in self.upto or seq == 1
 
+    def numbers(self, edge: str) -> tuple[int, list[int]]:
+        """``edge``'s ``upto`` and ``above`` (sorted): which of its entries were handled."""
+        return self.upto.get(edge, 0), sorted(self.above.get(edge, ()))
+
     def forget(self, edge: str) -> bool:
         """Forget ``edge`` (declared dead): nothing of it is kept, and none of its entries
         is handled from now on (``first_time`` and ``admits`` are False) but an
@@ -177,6 +182,23 @@ class HandledInputs:
 
     def __repr__(self) -> str:
         return f"HandledInputs(upto={self.upto!r}, above={self.above!r})"
+
+
+def numbers_text(upto: int, above: list[int]) -> tuple[str, str]:
+    """An edge's numbers (``HandledInputs.numbers``) as the two strings of the ``edge_gone``
+    that tells it of its death (``cluster.core``): ``upto``, and ``above`` joined by commas."""
+    return str(upto), ",".join(map(str, above))
+
+
+def handled_by_text(upto: str, above: str) -> Callable[[int], bool] | None:
+    """What ``numbers_text`` wrote, as whether each entry was handled; None when the
+    farewell carries no numbers (one sent again for an entry dropped) or other text."""
+    try:
+        last = int(upto)
+        past = {int(seq) for seq in above.split(",") if seq}
+    except ValueError:
+        return None
+    return lambda seq: seq <= last or seq in past
 
 
 def _filled(upto: int, above: set[int]) -> int:

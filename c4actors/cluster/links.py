@@ -44,12 +44,13 @@ class CoreLink(Protocol):
         *,
         ack: bool,
         records: Sequence[str] = (),
-        ended: Sequence[tuple[str, str]] = (),
+        ended: Sequence[tuple[str, str, bool]] = (),
     ) -> None:
         """At once or not at all, and only while this core holds the lease: append each
-        ``(edge, entry)`` to that edge's frames stream, and each of ``ended`` as the last
-        one of the stream of an edge declared dead (the stream trimmed to it, removed
-        after a while: ``bus_links.FAREWELL_KEEP``), set and delete those state fields,
+        ``(edge, entry)`` to that edge's frames stream, and each ``(edge, entry, death)``
+        of ``ended`` to the stream of an edge declared dead, removed after a while
+        (``bus_links.FAREWELL_KEEP``): trimmed to it with ``death`` (the commit that
+        declares it), after what is there else (one sent again), set and delete those state fields,
         append each of ``records`` (finished games, ``cluster.recorder``) to the records
         stream, and with ``ack`` acknowledge the oldest inputs not acknowledged yet: those of the
         oldest ``receive_inputs`` (with its ``receive_more``) no earlier commit acknowledged
@@ -64,7 +65,7 @@ class CoreLink(Protocol):
         deletes: list[str],
         *,
         records: Sequence[str] = (),
-        ended: Sequence[tuple[str, str]] = (),
+        ended: Sequence[tuple[str, str, bool]] = (),
         committed: Callable[[], None],
     ) -> list[str]:
         """``commit`` with ``ack``, then the next read, sent together where the link can
@@ -223,9 +224,11 @@ class _MemoryCore:
         *,
         ack: bool,
         records: Sequence[str] = (),
-        ended: Sequence[tuple[str, str]] = (),
+        ended: Sequence[tuple[str, str, bool]] = (),
     ) -> None:
-        self._apply([*frames, *ended], puts, deletes, ack=ack, records=records)
+        self._apply(
+            [*frames, *((e, t) for e, t, _ in ended)], puts, deletes, ack=ack, records=records
+        )
         await trio.lowlevel.checkpoint()
 
     def _apply(
@@ -260,11 +263,13 @@ class _MemoryCore:
         deletes: list[str],
         *,
         records: Sequence[str] = (),
-        ended: Sequence[tuple[str, str]] = (),
+        ended: Sequence[tuple[str, str, bool]] = (),
         committed: Callable[[], None],
     ) -> list[str]:
         """Applied at once (no yield: the read waits anyway), then the read."""
-        self._apply([*frames, *ended], puts, deletes, ack=True, records=records)
+        self._apply(
+            [*frames, *((e, t) for e, t, _ in ended)], puts, deletes, ack=True, records=records
+        )
         committed()
         return await self.receive_inputs()
 
