@@ -21,7 +21,13 @@ from trio_websocket import ConnectionClosed
 from c4actors.bus import open_redis_bus
 from c4actors.bus.interface import Bus
 from c4actors.cluster import wire
-from c4actors.cluster.bus_links import FAREWELL_KEEP, INPUTS, frames_stream
+from c4actors.cluster.bus_links import (
+    FAREWELL_KEEP,
+    INPUTS,
+    BusCoreLink,
+    CoreLease,
+    frames_stream,
+)
 from c4actors.cluster.keeper import INPUTS_HANDLED, STATE
 from protocol import (
     GameOver,
@@ -167,3 +173,28 @@ async def test_an_edge_stalled_past_1025_deaths_and_a_failover_applies_nothing_t
         rows = [json.loads(text)[0] for field, text in state.items() if field.startswith("conn:")]
         assert old not in rows, "no session of the join's copy"
         assert bad_lines(*cluster.edges, standby) == []
+
+
+async def test_a_farewell_sent_again_leaves_the_deaths_own_first(
+    redis_server: RedisServer,
+) -> None:
+    """The death's farewell (with the numbers of the entries the core handled) trims the
+    dead edge's stream to it; one sent again for an entry dropped later is appended after
+    it, so the edge still reads the death's first.  (Each trimmed the stream to itself:
+    the edge, reading after such a one, did not know which limit events to send again.)"""
+    async with open_redis_bus(redis_server.url) as bus, trio.open_nursery() as nursery:
+        lease = CoreLease(bus, "core-1")
+        await nursery.start(lease.run)
+        link = BusCoreLink(bus, "core-1", lease)
+        stream = frames_stream("edge-x")
+        for n in range(300):  # what the core sent it before: up to 10,000 batches
+            await link.commit([("edge-x", f"batch {n}")], {}, [], ack=False)
+        await link.commit([], {}, [], ack=False, ended=[("edge-x", "death", True)])
+        entries = [entry.fields["d"] for entry in await bus.read_after(stream, "0-0")]
+        assert entries[-1] == "death" and len(entries) <= 100, "trimmed to its last node"
+        await link.commit([], {}, [], ack=False, ended=[("edge-x", "again", False)])
+        await link.commit([], {}, [], ack=False, ended=[("edge-x", "again", False)])
+        after = [entry.fields["d"] for entry in await bus.read_after(stream, "0-0")]
+        assert after == [*entries, "again", "again"]
+        assert 0 < expires_in(redis_server, stream) <= FAREWELL_KEEP
+        nursery.cancel_scope.cancel()
