@@ -16,7 +16,8 @@ it sends to the game's inbox itself, with the user actor's refusals (``game_over
 The relay handles the inputs a batch at a time, waits until the actors have done all the
 batch caused, then commits the frames, what the actors noted in the ``StateKeeper`` and the
 batch's acknowledgement together, fenced by the lease (``CoreLink.commit``), written by the
-relay's own task with its next read behind it in one send (``_commit_and_read``), one commit
+relay's own task with its next read behind it in one send (``_commit_and_read``; at machine
+pace the commit alone, then the read after a short gather: ``_commit_then_read``), one commit
 at a time in the order made; what no input caused (deadlines, ends) is committed by the
 flusher.  A relay that takes the lease first
 restores what the last core committed (``_take_over``): docs/architecture.md gives the
@@ -73,6 +74,7 @@ from c4actors.cluster import keeper, wire
 from c4actors.cluster.handled_inputs import HandledInputs, numbers_text
 from c4actors.cluster.keeper import ConnRow, StateKeeper
 from c4actors.cluster.links import CoreLink
+from c4actors.cluster.read_gather import ReadGather
 from c4actors.lobby_state import ColorChanged, Connected, Disconnected, LobbyRequest, Request
 from c4actors.move_gate import MoveGate
 from c4actors.websocket_frames import PreparedFrame
@@ -275,6 +277,8 @@ class CoreRelay:
         self.move_gate: MoveGate | None = None
         """The server's move gate (set with the lobby's, ``server.run_server``): asked for
         each move as the relay hands it out, instead of by each game (``_handle_entries``)."""
+        self.gather = ReadGather()
+        """How long to wait before the next read after a commit: at machine pace only."""
         self._made: _Commit | None = None
         """An input batch's commit, made and not yet written: the run loop writes it with
         its next read (``CoreLink.commit_and_receive``), holding ``_committing`` till then."""
@@ -294,6 +298,8 @@ class CoreRelay:
                 commit, self._made = self._made, None
                 if commit is None:
                     texts = await self.link.receive_inputs()
+                elif wait := self.gather.wait(trio.current_time()):
+                    texts = await self._commit_then_read(commit, wait)
                 else:
                     texts = await self._commit_and_read(commit)
                 try:
@@ -338,6 +344,26 @@ class CoreRelay:
                 committing.release()
         return texts or await self.link.receive_inputs()
 
+    async def _commit_then_read(self, commit: _Commit, wait: float) -> list[str]:
+        """At machine pace (``read_gather``): write the batch's commit alone, so its frames
+        go out at once, then wait ``wait`` seconds for the answers to come in before the
+        next read, so that they are one batch (one commit, one frames batch per edge)
+        rather than several.  ``_committing`` is let go once the commit is applied, as in
+        ``_commit_and_read``; the flusher may commit during the wait."""
+        try:
+            await self.link.commit(
+                commit.frames,
+                commit.puts,
+                commit.deletes,
+                ack=True,
+                records=commit.records,
+                ended=commit.ended,
+            )
+        finally:
+            self._committing.release()
+        await trio.sleep(wait)
+        return await self.link.receive_inputs()
+
     def want(self) -> None:
         """Something waits to be committed: wake the flusher, unless an input batch is
         being handled, whose commit takes it all (``_commit``); waking it then cost the
@@ -368,18 +394,20 @@ class CoreRelay:
                     log.info("dropped a repeated input entry edge=%s seq=%d", entry.edge, entry.seq)
                     continue
                 self.keeper.inputs_handled(self._handled)
-            conns, gate = self._conns, self.move_gate
+            conns, gate, gather = self._conns, self.move_gate, self.gather
             for item in entry.items:
                 # A player's request (every move) without a coroutine and a match of its own.
                 if type(item) is wire.GameIn:
                     admitted = False
-                    if gate is not None and item.action == "move":
-                        # The gate asked here, not by each game: a move past the turn's
-                        # budget waits in line with the rest of the batch behind it, one
-                        # task step, where a game held it in two of its own and queued it.
-                        if not gate.admits_now():
-                            await gate.wait_turn()
-                        admitted = True
+                    if item.action == "move":
+                        gather.moved(item.game_id)  # the players' pace (``read_gather``)
+                        if gate is not None:
+                            # The gate asked here, not by each game: a move past the turn's
+                            # budget waits in line with the rest of the batch behind it, one
+                            # task step, where a game held it in two of its own and queued it.
+                            if not gate.admits_now():
+                                await gate.wait_turn()
+                            admitted = True
                     mailbox = conns.get((entry.edge, item.conn))
                     if mailbox is None:
                         self._unknown(entry.edge, item.conn)
