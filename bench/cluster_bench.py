@@ -389,6 +389,11 @@ class OpenLoop:
     cluster_cpu: Cpu | None = None
     """CPU per move at 1 move/s a game: each move is a batch of its own in the cluster
     (an XADD, the core's read and commit, two edges' reads), not in a closed loop."""
+    single_waits: dict[str, float | None] = attrs.field(factory=dict)
+    cluster_waits: dict[str, float | None] = attrs.field(factory=dict)
+    """Each process's time runnable but waiting for a CPU (its run queue), as a share of
+    the window, the load tester's included (``waits``): a move crosses five processes in
+    the cluster, one alone, and waits at each hop for a CPU; this says how long."""
 
 
 @attrs.frozen
@@ -468,6 +473,7 @@ def open_loop(directory: Path, games: int, window: float, warmup: float, seed: i
     latencies: list[LatencySummary | None] = []
     slips: list[int] = []
     cpus: list[Cpu] = []
+    waited: list[dict[str, float | None]] = []
     for deploy in (single, cluster):
         with deploy(directory) as deployment:
             print(f"open loop {games} games, {deployment.name} ...", end=" ", flush=True)
@@ -476,10 +482,30 @@ def open_loop(directory: Path, games: int, window: float, warmup: float, seed: i
         latencies.append(summary.games.move_latency if summary.games else None)
         slips.append(summary.games.schedule_slips if summary.games else 0)
         cpus.append(cpu_figures(deployment, summary))
+        waited.append(waits(deployment, summary))
         print(f"p99 {_p99(latencies[-1])}, errors {summary.errors or 'none'}")
     return OpenLoop(
-        games, latencies[0], latencies[1], (slips[0], slips[1]), errors, cpus[0], cpus[1]
+        games,
+        latencies[0],
+        latencies[1],
+        (slips[0], slips[1]),
+        errors,
+        cpus[0],
+        cpus[1],
+        waited[0],
+        waited[1],
     )
+
+
+def waits(deployment: Deployment, summary: Summary) -> dict[str, float | None]:
+    """Each server process's share of the window spent runnable but waiting for a CPU, and
+    the load tester's (``ServerFigures.cpu_wait_share``, from ``/proc/PID/schedstat``)."""
+    roles = {pid: role for role, pid in deployment.pids.items()}
+    shares: dict[str, float | None] = {}
+    for server in [*([summary.server] if summary.server else []), *summary.other_servers]:
+        shares[roles.get(server.pid, str(server.pid))] = server.cpu_wait_share
+    shares["load tester"] = summary.client_cpu_wait_share
+    return shares
 
 
 def idle(directory: Path, users: int, window: float, ramp: float) -> Idle:
@@ -962,6 +988,26 @@ def open_cpu_rows(opened: OpenLoop) -> list[str]:
         f"| Open loop: CPU per move, all processes | {_ms(total)} | {_ms(single_ms)} "
         f"| {_ratio(total, single_ms)} | - |",
         f"| Open loop: each process | {shares} | - | - | - |",
+        *open_wait_rows(opened),
+    ]
+
+
+def open_wait_rows(opened: OpenLoop) -> list[str]:
+    """How long each process waited for a CPU in the open loop: the hops' waits the
+    cluster's p99 pays five times over a move (issue 16, "The open loop's tail, a third
+    pass"); none when the run measured none."""
+    if not opened.single_waits and not opened.cluster_waits:
+        return []
+
+    def shares(waits: dict[str, float | None]) -> str:
+        return ", ".join(
+            f"{role} {'-' if value is None else f'{100 * value:.0f}%'}"
+            for role, value in waits.items()
+        )
+
+    return [
+        "| Open loop: waiting for a CPU (runnable, not running: share of the window) "
+        f"| {shares(opened.cluster_waits)} | {shares(opened.single_waits)} | - | - |"
     ]
 
 
