@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from c4actors.cluster import wire
 from c4actors.cluster.core import EdgeOutbox
+from tests.encoder_spy import record_encodes
 
 
 def test_a_move_travels_as_a_row_of_six() -> None:
@@ -227,15 +228,8 @@ def test_an_outbox_writes_each_deliver_as_it_comes_and_only_joins_at_the_take() 
         '["route",9,-1,0,"g1"]',
         '["deliver",9,1]',
     ]
-    encoded: list[object] = []
-    dumps = wire._dumps
-
-    def counted(value: object) -> str:
-        encoded.append(value)
-        return dumps(value)
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(wire, "_dumps", counted)
+        encoded = record_encodes(patch, wire)
         text = outbox.take(3)
     assert encoded == ["core-1"]
     ops = [

@@ -27,6 +27,7 @@ from c4actors.game_record import GameRecord, GameResult
 from c4actors.lobby_state import Disconnected, LobbyState, Request
 from c4actors.metrics import Metrics
 from protocol.messages import Accept, AnswerRematch, Challenge, Rematch
+from tests.encoder_spy import record_encodes
 from tests.test_game_state import SETUP
 from tests.test_lobby_actor import Inbox, join, running_lobby
 
@@ -404,14 +405,7 @@ def test_a_finished_game_s_json_is_escaped_once_however_often_its_chat_is_writte
     game, _ = game_state.start(SETUP, (1, 2), 20.0, 100.0)
     game, _ = game_state.apply(game, game_state.QuitRequested(1, "ann"), 101.0)
     game_text = game_state.to_json(game)
-    encoded: list[object] = []
-    dumps = keeper._dumps
-
-    def recording(value: object) -> str:
-        encoded.append(value)
-        return dumps(value)
-
-    monkeypatch.setattr(keeper, "_dumps", recording)
+    encoded = record_encodes(monkeypatch, keeper)
     fields: dict[str, str] = {}
     for moved_on in (frozenset(), frozenset({2}), frozenset({1, 2})):
         state.chat_lingers(game, ChatRoom(closes_at=221.0, moved_on=moved_on))

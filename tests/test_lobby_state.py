@@ -77,6 +77,7 @@ from protocol.messages import (
     UserList,
     Welcome,
 )
+from tests.encoder_spy import record_encodes
 
 ERROR_CODES = {
     "account_mismatch",
@@ -2092,14 +2093,7 @@ def test_a_users_part_is_written_without_the_json_encoder(monkeypatch: pytest.Mo
             lobby.handle(Connected(conn, name))
         lobby.handle(Request(1, Challenge(opponent="bob"), 0.0))
         lobby.handle(Request(2, Accept(challenger="ann"), 0.0))
-    encoded: list[object] = []
-    dumps = lobby_state._dumps
-
-    def recording(value: object) -> str:
-        encoded.append(value)
-        return dumps(value)
-
-    monkeypatch.setattr(lobby_state, "_dumps", recording)
+    encoded = record_encodes(monkeypatch, lobby_state)
     texts, gone = lobbies[0].take_changed_texts()
     monkeypatch.undo()
     parts, gone_too = lobbies[1].take_changes()

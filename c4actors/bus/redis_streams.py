@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from itertools import chain
 from typing import Final, TypeVar, cast
@@ -186,28 +186,25 @@ def _flatten(lease: Lease, operations: Sequence[Operation]) -> list[resp.Arg]:
     count_at = count = 0
     for operation in operations:
         kind = type(operation)
-        if kind is PutField:
-            put = cast(PutField, operation)
-            if open_kind != "h" or open_key != put.key:
+        if kind is PutField or kind is PutFields:
+            pairs: Iterable[str]
+            if kind is PutField:
+                put = cast(PutField, operation)
+                key, pairs, added = put.key, (put.field, put.value), 2
+            else:
+                puts = cast(PutFields, operation)
+                if not puts.fields:
+                    continue
+                key = puts.key
+                pairs, added = chain.from_iterable(puts.fields.items()), 2 * len(puts.fields)
+            if open_kind != "h" or open_key != key:
                 if open_kind:
                     runs[count_at] = count
-                open_kind, open_key, open_extra, count = "h", put.key, "", 0
-                runs += ["h", index.setdefault(put.key, len(index) + 1), "", 0]
+                open_kind, open_key, open_extra, count = "h", key, "", 0
+                runs += ["h", index.setdefault(key, len(index) + 1), "", 0]
                 count_at = len(runs) - 1
-            runs += (put.field, put.value)
-            count += 2
-        elif kind is PutFields:
-            puts = cast(PutFields, operation)
-            if not puts.fields:
-                continue
-            if open_kind != "h" or open_key != puts.key:
-                if open_kind:
-                    runs[count_at] = count
-                open_kind, open_key, open_extra, count = "h", puts.key, "", 0
-                runs += ["h", index.setdefault(puts.key, len(index) + 1), "", 0]
-                count_at = len(runs) - 1
-            runs += chain.from_iterable(puts.fields.items())
-            count += 2 * len(puts.fields)
+            runs += pairs
+            count += added
         elif kind is Append:
             append = cast(Append, operation)
             _check_maxlen(append.maxlen)
